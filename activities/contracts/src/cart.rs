@@ -1,0 +1,55 @@
+//! Cart activities. They run on `souk.cart`.
+
+use serde::{Deserialize, Serialize};
+use souk_domain::{CountryCode, Currency, Money, Quantity, Sku};
+use uuid::Uuid;
+
+use crate::activity;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotCart {
+    pub cart_id: String,
+    /// Idempotency key: one snapshot per checkout.
+    pub checkout_id: String,
+    /// Who is buying (e-mail), for per-customer coupon limits.
+    pub customer: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotLine {
+    pub sku: Sku,
+    pub title: String,
+    pub product_id: Uuid,
+    pub vendor_id: Uuid,
+    pub quantity: Quantity,
+    pub unit_price: Money,
+    /// The unit price when the customer put the item in the cart.
+    pub added_unit_price: Money,
+    pub line_total: Money,
+    pub discount: Money,
+    pub tax: Money,
+}
+
+/// The cart as priced when checkout started: what the customer agreed to buy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartSnapshot {
+    pub snapshot_id: Uuid,
+    pub cart_id: String,
+    pub checkout_id: String,
+    pub currency: Currency,
+    pub country: CountryCode,
+    pub lines: Vec<SnapshotLine>,
+    pub coupon_code: Option<String>,
+    pub coupon_applied: bool,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub shipping: Money,
+    pub total: Money,
+}
+
+activity!(
+    /// Prices the cart now and writes the snapshot to Postgres (once per checkout id).
+    /// Fails with `CartNotFound`, `CartEmpty` or `ItemUnavailable` (non-retryable).
+    Snapshot, "cart.snapshot", SnapshotCart => CartSnapshot
+);

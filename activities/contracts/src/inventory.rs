@@ -1,0 +1,76 @@
+//! Inventory activities: reservations and low-stock alerts. They run on `souk.inventory`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use souk_domain::Sku;
+use souk_domain::stock::ReservationState;
+
+use crate::activity;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReserveStock {
+    /// Idempotency key: the same id always means the same reservation, e.g.
+    /// `checkout-abc:reserve:SKU-1`.
+    pub reservation_id: String,
+    pub sku: Sku,
+    pub quantity: i64,
+    /// How long the reservation holds before the sweeper releases it.
+    pub ttl_seconds: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub reservation_id: String,
+    pub sku: Sku,
+    pub warehouse: String,
+    pub quantity: i64,
+    pub state: ReservationState,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReservationRef {
+    pub reservation_id: String,
+    /// Why (for release): shown in the event and the logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaiseLowStockAlert {
+    /// Idempotency key, derived from the workflow id and run.
+    pub alert_id: String,
+    pub sku: Sku,
+    pub available: i64,
+    pub threshold: i64,
+    pub raised_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LowStockAlert {
+    pub alert_id: String,
+    pub sku: Sku,
+    pub available: i64,
+    pub threshold: i64,
+    pub raised_at: DateTime<Utc>,
+    /// False when this alert id had been recorded before (a retried activity).
+    pub newly_raised: bool,
+}
+
+activity!(
+    /// Reserves stock in one warehouse. Fails with `InsufficientStock` (non-retryable).
+    Reserve, "inventory.reserve", ReserveStock => Reservation
+);
+activity!(
+    /// Turns a reservation into a sale: on hand and reserved both go down.
+    Commit, "inventory.commit", ReservationRef => ()
+);
+activity!(
+    /// Gives reserved stock back. Releasing an unknown id leaves a tombstone so a late
+    /// reserve with that id cannot take stock afterwards.
+    Release, "inventory.release", ReservationRef => ()
+);
+activity!(
+    /// Records a low-stock alert (once per alert id) and emits `inventory.low_stock`.
+    RaiseAlert, "inventory.raise_low_stock_alert", RaiseLowStockAlert => LowStockAlert
+);

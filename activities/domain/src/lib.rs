@@ -1,0 +1,18 @@
+//! Souk's domain types and business rules: money, identifiers, quantities, coupon rules,
+//! basket totals, stock arithmetic and the event envelope.
+//!
+//! Everything here is pure: no I/O, no clock reads, no randomness. Callers pass "now" and
+//! ids in. This crate must not depend on databases, gRPC, HTTP or Temporal; every other
+//! Souk crate depends on it, so keep it small and its types stable.
+
+pub mod catalog;
+pub mod coupon;
+pub mod cursor;
+pub mod event;
+pub mod ids;
+pub mod money;
+pub mod quote;
+pub mod stock;
+
+pub use ids::{CountryCode, Quantity, Sku};
+pub use money::{Currency, Money};

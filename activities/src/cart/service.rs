@@ -1,0 +1,604 @@
+//! Cart behaviour: validation, the calls to catalog, pricing and inventory, and optimistic
+//! concurrency on the stored cart.
+
+use chrono::{DateTime, Duration, Utc};
+use souk_contracts::cart::{CartSnapshot, SnapshotLine};
+use souk_domain::coupon::normalize_code;
+use souk_domain::{CountryCode, Currency, Money, Quantity, Sku};
+use souk_proto::catalog::v1 as catalog_pb;
+use souk_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+use souk_proto::common::v1 as common_pb;
+use souk_proto::inventory::v1 as inventory_pb;
+use souk_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
+use souk_proto::pricing::v1 as pricing_pb;
+use souk_proto::pricing::v1::pricing_service_client::PricingServiceClient;
+use sqlx::PgPool;
+use tonic::Status;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use super::store::{self, CartStore, StoreError, StoredCart, StoredLine};
+use crate::grpc::{reason, reason_metadata, request};
+use crate::{Ctx, outbox};
+
+/// The most distinct SKUs one cart may hold.
+pub const MAX_LINES: usize = 100;
+/// Attempts at a compare-and-set before giving up on a hot cart.
+const CAS_ATTEMPTS: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cart not found")]
+    NotFound,
+    #[error("SKU {0} is not in the cart")]
+    ItemNotFound(Sku),
+    #[error("SKU {0} does not exist")]
+    UnknownSku(Sku),
+    #[error("SKU {0} is not for sale")]
+    NotSellable(Sku),
+    #[error("SKU {sku} has no price in {currency}")]
+    PriceUnavailable { sku: Sku, currency: Currency },
+    #[error("not enough stock of {sku}: {requested} wanted, {available} available")]
+    InsufficientStock {
+        sku: Sku,
+        requested: i64,
+        available: i64,
+    },
+    #[error("a cart holds at most {MAX_LINES} different items")]
+    TooManyLines,
+    #[error("quantity of one item must be between 1 and {}", Quantity::MAX)]
+    QuantityTooLarge,
+    #[error("coupon `{0}` does not exist")]
+    UnknownCoupon(String),
+    #[error("coupon {code} cannot be applied: {message}")]
+    CouponRejected {
+        code: String,
+        reason: String,
+        message: String,
+    },
+    #[error("the cart is empty")]
+    Empty,
+    #[error("items in the cart can no longer be bought: {}", skus.join(", "))]
+    Unavailable { skus: Vec<String> },
+    #[error("no shipping to {country} in {currency}")]
+    UnsupportedDestination {
+        country: CountryCode,
+        currency: Currency,
+    },
+    #[error("the cart is being changed by another request; try again")]
+    Busy,
+    #[error("{service} service: {status}")]
+    Upstream {
+        service: &'static str,
+        status: Status,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+fn upstream(service: &'static str) -> impl Fn(Status) -> Error {
+    move |status| Error::Upstream { service, status }
+}
+
+/// The domain services a cart needs.
+#[derive(Clone)]
+pub struct Clients {
+    pub catalog: CatalogServiceClient<Channel>,
+    pub pricing: PricingServiceClient<Channel>,
+    pub inventory: InventoryServiceClient<Channel>,
+}
+
+#[derive(Clone)]
+pub struct CartService {
+    store: CartStore,
+    clients: Clients,
+    pool: PgPool,
+    default_currency: Currency,
+    default_country: CountryCode,
+}
+
+/// One line as shown to the customer, priced now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedLine {
+    pub sku: Sku,
+    pub title: String,
+    pub product_slug: String,
+    pub product_id: Option<Uuid>,
+    pub vendor_id: Option<Uuid>,
+    pub quantity: Quantity,
+    pub added_unit_price: Money,
+    pub unit_price: Money,
+    pub line_total: Money,
+    pub discount: Money,
+    pub tax: Money,
+    /// False when the item can no longer be bought (withdrawn, or no price): it is left out
+    /// of the totals.
+    pub available: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedCoupon {
+    pub code: String,
+    pub applied: bool,
+    pub reason: Option<String>,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedCart {
+    pub cart: StoredCart,
+    pub lines: Vec<RenderedLine>,
+    pub coupon: Option<RenderedCoupon>,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub shipping: Money,
+    pub total: Money,
+    pub expires_at: DateTime<Utc>,
+}
+
+fn money(m: &Option<common_pb::Money>, fallback: Currency) -> Money {
+    m.as_ref().and_then(|m| Currency::parse(&m.currency).ok().map(|c| Money::new(m.amount, c)))
+        .unwrap_or(Money::zero(fallback))
+}
+
+impl CartService {
+    pub fn new(
+        store: CartStore,
+        clients: Clients,
+        pool: PgPool,
+        default_currency: Currency,
+        default_country: CountryCode,
+    ) -> Self {
+        Self {
+            store,
+            clients,
+            pool,
+            default_currency,
+            default_country,
+        }
+    }
+
+    pub fn store(&self) -> &CartStore {
+        &self.store
+    }
+
+    pub async fn create(
+        &self,
+        ctx: &Ctx,
+        currency: Option<Currency>,
+        country: Option<CountryCode>,
+    ) -> Result<RenderedCart, Error> {
+        let now = Utc::now();
+        let cart = StoredCart {
+            id: store::new_cart_id(),
+            version: 1,
+            currency: currency.unwrap_or(self.default_currency),
+            country: country.unwrap_or(self.default_country),
+            customer: None,
+            coupon_code: None,
+            lines: vec![],
+            created_at: now,
+            updated_at: now,
+        };
+        // Render first: it refuses a destination we cannot ship to, before anything is saved.
+        let rendered = self.render(ctx, cart.clone()).await?;
+        let event = outbox::envelope(
+            ctx,
+            "cart.created",
+            serde_json::json!({"cart_id": cart.id, "currency": cart.currency, "country": cart.country}),
+        );
+        self.store.put(&cart, &event).await?;
+        Ok(rendered)
+    }
+
+    pub async fn get(&self, ctx: &Ctx, id: &str) -> Result<RenderedCart, Error> {
+        let cart = self.load(id).await?;
+        self.render(ctx, cart).await
+    }
+
+    async fn load(&self, id: &str) -> Result<StoredCart, Error> {
+        if Uuid::parse_str(id).is_err() {
+            return Err(Error::NotFound);
+        }
+        self.store.get(id).await?.ok_or(Error::NotFound)
+    }
+
+    /// Adds `quantity` of `sku`, or more of it if the cart holds it already.
+    pub async fn add_item(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        sku: &Sku,
+        quantity: Quantity,
+    ) -> Result<RenderedCart, Error> {
+        for _ in 0..CAS_ATTEMPTS {
+            let mut cart = self.load(id).await?;
+            let existing = cart.lines.iter().position(|l| &l.sku == sku);
+            let new_qty = match existing {
+                Some(i) => Quantity::new(cart.lines[i].quantity.get() + quantity.get())
+                    .map_err(|_| Error::QuantityTooLarge)?,
+                None => quantity,
+            };
+            if existing.is_none() && cart.lines.len() >= MAX_LINES {
+                return Err(Error::TooManyLines);
+            }
+            let price = self.check_item(ctx, &cart, sku, new_qty).await?;
+            let now = Utc::now();
+            match existing {
+                Some(i) => {
+                    cart.lines[i].quantity = new_qty;
+                    cart.lines[i].added_unit_price = price;
+                }
+                None => cart.lines.push(StoredLine {
+                    sku: sku.clone(),
+                    quantity: new_qty,
+                    added_unit_price: price,
+                    added_at: now,
+                }),
+            }
+            let data = serde_json::json!({
+                "cart_id": id, "sku": sku, "added": quantity.get(), "quantity": new_qty.get(),
+                "unit_price": price,
+            });
+            match self.save(ctx, cart, "cart.item_added", data).await {
+                Err(Error::Store(StoreError::Conflict)) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::Busy)
+    }
+
+    /// Sets the quantity of a line already in the cart.
+    pub async fn update_item(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        sku: &Sku,
+        quantity: Quantity,
+    ) -> Result<RenderedCart, Error> {
+        for _ in 0..CAS_ATTEMPTS {
+            let mut cart = self.load(id).await?;
+            let i = cart
+                .lines
+                .iter()
+                .position(|l| &l.sku == sku)
+                .ok_or_else(|| Error::ItemNotFound(sku.clone()))?;
+            let previous = cart.lines[i].quantity;
+            if quantity > previous {
+                let price = self.check_item(ctx, &cart, sku, quantity).await?;
+                cart.lines[i].added_unit_price = price;
+            }
+            cart.lines[i].quantity = quantity;
+            let data = serde_json::json!({
+                "cart_id": id, "sku": sku, "previous_quantity": previous.get(), "quantity": quantity.get(),
+            });
+            match self.save(ctx, cart, "cart.item_updated", data).await {
+                Err(Error::Store(StoreError::Conflict)) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::Busy)
+    }
+
+    pub async fn remove_item(&self, ctx: &Ctx, id: &str, sku: &Sku) -> Result<RenderedCart, Error> {
+        for _ in 0..CAS_ATTEMPTS {
+            let mut cart = self.load(id).await?;
+            let i = cart
+                .lines
+                .iter()
+                .position(|l| &l.sku == sku)
+                .ok_or_else(|| Error::ItemNotFound(sku.clone()))?;
+            let removed = cart.lines.remove(i);
+            let data = serde_json::json!({"cart_id": id, "sku": sku, "quantity": removed.quantity.get()});
+            match self.save(ctx, cart, "cart.item_removed", data).await {
+                Err(Error::Store(StoreError::Conflict)) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::Busy)
+    }
+
+    /// Applies a coupon if it applies to the cart now; otherwise says why not and saves nothing.
+    pub async fn apply_coupon(&self, ctx: &Ctx, id: &str, code: &str) -> Result<RenderedCart, Error> {
+        let code = normalize_code(code).ok_or_else(|| Error::UnknownCoupon(code.to_string()))?;
+        for _ in 0..CAS_ATTEMPTS {
+            let mut cart = self.load(id).await?;
+            cart.coupon_code = Some(code.clone());
+            let rendered = self.render(ctx, cart.clone()).await?;
+            if let Some(c) = &rendered.coupon
+                && !c.applied
+            {
+                return Err(match c.reason.as_deref() {
+                    Some("not_found") => Error::UnknownCoupon(code),
+                    reason => Error::CouponRejected {
+                        code,
+                        reason: reason.unwrap_or("not_applicable").to_string(),
+                        message: c.description.clone(),
+                    },
+                });
+            }
+            let data = serde_json::json!({"cart_id": id, "code": code});
+            match self.save(ctx, cart, "cart.coupon_applied", data).await {
+                Err(Error::Store(StoreError::Conflict)) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::Busy)
+    }
+
+    pub async fn remove_coupon(&self, ctx: &Ctx, id: &str) -> Result<RenderedCart, Error> {
+        for _ in 0..CAS_ATTEMPTS {
+            let mut cart = self.load(id).await?;
+            let Some(code) = cart.coupon_code.take() else {
+                return self.render(ctx, cart).await;
+            };
+            let data = serde_json::json!({"cart_id": id, "code": code});
+            match self.save(ctx, cart, "cart.coupon_removed", data).await {
+                Err(Error::Store(StoreError::Conflict)) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::Busy)
+    }
+
+    /// Prices the cart now and records it for a checkout (once per checkout id).
+    pub async fn snapshot(
+        &self,
+        ctx: &Ctx,
+        cart_id: &str,
+        checkout_id: &str,
+        customer: &str,
+    ) -> Result<CartSnapshot, Error> {
+        if let Some(existing) = store::snapshot_for_checkout(&self.pool, checkout_id).await? {
+            return Ok(existing);
+        }
+        let mut cart = self.load(cart_id).await?;
+        cart.customer = Some(customer.to_lowercase());
+        let r = self.render(ctx, cart).await?;
+        if r.lines.is_empty() {
+            return Err(Error::Empty);
+        }
+        let unavailable: Vec<String> = r
+            .lines
+            .iter()
+            .filter(|l| !l.available)
+            .map(|l| l.sku.to_string())
+            .collect();
+        if !unavailable.is_empty() {
+            return Err(Error::Unavailable { skus: unavailable });
+        }
+        let snapshot = CartSnapshot {
+            snapshot_id: Uuid::now_v7(),
+            cart_id: cart_id.to_string(),
+            checkout_id: checkout_id.to_string(),
+            currency: r.cart.currency,
+            country: r.cart.country,
+            lines: r
+                .lines
+                .iter()
+                .map(|l| SnapshotLine {
+                    sku: l.sku.clone(),
+                    title: l.title.clone(),
+                    product_id: l.product_id.unwrap_or_default(),
+                    vendor_id: l.vendor_id.unwrap_or_default(),
+                    quantity: l.quantity,
+                    unit_price: l.unit_price,
+                    added_unit_price: l.added_unit_price,
+                    line_total: l.line_total,
+                    discount: l.discount,
+                    tax: l.tax,
+                })
+                .collect(),
+            coupon_code: r.coupon.as_ref().map(|c| c.code.clone()),
+            coupon_applied: r.coupon.as_ref().is_some_and(|c| c.applied),
+            subtotal: r.subtotal,
+            discount: r.discount,
+            tax: r.tax,
+            shipping: r.shipping,
+            total: r.total,
+        };
+        Ok(store::save_snapshot(&self.pool, ctx, &snapshot).await?)
+    }
+
+    async fn save(
+        &self,
+        ctx: &Ctx,
+        mut cart: StoredCart,
+        event_type: &str,
+        data: serde_json::Value,
+    ) -> Result<RenderedCart, Error> {
+        cart.version += 1;
+        cart.updated_at = Utc::now();
+        // Price first: if a service we need is down, nothing is written and the client can
+        // safely retry.
+        let rendered = self.render(ctx, cart).await?;
+        let event = outbox::envelope(ctx, event_type, data);
+        self.store.put(&rendered.cart, &event).await?;
+        Ok(rendered)
+    }
+
+    /// Checks that `sku` can be bought in `quantity` for this cart; returns its price now.
+    async fn check_item(
+        &self,
+        ctx: &Ctx,
+        cart: &StoredCart,
+        sku: &Sku,
+        quantity: Quantity,
+    ) -> Result<Money, Error> {
+        let mut catalog = self.clients.catalog.clone();
+        let mut pricing = self.clients.pricing.clone();
+        let mut inventory = self.clients.inventory.clone();
+        let skus = vec![sku.to_string()];
+        let (variants, prices, stock) = tokio::try_join!(
+            async {
+                catalog
+                    .get_variants(request(catalog_pb::GetVariantsRequest { skus: skus.clone() }, ctx))
+                    .await
+                    .map_err(upstream("catalog"))
+            },
+            async {
+                pricing
+                    .get_prices(request(
+                        pricing_pb::GetPricesRequest {
+                            skus: skus.clone(),
+                            currency: cart.currency.to_string(),
+                        },
+                        ctx,
+                    ))
+                    .await
+                    .map_err(upstream("pricing"))
+            },
+            async {
+                inventory
+                    .get_availability(request(inventory_pb::GetAvailabilityRequest { skus: skus.clone() }, ctx))
+                    .await
+                    .map_err(upstream("inventory"))
+            },
+        )?;
+        let variant = variants
+            .into_inner()
+            .variants
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::UnknownSku(sku.clone()))?;
+        if !variant.sellable {
+            return Err(Error::NotSellable(sku.clone()));
+        }
+        let price = prices
+            .into_inner()
+            .prices
+            .into_iter()
+            .next()
+            .map(|p| money(&p.price, cart.currency))
+            .ok_or_else(|| Error::PriceUnavailable {
+                sku: sku.clone(),
+                currency: cart.currency,
+            })?;
+        let available = stock
+            .into_inner()
+            .items
+            .into_iter()
+            .next()
+            .map_or(0, |a| a.available);
+        if available < quantity.get() {
+            return Err(Error::InsufficientStock {
+                sku: sku.clone(),
+                requested: quantity.get(),
+                available,
+            });
+        }
+        Ok(price)
+    }
+
+    /// Prices the cart now: catalog facts for every line, then one quote from pricing.
+    pub async fn render(&self, ctx: &Ctx, cart: StoredCart) -> Result<RenderedCart, Error> {
+        let skus: Vec<String> = cart.lines.iter().map(|l| l.sku.to_string()).collect();
+        let variants = if skus.is_empty() {
+            vec![]
+        } else {
+            let mut catalog = self.clients.catalog.clone();
+            catalog
+                .get_variants(request(catalog_pb::GetVariantsRequest { skus }, ctx))
+                .await
+                .map_err(upstream("catalog"))?
+                .into_inner()
+                .variants
+        };
+        let variant = |sku: &Sku| variants.iter().find(|v| v.sku == sku.as_str());
+        let mut sellable: Vec<&StoredLine> = cart
+            .lines
+            .iter()
+            .filter(|l| variant(&l.sku).is_some_and(|v| v.sellable))
+            .collect();
+
+        // Price what can be sold; a SKU that lost its price is shown as unavailable.
+        let mut pricing = self.clients.pricing.clone();
+        let quote = loop {
+            let req = pricing_pb::QuoteRequest {
+                currency: cart.currency.to_string(),
+                country: cart.country.to_string(),
+                lines: sellable
+                    .iter()
+                    .filter_map(|l| {
+                        let v = variant(&l.sku)?;
+                        Some(pricing_pb::QuoteLine {
+                            sku: l.sku.to_string(),
+                            quantity: l.quantity.get(),
+                            tax_class: v.tax_class.clone(),
+                            vendor_id: v.vendor_id.clone(),
+                            product_id: v.product_id.clone(),
+                            category_ids: v.category_ids.clone(),
+                        })
+                    })
+                    .collect(),
+                coupon_code: cart.coupon_code.clone(),
+                customer: cart.customer.clone(),
+            };
+            match pricing.quote(request(req, ctx)).await {
+                Ok(q) => break q.into_inner(),
+                Err(s) if reason(&s).as_deref() == Some("price_unavailable") => {
+                    let missing = reason_metadata(&s).get("skus").cloned().unwrap_or_default();
+                    let before = sellable.len();
+                    sellable.retain(|l| !missing.split(',').any(|m| m == l.sku.as_str()));
+                    if sellable.len() == before {
+                        return Err(upstream("pricing")(s));
+                    }
+                }
+                Err(s) if reason(&s).as_deref() == Some("shipping_unavailable") => {
+                    return Err(Error::UnsupportedDestination {
+                        country: cart.country,
+                        currency: cart.currency,
+                    });
+                }
+                Err(s) => return Err(upstream("pricing")(s)),
+            }
+        };
+
+        let cur = cart.currency;
+        let zero = Money::zero(cur);
+        let lines = cart
+            .lines
+            .iter()
+            .map(|l| {
+                let v = variant(&l.sku);
+                let q = quote.lines.iter().find(|q| q.sku == l.sku.as_str());
+                RenderedLine {
+                    sku: l.sku.clone(),
+                    title: v
+                        .map(|v| format!("{} — {}", v.product_title, v.title))
+                        .unwrap_or_else(|| l.sku.to_string()),
+                    product_slug: v.map(|v| v.product_slug.clone()).unwrap_or_default(),
+                    product_id: v.and_then(|v| Uuid::parse_str(&v.product_id).ok()),
+                    vendor_id: v.and_then(|v| Uuid::parse_str(&v.vendor_id).ok()),
+                    quantity: l.quantity,
+                    added_unit_price: l.added_unit_price,
+                    unit_price: q.map_or(l.added_unit_price, |q| money(&q.unit_price, cur)),
+                    line_total: q.map_or(zero, |q| money(&q.line_total, cur)),
+                    discount: q.map_or(zero, |q| money(&q.discount, cur)),
+                    tax: q.map_or(zero, |q| money(&q.tax, cur)),
+                    available: q.is_some(),
+                }
+            })
+            .collect();
+        let expires_at = cart.updated_at + Duration::seconds(self.store.ttl_seconds());
+        Ok(RenderedCart {
+            lines,
+            coupon: quote.coupon.map(|c| RenderedCoupon {
+                code: c.code,
+                applied: c.applied,
+                reason: c.reason,
+                description: c.description,
+            }),
+            subtotal: money(&quote.subtotal, cur),
+            discount: money(&quote.discount, cur),
+            tax: money(&quote.tax, cur),
+            shipping: money(&quote.shipping, cur),
+            total: money(&quote.total, cur),
+            expires_at,
+            cart,
+        })
+    }
+}

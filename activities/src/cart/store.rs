@@ -1,0 +1,228 @@
+//! Cart storage: Redis for live carts, Postgres for checkout snapshots.
+
+use chrono::{DateTime, Utc};
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use souk_contracts::cart::CartSnapshot;
+use souk_domain::event::EventEnvelope;
+use souk_domain::{CountryCode, Currency, Money, Quantity, Sku};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::db::Schema;
+use crate::{Ctx, outbox};
+
+/// A cart as stored. `version` increases with every change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCart {
+    pub id: String,
+    pub version: i64,
+    pub currency: Currency,
+    pub country: CountryCode,
+    #[serde(default)]
+    pub customer: Option<String>,
+    #[serde(default)]
+    pub coupon_code: Option<String>,
+    pub lines: Vec<StoredLine>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredLine {
+    pub sku: Sku,
+    pub quantity: Quantity,
+    /// The unit price when the line was added (or last increased).
+    pub added_unit_price: Money,
+    pub added_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the cart was changed concurrently")]
+    Conflict,
+    #[error("cart not found")]
+    NotFound,
+    #[error("stored cart is unreadable: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+}
+
+/// Compare-and-set of a cart document plus its outbox event, in one atomic step.
+/// Returns 1 when written, 0 on a version mismatch, -1 when the cart does not exist.
+const CAS: &str = r#"
+local current = redis.call('HGET', KEYS[1], 'v')
+if ARGV[1] == 'new' then
+  if current then return 0 end
+else
+  if not current then return -1 end
+  if current ~= ARGV[1] then return 0 end
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[5])
+return 1
+"#;
+
+#[derive(Clone)]
+pub struct CartStore {
+    redis: ConnectionManager,
+    prefix: String,
+    ttl_seconds: i64,
+    script: redis::Script,
+}
+
+impl CartStore {
+    /// `prefix` namespaces every key (so several installations can share one Redis).
+    pub fn new(redis: ConnectionManager, prefix: impl Into<String>, ttl_seconds: i64) -> Self {
+        Self {
+            redis,
+            prefix: prefix.into(),
+            ttl_seconds,
+            script: redis::Script::new(CAS),
+        }
+    }
+
+    pub fn ttl_seconds(&self) -> i64 {
+        self.ttl_seconds
+    }
+
+    fn key(&self, id: &str) -> String {
+        format!("{}cart:{id}", self.prefix)
+    }
+
+    /// The Redis stream that is the cart domain's outbox.
+    pub fn outbox_key(&self) -> String {
+        format!("{}cart:outbox", self.prefix)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<StoredCart>, StoreError> {
+        let mut conn = self.redis.clone();
+        let doc: Option<String> = redis::cmd("HGET")
+            .arg(self.key(id))
+            .arg("doc")
+            .query_async(&mut conn)
+            .await?;
+        doc.map(|d| serde_json::from_str(&d).map_err(StoreError::from))
+            .transpose()
+    }
+
+    /// Writes `cart` if the stored version is still `cart.version - 1` (or the cart is new
+    /// when `cart.version == 1`), together with `event`.
+    pub async fn put(&self, cart: &StoredCart, event: &EventEnvelope) -> Result<(), StoreError> {
+        let expected = if cart.version == 1 {
+            "new".to_string()
+        } else {
+            (cart.version - 1).to_string()
+        };
+        let mut conn = self.redis.clone();
+        let written: i64 = self
+            .script
+            .key(self.key(&cart.id))
+            .key(self.outbox_key())
+            .arg(expected)
+            .arg(cart.version)
+            .arg(serde_json::to_string(cart)?)
+            .arg(self.ttl_seconds)
+            .arg(serde_json::to_string(event)?)
+            .arg(100_000)
+            .invoke_async(&mut conn)
+            .await?;
+        match written {
+            1 => Ok(()),
+            -1 => Err(StoreError::NotFound),
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.redis.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+}
+
+/// A snapshot already written for this checkout, if any.
+pub async fn snapshot_for_checkout(pool: &PgPool, checkout_id: &str) -> sqlx::Result<Option<CartSnapshot>> {
+    let row = sqlx::query!(
+        r#"SELECT id, cart_id, checkout_id, currency, country, lines, coupon_code, coupon_applied,
+                  subtotal, discount, tax, shipping, total
+           FROM cart.snapshots WHERE checkout_id = $1"#,
+        checkout_id
+    )
+    .fetch_optional(pool)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let decode = |e: String| sqlx::Error::Decode(e.into());
+    let currency = Currency::parse(&r.currency).map_err(|e| decode(e.to_string()))?;
+    let money = |a: i64| Money::new(a, currency);
+    Ok(Some(CartSnapshot {
+        snapshot_id: r.id,
+        cart_id: r.cart_id,
+        checkout_id: r.checkout_id,
+        currency,
+        country: CountryCode::parse(&r.country).map_err(|e| decode(e.to_string()))?,
+        lines: serde_json::from_value(r.lines).map_err(|e| decode(e.to_string()))?,
+        coupon_code: r.coupon_code,
+        coupon_applied: r.coupon_applied,
+        subtotal: money(r.subtotal),
+        discount: money(r.discount),
+        tax: money(r.tax),
+        shipping: money(r.shipping),
+        total: money(r.total),
+    }))
+}
+
+/// Writes the snapshot once per checkout id and returns the one that is stored (the earlier
+/// one if this checkout was snapshotted before).
+pub async fn save_snapshot(pool: &PgPool, ctx: &Ctx, s: &CartSnapshot) -> sqlx::Result<CartSnapshot> {
+    let mut tx = pool.begin().await?;
+    let lines = serde_json::to_value(&s.lines).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let inserted = sqlx::query_scalar!(
+        r#"INSERT INTO cart.snapshots (id, cart_id, checkout_id, currency, country, lines, coupon_code,
+               coupon_applied, subtotal, discount, tax, shipping, total)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+           ON CONFLICT ON CONSTRAINT snapshots_checkout_key DO NOTHING
+           RETURNING id"#,
+        s.snapshot_id,
+        s.cart_id,
+        s.checkout_id,
+        s.currency.code(),
+        s.country.as_str(),
+        lines,
+        s.coupon_code,
+        s.coupon_applied,
+        s.subtotal.amount,
+        s.discount.amount,
+        s.tax.amount,
+        s.shipping.amount,
+        s.total.amount
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if inserted.is_none() {
+        tx.rollback().await?;
+        return snapshot_for_checkout(pool, &s.checkout_id)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound);
+    }
+    outbox::emit(
+        &mut tx,
+        Schema::Cart,
+        ctx,
+        "cart.checked_out",
+        serde_json::json!({
+            "cart_id": s.cart_id, "checkout_id": s.checkout_id, "snapshot_id": s.snapshot_id,
+            "total": s.total, "lines": s.lines.len(),
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(s.clone())
+}
+
+/// A new unguessable cart id: 122 random bits from the OS.
+pub fn new_cart_id() -> String {
+    Uuid::new_v4().to_string()
+}

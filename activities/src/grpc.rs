@@ -1,0 +1,122 @@
+//! Shared plumbing for the domain gRPC services: error statuses with a machine-readable reason,
+//! the caller's context from request metadata, and proto <-> domain conversions.
+
+use souk_domain::event::Trace;
+use souk_domain::money::{Currency, Money};
+use souk_proto::common::v1 as pb;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::Ctx;
+
+/// Metadata keys the API sets on every call.
+pub const REQUEST_ID: &str = "x-request-id";
+pub const ACTOR: &str = "x-souk-actor";
+
+/// A status whose `ErrorInfo.reason` is the stable error code the API hands to clients.
+pub fn status(code: Code, reason: &str, message: impl Into<String>) -> Status {
+    status_with(code, reason, message, [])
+}
+
+/// Like [`status`], with string metadata for the client (`details` in the API's error body).
+pub fn status_with<const N: usize>(
+    code: Code,
+    reason: &str,
+    message: impl Into<String>,
+    metadata: [(&str, String); N],
+) -> Status {
+    let metadata: std::collections::HashMap<String, String> = metadata
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason, "souk", metadata),
+    )
+}
+
+pub fn invalid(reason: &str, message: impl Into<String>) -> Status {
+    status(Code::InvalidArgument, reason, message)
+}
+
+pub fn not_found(reason: &str, message: impl Into<String>) -> Status {
+    status(Code::NotFound, reason, message)
+}
+
+/// An unexpected failure: logged here once with its cause chain, opaque to the caller.
+pub fn internal(err: impl Into<anyhow::Error>) -> Status {
+    let err = err.into();
+    tracing::error!(error = format!("{err:#}"), "internal error");
+    status(Code::Internal, "internal", "internal error")
+}
+
+/// The caller's context from metadata; `default_actor` when none was sent.
+pub fn ctx<T>(req: &tonic::Request<T>, default_actor: &str) -> Ctx {
+    let get = |k: &str| {
+        req.metadata()
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 200)
+            .map(str::to_string)
+    };
+    Ctx {
+        actor: get(ACTOR).unwrap_or_else(|| default_actor.to_string()),
+        trace: Trace {
+            request_id: get(REQUEST_ID),
+            workflow_id: None,
+        },
+    }
+}
+
+pub fn money(m: Money) -> pb::Money {
+    pb::Money {
+        amount: m.amount,
+        currency: m.currency.code().to_string(),
+    }
+}
+
+pub fn parse_currency(code: &str) -> Result<Currency, Status> {
+    Currency::parse(code).map_err(|e| invalid("invalid_currency", e.to_string()))
+}
+
+/// Maps a database error: lost connections and timeouts are `UNAVAILABLE` (the caller may
+/// retry), anything else is internal.
+pub fn db_error(err: sqlx::Error) -> Status {
+    match &err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            tracing::warn!(error = %err, "database unavailable");
+            status(Code::Unavailable, "database_unavailable", "database unavailable")
+        }
+        _ => internal(err),
+    }
+}
+
+/// An outgoing request to another domain, carrying the caller's request id and actor.
+pub fn request<T>(msg: T, ctx: &Ctx) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    let md = req.metadata_mut();
+    if let Some(id) = &ctx.trace.request_id
+        && let Ok(v) = id.parse()
+    {
+        md.insert(REQUEST_ID, v);
+    }
+    if let Ok(v) = ctx.actor.parse() {
+        md.insert(ACTOR, v);
+    }
+    req
+}
+
+/// The machine-readable reason of a status from another Souk service, if it has one.
+pub fn reason(status: &Status) -> Option<String> {
+    status.get_error_details().error_info().map(|i| i.reason.clone())
+}
+
+/// The string metadata of a status from another Souk service.
+pub fn reason_metadata(status: &Status) -> std::collections::HashMap<String, String> {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.metadata.clone())
+        .unwrap_or_default()
+}

@@ -1,0 +1,301 @@
+//! The JSON contract. These types are what clients see: change them only by adding fields.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use souk_proto::{cart::v1 as cart_pb, catalog::v1 as catalog_pb, common::v1 as common_pb};
+use souk_proto::inventory::v1 as inventory_pb;
+use utoipa::ToSchema;
+
+/// An amount of money: integer minor units (cents for USD) and an ISO 4217 code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Money {
+    #[schema(example = 1999)]
+    pub amount: i64,
+    #[schema(example = "USD")]
+    pub currency: String,
+}
+
+impl From<common_pb::Money> for Money {
+    fn from(m: common_pb::Money) -> Self {
+        Money {
+            amount: m.amount,
+            currency: m.currency,
+        }
+    }
+}
+
+pub fn money(m: Option<common_pb::Money>, currency: &str) -> Money {
+    m.map(Money::from).unwrap_or_else(|| Money {
+        amount: 0,
+        currency: currency.to_string(),
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Category {
+    pub id: String,
+    pub parent_id: Option<String>,
+    #[schema(example = "shirts")]
+    pub slug: String,
+    pub name: String,
+    pub position: i32,
+}
+
+impl From<catalog_pb::Category> for Category {
+    fn from(c: catalog_pb::Category) -> Self {
+        Category {
+            id: c.id,
+            parent_id: c.parent_id,
+            slug: c.slug,
+            name: c.name,
+            position: c.position,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryList {
+    /// Every category; `parent_id` links them into a tree.
+    pub items: Vec<Category>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Variant {
+    #[schema(example = "AT-001-M")]
+    pub sku: String,
+    pub title: String,
+    /// Option values, e.g. `{"size": "M"}`.
+    pub options: BTreeMap<String, String>,
+    pub tax_class: String,
+    pub weight_grams: i32,
+    /// Absent when the variant has no price in the requested currency.
+    pub price: Option<Money>,
+    pub compare_at_price: Option<Money>,
+    /// Units that can be ordered now, over all warehouses.
+    pub available: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Product {
+    pub id: String,
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    pub vendor_id: String,
+    pub category_ids: Vec<String>,
+    /// Free-form attributes.
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Value,
+    pub created_at: String,
+    pub variants: Vec<Variant>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductPage {
+    pub items: Vec<Product>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CartItem {
+    pub sku: String,
+    pub title: String,
+    pub product_slug: String,
+    pub vendor_id: String,
+    pub quantity: i64,
+    /// The current unit price.
+    pub unit_price: Money,
+    /// The unit price when the item was added; differs from `unit_price` if the price changed.
+    pub added_unit_price: Money,
+    pub line_total: Money,
+    pub discount: Money,
+    pub tax: Money,
+    /// False when the item can no longer be bought; it is left out of the totals.
+    pub available: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CartCoupon {
+    pub code: String,
+    /// Whether the coupon applies now (the cart may have changed since it was applied).
+    pub applied: bool,
+    /// Why it does not apply: expired, below_minimum, limit_reached, ...
+    pub reason: Option<String>,
+    pub description: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Cart {
+    pub id: String,
+    pub currency: String,
+    pub country: String,
+    pub items: Vec<CartItem>,
+    pub coupon: Option<CartCoupon>,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub shipping: Money,
+    pub total: Money,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The cart is deleted if left untouched until then.
+    pub expires_at: String,
+}
+
+impl From<cart_pb::Cart> for Cart {
+    fn from(c: cart_pb::Cart) -> Self {
+        let cur = c.currency.clone();
+        Cart {
+            items: c
+                .items
+                .into_iter()
+                .map(|l| CartItem {
+                    sku: l.sku,
+                    title: l.title,
+                    product_slug: l.product_slug,
+                    vendor_id: l.vendor_id,
+                    quantity: l.quantity,
+                    unit_price: money(l.unit_price, &cur),
+                    added_unit_price: money(l.added_unit_price, &cur),
+                    line_total: money(l.line_total, &cur),
+                    discount: money(l.discount, &cur),
+                    tax: money(l.tax, &cur),
+                    available: l.available,
+                })
+                .collect(),
+            coupon: c.coupon.map(|k| CartCoupon {
+                code: k.code,
+                applied: k.applied,
+                reason: k.reason,
+                description: k.description,
+            }),
+            subtotal: money(c.subtotal, &cur),
+            discount: money(c.discount, &cur),
+            tax: money(c.tax, &cur),
+            shipping: money(c.shipping, &cur),
+            total: money(c.total, &cur),
+            id: c.id,
+            currency: c.currency,
+            country: c.country,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            expires_at: c.expires_at,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCart {
+    /// ISO 4217; defaults to the store's currency.
+    #[schema(example = "USD")]
+    pub currency: Option<String>,
+    /// ISO 3166-1 alpha-2 shipping destination; defaults to US.
+    #[schema(example = "US")]
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddItem {
+    #[schema(example = "AT-001-M")]
+    pub sku: String,
+    /// 1 to 999.
+    #[schema(example = 2)]
+    pub quantity: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateItem {
+    /// 1 to 999. Remove an item with DELETE.
+    #[schema(example = 3)]
+    pub quantity: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyCoupon {
+    #[schema(example = "WELCOME10")]
+    pub code: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarehouseStock {
+    pub warehouse: String,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub available: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Inventory {
+    pub sku: String,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub available: i64,
+    pub low_stock_threshold: i64,
+    pub warehouses: Vec<WarehouseStock>,
+}
+
+impl From<inventory_pb::StockLevel> for Inventory {
+    fn from(s: inventory_pb::StockLevel) -> Self {
+        Inventory {
+            sku: s.sku,
+            on_hand: s.on_hand,
+            reserved: s.reserved,
+            available: s.available,
+            low_stock_threshold: s.low_stock_threshold,
+            warehouses: s
+                .warehouses
+                .into_iter()
+                .map(|w| WarehouseStock {
+                    warehouse: w.warehouse,
+                    on_hand: w.on_hand,
+                    reserved: w.reserved,
+                    available: w.available,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetOnHand {
+    /// Units physically in the warehouse; never below what is reserved there.
+    #[schema(example = 40)]
+    pub on_hand: i64,
+}
+
+/// The workflow started because a change took a SKU below its low-stock threshold.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkflowRef {
+    pub workflow_id: String,
+    pub run_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StockUpdated {
+    pub stock: Inventory,
+    /// Present when the change crossed the low-stock threshold and an alert workflow started.
+    pub low_stock_alert: Option<WorkflowRef>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LowStockAlert {
+    pub id: String,
+    pub sku: String,
+    pub available: i64,
+    pub threshold: i64,
+    pub raised_at: String,
+    pub raised_by: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LowStockAlertPage {
+    pub items: Vec<LowStockAlert>,
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,157 @@
+//! Extractors whose rejections are the API's own error format, never axum's plain text.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON body. Malformed JSON is `400 malformed_json`, a well-formed body of the wrong shape
+/// is `422 invalid_body`, another content type is `415 unsupported_media_type`. An empty body
+/// is accepted as `T::default()` only through [`OptionalJson`].
+pub struct Json<T>(pub T);
+
+/// Like [`Json`], but an empty body means `T::default()`.
+pub struct OptionalJson<T>(pub T);
+
+fn parse<T: DeserializeOwned>(content_type: Option<&str>, body: &[u8]) -> Result<T, ApiError> {
+    let is_json = content_type.is_some_and(|ct| {
+        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+    });
+    if !is_json {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send a JSON body with Content-Type: application/json",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::unprocessable("invalid_body", e.to_string()),
+        _ => ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")),
+    })
+}
+
+async fn bytes<S: Send + Sync>(req: Request, state: &S) -> Result<(Option<String>, Bytes), ApiError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(e.status(), "payload_too_large", "the body is too large")
+        } else {
+            ApiError::bad_request("unreadable_body", e.body_text())
+        }
+    })?;
+    Ok((ct, body))
+}
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (ct, body) = bytes(req, state).await?;
+        parse(ct.as_deref(), &body).map(Json)
+    }
+}
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (ct, body) = bytes(req, state).await?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        parse(ct.as_deref(), &body).map(OptionalJson)
+    }
+}
+
+/// Query parameters; a bad one is `400 invalid_query`.
+pub struct Query<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+    }
+}
+
+/// Path parameters; a bad one is `400 invalid_path`.
+pub struct Path<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Path<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
+    }
+}
+
+/// Who is calling and under which request id: forwarded to domain services as metadata.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub request_id: Option<String>,
+    pub actor: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let actor = parts
+            .extensions
+            .get::<crate::auth::Admin>()
+            .map_or_else(|| "customer:guest".to_string(), |_| "admin".to_string());
+        Ok(Caller { request_id, actor })
+    }
+}
+
+impl Caller {
+    /// A gRPC request carrying this caller's request id and actor.
+    pub fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        let md = req.metadata_mut();
+        if let Some(id) = &self.request_id
+            && let Ok(v) = id.parse()
+        {
+            md.insert("x-request-id", v);
+        }
+        if let Ok(v) = self.actor.parse() {
+            md.insert("x-souk-actor", v);
+        }
+        req
+    }
+}

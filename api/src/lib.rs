@@ -1,0 +1,79 @@
+//! Souk's REST API (axum). It validates requests, calls the domain services over gRPC, starts
+//! and queries workflows, and speaks JSON to clients.
+//!
+//! API boundary: only this crate knows HTTP. Architecture invariant: it never opens a domain's
+//! database or Redis; domain data is reached only through the domain services (`souk_proto`).
+//! Errors always have the shape `{"error": {"code", "message", "details"}}` (see `error`).
+
+pub mod auth;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod observe;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use state::{AppState, ServiceUrls, Settings};
+
+/// The whole HTTP application: routes, OpenAPI document and docs page, middleware.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.settings.body_limit_bytes;
+    let timeout = state.settings.request_timeout;
+    let admin = routes::admin::router().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_admin,
+    ));
+    let (router, api) = openapi::router()
+        .merge(routes::catalog::router())
+        .merge(routes::carts::router())
+        .merge(routes::inventory::router())
+        .merge(admin)
+        .merge(routes::health::router())
+        .split_for_parts();
+    let router = router
+        .merge(openapi::docs(api))
+        .fallback(observe::not_found)
+        .method_not_allowed_fallback(observe::method_not_allowed)
+        .with_state(state);
+    observe::layers(router, body_limit, timeout)
+}
+
+/// A bound API server; `port()` is known before it serves (tests bind port 0).
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    pub async fn bind(addr: SocketAddr, state: AppState) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self {
+            listener,
+            router: app(state),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}

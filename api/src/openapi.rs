@@ -1,0 +1,68 @@
+//! The OpenAPI document (`/openapi.json`) and the docs page (`/docs`).
+
+use axum::Router;
+use axum::response::Html;
+use axum::routing::get;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_scalar::Scalar;
+
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Souk API",
+        description = "A multi-vendor marketplace. Money is always `{\"amount\": <integer minor units>, \"currency\": \"USD\"}`. \
+Errors are `{\"error\": {\"code\", \"message\", \"details\"}}` with a stable `code`; every client mistake is a 4xx. \
+Every response carries `x-request-id` (send your own to correlate).",
+        version = "1"
+    ),
+    modifiers(&AdminToken),
+    tags(
+        (name = "catalog", description = "Browse categories and products"),
+        (name = "carts", description = "Carts, priced on every read"),
+        (name = "inventory", description = "Stock levels"),
+        (name = "admin", description = "Back office; needs the admin bearer token"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct AdminToken;
+
+impl Modify for AdminToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+}
+
+/// `/openapi.json` and `/docs` for the collected document.
+pub fn docs(api: utoipa::openapi::OpenApi) -> Router<AppState> {
+    let html = Scalar::new(api.clone()).to_html();
+    let json = api.to_json().unwrap_or_else(|_| "{}".to_string());
+    Router::new()
+        .route(
+            "/openapi.json",
+            get(move || {
+                let json = json.clone();
+                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], json) }
+            }),
+        )
+        .route(
+            "/docs",
+            get(move || {
+                let html = html.clone();
+                async move { Html(html) }
+            }),
+        )
+}

@@ -1,0 +1,181 @@
+//! Carts. The cart service validates and prices; these handlers translate HTTP.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use souk_proto::cart::v1 as pb;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::dto::{AddItem, ApplyCoupon, Cart, CreateCart, UpdateItem};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{self, Caller, OptionalJson, Path};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_cart))
+        .routes(routes!(get_cart))
+        .routes(routes!(add_item))
+        .routes(routes!(update_item, remove_item))
+        .routes(routes!(apply_coupon, remove_coupon))
+}
+
+fn cart_error(e: tonic::Status) -> ApiError {
+    ApiError::from_status("cart", e)
+}
+
+/// Starts an empty cart. The id is unguessable: it is the cart's only key, keep it private.
+#[utoipa::path(post, path = "/v1/carts", tag = "carts", request_body(content = CreateCart, description = "Optional"),
+    responses((status = 201, body = Cart, headers(("Location" = String))),
+        (status = 422, description = "unknown currency or a country we do not ship to", body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn create_cart(
+    State(s): State<AppState>,
+    caller: Caller,
+    OptionalJson(body): OptionalJson<CreateCart>,
+) -> ApiResult<(StatusCode, HeaderMap, Json<Cart>)> {
+    let cart = s
+        .cart
+        .clone()
+        .create_cart(caller.request(pb::CreateCartRequest {
+            currency: body.currency,
+            country: body.country,
+        }))
+        .await
+        .map_err(cart_error)?
+        .into_inner();
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/carts/{}", cart.id)) {
+        headers.insert(header::LOCATION, v);
+    }
+    Ok((StatusCode::CREATED, headers, Json(cart.into())))
+}
+
+/// A cart, priced now.
+#[utoipa::path(get, path = "/v1/carts/{id}", tag = "carts", params(("id" = String, Path)),
+    responses((status = 200, body = Cart), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(cart_id = %id))]
+async fn get_cart(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Cart>> {
+    let cart = s
+        .cart
+        .clone()
+        .get_cart(caller.request(pb::GetCartRequest { cart_id: id }))
+        .await
+        .map_err(cart_error)?;
+    Ok(Json(cart.into_inner().into()))
+}
+
+/// Adds an item, or more of an item already in the cart.
+#[utoipa::path(post, path = "/v1/carts/{id}/items", tag = "carts", params(("id" = String, Path)),
+    request_body = AddItem,
+    responses((status = 200, body = Cart),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 404, description = "cart not found", body = ErrorBody),
+        (status = 409, description = "not enough stock", body = ErrorBody),
+        (status = 422, description = "invalid quantity or SKU, unknown SKU, no price", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(cart_id = %id))]
+async fn add_item(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    extract::Json(body): extract::Json<AddItem>,
+) -> ApiResult<Json<Cart>> {
+    let cart = s
+        .cart
+        .clone()
+        .add_item(caller.request(pb::AddItemRequest {
+            cart_id: id,
+            sku: body.sku,
+            quantity: body.quantity,
+        }))
+        .await
+        .map_err(cart_error)?;
+    Ok(Json(cart.into_inner().into()))
+}
+
+/// Sets the quantity of an item in the cart.
+#[utoipa::path(patch, path = "/v1/carts/{id}/items/{sku}", tag = "carts",
+    params(("id" = String, Path), ("sku" = String, Path)), request_body = UpdateItem,
+    responses((status = 200, body = Cart),
+        (status = 404, description = "cart or item not found", body = ErrorBody),
+        (status = 409, description = "not enough stock", body = ErrorBody),
+        (status = 422, description = "invalid quantity", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(cart_id = %id, sku = %sku))]
+async fn update_item(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, sku)): Path<(String, String)>,
+    extract::Json(body): extract::Json<UpdateItem>,
+) -> ApiResult<Json<Cart>> {
+    let cart = s
+        .cart
+        .clone()
+        .update_item(caller.request(pb::UpdateItemRequest {
+            cart_id: id,
+            sku,
+            quantity: body.quantity,
+        }))
+        .await
+        .map_err(cart_error)?;
+    Ok(Json(cart.into_inner().into()))
+}
+
+/// Removes an item from the cart.
+#[utoipa::path(delete, path = "/v1/carts/{id}/items/{sku}", tag = "carts",
+    params(("id" = String, Path), ("sku" = String, Path)),
+    responses((status = 200, body = Cart), (status = 404, description = "cart or item not found", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(cart_id = %id, sku = %sku))]
+async fn remove_item(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, sku)): Path<(String, String)>,
+) -> ApiResult<Json<Cart>> {
+    let cart = s
+        .cart
+        .clone()
+        .remove_item(caller.request(pb::RemoveItemRequest { cart_id: id, sku }))
+        .await
+        .map_err(cart_error)?;
+    Ok(Json(cart.into_inner().into()))
+}
+
+/// Applies a coupon. If it does not apply now, nothing changes and the error says why
+/// (`details.reason`: expired, below_minimum, limit_reached, not_applicable, ...).
+#[utoipa::path(post, path = "/v1/carts/{id}/coupon", tag = "carts", params(("id" = String, Path)),
+    request_body = ApplyCoupon,
+    responses((status = 200, body = Cart),
+        (status = 404, description = "cart not found", body = ErrorBody),
+        (status = 422, description = "unknown_coupon, or coupon_rejected with a reason", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(cart_id = %id))]
+async fn apply_coupon(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    extract::Json(body): extract::Json<ApplyCoupon>,
+) -> ApiResult<Json<Cart>> {
+    let cart = s
+        .cart
+        .clone()
+        .apply_coupon(caller.request(pb::ApplyCouponRequest {
+            cart_id: id,
+            code: body.code,
+        }))
+        .await
+        .map_err(cart_error)?;
+    Ok(Json(cart.into_inner().into()))
+}
+
+/// Removes the coupon, if any.
+#[utoipa::path(delete, path = "/v1/carts/{id}/coupon", tag = "carts", params(("id" = String, Path)),
+    responses((status = 200, body = Cart), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(cart_id = %id))]
+async fn remove_coupon(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Cart>> {
+    let cart = s
+        .cart
+        .clone()
+        .remove_coupon(caller.request(pb::RemoveCouponRequest { cart_id: id }))
+        .await
+        .map_err(cart_error)?;
+    Ok(Json(cart.into_inner().into()))
+}

@@ -1,0 +1,161 @@
+//! Shared state: gRPC clients of the domain services, a lazily connected Temporal client,
+//! settings. Cheap to clone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use secrecy::SecretString;
+use souk_domain::Currency;
+use souk_proto::cart::v1::cart_service_client::CartServiceClient;
+use souk_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+use souk_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
+use souk_proto::pricing::v1::pricing_service_client::PricingServiceClient;
+use temporalio_client::{Client, ClientOptions, ConnectionOptions, Url};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::error::ApiError;
+
+/// Where the domain services listen.
+#[derive(Debug, Clone)]
+pub struct ServiceUrls {
+    pub catalog: String,
+    pub inventory: String,
+    pub pricing: String,
+    pub cart: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub admin_token: SecretString,
+    pub default_currency: Currency,
+    pub services: ServiceUrls,
+    /// How long one call to a domain service may take.
+    pub service_timeout: Duration,
+    pub temporal_address: String,
+    pub temporal_namespace: String,
+    /// The workflow task queue (with the deployment's prefix, if any).
+    pub workflow_queue: String,
+    /// Largest request body accepted.
+    pub body_limit_bytes: usize,
+    /// Longest a whole request may take.
+    pub request_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub catalog: CatalogServiceClient<Channel>,
+    pub inventory: InventoryServiceClient<Channel>,
+    pub pricing: PricingServiceClient<Channel>,
+    pub cart: CartServiceClient<Channel>,
+    /// Standard gRPC health of each domain service (which reflects its database and Redis).
+    pub health: Vec<(&'static str, HealthClient<Channel>)>,
+    pub temporal: Temporal,
+    pub settings: Settings,
+    pub metrics: PrometheusHandle,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+fn channel(url: &str, timeout: Duration) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(url.to_string())?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(timeout)
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+impl AppState {
+    /// Builds the state. Connections are lazy: the API starts even while a domain service or
+    /// Temporal is down, and `/readyz` says so.
+    pub fn new(settings: Settings, metrics: PrometheusHandle) -> anyhow::Result<Self> {
+        let t = settings.service_timeout;
+        let s = &settings.services;
+        let (catalog, inventory, pricing, cart) = (
+            channel(&s.catalog, t)?,
+            channel(&s.inventory, t)?,
+            channel(&s.pricing, t)?,
+            channel(&s.cart, t)?,
+        );
+        let health = vec![
+            ("catalog", HealthClient::new(catalog.clone())),
+            ("inventory", HealthClient::new(inventory.clone())),
+            ("pricing", HealthClient::new(pricing.clone())),
+            ("cart", HealthClient::new(cart.clone())),
+        ];
+        Ok(AppState(Arc::new(Inner {
+            catalog: CatalogServiceClient::new(catalog),
+            inventory: InventoryServiceClient::new(inventory),
+            pricing: PricingServiceClient::new(pricing),
+            cart: CartServiceClient::new(cart),
+            health,
+            temporal: Temporal::new(
+                settings.temporal_address.clone(),
+                settings.temporal_namespace.clone(),
+            ),
+            settings,
+            metrics,
+        })))
+    }
+
+    pub fn admin_token(&self) -> &SecretString {
+        &self.settings.admin_token
+    }
+}
+
+/// A Temporal client connected on first use and reconnected after a failure.
+pub struct Temporal {
+    address: String,
+    namespace: String,
+    client: tokio::sync::Mutex<Option<Client>>,
+}
+
+impl Temporal {
+    fn new(address: String, namespace: String) -> Self {
+        Self {
+            address,
+            namespace,
+            client: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub async fn client(&self) -> Result<Client, ApiError> {
+        let mut slot = self.client.lock().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let url = Url::parse(&self.address)
+            .map_err(|e| ApiError::internal(format_args!("bad Temporal address: {e}")))?;
+        let connect = Client::connect(
+            ConnectionOptions::new(url)
+                .identity("souk-api".to_string())
+                .build(),
+            ClientOptions::new(self.namespace.clone()).build(),
+        );
+        match tokio::time::timeout(Duration::from_secs(3), connect).await {
+            Ok(Ok(c)) => {
+                *slot = Some(c.clone());
+                Ok(c)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot connect to Temporal");
+                Err(ApiError::unavailable(
+                    "temporal_unavailable",
+                    "the workflow engine is unavailable; try again shortly",
+                ))
+            }
+            Err(_) => Err(ApiError::unavailable(
+                "temporal_unavailable",
+                "the workflow engine did not answer in time",
+            )),
+        }
+    }
+}

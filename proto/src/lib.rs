@@ -1,0 +1,35 @@
+//! gRPC contracts (tonic/prost) between the Souk API and its domain services.
+//!
+//! Generated from `proto/souk/**`. Messages here are wire contracts: change them additively
+//! (new fields, new RPCs), never renumber. Nothing in this crate knows about databases,
+//! HTTP or Temporal.
+
+pub mod common {
+    pub mod v1 {
+        tonic::include_proto!("souk.common.v1");
+    }
+}
+
+pub mod catalog {
+    pub mod v1 {
+        tonic::include_proto!("souk.catalog.v1");
+    }
+}
+
+pub mod inventory {
+    pub mod v1 {
+        tonic::include_proto!("souk.inventory.v1");
+    }
+}
+
+pub mod pricing {
+    pub mod v1 {
+        tonic::include_proto!("souk.pricing.v1");
+    }
+}
+
+pub mod cart {
+    pub mod v1 {
+        tonic::include_proto!("souk.cart.v1");
+    }
+}

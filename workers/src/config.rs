@@ -1,0 +1,118 @@
+//! Layered settings: built-in defaults (`defaults.toml`, compiled in), then an optional file
+//! named by `SOUK_CONFIG`, then environment variables `SOUK_<SECTION>__<KEY>` (for example
+//! `SOUK_DATABASE__URL`, `SOUK_SERVICES__CART__URL`). Secrets are `SecretString`s and never
+//! printed.
+
+use std::net::SocketAddr;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("defaults.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    pub database: Database,
+    pub redis: Redis,
+    pub temporal: Temporal,
+    pub api: Api,
+    pub services: Services,
+    pub cart: Cart,
+    pub inventory: Inventory,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Database {
+    /// An administrative connection: provisions roles and schemas, runs migrations.
+    pub url: SecretString,
+    /// Password of the per-domain roles (`souk_catalog`, ...), which the domains connect as.
+    pub role_password: SecretString,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Redis {
+    pub url: SecretString,
+    /// Prefix of every key Souk writes.
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Temporal {
+    /// `http://host:7233`
+    pub address: String,
+    pub namespace: String,
+    /// Prefixes every task queue, so several installations can share a namespace.
+    pub task_queue_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Api {
+    pub listen: SocketAddr,
+    /// Bearer token of the admin routes.
+    pub admin_token: SecretString,
+    pub default_currency: String,
+    pub body_limit_bytes: usize,
+    pub request_timeout_ms: u64,
+    pub service_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Service {
+    /// Where the domain's gRPC service listens.
+    pub listen: SocketAddr,
+    /// Where clients reach it.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Services {
+    pub catalog: Service,
+    pub inventory: Service,
+    pub pricing: Service,
+    pub cart: Service,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Cart {
+    /// Carts untouched for this long are deleted.
+    pub ttl_seconds: i64,
+    pub default_currency: String,
+    pub default_country: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Inventory {
+    /// How often expired reservations are released.
+    pub sweep_interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Log {
+    /// `pretty` for people, `json` for machines.
+    pub format: String,
+}
+
+impl Config {
+    pub fn load() -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Ok(path) = std::env::var("SOUK_CONFIG") {
+            builder = builder.add_source(config::File::with_name(&path));
+        }
+        let cfg = builder
+            .add_source(
+                config::Environment::with_prefix("SOUK")
+                    .prefix_separator("_")
+                    .separator("__"),
+            )
+            .build()?;
+        Ok(cfg.try_deserialize()?)
+    }
+
+    /// The task queue of the workflow worker.
+    pub fn workflow_queue(&self) -> String {
+        souk_contracts::queues::workflows(&self.temporal.task_queue_prefix)
+    }
+}

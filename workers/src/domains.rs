@@ -1,0 +1,204 @@
+//! Starting a domain: its database pool (as its own role), its gRPC service with health, its
+//! Temporal activity worker on `souk.<domain>`, and its background jobs.
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use souk_activities::cart::service::{CartService, Clients};
+use souk_activities::cart::store::CartStore;
+use souk_activities::db::{self, Schema};
+use souk_activities::{cart, catalog, inventory, pricing};
+use souk_contracts::queues::Domain;
+use souk_domain::{CountryCode, Currency};
+use souk_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+use souk_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
+use souk_proto::pricing::v1::pricing_service_client::PricingServiceClient;
+use sqlx::PgPool;
+use temporalio_sdk::WorkerOptions;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::transport::{Channel, Endpoint, Server};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::config::Config;
+use crate::temporal::{self, Setup};
+
+/// What a running domain consists of.
+pub struct Running {
+    pub grpc: JoinHandle<anyhow::Result<()>>,
+    pub background: Vec<JoinHandle<()>>,
+    pub temporal: std::thread::JoinHandle<anyhow::Result<()>>,
+}
+
+fn schema(d: Domain) -> Schema {
+    match d {
+        Domain::Catalog => Schema::Catalog,
+        Domain::Inventory => Schema::Inventory,
+        Domain::Pricing => Schema::Pricing,
+        Domain::Cart => Schema::Cart,
+    }
+}
+
+/// A pool connected as the domain's own role.
+pub async fn pool(cfg: &Config, s: Schema, max: u32) -> anyhow::Result<PgPool> {
+    let admin = db::parse_url(cfg.database.url.expose_secret())?;
+    let opts = s.connect_options(&admin, cfg.database.role_password.expose_secret());
+    Ok(db::connect(opts, max).await?)
+}
+
+fn channel(url: &str, cfg: &Config) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(url.to_string())?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_millis(cfg.api.service_timeout_ms))
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+async fn cart_service(cfg: &Config) -> anyhow::Result<CartService> {
+    let redis = redis::Client::open(cfg.redis.url.expose_secret())?;
+    let manager = redis::aio::ConnectionManager::new(redis).await?;
+    let store = CartStore::new(manager, cfg.redis.key_prefix.clone(), cfg.cart.ttl_seconds);
+    let clients = Clients {
+        catalog: CatalogServiceClient::new(channel(&cfg.services.catalog.url, cfg)?),
+        pricing: PricingServiceClient::new(channel(&cfg.services.pricing.url, cfg)?),
+        inventory: InventoryServiceClient::new(channel(&cfg.services.inventory.url, cfg)?),
+    };
+    Ok(CartService::new(
+        store,
+        clients,
+        pool(cfg, Schema::Cart, cfg.database.max_connections).await?,
+        Currency::parse(&cfg.cart.default_currency)?,
+        CountryCode::parse(&cfg.cart.default_country)?,
+    ))
+}
+
+/// Registers the domain's activities; runs on the worker's thread.
+fn activity_setup(domain: Domain, cfg: Config) -> Setup {
+    Box::new(move |queue: String| {
+        Box::pin(async move {
+            let opts = WorkerOptions::new(queue);
+            let max = (cfg.database.max_connections / 2).max(2);
+            let opts = match domain {
+                Domain::Catalog => opts.register_activities(catalog::activities::CatalogActivities {
+                    pool: pool(&cfg, Schema::Catalog, max).await?,
+                }),
+                Domain::Inventory => opts.register_activities(inventory::activities::InventoryActivities {
+                    pool: pool(&cfg, Schema::Inventory, max).await?,
+                }),
+                Domain::Pricing => opts.register_activities(pricing::activities::PricingActivities {
+                    pool: pool(&cfg, Schema::Pricing, max).await?,
+                }),
+                Domain::Cart => opts.register_activities(cart::activities::CartActivities {
+                    service: cart_service(&cfg).await?,
+                }),
+            };
+            Ok(opts.build())
+        })
+    })
+}
+
+/// Keeps the domain's gRPC health in step with its database (and Redis for the cart), so
+/// `/readyz` and load balancers see what is really reachable.
+async fn watch_health(
+    reporter: HealthReporter,
+    pool: PgPool,
+    cart: Option<CartService>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let pg = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&pool))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        let status = |ok: bool| if ok { ServingStatus::Serving } else { ServingStatus::NotServing };
+        reporter.set_service_status("postgres", status(pg)).await;
+        let mut all = pg;
+        if let Some(c) = &cart {
+            let r = tokio::time::timeout(Duration::from_secs(2), c.store().ping())
+                .await
+                .is_ok_and(|r| r.is_ok());
+            reporter.set_service_status("redis", status(r)).await;
+            all &= r;
+        }
+        reporter.set_service_status("", status(all)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Starts `domain` serving gRPC on `listener` and polling its task queue.
+pub async fn start(
+    domain: Domain,
+    cfg: &Config,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Running> {
+    let pool = pool(cfg, schema(domain), cfg.database.max_connections).await?;
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let mut background = Vec::new();
+    let mut cart_for_health = None;
+    let router = Server::builder().add_service(health);
+    let router = match domain {
+        Domain::Catalog => router.add_service(catalog::grpc::Catalog::new(pool.clone()).into_server()),
+        Domain::Inventory => {
+            let sweep_pool = pool.clone();
+            let every = Duration::from_secs(cfg.inventory.sweep_interval_seconds.max(1));
+            let mut stop = shutdown.clone();
+            background.push(tokio::spawn(async move {
+                loop {
+                    match inventory::store::release_expired(&sweep_pool, 500).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(released = n, "expired reservations released"),
+                        Err(e) => tracing::warn!(error = %e, "reservation sweep failed"),
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {}
+                        _ = stop.changed() => return,
+                    }
+                }
+            }));
+            router.add_service(inventory::grpc::Inventory::new(pool.clone()).into_server())
+        }
+        Domain::Pricing => router.add_service(pricing::grpc::Pricing::new(pool.clone()).into_server()),
+        Domain::Cart => {
+            let service = cart_service(cfg).await?;
+            cart_for_health = Some(service.clone());
+            router.add_service(cart::grpc::Cart::new(service).into_server())
+        }
+    };
+    background.push(tokio::spawn(watch_health(
+        reporter,
+        pool,
+        cart_for_health,
+        shutdown.clone(),
+    )));
+    let addr = listener.local_addr()?;
+    let mut stop = shutdown.clone();
+    let grpc = tokio::spawn(async move {
+        router
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                async move {
+                    let _ = stop.changed().await;
+                },
+            )
+            .await?;
+        Ok(())
+    });
+    tracing::info!(domain = domain.name(), %addr, "gRPC service listening");
+    let temporal = temporal::spawn_worker(
+        domain.name(),
+        cfg.temporal.clone(),
+        domain.queue(&cfg.temporal.task_queue_prefix),
+        activity_setup(domain, cfg.clone()),
+        shutdown,
+    )?;
+    Ok(Running {
+        grpc,
+        background,
+        temporal,
+    })
+}

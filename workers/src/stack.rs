@@ -1,0 +1,228 @@
+//! Running Souk's processes: any mix of the API, the workflow worker and domain workers in
+//! one OS process. Deployments run them apart (`souk api`, `souk worker inventory`, ...);
+//! `souk dev` and the tests run them all together.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use souk_activities::db::{self, Schema};
+use souk_activities::seed;
+use souk_api::{AppState, Application, ServiceUrls, Settings};
+use souk_contracts::queues::Domain;
+use souk_domain::Currency;
+use sqlx::Connection;
+use temporalio_sdk::WorkerOptions;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::domains::{self, pool};
+use crate::temporal;
+
+/// Which parts to run.
+#[derive(Debug, Clone)]
+pub struct Parts {
+    pub api: bool,
+    pub workflows: bool,
+    pub domains: Vec<Domain>,
+}
+
+impl Parts {
+    pub fn all() -> Self {
+        Parts {
+            api: true,
+            workflows: true,
+            domains: Domain::ALL.to_vec(),
+        }
+    }
+}
+
+/// A running set of parts.
+pub struct Stack {
+    /// Where the API listens, if it runs.
+    pub api_addr: Option<SocketAddr>,
+    /// Where each domain's gRPC service listens.
+    pub grpc_addrs: BTreeMap<Domain, SocketAddr>,
+    /// The configuration as started (with the ports actually bound).
+    pub config: Config,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    background: Vec<JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+fn service_mut(cfg: &mut Config, d: Domain) -> &mut crate::config::Service {
+    match d {
+        Domain::Catalog => &mut cfg.services.catalog,
+        Domain::Inventory => &mut cfg.services.inventory,
+        Domain::Pricing => &mut cfg.services.pricing,
+        Domain::Cart => &mut cfg.services.cart,
+    }
+}
+
+impl Stack {
+    /// Starts `parts`. Every listener is bound first; a domain configured on port 0 gets a free
+    /// port, and the in-process clients (API, cart) are pointed at it.
+    pub async fn start(mut cfg: Config, parts: Parts) -> anyhow::Result<Stack> {
+        let (shutdown, rx) = watch::channel(false);
+        let mut listeners = Vec::new();
+        let mut grpc_addrs = BTreeMap::new();
+        for d in &parts.domains {
+            let listen = service_mut(&mut cfg, *d).listen;
+            let l = TcpListener::bind(listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {listen} for {}: {e}", d.name()))?;
+            let addr = l.local_addr()?;
+            if listen.port() == 0 {
+                service_mut(&mut cfg, *d).url = format!("http://{addr}");
+            }
+            grpc_addrs.insert(*d, addr);
+            listeners.push((*d, l));
+        }
+
+        let mut stack = Stack {
+            api_addr: None,
+            grpc_addrs,
+            config: cfg.clone(),
+            shutdown,
+            tasks: Vec::new(),
+            background: Vec::new(),
+            threads: Vec::new(),
+        };
+        for (d, l) in listeners {
+            let running = domains::start(d, &cfg, l, rx.clone()).await?;
+            stack.tasks.push(running.grpc);
+            stack.background.extend(running.background);
+            stack.threads.push(running.temporal);
+        }
+        if parts.workflows {
+            let setup: temporal::Setup = Box::new(|queue: String| {
+                Box::pin(async move {
+                    Ok(WorkerOptions::new(queue)
+                        .register_workflow::<souk_workflows::LowStockAlertWorkflow>()?
+                        .build())
+                })
+            });
+            stack.threads.push(temporal::spawn_worker(
+                "workflows",
+                cfg.temporal.clone(),
+                cfg.workflow_queue(),
+                setup,
+                rx.clone(),
+            )?);
+        }
+        if parts.api {
+            let state = AppState::new(api_settings(&cfg)?, souk_api::observe::metrics_handle())?;
+            let app = Application::bind(cfg.api.listen, state)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {} for the API: {e}", cfg.api.listen))?;
+            let addr = app.local_addr()?;
+            stack.api_addr = Some(addr);
+            let mut stop = rx.clone();
+            stack.tasks.push(tokio::spawn(async move {
+                app.serve(async move {
+                    let _ = stop.changed().await;
+                })
+                .await?;
+                Ok(())
+            }));
+            tracing::info!(%addr, "API listening");
+        }
+        Ok(stack)
+    }
+
+    /// Stops everything, letting in-flight requests and tasks finish.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            match tokio::time::timeout(Duration::from_secs(15), t).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::error!(error = format!("{e:#}"), "a service stopped with an error"),
+                Ok(Err(e)) => tracing::error!(error = %e, "a service panicked"),
+                Err(_) => tracing::warn!("a service did not stop in time"),
+            }
+        }
+        for b in self.background {
+            b.abort();
+        }
+        let threads = self.threads;
+        let joined = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                match t.join() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = format!("{e:#}"), "a Temporal worker stopped with an error"),
+                    Err(_) => tracing::error!("a Temporal worker panicked"),
+                }
+            }
+        });
+        let _ = tokio::time::timeout(Duration::from_secs(30), joined).await;
+    }
+
+    /// Resolves when any part stops on its own (a crash), with its error.
+    pub async fn wait_for_failure(&mut self) -> anyhow::Error {
+        if self.tasks.is_empty() {
+            return std::future::pending().await;
+        }
+        let (res, i, _) = futures::future::select_all(self.tasks.iter_mut()).await;
+        let _ = self.tasks.remove(i);
+        match res {
+            Ok(Ok(())) => anyhow::anyhow!("a service stopped unexpectedly"),
+            Ok(Err(e)) => e,
+            Err(e) => anyhow::anyhow!("a service panicked: {e}"),
+        }
+    }
+}
+
+pub fn api_settings(cfg: &Config) -> anyhow::Result<Settings> {
+    Ok(Settings {
+        admin_token: cfg.api.admin_token.clone(),
+        default_currency: Currency::parse(&cfg.api.default_currency)?,
+        services: ServiceUrls {
+            catalog: cfg.services.catalog.url.clone(),
+            inventory: cfg.services.inventory.url.clone(),
+            pricing: cfg.services.pricing.url.clone(),
+            cart: cfg.services.cart.url.clone(),
+        },
+        service_timeout: Duration::from_millis(cfg.api.service_timeout_ms),
+        temporal_address: cfg.temporal.address.clone(),
+        temporal_namespace: cfg.temporal.namespace.clone(),
+        workflow_queue: cfg.workflow_queue(),
+        body_limit_bytes: cfg.api.body_limit_bytes,
+        request_timeout: Duration::from_millis(cfg.api.request_timeout_ms),
+    })
+}
+
+/// Creates every domain's role and schema (administrative connection), then runs each
+/// domain's migrations as that domain's role.
+pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    let admin = db::parse_url(cfg.database.url.expose_secret())?;
+    let password = cfg.database.role_password.expose_secret();
+    let mut conn = sqlx::PgConnection::connect_with(&admin).await?;
+    for s in Schema::ALL {
+        db::provision(&mut conn, s, password).await?;
+    }
+    conn.close().await?;
+    for s in Schema::ALL {
+        let mut c = sqlx::PgConnection::connect_with(&s.connect_options(&admin, password)).await?;
+        db::migrate(&mut c, s)
+            .await
+            .map_err(|e| anyhow::anyhow!("migrating {}: {e}", s.name()))?;
+        c.close().await?;
+        tracing::info!(schema = s.name(), "migrated");
+    }
+    Ok(())
+}
+
+/// Loads the demo data (once).
+pub async fn seed(cfg: &Config) -> anyhow::Result<seed::Summary> {
+    let pools = seed::Pools {
+        catalog: pool(cfg, Schema::Catalog, 4).await?,
+        inventory: pool(cfg, Schema::Inventory, 4).await?,
+        pricing: pool(cfg, Schema::Pricing, 4).await?,
+        vendors: pool(cfg, Schema::Vendors, 2).await?,
+    };
+    seed::run(&pools).await
+}

@@ -1,0 +1,93 @@
+//! Temporal workers. The SDK's worker is not `Send`, so each runs on its own OS thread with a
+//! current-thread Tokio runtime; it builds its own resources (pools, clients) on that runtime.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use temporalio_client::{Client, ClientOptions, ConnectionOptions, Url};
+use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use tokio::sync::watch;
+
+use crate::config;
+
+/// Connects to Temporal, retrying every second until it answers or shutdown is requested.
+pub async fn connect(
+    cfg: &config::Temporal,
+    identity: &str,
+    shutdown: &mut watch::Receiver<bool>,
+) -> anyhow::Result<Option<Client>> {
+    let url = Url::parse(&cfg.address)?;
+    let mut warned = false;
+    loop {
+        let attempt = Client::connect(
+            ConnectionOptions::new(url.clone())
+                .identity(identity.to_string())
+                .build(),
+            ClientOptions::new(cfg.namespace.clone()).build(),
+        )
+        .await;
+        match attempt {
+            Ok(c) => {
+                if warned {
+                    tracing::info!(address = %cfg.address, "connected to Temporal");
+                }
+                return Ok(Some(c));
+            }
+            Err(e) => {
+                if !warned {
+                    tracing::warn!(address = %cfg.address, error = %e, "Temporal not reachable yet; retrying");
+                    warned = true;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return Ok(None),
+        }
+    }
+}
+
+/// Builds a worker's options (registering workflows or activities) on the worker's own thread.
+pub type Setup =
+    Box<dyn FnOnce(String) -> Pin<Box<dyn Future<Output = anyhow::Result<WorkerOptions>>>> + Send>;
+
+/// Starts a worker polling `queue` on a new thread. It stops, finishing in-flight tasks, when
+/// `shutdown` turns true.
+pub fn spawn_worker(
+    name: &str,
+    cfg: config::Temporal,
+    queue: String,
+    setup: Setup,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
+    let identity = format!("souk-{name}@{}", std::process::id());
+    std::thread::Builder::new()
+        .name(format!("temporal-{name}"))
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let runtime = Runtime::from_current_tokio(Default::default())?;
+                let Some(client) = connect(&cfg, &identity, &mut shutdown).await? else {
+                    return Ok(());
+                };
+                let options = setup(queue.clone()).await?;
+                let mut worker = Worker::new(&runtime, client, options)?;
+                let stop = worker.shutdown_handle();
+                tracing::info!(task_queue = %queue, "Temporal worker polling");
+                let run = worker.run();
+                tokio::pin!(run);
+                tokio::select! {
+                    r = &mut run => r?,
+                    _ = shutdown.changed() => {
+                        stop();
+                        run.await?;
+                    }
+                }
+                tracing::info!(task_queue = %queue, "Temporal worker stopped");
+                Ok(())
+            })
+        })
+}
