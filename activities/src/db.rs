@@ -80,26 +80,33 @@ impl Schema {
 }
 
 /// Creates (or updates) the domain's role and schema. Idempotent; safe to run concurrently.
-pub async fn provision(admin: &mut PgConnection, schema: Schema, password: &str) -> sqlx::Result<()> {
+pub async fn provision(
+    admin: &mut PgConnection,
+    schema: Schema,
+    password: &str,
+) -> sqlx::Result<()> {
     let role = schema.role();
     let mut tx = admin.begin().await?;
     // Serialise concurrent provisioners: CREATE ROLE has no IF NOT EXISTS.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('souk.provision'))")
         .execute(&mut *tx)
         .await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
-        .bind(&role)
-        .fetch_one(&mut *tx)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+            .bind(&role)
+            .fetch_one(&mut *tx)
+            .await?;
     // Role and schema names come from the fixed `Schema` list; the password is quoted by
     // Postgres itself (format %L), never by us.
     let verb = if exists { "ALTER" } else { "CREATE" };
-    let ddl: String = sqlx::query_scalar("SELECT format('%s ROLE %I LOGIN PASSWORD %L', $1::text, $2::text, $3::text)")
-        .bind(verb)
-        .bind(&role)
-        .bind(password)
-        .fetch_one(&mut *tx)
-        .await?;
+    let ddl: String = sqlx::query_scalar(
+        "SELECT format('%s ROLE %I LOGIN PASSWORD %L', $1::text, $2::text, $3::text)",
+    )
+    .bind(verb)
+    .bind(&role)
+    .bind(password)
+    .fetch_one(&mut *tx)
+    .await?;
     sqlx::query(&ddl).execute(&mut *tx).await?;
     // The administrative role must be a member to create a schema owned by the domain role.
     let grant: String = sqlx::query_scalar("SELECT format('GRANT %I TO CURRENT_USER', $1::text)")
@@ -126,7 +133,10 @@ pub async fn provision(admin: &mut PgConnection, schema: Schema, password: &str)
 
 /// Runs the domain's pending migrations on `conn`, which must be connected as the domain's
 /// role (or a superuser, in tests). The schema must exist (see [`provision`]).
-pub async fn migrate(conn: &mut PgConnection, schema: Schema) -> Result<(), sqlx::migrate::MigrateError> {
+pub async fn migrate(
+    conn: &mut PgConnection,
+    schema: Schema,
+) -> Result<(), sqlx::migrate::MigrateError> {
     let set = format!("SET search_path TO {}", schema.name());
     sqlx::raw_sql(&set).execute(&mut *conn).await?;
     schema.migrator().run(&mut *conn).await
@@ -144,4 +154,16 @@ pub async fn connect(options: PgConnectOptions, max_connections: u32) -> sqlx::R
 /// Parses a `postgres://` URL.
 pub fn parse_url(url: &str) -> sqlx::Result<PgConnectOptions> {
     PgConnectOptions::from_str(url)
+}
+
+/// Test support: creates a domain's schema in a scratch database (as the superuser the tests
+/// connect as) and runs its migrations.
+#[cfg(test)]
+pub(crate) async fn test_schema(pool: &PgPool, schema: Schema) {
+    let mut conn = pool.acquire().await.expect("test database connection");
+    sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS {}", schema.name()))
+        .execute(&mut *conn)
+        .await
+        .expect("create schema");
+    migrate(&mut conn, schema).await.expect("migrations");
 }

@@ -12,7 +12,10 @@ pub fn ctx_of(ctx: &ActivityContext) -> Ctx {
 }
 
 /// A failure retrying cannot fix (out of stock, declined card...).
-pub fn business(type_name: &str, err: impl std::error::Error + Send + Sync + 'static) -> ActivityError {
+pub fn business(
+    type_name: &str,
+    err: impl std::error::Error + Send + Sync + 'static,
+) -> ActivityError {
     ActivityError::application(
         ApplicationFailure::builder(err)
             .type_name(type_name.to_string())
@@ -24,6 +27,9 @@ pub fn business(type_name: &str, err: impl std::error::Error + Send + Sync + 'st
 /// A failure that may go away (database restart, timeout): Temporal retries with backoff.
 pub fn transient(err: impl Into<anyhow::Error>) -> ActivityError {
     let err: anyhow::Error = err.into();
-    tracing::warn!(error = format!("{err:#}"), "activity failed, will be retried");
+    tracing::warn!(
+        error = format!("{err:#}"),
+        "activity failed, will be retried"
+    );
     ActivityError::from(err)
 }

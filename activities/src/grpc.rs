@@ -86,7 +86,11 @@ pub fn db_error(err: sqlx::Error) -> Status {
     match &err {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
             tracing::warn!(error = %err, "database unavailable");
-            status(Code::Unavailable, "database_unavailable", "database unavailable")
+            status(
+                Code::Unavailable,
+                "database_unavailable",
+                "database unavailable",
+            )
         }
         _ => internal(err),
     }
@@ -109,7 +113,10 @@ pub fn request<T>(msg: T, ctx: &Ctx) -> tonic::Request<T> {
 
 /// The machine-readable reason of a status from another Souk service, if it has one.
 pub fn reason(status: &Status) -> Option<String> {
-    status.get_error_details().error_info().map(|i| i.reason.clone())
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
 }
 
 /// The string metadata of a status from another Souk service.

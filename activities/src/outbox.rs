@@ -23,14 +23,28 @@ pub fn envelope(ctx: &Ctx, event_type: &str, data: serde_json::Value) -> EventEn
 }
 
 /// Writes an event into `schema`'s outbox on the caller's transaction.
-pub async fn record(conn: &mut PgConnection, schema: Schema, event: &EventEnvelope) -> sqlx::Result<()> {
+pub async fn record(
+    conn: &mut PgConnection,
+    schema: Schema,
+    event: &EventEnvelope,
+) -> sqlx::Result<()> {
     // Table names come from the fixed list below; values are bound.
     let sql = match schema {
-        Schema::Catalog => "INSERT INTO catalog.outbox (event_id, event_type, occurred_at, actor, data, trace) VALUES ($1, $2, $3, $4, $5, $6)",
-        Schema::Inventory => "INSERT INTO inventory.outbox (event_id, event_type, occurred_at, actor, data, trace) VALUES ($1, $2, $3, $4, $5, $6)",
-        Schema::Pricing => "INSERT INTO pricing.outbox (event_id, event_type, occurred_at, actor, data, trace) VALUES ($1, $2, $3, $4, $5, $6)",
-        Schema::Cart => "INSERT INTO cart.outbox (event_id, event_type, occurred_at, actor, data, trace) VALUES ($1, $2, $3, $4, $5, $6)",
-        Schema::Vendors => "INSERT INTO vendors.outbox (event_id, event_type, occurred_at, actor, data, trace) VALUES ($1, $2, $3, $4, $5, $6)",
+        Schema::Catalog => {
+            "INSERT INTO catalog.outbox (event_id, event_type, occurred_at, actor, data, trace) VALUES ($1, $2, $3, $4, $5, $6)"
+        }
+        Schema::Inventory => {
+            "INSERT INTO inventory.outbox (event_id, event_type, occurred_at, actor, data, trace) VALUES ($1, $2, $3, $4, $5, $6)"
+        }
+        Schema::Pricing => {
+            "INSERT INTO pricing.outbox (event_id, event_type, occurred_at, actor, data, trace) VALUES ($1, $2, $3, $4, $5, $6)"
+        }
+        Schema::Cart => {
+            "INSERT INTO cart.outbox (event_id, event_type, occurred_at, actor, data, trace) VALUES ($1, $2, $3, $4, $5, $6)"
+        }
+        Schema::Vendors => {
+            "INSERT INTO vendors.outbox (event_id, event_type, occurred_at, actor, data, trace) VALUES ($1, $2, $3, $4, $5, $6)"
+        }
     };
     let trace = serde_json::to_value(&event.trace).unwrap_or_default();
     sqlx::query(sql)

@@ -12,11 +12,11 @@ use souk_domain::{CountryCode, Currency, Money, Sku};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::Ctx;
 use crate::catalog::store::{self as catalog, NewCategory, NewProduct, NewVariant};
 use crate::inventory::store as inventory;
 use crate::pricing::store as pricing;
 use crate::vendors::store::{self as vendors, NewVendor};
-use crate::Ctx;
 
 /// One pool per domain, each connected as that domain's role.
 pub struct Pools {
@@ -66,12 +66,78 @@ struct Line {
 }
 
 const LINES: [Line; 6] = [
-    Line { category: "shirts", vendor: 1, nouns: ["Oxford Shirt", "Linen Shirt", "Flannel Shirt", "Henley", "Polo"], option: "size", values: ["S", "M", "L", "XL"], tax_class: "standard" },
-    Line { category: "outerwear", vendor: 1, nouns: ["Rain Jacket", "Down Vest", "Wool Coat", "Fleece", "Windbreaker"], option: "size", values: ["S", "M", "L", "XL"], tax_class: "standard" },
-    Line { category: "camping", vendor: 0, nouns: ["Tent", "Sleeping Bag", "Camp Stove", "Lantern", "Hammock"], option: "color", values: ["Forest", "Sand", "Slate", "Ember"], tax_class: "standard" },
-    Line { category: "bags", vendor: 0, nouns: ["Daypack", "Duffel", "Tote", "Sling Bag", "Rolltop"], option: "color", values: ["Black", "Olive", "Navy", "Rust"], tax_class: "standard" },
-    Line { category: "kitchen", vendor: 2, nouns: ["Coffee Beans", "Loose Tea", "Olive Oil", "Honey", "Spice Set"], option: "size", values: ["250g", "500g", "1kg", "2kg"], tax_class: "reduced" },
-    Line { category: "lighting", vendor: 2, nouns: ["Desk Lamp", "Pendant Light", "Floor Lamp", "String Lights", "Wall Sconce"], option: "finish", values: ["Brass", "Black", "White", "Copper"], tax_class: "standard" },
+    Line {
+        category: "shirts",
+        vendor: 1,
+        nouns: [
+            "Oxford Shirt",
+            "Linen Shirt",
+            "Flannel Shirt",
+            "Henley",
+            "Polo",
+        ],
+        option: "size",
+        values: ["S", "M", "L", "XL"],
+        tax_class: "standard",
+    },
+    Line {
+        category: "outerwear",
+        vendor: 1,
+        nouns: [
+            "Rain Jacket",
+            "Down Vest",
+            "Wool Coat",
+            "Fleece",
+            "Windbreaker",
+        ],
+        option: "size",
+        values: ["S", "M", "L", "XL"],
+        tax_class: "standard",
+    },
+    Line {
+        category: "camping",
+        vendor: 0,
+        nouns: ["Tent", "Sleeping Bag", "Camp Stove", "Lantern", "Hammock"],
+        option: "color",
+        values: ["Forest", "Sand", "Slate", "Ember"],
+        tax_class: "standard",
+    },
+    Line {
+        category: "bags",
+        vendor: 0,
+        nouns: ["Daypack", "Duffel", "Tote", "Sling Bag", "Rolltop"],
+        option: "color",
+        values: ["Black", "Olive", "Navy", "Rust"],
+        tax_class: "standard",
+    },
+    Line {
+        category: "kitchen",
+        vendor: 2,
+        nouns: [
+            "Coffee Beans",
+            "Loose Tea",
+            "Olive Oil",
+            "Honey",
+            "Spice Set",
+        ],
+        option: "size",
+        values: ["250g", "500g", "1kg", "2kg"],
+        tax_class: "reduced",
+    },
+    Line {
+        category: "lighting",
+        vendor: 2,
+        nouns: [
+            "Desk Lamp",
+            "Pendant Light",
+            "Floor Lamp",
+            "String Lights",
+            "Wall Sconce",
+        ],
+        option: "finish",
+        values: ["Brass", "Black", "White", "Copper"],
+        tax_class: "standard",
+    },
 ];
 
 const MATERIALS: [&str; 4] = ["cotton", "recycled nylon", "steel", "oak"];
@@ -111,7 +177,12 @@ pub async fn run(pools: &Pools) -> anyhow::Result<Summary> {
 
     let mut category_ids: Vec<(&str, Uuid)> = Vec::new();
     for (position, (parent, slug, name)) in CATEGORIES.into_iter().enumerate() {
-        let parent_id = parent.and_then(|p| category_ids.iter().find(|(s, _)| *s == p).map(|(_, id)| *id));
+        let parent_id = parent.and_then(|p| {
+            category_ids
+                .iter()
+                .find(|(s, _)| *s == p)
+                .map(|(_, id)| *id)
+        });
         let id = catalog::upsert_category(
             &pools.catalog,
             &ctx,
@@ -126,13 +197,33 @@ pub async fn run(pools: &Pools) -> anyhow::Result<Summary> {
         category_ids.push((slug, id));
     }
     summary.categories = category_ids.len();
-    let category = |slug: &str| category_ids.iter().find(|(s, _)| *s == slug).map(|(_, id)| *id);
+    let category = |slug: &str| {
+        category_ids
+            .iter()
+            .find(|(s, _)| *s == slug)
+            .map(|(_, id)| *id)
+    };
 
-    for w in [("east", "East Coast fulfilment centre"), ("west", "West Coast fulfilment centre")] {
+    for w in [
+        ("east", "East Coast fulfilment centre"),
+        ("west", "West Coast fulfilment centre"),
+    ] {
         inventory::upsert_warehouse(&pools.inventory, w.0, w.1).await?;
     }
-    let usd_rates = [("US", "standard", 825), ("US", "reduced", 0), ("CA", "standard", 1300), ("CA", "reduced", 500)];
-    let eur_rates = [("DE", "standard", 1900), ("DE", "reduced", 700), ("FR", "standard", 2000), ("FR", "reduced", 550), ("NL", "standard", 2100), ("NL", "reduced", 900)];
+    let usd_rates = [
+        ("US", "standard", 825),
+        ("US", "reduced", 0),
+        ("CA", "standard", 1300),
+        ("CA", "reduced", 500),
+    ];
+    let eur_rates = [
+        ("DE", "standard", 1900),
+        ("DE", "reduced", 700),
+        ("FR", "standard", 2000),
+        ("FR", "reduced", 550),
+        ("NL", "standard", 2100),
+        ("NL", "reduced", 900),
+    ];
     for (country, class, bp) in usd_rates.into_iter().chain(eur_rates) {
         pricing::upsert_tax_rate(&pools.pricing, CountryCode::parse(country)?, class, bp).await?;
     }
@@ -172,7 +263,11 @@ pub async fn run(pools: &Pools) -> anyhow::Result<Summary> {
         let vendor_code = ["NW", "AT", "LH"][line.vendor];
         let mut variants = Vec::new();
         for (i, value) in line.values.iter().take(variant_count).enumerate() {
-            let sku = Sku::parse(&format!("{vendor_code}-{:03}-{}", n + 1, value.to_ascii_uppercase()))?;
+            let sku = Sku::parse(&format!(
+                "{vendor_code}-{:03}-{}",
+                n + 1,
+                value.to_ascii_uppercase()
+            ))?;
             variants.push(NewVariant {
                 sku: sku.clone(),
                 title: (*value).to_string(),
@@ -185,12 +280,16 @@ pub async fn run(pools: &Pools) -> anyhow::Result<Summary> {
             pricing::upsert_price(&pools.pricing, &ctx, &sku, usd, compare_at).await?;
             let eur = Money::new((usd.amount * 92 / 100 / 100) * 100 + 95, Currency::EUR);
             pricing::upsert_price(&pools.pricing, &ctx, &sku, eur, None).await?;
-            for (w, on_hand) in [("east", (n as i64 * 13 + i as i64 * 7) % 60), ("west", (n as i64 * 29 + i as i64 * 11) % 45)] {
+            for (w, on_hand) in [
+                ("east", (n as i64 * 13 + i as i64 * 7) % 60),
+                ("west", (n as i64 * 29 + i as i64 * 11) % 45),
+            ] {
                 inventory::seed_stock(&pools.inventory, &sku, w, on_hand).await?;
             }
             inventory::set_low_stock_threshold(&pools.inventory, &sku, 5).await?;
         }
-        let leaf = category(line.category).ok_or_else(|| anyhow::anyhow!("no category {}", line.category))?;
+        let leaf = category(line.category)
+            .ok_or_else(|| anyhow::anyhow!("no category {}", line.category))?;
         catalog::upsert_product(
             &pools.catalog,
             &ctx,
@@ -220,7 +319,9 @@ pub async fn run(pools: &Pools) -> anyhow::Result<Summary> {
         Coupon {
             code: "WELCOME10".into(),
             description: "10% off your first order over $20 (up to $50)".into(),
-            discount: DiscountKind::Percent { basis_points: 1_000 },
+            discount: DiscountKind::Percent {
+                basis_points: 1_000,
+            },
             min_order: usd(2_000),
             max_discount: usd(5_000),
             starts_at: None,
@@ -233,7 +334,9 @@ pub async fn run(pools: &Pools) -> anyhow::Result<Summary> {
         Coupon {
             code: "SAVE5".into(),
             description: "$5 off orders over $30".into(),
-            discount: DiscountKind::Fixed { amount: Money::new(500, Currency::USD) },
+            discount: DiscountKind::Fixed {
+                amount: Money::new(500, Currency::USD),
+            },
             min_order: usd(3_000),
             max_discount: None,
             starts_at: None,
@@ -246,7 +349,9 @@ pub async fn run(pools: &Pools) -> anyhow::Result<Summary> {
         Coupon {
             code: "OUTDOORS15".into(),
             description: "15% off everything in Outdoors".into(),
-            discount: DiscountKind::Percent { basis_points: 1_500 },
+            discount: DiscountKind::Percent {
+                basis_points: 1_500,
+            },
             min_order: None,
             max_discount: None,
             starts_at: None,
@@ -259,7 +364,9 @@ pub async fn run(pools: &Pools) -> anyhow::Result<Summary> {
         Coupon {
             code: "SUMMER25".into(),
             description: "Last summer's sale".into(),
-            discount: DiscountKind::Percent { basis_points: 2_500 },
+            discount: DiscountKind::Percent {
+                basis_points: 2_500,
+            },
             min_order: None,
             max_discount: None,
             starts_at: Some(now - Duration::days(200)),

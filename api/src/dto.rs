@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use souk_proto::{cart::v1 as cart_pb, catalog::v1 as catalog_pb, common::v1 as common_pb};
 use souk_proto::inventory::v1 as inventory_pb;
+use souk_proto::{cart::v1 as cart_pb, catalog::v1 as catalog_pb, common::v1 as common_pb};
 use utoipa::ToSchema;
 
 /// An amount of money: integer minor units (cents for USD) and an ISO 4217 code.

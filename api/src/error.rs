@@ -103,13 +103,20 @@ impl ApiError {
                         .unwrap_or_else(|_| Value::from(v.clone()));
                     map.insert(k, value);
                 }
-                (Some(i.reason), (!map.is_empty()).then_some(Value::Object(map)))
+                (
+                    Some(i.reason),
+                    (!map.is_empty()).then_some(Value::Object(map)),
+                )
             }
             None => (None, None),
         };
         let message = status.message().to_string();
         let http = match (status.code(), reason.as_deref()) {
             (Code::NotFound, _) => StatusCode::NOT_FOUND,
+            // Mistakes in query parameters.
+            (Code::InvalidArgument, Some("invalid_cursor" | "invalid_query")) => {
+                StatusCode::BAD_REQUEST
+            }
             (
                 Code::FailedPrecondition | Code::Aborted | Code::AlreadyExists,
                 Some("insufficient_stock" | "below_reserved" | "cart_busy" | "reservation_state"),
@@ -137,7 +144,11 @@ impl ApiError {
                 return Self::internal(format_args!("{service} service: {status}"));
             }
         };
-        let mut err = Self::new(http, reason.as_deref().unwrap_or("invalid_request"), message);
+        let mut err = Self::new(
+            http,
+            reason.as_deref().unwrap_or("invalid_request"),
+            message,
+        );
         err.details = details;
         err
     }

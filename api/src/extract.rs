@@ -18,7 +18,12 @@ pub struct OptionalJson<T>(pub T);
 
 fn parse<T: DeserializeOwned>(content_type: Option<&str>, body: &[u8]) -> Result<T, ApiError> {
     let is_json = content_type.is_some_and(|ct| {
-        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
     });
     if !is_json {
@@ -34,7 +39,10 @@ fn parse<T: DeserializeOwned>(content_type: Option<&str>, body: &[u8]) -> Result
     })
 }
 
-async fn bytes<S: Send + Sync>(req: Request, state: &S) -> Result<(Option<String>, Bytes), ApiError> {
+async fn bytes<S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<(Option<String>, Bytes), ApiError> {
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)

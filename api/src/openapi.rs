@@ -55,7 +55,12 @@ pub fn docs(api: utoipa::openapi::OpenApi) -> Router<AppState> {
             "/openapi.json",
             get(move || {
                 let json = json.clone();
-                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], json) }
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        json,
+                    )
+                }
             }),
         )
         .route(

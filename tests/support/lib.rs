@@ -1,1 +1,313 @@
-//! placeholder
+//! The end-to-end harness: the whole Souk stack (every domain worker, the workflow worker and
+//! the API) started once per test binary, in-process, against the real PostgreSQL, Redis and
+//! Temporal servers that `./dev test` starts on free ports. Each run gets a fresh database, its
+//! own Redis key prefix and its own task queues, so nothing leaks between runs.
+//!
+//! Tests talk to the API over real HTTP, and create their own fixtures (with unique SKUs)
+//! through the domain stores, so they never depend on demo data or on each other.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use serde_json::Value;
+use souk_workers::{Config, Parts, Stack};
+use sqlx::{Connection, PgPool};
+
+pub mod fixtures;
+
+pub const ADMIN_TOKEN: &str = "e2e-admin-token";
+
+/// The running stack, shared by every test of the binary.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`
+    pub api: String,
+    /// Superuser URL of this run's database (fixtures and assertions).
+    pub database_url: String,
+    pub temporal_address: String,
+    pub namespace: String,
+    pub task_queue_prefix: String,
+    pub redis_url: String,
+    pub redis_prefix: String,
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with `./dev test`, which starts PostgreSQL, Redis and Temporal for them")
+    })
+}
+
+/// The shared stack, started on first use on its own runtime (tests each have theirs).
+pub fn app() -> &'static TestApp {
+    static APP: OnceLock<TestApp> = OnceLock::new();
+    APP.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("souk-e2e-stack".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(4)
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async move {
+                    match start().await {
+                        Ok((app, _stack)) => {
+                            tx.send(Ok(app)).ok();
+                            // Keep the stack running for the life of the test binary.
+                            std::future::pending::<()>().await;
+                        }
+                        Err(e) => {
+                            tx.send(Err(format!("{e:#}"))).ok();
+                        }
+                    }
+                });
+            })
+            .expect("stack thread");
+        match rx.recv().expect("stack thread ended") {
+            Ok(app) => app,
+            Err(e) => panic!("the Souk stack did not start: {e}"),
+        }
+    })
+}
+
+async fn start() -> anyhow::Result<(TestApp, Stack)> {
+    // The stack's logs go to a file (`./dev test` prints its tail when a test fails).
+    let log = std::env::var("SOUK_TEST_LOG")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir().join("souk-e2e.log"));
+    souk_workers::telemetry::init_to_file(&log)?;
+    let admin_url = env("SOUK_TEST_DATABASE_URL");
+    let redis_url = env("SOUK_TEST_REDIS_URL");
+    let temporal_address = env("SOUK_TEST_TEMPORAL_ADDRESS");
+    let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+
+    // A fresh database for this run.
+    let db = format!("souk_e2e_{run}");
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    let mut url = url_with_database(&admin_url, &db);
+    url.push_str("?application_name=souk-e2e");
+    let database_url = url_with_database(&admin_url, &db);
+
+    let mut cfg = Config::load()?;
+    cfg.database.url = SecretString::from(url);
+    cfg.database.role_password = SecretString::from("e2e");
+    cfg.redis.url = SecretString::from(redis_url.clone());
+    cfg.redis.key_prefix = format!("e2e:{run}:");
+    cfg.temporal.address = temporal_address.clone();
+    cfg.temporal.task_queue_prefix = format!("e2e-{run}.");
+    cfg.api.listen = "127.0.0.1:0".parse()?;
+    cfg.api.admin_token = SecretString::from(ADMIN_TOKEN);
+    for s in [
+        &mut cfg.services.catalog,
+        &mut cfg.services.inventory,
+        &mut cfg.services.pricing,
+        &mut cfg.services.cart,
+    ] {
+        s.listen = "127.0.0.1:0".parse()?;
+    }
+    souk_workers::stack::migrate(&cfg).await?;
+    let stack = Stack::start(cfg.clone(), Parts::all()).await?;
+    let api = format!("http://{}", stack.api_addr.expect("api runs"));
+    let app = TestApp {
+        api,
+        database_url,
+        temporal_address,
+        namespace: cfg.temporal.namespace.clone(),
+        task_queue_prefix: cfg.temporal.task_queue_prefix.clone(),
+        redis_url,
+        redis_prefix: cfg.redis.key_prefix.clone(),
+    };
+    // Ready means every domain reached its database and Redis, and Temporal answers.
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = http
+            .get(format!("{}/readyz", app.api))
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false);
+        if ready {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the stack was not ready within 60s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok((app, stack))
+}
+
+fn url_with_database(url: &str, db: &str) -> String {
+    let base = url.split('?').next().unwrap_or(url);
+    let (head, _) = base.rsplit_once('/').expect("database URL has a path");
+    format!("{head}/{db}")
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api)
+    }
+
+    /// A pool on this run's database, as superuser (fixtures and assertions only).
+    pub async fn db(&self) -> PgPool {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&self.database_url)
+            .await
+            .expect("database")
+    }
+
+    pub async fn temporal(&self) -> temporalio_client::Client {
+        temporalio_client::Client::connect(
+            temporalio_client::ConnectionOptions::new(
+                temporalio_client::Url::parse(&self.temporal_address).expect("address"),
+            )
+            .build(),
+            temporalio_client::ClientOptions::new(self.namespace.clone()).build(),
+        )
+        .await
+        .expect("temporal client")
+    }
+}
+
+/// A response as a test sees it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    /// The machine-readable error code, if this is an error.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+/// A small HTTP client for tests.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Http {
+    pub fn new() -> Self {
+        Http {
+            client: reqwest::Client::new(),
+            base: app().api.clone(),
+        }
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.client.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(self.client.post(format!("{}{path}", self.base)).json(&body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send(
+            self.client
+                .patch(format!("{}{path}", self.base))
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(self.client.delete(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// A raw body with a content type, for malformed-input tests.
+    pub async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: &str,
+    ) -> Reply {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .body(body.to_string());
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        self.send(req).await
+    }
+
+    pub async fn admin_put(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        let mut req = self.client.put(format!("{}{path}", self.base)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        self.send(req).await
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Reply {
+        self.send(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(ADMIN_TOKEN),
+        )
+        .await
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout`. Tests never sleep blindly.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A short unique suffix for fixture names.
+pub fn unique() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_uppercase()
+}

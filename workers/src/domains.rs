@@ -81,15 +81,21 @@ fn activity_setup(domain: Domain, cfg: Config) -> Setup {
             let opts = WorkerOptions::new(queue);
             let max = (cfg.database.max_connections / 2).max(2);
             let opts = match domain {
-                Domain::Catalog => opts.register_activities(catalog::activities::CatalogActivities {
-                    pool: pool(&cfg, Schema::Catalog, max).await?,
-                }),
-                Domain::Inventory => opts.register_activities(inventory::activities::InventoryActivities {
-                    pool: pool(&cfg, Schema::Inventory, max).await?,
-                }),
-                Domain::Pricing => opts.register_activities(pricing::activities::PricingActivities {
-                    pool: pool(&cfg, Schema::Pricing, max).await?,
-                }),
+                Domain::Catalog => {
+                    opts.register_activities(catalog::activities::CatalogActivities {
+                        pool: pool(&cfg, Schema::Catalog, max).await?,
+                    })
+                }
+                Domain::Inventory => {
+                    opts.register_activities(inventory::activities::InventoryActivities {
+                        pool: pool(&cfg, Schema::Inventory, max).await?,
+                    })
+                }
+                Domain::Pricing => {
+                    opts.register_activities(pricing::activities::PricingActivities {
+                        pool: pool(&cfg, Schema::Pricing, max).await?,
+                    })
+                }
                 Domain::Cart => opts.register_activities(cart::activities::CartActivities {
                     service: cart_service(&cfg).await?,
                 }),
@@ -108,10 +114,19 @@ async fn watch_health(
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        let pg = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&pool))
-            .await
-            .is_ok_and(|r| r.is_ok());
-        let status = |ok: bool| if ok { ServingStatus::Serving } else { ServingStatus::NotServing };
+        let pg = tokio::time::timeout(
+            Duration::from_secs(2),
+            sqlx::query("SELECT 1").execute(&pool),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+        let status = |ok: bool| {
+            if ok {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            }
+        };
         reporter.set_service_status("postgres", status(pg)).await;
         let mut all = pg;
         if let Some(c) = &cart {
@@ -142,7 +157,9 @@ pub async fn start(
     let mut cart_for_health = None;
     let router = Server::builder().add_service(health);
     let router = match domain {
-        Domain::Catalog => router.add_service(catalog::grpc::Catalog::new(pool.clone()).into_server()),
+        Domain::Catalog => {
+            router.add_service(catalog::grpc::Catalog::new(pool.clone()).into_server())
+        }
         Domain::Inventory => {
             let sweep_pool = pool.clone();
             let every = Duration::from_secs(cfg.inventory.sweep_interval_seconds.max(1));
@@ -162,7 +179,9 @@ pub async fn start(
             }));
             router.add_service(inventory::grpc::Inventory::new(pool.clone()).into_server())
         }
-        Domain::Pricing => router.add_service(pricing::grpc::Pricing::new(pool.clone()).into_server()),
+        Domain::Pricing => {
+            router.add_service(pricing::grpc::Pricing::new(pool.clone()).into_server())
+        }
         Domain::Cart => {
             let service = cart_service(cfg).await?;
             cart_for_health = Some(service.clone());

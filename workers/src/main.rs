@@ -5,7 +5,11 @@ use souk_contracts::queues::Domain;
 use souk_workers::{Config, Parts, Stack, stack, telemetry};
 
 #[derive(Parser)]
-#[command(name = "souk", version, about = "Souk marketplace: API, workers and tools")]
+#[command(
+    name = "souk",
+    version,
+    about = "Souk marketplace: API, workers and tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,7 +36,8 @@ enum Command {
 }
 
 fn parse_domain(s: &str) -> Result<Domain, String> {
-    Domain::parse(s).ok_or_else(|| format!("unknown domain `{s}` (catalog, inventory, pricing, cart)"))
+    Domain::parse(s)
+        .ok_or_else(|| format!("unknown domain `{s}` (catalog, inventory, pricing, cart)"))
 }
 
 #[tokio::main]
@@ -63,8 +68,14 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             if s.skipped {
                 tracing::info!("demo data already loaded; nothing to do");
             } else {
-                tracing::info!(vendors = s.vendors, categories = s.categories, products = s.products,
-                    variants = s.variants, coupons = s.coupons, "demo data loaded");
+                tracing::info!(
+                    vendors = s.vendors,
+                    categories = s.categories,
+                    products = s.products,
+                    variants = s.variants,
+                    coupons = s.coupons,
+                    "demo data loaded"
+                );
             }
             return Ok(());
         }

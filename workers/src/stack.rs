@@ -118,7 +118,9 @@ impl Stack {
             let state = AppState::new(api_settings(&cfg)?, souk_api::observe::metrics_handle())?;
             let app = Application::bind(cfg.api.listen, state)
                 .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {} for the API: {e}", cfg.api.listen))?;
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {} for the API: {e}", cfg.api.listen)
+                })?;
             let addr = app.local_addr()?;
             stack.api_addr = Some(addr);
             let mut stop = rx.clone();
@@ -140,7 +142,9 @@ impl Stack {
         for t in self.tasks {
             match tokio::time::timeout(Duration::from_secs(15), t).await {
                 Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => tracing::error!(error = format!("{e:#}"), "a service stopped with an error"),
+                Ok(Ok(Err(e))) => {
+                    tracing::error!(error = format!("{e:#}"), "a service stopped with an error")
+                }
                 Ok(Err(e)) => tracing::error!(error = %e, "a service panicked"),
                 Err(_) => tracing::warn!("a service did not stop in time"),
             }
@@ -153,7 +157,10 @@ impl Stack {
             for t in threads {
                 match t.join() {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::error!(error = format!("{e:#}"), "a Temporal worker stopped with an error"),
+                    Ok(Err(e)) => tracing::error!(
+                        error = format!("{e:#}"),
+                        "a Temporal worker stopped with an error"
+                    ),
                     Err(_) => tracing::error!("a Temporal worker panicked"),
                 }
             }
@@ -167,7 +174,7 @@ impl Stack {
             return std::future::pending().await;
         }
         let (res, i, _) = futures::future::select_all(self.tasks.iter_mut()).await;
-        let _ = self.tasks.remove(i);
+        drop(self.tasks.remove(i));
         match res {
             Ok(Ok(())) => anyhow::anyhow!("a service stopped unexpectedly"),
             Ok(Err(e)) => e,

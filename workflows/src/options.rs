@@ -17,7 +17,11 @@ pub fn retry() -> RetryPolicy {
 }
 
 /// Options for an activity on `domain`'s queue, under the same prefix as this workflow's queue.
-pub fn on<W>(ctx: &WorkflowContext<W>, domain: Domain, start_to_close: Duration) -> ActivityOptions {
+pub fn on<W>(
+    ctx: &WorkflowContext<W>,
+    domain: Domain,
+    start_to_close: Duration,
+) -> ActivityOptions {
     let prefix = queues::prefix_of(ctx.task_queue());
     ActivityOptions::with_start_to_close_timeout(start_to_close)
         .task_queue(domain.queue(prefix))

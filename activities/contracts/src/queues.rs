@@ -50,9 +50,7 @@ pub fn workflows(prefix: &str) -> String {
 
 /// The prefix of a workflow task queue, so a workflow can find its domains' queues.
 pub fn prefix_of(workflow_queue: &str) -> &str {
-    workflow_queue
-        .strip_suffix(WORKFLOWS)
-        .unwrap_or_default()
+    workflow_queue.strip_suffix(WORKFLOWS).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -332,7 +332,12 @@ mod tests {
 
     #[test]
     fn scope_matches_vendor_product_or_any_category() {
-        let (v, p, c1, c2) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let (v, p, c1, c2) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
         let cats = [c1];
         let line = EligibilityFacts {
             vendor_id: v,

@@ -27,7 +27,9 @@ impl Cart {
 pub fn error_status(e: Error) -> Status {
     match e {
         Error::NotFound => not_found("cart_not_found", "cart not found or expired"),
-        Error::ItemNotFound(sku) => not_found("item_not_found", format!("SKU {sku} is not in the cart")),
+        Error::ItemNotFound(sku) => {
+            not_found("item_not_found", format!("SKU {sku} is not in the cart"))
+        }
         Error::UnknownSku(sku) => status_with(
             Code::InvalidArgument,
             "unknown_sku",
@@ -60,9 +62,14 @@ pub fn error_status(e: Error) -> Status {
                 ("available", available.to_string()),
             ],
         ),
-        e @ (Error::TooManyLines | Error::QuantityTooLarge) => {
-            invalid(if matches!(e, Error::TooManyLines) { "too_many_items" } else { "invalid_quantity" }, e.to_string())
-        }
+        e @ (Error::TooManyLines | Error::QuantityTooLarge) => invalid(
+            if matches!(e, Error::TooManyLines) {
+                "too_many_items"
+            } else {
+                "invalid_quantity"
+            },
+            e.to_string(),
+        ),
         Error::UnknownCoupon(code) => status_with(
             Code::InvalidArgument,
             "unknown_coupon",
@@ -90,15 +97,30 @@ pub fn error_status(e: Error) -> Status {
             Code::InvalidArgument,
             "unsupported_destination",
             format!("we do not ship to {country} in {currency}"),
-            [("country", country.to_string()), ("currency", currency.to_string())],
+            [
+                ("country", country.to_string()),
+                ("currency", currency.to_string()),
+            ],
         ),
-        Error::Busy => status(Code::Aborted, "cart_busy", "the cart is being changed by another request; try again"),
+        Error::Busy => status(
+            Code::Aborted,
+            "cart_busy",
+            "the cart is being changed by another request; try again",
+        ),
         // Another service's answer is relayed as is: it already carries its reason.
         Error::Upstream { status, .. } => status,
-        Error::Store(StoreError::NotFound) => not_found("cart_not_found", "cart not found or expired"),
-        Error::Store(StoreError::Redis(e)) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => {
+        Error::Store(StoreError::NotFound) => {
+            not_found("cart_not_found", "cart not found or expired")
+        }
+        Error::Store(StoreError::Redis(e))
+            if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() =>
+        {
             tracing::warn!(error = %e, "redis unavailable");
-            status(Code::Unavailable, "cart_store_unavailable", "cart storage unavailable")
+            status(
+                Code::Unavailable,
+                "cart_store_unavailable",
+                "cart storage unavailable",
+            )
         }
         Error::Store(e) => internal(e),
         Error::Db(e) => crate::grpc::db_error(e),
@@ -160,7 +182,10 @@ fn actor<T>(req: &Request<T>, cart_id: &str) -> crate::Ctx {
 #[tonic::async_trait]
 impl CartRpc for Cart {
     #[tracing::instrument(skip_all)]
-    async fn create_cart(&self, req: Request<pb::CreateCartRequest>) -> Result<Response<pb::Cart>, Status> {
+    async fn create_cart(
+        &self,
+        req: Request<pb::CreateCartRequest>,
+    ) -> Result<Response<pb::Cart>, Status> {
         let ctx = ctx(&req, "customer:guest");
         let r = req.into_inner();
         let currency = r
@@ -183,7 +208,10 @@ impl CartRpc for Cart {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn get_cart(&self, req: Request<pb::GetCartRequest>) -> Result<Response<pb::Cart>, Status> {
+    async fn get_cart(
+        &self,
+        req: Request<pb::GetCartRequest>,
+    ) -> Result<Response<pb::Cart>, Status> {
         let id = req.get_ref().cart_id.clone();
         let ctx = actor(&req, &id);
         let cart = self.service.get(&ctx, &id).await.map_err(error_status)?;
@@ -191,7 +219,10 @@ impl CartRpc for Cart {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn add_item(&self, req: Request<pb::AddItemRequest>) -> Result<Response<pb::Cart>, Status> {
+    async fn add_item(
+        &self,
+        req: Request<pb::AddItemRequest>,
+    ) -> Result<Response<pb::Cart>, Status> {
         let ctx = actor(&req, &req.get_ref().cart_id);
         let r = req.into_inner();
         let (sku, qty) = (sku(&r.sku)?, quantity(r.quantity)?);
@@ -204,7 +235,10 @@ impl CartRpc for Cart {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn update_item(&self, req: Request<pb::UpdateItemRequest>) -> Result<Response<pb::Cart>, Status> {
+    async fn update_item(
+        &self,
+        req: Request<pb::UpdateItemRequest>,
+    ) -> Result<Response<pb::Cart>, Status> {
         let ctx = actor(&req, &req.get_ref().cart_id);
         let r = req.into_inner();
         let (sku, qty) = (sku(&r.sku)?, quantity(r.quantity)?);
@@ -217,7 +251,10 @@ impl CartRpc for Cart {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn remove_item(&self, req: Request<pb::RemoveItemRequest>) -> Result<Response<pb::Cart>, Status> {
+    async fn remove_item(
+        &self,
+        req: Request<pb::RemoveItemRequest>,
+    ) -> Result<Response<pb::Cart>, Status> {
         let ctx = actor(&req, &req.get_ref().cart_id);
         let r = req.into_inner();
         let sku = sku(&r.sku)?;
@@ -230,7 +267,10 @@ impl CartRpc for Cart {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn apply_coupon(&self, req: Request<pb::ApplyCouponRequest>) -> Result<Response<pb::Cart>, Status> {
+    async fn apply_coupon(
+        &self,
+        req: Request<pb::ApplyCouponRequest>,
+    ) -> Result<Response<pb::Cart>, Status> {
         let ctx = actor(&req, &req.get_ref().cart_id);
         let r = req.into_inner();
         let cart = self
@@ -242,7 +282,10 @@ impl CartRpc for Cart {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn remove_coupon(&self, req: Request<pb::RemoveCouponRequest>) -> Result<Response<pb::Cart>, Status> {
+    async fn remove_coupon(
+        &self,
+        req: Request<pb::RemoveCouponRequest>,
+    ) -> Result<Response<pb::Cart>, Status> {
         let ctx = actor(&req, &req.get_ref().cart_id);
         let r = req.into_inner();
         let cart = self

@@ -90,8 +90,35 @@ pub struct Clients {
     pub inventory: InventoryServiceClient<Channel>,
 }
 
+/// In-process striped locks: requests for one cart in this process take turns instead of
+/// racing; the compare-and-set still guards against other processes.
+struct Stripes(Vec<tokio::sync::Mutex<()>>);
+
+impl Stripes {
+    fn new(n: usize) -> Self {
+        Stripes((0..n).map(|_| tokio::sync::Mutex::new(())).collect())
+    }
+
+    async fn lock(&self, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        self.0[(h.finish() as usize) % self.0.len()].lock().await
+    }
+}
+
+/// A short random pause before retrying a compare-and-set that lost a race.
+async fn backoff(attempt: usize) {
+    let jitter = (Uuid::new_v4().as_u128() % 20) as u64;
+    tokio::time::sleep(std::time::Duration::from_millis(
+        5 * attempt as u64 + jitter,
+    ))
+    .await;
+}
+
 #[derive(Clone)]
 pub struct CartService {
+    locks: std::sync::Arc<Stripes>,
     store: CartStore,
     clients: Clients,
     pool: PgPool,
@@ -140,7 +167,12 @@ pub struct RenderedCart {
 }
 
 fn money(m: &Option<common_pb::Money>, fallback: Currency) -> Money {
-    m.as_ref().and_then(|m| Currency::parse(&m.currency).ok().map(|c| Money::new(m.amount, c)))
+    m.as_ref()
+        .and_then(|m| {
+            Currency::parse(&m.currency)
+                .ok()
+                .map(|c| Money::new(m.amount, c))
+        })
         .unwrap_or(Money::zero(fallback))
 }
 
@@ -153,6 +185,7 @@ impl CartService {
         default_country: CountryCode,
     ) -> Self {
         Self {
+            locks: std::sync::Arc::new(Stripes::new(256)),
             store,
             clients,
             pool,
@@ -214,7 +247,8 @@ impl CartService {
         sku: &Sku,
         quantity: Quantity,
     ) -> Result<RenderedCart, Error> {
-        for _ in 0..CAS_ATTEMPTS {
+        let _turn = self.locks.lock(id).await;
+        for attempt in 0..CAS_ATTEMPTS {
             let mut cart = self.load(id).await?;
             let existing = cart.lines.iter().position(|l| &l.sku == sku);
             let new_qty = match existing {
@@ -244,7 +278,7 @@ impl CartService {
                 "unit_price": price,
             });
             match self.save(ctx, cart, "cart.item_added", data).await {
-                Err(Error::Store(StoreError::Conflict)) => continue,
+                Err(Error::Store(StoreError::Conflict)) => backoff(attempt).await,
                 other => return other,
             }
         }
@@ -259,7 +293,8 @@ impl CartService {
         sku: &Sku,
         quantity: Quantity,
     ) -> Result<RenderedCart, Error> {
-        for _ in 0..CAS_ATTEMPTS {
+        let _turn = self.locks.lock(id).await;
+        for attempt in 0..CAS_ATTEMPTS {
             let mut cart = self.load(id).await?;
             let i = cart
                 .lines
@@ -276,7 +311,7 @@ impl CartService {
                 "cart_id": id, "sku": sku, "previous_quantity": previous.get(), "quantity": quantity.get(),
             });
             match self.save(ctx, cart, "cart.item_updated", data).await {
-                Err(Error::Store(StoreError::Conflict)) => continue,
+                Err(Error::Store(StoreError::Conflict)) => backoff(attempt).await,
                 other => return other,
             }
         }
@@ -284,7 +319,8 @@ impl CartService {
     }
 
     pub async fn remove_item(&self, ctx: &Ctx, id: &str, sku: &Sku) -> Result<RenderedCart, Error> {
-        for _ in 0..CAS_ATTEMPTS {
+        let _turn = self.locks.lock(id).await;
+        for attempt in 0..CAS_ATTEMPTS {
             let mut cart = self.load(id).await?;
             let i = cart
                 .lines
@@ -292,9 +328,10 @@ impl CartService {
                 .position(|l| &l.sku == sku)
                 .ok_or_else(|| Error::ItemNotFound(sku.clone()))?;
             let removed = cart.lines.remove(i);
-            let data = serde_json::json!({"cart_id": id, "sku": sku, "quantity": removed.quantity.get()});
+            let data =
+                serde_json::json!({"cart_id": id, "sku": sku, "quantity": removed.quantity.get()});
             match self.save(ctx, cart, "cart.item_removed", data).await {
-                Err(Error::Store(StoreError::Conflict)) => continue,
+                Err(Error::Store(StoreError::Conflict)) => backoff(attempt).await,
                 other => return other,
             }
         }
@@ -302,9 +339,15 @@ impl CartService {
     }
 
     /// Applies a coupon if it applies to the cart now; otherwise says why not and saves nothing.
-    pub async fn apply_coupon(&self, ctx: &Ctx, id: &str, code: &str) -> Result<RenderedCart, Error> {
+    pub async fn apply_coupon(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        code: &str,
+    ) -> Result<RenderedCart, Error> {
         let code = normalize_code(code).ok_or_else(|| Error::UnknownCoupon(code.to_string()))?;
-        for _ in 0..CAS_ATTEMPTS {
+        let _turn = self.locks.lock(id).await;
+        for attempt in 0..CAS_ATTEMPTS {
             let mut cart = self.load(id).await?;
             cart.coupon_code = Some(code.clone());
             let rendered = self.render(ctx, cart.clone()).await?;
@@ -322,7 +365,7 @@ impl CartService {
             }
             let data = serde_json::json!({"cart_id": id, "code": code});
             match self.save(ctx, cart, "cart.coupon_applied", data).await {
-                Err(Error::Store(StoreError::Conflict)) => continue,
+                Err(Error::Store(StoreError::Conflict)) => backoff(attempt).await,
                 other => return other,
             }
         }
@@ -330,14 +373,15 @@ impl CartService {
     }
 
     pub async fn remove_coupon(&self, ctx: &Ctx, id: &str) -> Result<RenderedCart, Error> {
-        for _ in 0..CAS_ATTEMPTS {
+        let _turn = self.locks.lock(id).await;
+        for attempt in 0..CAS_ATTEMPTS {
             let mut cart = self.load(id).await?;
             let Some(code) = cart.coupon_code.take() else {
                 return self.render(ctx, cart).await;
             };
             let data = serde_json::json!({"cart_id": id, "code": code});
             match self.save(ctx, cart, "cart.coupon_removed", data).await {
-                Err(Error::Store(StoreError::Conflict)) => continue,
+                Err(Error::Store(StoreError::Conflict)) => backoff(attempt).await,
                 other => return other,
             }
         }
@@ -435,7 +479,10 @@ impl CartService {
         let (variants, prices, stock) = tokio::try_join!(
             async {
                 catalog
-                    .get_variants(request(catalog_pb::GetVariantsRequest { skus: skus.clone() }, ctx))
+                    .get_variants(request(
+                        catalog_pb::GetVariantsRequest { skus: skus.clone() },
+                        ctx,
+                    ))
                     .await
                     .map_err(upstream("catalog"))
             },
@@ -453,7 +500,10 @@ impl CartService {
             },
             async {
                 inventory
-                    .get_availability(request(inventory_pb::GetAvailabilityRequest { skus: skus.clone() }, ctx))
+                    .get_availability(request(
+                        inventory_pb::GetAvailabilityRequest { skus: skus.clone() },
+                        ctx,
+                    ))
                     .await
                     .map_err(upstream("inventory"))
             },

@@ -144,7 +144,10 @@ impl CartStore {
 }
 
 /// A snapshot already written for this checkout, if any.
-pub async fn snapshot_for_checkout(pool: &PgPool, checkout_id: &str) -> sqlx::Result<Option<CartSnapshot>> {
+pub async fn snapshot_for_checkout(
+    pool: &PgPool,
+    checkout_id: &str,
+) -> sqlx::Result<Option<CartSnapshot>> {
     let row = sqlx::query!(
         r#"SELECT id, cart_id, checkout_id, currency, country, lines, coupon_code, coupon_applied,
                   subtotal, discount, tax, shipping, total
@@ -176,7 +179,11 @@ pub async fn snapshot_for_checkout(pool: &PgPool, checkout_id: &str) -> sqlx::Re
 
 /// Writes the snapshot once per checkout id and returns the one that is stored (the earlier
 /// one if this checkout was snapshotted before).
-pub async fn save_snapshot(pool: &PgPool, ctx: &Ctx, s: &CartSnapshot) -> sqlx::Result<CartSnapshot> {
+pub async fn save_snapshot(
+    pool: &PgPool,
+    ctx: &Ctx,
+    s: &CartSnapshot,
+) -> sqlx::Result<CartSnapshot> {
     let mut tx = pool.begin().await?;
     let lines = serde_json::to_value(&s.lines).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let inserted = sqlx::query_scalar!(

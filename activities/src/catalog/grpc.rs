@@ -31,9 +31,10 @@ impl Catalog {
 
 fn store_error(e: Error) -> Status {
     match e {
-        Error::CategoryNotFound(c) => {
-            not_found("category_not_found", format!("category `{c}` does not exist"))
-        }
+        Error::CategoryNotFound(c) => not_found(
+            "category_not_found",
+            format!("category `{c}` does not exist"),
+        ),
         Error::Db(e) => db_error(e),
     }
 }
@@ -53,7 +54,10 @@ fn options(v: &serde_json::Value) -> std::collections::HashMap<String, String> {
         .map(|o| {
             o.iter()
                 .map(|(k, v)| {
-                    let s = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                    let s = v
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string());
                     (k.clone(), s)
                 })
                 .collect()
@@ -101,7 +105,9 @@ impl CatalogService for Catalog {
         &self,
         _req: Request<pb::ListCategoriesRequest>,
     ) -> Result<Response<pb::ListCategoriesResponse>, Status> {
-        let cats = store::list_categories(&self.pool).await.map_err(store_error)?;
+        let cats = store::list_categories(&self.pool)
+            .await
+            .map_err(store_error)?;
         Ok(Response::new(pb::ListCategoriesResponse {
             categories: cats.into_iter().map(category).collect(),
         }))
@@ -113,13 +119,13 @@ impl CatalogService for Catalog {
         req: Request<pb::ListProductsRequest>,
     ) -> Result<Response<pb::ListProductsResponse>, Status> {
         let r = req.into_inner();
-        let after = match r.cursor.as_deref().filter(|c| !c.is_empty()) {
-            None => None,
-            Some(c) => Some(
-                TimeCursor::decode(c)
-                    .map_err(|_| invalid("invalid_cursor", "cursor is not one this API returned"))?,
-            ),
-        };
+        let after =
+            match r.cursor.as_deref().filter(|c| !c.is_empty()) {
+                None => None,
+                Some(c) => Some(TimeCursor::decode(c).map_err(|_| {
+                    invalid("invalid_cursor", "cursor is not one this API returned")
+                })?),
+            };
         if r.q.as_ref().is_some_and(|q| q.len() > 200) {
             return Err(invalid("invalid_query", "q must be at most 200 characters"));
         }

@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use souk_domain::Sku;
 use souk_domain::catalog::ProductStatus;
 use souk_domain::cursor::TimeCursor;
-use souk_domain::Sku;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -454,7 +454,10 @@ mod tests {
 
     #[test]
     fn search_text_becomes_a_safe_prefix_query() {
-        assert_eq!(prefix_tsquery("Linen shirt").as_deref(), Some("linen:* & shirt:*"));
+        assert_eq!(
+            prefix_tsquery("Linen shirt").as_deref(),
+            Some("linen:* & shirt:*")
+        );
         assert_eq!(prefix_tsquery("a' | b:*").as_deref(), Some("a:* & b:*"));
         assert_eq!(prefix_tsquery("!!! ???"), None);
     }

@@ -18,7 +18,6 @@ pub struct InventoryActivities {
     pub pool: PgPool,
 }
 
-
 fn failure(e: Error) -> ActivityError {
     match e {
         Error::InsufficientStock { .. } => business(failures::INSUFFICIENT_STOCK, e),

@@ -3,7 +3,9 @@
 use souk_domain::Sku;
 use souk_domain::cursor::{TextCursor, page_limit};
 use souk_proto::inventory::v1 as pb;
-use souk_proto::inventory::v1::inventory_service_server::{InventoryService, InventoryServiceServer};
+use souk_proto::inventory::v1::inventory_service_server::{
+    InventoryService, InventoryServiceServer,
+};
 use sqlx::PgPool;
 use tonic::{Code, Request, Response, Status};
 
@@ -27,9 +29,10 @@ impl Inventory {
 
 fn store_error(e: Error) -> Status {
     match e {
-        Error::UnknownWarehouse(w) => {
-            not_found("unknown_warehouse", format!("warehouse `{w}` does not exist"))
-        }
+        Error::UnknownWarehouse(w) => not_found(
+            "unknown_warehouse",
+            format!("warehouse `{w}` does not exist"),
+        ),
         Error::UnknownSku(s) => not_found("unknown_sku", format!("no stock recorded for `{s}`")),
         Error::BelowReserved { reserved } => status_with(
             Code::FailedPrecondition,
@@ -54,7 +57,9 @@ fn store_error(e: Error) -> Status {
         Error::ReservationConflict(_)
         | Error::ReservationReleased(_)
         | Error::ReservationCommitted(_)
-        | Error::ReservationNotFound(_) => status(Code::FailedPrecondition, "reservation_state", e.to_string()),
+        | Error::ReservationNotFound(_) => {
+            status(Code::FailedPrecondition, "reservation_state", e.to_string())
+        }
         Error::Db(e) => db_error(e),
     }
 }
@@ -151,13 +156,13 @@ impl InventoryService for Inventory {
         req: Request<pb::ListLowStockAlertsRequest>,
     ) -> Result<Response<pb::ListLowStockAlertsResponse>, Status> {
         let r = req.into_inner();
-        let after = match r.cursor.as_deref().filter(|c| !c.is_empty()) {
-            None => None,
-            Some(c) => Some(
-                TextCursor::decode(c)
-                    .map_err(|_| invalid("invalid_cursor", "cursor is not one this API returned"))?,
-            ),
-        };
+        let after =
+            match r.cursor.as_deref().filter(|c| !c.is_empty()) {
+                None => None,
+                Some(c) => Some(TextCursor::decode(c).map_err(|_| {
+                    invalid("invalid_cursor", "cursor is not one this API returned")
+                })?),
+            };
         let (rows, next) = store::list_alerts(
             &self.pool,
             r.sku.as_deref().filter(|s| !s.is_empty()),

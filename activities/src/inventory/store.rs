@@ -12,7 +12,9 @@ use crate::{Ctx, outbox};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("not enough stock of {sku}: {requested} requested, {available} available in one warehouse")]
+    #[error(
+        "not enough stock of {sku}: {requested} requested, {available} available in one warehouse"
+    )]
     InsufficientStock {
         sku: String,
         requested: i64,
@@ -163,7 +165,11 @@ pub async fn set_on_hand(
     let level = stock_on(&mut tx, sku.as_str())
         .await?
         .ok_or_else(|| Error::UnknownSku(sku.to_string()))?;
-    let crossed = crosses_low_stock(before_available, level.available(), level.low_stock_threshold);
+    let crossed = crosses_low_stock(
+        before_available,
+        level.available(),
+        level.low_stock_threshold,
+    );
     outbox::emit(
         &mut tx,
         Schema::Inventory,
@@ -192,7 +198,11 @@ pub async fn upsert_warehouse(pool: &PgPool, code: &str, name: &str) -> Result<(
     Ok(())
 }
 
-pub async fn set_low_stock_threshold(pool: &PgPool, sku: &Sku, threshold: i64) -> Result<(), Error> {
+pub async fn set_low_stock_threshold(
+    pool: &PgPool,
+    sku: &Sku,
+    threshold: i64,
+) -> Result<(), Error> {
     if threshold < 0 {
         return Err(Error::Invalid("threshold must not be negative".into()));
     }
@@ -242,7 +252,9 @@ pub async fn reserve(pool: &PgPool, ctx: &Ctx, r: &ReserveStock) -> Result<Reser
         return Err(Error::Invalid("quantity must be positive".into()));
     }
     if r.reservation_id.is_empty() || r.reservation_id.len() > 200 {
-        return Err(Error::Invalid("reservation id must be 1 to 200 characters".into()));
+        return Err(Error::Invalid(
+            "reservation id must be 1 to 200 characters".into(),
+        ));
     }
     let ttl = r.ttl_seconds.clamp(1, 7 * 24 * 3600) as f64;
     // A few attempts: the warehouse picked may be drained by a concurrent reserver between the
@@ -340,14 +352,15 @@ pub async fn reserve(pool: &PgPool, ctx: &Ctx, r: &ReserveStock) -> Result<Reser
 }
 
 /// An existing reservation answers a repeated reserve only if it is the same request.
+/// A released id (or a tombstone) never reserves again.
 fn same_reservation(row: ReservationRow, r: &ReserveStock) -> Result<Reservation, Error> {
-    if row.sku != r.sku.as_str() || (row.state != "released" && row.quantity != r.quantity) {
+    if row.state == "released" {
+        return Err(Error::ReservationReleased(r.reservation_id.clone()));
+    }
+    if row.sku != r.sku.as_str() || row.quantity != r.quantity {
         return Err(Error::ReservationConflict(r.reservation_id.clone()));
     }
-    match row.state.as_str() {
-        "released" => Err(Error::ReservationReleased(r.reservation_id.clone())),
-        _ => row.into_contract(),
-    }
+    row.into_contract()
 }
 
 /// Turns a reservation into a sale. Idempotent: committing a committed reservation is a no-op.
@@ -442,7 +455,16 @@ pub async fn release(
             }
         };
     };
-    restore(&mut tx, ctx, reservation_id, &row.sku, &row.warehouse, row.quantity, reason).await?;
+    restore(
+        &mut tx,
+        ctx,
+        reservation_id,
+        &row.sku,
+        &row.warehouse,
+        row.quantity,
+        reason,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -495,14 +517,27 @@ pub async fn release_expired(pool: &PgPool, limit: i64) -> Result<u64, Error> {
     .await?;
     let ctx = Ctx::system();
     for r in &rows {
-        restore(&mut tx, &ctx, &r.id, &r.sku, &r.warehouse, r.quantity, Some("expired")).await?;
+        restore(
+            &mut tx,
+            &ctx,
+            &r.id,
+            &r.sku,
+            &r.warehouse,
+            r.quantity,
+            Some("expired"),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(rows.len() as u64)
 }
 
 /// Records a low-stock alert once per alert id and emits `inventory.low_stock`.
-pub async fn raise_alert(pool: &PgPool, ctx: &Ctx, a: &RaiseLowStockAlert) -> Result<LowStockAlert, Error> {
+pub async fn raise_alert(
+    pool: &PgPool,
+    ctx: &Ctx,
+    a: &RaiseLowStockAlert,
+) -> Result<LowStockAlert, Error> {
     let mut tx = pool.begin().await?;
     let inserted = sqlx::query!(
         r#"INSERT INTO inventory.low_stock_alerts (id, sku, available, threshold, raised_by)
@@ -602,7 +637,12 @@ pub async fn list_alerts(
 
 /// Puts stock in a warehouse unless the SKU already has a row there (demo data and imports;
 /// a count goes through `set_on_hand`).
-pub async fn seed_stock(pool: &PgPool, sku: &Sku, warehouse: &str, on_hand: i64) -> Result<(), Error> {
+pub async fn seed_stock(
+    pool: &PgPool,
+    sku: &Sku,
+    warehouse: &str,
+    on_hand: i64,
+) -> Result<(), Error> {
     sqlx::query!(
         r#"INSERT INTO inventory.stock (sku, warehouse, on_hand) VALUES ($1, $2, $3)
            ON CONFLICT ON CONSTRAINT stock_pkey DO NOTHING"#,

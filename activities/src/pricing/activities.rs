@@ -50,8 +50,13 @@ impl PricingActivities {
         ctx: ActivityContext,
         input: ReverseRedemption,
     ) -> Result<(), ActivityError> {
-        store::reverse_redemption(&self.pool, &ctx_of(&ctx), &input.code, &input.redemption_key)
-            .await
-            .map_err(failure)
+        store::reverse_redemption(
+            &self.pool,
+            &ctx_of(&ctx),
+            &input.code,
+            &input.redemption_key,
+        )
+        .await
+        .map_err(failure)
     }
 }

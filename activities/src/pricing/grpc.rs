@@ -146,10 +146,7 @@ impl PricingService for Pricing {
                 code: c.code,
                 applied: c.rejection.is_none(),
                 reason: c.rejection.as_ref().map(|r| r.code().to_string()),
-                description: c
-                    .rejection
-                    .map(|r| r.to_string())
-                    .unwrap_or(c.description),
+                description: c.rejection.map(|r| r.to_string()).unwrap_or(c.description),
             }),
         }))
     }

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use souk_domain::coupon::{Coupon, CouponScope, CouponUsage, DiscountKind, Rejection, normalize_code};
+use souk_domain::coupon::{
+    Coupon, CouponScope, CouponUsage, DiscountKind, Rejection, normalize_code,
+};
 use souk_domain::quote::{self, BasketLine, Quote, QuoteError, QuoteInput, ShippingRate};
 use souk_domain::{CountryCode, Currency, Money, Quantity, Sku};
 use sqlx::PgPool;
@@ -15,9 +17,15 @@ use crate::{Ctx, outbox};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("no price in {currency} for {}", skus.join(", "))]
-    PriceUnavailable { skus: Vec<String>, currency: Currency },
+    PriceUnavailable {
+        skus: Vec<String>,
+        currency: Currency,
+    },
     #[error("no shipping to {country} in {currency}")]
-    ShippingUnavailable { country: CountryCode, currency: Currency },
+    ShippingUnavailable {
+        country: CountryCode,
+        currency: Currency,
+    },
     #[error("coupon {code} cannot be redeemed: {rejection}")]
     CouponRejected { code: String, rejection: Rejection },
     #[error(transparent)]
@@ -35,7 +43,11 @@ pub struct Price {
     pub compare_at: Option<Money>,
 }
 
-pub async fn prices(pool: &PgPool, skus: &[String], currency: Currency) -> Result<Vec<Price>, Error> {
+pub async fn prices(
+    pool: &PgPool,
+    skus: &[String],
+    currency: Currency,
+) -> Result<Vec<Price>, Error> {
     let rows = sqlx::query!(
         "SELECT sku, amount, compare_at_amount FROM pricing.prices WHERE sku = ANY($1) AND currency = $2",
         skus,
@@ -269,7 +281,10 @@ pub async fn quote(pool: &PgPool, req: &QuoteRequest, now: DateTime<Utc>) -> Res
             category_ids: l.category_ids.clone(),
         })
         .collect();
-    let code = req.coupon_code.as_deref().map(|c| normalize_code(c).unwrap_or_else(|| c.to_string()));
+    let code = req
+        .coupon_code
+        .as_deref()
+        .map(|c| normalize_code(c).unwrap_or_else(|| c.to_string()));
     let coupon_arg = match (&code, &coupon) {
         (Some(code), Some(found)) => Some((code.as_str(), found.as_ref().map(|(c, u)| (c, *u)))),
         _ => None,
@@ -374,7 +389,12 @@ pub async fn redeem(
 
 /// Reverses a redemption (a compensation). Idempotent; reversing what was never redeemed is a
 /// no-op.
-pub async fn reverse_redemption(pool: &PgPool, ctx: &Ctx, code: &str, key: &str) -> Result<(), Error> {
+pub async fn reverse_redemption(
+    pool: &PgPool,
+    ctx: &Ctx,
+    code: &str,
+    key: &str,
+) -> Result<(), Error> {
     let Some(norm) = normalize_code(code) else {
         return Ok(());
     };
@@ -480,7 +500,8 @@ pub async fn upsert_shipping_rate(
 
 /// Creates or replaces a coupon by code.
 pub async fn upsert_coupon(pool: &PgPool, ctx: &Ctx, c: &Coupon) -> Result<Uuid, Error> {
-    let code = normalize_code(&c.code).ok_or_else(|| Error::Invalid("invalid coupon code".into()))?;
+    let code =
+        normalize_code(&c.code).ok_or_else(|| Error::Invalid("invalid coupon code".into()))?;
     let (kind, percent_bp, amount_off) = match &c.discount {
         DiscountKind::Percent { basis_points } => ("percent", Some(*basis_points as i32), None),
         DiscountKind::Fixed { amount } => ("fixed", None, Some(amount.amount)),

@@ -42,7 +42,8 @@ async fn set_on_hand(
     Path((sku, warehouse)): Path<(String, String)>,
     extract::Json(body): extract::Json<SetOnHand>,
 ) -> ApiResult<Json<StockUpdated>> {
-    let sku = Sku::parse(&sku).map_err(|e| ApiError::unprocessable("invalid_sku", e.to_string()))?;
+    let sku =
+        Sku::parse(&sku).map_err(|e| ApiError::unprocessable("invalid_sku", e.to_string()))?;
     if !(0..=1_000_000_000).contains(&body.on_hand) {
         return Err(ApiError::unprocessable(
             "invalid_quantity",
@@ -61,7 +62,10 @@ async fn set_on_hand(
         .into_inner()
         .variants;
     if known.is_empty() {
-        return Err(ApiError::not_found("unknown_sku", format!("SKU {sku} does not exist")));
+        return Err(ApiError::not_found(
+            "unknown_sku",
+            format!("SKU {sku} does not exist"),
+        ));
     }
     let res = s
         .inventory
@@ -78,7 +82,14 @@ async fn set_on_hand(
         .stock
         .ok_or_else(|| ApiError::internal("inventory answered without stock"))?;
     let low_stock_alert = if res.crossed_low_stock {
-        start_low_stock_alert(&s, &caller, &sku, stock.available, stock.low_stock_threshold).await
+        start_low_stock_alert(
+            &s,
+            &caller,
+            &sku,
+            stock.available,
+            stock.low_stock_threshold,
+        )
+        .await
     } else {
         None
     };
@@ -114,14 +125,23 @@ async fn start_low_stock_alert(
         threshold,
         raised_by: caller.actor.clone(),
     };
-    match client.start_workflow(LowStockAlertWorkflow::run, input, options).await {
+    match client
+        .start_workflow(LowStockAlertWorkflow::run, input, options)
+        .await
+    {
         Ok(handle) => {
             let run_id = handle.run_id().map(str::to_string);
             tracing::info!(%sku, workflow_id = %workflow_id, "low-stock alert workflow started");
-            Some(WorkflowRef { workflow_id, run_id })
+            Some(WorkflowRef {
+                workflow_id,
+                run_id,
+            })
         }
         // One is already running for this SKU: it covers this change too.
-        Err(WorkflowStartError::AlreadyStarted { run_id, .. }) => Some(WorkflowRef { workflow_id, run_id }),
+        Err(WorkflowStartError::AlreadyStarted { run_id, .. }) => Some(WorkflowRef {
+            workflow_id,
+            run_id,
+        }),
         Err(e) => {
             tracing::error!(%sku, error = %e, "low-stock alert workflow not started");
             None
@@ -153,7 +173,10 @@ async fn list_low_stock_alerts(
     if let Some(limit) = q.limit
         && !(1..=100).contains(&limit)
     {
-        return Err(ApiError::bad_request("invalid_limit", "limit must be between 1 and 100"));
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            "limit must be between 1 and 100",
+        ));
     }
     let page = s
         .inventory

@@ -56,7 +56,11 @@ async fn create_cart(
 #[utoipa::path(get, path = "/v1/carts/{id}", tag = "carts", params(("id" = String, Path)),
     responses((status = 200, body = Cart), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(cart_id = %id))]
-async fn get_cart(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Cart>> {
+async fn get_cart(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Cart>> {
     let cart = s
         .cart
         .clone()
@@ -170,7 +174,11 @@ async fn apply_coupon(
 #[utoipa::path(delete, path = "/v1/carts/{id}/coupon", tag = "carts", params(("id" = String, Path)),
     responses((status = 200, body = Cart), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(cart_id = %id))]
-async fn remove_coupon(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Cart>> {
+async fn remove_coupon(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Cart>> {
     let cart = s
         .cart
         .clone()

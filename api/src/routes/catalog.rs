@@ -30,7 +30,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/v1/categories", tag = "catalog",
     responses((status = 200, body = CategoryList)))]
 #[tracing::instrument(skip_all)]
-async fn list_categories(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<CategoryList>> {
+async fn list_categories(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<CategoryList>> {
     let res = s
         .catalog
         .clone()
@@ -38,7 +41,12 @@ async fn list_categories(State(s): State<AppState>, caller: Caller) -> ApiResult
         .await
         .map_err(|e| ApiError::from_status("catalog", e))?;
     Ok(Json(CategoryList {
-        items: res.into_inner().categories.into_iter().map(Into::into).collect(),
+        items: res
+            .into_inner()
+            .categories
+            .into_iter()
+            .map(Into::into)
+            .collect(),
     }))
 }
 
@@ -67,7 +75,9 @@ pub struct CurrencyQuery {
 fn currency(s: &AppState, c: Option<&str>) -> ApiResult<Currency> {
     match c {
         None | Some("") => Ok(s.settings.default_currency),
-        Some(c) => Currency::parse(c).map_err(|e| ApiError::bad_request("invalid_currency", e.to_string())),
+        Some(c) => {
+            Currency::parse(c).map_err(|e| ApiError::bad_request("invalid_currency", e.to_string()))
+        }
     }
 }
 
@@ -86,7 +96,10 @@ async fn list_products(
     if let Some(limit) = q.limit
         && !(1..=100).contains(&limit)
     {
-        return Err(ApiError::bad_request("invalid_limit", "limit must be between 1 and 100"));
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            "limit must be between 1 and 100",
+        ));
     }
     let page = s
         .catalog
@@ -162,9 +175,9 @@ async fn compose(
             },
             async {
                 inventory
-                    .get_availability(caller.request(inventory_pb::GetAvailabilityRequest {
-                        skus: skus.clone(),
-                    }))
+                    .get_availability(
+                        caller.request(inventory_pb::GetAvailabilityRequest { skus: skus.clone() }),
+                    )
                     .await
                     .map_err(|e| ApiError::from_status("inventory", e))
             }

@@ -53,9 +53,17 @@ pub struct Readiness {
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     let mut probes = Vec::new();
     for (domain, client) in &s.health {
-        probes.push((format!("{domain}.postgres"), client.clone(), "postgres".to_string()));
+        probes.push((
+            format!("{domain}.postgres"),
+            client.clone(),
+            "postgres".to_string(),
+        ));
         if *domain == "cart" {
-            probes.push(("cart.redis".to_string(), client.clone(), "redis".to_string()));
+            probes.push((
+                "cart.redis".to_string(),
+                client.clone(),
+                "redis".to_string(),
+            ));
         }
     }
     let temporal = tonic::transport::Endpoint::from_shared(s.settings.temporal_address.clone())
@@ -68,17 +76,21 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
         )),
         Err(e) => tracing::warn!(error = %e, "bad Temporal address"),
     }
-    let results = futures::future::join_all(probes.into_iter().map(|(name, mut client, service)| async move {
-        let check = client.check(HealthCheckRequest { service });
-        let verdict = match tokio::time::timeout(Duration::from_secs(2), check).await {
-            Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => "ok".to_string(),
-            Ok(Ok(r)) => format!("not serving ({:?})", r.get_ref().status()),
-            Ok(Err(e)) if e.code() == tonic::Code::Unavailable => "unreachable".to_string(),
-            Ok(Err(e)) => format!("error: {}", e.message()),
-            Err(_) => "timed out".to_string(),
-        };
-        (name, verdict)
-    }))
+    let results = futures::future::join_all(probes.into_iter().map(
+        |(name, mut client, service)| async move {
+            let check = client.check(HealthCheckRequest { service });
+            let verdict = match tokio::time::timeout(Duration::from_secs(2), check).await {
+                Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => {
+                    "ok".to_string()
+                }
+                Ok(Ok(r)) => format!("not serving ({:?})", r.get_ref().status()),
+                Ok(Err(e)) if e.code() == tonic::Code::Unavailable => "unreachable".to_string(),
+                Ok(Err(e)) => format!("error: {}", e.message()),
+                Err(_) => "timed out".to_string(),
+            };
+            (name, verdict)
+        },
+    ))
     .await;
     let checks: BTreeMap<String, String> = results.into_iter().collect();
     let ready = checks.values().all(|v| v == "ok");

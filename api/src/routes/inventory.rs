@@ -21,7 +21,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 404, description = "no stock recorded for this SKU", body = ErrorBody),
         (status = 422, description = "not a valid SKU", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(sku = %sku))]
-async fn get_inventory(State(s): State<AppState>, caller: Caller, Path(sku): Path<String>) -> ApiResult<Json<Inventory>> {
+async fn get_inventory(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(sku): Path<String>,
+) -> ApiResult<Json<Inventory>> {
     let stock = s
         .inventory
         .clone()

@@ -1,0 +1,297 @@
+//! Inventory store tests, each on a fresh database.
+
+use std::sync::Arc;
+
+use souk_contracts::inventory::{RaiseLowStockAlert, ReserveStock};
+use souk_domain::Sku;
+use souk_domain::stock::ReservationState;
+use sqlx::PgPool;
+
+use super::store::{self, Error};
+use crate::Ctx;
+use crate::db::{Schema, test_schema};
+
+async fn setup(pool: &PgPool, sku: &str, stock: &[(&str, i64)]) -> Sku {
+    test_schema(pool, Schema::Inventory).await;
+    let sku = Sku::parse(sku).unwrap();
+    for (w, on_hand) in stock {
+        store::upsert_warehouse(pool, w, w).await.unwrap();
+        store::seed_stock(pool, &sku, w, *on_hand).await.unwrap();
+    }
+    sku
+}
+
+fn req(id: &str, sku: &Sku, quantity: i64) -> ReserveStock {
+    ReserveStock {
+        reservation_id: id.to_string(),
+        sku: sku.clone(),
+        quantity,
+        ttl_seconds: 900,
+    }
+}
+
+async fn level(pool: &PgPool, sku: &Sku) -> store::StockLevel {
+    store::stock(pool, sku.as_str()).await.unwrap().unwrap()
+}
+
+async fn outbox_count(pool: &PgPool, event_type: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM inventory.outbox WHERE event_type = $1")
+        .bind(event_type)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn reserve_never_oversells_under_50_concurrent_reservers(pool: PgPool) {
+    let sku = setup(&pool, "HOT-1", &[("east", 20), ("west", 10)]).await;
+    let pool = Arc::new(pool);
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let (pool, sku) = (pool.clone(), sku.clone());
+        tasks.push(tokio::spawn(async move {
+            store::reserve(&pool, &Ctx::system(), &req(&format!("r-{i}"), &sku, 1)).await
+        }));
+    }
+    let mut won = 0;
+    let mut lost = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(r) => {
+                assert_eq!(r.state, ReservationState::Reserved);
+                won += 1;
+            }
+            Err(Error::InsufficientStock { .. }) => lost += 1,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(
+        (won, lost),
+        (30, 20),
+        "exactly the 30 units on hand can be reserved"
+    );
+    let l = level(&pool, &sku).await;
+    assert_eq!(l.reserved(), 30);
+    assert_eq!(l.available(), 0);
+    for w in &l.warehouses {
+        assert!(w.reserved <= w.on_hand, "{w:?} oversold");
+    }
+    assert_eq!(outbox_count(&pool, "inventory.stock_reserved").await, 30);
+}
+
+#[sqlx::test(migrations = false)]
+async fn multi_unit_reservations_never_take_availability_below_zero(pool: PgPool) {
+    let sku = setup(&pool, "HOT-3", &[("east", 40)]).await;
+    let pool = Arc::new(pool);
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let (pool, sku) = (pool.clone(), sku.clone());
+        tasks.push(tokio::spawn(async move {
+            store::reserve(&pool, &Ctx::system(), &req(&format!("r-{i}"), &sku, 3)).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        if t.await.unwrap().is_ok() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 13, "13 × 3 = 39 ≤ 40 < 42");
+    assert_eq!(level(&pool, &sku).await.available(), 1);
+}
+
+#[sqlx::test(migrations = false)]
+async fn reserve_is_idempotent_by_reservation_id(pool: PgPool) {
+    let sku = setup(&pool, "IDEM-1", &[("east", 5), ("west", 8)]).await;
+    let first = store::reserve(&pool, &Ctx::system(), &req("co-1:reserve:IDEM-1", &sku, 4))
+        .await
+        .unwrap();
+    let again = store::reserve(&pool, &Ctx::system(), &req("co-1:reserve:IDEM-1", &sku, 4))
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    assert_eq!(
+        first.warehouse, "west",
+        "the warehouse with the most available stock"
+    );
+    assert_eq!(level(&pool, &sku).await.reserved(), 4, "reserved once");
+    let other = store::reserve(&pool, &Ctx::system(), &req("co-1:reserve:IDEM-1", &sku, 2)).await;
+    assert!(matches!(other, Err(Error::ReservationConflict(_))));
+    assert_eq!(outbox_count(&pool, "inventory.stock_reserved").await, 1);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_reservation_is_never_split_across_warehouses(pool: PgPool) {
+    let sku = setup(&pool, "SPLIT-1", &[("east", 3), ("west", 3)]).await;
+    let r = store::reserve(&pool, &Ctx::system(), &req("r", &sku, 4)).await;
+    match r {
+        Err(Error::InsufficientStock {
+            available,
+            requested,
+            ..
+        }) => {
+            assert_eq!((requested, available), (4, 3));
+        }
+        other => panic!("expected insufficient stock, got {other:?}"),
+    }
+    assert_eq!(
+        level(&pool, &sku).await.reserved(),
+        0,
+        "nothing half-reserved"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn commit_is_idempotent_and_takes_stock_out(pool: PgPool) {
+    let sku = setup(&pool, "COMMIT-1", &[("east", 10)]).await;
+    store::reserve(&pool, &Ctx::system(), &req("r1", &sku, 3))
+        .await
+        .unwrap();
+    store::commit(&pool, &Ctx::system(), "r1").await.unwrap();
+    store::commit(&pool, &Ctx::system(), "r1").await.unwrap();
+    let l = level(&pool, &sku).await;
+    assert_eq!((l.on_hand(), l.reserved(), l.available()), (7, 0, 7));
+    assert!(matches!(
+        store::release(&pool, &Ctx::system(), "r1", None).await,
+        Err(Error::ReservationCommitted(_))
+    ));
+    assert!(matches!(
+        store::commit(&pool, &Ctx::system(), "nope").await,
+        Err(Error::ReservationNotFound(_))
+    ));
+    assert_eq!(
+        outbox_count(&pool, "inventory.reservation_committed").await,
+        1
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn release_is_idempotent_and_gives_stock_back(pool: PgPool) {
+    let sku = setup(&pool, "REL-1", &[("east", 10)]).await;
+    store::reserve(&pool, &Ctx::system(), &req("r1", &sku, 6))
+        .await
+        .unwrap();
+    assert_eq!(level(&pool, &sku).await.available(), 4);
+    store::release(&pool, &Ctx::system(), "r1", Some("card declined"))
+        .await
+        .unwrap();
+    store::release(&pool, &Ctx::system(), "r1", Some("card declined"))
+        .await
+        .unwrap();
+    let l = level(&pool, &sku).await;
+    assert_eq!((l.on_hand(), l.reserved()), (10, 0));
+    assert!(matches!(
+        store::commit(&pool, &Ctx::system(), "r1").await,
+        Err(Error::ReservationReleased(_))
+    ));
+    assert!(matches!(
+        store::reserve(&pool, &Ctx::system(), &req("r1", &sku, 6)).await,
+        Err(Error::ReservationReleased(_))
+    ));
+    assert_eq!(
+        outbox_count(&pool, "inventory.reservation_released").await,
+        1
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn releasing_before_reserving_blocks_a_late_reserve(pool: PgPool) {
+    let sku = setup(&pool, "LATE-1", &[("east", 10)]).await;
+    // The compensation ran while the reserve activity was still in flight.
+    store::release(
+        &pool,
+        &Ctx::system(),
+        "co-9:reserve:LATE-1",
+        Some("timed out"),
+    )
+    .await
+    .unwrap();
+    let late = store::reserve(&pool, &Ctx::system(), &req("co-9:reserve:LATE-1", &sku, 2)).await;
+    assert!(matches!(late, Err(Error::ReservationReleased(_))));
+    assert_eq!(level(&pool, &sku).await.reserved(), 0);
+}
+
+#[sqlx::test(migrations = false)]
+async fn expired_reservations_are_released_by_the_sweeper(pool: PgPool) {
+    let sku = setup(&pool, "EXP-1", &[("east", 10)]).await;
+    store::reserve(&pool, &Ctx::system(), &req("old", &sku, 4))
+        .await
+        .unwrap();
+    store::reserve(&pool, &Ctx::system(), &req("fresh", &sku, 1))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE inventory.reservations SET expires_at = now() - interval '1 minute' WHERE id = 'old'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(store::release_expired(&pool, 100).await.unwrap(), 1);
+    assert_eq!(store::release_expired(&pool, 100).await.unwrap(), 0);
+    assert_eq!(level(&pool, &sku).await.reserved(), 1);
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM inventory.reservations WHERE id = 'old'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(state, "released");
+}
+
+#[sqlx::test(migrations = false)]
+async fn stock_counts_cannot_go_below_what_is_reserved(pool: PgPool) {
+    let sku = setup(&pool, "COUNT-1", &[("east", 10)]).await;
+    store::reserve(&pool, &Ctx::system(), &req("r", &sku, 6))
+        .await
+        .unwrap();
+    let r = store::set_on_hand(&pool, &Ctx::new("admin"), &sku, "east", 5).await;
+    assert!(matches!(r, Err(Error::BelowReserved { reserved: 6 })));
+    let r = store::set_on_hand(&pool, &Ctx::new("admin"), &sku, "nowhere", 5).await;
+    assert!(matches!(r, Err(Error::UnknownWarehouse(_))));
+    let (l, _) = store::set_on_hand(&pool, &Ctx::new("admin"), &sku, "east", 6)
+        .await
+        .unwrap();
+    assert_eq!(l.available(), 0);
+    assert_eq!(outbox_count(&pool, "inventory.stock_adjusted").await, 1);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_stock_count_reports_crossing_the_low_stock_threshold_once(pool: PgPool) {
+    let sku = setup(&pool, "LOW-1", &[("east", 10)]).await;
+    store::set_low_stock_threshold(&pool, &sku, 5)
+        .await
+        .unwrap();
+    let admin = Ctx::new("admin");
+    let (_, crossed) = store::set_on_hand(&pool, &admin, &sku, "east", 6)
+        .await
+        .unwrap();
+    assert!(!crossed);
+    let (_, crossed) = store::set_on_hand(&pool, &admin, &sku, "east", 4)
+        .await
+        .unwrap();
+    assert!(crossed);
+    let (_, crossed) = store::set_on_hand(&pool, &admin, &sku, "east", 2)
+        .await
+        .unwrap();
+    assert!(!crossed, "already below");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_low_stock_alert_is_recorded_once_per_alert_id(pool: PgPool) {
+    let sku = setup(&pool, "ALERT-1", &[("east", 1)]).await;
+    let a = RaiseLowStockAlert {
+        alert_id: "low-stock-ALERT-1/run-1".into(),
+        sku: sku.clone(),
+        available: 1,
+        threshold: 5,
+        raised_by: "admin".into(),
+    };
+    let first = store::raise_alert(&pool, &Ctx::system(), &a).await.unwrap();
+    let retry = store::raise_alert(&pool, &Ctx::system(), &a).await.unwrap();
+    assert!(first.newly_raised);
+    assert!(!retry.newly_raised);
+    assert_eq!(first.raised_at, retry.raised_at);
+    let (rows, next) = store::list_alerts(&pool, Some("ALERT-1"), 10, None)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(next.is_none());
+    assert_eq!(outbox_count(&pool, "inventory.low_stock").await, 1);
+}
