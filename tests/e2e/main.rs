@@ -5,3 +5,4 @@ mod browse;
 mod carts;
 mod inventory;
 mod operations;
+mod setup_files;
