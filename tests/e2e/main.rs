@@ -5,4 +5,5 @@ mod browse;
 mod carts;
 mod inventory;
 mod operations;
+mod ownership;
 mod setup_files;

@@ -29,6 +29,8 @@ pub struct TestApp {
     pub task_queue_prefix: String,
     pub redis_url: String,
     pub redis_prefix: String,
+    /// `http://127.0.0.1:<port>` of each domain's gRPC service, by domain name.
+    pub grpc: std::collections::BTreeMap<&'static str, String>,
 }
 
 fn env(name: &str) -> String {
@@ -121,6 +123,11 @@ async fn start() -> anyhow::Result<(TestApp, Stack)> {
         task_queue_prefix: cfg.temporal.task_queue_prefix.clone(),
         redis_url,
         redis_prefix: cfg.redis.key_prefix.clone(),
+        grpc: stack
+            .grpc_addrs
+            .iter()
+            .map(|(d, a)| (d.name(), format!("http://{a}")))
+            .collect(),
     };
     // Ready means every domain reached its database and Redis, and Temporal answers.
     let http = reqwest::Client::new();
