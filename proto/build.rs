@@ -7,6 +7,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "souk/inventory/v1/inventory.proto",
         "souk/pricing/v1/pricing.proto",
         "souk/cart/v1/cart.proto",
+        "souk/orders/v1/orders.proto",
+        "souk/payments/v1/payments.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -21,6 +21,9 @@ pub enum Schema {
     Pricing,
     Cart,
     Vendors,
+    Orders,
+    Payments,
+    Notifications,
 }
 
 static CATALOG: Migrator = sqlx::migrate!("../migrations/catalog");
@@ -28,14 +31,20 @@ static INVENTORY: Migrator = sqlx::migrate!("../migrations/inventory");
 static PRICING: Migrator = sqlx::migrate!("../migrations/pricing");
 static CART: Migrator = sqlx::migrate!("../migrations/cart");
 static VENDORS: Migrator = sqlx::migrate!("../migrations/vendors");
+static ORDERS: Migrator = sqlx::migrate!("../migrations/orders");
+static PAYMENTS: Migrator = sqlx::migrate!("../migrations/payments");
+static NOTIFICATIONS: Migrator = sqlx::migrate!("../migrations/notifications");
 
 impl Schema {
-    pub const ALL: [Schema; 5] = [
+    pub const ALL: [Schema; 8] = [
         Schema::Catalog,
         Schema::Inventory,
         Schema::Pricing,
         Schema::Cart,
         Schema::Vendors,
+        Schema::Orders,
+        Schema::Payments,
+        Schema::Notifications,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +54,9 @@ impl Schema {
             Schema::Pricing => "pricing",
             Schema::Cart => "cart",
             Schema::Vendors => "vendors",
+            Schema::Orders => "orders",
+            Schema::Payments => "payments",
+            Schema::Notifications => "notifications",
         }
     }
 
@@ -64,6 +76,9 @@ impl Schema {
             Schema::Pricing => &PRICING,
             Schema::Cart => &CART,
             Schema::Vendors => &VENDORS,
+            Schema::Orders => &ORDERS,
+            Schema::Payments => &PAYMENTS,
+            Schema::Notifications => &NOTIFICATIONS,
         }
     }
 

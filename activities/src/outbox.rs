@@ -28,26 +28,13 @@ pub async fn record(
     schema: Schema,
     event: &EventEnvelope,
 ) -> sqlx::Result<()> {
-    // Table names come from the fixed list below; values are bound.
-    let sql = match schema {
-        Schema::Catalog => {
-            "INSERT INTO catalog.outbox (event_id, event_type, occurred_at, actor, data, trace) VALUES ($1, $2, $3, $4, $5, $6)"
-        }
-        Schema::Inventory => {
-            "INSERT INTO inventory.outbox (event_id, event_type, occurred_at, actor, data, trace) VALUES ($1, $2, $3, $4, $5, $6)"
-        }
-        Schema::Pricing => {
-            "INSERT INTO pricing.outbox (event_id, event_type, occurred_at, actor, data, trace) VALUES ($1, $2, $3, $4, $5, $6)"
-        }
-        Schema::Cart => {
-            "INSERT INTO cart.outbox (event_id, event_type, occurred_at, actor, data, trace) VALUES ($1, $2, $3, $4, $5, $6)"
-        }
-        Schema::Vendors => {
-            "INSERT INTO vendors.outbox (event_id, event_type, occurred_at, actor, data, trace) VALUES ($1, $2, $3, $4, $5, $6)"
-        }
-    };
+    // The schema name comes from the closed `Schema` list, never from input; values are bound.
+    let sql = format!(
+        "INSERT INTO {}.outbox (event_id, event_type, occurred_at, actor, data, trace) VALUES ($1, $2, $3, $4, $5, $6)",
+        schema.name()
+    );
     let trace = serde_json::to_value(&event.trace).unwrap_or_default();
-    sqlx::query(sql)
+    sqlx::query(&sql)
         .bind(event.event_id)
         .bind(&event.event_type)
         .bind(event.occurred_at)

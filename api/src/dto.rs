@@ -299,3 +299,168 @@ pub struct LowStockAlertPage {
     pub items: Vec<LowStockAlert>,
     pub next_cursor: Option<String>,
 }
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    #[schema(example = "Ada Lovelace")]
+    pub name: String,
+    #[schema(example = "12 Analytical Row")]
+    pub line1: String,
+    pub line2: Option<String>,
+    #[schema(example = "London")]
+    pub city: String,
+    #[schema(example = "N1 9GU")]
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2.
+    #[schema(example = "US")]
+    pub country: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentInput {
+    /// `sandbox` or `stripe`; the store's default when absent.
+    pub provider: Option<String>,
+    /// A payment method id: with the sandbox (and Stripe test mode) `pm_card_visa` succeeds,
+    /// `pm_card_chargeDeclined` and `pm_card_chargeDeclinedInsufficientFunds` are declined,
+    /// `pm_card_authenticationRequired` waits for the customer (3-D Secure).
+    #[schema(example = "pm_card_visa")]
+    pub payment_method: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCheckout {
+    pub cart_id: String,
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    pub shipping_address: Address,
+    pub payment: PaymentInput,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CheckoutFailure {
+    /// `card_declined`, `out_of_stock`, `coupon_invalid`, `price_changed`, `payment_timeout`,
+    /// `cart_empty`, `cancelled`, ...
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Checkout {
+    /// `checkout-<cart id>`.
+    pub checkout_id: String,
+    /// 1 for the first try of this cart; a new try after a failed one counts up.
+    pub attempt: u32,
+    /// running, completed, compensated, cancelled or failed.
+    pub state: String,
+    /// The saga step it is at (snapshot, reserve, authorize, awaiting_payment, capture, ...).
+    pub step: Option<String>,
+    /// True once the order is placed with the payment authorized, or the checkout ended.
+    pub decided: bool,
+    pub order_no: Option<String>,
+    pub total: Option<Money>,
+    pub failure: Option<CheckoutFailure>,
+    pub status_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CancelRequested {
+    pub checkout_id: String,
+    pub cancel_requested: bool,
+    pub status_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OrderLine {
+    pub sku: String,
+    pub title: String,
+    pub vendor_id: String,
+    pub quantity: i64,
+    pub unit_price: Money,
+    pub line_total: Money,
+    pub discount: Money,
+    pub tax: Money,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SubOrder {
+    pub id: String,
+    pub vendor_id: String,
+    pub status: String,
+    pub skus: Vec<String>,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub shipping: Money,
+    pub total: Money,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TimelineEntry {
+    pub event: String,
+    pub at: String,
+    pub actor: String,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Refund {
+    pub reference: String,
+    pub amount: Money,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Payment {
+    pub provider: String,
+    pub reference: String,
+    /// pending, requires_action, authorized, declined, captured, voided, partially_refunded, refunded
+    pub status: String,
+    pub amount: Money,
+    pub captured: Money,
+    pub refunded: Money,
+    pub refunds: Vec<Refund>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ShippingAddress {
+    pub name: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub postal_code: String,
+    pub country: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Order {
+    pub order_no: String,
+    pub checkout_id: String,
+    pub attempt: i32,
+    pub customer_email: String,
+    /// placed, processing, shipped, delivered, cancelled, returned
+    pub status: String,
+    pub payment_status: String,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub shipping: Money,
+    pub total: Money,
+    pub coupon_code: Option<String>,
+    pub shipping_address: Option<ShippingAddress>,
+    pub placed_at: String,
+    pub lines: Vec<OrderLine>,
+    pub sub_orders: Vec<SubOrder>,
+    pub payment: Option<Payment>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookReceived {
+    pub received: bool,
+    pub event_id: String,
+    /// True when this event was delivered before; nothing was done again.
+    pub duplicate: bool,
+}

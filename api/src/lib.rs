@@ -19,19 +19,23 @@ use std::net::SocketAddr;
 use axum::Router;
 use tokio::net::TcpListener;
 
-pub use state::{AppState, ServiceUrls, Settings};
+pub use state::{AppState, CheckoutSettings, ServiceUrls, Settings};
 
 /// The whole HTTP application: routes, OpenAPI document and docs page, middleware.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.settings.body_limit_bytes;
     let timeout = state.settings.request_timeout;
-    let admin = routes::admin::router().route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_admin,
-    ));
+    let admin = routes::admin::router()
+        .merge(routes::orders::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_admin,
+        ));
     let (router, api) = openapi::router()
         .merge(routes::catalog::router())
         .merge(routes::carts::router())
+        .merge(routes::checkouts::router())
+        .merge(routes::webhooks::router())
         .merge(routes::inventory::router())
         .merge(admin)
         .merge(routes::health::router())

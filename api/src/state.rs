@@ -10,6 +10,8 @@ use souk_domain::Currency;
 use souk_proto::cart::v1::cart_service_client::CartServiceClient;
 use souk_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use souk_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
+use souk_proto::orders::v1::order_service_client::OrderServiceClient;
+use souk_proto::payments::v1::payment_service_client::PaymentServiceClient;
 use souk_proto::pricing::v1::pricing_service_client::PricingServiceClient;
 use temporalio_client::{Client, ClientOptions, ConnectionOptions, Url};
 use tonic::transport::{Channel, Endpoint};
@@ -24,6 +26,19 @@ pub struct ServiceUrls {
     pub inventory: String,
     pub pricing: String,
     pub cart: String,
+    pub orders: String,
+    pub payments: String,
+    pub notifications: String,
+}
+
+/// Checkout knobs passed to every new checkout workflow.
+#[derive(Debug, Clone)]
+pub struct CheckoutSettings {
+    pub reservation_ttl_seconds: u64,
+    pub capture_delay_seconds: u64,
+    pub price_tolerance_bp: i64,
+    /// How long `POST /v1/checkouts` waits for the decision before answering 202.
+    pub decision_wait: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -31,6 +46,7 @@ pub struct Settings {
     pub admin_token: SecretString,
     pub default_currency: Currency,
     pub services: ServiceUrls,
+    pub checkout: CheckoutSettings,
     /// How long one call to a domain service may take.
     pub service_timeout: Duration,
     pub temporal_address: String,
@@ -51,6 +67,8 @@ pub struct Inner {
     pub inventory: InventoryServiceClient<Channel>,
     pub pricing: PricingServiceClient<Channel>,
     pub cart: CartServiceClient<Channel>,
+    pub orders: OrderServiceClient<Channel>,
+    pub payments: PaymentServiceClient<Channel>,
     /// Standard gRPC health of each domain service (which reflects its database and Redis).
     pub health: Vec<(&'static str, HealthClient<Channel>)>,
     pub temporal: Temporal,
@@ -85,17 +103,27 @@ impl AppState {
             channel(&s.pricing, t)?,
             channel(&s.cart, t)?,
         );
+        let (orders, payments, notifications) = (
+            channel(&s.orders, t)?,
+            channel(&s.payments, t)?,
+            channel(&s.notifications, t)?,
+        );
         let health = vec![
             ("catalog", HealthClient::new(catalog.clone())),
             ("inventory", HealthClient::new(inventory.clone())),
             ("pricing", HealthClient::new(pricing.clone())),
             ("cart", HealthClient::new(cart.clone())),
+            ("orders", HealthClient::new(orders.clone())),
+            ("payments", HealthClient::new(payments.clone())),
+            ("notifications", HealthClient::new(notifications)),
         ];
         Ok(AppState(Arc::new(Inner {
             catalog: CatalogServiceClient::new(catalog),
             inventory: InventoryServiceClient::new(inventory),
             pricing: PricingServiceClient::new(pricing),
             cart: CartServiceClient::new(cart),
+            orders: OrderServiceClient::new(orders),
+            payments: PaymentServiceClient::new(payments),
             health,
             temporal: Temporal::new(
                 settings.temporal_address.clone(),
@@ -119,7 +147,7 @@ pub struct Temporal {
 }
 
 impl Temporal {
-    fn new(address: String, namespace: String) -> Self {
+    pub fn new(address: String, namespace: String) -> Self {
         Self {
             address,
             namespace,

@@ -33,3 +33,15 @@ pub mod cart {
         tonic::include_proto!("souk.cart.v1");
     }
 }
+
+pub mod orders {
+    pub mod v1 {
+        tonic::include_proto!("souk.orders.v1");
+    }
+}
+
+pub mod payments {
+    pub mod v1 {
+        tonic::include_proto!("souk.payments.v1");
+    }
+}

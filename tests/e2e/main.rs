@@ -3,6 +3,8 @@
 
 mod browse;
 mod carts;
+mod checkout;
+mod checkout_support;
 mod inventory;
 mod operations;
 mod ownership;

@@ -98,7 +98,7 @@ async fn a_checkout_snapshot_records_the_cart_as_priced_once_per_checkout() {
     let checkout = format!("checkout-{cart}");
     let ctx = Ctx::workflow(&checkout);
     let first = svc
-        .snapshot(&ctx, &cart, &checkout, "Ada@Example.com")
+        .snapshot(&ctx, &cart, &checkout, 1, "Ada@Example.com")
         .await
         .unwrap();
     assert_eq!(first.lines.len(), 2);
@@ -117,7 +117,7 @@ async fn a_checkout_snapshot_records_the_cart_as_priced_once_per_checkout() {
     http.delete(&format!("/v1/carts/{cart}/items/{}", p.skus[1]))
         .await;
     let again = svc
-        .snapshot(&ctx, &cart, &checkout, "ada@example.com")
+        .snapshot(&ctx, &cart, &checkout, 1, "ada@example.com")
         .await
         .unwrap();
     assert_eq!(again, first);
@@ -139,7 +139,7 @@ async fn a_checkout_snapshot_records_the_cart_as_priced_once_per_checkout() {
         .unwrap()
         .to_string();
     assert!(matches!(
-        svc.snapshot(&ctx, &empty, "checkout-empty", "a@example.com")
+        svc.snapshot(&ctx, &empty, "checkout-empty", 1, "a@example.com")
             .await,
         Err(Error::Empty)
     ));
@@ -148,6 +148,7 @@ async fn a_checkout_snapshot_records_the_cart_as_priced_once_per_checkout() {
             &ctx,
             "00000000-0000-4000-8000-000000000000",
             "checkout-none",
+            1,
             "a@example.com"
         )
         .await,

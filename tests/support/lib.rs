@@ -15,6 +15,7 @@ use souk_workers::{Config, Parts, Stack};
 use sqlx::{Connection, PgPool};
 
 pub mod fixtures;
+pub mod stripe_double;
 
 pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 
@@ -31,7 +32,18 @@ pub struct TestApp {
     pub redis_prefix: String,
     /// `http://127.0.0.1:<port>` of each domain's gRPC service, by domain name.
     pub grpc: std::collections::BTreeMap<&'static str, String>,
+    /// The mail catcher's HTTP API.
+    pub maildev: String,
+    /// The Stripe test double the `stripe` provider talks to.
+    pub stripe: std::sync::Arc<stripe_double::StripeDouble>,
+    /// The configuration the stack runs with (tests that start their own processes reuse it).
+    pub config: Config,
 }
+
+/// The secret that signs Stripe webhooks in tests.
+pub const WEBHOOK_SECRET: &str = "whsec_e2e_secret";
+/// How long a checkout reserves stock, and waits for a pending payment, in tests.
+pub const RESERVATION_TTL_SECONDS: u64 = 12;
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -109,9 +121,24 @@ async fn start() -> anyhow::Result<(TestApp, Stack)> {
         &mut cfg.services.inventory,
         &mut cfg.services.pricing,
         &mut cfg.services.cart,
+        &mut cfg.services.orders,
+        &mut cfg.services.payments,
+        &mut cfg.services.notifications,
     ] {
         s.listen = "127.0.0.1:0".parse()?;
     }
+    cfg.smtp.port = env("SOUK_TEST_SMTP_PORT").parse()?;
+    cfg.smtp.host = "127.0.0.1".into();
+    cfg.checkout.reservation_ttl_seconds = RESERVATION_TTL_SECONDS;
+    cfg.checkout.decision_wait_ms = 8_000;
+    // Expired reservations are released by the checkout itself in these tests; the sweeper
+    // (tested on its own) would race slow checkouts under the contest's load.
+    cfg.inventory.sweep_interval_seconds = 3_600;
+    let stripe = stripe_double::StripeDouble::start().await?;
+    cfg.payments.stripe_secret_key = SecretString::from("sk_test_e2e");
+    cfg.payments.stripe_api_base = stripe.url();
+    cfg.payments.stripe_webhook_secret = SecretString::from(WEBHOOK_SECRET);
+    cfg.payments.default_provider = "sandbox".into();
     souk_workers::stack::migrate(&cfg).await?;
     let stack = Stack::start(cfg.clone(), Parts::all()).await?;
     let api = format!("http://{}", stack.api_addr.expect("api runs"));
@@ -128,6 +155,9 @@ async fn start() -> anyhow::Result<(TestApp, Stack)> {
             .iter()
             .map(|(d, a)| (d.name(), format!("http://{a}")))
             .collect(),
+        maildev: env("SOUK_TEST_MAILDEV_URL"),
+        stripe,
+        config: stack.config.clone(),
     };
     // Ready means every domain reached its database and Redis, and Temporal answers.
     let http = reqwest::Client::new();

@@ -19,6 +19,9 @@ pub struct Config {
     pub services: Services,
     pub cart: Cart,
     pub inventory: Inventory,
+    pub checkout: Checkout,
+    pub payments: Payments,
+    pub smtp: Smtp,
     pub log: Log,
 }
 
@@ -72,6 +75,9 @@ pub struct Services {
     pub inventory: Service,
     pub pricing: Service,
     pub cart: Service,
+    pub orders: Service,
+    pub payments: Service,
+    pub notifications: Service,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +92,32 @@ pub struct Cart {
 pub struct Inventory {
     /// How often expired reservations are released.
     pub sweep_interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Checkout {
+    pub reservation_ttl_seconds: u64,
+    pub capture_delay_seconds: u64,
+    pub price_tolerance_bp: i64,
+    pub decision_wait_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Payments {
+    pub default_provider: String,
+    pub stripe_secret_key: SecretString,
+    pub stripe_api_base: String,
+    pub stripe_webhook_secret: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub security: String,
+    pub username: String,
+    pub password: SecretString,
+    pub from: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,7 +140,29 @@ impl Config {
                     .separator("__"),
             )
             .build()?;
-        Ok(cfg.try_deserialize()?)
+        let mut cfg: Config = cfg.try_deserialize()?;
+        // Stripe's conventional variables work too.
+        use secrecy::ExposeSecret;
+        if cfg.payments.stripe_secret_key.expose_secret().is_empty()
+            && let Ok(k) = std::env::var("STRIPE_SECRET_KEY")
+        {
+            cfg.payments.stripe_secret_key = SecretString::from(k);
+        }
+        if cfg
+            .payments
+            .stripe_webhook_secret
+            .expose_secret()
+            .is_empty()
+            && let Ok(k) = std::env::var("STRIPE_WEBHOOK_SECRET")
+        {
+            cfg.payments.stripe_webhook_secret = SecretString::from(k);
+        }
+        if !cfg.payments.stripe_secret_key.expose_secret().is_empty()
+            && std::env::var("SOUK_PAYMENTS__DEFAULT_PROVIDER").is_err()
+        {
+            cfg.payments.default_provider = "stripe".into();
+        }
+        Ok(cfg)
     }
 
     /// The task queue of the workflow worker.

@@ -7,12 +7,22 @@ use secrecy::ExposeSecret;
 use souk_activities::cart::service::{CartService, Clients};
 use souk_activities::cart::store::CartStore;
 use souk_activities::db::{self, Schema};
-use souk_activities::{cart, catalog, inventory, pricing};
+use std::sync::Arc;
+
+use souk_activities::notifications::mailer::{Mailer, Security, SmtpMailer, SmtpSettings};
+use souk_activities::payments::Payments;
+use souk_activities::payments::provider::PaymentProvider;
+use souk_activities::payments::sandbox::Sandbox;
+use souk_activities::payments::stripe::Stripe;
+use souk_activities::payments::webhook::CheckoutSignals;
+use souk_activities::{cart, catalog, inventory, notifications, orders, payments, pricing};
+use souk_contracts::payments::signals::{PAYMENT_CONFIRMED, PAYMENT_FAILED, PaymentUpdate};
 use souk_contracts::queues::Domain;
 use souk_domain::{CountryCode, Currency};
 use souk_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use souk_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use souk_proto::pricing::v1::pricing_service_client::PricingServiceClient;
+use souk_workflows::CheckoutWorkflow;
 use sqlx::PgPool;
 use temporalio_sdk::WorkerOptions;
 use tokio::net::TcpListener;
@@ -38,6 +48,86 @@ fn schema(d: Domain) -> Schema {
         Domain::Inventory => Schema::Inventory,
         Domain::Pricing => Schema::Pricing,
         Domain::Cart => Schema::Cart,
+        Domain::Orders => Schema::Orders,
+        Domain::Payments => Schema::Payments,
+        Domain::Notifications => Schema::Notifications,
+    }
+}
+
+/// The payment providers: the sandbox always, Stripe when a secret key is configured.
+pub fn payments(cfg: &Config, pool: PgPool) -> anyhow::Result<Payments> {
+    let mut providers: Vec<Arc<dyn PaymentProvider>> = vec![Arc::new(Sandbox::new(pool.clone()))];
+    let key = cfg.payments.stripe_secret_key.expose_secret();
+    if !key.is_empty() {
+        providers.push(Arc::new(Stripe::new(key, &cfg.payments.stripe_api_base)?));
+    }
+    anyhow::ensure!(
+        providers
+            .iter()
+            .any(|p| p.name() == cfg.payments.default_provider),
+        "payments.default_provider `{}` is not configured (stripe needs a secret key)",
+        cfg.payments.default_provider
+    );
+    Ok(Payments::new(
+        pool,
+        providers,
+        &cfg.payments.default_provider,
+    ))
+}
+
+fn mailer(cfg: &Config) -> anyhow::Result<Arc<dyn Mailer>> {
+    let s = &cfg.smtp;
+    let security = match s.security.as_str() {
+        "none" => Security::None,
+        "starttls" => Security::StartTls,
+        "tls" => Security::Tls,
+        other => anyhow::bail!("smtp.security must be none, starttls or tls, not `{other}`"),
+    };
+    let password = s.password.expose_secret();
+    Ok(Arc::new(SmtpMailer::new(&SmtpSettings {
+        host: s.host.clone(),
+        port: s.port,
+        security,
+        username: (!s.username.is_empty()).then(|| s.username.clone()),
+        password: (!password.is_empty()).then(|| password.to_string()),
+        from: s.from.clone(),
+    })?))
+}
+
+/// Signals checkouts through Temporal (for the payments domain's webhooks).
+struct TemporalSignals {
+    temporal: Arc<souk_api::state::Temporal>,
+}
+
+#[tonic::async_trait]
+impl CheckoutSignals for TemporalSignals {
+    async fn signal(
+        &self,
+        workflow_id: &str,
+        signal: &str,
+        update: PaymentUpdate,
+    ) -> anyhow::Result<()> {
+        let client = self
+            .temporal
+            .client()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let handle = client.get_workflow_handle::<CheckoutWorkflow>(workflow_id);
+        let opts = temporalio_client::WorkflowSignalOptions::default();
+        match signal {
+            PAYMENT_CONFIRMED => {
+                handle
+                    .signal(CheckoutWorkflow::payment_confirmed, update, opts)
+                    .await?
+            }
+            PAYMENT_FAILED => {
+                handle
+                    .signal(CheckoutWorkflow::payment_failed, update, opts)
+                    .await?
+            }
+            other => anyhow::bail!("unknown checkout signal {other}"),
+        }
+        Ok(())
     }
 }
 
@@ -99,6 +189,20 @@ fn activity_setup(domain: Domain, cfg: Config) -> Setup {
                 Domain::Cart => opts.register_activities(cart::activities::CartActivities {
                     service: cart_service(&cfg).await?,
                 }),
+                Domain::Orders => opts.register_activities(orders::activities::OrderActivities {
+                    pool: pool(&cfg, Schema::Orders, max).await?,
+                }),
+                Domain::Payments => {
+                    opts.register_activities(payments::activities::PaymentActivities {
+                        payments: self::payments(&cfg, pool(&cfg, Schema::Payments, max).await?)?,
+                    })
+                }
+                Domain::Notifications => {
+                    opts.register_activities(notifications::activities::NotificationActivities {
+                        pool: pool(&cfg, Schema::Notifications, max).await?,
+                        mailer: mailer(&cfg)?,
+                    })
+                }
             };
             Ok(opts.build())
         })
@@ -187,6 +291,28 @@ pub async fn start(
             cart_for_health = Some(service.clone());
             router.add_service(cart::grpc::Cart::new(service).into_server())
         }
+        Domain::Orders => router.add_service(orders::grpc::Orders::new(pool.clone()).into_server()),
+        Domain::Payments => {
+            let temporal = Arc::new(souk_api::state::Temporal::new(
+                cfg.temporal.address.clone(),
+                cfg.temporal.namespace.clone(),
+            ));
+            let webhook_secret = cfg
+                .payments
+                .stripe_webhook_secret
+                .expose_secret()
+                .to_string();
+            router.add_service(
+                payments::grpc::PaymentsRpc::new(
+                    payments(cfg, pool.clone())?,
+                    Arc::new(TemporalSignals { temporal }),
+                    Some(webhook_secret),
+                )
+                .into_server(),
+            )
+        }
+        // Notifications has no synchronous API yet: its process serves health only.
+        Domain::Notifications => router,
     };
     background.push(tokio::spawn(watch_health(
         reporter,

@@ -60,6 +60,9 @@ fn service_mut(cfg: &mut Config, d: Domain) -> &mut crate::config::Service {
         Domain::Inventory => &mut cfg.services.inventory,
         Domain::Pricing => &mut cfg.services.pricing,
         Domain::Cart => &mut cfg.services.cart,
+        Domain::Orders => &mut cfg.services.orders,
+        Domain::Payments => &mut cfg.services.payments,
+        Domain::Notifications => &mut cfg.services.notifications,
     }
 }
 
@@ -92,6 +95,9 @@ impl Stack {
             background: Vec::new(),
             threads: Vec::new(),
         };
+        if parts.workflows {
+            crate::temporal::ensure_search_attributes(&cfg.temporal).await;
+        }
         for (d, l) in listeners {
             let running = domains::start(d, &cfg, l, rx.clone()).await?;
             stack.tasks.push(running.grpc);
@@ -103,6 +109,7 @@ impl Stack {
                 Box::pin(async move {
                     Ok(WorkerOptions::new(queue)
                         .register_workflow::<souk_workflows::LowStockAlertWorkflow>()?
+                        .register_workflow::<souk_workflows::CheckoutWorkflow>()?
                         .build())
                 })
             });
@@ -192,6 +199,15 @@ pub fn api_settings(cfg: &Config) -> anyhow::Result<Settings> {
             inventory: cfg.services.inventory.url.clone(),
             pricing: cfg.services.pricing.url.clone(),
             cart: cfg.services.cart.url.clone(),
+            orders: cfg.services.orders.url.clone(),
+            payments: cfg.services.payments.url.clone(),
+            notifications: cfg.services.notifications.url.clone(),
+        },
+        checkout: souk_api::CheckoutSettings {
+            reservation_ttl_seconds: cfg.checkout.reservation_ttl_seconds,
+            capture_delay_seconds: cfg.checkout.capture_delay_seconds,
+            price_tolerance_bp: cfg.checkout.price_tolerance_bp,
+            decision_wait: Duration::from_millis(cfg.checkout.decision_wait_ms),
         },
         service_timeout: Duration::from_millis(cfg.api.service_timeout_ms),
         temporal_address: cfg.temporal.address.clone(),

@@ -91,3 +91,44 @@ pub fn spawn_worker(
             })
         })
 }
+
+/// Registers the search attributes workflows set (`OrderNo`, `CustomerEmail`, ...) with the
+/// namespace, if they are missing. Best effort: a server that refuses (or a cluster where an
+/// operator manages them) is logged, not fatal.
+pub async fn ensure_search_attributes(cfg: &config::Temporal) {
+    use temporalio_common::protos::temporal::api::enums::v1::IndexedValueType;
+    use temporalio_common::protos::temporal::api::operatorservice::v1::AddSearchAttributesRequest;
+
+    let (tx, mut rx) = watch::channel(false);
+    let connect =
+        tokio::time::timeout(Duration::from_secs(10), connect(cfg, "souk-setup", &mut rx));
+    let client = match connect.await {
+        Ok(Ok(Some(c))) => c,
+        _ => {
+            tracing::warn!("could not reach Temporal to register search attributes");
+            return;
+        }
+    };
+    drop(tx);
+    let mut operator = client.connection().operator_service();
+    // One at a time: the server refuses a whole request if any attribute exists already.
+    for name in souk_workflows::checkout::SEARCH_ATTRIBUTES {
+        let request = AddSearchAttributesRequest {
+            search_attributes: [(name.to_string(), IndexedValueType::Keyword as i32)]
+                .into_iter()
+                .collect(),
+            namespace: cfg.namespace.clone(),
+        };
+        match operator
+            .add_search_attributes(tonic::Request::new(request))
+            .await
+        {
+            Ok(_) => tracing::info!(name, "search attribute registered"),
+            Err(s)
+                if s.code() == tonic::Code::AlreadyExists
+                    || s.message().contains("already exists") => {}
+            Err(s) => tracing::warn!(name, error = %s,
+                "search attribute not registered; register it with `temporal operator search-attribute create`"),
+        }
+    }
+}

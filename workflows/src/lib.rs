@@ -10,7 +10,9 @@
 //! This crate depends on `souk_contracts` and `souk_domain` only, never on activity
 //! implementations or databases.
 
+pub mod checkout;
 pub mod low_stock;
 pub mod options;
 
+pub use checkout::CheckoutWorkflow;
 pub use low_stock::LowStockAlertWorkflow;

@@ -1,6 +1,7 @@
 //! Cart activities. They run on `souk.cart`.
 
 use serde::{Deserialize, Serialize};
+use souk_domain::quote::VendorShipping;
 use souk_domain::{CountryCode, Currency, Money, Quantity, Sku};
 use uuid::Uuid;
 
@@ -9,8 +10,10 @@ use crate::activity;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotCart {
     pub cart_id: String,
-    /// Idempotency key: one snapshot per checkout.
+    /// With `attempt`, the idempotency key: one snapshot per checkout attempt.
     pub checkout_id: String,
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
     /// Who is buying (e-mail), for per-customer coupon limits.
     pub customer: String,
 }
@@ -36,6 +39,8 @@ pub struct CartSnapshot {
     pub snapshot_id: Uuid,
     pub cart_id: String,
     pub checkout_id: String,
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
     pub currency: Currency,
     pub country: CountryCode,
     pub lines: Vec<SnapshotLine>,
@@ -46,6 +51,13 @@ pub struct CartSnapshot {
     pub tax: Money,
     pub shipping: Money,
     pub total: Money,
+    /// Shipping per vendor parcel (adds up to `shipping`), for the vendor sub-orders.
+    #[serde(default)]
+    pub shipping_by_vendor: Vec<VendorShipping>,
+}
+
+fn first_attempt() -> u32 {
+    1
 }
 
 activity!(

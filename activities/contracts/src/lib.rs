@@ -10,6 +10,9 @@
 pub mod cart;
 pub mod catalog;
 pub mod inventory;
+pub mod notifications;
+pub mod orders;
+pub mod payments;
 pub mod pricing;
 pub mod queues;
 
@@ -51,4 +54,8 @@ pub mod failures {
     pub const CART_NOT_FOUND: &str = "CartNotFound";
     pub const CART_EMPTY: &str = "CartEmpty";
     pub const ITEM_UNAVAILABLE: &str = "ItemUnavailable";
+    pub const ORDER_CANCELLED: &str = "OrderCancelled";
+    pub const CARD_DECLINED: &str = "CardDeclined";
+    pub const PAYMENT_FAILED: &str = "PaymentFailed";
+    pub const INVALID_RECIPIENT: &str = "InvalidRecipient";
 }

@@ -5,26 +5,30 @@ use serde::{Deserialize, Serialize};
 use crate::activity;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RedeemCoupon {
+pub struct HoldCoupon {
     pub code: String,
-    /// Idempotency key: one redemption per checkout.
+    /// Idempotency key: one redemption per checkout attempt.
     pub redemption_key: String,
     /// Who redeems (e-mail), for per-customer limits.
     pub customer: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReverseRedemption {
+pub struct RedemptionRef {
     pub code: String,
     pub redemption_key: String,
 }
 
 activity!(
-    /// Records a coupon redemption, enforcing its window and limits under a row lock.
-    /// Fails with `CouponRejected` (non-retryable).
-    Redeem, "pricing.redeem_coupon", RedeemCoupon => ()
+    /// Holds a redemption, enforcing the coupon's window and limits under a row lock. Fails
+    /// with `CouponRejected` (non-retryable).
+    Hold, "pricing.hold_coupon", HoldCoupon => ()
 );
 activity!(
-    /// Undoes a redemption (a compensation). Idempotent.
-    Reverse, "pricing.reverse_coupon_redemption", ReverseRedemption => ()
+    /// Confirms a held redemption once the order is paid. Idempotent.
+    Redeem, "pricing.redeem_coupon", RedemptionRef => ()
+);
+activity!(
+    /// Releases a hold or reverses a redemption (a compensation). Idempotent.
+    Release, "pricing.release_coupon", RedemptionRef => ()
 );

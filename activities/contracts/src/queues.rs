@@ -14,14 +14,20 @@ pub enum Domain {
     Inventory,
     Pricing,
     Cart,
+    Orders,
+    Payments,
+    Notifications,
 }
 
 impl Domain {
-    pub const ALL: [Domain; 4] = [
+    pub const ALL: [Domain; 7] = [
         Domain::Catalog,
         Domain::Inventory,
         Domain::Pricing,
         Domain::Cart,
+        Domain::Orders,
+        Domain::Payments,
+        Domain::Notifications,
     ];
 
     pub fn name(self) -> &'static str {
@@ -30,6 +36,9 @@ impl Domain {
             Domain::Inventory => "inventory",
             Domain::Pricing => "pricing",
             Domain::Cart => "cart",
+            Domain::Orders => "orders",
+            Domain::Payments => "payments",
+            Domain::Notifications => "notifications",
         }
     }
 

@@ -11,6 +11,7 @@ pub mod cursor;
 pub mod event;
 pub mod ids;
 pub mod money;
+pub mod order;
 pub mod quote;
 pub mod stock;
 

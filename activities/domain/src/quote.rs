@@ -61,9 +61,18 @@ pub struct CouponOutcome {
     pub rejection: Option<Rejection>,
 }
 
+/// The shipping charge of one vendor's parcel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorShipping {
+    pub vendor_id: Uuid,
+    pub amount: Money,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quote {
     pub lines: Vec<QuotedLine>,
+    /// Shipping per vendor parcel; adds up to `shipping`.
+    pub shipping_by_vendor: Vec<VendorShipping>,
     pub subtotal: Money,
     pub discount: Money,
     pub tax: Money,
@@ -162,14 +171,22 @@ pub fn quote(input: &QuoteInput<'_>) -> Result<Quote, QuoteError> {
     }
 
     let mut shipping = zero;
-    for vendor_total in vendor_totals.values() {
+    let mut shipping_by_vendor = Vec::with_capacity(vendor_totals.len());
+    for (vendor_id, vendor_total) in &vendor_totals {
         let free = input
             .shipping
             .free_over
             .is_some_and(|f| *vendor_total >= f.amount);
-        if !free {
-            shipping = shipping.checked_add(Money::new(input.shipping.per_vendor.amount, cur))?;
-        }
+        let amount = if free {
+            zero
+        } else {
+            Money::new(input.shipping.per_vendor.amount, cur)
+        };
+        shipping = shipping.checked_add(amount)?;
+        shipping_by_vendor.push(VendorShipping {
+            vendor_id: *vendor_id,
+            amount,
+        });
     }
 
     let total = subtotal
@@ -178,6 +195,7 @@ pub fn quote(input: &QuoteInput<'_>) -> Result<Quote, QuoteError> {
         .checked_add(shipping)?;
     Ok(Quote {
         lines,
+        shipping_by_vendor,
         subtotal,
         discount,
         tax,
@@ -274,6 +292,13 @@ mod tests {
         assert_eq!(q.lines[0].tax, usd(330)); // 3998 * 8.25 % = 329.835
         assert_eq!(q.lines[1].tax, usd(0));
         assert_eq!(q.shipping, usd(500), "vendor b ships free over 100.00");
+        assert_eq!(q.shipping_by_vendor.len(), 2);
+        let a_ship = q
+            .shipping_by_vendor
+            .iter()
+            .find(|s| s.vendor_id == a)
+            .unwrap();
+        assert_eq!(a_ship.amount, usd(500));
         assert_eq!(q.total, usd(15_998 + 330 + 500));
     }
 

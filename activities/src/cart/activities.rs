@@ -24,7 +24,13 @@ impl CartActivities {
     ) -> Result<CartSnapshot, ActivityError> {
         let c = ctx_of(&ctx);
         self.service
-            .snapshot(&c, &input.cart_id, &input.checkout_id, &input.customer)
+            .snapshot(
+                &c,
+                &input.cart_id,
+                &input.checkout_id,
+                input.attempt,
+                &input.customer,
+            )
             .await
             .map_err(|e| match e {
                 Error::NotFound => business(failures::CART_NOT_FOUND, e),

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use souk_contracts::cart::{CartSnapshot, SnapshotLine};
 use souk_domain::coupon::normalize_code;
+use souk_domain::quote::VendorShipping;
 use souk_domain::{CountryCode, Currency, Money, Quantity, Sku};
 use souk_proto::catalog::v1 as catalog_pb;
 use souk_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
@@ -163,6 +164,7 @@ pub struct RenderedCart {
     pub tax: Money,
     pub shipping: Money,
     pub total: Money,
+    pub shipping_by_vendor: Vec<VendorShipping>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -388,15 +390,18 @@ impl CartService {
         Err(Error::Busy)
     }
 
-    /// Prices the cart now and records it for a checkout (once per checkout id).
+    /// Prices the cart now and records it for a checkout attempt (once per attempt).
     pub async fn snapshot(
         &self,
         ctx: &Ctx,
         cart_id: &str,
         checkout_id: &str,
+        attempt: u32,
         customer: &str,
     ) -> Result<CartSnapshot, Error> {
-        if let Some(existing) = store::snapshot_for_checkout(&self.pool, checkout_id).await? {
+        if let Some(existing) =
+            store::snapshot_for_checkout(&self.pool, checkout_id, attempt).await?
+        {
             return Ok(existing);
         }
         let mut cart = self.load(cart_id).await?;
@@ -418,6 +423,7 @@ impl CartService {
             snapshot_id: Uuid::now_v7(),
             cart_id: cart_id.to_string(),
             checkout_id: checkout_id.to_string(),
+            attempt,
             currency: r.cart.currency,
             country: r.cart.country,
             lines: r
@@ -443,6 +449,7 @@ impl CartService {
             tax: r.tax,
             shipping: r.shipping,
             total: r.total,
+            shipping_by_vendor: r.shipping_by_vendor.clone(),
         };
         Ok(store::save_snapshot(&self.pool, ctx, &snapshot).await?)
     }
@@ -642,6 +649,16 @@ impl CartService {
                 reason: c.reason,
                 description: c.description,
             }),
+            shipping_by_vendor: quote
+                .shipping_by_vendor
+                .iter()
+                .filter_map(|v| {
+                    Some(VendorShipping {
+                        vendor_id: Uuid::parse_str(&v.vendor_id).ok()?,
+                        amount: money(&v.amount, cur),
+                    })
+                })
+                .collect(),
             subtotal: money(&quote.subtotal, cur),
             discount: money(&quote.discount, cur),
             tax: money(&quote.tax, cur),

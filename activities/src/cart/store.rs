@@ -143,16 +143,18 @@ impl CartStore {
     }
 }
 
-/// A snapshot already written for this checkout, if any.
+/// A snapshot already written for this checkout attempt, if any.
 pub async fn snapshot_for_checkout(
     pool: &PgPool,
     checkout_id: &str,
+    attempt: u32,
 ) -> sqlx::Result<Option<CartSnapshot>> {
     let row = sqlx::query!(
-        r#"SELECT id, cart_id, checkout_id, currency, country, lines, coupon_code, coupon_applied,
-                  subtotal, discount, tax, shipping, total
-           FROM cart.snapshots WHERE checkout_id = $1"#,
-        checkout_id
+        r#"SELECT id, cart_id, checkout_id, attempt, currency, country, lines, coupon_code, coupon_applied,
+                  subtotal, discount, tax, shipping, total, shipping_by_vendor
+           FROM cart.snapshots WHERE checkout_id = $1 AND attempt = $2"#,
+        checkout_id,
+        attempt as i32
     )
     .fetch_optional(pool)
     .await?;
@@ -164,6 +166,7 @@ pub async fn snapshot_for_checkout(
         snapshot_id: r.id,
         cart_id: r.cart_id,
         checkout_id: r.checkout_id,
+        attempt: r.attempt as u32,
         currency,
         country: CountryCode::parse(&r.country).map_err(|e| decode(e.to_string()))?,
         lines: serde_json::from_value(r.lines).map_err(|e| decode(e.to_string()))?,
@@ -174,11 +177,13 @@ pub async fn snapshot_for_checkout(
         tax: money(r.tax),
         shipping: money(r.shipping),
         total: money(r.total),
+        shipping_by_vendor: serde_json::from_value(r.shipping_by_vendor)
+            .map_err(|e| decode(e.to_string()))?,
     }))
 }
 
-/// Writes the snapshot once per checkout id and returns the one that is stored (the earlier
-/// one if this checkout was snapshotted before).
+/// Writes the snapshot once per checkout attempt and returns the one that is stored (the
+/// earlier one if this attempt was snapshotted before).
 pub async fn save_snapshot(
     pool: &PgPool,
     ctx: &Ctx,
@@ -188,9 +193,9 @@ pub async fn save_snapshot(
     let lines = serde_json::to_value(&s.lines).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let inserted = sqlx::query_scalar!(
         r#"INSERT INTO cart.snapshots (id, cart_id, checkout_id, currency, country, lines, coupon_code,
-               coupon_applied, subtotal, discount, tax, shipping, total)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-           ON CONFLICT ON CONSTRAINT snapshots_checkout_key DO NOTHING
+               coupon_applied, subtotal, discount, tax, shipping, total, shipping_by_vendor, attempt)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+           ON CONFLICT ON CONSTRAINT snapshots_checkout_attempt_key DO NOTHING
            RETURNING id"#,
         s.snapshot_id,
         s.cart_id,
@@ -204,13 +209,15 @@ pub async fn save_snapshot(
         s.discount.amount,
         s.tax.amount,
         s.shipping.amount,
-        s.total.amount
+        s.total.amount,
+        serde_json::to_value(&s.shipping_by_vendor).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
+        s.attempt as i32
     )
     .fetch_optional(&mut *tx)
     .await?;
     if inserted.is_none() {
         tx.rollback().await?;
-        return snapshot_for_checkout(pool, &s.checkout_id)
+        return snapshot_for_checkout(pool, &s.checkout_id, s.attempt)
             .await?
             .ok_or(sqlx::Error::RowNotFound);
     }
@@ -220,7 +227,8 @@ pub async fn save_snapshot(
         ctx,
         "cart.checked_out",
         serde_json::json!({
-            "cart_id": s.cart_id, "checkout_id": s.checkout_id, "snapshot_id": s.snapshot_id,
+            "cart_id": s.cart_id, "checkout_id": s.checkout_id, "attempt": s.attempt,
+            "snapshot_id": s.snapshot_id,
             "total": s.total, "lines": s.lines.len(),
         }),
     )

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use souk_contracts::failures;
-use souk_contracts::pricing::{Redeem, RedeemCoupon, Reverse, ReverseRedemption};
+use souk_contracts::pricing::{Hold, HoldCoupon, Redeem, RedemptionRef, Release};
 use sqlx::PgPool;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -26,13 +26,13 @@ fn failure(e: Error) -> ActivityError {
 
 #[activities]
 impl PricingActivities {
-    #[activity(definition = Redeem)]
-    pub async fn redeem_coupon(
+    #[activity(definition = Hold)]
+    pub async fn hold_coupon(
         self: Arc<Self>,
         ctx: ActivityContext,
-        input: RedeemCoupon,
+        input: HoldCoupon,
     ) -> Result<(), ActivityError> {
-        store::redeem(
+        store::hold(
             &self.pool,
             &ctx_of(&ctx),
             &input.code,
@@ -44,11 +44,27 @@ impl PricingActivities {
         .map_err(failure)
     }
 
-    #[activity(definition = Reverse)]
-    pub async fn reverse_coupon_redemption(
+    #[activity(definition = Redeem)]
+    pub async fn redeem_coupon(
         self: Arc<Self>,
         ctx: ActivityContext,
-        input: ReverseRedemption,
+        input: RedemptionRef,
+    ) -> Result<(), ActivityError> {
+        store::redeem(
+            &self.pool,
+            &ctx_of(&ctx),
+            &input.code,
+            &input.redemption_key,
+        )
+        .await
+        .map_err(failure)
+    }
+
+    #[activity(definition = Release)]
+    pub async fn release_coupon(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: RedemptionRef,
     ) -> Result<(), ActivityError> {
         store::reverse_redemption(
             &self.pool,

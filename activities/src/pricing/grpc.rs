@@ -137,6 +137,14 @@ impl PricingService for Pricing {
                     tax: Some(money(l.tax)),
                 })
                 .collect(),
+            shipping_by_vendor: q
+                .shipping_by_vendor
+                .iter()
+                .map(|v| pb::VendorShipping {
+                    vendor_id: v.vendor_id.to_string(),
+                    amount: Some(money(v.amount)),
+                })
+                .collect(),
             subtotal: Some(money(q.subtotal)),
             discount: Some(money(q.discount)),
             tax: Some(money(q.tax)),

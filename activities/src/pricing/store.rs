@@ -192,7 +192,7 @@ pub async fn coupon_usage(
     let r = sqlx::query!(
         r#"SELECT count(*) AS "total!",
                   count(*) FILTER (WHERE customer = $2) AS "by_customer!"
-           FROM pricing.coupon_redemptions WHERE coupon_id = $1 AND state = 'redeemed'"#,
+           FROM pricing.coupon_redemptions WHERE coupon_id = $1 AND state IN ('held', 'redeemed')"#,
         coupon_id,
         customer.map(str::to_lowercase)
     )
@@ -299,10 +299,11 @@ pub async fn quote(pool: &PgPool, req: &QuoteRequest, now: DateTime<Utc>) -> Res
     })?)
 }
 
-/// Records a redemption of `code` under `key` (a checkout id) for `customer`, checking the
+/// Holds a redemption of `code` under `key` (a checkout attempt) for `customer`, checking the
 /// window and limits while holding the coupon's row lock, so concurrent checkouts cannot
-/// exceed a limit. Redeeming again with the same key is a no-op.
-pub async fn redeem(
+/// exceed a limit. A hold counts against the limits until it is confirmed ([`redeem`]) or
+/// released ([`reverse_redemption`]). Holding again with the same key is a no-op.
+pub async fn hold(
     pool: &PgPool,
     ctx: &Ctx,
     code: &str,
@@ -340,12 +341,12 @@ pub async fn redeem(
     )
     .fetch_optional(&mut *tx)
     .await?;
-    if already.as_deref() == Some("redeemed") {
+    if matches!(already.as_deref(), Some("held" | "redeemed")) {
         return Ok(());
     }
     let usage = sqlx::query!(
         r#"SELECT count(*) AS "total!", count(*) FILTER (WHERE customer = $2) AS "by_customer!"
-           FROM pricing.coupon_redemptions WHERE coupon_id = $1 AND state = 'redeemed'"#,
+           FROM pricing.coupon_redemptions WHERE coupon_id = $1 AND state IN ('held', 'redeemed')"#,
         id,
         customer
     )
@@ -367,7 +368,7 @@ pub async fn redeem(
         r#"INSERT INTO pricing.coupon_redemptions (id, coupon_id, redemption_key, customer)
            VALUES ($1, $2, $3, $4)
            ON CONFLICT ON CONSTRAINT coupon_redemptions_key_unique
-           DO UPDATE SET state = 'redeemed', customer = EXCLUDED.customer, updated_at = now()"#,
+           DO UPDATE SET state = 'held', customer = EXCLUDED.customer, updated_at = now()"#,
         Uuid::now_v7(),
         id,
         key,
@@ -379,7 +380,7 @@ pub async fn redeem(
         &mut tx,
         Schema::Pricing,
         ctx,
-        "pricing.coupon_redeemed",
+        "pricing.coupon_held",
         serde_json::json!({"code": norm, "redemption_key": key, "customer": customer}),
     )
     .await?;
@@ -387,8 +388,52 @@ pub async fn redeem(
     Ok(())
 }
 
-/// Reverses a redemption (a compensation). Idempotent; reversing what was never redeemed is a
-/// no-op.
+/// Confirms a held redemption once the order is paid. Idempotent; confirming what was never
+/// held is an error (the checkout must hold first).
+pub async fn redeem(pool: &PgPool, ctx: &Ctx, code: &str, key: &str) -> Result<(), Error> {
+    let norm = normalize_code(code)
+        .ok_or_else(|| Error::Invalid(format!("invalid coupon code {code}")))?;
+    let mut tx = pool.begin().await?;
+    let state = sqlx::query_scalar!(
+        r#"SELECT r.state FROM pricing.coupon_redemptions r JOIN pricing.coupons c ON c.id = r.coupon_id
+           WHERE c.code = $1 AND r.redemption_key = $2 FOR UPDATE OF r"#,
+        norm,
+        key
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    match state.as_deref() {
+        Some("redeemed") => return Ok(()),
+        Some("held") => {}
+        Some(_) => {
+            return Err(Error::Invalid(format!(
+                "the hold on {norm} for {key} was released"
+            )));
+        }
+        None => return Err(Error::Invalid(format!("no hold on {norm} for {key}"))),
+    }
+    sqlx::query!(
+        r#"UPDATE pricing.coupon_redemptions r SET state = 'redeemed', updated_at = now()
+           FROM pricing.coupons c WHERE c.id = r.coupon_id AND c.code = $1 AND r.redemption_key = $2"#,
+        norm,
+        key
+    )
+    .execute(&mut *tx)
+    .await?;
+    outbox::emit(
+        &mut tx,
+        Schema::Pricing,
+        ctx,
+        "pricing.coupon_redeemed",
+        serde_json::json!({"code": norm, "redemption_key": key}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Releases a hold or reverses a redemption (a compensation). Idempotent; releasing what was
+/// never held is a no-op.
 pub async fn reverse_redemption(
     pool: &PgPool,
     ctx: &Ctx,
@@ -402,7 +447,7 @@ pub async fn reverse_redemption(
     let n = sqlx::query!(
         r#"UPDATE pricing.coupon_redemptions r SET state = 'reversed', updated_at = now()
            FROM pricing.coupons c
-           WHERE c.id = r.coupon_id AND c.code = $1 AND r.redemption_key = $2 AND r.state = 'redeemed'"#,
+           WHERE c.id = r.coupon_id AND c.code = $1 AND r.redemption_key = $2 AND r.state IN ('held', 'redeemed')"#,
         norm,
         key
     )

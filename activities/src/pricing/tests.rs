@@ -195,7 +195,7 @@ async fn redemptions_never_exceed_the_total_limit_under_concurrency(pool: PgPool
     for i in 0..10 {
         let pool = pool.clone();
         tasks.push(tokio::spawn(async move {
-            store::redeem(
+            store::hold(
                 &pool,
                 &Ctx::system(),
                 "FIRST3",
@@ -228,7 +228,7 @@ async fn redemption_is_idempotent_per_checkout_and_reversal_frees_the_slot(pool:
         .await
         .unwrap();
     let ctx = Ctx::system();
-    store::redeem(
+    store::hold(
         &pool,
         &ctx,
         "once",
@@ -238,7 +238,7 @@ async fn redemption_is_idempotent_per_checkout_and_reversal_frees_the_slot(pool:
     )
     .await
     .unwrap();
-    store::redeem(
+    store::hold(
         &pool,
         &ctx,
         "ONCE",
@@ -248,6 +248,12 @@ async fn redemption_is_idempotent_per_checkout_and_reversal_frees_the_slot(pool:
     )
     .await
     .unwrap();
+    store::redeem(&pool, &ctx, "ONCE", "checkout-1")
+        .await
+        .unwrap();
+    store::redeem(&pool, &ctx, "ONCE", "checkout-1")
+        .await
+        .unwrap();
     let usage = store::coupon_usage(&pool, id, Some("ada@example.com"))
         .await
         .unwrap();
@@ -257,7 +263,7 @@ async fn redemption_is_idempotent_per_checkout_and_reversal_frees_the_slot(pool:
         "a retry does not redeem twice"
     );
 
-    let second = store::redeem(
+    let second = store::hold(
         &pool,
         &ctx,
         "ONCE",
@@ -280,7 +286,7 @@ async fn redemption_is_idempotent_per_checkout_and_reversal_frees_the_slot(pool:
     store::reverse_redemption(&pool, &ctx, "ONCE", "checkout-1")
         .await
         .unwrap();
-    store::redeem(
+    store::hold(
         &pool,
         &ctx,
         "ONCE",
@@ -297,6 +303,45 @@ async fn redemption_is_idempotent_per_checkout_and_reversal_frees_the_slot(pool:
 }
 
 #[sqlx::test(migrations = false)]
+async fn a_hold_counts_against_the_limit_until_released_and_only_a_hold_can_be_redeemed(
+    pool: PgPool,
+) {
+    setup(&pool).await;
+    let mut c = coupon("ONE");
+    c.total_limit = Some(1);
+    store::upsert_coupon(&pool, &Ctx::system(), &c)
+        .await
+        .unwrap();
+    let ctx = Ctx::system();
+    store::hold(&pool, &ctx, "ONE", "a", "a@example.com", Utc::now())
+        .await
+        .unwrap();
+    let full = store::hold(&pool, &ctx, "ONE", "b", "b@example.com", Utc::now()).await;
+    assert!(matches!(
+        full,
+        Err(Error::CouponRejected {
+            rejection: Rejection::LimitReached,
+            ..
+        })
+    ));
+    assert!(
+        store::redeem(&pool, &ctx, "ONE", "b").await.is_err(),
+        "b holds nothing"
+    );
+    store::reverse_redemption(&pool, &ctx, "ONE", "a")
+        .await
+        .unwrap();
+    assert!(
+        store::redeem(&pool, &ctx, "ONE", "a").await.is_err(),
+        "a released its hold"
+    );
+    store::hold(&pool, &ctx, "ONE", "b", "b@example.com", Utc::now())
+        .await
+        .unwrap();
+    store::redeem(&pool, &ctx, "ONE", "b").await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
 async fn coupons_outside_their_window_cannot_be_redeemed(pool: PgPool) {
     setup(&pool).await;
     let mut c = coupon("LATER");
@@ -304,7 +349,7 @@ async fn coupons_outside_their_window_cannot_be_redeemed(pool: PgPool) {
     store::upsert_coupon(&pool, &Ctx::system(), &c)
         .await
         .unwrap();
-    let r = store::redeem(
+    let r = store::hold(
         &pool,
         &Ctx::system(),
         "LATER",
@@ -320,7 +365,7 @@ async fn coupons_outside_their_window_cannot_be_redeemed(pool: PgPool) {
             ..
         })
     ));
-    let r = store::redeem(
+    let r = store::hold(
         &pool,
         &Ctx::system(),
         "GHOST",

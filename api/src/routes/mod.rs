@@ -3,5 +3,8 @@
 pub mod admin;
 pub mod carts;
 pub mod catalog;
+pub mod checkouts;
 pub mod health;
 pub mod inventory;
+pub mod orders;
+pub mod webhooks;

@@ -1,0 +1,46 @@
+//! Notification activities. They run on `souk.notifications`.
+
+use serde::{Deserialize, Serialize};
+use souk_domain::Money;
+use uuid::Uuid;
+
+use crate::activity;
+use crate::orders::Address;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmationLine {
+    pub title: String,
+    pub quantity: i64,
+    pub line_total: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendOrderConfirmation {
+    /// The message is sent once per key, however often the activity runs.
+    pub idempotency_key: String,
+    pub to: String,
+    pub order_no: String,
+    pub lines: Vec<ConfirmationLine>,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub shipping: Money,
+    pub total: Money,
+    pub shipping_address: Address,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    pub message_id: Uuid,
+    /// queued, sending, sent or failed.
+    pub status: String,
+    pub provider_message_id: Option<String>,
+    /// False when the message had been sent before (a retried activity).
+    pub newly_sent: bool,
+}
+
+activity!(
+    /// Renders the `order_confirmation` template and sends it by e-mail, once per key.
+    /// Fails with `InvalidRecipient` (non-retryable) if the mail server refuses the address.
+    SendConfirmation, "notifications.send_order_confirmation", SendOrderConfirmation => MessageRef
+);

@@ -1,0 +1,95 @@
+//! Orders activities. They run on `souk.orders`.
+
+use serde::{Deserialize, Serialize};
+use souk_domain::order::PaymentStatus;
+use souk_domain::{CountryCode, Currency, Money, Quantity, Sku};
+use uuid::Uuid;
+
+use crate::activity;
+
+/// A postal address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub name: String,
+    pub line1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    pub city: String,
+    pub postal_code: String,
+    pub country: CountryCode,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub sku: Sku,
+    pub title: String,
+    pub product_id: Uuid,
+    pub vendor_id: Uuid,
+    pub quantity: Quantity,
+    pub unit_price: Money,
+    pub line_total: Money,
+    pub discount: Money,
+    pub tax: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateOrder {
+    /// With `attempt`, the idempotency key: one order per checkout attempt.
+    pub checkout_id: String,
+    pub attempt: u32,
+    pub cart_id: String,
+    pub customer_email: String,
+    pub currency: Currency,
+    pub lines: Vec<OrderLine>,
+    /// Shipping per vendor; the order is split into one sub-order per vendor.
+    pub shipping_by_vendor: Vec<(Uuid, Money)>,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub shipping: Money,
+    pub total: Money,
+    pub coupon_code: Option<String>,
+    pub shipping_address: Address,
+    pub payment_provider: String,
+    pub payment_reference: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRef {
+    pub order_id: Uuid,
+    pub order_no: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelOrder {
+    pub checkout_id: String,
+    pub attempt: u32,
+    /// Shown in the order's timeline.
+    pub reason: String,
+    /// What happened to the payment, when the cancellation undid it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_status: Option<PaymentStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordPayment {
+    pub checkout_id: String,
+    pub attempt: u32,
+    pub payment_status: PaymentStatus,
+    pub note: String,
+}
+
+activity!(
+    /// Places the order, split by vendor. Idempotent by checkout attempt. Fails with
+    /// `OrderCancelled` (non-retryable) if the attempt was cancelled first.
+    Create, "orders.create", CreateOrder => OrderRef
+);
+activity!(
+    /// Cancels the checkout attempt's order (a compensation), with a timeline entry. If the
+    /// order does not exist yet, leaves a tombstone so it is never created.
+    Cancel, "orders.cancel", CancelOrder => ()
+);
+activity!(
+    /// Records a payment status change in the order and its timeline.
+    Payment, "orders.record_payment", RecordPayment => ()
+);

@@ -1,0 +1,16 @@
+//! The notifications domain: message templates, the log of every message, and delivery by
+//! e-mail (SMTP). Owns schema `notifications`.
+//!
+//! A message is keyed by an idempotency key and sent at most once per key through activity
+//! retries: a retry finds it `sent` and stops, or finds it `sending` (another attempt is
+//! still at it) and waits. Only a process that dies between handing the mail to the server
+//! and recording it can cause a second copy, which carries the same Message-ID.
+
+pub mod activities;
+pub mod mailer;
+pub mod store;
+
+#[cfg(test)]
+mod tests;
+
+pub use store::Error;

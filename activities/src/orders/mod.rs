@@ -1,0 +1,8 @@
+//! The orders domain: orders split into one sub-order per vendor, their lines and timeline.
+//! Owns schema `orders`. Every status change goes through `souk_domain::order::OrderStatus`.
+
+pub mod activities;
+pub mod grpc;
+pub mod store;
+
+pub use store::Error;

@@ -1,0 +1,20 @@
+//! The payments domain: what was authorized, captured, voided and refunded for each checkout
+//! attempt, through a [`provider::PaymentProvider`] (the built-in `sandbox`, or `stripe`).
+//! Owns schema `payments`, including the sandbox provider's own tables.
+//!
+//! Idempotency: every provider call carries a key derived from the checkout attempt and the
+//! operation (`checkout-<cart>:capture:1`), and our own records are updated idempotently, so
+//! a retried activity never charges, captures or refunds twice.
+
+pub mod activities;
+pub mod grpc;
+pub mod provider;
+pub mod sandbox;
+pub mod service;
+pub mod stripe;
+pub mod webhook;
+
+#[cfg(test)]
+mod tests;
+
+pub use service::{Error, Payments};

@@ -1,0 +1,340 @@
+//! The sandbox provider: a payment service kept in Postgres that answers like Stripe's test
+//! mode, so the same payment method ids work here and against real Stripe test keys:
+//! `pm_card_visa` authorizes, `pm_card_chargeDeclined` is declined (`generic_decline`),
+//! `pm_card_chargeDeclinedInsufficientFunds` is declined (`insufficient_funds`),
+//! `pm_card_authenticationRequired` needs the customer to act (confirmed by webhook).
+//! Every call is idempotent by its key, like Stripe's.
+
+use souk_domain::{Currency, Money};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::provider::{
+    Authorization, AuthorizeRequest, IntentStatus, PaymentProvider, ProviderError,
+};
+
+pub struct Sandbox {
+    pool: PgPool,
+}
+
+impl Sandbox {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+fn db(e: sqlx::Error) -> ProviderError {
+    ProviderError::Unavailable(e.to_string())
+}
+
+fn rejected(code: &str, message: impl Into<String>) -> ProviderError {
+    ProviderError::Rejected {
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+/// What each test payment method does.
+fn outcome(payment_method: &str) -> Option<(&'static str, Option<(&'static str, &'static str)>)> {
+    match payment_method {
+        "pm_card_visa" | "pm_card_mastercard" | "pm_card_amex" => Some(("requires_capture", None)),
+        "pm_card_chargeDeclined" => Some((
+            "declined",
+            Some(("generic_decline", "Your card was declined.")),
+        )),
+        "pm_card_chargeDeclinedInsufficientFunds" => Some((
+            "declined",
+            Some(("insufficient_funds", "Your card has insufficient funds.")),
+        )),
+        "pm_card_authenticationRequired" => Some(("requires_action", None)),
+        _ => None,
+    }
+}
+
+/// A reply to a call, stored per idempotency key so a repeated call answers the same.
+async fn replay(pool: &PgPool, key: &str) -> Result<Option<serde_json::Value>, ProviderError> {
+    sqlx::query_scalar!(
+        "SELECT reply FROM payments.sandbox_calls WHERE idempotency_key = $1",
+        key
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(db)
+}
+
+#[tonic::async_trait]
+impl PaymentProvider for Sandbox {
+    fn name(&self) -> &'static str {
+        "sandbox"
+    }
+
+    async fn authorize(&self, req: &AuthorizeRequest) -> Result<Authorization, ProviderError> {
+        let Some((status, decline)) = outcome(&req.payment_method) else {
+            return Err(rejected(
+                "invalid_payment_method",
+                format!("no such payment method: {}", req.payment_method),
+            ));
+        };
+        let id = format!("pi_sb_{}", Uuid::new_v4().simple());
+        sqlx::query!(
+            r#"INSERT INTO payments.sandbox_intents (id, idempotency_key, amount, currency, payment_method, status, decline_code)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)
+               ON CONFLICT ON CONSTRAINT sandbox_intents_idempotency_key DO NOTHING"#,
+            id,
+            req.idempotency_key,
+            req.amount.amount,
+            req.amount.currency.code(),
+            req.payment_method,
+            status,
+            decline.map(|d| d.0)
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        let row = sqlx::query!(
+            "SELECT id, status, decline_code, amount FROM payments.sandbox_intents WHERE idempotency_key = $1",
+            req.idempotency_key
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        if row.amount != req.amount.amount {
+            return Err(rejected(
+                "idempotency_error",
+                "this idempotency key was used with another amount",
+            ));
+        }
+        Ok(match row.status.as_str() {
+            "requires_action" => Authorization::RequiresAction { reference: row.id },
+            "declined" => {
+                let code = row.decline_code.unwrap_or_else(|| "generic_decline".into());
+                let message = outcome(&req.payment_method)
+                    .and_then(|o| o.1)
+                    .map_or("Your card was declined.", |d| d.1)
+                    .to_string();
+                Authorization::Declined {
+                    reference: Some(row.id),
+                    code,
+                    message,
+                }
+            }
+            _ => Authorization::Authorized { reference: row.id },
+        })
+    }
+
+    async fn capture(
+        &self,
+        key: &str,
+        reference: &str,
+        amount: Money,
+    ) -> Result<Money, ProviderError> {
+        if let Some(reply) = replay(&self.pool, key).await? {
+            let captured = reply["captured"].as_i64().unwrap_or(0);
+            return Ok(Money::new(captured, amount.currency));
+        }
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let intent = sqlx::query!(
+            "SELECT status, amount FROM payments.sandbox_intents WHERE id = $1 FOR UPDATE",
+            reference
+        )
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or_else(|| {
+            rejected(
+                "resource_missing",
+                format!("no such payment_intent: {reference}"),
+            )
+        })?;
+        if intent.status != "requires_capture" {
+            return Err(rejected(
+                "payment_intent_unexpected_state",
+                format!(
+                    "this PaymentIntent is {} and cannot be captured",
+                    intent.status
+                ),
+            ));
+        }
+        if amount.amount <= 0 || amount.amount > intent.amount {
+            return Err(rejected(
+                "amount_too_large",
+                "cannot capture more than was authorized",
+            ));
+        }
+        sqlx::query!(
+            "UPDATE payments.sandbox_intents SET status = 'succeeded', captured_amount = $2, updated_at = now() WHERE id = $1",
+            reference,
+            amount.amount
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query!(
+            "INSERT INTO payments.sandbox_calls (idempotency_key, intent_id, kind, reply) VALUES ($1, $2, 'capture', $3)",
+            key,
+            reference,
+            serde_json::json!({"captured": amount.amount})
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(amount)
+    }
+
+    async fn void(&self, key: &str, reference: &str) -> Result<(), ProviderError> {
+        if replay(&self.pool, key).await?.is_some() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let status = sqlx::query_scalar!(
+            "SELECT status FROM payments.sandbox_intents WHERE id = $1 FOR UPDATE",
+            reference
+        )
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or_else(|| {
+            rejected(
+                "resource_missing",
+                format!("no such payment_intent: {reference}"),
+            )
+        })?;
+        match status.as_str() {
+            "requires_capture" | "requires_action" | "canceled" | "declined" => {}
+            other => {
+                return Err(rejected(
+                    "payment_intent_unexpected_state",
+                    format!("this PaymentIntent is {other} and cannot be canceled"),
+                ));
+            }
+        }
+        sqlx::query!(
+            "UPDATE payments.sandbox_intents SET status = 'canceled', updated_at = now() WHERE id = $1 AND status <> 'declined'",
+            reference
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query!(
+            "INSERT INTO payments.sandbox_calls (idempotency_key, intent_id, kind, reply) VALUES ($1, $2, 'cancel', '{}')",
+            key,
+            reference
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn refund(
+        &self,
+        key: &str,
+        reference: &str,
+        amount: Money,
+    ) -> Result<String, ProviderError> {
+        if let Some(reply) = replay(&self.pool, key).await? {
+            return Ok(reply["refund"].as_str().unwrap_or_default().to_string());
+        }
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let intent = sqlx::query!(
+            "SELECT status, captured_amount, refunded_amount FROM payments.sandbox_intents WHERE id = $1 FOR UPDATE",
+            reference
+        )
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or_else(|| rejected("resource_missing", format!("no such payment_intent: {reference}")))?;
+        if intent.status != "succeeded" {
+            return Err(rejected(
+                "charge_not_captured",
+                "only a captured payment can be refunded",
+            ));
+        }
+        if amount.amount <= 0 || intent.refunded_amount + amount.amount > intent.captured_amount {
+            return Err(rejected(
+                "charge_already_refunded",
+                "the refund is more than what is left of the captured amount",
+            ));
+        }
+        sqlx::query!(
+            "UPDATE payments.sandbox_intents SET refunded_amount = refunded_amount + $2, updated_at = now() WHERE id = $1",
+            reference,
+            amount.amount
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let refund = format!("re_sb_{}", Uuid::new_v4().simple());
+        sqlx::query!(
+            "INSERT INTO payments.sandbox_calls (idempotency_key, intent_id, kind, reply) VALUES ($1, $2, 'refund', $3)",
+            key,
+            reference,
+            serde_json::json!({"refund": refund, "amount": amount.amount})
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(refund)
+    }
+
+    async fn status(&self, reference: &str) -> Result<IntentStatus, ProviderError> {
+        let status = sqlx::query_scalar!(
+            "SELECT status FROM payments.sandbox_intents WHERE id = $1",
+            reference
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .ok_or_else(|| {
+            rejected(
+                "resource_missing",
+                format!("no such payment_intent: {reference}"),
+            )
+        })?;
+        Ok(match status.as_str() {
+            "requires_action" => IntentStatus::RequiresAction,
+            "requires_capture" => IntentStatus::Authorized,
+            "succeeded" => IntentStatus::Captured,
+            "canceled" => IntentStatus::Canceled,
+            _ => IntentStatus::Failed,
+        })
+    }
+}
+
+/// The customer completed 3-D Secure at the provider (tests and demos play the customer).
+pub async fn complete_authentication(pool: &PgPool, reference: &str) -> sqlx::Result<bool> {
+    let n = sqlx::query!(
+        "UPDATE payments.sandbox_intents SET status = 'requires_capture', updated_at = now() WHERE id = $1 AND status = 'requires_action'",
+        reference
+    )
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// The amount and currency of a sandbox intent (tests).
+pub async fn intent(
+    pool: &PgPool,
+    reference: &str,
+) -> sqlx::Result<Option<(String, Money, Money, Money)>> {
+    let r = sqlx::query!(
+        r#"SELECT status, amount, captured_amount, refunded_amount, currency AS "currency: String"
+           FROM payments.sandbox_intents WHERE id = $1"#,
+        reference
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(r.and_then(|r| {
+        let c = Currency::parse(&r.currency).ok()?;
+        Some((
+            r.status,
+            Money::new(r.amount, c),
+            Money::new(r.captured_amount, c),
+            Money::new(r.refunded_amount, c),
+        ))
+    }))
+}

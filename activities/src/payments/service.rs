@@ -1,0 +1,507 @@
+//! Payment operations over a provider, recorded in the payments schema.
+
+use std::sync::Arc;
+
+use souk_contracts::payments::{AuthorizationStatus, PaymentAuthorized};
+use souk_domain::{Currency, Money};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::provider::{Authorization, AuthorizeRequest, PaymentProvider, ProviderError};
+use crate::db::Schema;
+use crate::{Ctx, outbox};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{code}: {message}")]
+    Declined { code: String, message: String },
+    #[error("payment provider `{0}` is not configured")]
+    UnknownProvider(String),
+    #[error("no payment for {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Rejected(String),
+    #[error(transparent)]
+    Provider(ProviderError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl From<ProviderError> for Error {
+    fn from(e: ProviderError) -> Self {
+        match e {
+            ProviderError::Rejected { code, message } => {
+                Error::Rejected(format!("{code}: {message}"))
+            }
+            other => Error::Provider(other),
+        }
+    }
+}
+
+/// A payment as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRow {
+    pub id: Uuid,
+    pub checkout_id: String,
+    pub attempt: i32,
+    pub provider: String,
+    pub provider_payment_id: Option<String>,
+    pub status: String,
+    pub currency: String,
+    pub amount: i64,
+    pub captured_amount: i64,
+    pub refunded_amount: i64,
+    pub decline_code: Option<String>,
+}
+
+/// The configured providers; `default` is used when a checkout does not name one.
+#[derive(Clone)]
+pub struct Payments {
+    pool: PgPool,
+    providers: Vec<Arc<dyn PaymentProvider>>,
+    default: String,
+}
+
+fn key(checkout_id: &str, op: &str, attempt: u32) -> String {
+    format!("{checkout_id}:{op}:{attempt}")
+}
+
+impl Payments {
+    pub fn new(pool: PgPool, providers: Vec<Arc<dyn PaymentProvider>>, default: &str) -> Self {
+        Self {
+            pool,
+            providers,
+            default: default.to_string(),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn default_provider(&self) -> &str {
+        &self.default
+    }
+
+    fn provider(&self, name: &str) -> Result<&Arc<dyn PaymentProvider>, Error> {
+        self.providers
+            .iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| Error::UnknownProvider(name.to_string()))
+    }
+
+    pub async fn get(&self, checkout_id: &str, attempt: u32) -> Result<Option<PaymentRow>, Error> {
+        Ok(sqlx::query_as!(
+            PaymentRow,
+            r#"SELECT id, checkout_id, attempt, provider, provider_payment_id, status,
+                      currency AS "currency: String", amount, captured_amount, refunded_amount, decline_code
+               FROM payments.payments WHERE checkout_id = $1 AND attempt = $2"#,
+            checkout_id,
+            attempt as i32
+        )
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn require(&self, checkout_id: &str, attempt: u32) -> Result<PaymentRow, Error> {
+        self.get(checkout_id, attempt)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("{checkout_id} attempt {attempt}")))
+    }
+
+    async fn log(
+        &self,
+        k: &str,
+        payment_id: Uuid,
+        kind: &str,
+        amount: Option<i64>,
+        outcome: &str,
+        reference: Option<&str>,
+    ) -> Result<(), Error> {
+        sqlx::query!(
+            r#"INSERT INTO payments.operations (idempotency_key, payment_id, kind, amount, outcome, reference)
+               VALUES ($1, $2, $3, $4, $5, $6)
+               ON CONFLICT (idempotency_key) DO UPDATE SET outcome = EXCLUDED.outcome,
+                   reference = EXCLUDED.reference, updated_at = now()"#,
+            k,
+            payment_id,
+            kind,
+            amount,
+            outcome,
+            reference
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Authorizes the checkout attempt's amount. A retry sends the same idempotency key and
+    /// gets the provider's first answer.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn authorize(
+        &self,
+        ctx: &Ctx,
+        checkout_id: &str,
+        attempt: u32,
+        provider: Option<&str>,
+        payment_method: &str,
+        amount: Money,
+        customer_email: &str,
+    ) -> Result<PaymentAuthorized, Error> {
+        let provider = self.provider(provider.unwrap_or(&self.default))?.clone();
+        sqlx::query!(
+            r#"INSERT INTO payments.payments (id, checkout_id, attempt, provider, payment_method, customer_email, currency, amount)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               ON CONFLICT ON CONSTRAINT payments_checkout_attempt_key DO NOTHING"#,
+            Uuid::now_v7(),
+            checkout_id,
+            attempt as i32,
+            provider.name(),
+            payment_method,
+            customer_email,
+            amount.currency.code(),
+            amount.amount
+        )
+        .execute(&self.pool)
+        .await?;
+        let row = self.require(checkout_id, attempt).await?;
+        let k = key(checkout_id, "authorize", attempt);
+        let result = provider
+            .authorize(&AuthorizeRequest {
+                idempotency_key: k.clone(),
+                amount,
+                payment_method: payment_method.to_string(),
+                customer_email: customer_email.to_string(),
+                description: checkout_id.to_string(),
+            })
+            .await?;
+        let (status, reference, decline) = match &result {
+            Authorization::Authorized { reference } => {
+                ("authorized", Some(reference.clone()), None)
+            }
+            Authorization::RequiresAction { reference } => {
+                ("requires_action", Some(reference.clone()), None)
+            }
+            Authorization::Declined {
+                reference,
+                code,
+                message,
+            } => (
+                "declined",
+                reference.clone(),
+                Some((code.clone(), message.clone())),
+            ),
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query!(
+            r#"UPDATE payments.payments
+               SET status = CASE WHEN status IN ('pending', 'requires_action') THEN $2 ELSE status END,
+                   provider_payment_id = COALESCE(provider_payment_id, $3),
+                   decline_code = $4, failure_message = $5, updated_at = now()
+               WHERE id = $1"#,
+            row.id,
+            status,
+            reference,
+            decline.as_ref().map(|d| d.0.clone()),
+            decline.as_ref().map(|d| d.1.clone())
+        )
+        .execute(&mut *tx)
+        .await?;
+        outbox::emit(
+            &mut tx,
+            Schema::Payments,
+            ctx,
+            &format!("payments.payment_{status}"),
+            serde_json::json!({
+                "payment_id": row.id, "checkout_id": checkout_id, "attempt": attempt,
+                "provider": provider.name(), "reference": reference, "amount": amount,
+                "decline_code": decline.as_ref().map(|d| d.0.clone()),
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        self.log(
+            &k,
+            row.id,
+            "authorize",
+            Some(amount.amount),
+            status,
+            reference.as_deref(),
+        )
+        .await?;
+        match result {
+            Authorization::Authorized { reference } => Ok(PaymentAuthorized {
+                payment_id: row.id,
+                provider: provider.name().to_string(),
+                reference,
+                status: AuthorizationStatus::Authorized,
+            }),
+            Authorization::RequiresAction { reference } => Ok(PaymentAuthorized {
+                payment_id: row.id,
+                provider: provider.name().to_string(),
+                reference,
+                status: AuthorizationStatus::RequiresAction,
+            }),
+            Authorization::Declined { code, message, .. } => Err(Error::Declined { code, message }),
+        }
+    }
+
+    /// Captures `amount` of the authorization. Idempotent.
+    pub async fn capture(
+        &self,
+        ctx: &Ctx,
+        checkout_id: &str,
+        attempt: u32,
+        amount: Money,
+    ) -> Result<Money, Error> {
+        let row = self.require(checkout_id, attempt).await?;
+        let currency =
+            Currency::parse(&row.currency).map_err(|e| Error::Rejected(e.to_string()))?;
+        if matches!(
+            row.status.as_str(),
+            "captured" | "partially_refunded" | "refunded"
+        ) {
+            return Ok(Money::new(row.captured_amount, currency));
+        }
+        if row.status != "authorized" {
+            return Err(Error::Rejected(format!(
+                "a {} payment cannot be captured",
+                row.status
+            )));
+        }
+        let reference = row.provider_payment_id.clone().unwrap_or_default();
+        let k = key(checkout_id, "capture", attempt);
+        let captured = self
+            .provider(&row.provider)?
+            .capture(&k, &reference, amount)
+            .await?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query!(
+            r#"UPDATE payments.payments SET status = 'captured', captured_amount = $2, updated_at = now()
+               WHERE id = $1 AND status = 'authorized'"#,
+            row.id,
+            captured.amount
+        )
+        .execute(&mut *tx)
+        .await?;
+        outbox::emit(
+            &mut tx,
+            Schema::Payments,
+            ctx,
+            "payments.payment_captured",
+            serde_json::json!({"payment_id": row.id, "checkout_id": checkout_id, "attempt": attempt, "amount": captured}),
+        )
+        .await?;
+        tx.commit().await?;
+        self.log(
+            &k,
+            row.id,
+            "capture",
+            Some(captured.amount),
+            "captured",
+            Some(&reference),
+        )
+        .await?;
+        Ok(captured)
+    }
+
+    /// Releases the authorization (a compensation). Idempotent; nothing to do for a payment
+    /// that was never authorized, was declined or is voided already.
+    pub async fn void(&self, ctx: &Ctx, checkout_id: &str, attempt: u32) -> Result<(), Error> {
+        let Some(row) = self.get(checkout_id, attempt).await? else {
+            return Ok(());
+        };
+        match row.status.as_str() {
+            "authorized" | "requires_action" => {}
+            "pending" if row.provider_payment_id.is_none() => {
+                // Never reached the provider; mark it so a late answer is ignored.
+                sqlx::query!(
+                    "UPDATE payments.payments SET status = 'voided', updated_at = now() WHERE id = $1 AND status = 'pending'",
+                    row.id
+                )
+                .execute(&self.pool)
+                .await?;
+                return Ok(());
+            }
+            "captured" | "partially_refunded" | "refunded" => {
+                return Err(Error::Rejected(
+                    "a captured payment is refunded, not voided".into(),
+                ));
+            }
+            _ => return Ok(()),
+        }
+        let reference = row.provider_payment_id.clone().unwrap_or_default();
+        let k = key(checkout_id, "void", attempt);
+        self.provider(&row.provider)?.void(&k, &reference).await?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query!(
+            "UPDATE payments.payments SET status = 'voided', updated_at = now() WHERE id = $1",
+            row.id
+        )
+        .execute(&mut *tx)
+        .await?;
+        outbox::emit(
+            &mut tx,
+            Schema::Payments,
+            ctx,
+            "payments.payment_voided",
+            serde_json::json!({"payment_id": row.id, "checkout_id": checkout_id, "attempt": attempt}),
+        )
+        .await?;
+        tx.commit().await?;
+        self.log(&k, row.id, "void", None, "voided", Some(&reference))
+            .await?;
+        Ok(())
+    }
+
+    /// Refunds `amount` of what was captured. Several refunds may be made (distinct
+    /// `sequence`), never more in total than was captured. Idempotent per sequence.
+    pub async fn refund(
+        &self,
+        ctx: &Ctx,
+        checkout_id: &str,
+        attempt: u32,
+        amount: Money,
+        sequence: u32,
+        reason: &str,
+    ) -> Result<(), Error> {
+        let k = format!("{}:{sequence}", key(checkout_id, "refund", attempt));
+        let row = self.require(checkout_id, attempt).await?;
+        let done = sqlx::query_scalar!(
+            "SELECT reference FROM payments.refunds WHERE idempotency_key = $1",
+            k
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        if done.is_some() {
+            return Ok(());
+        }
+        if row.refunded_amount + amount.amount > row.captured_amount || amount.amount <= 0 {
+            return Err(Error::Rejected(format!(
+                "cannot refund {} of a payment with {} captured and {} refunded",
+                amount.amount, row.captured_amount, row.refunded_amount
+            )));
+        }
+        let reference = row.provider_payment_id.clone().unwrap_or_default();
+        let refund_ref = self
+            .provider(&row.provider)?
+            .refund(&k, &reference, amount)
+            .await?;
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query!(
+            r#"INSERT INTO payments.refunds (id, payment_id, idempotency_key, reference, amount, reason)
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT ON CONSTRAINT refunds_idempotency_key DO NOTHING"#,
+            Uuid::now_v7(),
+            row.id,
+            k,
+            refund_ref,
+            amount.amount,
+            reason
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            sqlx::query!(
+                r#"UPDATE payments.payments
+                   SET refunded_amount = refunded_amount + $2,
+                       status = CASE WHEN refunded_amount + $2 >= captured_amount THEN 'refunded' ELSE 'partially_refunded' END,
+                       updated_at = now()
+                   WHERE id = $1"#,
+                row.id,
+                amount.amount
+            )
+            .execute(&mut *tx)
+            .await?;
+            outbox::emit(
+                &mut tx,
+                Schema::Payments,
+                ctx,
+                "payments.payment_refunded",
+                serde_json::json!({
+                    "payment_id": row.id, "checkout_id": checkout_id, "attempt": attempt,
+                    "amount": amount, "reason": reason, "refund": refund_ref,
+                }),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.log(
+            &k,
+            row.id,
+            "refund",
+            Some(amount.amount),
+            "refunded",
+            Some(&refund_ref),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The provider confirmed a payment that needed the customer to act. Returns the checkout
+    /// it belongs to, if we know it.
+    pub async fn confirm(
+        &self,
+        ctx: &Ctx,
+        provider: &str,
+        reference: &str,
+    ) -> Result<Option<(String, i32)>, Error> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query!(
+            r#"UPDATE payments.payments SET status = 'authorized', updated_at = now()
+               WHERE provider = $1 AND provider_payment_id = $2 AND status = 'requires_action'
+               RETURNING id, checkout_id, attempt"#,
+            provider,
+            reference
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(r) = &row {
+            outbox::emit(
+                &mut tx,
+                Schema::Payments,
+                ctx,
+                "payments.payment_authorized",
+                serde_json::json!({"payment_id": r.id, "checkout_id": r.checkout_id, "attempt": r.attempt, "reference": reference}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        if row.is_some() {
+            return Ok(row.map(|r| (r.checkout_id, r.attempt)));
+        }
+        self.checkout_of(provider, reference).await
+    }
+
+    /// The checkout a provider reference belongs to.
+    pub async fn checkout_of(
+        &self,
+        provider: &str,
+        reference: &str,
+    ) -> Result<Option<(String, i32)>, Error> {
+        Ok(sqlx::query!(
+            "SELECT checkout_id, attempt FROM payments.payments WHERE provider = $1 AND provider_payment_id = $2",
+            provider,
+            reference
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| (r.checkout_id, r.attempt)))
+    }
+
+    /// Refunds of a payment: (reference, amount, created_at).
+    pub async fn refunds(
+        &self,
+        payment_id: Uuid,
+    ) -> Result<Vec<(String, i64, chrono::DateTime<chrono::Utc>)>, Error> {
+        Ok(sqlx::query!(
+            "SELECT reference, amount, created_at FROM payments.refunds WHERE payment_id = $1 ORDER BY created_at",
+            payment_id
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| (r.reference, r.amount, r.created_at))
+        .collect())
+    }
+}

@@ -1,0 +1,508 @@
+//! Checkouts: each is a `Checkout` workflow (`checkout-<cart id>`). `POST` starts one (or
+//! returns the one this `Idempotency-Key` started) and answers when the saga has decided;
+//! `GET` reads its status; `cancel` signals it.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use souk_contracts::orders::Address;
+use souk_domain::CountryCode;
+use souk_domain::Money;
+use souk_proto::cart::v1 as cart_pb;
+use souk_workflows::CheckoutWorkflow;
+use souk_workflows::checkout::{
+    self, CHECKOUT_STATE, CUSTOMER_EMAIL, CheckoutInput, CheckoutSettings, CheckoutState,
+    CheckoutStatus, FAILURE_CODE, ORDER_NO, PaymentChoice,
+};
+use temporalio_client::errors::{WorkflowInteractionError, WorkflowStartError};
+use temporalio_client::{
+    Client, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions, WorkflowExecutionStatus,
+    WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowQueryOptions, WorkflowSignalOptions,
+    WorkflowStartOptions,
+};
+use temporalio_common::MemoValues;
+use temporalio_common::search_attributes::SearchAttributes;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::dto::{self, CancelRequested, CheckoutFailure, CreateCheckout};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{Caller, Json as Body, Path};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_checkout))
+        .routes(routes!(get_checkout))
+        .routes(routes!(cancel_checkout))
+}
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+const MEMO_KEY: &str = "idempotency_key";
+const MEMO_ATTEMPT: &str = "attempt";
+const MEMO_REQUEST: &str = "request_id";
+
+fn status_url(checkout_id: &str) -> String {
+    format!("/v1/checkouts/{checkout_id}")
+}
+
+/// What the API knows about the latest run of a checkout.
+struct Run {
+    status: WorkflowExecutionStatus,
+    idempotency_key: Option<String>,
+    attempt: u32,
+    state: Option<String>,
+    order_no: Option<String>,
+    failure_code: Option<String>,
+}
+
+async fn describe(client: &Client, checkout_id: &str) -> ApiResult<Option<Run>> {
+    let handle = client.get_workflow_handle::<CheckoutWorkflow>(checkout_id);
+    match handle.describe(WorkflowDescribeOptions::default()).await {
+        Ok(d) => {
+            let memo = d.memo();
+            let sa = d.search_attributes();
+            Ok(Some(Run {
+                status: d.status(),
+                idempotency_key: memo.get::<String>(MEMO_KEY).ok().flatten(),
+                attempt: memo.get::<u32>(MEMO_ATTEMPT).ok().flatten().unwrap_or(1),
+                state: sa.get(&CHECKOUT_STATE),
+                order_no: sa.get(&ORDER_NO),
+                failure_code: sa.get(&FAILURE_CODE),
+            }))
+        }
+        Err(WorkflowInteractionError::NotFound(_)) => Ok(None),
+        Err(e) => Err(temporal_error(e)),
+    }
+}
+
+fn temporal_error(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "workflow engine call failed");
+    ApiError::unavailable(
+        "temporal_unavailable",
+        "the workflow engine is unavailable; try again shortly",
+    )
+}
+
+fn validate(body: &CreateCheckout) -> ApiResult<(Address, CountryCode)> {
+    let bad = |code: &str, field: &str, message: &str| {
+        ApiError::unprocessable(code, message.to_string())
+            .with_details(serde_json::json!({ "field": field }))
+    };
+    if uuid::Uuid::parse_str(&body.cart_id).is_err() {
+        return Err(ApiError::not_found(
+            "cart_not_found",
+            "cart not found or expired",
+        ));
+    }
+    let email = body.email.trim();
+    let valid_email = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !valid_email {
+        return Err(bad(
+            "invalid_email",
+            "email",
+            "email must be an e-mail address",
+        ));
+    }
+    let a = &body.shipping_address;
+    for (field, value, max) in [
+        ("shipping_address.name", &a.name, 200),
+        ("shipping_address.line1", &a.line1, 200),
+        ("shipping_address.city", &a.city, 100),
+        ("shipping_address.postal_code", &a.postal_code, 20),
+    ] {
+        let v = value.trim();
+        if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+            return Err(bad(
+                "invalid_address",
+                field,
+                &format!("{field} must be 1 to {max} characters"),
+            ));
+        }
+    }
+    if a.line2
+        .as_ref()
+        .is_some_and(|l| l.chars().count() > 200 || l.chars().any(char::is_control))
+    {
+        return Err(bad(
+            "invalid_address",
+            "shipping_address.line2",
+            "shipping_address.line2 must be at most 200 characters",
+        ));
+    }
+    let country = CountryCode::parse(&a.country).map_err(|_| {
+        bad(
+            "invalid_country",
+            "shipping_address.country",
+            "country must be an ISO 3166-1 alpha-2 code",
+        )
+    })?;
+    let pm = body.payment.payment_method.trim();
+    if pm.is_empty() || pm.len() > 100 || !pm.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(bad(
+            "invalid_payment_method",
+            "payment.payment_method",
+            "payment_method must be a payment method id",
+        ));
+    }
+    if let Some(p) = &body.payment.provider
+        && !matches!(p.as_str(), "sandbox" | "stripe")
+    {
+        return Err(bad(
+            "invalid_payment_provider",
+            "payment.provider",
+            "provider must be sandbox or stripe",
+        ));
+    }
+    Ok((
+        Address {
+            name: a.name.trim().to_string(),
+            line1: a.line1.trim().to_string(),
+            line2: a
+                .line2
+                .as_ref()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty()),
+            city: a.city.trim().to_string(),
+            postal_code: a.postal_code.trim().to_string(),
+            country,
+        },
+        country,
+    ))
+}
+
+fn to_dto(s: &CheckoutStatus) -> dto::Checkout {
+    dto::Checkout {
+        checkout_id: s.checkout_id.clone(),
+        attempt: s.attempt,
+        state: s.state.as_str().to_string(),
+        step: serde_json::to_value(s.step)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string)),
+        decided: s.decided,
+        order_no: s.order_no.clone(),
+        total: s.total.map(money),
+        failure: s.failure.as_ref().map(|f| CheckoutFailure {
+            code: f.code.clone(),
+            message: f.message.clone(),
+        }),
+        status_url: status_url(&s.checkout_id),
+    }
+}
+
+fn money(m: Money) -> dto::Money {
+    dto::Money {
+        amount: m.amount,
+        currency: m.currency.to_string(),
+    }
+}
+
+/// Starts a checkout of a cart: reserve stock, authorize the payment, place the order split by
+/// vendor, capture, and confirm by e-mail. Answers once the saga has decided (201), or after
+/// a few seconds with 202 and a status URL. The same `Idempotency-Key` always answers with the
+/// same checkout; another key while one runs is a 409.
+#[utoipa::path(post, path = "/v1/checkouts", tag = "checkouts",
+    params(("Idempotency-Key" = String, Header, description = "Chosen by the client; retry with the same value")),
+    request_body = CreateCheckout,
+    responses(
+        (status = 201, description = "Decided: order placed, or failed with a reason", body = dto::Checkout),
+        (status = 202, description = "Still running; poll the status URL", body = dto::Checkout),
+        (status = 400, description = "missing Idempotency-Key, malformed JSON", body = ErrorBody),
+        (status = 404, description = "cart not found", body = ErrorBody),
+        (status = 409, description = "another checkout of this cart is running, or it was checked out", body = ErrorBody),
+        (status = 422, description = "invalid e-mail, address, payment method; empty cart", body = ErrorBody),
+        (status = 503, description = "the workflow engine is unavailable", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(cart_id = %body.cart_id))]
+async fn create_checkout(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(body): Body<CreateCheckout>,
+) -> ApiResult<(StatusCode, HeaderMap, Json<dto::Checkout>)> {
+    let key = headers
+        .get(IDEMPOTENCY_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("idempotency_key_required", "send an Idempotency-Key header")
+        })?
+        .to_string();
+    if key.len() > 255 {
+        return Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be at most 255 characters",
+        ));
+    }
+    let (address, _country) = validate(&body)?;
+    // The cart must exist and hold something before a saga is started for it.
+    let cart = s
+        .cart
+        .clone()
+        .get_cart(caller.request(cart_pb::GetCartRequest {
+            cart_id: body.cart_id.clone(),
+        }))
+        .await
+        .map_err(|e| ApiError::from_status("cart", e))?
+        .into_inner();
+    if cart.items.is_empty() {
+        return Err(ApiError::unprocessable("cart_empty", "the cart is empty"));
+    }
+
+    let client = s.temporal.client().await?;
+    let checkout_id = checkout::workflow_id(&body.cart_id);
+    for _ in 0..3 {
+        let attempt = match describe(&client, &checkout_id).await? {
+            None => 1,
+            Some(run) if run.idempotency_key.as_deref() == Some(key.as_str()) => {
+                return decided(&s, &client, &checkout_id).await;
+            }
+            Some(run) if run.status == WorkflowExecutionStatus::Running => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "checkout_in_progress",
+                    "another checkout of this cart is running",
+                )
+                .with_details(serde_json::json!({ "checkout_id": checkout_id, "status_url": status_url(&checkout_id) })));
+            }
+            Some(run) if run.state.as_deref() == Some(CheckoutState::Completed.as_str()) => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "cart_already_checked_out",
+                    "this cart was checked out",
+                )
+                .with_details(
+                    serde_json::json!({ "checkout_id": checkout_id, "order_no": run.order_no }),
+                ));
+            }
+            Some(run) => run.attempt + 1,
+        };
+        let input = CheckoutInput {
+            checkout_id: checkout_id.clone(),
+            attempt,
+            cart_id: body.cart_id.clone(),
+            email: body.email.trim().to_lowercase(),
+            shipping_address: address.clone(),
+            payment: PaymentChoice {
+                provider: body.payment.provider.clone(),
+                payment_method: body.payment.payment_method.trim().to_string(),
+            },
+            settings: CheckoutSettings {
+                reservation_ttl_seconds: s.settings.checkout.reservation_ttl_seconds,
+                capture_delay_seconds: s.settings.checkout.capture_delay_seconds,
+                price_tolerance_bp: s.settings.checkout.price_tolerance_bp,
+            },
+            request_id: caller.request_id.clone(),
+        };
+        let mut memo = MemoValues::new();
+        memo.insert(MEMO_KEY, key.clone());
+        memo.insert(MEMO_ATTEMPT, attempt);
+        if let Some(r) = &caller.request_id {
+            memo.insert(MEMO_REQUEST, r.clone());
+        }
+        let options =
+            WorkflowStartOptions::new(s.settings.workflow_queue.clone(), checkout_id.clone())
+                .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+                .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
+                .memo(memo)
+                .search_attributes(SearchAttributes::new([
+                    CUSTOMER_EMAIL.value_set(input.email.clone()),
+                    CHECKOUT_STATE.value_set(CheckoutState::Running.as_str().into()),
+                ]))
+                .static_summary(format!(
+                    "Checkout of cart {} by {}",
+                    body.cart_id, input.email
+                ))
+                .build();
+        match client
+            .start_workflow(CheckoutWorkflow::run, input, options)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(checkout_id = %checkout_id, attempt, "checkout started");
+                return decided(&s, &client, &checkout_id).await;
+            }
+            // Another request started it a moment ago: look again.
+            Err(WorkflowStartError::AlreadyStarted { .. }) => continue,
+            Err(e) => return Err(temporal_error(e)),
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "checkout_in_progress",
+        "the checkout is being started by another request",
+    ))
+}
+
+/// Waits (bounded) for the saga's decision and answers 201, or 202 if it is still running.
+async fn decided(
+    s: &AppState,
+    client: &Client,
+    checkout_id: &str,
+) -> ApiResult<(StatusCode, HeaderMap, Json<dto::Checkout>)> {
+    let handle = client.get_workflow_handle::<CheckoutWorkflow>(checkout_id);
+    let wait = handle.execute_update(
+        CheckoutWorkflow::wait_decided,
+        (),
+        WorkflowExecuteUpdateOptions::default(),
+    );
+    let status =
+        match tokio::time::timeout(s.settings.checkout.decision_wait, wait).await {
+            Ok(Ok(status)) => Some(to_dto(&status)),
+            // Closed already, or the update could not be delivered: read the status instead.
+            Ok(Err(_)) => Some(read_status(client, checkout_id).await?.ok_or_else(|| {
+                ApiError::internal(format_args!("checkout {checkout_id} vanished"))
+            })?),
+            Err(_) => None,
+        };
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&status_url(checkout_id)) {
+        headers.insert(header::LOCATION, v);
+    }
+    match status {
+        // A repeated request (same Idempotency-Key) answers like the first one.
+        Some(st) if st.decided => Ok((StatusCode::CREATED, headers, Json(st))),
+        other => {
+            let st = match other {
+                Some(st) => st,
+                None => read_status(client, checkout_id)
+                    .await?
+                    .unwrap_or(dto::Checkout {
+                        checkout_id: checkout_id.to_string(),
+                        attempt: 1,
+                        state: "running".into(),
+                        step: None,
+                        decided: false,
+                        order_no: None,
+                        total: None,
+                        failure: None,
+                        status_url: status_url(checkout_id),
+                    }),
+            };
+            Ok((StatusCode::ACCEPTED, headers, Json(st)))
+        }
+    }
+}
+
+/// The checkout's status: from the workflow itself when a worker answers, otherwise from what
+/// Temporal records (so support can read it while workers are down).
+async fn read_status(client: &Client, checkout_id: &str) -> ApiResult<Option<dto::Checkout>> {
+    let handle = client.get_workflow_handle::<CheckoutWorkflow>(checkout_id);
+    let query = handle.query(
+        CheckoutWorkflow::status,
+        (),
+        WorkflowQueryOptions::default(),
+    );
+    if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(2), query).await {
+        return Ok(Some(to_dto(&status)));
+    }
+    let Some(run) = describe(client, checkout_id).await? else {
+        return Ok(None);
+    };
+    let state = run.state.clone().unwrap_or_else(|| match run.status {
+        WorkflowExecutionStatus::Running => "running".into(),
+        WorkflowExecutionStatus::Completed => "completed".into(),
+        WorkflowExecutionStatus::Canceled => "cancelled".into(),
+        _ => "failed".into(),
+    });
+    Ok(Some(dto::Checkout {
+        checkout_id: checkout_id.to_string(),
+        attempt: run.attempt,
+        decided: run.order_no.is_some() || run.status != WorkflowExecutionStatus::Running,
+        state,
+        step: None,
+        order_no: run.order_no,
+        total: None,
+        failure: run.failure_code.map(|code| CheckoutFailure {
+            message: code.replace('_', " "),
+            code,
+        }),
+        status_url: status_url(checkout_id),
+    }))
+}
+
+fn checkout_path(checkout_id: &str) -> ApiResult<()> {
+    let cart = checkout_id
+        .strip_prefix("checkout-")
+        .ok_or_else(|| ApiError::not_found("checkout_not_found", "no such checkout"))?;
+    uuid::Uuid::parse_str(cart)
+        .map_err(|_| ApiError::not_found("checkout_not_found", "no such checkout"))?;
+    Ok(())
+}
+
+/// A checkout's status: step, state, order number, failure.
+#[utoipa::path(get, path = "/v1/checkouts/{checkout_id}", tag = "checkouts", params(("checkout_id" = String, Path)),
+    responses((status = 200, body = dto::Checkout), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(checkout_id = %checkout_id))]
+async fn get_checkout(
+    State(s): State<AppState>,
+    Path(checkout_id): Path<String>,
+) -> ApiResult<Json<dto::Checkout>> {
+    checkout_path(&checkout_id)?;
+    let client = s.temporal.client().await?;
+    read_status(&client, &checkout_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("checkout_not_found", "no such checkout"))
+}
+
+/// Asks a running checkout to stop and undo what it did. Honoured until the payment is
+/// captured.
+#[utoipa::path(post, path = "/v1/checkouts/{checkout_id}/cancel", tag = "checkouts",
+    params(("checkout_id" = String, Path)),
+    responses((status = 202, body = CancelRequested),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "already captured, or ended", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(checkout_id = %checkout_id))]
+async fn cancel_checkout(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(checkout_id): Path<String>,
+) -> ApiResult<(StatusCode, Json<CancelRequested>)> {
+    checkout_path(&checkout_id)?;
+    let client = s.temporal.client().await?;
+    let status = read_status(&client, &checkout_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("checkout_not_found", "no such checkout"))?;
+    let past_capture = matches!(
+        status.step.as_deref(),
+        Some("capture" | "commit" | "redeem_coupon" | "record_payment" | "confirm" | "done")
+    );
+    if status.state != "running" || past_capture {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "checkout_not_cancellable",
+            "the checkout has captured the payment or has ended",
+        )
+        .with_details(serde_json::json!({ "state": status.state, "step": status.step })));
+    }
+    let reason = format!("cancelled by {}", caller.actor);
+    client
+        .get_workflow_handle::<CheckoutWorkflow>(&checkout_id)
+        .signal(
+            CheckoutWorkflow::cancel,
+            reason,
+            WorkflowSignalOptions::default(),
+        )
+        .await
+        .map_err(temporal_error)?;
+    tracing::info!(checkout_id = %checkout_id, "checkout cancel requested");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CancelRequested {
+            status_url: status_url(&checkout_id),
+            checkout_id,
+            cancel_requested: true,
+        }),
+    ))
+}

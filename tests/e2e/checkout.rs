@@ -1,0 +1,567 @@
+//! The checkout saga over HTTP, against real Temporal, Postgres, Redis and a mail catcher.
+
+use std::time::Duration;
+
+use serde_json::json;
+use souk_tests::fixtures::{self, VariantSpec};
+use souk_tests::{ADMIN_TOKEN, Http, app, eventually, unique};
+
+use crate::checkout_support::*;
+
+#[tokio::test]
+async fn a_checkout_reserves_captures_places_a_split_order_and_mails_the_customer() {
+    let db = app().db().await;
+    let (a, b, email) = two_vendors(&db).await;
+    let http = Http::new();
+    let cart = cart_with(&http, &[(&a.skus[0], 2), (&b.skus[0], 1)]).await;
+
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    assert_eq!(checkout_id, format!("checkout-{cart}"));
+    assert_eq!(r.body["decided"], true);
+    let order_no = r.body["order_no"]
+        .as_str()
+        .expect("order placed")
+        .to_string();
+    assert!(order_no.starts_with("SK-"));
+
+    let done = ended(&http, &checkout_id).await;
+    assert_eq!(done["state"], "completed", "{done}");
+
+    // Stock: reserved, then committed (on hand down, nothing left reserved).
+    let s = stock(&db, &a.skus[0]).await;
+    assert_eq!((s.on_hand, s.reserved), (18, 0));
+    let s = stock(&db, &b.skus[0]).await;
+    assert_eq!((s.on_hand, s.reserved), (19, 0));
+    let committed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM inventory.reservations WHERE id LIKE $1 AND state = 'committed'",
+    )
+    .bind(format!("{checkout_id}:reserve:%"))
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(committed, 2);
+
+    // One authorization, one capture, of the whole total.
+    let total = done["total"]["amount"].as_i64().unwrap();
+    let (status, amount, captured, refunded) = payment(&db, &checkout_id, 1).await.unwrap();
+    assert_eq!(
+        (status.as_str(), amount, captured, refunded),
+        ("captured", total, total, 0)
+    );
+    assert_eq!(operations(&db, &checkout_id, "authorize").await, 1);
+    assert_eq!(operations(&db, &checkout_id, "capture").await, 1);
+
+    // The order, split by vendor, with its timeline.
+    let r = http.admin_get(&format!("/v1/orders/{order_no}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let o = &r.body;
+    assert_eq!(o["status"], "placed");
+    assert_eq!(o["payment_status"], "captured");
+    assert_eq!(o["customer_email"], email.as_str());
+    assert_eq!(o["total"]["amount"], total);
+    let subs = o["sub_orders"].as_array().unwrap();
+    assert_eq!(subs.len(), 2, "one sub-order per vendor");
+    let sum: i64 = subs
+        .iter()
+        .map(|s| s["total"]["amount"].as_i64().unwrap())
+        .sum();
+    assert_eq!(sum, total, "sub-orders add up to the order");
+    assert_eq!(o["payment"]["captured"]["amount"], total);
+    let events: Vec<&str> = o["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, vec!["placed", "payment_captured"]);
+
+    // The confirmation was mailed, once, and can be read.
+    let mails = eventually(Duration::from_secs(20), "the confirmation mail", || async {
+        let m = mails_to(&email).await;
+        (!m.is_empty()).then_some(m)
+    })
+    .await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].0, format!("Your Souk order {order_no}"));
+    assert!(
+        mails[0].1.contains(&format!(
+            "Total charged: {}",
+            souk_domain::Money::new(total, souk_domain::Currency::USD)
+        )),
+        "{}",
+        mails[0].1
+    );
+    assert!(mails[0].1.contains("Ada Lovelace"));
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_returns_the_same_checkout_and_another_key_conflicts() {
+    let db = app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let http = Http::new();
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    let key = unique();
+    let first = start(&http, &key, checkout_body(&cart, &email, "pm_card_visa")).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let again = start(&http, &key, checkout_body(&cart, &email, "pm_card_visa")).await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.body["checkout_id"], first.body["checkout_id"]);
+    assert_eq!(again.body["order_no"], first.body["order_no"]);
+    let checkout_id = first.body["checkout_id"].as_str().unwrap();
+    ended(&http, checkout_id).await;
+    let other = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    assert_eq!(
+        (other.status, other.code()),
+        (409, "cart_already_checked_out"),
+        "{}",
+        other.text
+    );
+    assert_eq!(operations(&db, checkout_id, "authorize").await, 1);
+}
+
+#[tokio::test]
+async fn ten_parallel_identical_requests_start_one_workflow_and_one_authorization() {
+    let db = app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let http = Http::new();
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    let key = unique();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (http, key, body) = (
+            http.clone(),
+            key.clone(),
+            checkout_body(&cart, &email, "pm_card_visa"),
+        );
+        tasks.push(tokio::spawn(async move { start(&http, &key, body).await }));
+    }
+    let mut order_nos = std::collections::BTreeSet::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert!(r.status == 201 || r.status == 202, "{}", r.text);
+        if let Some(no) = r.body["order_no"].as_str() {
+            order_nos.insert(no.to_string());
+        }
+    }
+    assert!(order_nos.len() <= 1, "{order_nos:?}");
+    let checkout_id = format!("checkout-{cart}");
+    assert_eq!(ended(&http, &checkout_id).await["state"], "completed");
+    assert_eq!(operations(&db, &checkout_id, "authorize").await, 1);
+    assert_eq!(operations(&db, &checkout_id, "capture").await, 1);
+    let orders: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM orders.orders WHERE checkout_id = $1")
+            .bind(&checkout_id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(orders, 1);
+}
+
+#[tokio::test]
+async fn a_declined_card_is_compensated_and_the_cart_can_be_checked_out_again() {
+    let db = app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let http = Http::new();
+    let cart = cart_with(&http, &[(&a.skus[0], 3)]).await;
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_chargeDeclinedInsufficientFunds"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    let done = ended(&http, &checkout_id).await;
+    assert_eq!(done["state"], "compensated", "{done}");
+    assert_eq!(done["failure"]["code"], "card_declined");
+    assert!(
+        done["failure"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("insufficient"),
+        "{done}"
+    );
+    let s = stock(&db, &a.skus[0]).await;
+    assert_eq!((s.on_hand, s.reserved), (20, 0), "nothing left reserved");
+    let (status, _, captured, _) = payment(&db, &checkout_id, 1).await.unwrap();
+    assert_eq!((status.as_str(), captured), ("declined", 0));
+    assert!(
+        order(&db, &checkout_id).await.is_none(),
+        "no order was placed"
+    );
+
+    // The customer tries another card: a second attempt of the same checkout.
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["attempt"], 2);
+    assert_eq!(ended(&http, &checkout_id).await["state"], "completed");
+    let (status, ..) = payment(&db, &checkout_id, 2).await.unwrap();
+    assert_eq!(status, "captured");
+}
+
+#[tokio::test]
+async fn running_out_of_stock_releases_what_was_reserved() {
+    let db = app().db().await;
+    let plenty = fixtures::product(&db, &[VariantSpec::new(1_000, 10, 0)]).await;
+    let scarce = fixtures::product(&db, &[VariantSpec::new(1_000, 2, 0)]).await;
+    let http = Http::new();
+    let cart = cart_with(&http, &[(&plenty.skus[0], 2), (&scarce.skus[0], 2)]).await;
+    // Someone else buys the scarce item after it was put in the cart.
+    souk_activities::inventory::store::reserve(
+        &db,
+        &souk_activities::Ctx::new("test"),
+        &souk_contracts::inventory::ReserveStock {
+            reservation_id: format!("other-buyer-{}", unique()),
+            sku: souk_domain::Sku::parse(&scarce.skus[0]).unwrap(),
+            quantity: 1,
+            ttl_seconds: 600,
+        },
+    )
+    .await
+    .unwrap();
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, "late@example.com", "pm_card_visa"),
+    )
+    .await;
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    let done = ended(&http, &checkout_id).await;
+    assert_eq!(
+        (done["state"].as_str(), done["failure"]["code"].as_str()),
+        (Some("compensated"), Some("out_of_stock")),
+        "{done}"
+    );
+    assert_eq!(
+        stock(&db, &plenty.skus[0]).await.reserved,
+        0,
+        "the line that was reserved is released"
+    );
+    assert_eq!(
+        stock(&db, &scarce.skus[0]).await.reserved,
+        1,
+        "only the other buyer's unit stays reserved"
+    );
+    assert!(
+        payment(&db, &checkout_id, 1).await.is_none(),
+        "no payment was attempted"
+    );
+}
+
+#[tokio::test]
+async fn a_coupon_that_stopped_applying_fails_the_checkout_with_nothing_held() {
+    let db = app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let mut c = souk_domain::coupon::Coupon {
+        code: format!("LIM{}", unique()),
+        description: "one use".into(),
+        discount: souk_domain::coupon::DiscountKind::Percent {
+            basis_points: 1_000,
+        },
+        min_order: None,
+        max_discount: None,
+        starts_at: None,
+        ends_at: None,
+        total_limit: Some(1),
+        per_customer_limit: None,
+        scope: souk_domain::coupon::CouponScope::All,
+        active: true,
+    };
+    let code = fixtures::coupon(&db, c.clone()).await;
+    let http = Http::new();
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    let r = http
+        .post(&format!("/v1/carts/{cart}/coupon"), json!({"code": code}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // The coupon is switched off before the customer checks out.
+    c.active = false;
+    fixtures::coupon(&db, c).await;
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    let done = ended(&http, &checkout_id).await;
+    assert_eq!(
+        (done["state"].as_str(), done["failure"]["code"].as_str()),
+        (Some("compensated"), Some("coupon_invalid")),
+        "{done}"
+    );
+    assert_eq!(stock(&db, &a.skus[0]).await.reserved, 0);
+    assert!(payment(&db, &checkout_id, 1).await.is_none());
+    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM pricing.coupon_redemptions WHERE redemption_key LIKE $1 AND state <> 'reversed'")
+        .bind(format!("{checkout_id}:%"))
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(held, 0);
+}
+
+#[tokio::test]
+async fn a_coupon_is_held_then_redeemed_by_a_paid_checkout() {
+    let db = app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let code = fixtures::coupon(
+        &db,
+        souk_domain::coupon::Coupon {
+            code: format!("TEN{}", unique()),
+            description: "10% off".into(),
+            discount: souk_domain::coupon::DiscountKind::Percent {
+                basis_points: 1_000,
+            },
+            min_order: None,
+            max_discount: None,
+            starts_at: None,
+            ends_at: None,
+            total_limit: None,
+            per_customer_limit: Some(1),
+            scope: souk_domain::coupon::CouponScope::All,
+            active: true,
+        },
+    )
+    .await;
+    let http = Http::new();
+    let cart = cart_with(&http, &[(&a.skus[0], 2)]).await;
+    http.post(&format!("/v1/carts/{cart}/coupon"), json!({"code": code}))
+        .await;
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    let done = ended(&http, &checkout_id).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    let state: String = sqlx::query_scalar(
+        "SELECT state FROM pricing.coupon_redemptions WHERE redemption_key = $1",
+    )
+    .bind(format!("{checkout_id}:coupon:1"))
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(state, "redeemed");
+    let order_no = done["order_no"].as_str().unwrap();
+    let o = http.admin_get(&format!("/v1/orders/{order_no}")).await;
+    assert_eq!(o.body["discount"]["amount"], 500);
+    assert_eq!(o.body["coupon_code"], code.as_str());
+}
+
+#[tokio::test]
+async fn a_cancel_signal_before_capture_undoes_everything() {
+    let db = app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let http = Http::new();
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    // A payment waiting for the customer keeps the checkout before capture.
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_authenticationRequired"),
+    )
+    .await;
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    eventually(
+        Duration::from_secs(20),
+        "the checkout to wait for the payment",
+        || async {
+            let r = http.get(&format!("/v1/checkouts/{checkout_id}")).await;
+            (r.body["step"] == "awaiting_payment").then_some(())
+        },
+    )
+    .await;
+    assert_eq!(stock(&db, &a.skus[0]).await.reserved, 1);
+    let r = http
+        .post(&format!("/v1/checkouts/{checkout_id}/cancel"), json!({}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let done = ended(&http, &checkout_id).await;
+    assert_eq!(
+        (done["state"].as_str(), done["failure"]["code"].as_str()),
+        (Some("cancelled"), Some("cancelled")),
+        "{done}"
+    );
+    assert_eq!(stock(&db, &a.skus[0]).await.reserved, 0);
+    let (status, ..) = payment(&db, &checkout_id, 1).await.unwrap();
+    assert_eq!(status, "voided");
+    let r = http
+        .post(&format!("/v1/checkouts/{checkout_id}/cancel"), json!({}))
+        .await;
+    assert_eq!((r.status, r.code()), (409, "checkout_not_cancellable"));
+}
+
+#[tokio::test]
+async fn a_payment_never_confirmed_times_out_and_releases_the_stock() {
+    let db = app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let http = Http::new();
+    let cart = cart_with(&http, &[(&a.skus[0], 2)]).await;
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_authenticationRequired"),
+    )
+    .await;
+    assert_eq!(r.status, 202, "still waiting for the customer: {}", r.text);
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    let done = ended(&http, &checkout_id).await;
+    assert_eq!(
+        (done["state"].as_str(), done["failure"]["code"].as_str()),
+        (Some("compensated"), Some("payment_timeout")),
+        "{done}"
+    );
+    assert_eq!(stock(&db, &a.skus[0]).await.reserved, 0);
+    assert_eq!(payment(&db, &checkout_id, 1).await.unwrap().0, "voided");
+}
+
+#[tokio::test]
+async fn checkout_mistakes_are_clear_4xx_and_start_nothing() {
+    let db = app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let http = Http::new();
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    let empty = cart_with(&http, &[]).await;
+    let mut bad_email = checkout_body(&cart, "not-an-email", "pm_card_visa");
+    let mut bad_country = checkout_body(&cart, &email, "pm_card_visa");
+    bad_country["shipping_address"]["country"] = json!("USA");
+    let mut no_name = checkout_body(&cart, &email, "pm_card_visa");
+    no_name["shipping_address"]["name"] = json!("  ");
+    let mut bad_provider = checkout_body(&cart, &email, "pm_card_visa");
+    bad_provider["payment"]["provider"] = json!("paypal");
+    let cases = vec![
+        (
+            start(
+                &http,
+                &unique(),
+                checkout_body(&empty, &email, "pm_card_visa"),
+            )
+            .await,
+            422,
+            "cart_empty",
+        ),
+        (
+            start(
+                &http,
+                &unique(),
+                checkout_body(
+                    "00000000-0000-4000-8000-000000000000",
+                    &email,
+                    "pm_card_visa",
+                ),
+            )
+            .await,
+            404,
+            "cart_not_found",
+        ),
+        (
+            start(
+                &http,
+                &unique(),
+                checkout_body("nope", &email, "pm_card_visa"),
+            )
+            .await,
+            404,
+            "cart_not_found",
+        ),
+        (
+            start(&http, &unique(), {
+                bad_email["email"] = json!("no at sign");
+                bad_email
+            })
+            .await,
+            422,
+            "invalid_email",
+        ),
+        (
+            start(&http, &unique(), bad_country).await,
+            422,
+            "invalid_country",
+        ),
+        (
+            start(&http, &unique(), no_name).await,
+            422,
+            "invalid_address",
+        ),
+        (
+            start(
+                &http,
+                &unique(),
+                checkout_body(&cart, &email, "pm card; drop"),
+            )
+            .await,
+            422,
+            "invalid_payment_method",
+        ),
+        (
+            start(&http, &unique(), bad_provider).await,
+            422,
+            "invalid_payment_provider",
+        ),
+        (
+            start(&http, &unique(), json!({"cart_id": cart})).await,
+            422,
+            "invalid_body",
+        ),
+        (
+            http.post(
+                "/v1/checkouts",
+                checkout_body(&cart, &email, "pm_card_visa"),
+            )
+            .await,
+            400,
+            "idempotency_key_required",
+        ),
+        (
+            http.get("/v1/checkouts/checkout-00000000-0000-4000-8000-000000000000")
+                .await,
+            404,
+            "checkout_not_found",
+        ),
+        (
+            http.get("/v1/checkouts/whatever").await,
+            404,
+            "checkout_not_found",
+        ),
+        (
+            http.post("/v1/checkouts/whatever/cancel", json!({})).await,
+            404,
+            "checkout_not_found",
+        ),
+    ];
+    for (i, (r, status, code)) in cases.iter().enumerate() {
+        assert_eq!(
+            (r.status, r.code()),
+            (*status, *code),
+            "case {i}: {}",
+            r.text
+        );
+    }
+    let client = app().temporal().await;
+    let handle =
+        client.get_workflow_handle::<souk_workflows::CheckoutWorkflow>(format!("checkout-{cart}"));
+    assert!(
+        handle.describe(Default::default()).await.is_err(),
+        "no workflow was started for the valid cart"
+    );
+    let _ = ADMIN_TOKEN;
+}

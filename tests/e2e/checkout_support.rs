@@ -1,0 +1,137 @@
+//! Helpers for checkout tests: carts ready to check out, starting checkouts over HTTP,
+//! waiting for them to end, and reading what they left behind.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use souk_tests::fixtures::{self, Product, VariantSpec};
+use souk_tests::{Http, Reply, app, eventually, unique};
+use sqlx::PgPool;
+
+pub fn address() -> Value {
+    json!({"name": "Ada Lovelace", "line1": "12 Analytical Row", "city": "Springfield",
+           "postal_code": "12345", "country": "US"})
+}
+
+pub fn checkout_body(cart: &str, email: &str, payment_method: &str) -> Value {
+    json!({"cart_id": cart, "email": email, "shipping_address": address(),
+           "payment": {"payment_method": payment_method}})
+}
+
+/// A cart holding `quantity` of each given SKU.
+pub async fn cart_with(http: &Http, items: &[(&str, i64)]) -> String {
+    let r = http.post("/v1/carts", json!({})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    for (sku, qty) in items {
+        let r = http
+            .post(
+                &format!("/v1/carts/{id}/items"),
+                json!({"sku": sku, "quantity": qty}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    id
+}
+
+pub async fn start(http: &Http, key: &str, body: Value) -> Reply {
+    let req = reqwest::Client::new()
+        .post(app().url("/v1/checkouts"))
+        .header("idempotency-key", key)
+        .json(&body);
+    http.send(req).await
+}
+
+/// Polls the checkout until it has ended; returns its final status.
+pub async fn ended(http: &Http, checkout_id: &str) -> Value {
+    eventually(Duration::from_secs(60), "the checkout to end", || async {
+        let r = http.get(&format!("/v1/checkouts/{checkout_id}")).await;
+        (r.status == 200 && r.body["state"] != "running").then_some(r.body)
+    })
+    .await
+}
+
+/// Two products from two vendors, and a customer e-mail unique to the test.
+pub async fn two_vendors(db: &PgPool) -> (Product, Product, String) {
+    let a = fixtures::product(db, &[VariantSpec::new(2_500, 10, 10)]).await;
+    let b = fixtures::product(db, &[VariantSpec::new(4_000, 10, 10)]).await;
+    (
+        a,
+        b,
+        format!("buyer-{}@example.com", unique().to_lowercase()),
+    )
+}
+
+pub struct Stock {
+    pub on_hand: i64,
+    pub reserved: i64,
+}
+
+pub async fn stock(db: &PgPool, sku: &str) -> Stock {
+    let (on_hand, reserved): (i64, i64) =
+        sqlx::query_as("SELECT COALESCE(sum(on_hand), 0)::bigint, COALESCE(sum(reserved), 0)::bigint FROM inventory.stock WHERE sku = $1")
+            .bind(sku)
+            .fetch_one(db)
+            .await
+            .unwrap();
+    Stock { on_hand, reserved }
+}
+
+/// (status, amount, captured, refunded) of the checkout attempt's payment, if any.
+pub async fn payment(
+    db: &PgPool,
+    checkout_id: &str,
+    attempt: i32,
+) -> Option<(String, i64, i64, i64)> {
+    sqlx::query_as("SELECT status, amount, captured_amount, refunded_amount FROM payments.payments WHERE checkout_id = $1 AND attempt = $2")
+        .bind(checkout_id)
+        .bind(attempt)
+        .fetch_optional(db)
+        .await
+        .unwrap()
+}
+
+/// How many provider calls of a kind were recorded for the checkout attempt.
+pub async fn operations(db: &PgPool, checkout_id: &str, kind: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM payments.operations o JOIN payments.payments p ON p.id = o.payment_id WHERE p.checkout_id = $1 AND o.kind = $2",
+    )
+    .bind(checkout_id)
+    .bind(kind)
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
+/// (status, payment_status) of the checkout's order, if one was placed.
+pub async fn order(db: &PgPool, checkout_id: &str) -> Option<(String, String, String)> {
+    sqlx::query_as("SELECT order_no, status, payment_status FROM orders.orders WHERE checkout_id = $1 ORDER BY attempt DESC LIMIT 1")
+        .bind(checkout_id)
+        .fetch_optional(db)
+        .await
+        .unwrap()
+}
+
+/// Mails the catcher received for `to`: (subject, text).
+pub async fn mails_to(to: &str) -> Vec<(String, String)> {
+    let all: Vec<Value> = reqwest::get(format!("{}/api/email", app().maildev))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap_or_default();
+    all.into_iter()
+        .filter(|m| {
+            m["to"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|a| a["address"] == to))
+        })
+        .map(|m| {
+            (
+                m["subject"].as_str().unwrap_or_default().to_string(),
+                m["text"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,958 @@
+//! `Checkout`: a customer's checkout as one durable saga.
+//!
+//! Steps, each an activity on its domain's queue: snapshot and reprice the cart → hold the
+//! coupon → reserve every line → authorize the payment (waiting for the customer if the card
+//! needs 3-D Secure) → place the order, split by vendor (the checkout is *decided*) → capture →
+//! commit the reservations → redeem the coupon → record the payment on the order → send the
+//! confirmation. Until capture, a `cancel` signal stops it; any business failure (declined card,
+//! out of stock, invalid coupon, price changed, payment timeout) undoes what was done, in
+//! reverse: void or refund the payment, cancel the order, release the reservations, release the
+//! coupon. Every side effect carries an idempotency key derived from the checkout id, the step
+//! and the attempt, so retried activities never repeat one.
+//!
+//! Support finds checkouts in the Temporal UI by the search attributes `CustomerEmail`,
+//! `OrderNo`, `CheckoutState` (running, completed, compensated, cancelled, failed) and
+//! `FailureCode`. A compensated checkout ends FAILED with its failure code as the error type; a
+//! cancelled one ends CANCELED.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use souk_contracts::cart::{CartSnapshot, Snapshot, SnapshotCart};
+use souk_contracts::failures;
+use souk_contracts::inventory::{self, ReservationRef, ReserveStock};
+use souk_contracts::notifications::{ConfirmationLine, SendConfirmation, SendOrderConfirmation};
+use souk_contracts::orders::{self, Address, CancelOrder, CreateOrder, OrderLine, RecordPayment};
+use souk_contracts::payments::signals::PaymentUpdate;
+use souk_contracts::payments::{
+    AuthorizationStatus, Authorize, AuthorizePayment, Capture, CapturePayment, PaymentRef, Refund,
+    RefundPayment, Void,
+};
+use souk_contracts::pricing::{Hold, HoldCoupon, Redeem, RedemptionRef, Release};
+use souk_contracts::queues::Domain;
+use souk_domain::Money;
+use souk_domain::order::PaymentStatus;
+use temporalio_common::ActivityDefinition;
+use temporalio_common::error::IncomingError;
+use temporalio_common::search_attributes::SearchAttributeKey;
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::workflows::{join_all, select};
+use temporalio_sdk::{
+    ActivityExecutionError, ActivityOptions, ApplicationFailure, SyncWorkflowContext,
+    WorkflowCancellationToken, WorkflowContext, WorkflowContextView, WorkflowResult,
+    WorkflowTermination,
+};
+
+use crate::options;
+
+/// The workflow type name in Temporal. Never change it.
+pub const WORKFLOW_TYPE: &str = "Checkout";
+
+/// Search attributes of every checkout (registered by `./dev` and the workers).
+pub const ORDER_NO: SearchAttributeKey<String> = SearchAttributeKey::keyword("OrderNo");
+pub const CUSTOMER_EMAIL: SearchAttributeKey<String> = SearchAttributeKey::keyword("CustomerEmail");
+pub const CHECKOUT_STATE: SearchAttributeKey<String> = SearchAttributeKey::keyword("CheckoutState");
+pub const FAILURE_CODE: SearchAttributeKey<String> = SearchAttributeKey::keyword("FailureCode");
+/// Names and types, for registering them with a Temporal namespace.
+pub const SEARCH_ATTRIBUTES: [&str; 4] =
+    ["OrderNo", "CustomerEmail", "CheckoutState", "FailureCode"];
+
+/// The checkout of a cart: one workflow id per cart; each attempt is a new run.
+pub fn workflow_id(cart_id: &str) -> String {
+    format!("checkout-{cart_id}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentChoice {
+    /// `sandbox` or `stripe`; the configured default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    pub payment_method: String,
+}
+
+/// Knobs the API sets from its configuration; recorded in the history, so a running checkout
+/// keeps the values it started with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutSettings {
+    pub reservation_ttl_seconds: u64,
+    #[serde(default)]
+    pub capture_delay_seconds: u64,
+    /// How much a unit price may have risen since it was put in the cart (basis points).
+    pub price_tolerance_bp: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutInput {
+    /// The workflow id (`checkout-<cart>`).
+    pub checkout_id: String,
+    /// 1 for the first try; a new run after a failed one is the next attempt.
+    pub attempt: u32,
+    pub cart_id: String,
+    pub email: String,
+    pub shipping_address: Address,
+    pub payment: PaymentChoice,
+    pub settings: CheckoutSettings,
+    /// The request that started it, for support.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckoutState {
+    #[default]
+    Running,
+    Completed,
+    /// Ended by a business failure; everything done was undone.
+    Compensated,
+    /// Stopped by a `cancel` signal; everything done was undone.
+    Cancelled,
+    /// Ended by a failure that could not be fully undone: needs an operator.
+    Failed,
+}
+
+impl CheckoutState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckoutState::Running => "running",
+            CheckoutState::Completed => "completed",
+            CheckoutState::Compensated => "compensated",
+            CheckoutState::Cancelled => "cancelled",
+            CheckoutState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            CheckoutState::Running,
+            CheckoutState::Completed,
+            CheckoutState::Compensated,
+            CheckoutState::Cancelled,
+            CheckoutState::Failed,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    #[default]
+    Starting,
+    Snapshot,
+    Coupon,
+    Reserve,
+    Authorize,
+    AwaitingPayment,
+    CreateOrder,
+    CaptureDelay,
+    Capture,
+    Commit,
+    RedeemCoupon,
+    RecordPayment,
+    Confirm,
+    Compensating,
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Stable: `card_declined`, `out_of_stock`, `coupon_invalid`, `price_changed`,
+    /// `payment_timeout`, `cart_empty`, ...
+    pub code: String,
+    pub message: String,
+}
+
+/// What the `status` query answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutStatus {
+    pub checkout_id: String,
+    pub attempt: u32,
+    pub step: Step,
+    pub state: CheckoutState,
+    /// True once the order is placed with the payment authorized, or the checkout ended.
+    pub decided: bool,
+    pub order_no: Option<String>,
+    pub total: Option<Money>,
+    pub payment_reference: Option<String>,
+    pub failure: Option<Failure>,
+    /// Compensations that could not be done (an operator must look).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compensation_errors: Vec<String>,
+}
+
+/// Why the forward path stopped.
+enum Stop {
+    Failure(Failure),
+    Cancelled(String),
+}
+
+impl From<Failure> for Stop {
+    fn from(f: Failure) -> Self {
+        Stop::Failure(f)
+    }
+}
+
+/// What to undo, in the order it was done.
+#[derive(Debug, Clone)]
+enum Undo {
+    ReleaseCoupon { code: String, key: String },
+    ReleaseReservation(String),
+    VoidPayment,
+    RefundPayment(Money),
+    CancelOrder,
+}
+
+/// The failure type name and message of an activity failure.
+fn describe(err: &ActivityExecutionError) -> (Option<String>, String) {
+    match err.cause() {
+        Some(IncomingError::Application(app)) => {
+            (app.type_name().map(str::to_string), app.to_string())
+        }
+        Some(other) => (None, other.failure().message.clone()),
+        None => (None, err.to_string()),
+    }
+}
+
+/// Maps an activity's business failure to the checkout's failure code.
+fn failure(err: &ActivityExecutionError, codes: &[(&str, &str)], fallback: &str) -> Failure {
+    let (type_name, message) = describe(err);
+    let code = type_name
+        .as_deref()
+        .and_then(|t| codes.iter().find(|(ty, _)| *ty == t).map(|(_, c)| *c))
+        .unwrap_or(fallback);
+    Failure {
+        code: code.to_string(),
+        message,
+    }
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct CheckoutWorkflow {
+    status: CheckoutStatus,
+    cancel_requested: Option<String>,
+    /// Whether the customer completed the payment (from the provider's webhook).
+    payment_update: Option<(bool, PaymentUpdate)>,
+    /// Past capture, the checkout can no longer be cancelled.
+    captured: bool,
+}
+
+/// How long a step before the decision may keep retrying (a domain being down) before the
+/// checkout gives up and undoes what it did.
+const DECISION_STEP_BUDGET: Duration = Duration::from_secs(120);
+
+#[workflow_methods]
+impl CheckoutWorkflow {
+    #[run(name = "Checkout")]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: CheckoutInput,
+    ) -> WorkflowResult<CheckoutStatus> {
+        ctx.state_mut(|s| {
+            s.status.checkout_id = input.checkout_id.clone();
+            s.status.attempt = input.attempt;
+        });
+        ctx.upsert_search_attributes([
+            CUSTOMER_EMAIL.value_set(input.email.to_lowercase()),
+            CHECKOUT_STATE.value_set(CheckoutState::Running.as_str().into()),
+        ]);
+        let mut undo = Vec::new();
+        let outcome = Self::forward(ctx, &input, &mut undo).await;
+        let result = Self::conclude(ctx, &input, undo, outcome).await;
+        // Let a waiting `wait_decided` update answer before the run closes.
+        let c = ctx.clone();
+        ctx.wait_condition(move |_| c.all_handlers_finished())
+            .await?;
+        result
+    }
+
+    async fn conclude(
+        ctx: &mut WorkflowContext<Self>,
+        input: &CheckoutInput,
+        undo: Vec<Undo>,
+        outcome: Result<(), Stop>,
+    ) -> WorkflowResult<CheckoutStatus> {
+        match outcome {
+            Ok(()) => {
+                let status = Self::finish(ctx, CheckoutState::Completed, None);
+                Ok(status)
+            }
+            Err(stop) => {
+                ctx.state_mut(|s| s.status.step = Step::Compensating);
+                let errors = Self::compensate(ctx, input, undo, &stop).await;
+                let (state, failure) = match (&stop, errors.is_empty()) {
+                    (Stop::Failure(f), true) => (CheckoutState::Compensated, Some(f.clone())),
+                    (Stop::Cancelled(reason), true) => (
+                        CheckoutState::Cancelled,
+                        Some(Failure {
+                            code: "cancelled".into(),
+                            message: reason.clone(),
+                        }),
+                    ),
+                    (Stop::Failure(f), false) => (CheckoutState::Failed, Some(f.clone())),
+                    (Stop::Cancelled(reason), false) => (
+                        CheckoutState::Failed,
+                        Some(Failure {
+                            code: "cancelled".into(),
+                            message: reason.clone(),
+                        }),
+                    ),
+                };
+                ctx.state_mut(|s| s.status.compensation_errors = errors);
+                Self::finish(ctx, state, failure.clone());
+                match stop {
+                    Stop::Cancelled(_) if state == CheckoutState::Cancelled => {
+                        Err(WorkflowTermination::cancelled())
+                    }
+                    _ => {
+                        let f = failure.unwrap_or(Failure {
+                            code: "failed".into(),
+                            message: "checkout failed".into(),
+                        });
+                        Err(WorkflowTermination::failed_application(
+                            ApplicationFailure::builder(f.message)
+                                .type_name(f.code)
+                                .non_retryable(true)
+                                .build(),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(
+        ctx: &WorkflowContext<Self>,
+        state: CheckoutState,
+        failure: Option<Failure>,
+    ) -> CheckoutStatus {
+        let mut updates = vec![CHECKOUT_STATE.value_set(state.as_str().into())];
+        if let Some(f) = &failure {
+            updates.push(FAILURE_CODE.value_set(f.code.clone()));
+        }
+        ctx.upsert_search_attributes(updates);
+        ctx.state_mut(|s| {
+            s.status.state = state;
+            s.status.step = Step::Done;
+            s.status.decided = true;
+            s.status.failure = failure;
+            s.status.clone()
+        })
+    }
+
+    fn step(ctx: &WorkflowContext<Self>, step: Step) {
+        ctx.state_mut(|s| s.status.step = step);
+    }
+
+    /// A cancel signal stops the checkout at the next step, until capture.
+    fn check_cancel(ctx: &WorkflowContext<Self>) -> Result<(), Stop> {
+        match ctx.state(|s| s.cancel_requested.clone()) {
+            Some(reason) => Err(Stop::Cancelled(reason)),
+            None => Ok(()),
+        }
+    }
+
+    /// Options for a step before the decision: retried with backoff, but not forever.
+    fn before_decision(ctx: &WorkflowContext<Self>, domain: Domain) -> ActivityOptions {
+        let mut o = options::on(ctx, domain, Duration::from_secs(30));
+        o.close_timeouts = temporalio_sdk::ActivityCloseTimeouts::ScheduleAndStartToClose {
+            start_to_close: Duration::from_secs(30),
+            schedule_to_close: DECISION_STEP_BUDGET,
+        };
+        o
+    }
+
+    async fn forward(
+        ctx: &mut WorkflowContext<Self>,
+        input: &CheckoutInput,
+        undo: &mut Vec<Undo>,
+    ) -> Result<(), Stop> {
+        let (id, attempt) = (input.checkout_id.clone(), input.attempt);
+
+        // 1. Snapshot and reprice the cart.
+        Self::step(ctx, Step::Snapshot);
+        let snapshot: CartSnapshot = ctx
+            .execute_activity(
+                Snapshot,
+                SnapshotCart {
+                    cart_id: input.cart_id.clone(),
+                    checkout_id: id.clone(),
+                    attempt,
+                    customer: input.email.clone(),
+                },
+                Self::before_decision(ctx, Domain::Cart),
+            )
+            .await
+            .map_err(|e| {
+                failure(
+                    &e,
+                    &[
+                        (failures::CART_NOT_FOUND, "cart_not_found"),
+                        (failures::CART_EMPTY, "cart_empty"),
+                        (failures::ITEM_UNAVAILABLE, "item_unavailable"),
+                    ],
+                    "cart_unavailable",
+                )
+            })?;
+        ctx.state_mut(|s| s.status.total = Some(snapshot.total));
+        let risen: Vec<String> = snapshot
+            .lines
+            .iter()
+            .filter(|l| {
+                i128::from(l.unit_price.amount) * 10_000
+                    > i128::from(l.added_unit_price.amount)
+                        * i128::from(10_000 + input.settings.price_tolerance_bp)
+            })
+            .map(|l| format!("{} ({} → {})", l.sku, l.added_unit_price, l.unit_price))
+            .collect();
+        if !risen.is_empty() {
+            return Err(Failure {
+                code: "price_changed".into(),
+                message: format!(
+                    "prices went up since they were added to the cart: {}",
+                    risen.join(", ")
+                ),
+            }
+            .into());
+        }
+        if snapshot.total.amount <= 0 {
+            return Err(Failure {
+                code: "nothing_to_pay".into(),
+                message: "the order total is zero".into(),
+            }
+            .into());
+        }
+
+        // 2. Validate and hold the coupon.
+        Self::step(ctx, Step::Coupon);
+        if let Some(code) = &snapshot.coupon_code {
+            if !snapshot.coupon_applied {
+                return Err(Failure {
+                    code: "coupon_invalid".into(),
+                    message: format!("coupon {code} does not apply to this cart any more"),
+                }
+                .into());
+            }
+            let key = format!("{id}:coupon:{attempt}");
+            undo.push(Undo::ReleaseCoupon {
+                code: code.clone(),
+                key: key.clone(),
+            });
+            ctx.execute_activity(
+                Hold,
+                HoldCoupon {
+                    code: code.clone(),
+                    redemption_key: key,
+                    customer: input.email.clone(),
+                },
+                Self::before_decision(ctx, Domain::Pricing),
+            )
+            .await
+            .map_err(|e| {
+                failure(
+                    &e,
+                    &[(failures::COUPON_REJECTED, "coupon_invalid")],
+                    "coupon_invalid",
+                )
+            })?;
+        }
+        Self::check_cancel(ctx)?;
+
+        // 3. Reserve every line, concurrently.
+        Self::step(ctx, Step::Reserve);
+        let reservations: Vec<String> = snapshot
+            .lines
+            .iter()
+            .map(|l| format!("{id}:reserve:{}:{attempt}", l.sku))
+            .collect();
+        // Undo first: a reserve that timed out may still have happened.
+        undo.extend(reservations.iter().cloned().map(Undo::ReleaseReservation));
+        let opts = Self::before_decision(ctx, Domain::Inventory);
+        let results = join_all(snapshot.lines.iter().zip(&reservations).map(|(l, rid)| {
+            ctx.execute_activity(
+                inventory::Reserve,
+                ReserveStock {
+                    reservation_id: rid.clone(),
+                    sku: l.sku.clone(),
+                    quantity: l.quantity.get(),
+                    ttl_seconds: input.settings.reservation_ttl_seconds as i64,
+                },
+                opts.clone(),
+            )
+        }))
+        .await;
+        for r in results {
+            r.map_err(|e| {
+                failure(
+                    &e,
+                    &[(failures::INSUFFICIENT_STOCK, "out_of_stock")],
+                    "inventory_unavailable",
+                )
+            })?;
+        }
+        Self::check_cancel(ctx)?;
+
+        // 4. Authorize the payment.
+        Self::step(ctx, Step::Authorize);
+        undo.push(Undo::VoidPayment);
+        let auth = ctx
+            .execute_activity(
+                Authorize,
+                AuthorizePayment {
+                    checkout_id: id.clone(),
+                    attempt,
+                    provider: input.payment.provider.clone(),
+                    payment_method: input.payment.payment_method.clone(),
+                    amount: snapshot.total,
+                    customer_email: input.email.clone(),
+                },
+                Self::before_decision(ctx, Domain::Payments),
+            )
+            .await
+            .map_err(|e| {
+                failure(
+                    &e,
+                    &[
+                        (failures::CARD_DECLINED, "card_declined"),
+                        (failures::PAYMENT_FAILED, "payment_failed"),
+                    ],
+                    "payment_unavailable",
+                )
+            })?;
+        ctx.state_mut(|s| s.status.payment_reference = Some(auth.reference.clone()));
+        if auth.status == AuthorizationStatus::RequiresAction {
+            Self::await_payment(ctx, input).await?;
+        }
+        Self::check_cancel(ctx)?;
+
+        // 5. Place the order, split by vendor: the checkout is decided.
+        Self::step(ctx, Step::CreateOrder);
+        undo.push(Undo::CancelOrder);
+        let order = ctx
+            .execute_activity(
+                orders::Create,
+                CreateOrder {
+                    checkout_id: id.clone(),
+                    attempt,
+                    cart_id: input.cart_id.clone(),
+                    customer_email: input.email.clone(),
+                    currency: snapshot.currency,
+                    lines: snapshot
+                        .lines
+                        .iter()
+                        .map(|l| OrderLine {
+                            sku: l.sku.clone(),
+                            title: l.title.clone(),
+                            product_id: l.product_id,
+                            vendor_id: l.vendor_id,
+                            quantity: l.quantity,
+                            unit_price: l.unit_price,
+                            line_total: l.line_total,
+                            discount: l.discount,
+                            tax: l.tax,
+                        })
+                        .collect(),
+                    shipping_by_vendor: snapshot
+                        .shipping_by_vendor
+                        .iter()
+                        .map(|v| (v.vendor_id, v.amount))
+                        .collect(),
+                    subtotal: snapshot.subtotal,
+                    discount: snapshot.discount,
+                    tax: snapshot.tax,
+                    shipping: snapshot.shipping,
+                    total: snapshot.total,
+                    coupon_code: snapshot.coupon_code.clone(),
+                    shipping_address: input.shipping_address.clone(),
+                    payment_provider: auth.provider.clone(),
+                    payment_reference: auth.reference.clone(),
+                },
+                Self::before_decision(ctx, Domain::Orders),
+            )
+            .await
+            .map_err(|e| {
+                failure(
+                    &e,
+                    &[(failures::ORDER_CANCELLED, "cancelled")],
+                    "orders_unavailable",
+                )
+            })?;
+        ctx.upsert_search_attributes([ORDER_NO.value_set(order.order_no.clone())]);
+        ctx.state_mut(|s| {
+            s.status.order_no = Some(order.order_no.clone());
+            s.status.decided = true;
+        });
+
+        // 6. Optional review window before capture; a cancel signal still stops it.
+        if input.settings.capture_delay_seconds > 0 {
+            Self::step(ctx, Step::CaptureDelay);
+            let mut delay = ctx.timer(Duration::from_secs(input.settings.capture_delay_seconds));
+            let mut cancelled = ctx.wait_condition(|s| s.cancel_requested.is_some());
+            select! {
+                _ = delay => {}
+                _ = cancelled => {}
+            };
+        }
+        Self::check_cancel(ctx)?;
+
+        // 7. Capture. From here on the checkout completes: no more cancel, no compensation of
+        //    stock or order; only retries.
+        Self::step(ctx, Step::Capture);
+        ctx.state_mut(|s| s.captured = true);
+        let captured = ctx
+            .execute_activity(
+                Capture,
+                CapturePayment {
+                    checkout_id: id.clone(),
+                    attempt,
+                    amount: snapshot.total,
+                },
+                options::on(ctx, Domain::Payments, Duration::from_secs(30)),
+            )
+            .await
+            .map_err(|e| {
+                failure(
+                    &e,
+                    &[(failures::PAYMENT_FAILED, "capture_failed")],
+                    "capture_failed",
+                )
+            })?;
+        if let Some(u) = undo.iter_mut().find(|u| matches!(u, Undo::VoidPayment)) {
+            *u = Undo::RefundPayment(captured);
+        }
+
+        // 8. Commit the reservations: the stock is sold.
+        Self::step(ctx, Step::Commit);
+        let opts = options::on(ctx, Domain::Inventory, Duration::from_secs(30));
+        let results = join_all(reservations.iter().map(|rid| {
+            ctx.execute_activity(
+                inventory::Commit,
+                ReservationRef {
+                    reservation_id: rid.clone(),
+                    reason: None,
+                },
+                opts.clone(),
+            )
+        }))
+        .await;
+        for r in results {
+            r.map_err(|e| {
+                failure(
+                    &e,
+                    &[(failures::RESERVATION_RELEASED, "reservation_expired")],
+                    "commit_failed",
+                )
+            })?;
+        }
+        undo.retain(|u| !matches!(u, Undo::ReleaseReservation(_)));
+
+        // 9. Redeem the held coupon.
+        if let Some(code) = &snapshot.coupon_code {
+            Self::step(ctx, Step::RedeemCoupon);
+            let redeemed = ctx
+                .execute_activity(
+                    Redeem,
+                    RedemptionRef {
+                        code: code.clone(),
+                        redemption_key: format!("{id}:coupon:{attempt}"),
+                    },
+                    options::on(ctx, Domain::Pricing, Duration::from_secs(30)),
+                )
+                .await;
+            if let Err(e) = redeemed {
+                // The order is paid and the stock sold: record it, do not undo the sale.
+                let (_, message) = describe(&e);
+                ctx.state_mut(|s| {
+                    s.status
+                        .compensation_errors
+                        .push(format!("coupon not redeemed: {message}"))
+                });
+            }
+        }
+
+        // 10. The order shows the payment as captured.
+        Self::step(ctx, Step::RecordPayment);
+        let recorded = ctx
+            .execute_activity(
+                orders::Payment,
+                RecordPayment {
+                    checkout_id: id.clone(),
+                    attempt,
+                    payment_status: PaymentStatus::Captured,
+                    note: format!("captured {captured}"),
+                },
+                options::on(ctx, Domain::Orders, Duration::from_secs(30)),
+            )
+            .await;
+        if let Err(e) = recorded {
+            let (_, message) = describe(&e);
+            ctx.state_mut(|s| {
+                s.status
+                    .compensation_errors
+                    .push(format!("payment not recorded on the order: {message}"))
+            });
+        }
+
+        // 11. Tell the customer, once.
+        Self::step(ctx, Step::Confirm);
+        let sent = ctx
+            .execute_activity(
+                SendConfirmation,
+                SendOrderConfirmation {
+                    idempotency_key: format!("{id}:confirmation:{attempt}"),
+                    to: input.email.clone(),
+                    order_no: order.order_no.clone(),
+                    lines: snapshot
+                        .lines
+                        .iter()
+                        .map(|l| ConfirmationLine {
+                            title: l.title.clone(),
+                            quantity: l.quantity.get(),
+                            line_total: l.line_total,
+                        })
+                        .collect(),
+                    subtotal: snapshot.subtotal,
+                    discount: snapshot.discount,
+                    tax: snapshot.tax,
+                    shipping: snapshot.shipping,
+                    total: snapshot.total,
+                    shipping_address: input.shipping_address.clone(),
+                },
+                options::on(ctx, Domain::Notifications, Duration::from_secs(30)),
+            )
+            .await;
+        if let Err(e) = sent {
+            let (_, message) = describe(&e);
+            ctx.state_mut(|s| {
+                s.status
+                    .compensation_errors
+                    .push(format!("confirmation not sent: {message}"))
+            });
+        }
+        Ok(())
+    }
+
+    /// Waits for the provider to confirm a payment the customer must complete, at most as long
+    /// as the stock stays reserved.
+    async fn await_payment(
+        ctx: &mut WorkflowContext<Self>,
+        input: &CheckoutInput,
+    ) -> Result<(), Stop> {
+        Self::step(ctx, Step::AwaitingPayment);
+        let mut timeout = ctx.timer(Duration::from_secs(input.settings.reservation_ttl_seconds));
+        let mut answered =
+            ctx.wait_condition(|s| s.payment_update.is_some() || s.cancel_requested.is_some());
+        let timed_out = select! {
+            _ = timeout => true,
+            _ = answered => false,
+        };
+        Self::check_cancel(ctx)?;
+        if timed_out {
+            return Err(Failure {
+                code: "payment_timeout".into(),
+                message: format!(
+                    "the payment was not confirmed within {} seconds",
+                    input.settings.reservation_ttl_seconds
+                ),
+            }
+            .into());
+        }
+        match ctx.state(|s| s.payment_update.clone()) {
+            Some((true, _)) => Ok(()),
+            Some((false, update)) => Err(Failure {
+                code: "card_declined".into(),
+                message: update.reason.unwrap_or_else(|| "the payment failed".into()),
+            }
+            .into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Undoes, in reverse, what the forward path did. Compensations run even if the workflow is
+    /// being cancelled, and retry until they succeed or fail for good.
+    async fn compensate(
+        ctx: &mut WorkflowContext<Self>,
+        input: &CheckoutInput,
+        undo: Vec<Undo>,
+        stop: &Stop,
+    ) -> Vec<String> {
+        let (id, attempt) = (input.checkout_id.clone(), input.attempt);
+        let reason = match stop {
+            Stop::Failure(f) => format!("{}: {}", f.code, f.message),
+            Stop::Cancelled(r) => format!("cancelled: {r}"),
+        };
+        let detached = |domain: Domain| {
+            let mut o = options::on(ctx, domain, Duration::from_secs(30));
+            o.cancellation_token = Some(WorkflowCancellationToken::new());
+            o
+        };
+        let mut errors = Vec::new();
+        let mut payment_status = None;
+        let mut record = |r: Result<(), ActivityExecutionError>, what: &str| {
+            if let Err(e) = r {
+                let (_, message) = describe(&e);
+                errors.push(format!("{what}: {message}"));
+            }
+        };
+        // Release reservations concurrently, the rest one by one, in reverse order.
+        let releases: Vec<String> = undo
+            .iter()
+            .filter_map(|u| match u {
+                Undo::ReleaseReservation(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect();
+        for u in undo.iter().rev() {
+            match u {
+                Undo::CancelOrder => {
+                    let r = ctx
+                        .execute_activity(
+                            orders::Cancel,
+                            CancelOrder {
+                                checkout_id: id.clone(),
+                                attempt,
+                                reason: reason.clone(),
+                                payment_status,
+                            },
+                            detached(Domain::Orders),
+                        )
+                        .await;
+                    record(r, "cancel order");
+                }
+                Undo::RefundPayment(amount) => {
+                    let r = ctx
+                        .execute_activity(
+                            Refund,
+                            RefundPayment {
+                                checkout_id: id.clone(),
+                                attempt,
+                                amount: *amount,
+                                reason: reason.clone(),
+                                sequence: 1,
+                            },
+                            detached(Domain::Payments),
+                        )
+                        .await;
+                    if r.is_ok() {
+                        payment_status = Some(PaymentStatus::Refunded);
+                    }
+                    record(r, "refund payment");
+                }
+                Undo::VoidPayment => {
+                    let r = ctx
+                        .execute_activity(
+                            Void,
+                            PaymentRef {
+                                checkout_id: id.clone(),
+                                attempt,
+                            },
+                            detached(Domain::Payments),
+                        )
+                        .await;
+                    if r.is_ok() {
+                        payment_status = Some(PaymentStatus::Voided);
+                    }
+                    record(r, "void payment");
+                }
+                Undo::ReleaseReservation(first) if Some(first) == releases.last() => {
+                    let opts = detached(Domain::Inventory);
+                    let results = join_all(releases.iter().map(|rid| {
+                        ctx.execute_activity(
+                            inventory::Release,
+                            ReservationRef {
+                                reservation_id: rid.clone(),
+                                reason: Some(reason.clone()),
+                            },
+                            opts.clone(),
+                        )
+                    }))
+                    .await;
+                    for r in results {
+                        record(r, "release stock");
+                    }
+                }
+                Undo::ReleaseReservation(_) => {}
+                Undo::ReleaseCoupon { code, key } => {
+                    let r = ctx
+                        .execute_activity(
+                            Release,
+                            RedemptionRef {
+                                code: code.clone(),
+                                redemption_key: key.clone(),
+                            },
+                            detached(Domain::Pricing),
+                        )
+                        .await;
+                    record(r, "release coupon");
+                }
+            }
+        }
+        errors
+    }
+
+    /// Waits until the checkout is decided (order placed with the payment authorized) or has
+    /// ended, and answers its status.
+    #[update(name = "wait_decided")]
+    pub async fn wait_decided(
+        ctx: &mut WorkflowContext<Self>,
+        _input: (),
+    ) -> Result<CheckoutStatus, Box<dyn std::error::Error + Send + Sync>> {
+        ctx.wait_condition(|s| s.status.decided || s.status.state != CheckoutState::Running)
+            .await?;
+        Ok(ctx.state(|s| s.status.clone()))
+    }
+
+    #[query(name = "status")]
+    pub fn status(&self, _ctx: &WorkflowContextView, _input: ()) -> CheckoutStatus {
+        self.status.clone()
+    }
+
+    /// Stops the checkout and undoes what it did, unless the payment was captured already.
+    #[signal(name = "cancel")]
+    pub fn cancel(&mut self, _ctx: &mut SyncWorkflowContext<Self>, reason: String) {
+        if !self.captured && self.cancel_requested.is_none() {
+            self.cancel_requested = Some(if reason.is_empty() {
+                "cancelled by request".into()
+            } else {
+                reason
+            });
+        }
+    }
+
+    #[signal(name = "payment_confirmed")]
+    pub fn payment_confirmed(
+        &mut self,
+        _ctx: &mut SyncWorkflowContext<Self>,
+        update: PaymentUpdate,
+    ) {
+        self.payment_update.get_or_insert((true, update));
+    }
+
+    #[signal(name = "payment_failed")]
+    pub fn payment_failed(&mut self, _ctx: &mut SyncWorkflowContext<Self>, update: PaymentUpdate) {
+        self.payment_update.get_or_insert((false, update));
+    }
+}
+
+/// Every activity the checkout runs, for tests that check the names stay pinned.
+pub fn activity_names() -> Vec<&'static str> {
+    vec![
+        Snapshot.name(),
+        Hold.name(),
+        inventory::Reserve.name(),
+        Authorize.name(),
+        orders::Create.name(),
+        Capture.name(),
+        inventory::Commit.name(),
+        Redeem.name(),
+        orders::Payment.name(),
+        SendConfirmation.name(),
+        orders::Cancel.name(),
+        Refund.name(),
+        Void.name(),
+        inventory::Release.name(),
+        Release.name(),
+    ]
+}
