@@ -36,16 +36,16 @@ pub async fn cart_with(http: &Http, items: &[(&str, i64)]) -> String {
 }
 
 pub async fn start(http: &Http, key: &str, body: Value) -> Reply {
-    let req = reqwest::Client::new()
-        .post(app().url("/v1/checkouts"))
-        .header("idempotency-key", key)
-        .json(&body);
-    http.send(req).await
+    http.post_idempotent("/v1/checkouts", key, body).await
 }
 
 /// Polls the checkout until it has ended; returns its final status.
 pub async fn ended(http: &Http, checkout_id: &str) -> Value {
-    eventually(Duration::from_secs(60), "the checkout to end", || async {
+    ended_within(http, checkout_id, Duration::from_secs(60)).await
+}
+
+pub async fn ended_within(http: &Http, checkout_id: &str, within: Duration) -> Value {
+    eventually(within, "the checkout to end", || async {
         let r = http.get(&format!("/v1/checkouts/{checkout_id}")).await;
         (r.status == 200 && r.body["state"] != "running").then_some(r.body)
     })

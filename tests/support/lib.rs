@@ -15,6 +15,7 @@ use souk_workers::{Config, Parts, Stack};
 use sqlx::{Connection, PgPool};
 
 pub mod fixtures;
+pub mod process;
 pub mod stripe_double;
 
 pub const ADMIN_TOKEN: &str = "e2e-admin-token";
@@ -239,9 +240,14 @@ pub struct Http {
 
 impl Http {
     pub fn new() -> Self {
+        Self::at(&app().api)
+    }
+
+    /// A client of another Souk API (a process a test started).
+    pub fn at(base: &str) -> Self {
         Http {
             client: reqwest::Client::new(),
-            base: app().api.clone(),
+            base: base.to_string(),
         }
     }
 
@@ -267,6 +273,17 @@ impl Http {
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         self.send(self.client.post(format!("{}{path}", self.base)).json(&body))
             .await
+    }
+
+    /// A POST with an `Idempotency-Key`.
+    pub async fn post_idempotent(&self, path: &str, key: &str, body: Value) -> Reply {
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .header("idempotency-key", key)
+                .json(&body),
+        )
+        .await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> Reply {

@@ -1,0 +1,252 @@
+//! Souk as a separate OS process (`souk dev`), for tests that kill and restart it, and
+//! Temporal dev servers of a test's own, for tests that restart the server.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use tokio::process::{Child, Command};
+
+use crate::{Http, TestApp, eventually};
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn tmp() -> PathBuf {
+    std::env::var("SOUK_TEST_TMP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir())
+}
+
+/// Records a child's pid so `./dev test` kills it even if the test panics.
+fn remember(name: &str, child: &Child) {
+    if let Some(pid) = child.id() {
+        let _ = std::fs::write(tmp().join(format!("{name}.child.pid")), pid.to_string());
+    }
+}
+
+/// `souk dev` in its own process: every worker and an API, on ports of its own, sharing the
+/// test run's database and Redis, with its own task queues.
+pub struct SoukProcess {
+    name: String,
+    env: BTreeMap<String, String>,
+    child: Option<Child>,
+    pub api: String,
+}
+
+impl SoukProcess {
+    /// `extra` overrides settings (`SOUK_CHECKOUT__CAPTURE_DELAY_SECONDS`, ...).
+    pub async fn start(
+        app: &TestApp,
+        name: &str,
+        temporal_address: &str,
+        extra: &[(&str, String)],
+    ) -> Self {
+        let cfg = &app.config;
+        let api_port = free_port();
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        let mut set = |k: &str, v: String| {
+            env.insert(k.to_string(), v);
+        };
+        set(
+            "SOUK_DATABASE__URL",
+            cfg.database.url.expose_secret().to_string(),
+        );
+        set(
+            "SOUK_DATABASE__ROLE_PASSWORD",
+            cfg.database.role_password.expose_secret().to_string(),
+        );
+        set("SOUK_REDIS__URL", cfg.redis.url.expose_secret().to_string());
+        set("SOUK_REDIS__KEY_PREFIX", cfg.redis.key_prefix.clone());
+        set("SOUK_TEMPORAL__ADDRESS", temporal_address.to_string());
+        set(
+            "SOUK_TEMPORAL__TASK_QUEUE_PREFIX",
+            format!("{name}-{}.", crate::unique().to_lowercase()),
+        );
+        set("SOUK_API__LISTEN", format!("127.0.0.1:{api_port}"));
+        set("SOUK_API__ADMIN_TOKEN", crate::ADMIN_TOKEN.to_string());
+        for domain in [
+            "catalog",
+            "inventory",
+            "pricing",
+            "cart",
+            "orders",
+            "payments",
+            "notifications",
+        ] {
+            let port = free_port();
+            let upper = domain.to_uppercase();
+            set(
+                &format!("SOUK_SERVICES__{upper}__LISTEN"),
+                format!("127.0.0.1:{port}"),
+            );
+            set(
+                &format!("SOUK_SERVICES__{upper}__URL"),
+                format!("http://127.0.0.1:{port}"),
+            );
+        }
+        set("SOUK_SMTP__PORT", cfg.smtp.port.to_string());
+        set(
+            "SOUK_CHECKOUT__RESERVATION_TTL_SECONDS",
+            cfg.checkout.reservation_ttl_seconds.to_string(),
+        );
+        set("SOUK_INVENTORY__SWEEP_INTERVAL_SECONDS", "3600".into());
+        set("SOUK_PAYMENTS__DEFAULT_PROVIDER", "sandbox".into());
+        set("SOUK_LOG__FORMAT", "json".into());
+        for (k, v) in extra {
+            set(k, v.clone());
+        }
+        let mut p = SoukProcess {
+            name: name.to_string(),
+            env,
+            child: None,
+            api: format!("http://127.0.0.1:{api_port}"),
+        };
+        p.spawn().await;
+        p
+    }
+
+    async fn spawn(&mut self) {
+        let bin =
+            std::env::var("SOUK_TEST_BIN").expect("SOUK_TEST_BIN: run the tests with ./dev test");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(tmp().join(format!("{}.log", self.name)))
+            .expect("log file");
+        let child = Command::new(bin)
+            .arg("dev")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&self.env)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("souk dev starts");
+        remember(&self.name, &child);
+        self.child = Some(child);
+        let url = format!("{}/readyz", self.api);
+        eventually(
+            Duration::from_secs(60),
+            "the souk process to be ready",
+            || async {
+                let ok = reqwest::get(&url)
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false);
+                ok.then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// Kills the process at once (SIGKILL): nothing gets to finish or clean up.
+    pub async fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().await.expect("kill souk");
+        }
+    }
+
+    /// Starts it again with the same settings and ports.
+    pub async fn restart(&mut self) {
+        self.kill().await;
+        self.spawn().await;
+    }
+
+    pub fn http(&self) -> Http {
+        Http::at(&self.api)
+    }
+}
+
+/// A Temporal dev server of the test's own, persisted to a file so it can be restarted.
+pub struct TemporalServer {
+    args: Vec<String>,
+    child: Option<Child>,
+    pub address: String,
+    name: String,
+}
+
+impl TemporalServer {
+    pub async fn start(name: &str) -> Self {
+        let port = free_port();
+        let db = tmp().join(format!("{name}.db"));
+        let mut args: Vec<String> = [
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--log-level",
+            "warn",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend([
+            "--port".into(),
+            port.to_string(),
+            "--http-port".into(),
+            free_port().to_string(),
+            "--metrics-port".into(),
+            free_port().to_string(),
+            "--db-filename".into(),
+            db.display().to_string(),
+        ]);
+        for sa in souk_workflows::checkout::SEARCH_ATTRIBUTES {
+            args.extend(["--search-attribute".into(), format!("{sa}=Keyword")]);
+        }
+        let mut s = TemporalServer {
+            args,
+            child: None,
+            address: format!("http://127.0.0.1:{port}"),
+            name: name.to_string(),
+        };
+        s.spawn().await;
+        s
+    }
+
+    async fn spawn(&mut self) {
+        let bin = std::env::var("SOUK_TEST_TEMPORAL_BIN")
+            .expect("SOUK_TEST_TEMPORAL_BIN: run the tests with ./dev test");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(tmp().join(format!("{}.log", self.name)))
+            .expect("log file");
+        let child = Command::new(bin)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("temporal starts");
+        remember(&self.name, &child);
+        self.child = Some(child);
+        let addr = self.address.trim_start_matches("http://").to_string();
+        eventually(Duration::from_secs(60), "the Temporal server", || async {
+            tokio::net::TcpStream::connect(&addr).await.ok().map(|_| ())
+        })
+        .await;
+    }
+
+    pub async fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().await.expect("kill temporal");
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.kill().await;
+        self.spawn().await;
+    }
+}
