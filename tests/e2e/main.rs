@@ -11,4 +11,5 @@ mod inventory;
 mod operations;
 mod ownership;
 mod payments;
+mod replay;
 mod setup_files;

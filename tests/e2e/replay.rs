@@ -1,0 +1,52 @@
+//! Replay: every recorded history must replay on today's workflow code without a
+//! nondeterminism error, so a change cannot break executions that are running. Histories are
+//! recorded with `./dev record-histories`; a change that must alter a workflow's commands
+//! goes behind `ctx.patched(..)`, and the old histories stay here to prove it.
+
+use souk_workflows::{CheckoutWorkflow, LowStockAlertWorkflow};
+use temporalio_client::WorkflowHistory;
+use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/histories");
+
+fn replayer() -> WorkflowReplayer {
+    let options = WorkflowReplayerOptions::new()
+        .register_workflow::<CheckoutWorkflow>()
+        .and_then(|o| o.register_workflow::<LowStockAlertWorkflow>())
+        .expect("workflows register")
+        .build();
+    WorkflowReplayer::new(options).expect("a replayer")
+}
+
+#[tokio::test]
+async fn recorded_histories_replay_without_nondeterminism() {
+    let mut files: Vec<_> = std::fs::read_dir(DIR)
+        .expect("tests/histories")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+        .collect();
+    for expected in [
+        "checkout_completed.json",
+        "checkout_compensated.json",
+        "low_stock_alert.json",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} is missing from tests/histories"
+        );
+    }
+    let replayer = replayer();
+    for path in files {
+        let history =
+            WorkflowHistory::from_json(&std::fs::read(&path).unwrap()).expect("a history");
+        replayer
+            .replay_workflow(history)
+            .await
+            .unwrap_or_else(|e| panic!("{} does not replay: {e:?}", path.display()));
+    }
+}
