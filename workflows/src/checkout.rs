@@ -36,7 +36,7 @@ use temporalio_common::ActivityDefinition;
 use temporalio_common::error::IncomingError;
 use temporalio_common::search_attributes::SearchAttributeKey;
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::workflows::{join_all, select};
+use temporalio_sdk::workflows::{join, join_all, select};
 use temporalio_sdk::{
     ActivityExecutionError, ActivityOptions, ApplicationFailure, SyncWorkflowContext,
     WorkflowCancellationToken, WorkflowContext, WorkflowContextView, WorkflowResult,
@@ -149,8 +149,7 @@ pub enum Step {
     CaptureDelay,
     Capture,
     Commit,
-    RedeemCoupon,
-    RecordPayment,
+    /// Redeem the coupon, record the payment on the order and mail the customer.
     Confirm,
     Compensating,
     Done,
@@ -254,10 +253,13 @@ impl CheckoutWorkflow {
             s.status.checkout_id = input.checkout_id.clone();
             s.status.attempt = input.attempt;
         });
-        ctx.upsert_search_attributes([
-            CUSTOMER_EMAIL.value_set(input.email.to_lowercase()),
-            CHECKOUT_STATE.value_set(CheckoutState::Running.as_str().into()),
-        ]);
+        // The API sets these when it starts the checkout; another starter may not have.
+        if ctx.search_attributes().get(&CUSTOMER_EMAIL).is_none() {
+            ctx.upsert_search_attributes([
+                CUSTOMER_EMAIL.value_set(input.email.to_lowercase()),
+                CHECKOUT_STATE.value_set(CheckoutState::Running.as_str().into()),
+            ]);
+        }
         let mut undo = Vec::new();
         let outcome = Self::forward(ctx, &input, &mut undo).await;
         let result = Self::conclude(ctx, &input, undo, outcome).await;
@@ -648,89 +650,74 @@ impl CheckoutWorkflow {
         }
         undo.retain(|u| !matches!(u, Undo::ReleaseReservation(_)));
 
-        // 9. Redeem the held coupon.
-        if let Some(code) = &snapshot.coupon_code {
-            Self::step(ctx, Step::RedeemCoupon);
-            let redeemed = ctx
-                .execute_activity(
-                    Redeem,
-                    RedemptionRef {
-                        code: code.clone(),
-                        redemption_key: format!("{id}:coupon:{attempt}"),
-                    },
-                    options::on(ctx, Domain::Pricing, Duration::from_secs(30)),
-                )
-                .await;
-            if let Err(e) = redeemed {
-                // The order is paid and the stock sold: record it, do not undo the sale.
-                let (_, message) = describe(&e);
-                ctx.state_mut(|s| {
-                    s.status
-                        .compensation_errors
-                        .push(format!("coupon not redeemed: {message}"))
-                });
-            }
-        }
-
-        // 10. The order shows the payment as captured.
-        Self::step(ctx, Step::RecordPayment);
-        let recorded = ctx
-            .execute_activity(
-                orders::Payment,
-                RecordPayment {
-                    checkout_id: id.clone(),
-                    attempt,
-                    payment_status: PaymentStatus::Captured,
-                    note: format!("captured {captured}"),
-                },
-                options::on(ctx, Domain::Orders, Duration::from_secs(30)),
-            )
-            .await;
-        if let Err(e) = recorded {
-            let (_, message) = describe(&e);
-            ctx.state_mut(|s| {
-                s.status
-                    .compensation_errors
-                    .push(format!("payment not recorded on the order: {message}"))
-            });
-        }
-
-        // 11. Tell the customer, once.
+        // 9.-11. Paid and sold: redeem the coupon, record the payment on the order and mail the
+        //        customer, concurrently. None of them undoes the sale; a failure is recorded.
         Self::step(ctx, Step::Confirm);
-        let sent = ctx
-            .execute_activity(
-                SendConfirmation,
-                SendOrderConfirmation {
-                    idempotency_key: format!("{id}:confirmation:{attempt}"),
-                    to: input.email.clone(),
-                    order_no: order.order_no.clone(),
-                    lines: snapshot
-                        .lines
-                        .iter()
-                        .map(|l| ConfirmationLine {
-                            title: l.title.clone(),
-                            quantity: l.quantity.get(),
-                            line_total: l.line_total,
-                        })
-                        .collect(),
-                    subtotal: snapshot.subtotal,
-                    discount: snapshot.discount,
-                    tax: snapshot.tax,
-                    shipping: snapshot.shipping,
-                    total: snapshot.total,
-                    shipping_address: input.shipping_address.clone(),
-                },
-                options::on(ctx, Domain::Notifications, Duration::from_secs(30)),
-            )
-            .await;
-        if let Err(e) = sent {
-            let (_, message) = describe(&e);
-            ctx.state_mut(|s| {
-                s.status
-                    .compensation_errors
-                    .push(format!("confirmation not sent: {message}"))
-            });
+        let redeem = async {
+            match &snapshot.coupon_code {
+                None => Ok(()),
+                Some(code) => {
+                    ctx.execute_activity(
+                        Redeem,
+                        RedemptionRef {
+                            code: code.clone(),
+                            redemption_key: format!("{id}:coupon:{attempt}"),
+                        },
+                        options::on(ctx, Domain::Pricing, Duration::from_secs(30)),
+                    )
+                    .await
+                }
+            }
+        };
+        let record = ctx.execute_activity(
+            orders::Payment,
+            RecordPayment {
+                checkout_id: id.clone(),
+                attempt,
+                payment_status: PaymentStatus::Captured,
+                note: format!("captured {captured}"),
+            },
+            options::on(ctx, Domain::Orders, Duration::from_secs(30)),
+        );
+        let confirm = ctx.execute_activity(
+            SendConfirmation,
+            SendOrderConfirmation {
+                idempotency_key: format!("{id}:confirmation:{attempt}"),
+                to: input.email.clone(),
+                order_no: order.order_no.clone(),
+                lines: snapshot
+                    .lines
+                    .iter()
+                    .map(|l| ConfirmationLine {
+                        title: l.title.clone(),
+                        quantity: l.quantity.get(),
+                        line_total: l.line_total,
+                    })
+                    .collect(),
+                subtotal: snapshot.subtotal,
+                discount: snapshot.discount,
+                tax: snapshot.tax,
+                shipping: snapshot.shipping,
+                total: snapshot.total,
+                shipping_address: input.shipping_address.clone(),
+            },
+            options::on(ctx, Domain::Notifications, Duration::from_secs(30)),
+        );
+        let (redeemed, recorded, sent) = join!(redeem, record, confirm);
+        let mut problems = Vec::new();
+        if let Err(e) = redeemed {
+            problems.push(format!("coupon not redeemed: {}", describe(&e).1));
         }
+        if let Err(e) = recorded {
+            problems.push(format!(
+                "payment not recorded on the order: {}",
+                describe(&e).1
+            ));
+        }
+        if let Err(e) = sent {
+            problems.push(format!("confirmation not sent: {}", describe(&e).1));
+        }
+        ctx.state_mut(|s| s.status.compensation_errors.extend(problems));
         Ok(())
     }
 

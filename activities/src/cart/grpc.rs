@@ -219,6 +219,21 @@ impl CartRpc for Cart {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn get_cart_summary(
+        &self,
+        req: Request<pb::GetCartRequest>,
+    ) -> Result<Response<pb::CartSummary>, Status> {
+        let id = req.into_inner().cart_id;
+        let cart = self.service.summary(&id).await.map_err(error_status)?;
+        Ok(Response::new(pb::CartSummary {
+            id: cart.id,
+            currency: cart.currency.to_string(),
+            item_count: cart.lines.len() as i64,
+            units: cart.lines.iter().map(|l| l.quantity.get()).sum(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn add_item(
         &self,
         req: Request<pb::AddItemRequest>,

@@ -234,6 +234,11 @@ impl CartService {
         self.render(ctx, cart).await
     }
 
+    /// The stored cart, unpriced.
+    pub async fn summary(&self, id: &str) -> Result<StoredCart, Error> {
+        self.load(id).await
+    }
+
     async fn load(&self, id: &str) -> Result<StoredCart, Error> {
         if Uuid::parse_str(id).is_err() {
             return Err(Error::NotFound);

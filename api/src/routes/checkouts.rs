@@ -16,11 +16,13 @@ use souk_workflows::checkout::{
     self, CHECKOUT_STATE, CUSTOMER_EMAIL, CheckoutInput, CheckoutSettings, CheckoutState,
     CheckoutStatus, FAILURE_CODE, ORDER_NO, PaymentChoice,
 };
-use temporalio_client::errors::{WorkflowInteractionError, WorkflowStartError};
+use temporalio_client::errors::{
+    WorkflowInteractionError, WorkflowStartError, WorkflowUpdateWithStartError,
+};
 use temporalio_client::{
-    Client, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions, WorkflowExecutionStatus,
-    WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowQueryOptions, WorkflowSignalOptions,
-    WorkflowStartOptions,
+    Client, RpcOptions, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions,
+    WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowQueryOptions,
+    WorkflowSignalOptions, WorkflowUpdateWithStartOptions,
 };
 use temporalio_common::MemoValues;
 use temporalio_common::search_attributes::SearchAttributes;
@@ -249,43 +251,47 @@ async fn create_checkout(
     let cart = s
         .cart
         .clone()
-        .get_cart(caller.request(cart_pb::GetCartRequest {
+        .get_cart_summary(caller.request(cart_pb::GetCartRequest {
             cart_id: body.cart_id.clone(),
         }))
         .await
         .map_err(|e| ApiError::from_status("cart", e))?
         .into_inner();
-    if cart.items.is_empty() {
+    if cart.item_count == 0 {
         return Err(ApiError::unprocessable("cart_empty", "the cart is empty"));
     }
 
     let client = s.temporal.client().await?;
     let checkout_id = checkout::workflow_id(&body.cart_id);
-    for _ in 0..3 {
-        let attempt = match describe(&client, &checkout_id).await? {
-            None => 1,
-            Some(run) if run.idempotency_key.as_deref() == Some(key.as_str()) => {
-                return decided(&s, &client, &checkout_id).await;
+    // First try as attempt 1, refusing to start if this cart has any run already; only then
+    // look at what is there. The common case costs one call to Temporal.
+    let mut next: Option<u32> = Some(1);
+    for _ in 0..4 {
+        let attempt = match next.take() {
+            Some(a) => a,
+            None => {
+                match describe(&client, &checkout_id).await? {
+                    None => 1,
+                    Some(run) if run.idempotency_key.as_deref() == Some(key.as_str()) => {
+                        return decided(&s, &client, &checkout_id).await;
+                    }
+                    Some(run) if run.status == WorkflowExecutionStatus::Running => {
+                        return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "checkout_in_progress",
+                        "another checkout of this cart is running",
+                    )
+                    .with_details(serde_json::json!({ "checkout_id": checkout_id, "status_url": status_url(&checkout_id) })));
+                    }
+                    Some(run)
+                        if run.state.as_deref() == Some(CheckoutState::Completed.as_str()) =>
+                    {
+                        return Err(ApiError::new(StatusCode::CONFLICT, "cart_already_checked_out", "this cart was checked out")
+                        .with_details(serde_json::json!({ "checkout_id": checkout_id, "order_no": run.order_no })));
+                    }
+                    Some(run) => run.attempt + 1,
+                }
             }
-            Some(run) if run.status == WorkflowExecutionStatus::Running => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "checkout_in_progress",
-                    "another checkout of this cart is running",
-                )
-                .with_details(serde_json::json!({ "checkout_id": checkout_id, "status_url": status_url(&checkout_id) })));
-            }
-            Some(run) if run.state.as_deref() == Some(CheckoutState::Completed.as_str()) => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "cart_already_checked_out",
-                    "this cart was checked out",
-                )
-                .with_details(
-                    serde_json::json!({ "checkout_id": checkout_id, "order_no": run.order_no }),
-                ));
-            }
-            Some(run) => run.attempt + 1,
         };
         let input = CheckoutInput {
             checkout_id: checkout_id.clone(),
@@ -310,30 +316,53 @@ async fn create_checkout(
         if let Some(r) = &caller.request_id {
             memo.insert(MEMO_REQUEST, r.clone());
         }
-        let options =
-            WorkflowStartOptions::new(s.settings.workflow_queue.clone(), checkout_id.clone())
-                .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
-                .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
-                .memo(memo)
-                .search_attributes(SearchAttributes::new([
-                    CUSTOMER_EMAIL.value_set(input.email.clone()),
-                    CHECKOUT_STATE.value_set(CheckoutState::Running.as_str().into()),
-                ]))
-                .static_summary(format!(
-                    "Checkout of cart {} by {}",
-                    body.cart_id, input.email
-                ))
-                .build();
-        match client
-            .start_workflow(CheckoutWorkflow::run, input, options)
-            .await
-        {
-            Ok(_) => {
+        // A retry after a failed attempt may reuse the id; a first attempt may not.
+        let reuse = if attempt == 1 {
+            WorkflowIdReusePolicy::RejectDuplicate
+        } else {
+            WorkflowIdReusePolicy::AllowDuplicate
+        };
+        let options = WorkflowUpdateWithStartOptions::new(
+            s.settings.workflow_queue.clone(),
+            checkout_id.clone(),
+            WorkflowIdConflictPolicy::Fail,
+        )
+        .id_reuse_policy(reuse)
+        .memo(memo)
+        .search_attributes(SearchAttributes::new([
+            CUSTOMER_EMAIL.value_set(input.email.clone()),
+            CHECKOUT_STATE.value_set(CheckoutState::Running.as_str().into()),
+        ]))
+        .static_summary(format!(
+            "Checkout of cart {} by {}",
+            body.cart_id, input.email
+        ))
+        .build();
+        // Start and ask for the decision in one call: the update rides on the first task.
+        let started = client
+            .start_update_with_start_workflow(
+                CheckoutWorkflow::run,
+                input,
+                CheckoutWorkflow::wait_decided,
+                (),
+                options,
+            )
+            .await;
+        match started {
+            Ok(update) => {
                 tracing::info!(checkout_id = %checkout_id, attempt, "checkout started");
-                return decided(&s, &client, &checkout_id).await;
+                let wait = update.get_result(RpcOptions::default());
+                let status =
+                    match tokio::time::timeout(s.settings.checkout.decision_wait, wait).await {
+                        Ok(Ok(status)) => Some(to_dto(&status)),
+                        Ok(Err(_)) | Err(_) => None,
+                    };
+                return answer(&client, &checkout_id, status).await;
             }
-            // Another request started it a moment ago: look again.
-            Err(WorkflowStartError::AlreadyStarted { .. }) => continue,
+            // This cart has a run already (or another request started one just now): look.
+            Err(WorkflowUpdateWithStartError::Start(WorkflowStartError::AlreadyStarted {
+                ..
+            })) => continue,
             Err(e) => return Err(temporal_error(e)),
         }
     }
@@ -356,42 +385,47 @@ async fn decided(
         (),
         WorkflowExecuteUpdateOptions::default(),
     );
-    let status =
-        match tokio::time::timeout(s.settings.checkout.decision_wait, wait).await {
-            Ok(Ok(status)) => Some(to_dto(&status)),
-            // Closed already, or the update could not be delivered: read the status instead.
-            Ok(Err(_)) => Some(read_status(client, checkout_id).await?.ok_or_else(|| {
-                ApiError::internal(format_args!("checkout {checkout_id} vanished"))
-            })?),
-            Err(_) => None,
-        };
+    let status = match tokio::time::timeout(s.settings.checkout.decision_wait, wait).await {
+        Ok(Ok(status)) => Some(to_dto(&status)),
+        Ok(Err(_)) | Err(_) => None,
+    };
+    answer(client, checkout_id, status).await
+}
+
+/// 201 with the status once decided; otherwise 202 with where to look.
+async fn answer(
+    client: &Client,
+    checkout_id: &str,
+    status: Option<dto::Checkout>,
+) -> ApiResult<(StatusCode, HeaderMap, Json<dto::Checkout>)> {
+    let status = match status {
+        Some(st) => st,
+        // Not known yet (still deciding, or closed before the update could answer): read it.
+        None => read_status(client, checkout_id)
+            .await?
+            .unwrap_or(dto::Checkout {
+                checkout_id: checkout_id.to_string(),
+                attempt: 1,
+                state: "running".into(),
+                step: None,
+                decided: false,
+                order_no: None,
+                total: None,
+                failure: None,
+                status_url: status_url(checkout_id),
+            }),
+    };
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&status_url(checkout_id)) {
         headers.insert(header::LOCATION, v);
     }
-    match status {
-        // A repeated request (same Idempotency-Key) answers like the first one.
-        Some(st) if st.decided => Ok((StatusCode::CREATED, headers, Json(st))),
-        other => {
-            let st = match other {
-                Some(st) => st,
-                None => read_status(client, checkout_id)
-                    .await?
-                    .unwrap_or(dto::Checkout {
-                        checkout_id: checkout_id.to_string(),
-                        attempt: 1,
-                        state: "running".into(),
-                        step: None,
-                        decided: false,
-                        order_no: None,
-                        total: None,
-                        failure: None,
-                        status_url: status_url(checkout_id),
-                    }),
-            };
-            Ok((StatusCode::ACCEPTED, headers, Json(st)))
-        }
-    }
+    // A repeated request (same Idempotency-Key) answers like the first one.
+    let code = if status.decided {
+        StatusCode::CREATED
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((code, headers, Json(status)))
 }
 
 /// The checkout's status: from the workflow itself when a worker answers, otherwise from what
@@ -476,7 +510,7 @@ async fn cancel_checkout(
         .ok_or_else(|| ApiError::not_found("checkout_not_found", "no such checkout"))?;
     let past_capture = matches!(
         status.step.as_deref(),
-        Some("capture" | "commit" | "redeem_coupon" | "record_payment" | "confirm" | "done")
+        Some("capture" | "commit" | "confirm" | "compensating" | "done")
     );
     if status.state != "running" || past_capture {
         return Err(ApiError::new(
