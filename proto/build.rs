@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "souk/cart/v1/cart.proto",
         "souk/orders/v1/orders.proto",
         "souk/payments/v1/payments.proto",
+        "souk/steps/v1/steps.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -24,6 +24,7 @@ pub mod outbox;
 pub mod payments;
 pub mod pricing;
 pub mod seed;
+pub mod steps;
 pub mod vendors;
 
 pub use context::Ctx;

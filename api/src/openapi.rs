@@ -23,6 +23,8 @@ Every response carries `x-request-id` (send your own to correlate).",
     tags(
         (name = "catalog", description = "Browse categories and products"),
         (name = "carts", description = "Carts, priced on every read"),
+        (name = "checkouts", description = "Checkout sagas: reserve, pay, place the order, confirm"),
+        (name = "webhooks", description = "Payment provider callbacks"),
         (name = "inventory", description = "Stock levels"),
         (name = "admin", description = "Back office; needs the admin bearer token"),
         (name = "operations", description = "Health, readiness and metrics"),

@@ -45,3 +45,9 @@ pub mod payments {
         tonic::include_proto!("souk.payments.v1");
     }
 }
+
+pub mod steps {
+    pub mod v1 {
+        tonic::include_proto!("souk.steps.v1");
+    }
+}

@@ -209,6 +209,13 @@ fn activity_setup(domain: Domain, cfg: Config) -> Setup {
     })
 }
 
+/// The domain's step service, for workflows that run its steps as local activities.
+fn step(
+    handler: Arc<dyn souk_activities::steps::StepHandler>,
+) -> souk_proto::steps::v1::step_service_server::StepServiceServer<souk_activities::steps::Steps> {
+    souk_activities::steps::Steps::new(handler).into_server()
+}
+
 /// Keeps the domain's gRPC health in step with its database (and Redis for the cart), so
 /// `/readyz` and load balancers see what is really reachable.
 async fn watch_health(
@@ -281,17 +288,29 @@ pub async fn start(
                     }
                 }
             }));
-            router.add_service(inventory::grpc::Inventory::new(pool.clone()).into_server())
+            router
+                .add_service(inventory::grpc::Inventory::new(pool.clone()).into_server())
+                .add_service(step(Arc::new(inventory::activities::InventoryActivities {
+                    pool: pool.clone(),
+                })))
         }
-        Domain::Pricing => {
-            router.add_service(pricing::grpc::Pricing::new(pool.clone()).into_server())
-        }
+        Domain::Pricing => router
+            .add_service(pricing::grpc::Pricing::new(pool.clone()).into_server())
+            .add_service(step(Arc::new(pricing::activities::PricingActivities {
+                pool: pool.clone(),
+            }))),
         Domain::Cart => {
             let service = cart_service(cfg).await?;
             cart_for_health = Some(service.clone());
-            router.add_service(cart::grpc::Cart::new(service).into_server())
+            router
+                .add_service(cart::grpc::Cart::new(service.clone()).into_server())
+                .add_service(step(Arc::new(cart::activities::CartActivities { service })))
         }
-        Domain::Orders => router.add_service(orders::grpc::Orders::new(pool.clone()).into_server()),
+        Domain::Orders => router
+            .add_service(orders::grpc::Orders::new(pool.clone()).into_server())
+            .add_service(step(Arc::new(orders::activities::OrderActivities {
+                pool: pool.clone(),
+            }))),
         Domain::Payments => {
             let temporal = Arc::new(souk_api::state::Temporal::new(
                 cfg.temporal.address.clone(),

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod domains;
+pub mod local_steps;
 pub mod stack;
 pub mod telemetry;
 pub mod temporal;

@@ -105,11 +105,14 @@ impl Stack {
             stack.threads.push(running.temporal);
         }
         if parts.workflows {
-            let setup: temporal::Setup = Box::new(|queue: String| {
+            let steps_cfg = cfg.clone();
+            let setup: temporal::Setup = Box::new(move |queue: String| {
                 Box::pin(async move {
                     Ok(WorkerOptions::new(queue)
                         .register_workflow::<souk_workflows::LowStockAlertWorkflow>()?
                         .register_workflow::<souk_workflows::CheckoutWorkflow>()?
+                        // Local activities run on the worker that runs the workflow.
+                        .register_activities(crate::local_steps::LocalSteps::new(&steps_cfg)?)
                         .build())
                 })
             });

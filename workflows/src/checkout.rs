@@ -1,6 +1,6 @@
 //! `Checkout`: a customer's checkout as one durable saga.
 //!
-//! Steps, each an activity on its domain's queue: snapshot and reprice the cart → hold the
+//! Steps, each done by its domain: snapshot and reprice the cart → hold the
 //! coupon → reserve every line → authorize the payment (waiting for the customer if the card
 //! needs 3-D Secure) → place the order, split by vendor (the checkout is *decided*) → capture →
 //! commit the reservations → redeem the coupon → record the payment on the order → send the
@@ -10,6 +10,13 @@
 //! coupon. Every side effect carries an idempotency key derived from the checkout id, the step
 //! and the attempt, so retried activities never repeat one.
 //!
+//! Steps with an external side effect (the payment provider, the mail server) are activities on
+//! their domain's task queue (`souk.payments`, `souk.notifications`). Steps that only change
+//! Souk's own data are local activities: the workflow worker forwards them to the owning
+//! domain's step service over gRPC, so the domain still does the work with its own database
+//! role, and the Temporal server records one marker instead of scheduling a task. The
+//! payloads, idempotency keys and failure types are the same either way.
+//!
 //! Support finds checkouts in the Temporal UI by the search attributes `CustomerEmail`,
 //! `OrderNo`, `CheckoutState` (running, completed, compensated, cancelled, failed) and
 //! `FailureCode`. A compensated checkout ends FAILED with its failure code as the error type; a
@@ -17,6 +24,7 @@
 
 use std::time::Duration;
 
+use futures::future::Either;
 use serde::{Deserialize, Serialize};
 use souk_contracts::cart::{CartSnapshot, Snapshot, SnapshotCart};
 use souk_contracts::failures;
@@ -33,7 +41,9 @@ use souk_contracts::queues::Domain;
 use souk_domain::Money;
 use souk_domain::order::PaymentStatus;
 use temporalio_common::ActivityDefinition;
+use temporalio_common::data_converters::TemporalDeserializable;
 use temporalio_common::error::IncomingError;
+use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
 use temporalio_common::search_attributes::SearchAttributeKey;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::workflows::{join, join_all, select};
@@ -203,15 +213,29 @@ enum Undo {
     CancelOrder,
 }
 
-/// The failure type name and message of an activity failure.
+/// The failure type name and message of an activity failure. Remote and local activity
+/// failures nest the application failure differently, so walk the whole chain.
 fn describe(err: &ActivityExecutionError) -> (Option<String>, String) {
-    match err.cause() {
-        Some(IncomingError::Application(app)) => {
-            (app.type_name().map(str::to_string), app.to_string())
+    let mut cause = err.cause();
+    while let Some(c) = cause {
+        match c {
+            IncomingError::Application(app) => {
+                return (app.type_name().map(str::to_string), app.to_string());
+            }
+            IncomingError::Activity(inner) => cause = inner.cause(),
+            other => return (None, other.failure().message.clone()),
         }
-        Some(other) => (None, other.failure().message.clone()),
-        None => (None, err.to_string()),
     }
+    let mut failure = err.failure();
+    while let Some(f) = failure {
+        if let Some(FailureInfo::ApplicationFailureInfo(info)) = &f.failure_info
+            && !info.r#type.is_empty()
+        {
+            return (Some(info.r#type.clone()), f.message.clone());
+        }
+        failure = f.cause.as_deref();
+    }
+    (None, err.to_string())
 }
 
 /// Maps an activity's business failure to the checkout's failure code.
@@ -236,11 +260,64 @@ pub struct CheckoutWorkflow {
     payment_update: Option<(bool, PaymentUpdate)>,
     /// Past capture, the checkout can no longer be cancelled.
     captured: bool,
+    /// Whether this run has [`LOCAL_STEPS_PATCH`].
+    local_steps: bool,
 }
 
 /// How long a step before the decision may keep retrying (a domain being down) before the
 /// checkout gives up and undoes what it did.
 const DECISION_STEP_BUDGET: Duration = Duration::from_secs(120);
+
+/// The patch that moved the steps without external side effects to local activities. A
+/// checkout whose history predates it keeps running them as activities on the domains' queues.
+pub const LOCAL_STEPS_PATCH: &str = "local-steps";
+
+/// When a step without external side effects runs, which sets its timeouts and cancellation.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// Before the decision: retried for at most [`DECISION_STEP_BUDGET`].
+    Decision,
+    /// After the decision: retried for as long as it takes.
+    Confirm,
+    /// A compensation: retried for as long as it takes, and run even while cancelling.
+    Undo,
+}
+
+/// Runs a step that only changes Souk's own data, owned by `domain`: a local activity the
+/// workflow worker forwards to the domain's step service or, in a checkout started before
+/// [`LOCAL_STEPS_PATCH`], an activity on the domain's task queue. Like the SDK's calls it
+/// issues its command when called, not when first polled, so the order of commands is the
+/// order of calls.
+fn own_step<AD>(
+    ctx: &WorkflowContext<CheckoutWorkflow>,
+    domain: Domain,
+    phase: Phase,
+    activity: AD,
+    input: AD::Input,
+) -> impl Future<Output = Result<AD::Output, ActivityExecutionError>>
+where
+    AD: ActivityDefinition,
+    AD::Output: TemporalDeserializable,
+{
+    if ctx.state(|s| s.local_steps) {
+        let opts = match phase {
+            Phase::Decision => options::local(Some(DECISION_STEP_BUDGET), false),
+            Phase::Confirm => options::local(None, false),
+            Phase::Undo => options::local(None, true),
+        };
+        return Either::Left(ctx.execute_local_activity(activity, input, opts));
+    }
+    let opts = match phase {
+        Phase::Decision => CheckoutWorkflow::before_decision(ctx, domain),
+        Phase::Confirm => options::on(ctx, domain, Duration::from_secs(30)),
+        Phase::Undo => {
+            let mut o = options::on(ctx, domain, Duration::from_secs(30));
+            o.cancellation_token = Some(WorkflowCancellationToken::new());
+            o
+        }
+    };
+    Either::Right(ctx.execute_activity(activity, input, opts))
+}
 
 #[workflow_methods]
 impl CheckoutWorkflow {
@@ -260,6 +337,8 @@ impl CheckoutWorkflow {
                 CHECKOUT_STATE.value_set(CheckoutState::Running.as_str().into()),
             ]);
         }
+        let local_steps = ctx.patched(LOCAL_STEPS_PATCH);
+        ctx.state_mut(|s| s.local_steps = local_steps);
         let mut undo = Vec::new();
         let outcome = Self::forward(ctx, &input, &mut undo).await;
         let result = Self::conclude(ctx, &input, undo, outcome).await;
@@ -375,29 +454,30 @@ impl CheckoutWorkflow {
 
         // 1. Snapshot and reprice the cart.
         Self::step(ctx, Step::Snapshot);
-        let snapshot: CartSnapshot = ctx
-            .execute_activity(
-                Snapshot,
-                SnapshotCart {
-                    cart_id: input.cart_id.clone(),
-                    checkout_id: id.clone(),
-                    attempt,
-                    customer: input.email.clone(),
-                },
-                Self::before_decision(ctx, Domain::Cart),
+        let snapshot: CartSnapshot = own_step(
+            ctx,
+            Domain::Cart,
+            Phase::Decision,
+            Snapshot,
+            SnapshotCart {
+                cart_id: input.cart_id.clone(),
+                checkout_id: id.clone(),
+                attempt,
+                customer: input.email.clone(),
+            },
+        )
+        .await
+        .map_err(|e| {
+            failure(
+                &e,
+                &[
+                    (failures::CART_NOT_FOUND, "cart_not_found"),
+                    (failures::CART_EMPTY, "cart_empty"),
+                    (failures::ITEM_UNAVAILABLE, "item_unavailable"),
+                ],
+                "cart_unavailable",
             )
-            .await
-            .map_err(|e| {
-                failure(
-                    &e,
-                    &[
-                        (failures::CART_NOT_FOUND, "cart_not_found"),
-                        (failures::CART_EMPTY, "cart_empty"),
-                        (failures::ITEM_UNAVAILABLE, "item_unavailable"),
-                    ],
-                    "cart_unavailable",
-                )
-            })?;
+        })?;
         ctx.state_mut(|s| s.status.total = Some(snapshot.total));
         let risen: Vec<String> = snapshot
             .lines
@@ -442,14 +522,16 @@ impl CheckoutWorkflow {
                 code: code.clone(),
                 key: key.clone(),
             });
-            ctx.execute_activity(
+            own_step(
+                ctx,
+                Domain::Pricing,
+                Phase::Decision,
                 Hold,
                 HoldCoupon {
                     code: code.clone(),
                     redemption_key: key,
                     customer: input.email.clone(),
                 },
-                Self::before_decision(ctx, Domain::Pricing),
             )
             .await
             .map_err(|e| {
@@ -471,9 +553,11 @@ impl CheckoutWorkflow {
             .collect();
         // Undo first: a reserve that timed out may still have happened.
         undo.extend(reservations.iter().cloned().map(Undo::ReleaseReservation));
-        let opts = Self::before_decision(ctx, Domain::Inventory);
         let results = join_all(snapshot.lines.iter().zip(&reservations).map(|(l, rid)| {
-            ctx.execute_activity(
+            own_step(
+                ctx,
+                Domain::Inventory,
+                Phase::Decision,
                 inventory::Reserve,
                 ReserveStock {
                     reservation_id: rid.clone(),
@@ -481,7 +565,6 @@ impl CheckoutWorkflow {
                     quantity: l.quantity.get(),
                     ttl_seconds: input.settings.reservation_ttl_seconds as i64,
                 },
-                opts.clone(),
             )
         }))
         .await;
@@ -532,55 +615,56 @@ impl CheckoutWorkflow {
         // 5. Place the order, split by vendor: the checkout is decided.
         Self::step(ctx, Step::CreateOrder);
         undo.push(Undo::CancelOrder);
-        let order = ctx
-            .execute_activity(
-                orders::Create,
-                CreateOrder {
-                    checkout_id: id.clone(),
-                    attempt,
-                    cart_id: input.cart_id.clone(),
-                    customer_email: input.email.clone(),
-                    currency: snapshot.currency,
-                    lines: snapshot
-                        .lines
-                        .iter()
-                        .map(|l| OrderLine {
-                            sku: l.sku.clone(),
-                            title: l.title.clone(),
-                            product_id: l.product_id,
-                            vendor_id: l.vendor_id,
-                            quantity: l.quantity,
-                            unit_price: l.unit_price,
-                            line_total: l.line_total,
-                            discount: l.discount,
-                            tax: l.tax,
-                        })
-                        .collect(),
-                    shipping_by_vendor: snapshot
-                        .shipping_by_vendor
-                        .iter()
-                        .map(|v| (v.vendor_id, v.amount))
-                        .collect(),
-                    subtotal: snapshot.subtotal,
-                    discount: snapshot.discount,
-                    tax: snapshot.tax,
-                    shipping: snapshot.shipping,
-                    total: snapshot.total,
-                    coupon_code: snapshot.coupon_code.clone(),
-                    shipping_address: input.shipping_address.clone(),
-                    payment_provider: auth.provider.clone(),
-                    payment_reference: auth.reference.clone(),
-                },
-                Self::before_decision(ctx, Domain::Orders),
+        let order = own_step(
+            ctx,
+            Domain::Orders,
+            Phase::Decision,
+            orders::Create,
+            CreateOrder {
+                checkout_id: id.clone(),
+                attempt,
+                cart_id: input.cart_id.clone(),
+                customer_email: input.email.clone(),
+                currency: snapshot.currency,
+                lines: snapshot
+                    .lines
+                    .iter()
+                    .map(|l| OrderLine {
+                        sku: l.sku.clone(),
+                        title: l.title.clone(),
+                        product_id: l.product_id,
+                        vendor_id: l.vendor_id,
+                        quantity: l.quantity,
+                        unit_price: l.unit_price,
+                        line_total: l.line_total,
+                        discount: l.discount,
+                        tax: l.tax,
+                    })
+                    .collect(),
+                shipping_by_vendor: snapshot
+                    .shipping_by_vendor
+                    .iter()
+                    .map(|v| (v.vendor_id, v.amount))
+                    .collect(),
+                subtotal: snapshot.subtotal,
+                discount: snapshot.discount,
+                tax: snapshot.tax,
+                shipping: snapshot.shipping,
+                total: snapshot.total,
+                coupon_code: snapshot.coupon_code.clone(),
+                shipping_address: input.shipping_address.clone(),
+                payment_provider: auth.provider.clone(),
+                payment_reference: auth.reference.clone(),
+            },
+        )
+        .await
+        .map_err(|e| {
+            failure(
+                &e,
+                &[(failures::ORDER_CANCELLED, "cancelled")],
+                "orders_unavailable",
             )
-            .await
-            .map_err(|e| {
-                failure(
-                    &e,
-                    &[(failures::ORDER_CANCELLED, "cancelled")],
-                    "orders_unavailable",
-                )
-            })?;
+        })?;
         ctx.upsert_search_attributes([ORDER_NO.value_set(order.order_no.clone())]);
         ctx.state_mut(|s| {
             s.status.order_no = Some(order.order_no.clone());
@@ -627,15 +711,16 @@ impl CheckoutWorkflow {
 
         // 8. Commit the reservations: the stock is sold.
         Self::step(ctx, Step::Commit);
-        let opts = options::on(ctx, Domain::Inventory, Duration::from_secs(30));
         let results = join_all(reservations.iter().map(|rid| {
-            ctx.execute_activity(
+            own_step(
+                ctx,
+                Domain::Inventory,
+                Phase::Confirm,
                 inventory::Commit,
                 ReservationRef {
                     reservation_id: rid.clone(),
                     reason: None,
                 },
-                opts.clone(),
             )
         }))
         .await;
@@ -657,19 +742,24 @@ impl CheckoutWorkflow {
             match &snapshot.coupon_code {
                 None => Ok(()),
                 Some(code) => {
-                    ctx.execute_activity(
+                    own_step(
+                        ctx,
+                        Domain::Pricing,
+                        Phase::Confirm,
                         Redeem,
                         RedemptionRef {
                             code: code.clone(),
                             redemption_key: format!("{id}:coupon:{attempt}"),
                         },
-                        options::on(ctx, Domain::Pricing, Duration::from_secs(30)),
                     )
                     .await
                 }
             }
         };
-        let record = ctx.execute_activity(
+        let record = own_step(
+            ctx,
+            Domain::Orders,
+            Phase::Confirm,
             orders::Payment,
             RecordPayment {
                 checkout_id: id.clone(),
@@ -677,7 +767,6 @@ impl CheckoutWorkflow {
                 payment_status: PaymentStatus::Captured,
                 note: format!("captured {captured}"),
             },
-            options::on(ctx, Domain::Orders, Duration::from_secs(30)),
         );
         let confirm = ctx.execute_activity(
             SendConfirmation,
@@ -794,18 +883,19 @@ impl CheckoutWorkflow {
         for u in undo.iter().rev() {
             match u {
                 Undo::CancelOrder => {
-                    let r = ctx
-                        .execute_activity(
-                            orders::Cancel,
-                            CancelOrder {
-                                checkout_id: id.clone(),
-                                attempt,
-                                reason: reason.clone(),
-                                payment_status,
-                            },
-                            detached(Domain::Orders),
-                        )
-                        .await;
+                    let r = own_step(
+                        ctx,
+                        Domain::Orders,
+                        Phase::Undo,
+                        orders::Cancel,
+                        CancelOrder {
+                            checkout_id: id.clone(),
+                            attempt,
+                            reason: reason.clone(),
+                            payment_status,
+                        },
+                    )
+                    .await;
                     record(r, "cancel order");
                 }
                 Undo::RefundPayment(amount) => {
@@ -844,15 +934,16 @@ impl CheckoutWorkflow {
                     record(r, "void payment");
                 }
                 Undo::ReleaseReservation(first) if Some(first) == releases.last() => {
-                    let opts = detached(Domain::Inventory);
                     let results = join_all(releases.iter().map(|rid| {
-                        ctx.execute_activity(
+                        own_step(
+                            ctx,
+                            Domain::Inventory,
+                            Phase::Undo,
                             inventory::Release,
                             ReservationRef {
                                 reservation_id: rid.clone(),
                                 reason: Some(reason.clone()),
                             },
-                            opts.clone(),
                         )
                     }))
                     .await;
@@ -862,16 +953,17 @@ impl CheckoutWorkflow {
                 }
                 Undo::ReleaseReservation(_) => {}
                 Undo::ReleaseCoupon { code, key } => {
-                    let r = ctx
-                        .execute_activity(
-                            Release,
-                            RedemptionRef {
-                                code: code.clone(),
-                                redemption_key: key.clone(),
-                            },
-                            detached(Domain::Pricing),
-                        )
-                        .await;
+                    let r = own_step(
+                        ctx,
+                        Domain::Pricing,
+                        Phase::Undo,
+                        Release,
+                        RedemptionRef {
+                            code: code.clone(),
+                            redemption_key: key.clone(),
+                        },
+                    )
+                    .await;
                     record(r, "release coupon");
                 }
             }

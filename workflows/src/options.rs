@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use souk_contracts::queues::{self, Domain};
 use temporalio_common::RetryPolicy;
-use temporalio_sdk::{ActivityOptions, WorkflowContext};
+use temporalio_sdk::{
+    ActivityOptions, LocalActivityOptions, WorkflowCancellationToken, WorkflowContext,
+};
 
 /// Transient failures are retried with exponential backoff up to a minute apart, for as long
 /// as the workflow needs; business failures are non-retryable and end the retries at once.
@@ -26,5 +28,19 @@ pub fn on<W>(
     ActivityOptions::with_start_to_close_timeout(start_to_close)
         .task_queue(domain.queue(prefix))
         .retry_policy(retry())
+        .build()
+}
+
+/// Options for a local activity (a step the workflow worker forwards to the owning domain's
+/// step service): retried like a remote one, for at most `budget` if given. `detached` steps
+/// (compensations) still run when the workflow is being cancelled.
+pub fn local(budget: Option<Duration>, detached: bool) -> LocalActivityOptions {
+    LocalActivityOptions::builder()
+        .start_to_close_timeout(Duration::from_secs(30))
+        .maybe_schedule_to_close_timeout(budget)
+        .retry_policy(retry())
+        // Show the input in the history too, so support can read what the step was asked.
+        .include_arguments_in_marker(true)
+        .maybe_cancellation_token(detached.then(WorkflowCancellationToken::new))
         .build()
 }

@@ -1,4 +1,4 @@
-//! Cart activities, run by the cart worker on `souk.cart`.
+//! Cart steps: as Temporal activities on `souk.cart`, and over the step service.
 
 use std::sync::Arc;
 
@@ -8,24 +8,24 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use super::service::{CartService, Error};
-use crate::failure::{business, ctx_of, transient};
+use crate::Ctx;
+use crate::failure::{StepError, business, ctx_of, transient};
+use crate::steps::{StepHandler, call, unknown};
 
+#[derive(Clone)]
 pub struct CartActivities {
     pub service: CartService,
 }
 
-#[activities]
 impl CartActivities {
-    #[activity(definition = Snapshot)]
-    pub async fn snapshot(
-        self: Arc<Self>,
-        ctx: ActivityContext,
+    pub async fn snapshot_step(
+        &self,
+        ctx: &Ctx,
         input: SnapshotCart,
-    ) -> Result<CartSnapshot, ActivityError> {
-        let c = ctx_of(&ctx);
+    ) -> Result<CartSnapshot, StepError> {
         self.service
             .snapshot(
-                &c,
+                ctx,
                 &input.cart_id,
                 &input.checkout_id,
                 input.attempt,
@@ -42,5 +42,29 @@ impl CartActivities {
                 | Error::UnsupportedDestination { .. } => business(failures::ITEM_UNAVAILABLE, e),
                 other => transient(anyhow::anyhow!("{other}")),
             })
+    }
+}
+
+#[tonic::async_trait]
+impl StepHandler for CartActivities {
+    async fn run(&self, ctx: &Ctx, activity: &str, input: &[u8]) -> Result<Vec<u8>, StepError> {
+        match activity {
+            Snapshot::NAME => call(input, |i| self.snapshot_step(ctx, i)).await,
+            other => Err(unknown(other)),
+        }
+    }
+}
+
+#[activities]
+impl CartActivities {
+    #[activity(definition = Snapshot)]
+    pub async fn snapshot(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: SnapshotCart,
+    ) -> Result<CartSnapshot, ActivityError> {
+        self.snapshot_step(&ctx_of(&ctx), input)
+            .await
+            .map_err(StepError::into_activity)
     }
 }

@@ -1,4 +1,5 @@
-//! Inventory activities, run by the inventory worker on `souk.inventory`.
+//! Inventory steps: as Temporal activities on `souk.inventory`, and over the step service for
+//! workflows that run them as local activities.
 
 use std::sync::Arc;
 
@@ -12,13 +13,16 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use super::store::{self, Error};
-use crate::failure::{business, ctx_of, transient};
+use crate::Ctx;
+use crate::failure::{StepError, business, ctx_of, transient};
+use crate::steps::{StepHandler, call, unknown};
 
+#[derive(Clone)]
 pub struct InventoryActivities {
     pub pool: PgPool,
 }
 
-fn failure(e: Error) -> ActivityError {
+fn failure(e: Error) -> StepError {
     match e {
         Error::InsufficientStock { .. } => business(failures::INSUFFICIENT_STOCK, e),
         Error::ReservationConflict(_) => business(failures::RESERVATION_CONFLICT, e),
@@ -33,6 +37,47 @@ fn failure(e: Error) -> ActivityError {
     }
 }
 
+impl InventoryActivities {
+    pub async fn reserve_step(
+        &self,
+        ctx: &Ctx,
+        input: ReserveStock,
+    ) -> Result<Reservation, StepError> {
+        store::reserve(&self.pool, ctx, &input)
+            .await
+            .map_err(failure)
+    }
+
+    pub async fn commit_step(&self, ctx: &Ctx, input: ReservationRef) -> Result<(), StepError> {
+        store::commit(&self.pool, ctx, &input.reservation_id)
+            .await
+            .map_err(failure)
+    }
+
+    pub async fn release_step(&self, ctx: &Ctx, input: ReservationRef) -> Result<(), StepError> {
+        store::release(
+            &self.pool,
+            ctx,
+            &input.reservation_id,
+            input.reason.as_deref(),
+        )
+        .await
+        .map_err(failure)
+    }
+}
+
+#[tonic::async_trait]
+impl StepHandler for InventoryActivities {
+    async fn run(&self, ctx: &Ctx, activity: &str, input: &[u8]) -> Result<Vec<u8>, StepError> {
+        match activity {
+            Reserve::NAME => call(input, |i| self.reserve_step(ctx, i)).await,
+            Commit::NAME => call(input, |i| self.commit_step(ctx, i)).await,
+            Release::NAME => call(input, |i| self.release_step(ctx, i)).await,
+            other => Err(unknown(other)),
+        }
+    }
+}
+
 #[activities]
 impl InventoryActivities {
     #[activity(definition = Reserve)]
@@ -41,9 +86,9 @@ impl InventoryActivities {
         ctx: ActivityContext,
         input: ReserveStock,
     ) -> Result<Reservation, ActivityError> {
-        store::reserve(&self.pool, &ctx_of(&ctx), &input)
+        self.reserve_step(&ctx_of(&ctx), input)
             .await
-            .map_err(failure)
+            .map_err(StepError::into_activity)
     }
 
     #[activity(definition = Commit)]
@@ -52,9 +97,9 @@ impl InventoryActivities {
         ctx: ActivityContext,
         input: ReservationRef,
     ) -> Result<(), ActivityError> {
-        store::commit(&self.pool, &ctx_of(&ctx), &input.reservation_id)
+        self.commit_step(&ctx_of(&ctx), input)
             .await
-            .map_err(failure)
+            .map_err(StepError::into_activity)
     }
 
     #[activity(definition = Release)]
@@ -63,14 +108,9 @@ impl InventoryActivities {
         ctx: ActivityContext,
         input: ReservationRef,
     ) -> Result<(), ActivityError> {
-        store::release(
-            &self.pool,
-            &ctx_of(&ctx),
-            &input.reservation_id,
-            input.reason.as_deref(),
-        )
-        .await
-        .map_err(failure)
+        self.release_step(&ctx_of(&ctx), input)
+            .await
+            .map_err(StepError::into_activity)
     }
 
     #[activity(definition = RaiseAlert)]
@@ -81,7 +121,7 @@ impl InventoryActivities {
     ) -> Result<LowStockAlert, ActivityError> {
         let alert = store::raise_alert(&self.pool, &ctx_of(&ctx), &input)
             .await
-            .map_err(failure)?;
+            .map_err(|e| failure(e).into_activity())?;
         tracing::info!(sku = %alert.sku, available = alert.available, threshold = alert.threshold,
             newly_raised = alert.newly_raised, "low-stock alert");
         Ok(alert)

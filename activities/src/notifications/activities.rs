@@ -11,7 +11,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use super::mailer::Mailer;
 use super::store::{self, Error};
-use crate::failure::{business, ctx_of, transient};
+use crate::failure::{StepError, business, ctx_of, transient};
 
 pub struct NotificationActivities {
     pub pool: PgPool,
@@ -69,7 +69,8 @@ impl NotificationActivities {
             Error::Refused(_) => business(failures::INVALID_RECIPIENT, e),
             Error::UnknownTemplate(_) => business(failures::INVALID_INPUT, e),
             other => transient(anyhow::anyhow!("{other}")),
-        })?;
+        })
+        .map_err(StepError::into_activity)?;
         tracing::info!(order_no = %input.order_no, newly_sent = sent.newly_sent, "order confirmation");
         Ok(MessageRef {
             message_id: sent.message_id,

@@ -5,4 +5,7 @@ pub mod activities;
 pub mod grpc;
 pub mod store;
 
+#[cfg(test)]
+mod tests;
+
 pub use store::Error;

@@ -13,13 +13,13 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use super::provider::ProviderError;
 use super::service::{Error, Payments};
-use crate::failure::{business, ctx_of, transient};
+use crate::failure::{StepError, business, ctx_of, transient};
 
 pub struct PaymentActivities {
     pub payments: Payments,
 }
 
-fn failure(e: Error) -> ActivityError {
+fn failure(e: Error) -> StepError {
     match e {
         Error::Declined { .. } => business(failures::CARD_DECLINED, e),
         Error::Rejected(_) | Error::UnknownProvider(_) | Error::NotFound(_) => {
@@ -51,7 +51,7 @@ impl PaymentActivities {
                 &input.customer_email,
             )
             .await
-            .map_err(failure)?;
+            .map_err(|e| failure(e).into_activity())?;
         tracing::info!(checkout_id = %input.checkout_id, reference = %a.reference, status = ?a.status, "payment authorized");
         Ok(a)
     }
@@ -70,7 +70,7 @@ impl PaymentActivities {
                 input.amount,
             )
             .await
-            .map_err(failure)
+            .map_err(|e| failure(e).into_activity())
     }
 
     #[activity(definition = Void)]
@@ -82,7 +82,7 @@ impl PaymentActivities {
         self.payments
             .void(&ctx_of(&ctx), &input.checkout_id, input.attempt)
             .await
-            .map_err(failure)
+            .map_err(|e| failure(e).into_activity())
     }
 
     #[activity(definition = Refund)]
@@ -101,6 +101,6 @@ impl PaymentActivities {
                 &input.reason,
             )
             .await
-            .map_err(failure)
+            .map_err(|e| failure(e).into_activity())
     }
 }

@@ -1,4 +1,4 @@
-//! Pricing activities, run by the pricing worker on `souk.pricing`.
+//! Pricing steps: as Temporal activities on `souk.pricing`, and over the step service.
 
 use std::sync::Arc;
 
@@ -10,17 +10,59 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use super::store::{self, Error};
-use crate::failure::{business, ctx_of, transient};
+use crate::Ctx;
+use crate::failure::{StepError, business, ctx_of, transient};
+use crate::steps::{StepHandler, call, unknown};
 
+#[derive(Clone)]
 pub struct PricingActivities {
     pub pool: PgPool,
 }
 
-fn failure(e: Error) -> ActivityError {
+fn failure(e: Error) -> StepError {
     match e {
         Error::CouponRejected { .. } => business(failures::COUPON_REJECTED, e),
         Error::Db(e) => transient(e),
         other => business(failures::INVALID_INPUT, other),
+    }
+}
+
+impl PricingActivities {
+    pub async fn hold_step(&self, ctx: &Ctx, input: HoldCoupon) -> Result<(), StepError> {
+        store::hold(
+            &self.pool,
+            ctx,
+            &input.code,
+            &input.redemption_key,
+            &input.customer,
+            Utc::now(),
+        )
+        .await
+        .map_err(failure)
+    }
+
+    pub async fn redeem_step(&self, ctx: &Ctx, input: RedemptionRef) -> Result<(), StepError> {
+        store::redeem(&self.pool, ctx, &input.code, &input.redemption_key)
+            .await
+            .map_err(failure)
+    }
+
+    pub async fn release_step(&self, ctx: &Ctx, input: RedemptionRef) -> Result<(), StepError> {
+        store::reverse_redemption(&self.pool, ctx, &input.code, &input.redemption_key)
+            .await
+            .map_err(failure)
+    }
+}
+
+#[tonic::async_trait]
+impl StepHandler for PricingActivities {
+    async fn run(&self, ctx: &Ctx, activity: &str, input: &[u8]) -> Result<Vec<u8>, StepError> {
+        match activity {
+            Hold::NAME => call(input, |i| self.hold_step(ctx, i)).await,
+            Redeem::NAME => call(input, |i| self.redeem_step(ctx, i)).await,
+            Release::NAME => call(input, |i| self.release_step(ctx, i)).await,
+            other => Err(unknown(other)),
+        }
     }
 }
 
@@ -32,16 +74,9 @@ impl PricingActivities {
         ctx: ActivityContext,
         input: HoldCoupon,
     ) -> Result<(), ActivityError> {
-        store::hold(
-            &self.pool,
-            &ctx_of(&ctx),
-            &input.code,
-            &input.redemption_key,
-            &input.customer,
-            Utc::now(),
-        )
-        .await
-        .map_err(failure)
+        self.hold_step(&ctx_of(&ctx), input)
+            .await
+            .map_err(StepError::into_activity)
     }
 
     #[activity(definition = Redeem)]
@@ -50,14 +85,9 @@ impl PricingActivities {
         ctx: ActivityContext,
         input: RedemptionRef,
     ) -> Result<(), ActivityError> {
-        store::redeem(
-            &self.pool,
-            &ctx_of(&ctx),
-            &input.code,
-            &input.redemption_key,
-        )
-        .await
-        .map_err(failure)
+        self.redeem_step(&ctx_of(&ctx), input)
+            .await
+            .map_err(StepError::into_activity)
     }
 
     #[activity(definition = Release)]
@@ -66,13 +96,8 @@ impl PricingActivities {
         ctx: ActivityContext,
         input: RedemptionRef,
     ) -> Result<(), ActivityError> {
-        store::reverse_redemption(
-            &self.pool,
-            &ctx_of(&ctx),
-            &input.code,
-            &input.redemption_key,
-        )
-        .await
-        .map_err(failure)
+        self.release_step(&ctx_of(&ctx), input)
+            .await
+            .map_err(StepError::into_activity)
     }
 }

@@ -1,0 +1,97 @@
+//! The step service: a domain runs one of its activities for a workflow worker that executes
+//! the step as a *local* activity. Payloads are the same JSON as over a Temporal task queue,
+//! failures the same type names; the domain's own process and database role do the work, so
+//! data ownership is the same as for a remote activity. Steps without external side effects
+//! use it, because a local activity costs the Temporal server far less than a remote one.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use souk_domain::event::Trace;
+use souk_proto::steps::v1 as pb;
+use souk_proto::steps::v1::step_service_server::{StepService, StepServiceServer};
+use tonic::{Request, Response, Status};
+
+use crate::Ctx;
+use crate::failure::StepError;
+
+/// A domain's steps, by activity name.
+#[tonic::async_trait]
+pub trait StepHandler: Send + Sync {
+    async fn run(&self, ctx: &Ctx, activity: &str, input: &[u8]) -> Result<Vec<u8>, StepError>;
+}
+
+/// Decodes the input, runs the step, encodes the output.
+pub async fn call<I, O, F, Fut>(input: &[u8], step: F) -> Result<Vec<u8>, StepError>
+where
+    I: DeserializeOwned,
+    O: Serialize,
+    F: FnOnce(I) -> Fut,
+    Fut: Future<Output = Result<O, StepError>>,
+{
+    let input: I = serde_json::from_slice(input).map_err(|e| StepError {
+        type_name: Some(souk_contracts::failures::INVALID_INPUT.into()),
+        message: format!("unreadable step input: {e}"),
+        non_retryable: true,
+    })?;
+    let output = step(input).await?;
+    serde_json::to_vec(&output).map_err(|e| StepError {
+        type_name: None,
+        message: e.to_string(),
+        non_retryable: false,
+    })
+}
+
+/// An unknown activity name: a deployment mismatch, not worth retrying.
+pub fn unknown(activity: &str) -> StepError {
+    StepError {
+        type_name: Some(souk_contracts::failures::INVALID_INPUT.into()),
+        message: format!("this domain has no step {activity}"),
+        non_retryable: true,
+    }
+}
+
+pub struct Steps {
+    handler: Arc<dyn StepHandler>,
+}
+
+impl Steps {
+    pub fn new(handler: Arc<dyn StepHandler>) -> Self {
+        Self { handler }
+    }
+
+    pub fn into_server(self) -> StepServiceServer<Self> {
+        StepServiceServer::new(self)
+    }
+}
+
+#[tonic::async_trait]
+impl StepService for Steps {
+    #[tracing::instrument(skip_all, fields(activity = %req.get_ref().activity, workflow_id = %req.get_ref().workflow_id))]
+    async fn run(
+        &self,
+        req: Request<pb::RunStepRequest>,
+    ) -> Result<Response<pb::RunStepResponse>, Status> {
+        let r = req.into_inner();
+        let ctx = Ctx {
+            actor: format!("workflow:{}", r.workflow_id),
+            trace: Trace {
+                request_id: None,
+                workflow_id: Some(r.workflow_id.clone()),
+            },
+        };
+        let result = match self.handler.run(&ctx, &r.activity, &r.input).await {
+            Ok(output) => pb::run_step_response::Result::Output(output),
+            Err(e) => pb::run_step_response::Result::Failure(pb::StepFailure {
+                r#type: e.type_name.unwrap_or_default(),
+                message: e.message,
+                non_retryable: e.non_retryable,
+            }),
+        };
+        Ok(Response::new(pb::RunStepResponse {
+            result: Some(result),
+        }))
+    }
+}
