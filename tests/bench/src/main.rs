@@ -6,6 +6,7 @@
 
 mod baseline;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,9 @@ enum Command {
         /// Skip the baseline run.
         #[arg(long)]
         no_baseline: bool,
+        /// How many of the most frequent SQL statements to list, per checkout.
+        #[arg(long, default_value_t = 15)]
+        sql_top: usize,
     },
 }
 
@@ -160,14 +164,51 @@ async fn one_checkout(
     })
 }
 
-async fn sql_calls(url: &str) -> Option<i64> {
+/// Calls per statement in this database, from pg_stat_statements, keyed by its entry (each
+/// domain's role has its own entries for the same statement text, such as `BEGIN`).
+type SqlCalls = HashMap<(i64, i64, bool), (i64, String)>;
+
+async fn sql_calls(url: &str) -> Option<SqlCalls> {
     let pool = sqlx::PgPool::connect(url).await.ok()?;
-    sqlx::query_scalar::<_, i64>(
-        "SELECT COALESCE(sum(calls), 0)::bigint FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    let rows: Vec<(i64, i64, bool, i64, String)> = sqlx::query_as(
+        "SELECT userid::bigint, queryid, toplevel, calls, query FROM pg_stat_statements \
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         AND queryid IS NOT NULL",
     )
-    .fetch_one(&pool)
+    .fetch_all(&pool)
     .await
-    .ok()
+    .ok()?;
+    Some(
+        rows.into_iter()
+            .map(|(user, id, top, calls, query)| ((user, id, top), (calls, query)))
+            .collect(),
+    )
+}
+
+/// Prints statements per checkout, in total and for the `top` most frequent statements.
+fn report_sql(before: &SqlCalls, after: &SqlCalls, checkouts: usize, top: usize) {
+    let mut by_text: HashMap<String, i64> = HashMap::new();
+    for (key, (calls, query)) in after {
+        let was = before.get(key).map_or(0, |(c, _)| *c);
+        let text = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        *by_text.entry(text).or_default() += calls - was;
+    }
+    let mut deltas: Vec<(i64, &str)> = by_text
+        .iter()
+        .map(|(q, d)| (*d, q.as_str()))
+        .filter(|(d, _)| *d > 0)
+        .collect();
+    deltas.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    let total: i64 = deltas.iter().map(|(d, _)| d).sum();
+    let per = |n: i64| n as f64 / checkouts as f64;
+    println!(
+        "SQL statements per checkout: {:.1} (pg_stat_statements, whole database, carts prepared before)",
+        per(total)
+    );
+    for (d, query) in deltas.iter().take(top) {
+        let short: String = query.chars().take(100).collect();
+        println!("  {:>5.2}  {short}", per(*d));
+    }
 }
 
 #[tokio::main]
@@ -181,6 +222,7 @@ async fn main() -> anyhow::Result<()> {
         admin_token,
         database_url,
         no_baseline,
+        sql_top,
     } = Cli::parse().command;
     let http = reqwest::Client::new();
     let client = temporal(&address, &namespace).await?;
@@ -265,10 +307,7 @@ async fn main() -> anyhow::Result<()> {
         ms(percentile(&done, 0.99))
     );
     match (sql_before, sql_after) {
-        (Some(b), Some(a)) if checkouts > 0 => println!(
-            "SQL statements per checkout: {:.1} (pg_stat_statements, whole database, carts prepared before)",
-            (a - b) as f64 / checkouts as f64
-        ),
+        (Some(b), Some(a)) if checkouts > 0 => report_sql(&b, &a, checkouts, sql_top),
         _ => println!(
             "SQL statements per checkout: n/a (pass --database-url with pg_stat_statements enabled)"
         ),
