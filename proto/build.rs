@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "souk/orders/v1/orders.proto",
         "souk/payments/v1/payments.proto",
         "souk/steps/v1/steps.proto",
+        "souk/auth/v1/auth.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -24,6 +24,7 @@ pub enum Schema {
     Orders,
     Payments,
     Notifications,
+    Auth,
 }
 
 static CATALOG: Migrator = sqlx::migrate!("../migrations/catalog");
@@ -34,9 +35,10 @@ static VENDORS: Migrator = sqlx::migrate!("../migrations/vendors");
 static ORDERS: Migrator = sqlx::migrate!("../migrations/orders");
 static PAYMENTS: Migrator = sqlx::migrate!("../migrations/payments");
 static NOTIFICATIONS: Migrator = sqlx::migrate!("../migrations/notifications");
+static AUTH: Migrator = sqlx::migrate!("../migrations/auth");
 
 impl Schema {
-    pub const ALL: [Schema; 8] = [
+    pub const ALL: [Schema; 9] = [
         Schema::Catalog,
         Schema::Inventory,
         Schema::Pricing,
@@ -45,6 +47,7 @@ impl Schema {
         Schema::Orders,
         Schema::Payments,
         Schema::Notifications,
+        Schema::Auth,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +60,7 @@ impl Schema {
             Schema::Orders => "orders",
             Schema::Payments => "payments",
             Schema::Notifications => "notifications",
+            Schema::Auth => "auth",
         }
     }
 
@@ -79,6 +83,7 @@ impl Schema {
             Schema::Orders => &ORDERS,
             Schema::Payments => &PAYMENTS,
             Schema::Notifications => &NOTIFICATIONS,
+            Schema::Auth => &AUTH,
         }
     }
 

@@ -6,11 +6,13 @@
 //! - `pricing`: prices per SKU and currency, taxes, shipping rates, coupons.
 //! - `cart`: live carts in Redis, priced through catalog and pricing; snapshots in Postgres.
 //! - `vendors`: the sellers (a store only, for now).
+//! - `auth`: accounts, roles, sign-in, tokens and signing keys, the security audit trail.
 //!
 //! A domain never reads another domain's tables: it asks that domain's gRPC service. The
 //! database enforces this, since each domain connects as its own role that can only reach its
 //! own schema (see `db`). This crate must not depend on the API or on workflows.
 
+pub mod auth;
 pub mod cart;
 pub mod catalog;
 pub mod context;

@@ -1,40 +1,265 @@
-//! Admin routes sit behind a static bearer token from configuration, compared in constant
-//! time. (Accounts, roles and JWTs replace it with the identity domain.)
+//! Who is calling. Access tokens are RS256 JWTs signed by the auth domain; they are verified
+//! here against its JWK set, which is cached and fetched again when a token names a key the
+//! cache does not know (a rotation). A valid token puts its [`Principal`] in the request;
+//! a present but invalid one is refused with 401 whatever the route.
+//!
+//! Routes then authorize: [`require_operator`] guards `/v1/admin/...`; handlers check
+//! roles and ownership with the `Principal` (see [`Principal::require`]). Refusals are
+//! written to the auth domain's audit trail.
 
-use axum::extract::{Request, State};
-use axum::http::header;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use secrecy::ExposeSecret;
-use subtle::ConstantTimeEq;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use souk_domain::identity::{AccessClaims, Role};
+use souk_proto::auth::v1 as pb;
+use souk_proto::auth::v1::auth_service_client::AuthServiceClient;
+use tokio::sync::{Mutex, RwLock};
+use tonic::transport::Channel;
 
 use crate::error::ApiError;
+use crate::extract::Caller;
 use crate::state::AppState;
 
-/// Marker put in request extensions once the caller proved to be an admin.
-#[derive(Debug, Clone, Copy)]
-pub struct Admin;
+/// The shortest time between two JWK set fetches caused by unknown key ids, so tokens with
+/// made-up `kid`s cannot turn into a flood of calls to the auth service.
+const MIN_REFRESH: Duration = Duration::from_millis(500);
+/// Clock skew tolerated on `exp`.
+const LEEWAY_SECONDS: u64 = 5;
 
-pub async fn require_admin(
+/// A signed-in caller: the verified claims of their access token.
+#[derive(Debug, Clone)]
+pub struct Principal(pub Arc<AccessClaims>);
+
+impl Principal {
+    pub fn user_id(&self) -> &str {
+        &self.0.sub
+    }
+
+    pub fn has(&self, role: Role) -> bool {
+        self.0.has(role)
+    }
+
+    pub fn is_operator(&self) -> bool {
+        self.0.roles.iter().any(|r| r.is_operator())
+    }
+
+    /// 403 unless the caller has `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.has(role) {
+            Ok(())
+        } else {
+            Err(forbidden())
+        }
+    }
+}
+
+pub fn forbidden() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "your account may not do this",
+    )
+}
+
+fn invalid_token(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", message)
+}
+
+/// Verifies access tokens with the auth domain's published keys.
+pub struct Verifier {
+    client: AuthServiceClient<Channel>,
+    validation: Validation,
+    keys: RwLock<HashMap<String, Arc<DecodingKey>>>,
+    /// When the keys were last fetched; also serialises fetches.
+    fetched: Mutex<Option<Instant>>,
+}
+
+impl Verifier {
+    pub fn new(client: AuthServiceClient<Channel>, issuer: &str, audience: &str) -> Self {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        Self {
+            client,
+            validation,
+            keys: RwLock::new(HashMap::new()),
+            fetched: Mutex::new(None),
+        }
+    }
+
+    /// The claims of `token` if it is valid now.
+    pub async fn verify(&self, token: &str) -> Result<AccessClaims, ApiError> {
+        // `alg: none` and unknown algorithms fail to parse here already.
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| invalid_token("the bearer token is not a valid access token"))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(invalid_token("access tokens are signed with RS256"));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| invalid_token("the access token names no signing key"))?;
+        let key = match self.key(&kid).await {
+            Some(k) => k,
+            None => {
+                self.fetch().await?;
+                self.key(&kid)
+                    .await
+                    .ok_or_else(|| invalid_token("the access token's signing key is unknown"))?
+            }
+        };
+        jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
+            .map(|d| d.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "token_expired",
+                    "the access token has expired; refresh it",
+                ),
+                _ => invalid_token("the access token is not valid"),
+            })
+    }
+
+    async fn key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        self.keys.read().await.get(kid).cloned()
+    }
+
+    /// Fetches the JWK set, at most once per `MIN_REFRESH`.
+    async fn fetch(&self) -> Result<(), ApiError> {
+        let mut fetched = self.fetched.lock().await;
+        if fetched.is_some_and(|t| t.elapsed() < MIN_REFRESH) {
+            return Ok(());
+        }
+        let jwks = self
+            .client
+            .clone()
+            .get_jwks(pb::GetJwksRequest {})
+            .await
+            .map_err(|e| ApiError::from_status("auth", e))?
+            .into_inner();
+        let set: serde_json::Value = serde_json::from_str(&jwks.json)
+            .map_err(|e| ApiError::internal(format_args!("auth served a bad JWK set: {e}")))?;
+        let mut keys = HashMap::new();
+        for k in set["keys"].as_array().into_iter().flatten() {
+            let (Some(kid), Some(n), Some(e)) =
+                (k["kid"].as_str(), k["n"].as_str(), k["e"].as_str())
+            else {
+                continue;
+            };
+            match DecodingKey::from_rsa_components(n, e) {
+                Ok(dk) => {
+                    keys.insert(kid.to_string(), Arc::new(dk));
+                }
+                Err(err) => tracing::warn!(kid, error = %err, "unusable key in the JWK set"),
+            }
+        }
+        tracing::debug!(keys = keys.len(), "JWK set fetched");
+        *self.keys.write().await = keys;
+        *fetched = Some(Instant::now());
+        Ok(())
+    }
+
+    /// The JWK set as the auth domain publishes it.
+    pub async fn jwks_json(&self) -> Result<String, ApiError> {
+        Ok(self
+            .client
+            .clone()
+            .get_jwks(pb::GetJwksRequest {})
+            .await
+            .map_err(|e| ApiError::from_status("auth", e))?
+            .into_inner()
+            .json)
+    }
+}
+
+/// Authenticates every request that carries `Authorization: Bearer ...`.
+pub async fn authenticate(
     State(state): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(next.run(req).await);
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
-        .unwrap_or_default();
-    let expected = state.admin_token().expose_secret();
-    let ok = !expected.is_empty()
-        && presented.len() == expected.len()
-        && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()));
-    if !ok {
-        tracing::warn!(path = %req.uri().path(), "admin request without a valid token");
-        return Err(ApiError::unauthorized());
-    }
-    req.extensions_mut().insert(Admin);
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid_token("use Authorization: Bearer <access token>"))?;
+    let claims = state.verifier.verify(token).await.inspect_err(|e| {
+        tracing::info!(code = %e.code, path = %req.uri().path(), "bearer token refused");
+    })?;
+    req.extensions_mut().insert(Principal(Arc::new(claims)));
     Ok(next.run(req).await)
+}
+
+/// Guards the back office: staff and super admins only.
+pub async fn require_operator(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    match req.extensions().get::<Principal>() {
+        None => Err(ApiError::unauthorized()),
+        Some(p) if p.is_operator() => Ok(next.run(req).await),
+        Some(p) => {
+            let caller = Caller::of(&req);
+            audit_denied(
+                &state,
+                &caller,
+                Some(p.user_id()),
+                serde_json::json!({"path": req.uri().path(), "method": req.method().as_str(), "reason": "not_an_operator"}),
+            );
+            Err(forbidden())
+        }
+    }
+}
+
+/// Records a refused authorization in the audit trail, without delaying the answer.
+pub fn audit_denied(
+    state: &AppState,
+    caller: &Caller,
+    user_id: Option<&str>,
+    details: serde_json::Value,
+) {
+    tracing::warn!(user_id, details = %details, "authorization refused");
+    let mut client = state.auth.clone();
+    let req = caller.request(pb::AuditEntry {
+        event: "authorization".into(),
+        outcome: "denied".into(),
+        user_id: user_id.map(str::to_string),
+        details_json: details.to_string(),
+    });
+    tokio::spawn(async move {
+        if let Err(e) = client.record_audit(req).await {
+            tracing::error!(error = %e, "could not record a refused authorization");
+        }
+    });
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    /// Routes that take a `Principal` need a signed-in caller: 401 otherwise.
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(ApiError::unauthorized)
+    }
 }

@@ -464,3 +464,107 @@ pub struct WebhookReceived {
     /// True when this event was delivered before; nothing was done again.
     pub duplicate: bool,
 }
+
+/// E-mail and password (register, sign in).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Credentials {
+    #[schema(example = "ann@example.com")]
+    pub email: String,
+    /// 10 to 128 characters.
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshToken {
+    pub refresh_token: String,
+}
+
+/// An account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    /// active, blocked or pending
+    pub status: String,
+    /// customer, vendor_admin, staff, super_admin
+    pub roles: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor_id: Option<String>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_login_at: Option<String>,
+}
+
+impl From<souk_proto::auth::v1::User> for User {
+    fn from(u: souk_proto::auth::v1::User) -> Self {
+        User {
+            id: u.id,
+            email: u.email,
+            status: u.status,
+            roles: u.roles,
+            vendor_id: u.vendor_id,
+            created_at: u.created_at,
+            last_login_at: u.last_login_at,
+        }
+    }
+}
+
+/// Tokens of a sign-in. Send the access token as `Authorization: Bearer <access_token>`;
+/// when it expires, trade the refresh token for new ones (each refresh token works once).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Tokens {
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: String,
+    /// Seconds.
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub refresh_expires_in: i64,
+    pub user: User,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedKey {
+    /// The key that signs from now on.
+    pub kid: String,
+    /// Keys that no longer sign but still verify until their tokens expire.
+    pub retired_kids: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct GrantRole {
+    /// customer, vendor_admin, staff or super_admin
+    pub role: String,
+    /// Required for vendor_admin.
+    pub vendor_id: Option<String>,
+}
+
+/// One entry of the security audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: String,
+    /// login, lockout, token_refresh, refresh_token_reuse, logout, user_registered,
+    /// role_granted, role_revoked, key_rotation, authorization, ...
+    pub event: String,
+    /// ok, denied or failed
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub actor: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditEntry>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}

@@ -17,6 +17,8 @@ pub struct ApiError {
     pub code: String,
     pub message: String,
     pub details: Option<Value>,
+    /// Seconds, sent as `Retry-After` (rate limits, lockouts).
+    pub retry_after: Option<u64>,
 }
 
 /// The error body.
@@ -44,7 +46,13 @@ impl ApiError {
             code: code.to_string(),
             message: message.into(),
             details: None,
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -125,6 +133,11 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             (Code::Aborted | Code::AlreadyExists, _) => StatusCode::CONFLICT,
+            (Code::Unauthenticated, _) => StatusCode::UNAUTHORIZED,
+            (Code::PermissionDenied, _) => StatusCode::FORBIDDEN,
+            // A sign-in lockout: the account (or address) is locked for a while.
+            (Code::ResourceExhausted, Some("account_locked")) => StatusCode::LOCKED,
+            (Code::ResourceExhausted, _) => StatusCode::TOO_MANY_REQUESTS,
             (Code::Unavailable, _) => {
                 tracing::warn!(service, message = %message, "domain service unavailable");
                 return Self::unavailable(
@@ -149,6 +162,10 @@ impl ApiError {
             reason.as_deref().unwrap_or("invalid_request"),
             message,
         );
+        err.retry_after = details
+            .as_ref()
+            .and_then(|d| d.get("retry_after_seconds"))
+            .and_then(Value::as_u64);
         err.details = details;
         err
     }
@@ -158,6 +175,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         metrics::counter!("souk_api_errors_total", "code" => self.code.clone()).increment(1);
         let status = self.status;
+        let retry_after = self.retry_after;
         let body = ErrorBody {
             error: ErrorObject {
                 code: self.code,
@@ -166,6 +184,10 @@ impl IntoResponse for ApiError {
             },
         };
         let mut res = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

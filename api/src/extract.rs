@@ -127,28 +127,48 @@ where
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub request_id: Option<String>,
+    /// `user:<id>` for a signed-in caller, `customer:guest` otherwise.
     pub actor: String,
+    /// The peer address of the connection.
+    pub client_ip: Option<String>,
+}
+
+impl Caller {
+    fn from(headers: &axum::http::HeaderMap, extensions: &axum::http::Extensions) -> Self {
+        let request_id = headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let actor = extensions.get::<crate::auth::Principal>().map_or_else(
+            || "customer:guest".to_string(),
+            |p| format!("user:{}", p.user_id()),
+        );
+        let client_ip = extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        Caller {
+            request_id,
+            actor,
+            client_ip,
+        }
+    }
+
+    /// The caller of a request (for middleware).
+    pub fn of(req: &Request) -> Self {
+        Self::from(req.headers(), req.extensions())
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let actor = parts
-            .extensions
-            .get::<crate::auth::Admin>()
-            .map_or_else(|| "customer:guest".to_string(), |_| "admin".to_string());
-        Ok(Caller { request_id, actor })
+        Ok(Caller::from(&parts.headers, &parts.extensions))
     }
 }
 
 impl Caller {
-    /// A gRPC request carrying this caller's request id and actor.
+    /// A gRPC request carrying this caller's request id, actor and address.
     pub fn request<T>(&self, msg: T) -> tonic::Request<T> {
         let mut req = tonic::Request::new(msg);
         let md = req.metadata_mut();
@@ -159,6 +179,11 @@ impl Caller {
         }
         if let Ok(v) = self.actor.parse() {
             md.insert("x-souk-actor", v);
+        }
+        if let Some(ip) = &self.client_ip
+            && let Ok(v) = ip.parse()
+        {
+            md.insert("x-souk-client-ip", v);
         }
         req
     }

@@ -27,11 +27,13 @@ pub fn app(state: AppState) -> Router {
     let timeout = state.settings.request_timeout;
     let admin = routes::admin::router()
         .merge(routes::orders::router())
+        .merge(routes::auth::admin_router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::require_admin,
+            auth::require_operator,
         ));
     let (router, api) = openapi::router()
+        .merge(routes::auth::router())
         .merge(routes::catalog::router())
         .merge(routes::carts::router())
         .merge(routes::checkouts::router())
@@ -44,6 +46,10 @@ pub fn app(state: AppState) -> Router {
         .merge(openapi::docs(api))
         .fallback(observe::not_found)
         .method_not_allowed_fallback(observe::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .with_state(state);
     observe::layers(router, body_limit, timeout)
 }

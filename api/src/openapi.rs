@@ -19,27 +19,33 @@ Errors are `{\"error\": {\"code\", \"message\", \"details\"}}` with a stable `co
 Every response carries `x-request-id` (send your own to correlate).",
         version = "1"
     ),
-    modifiers(&AdminToken),
+    modifiers(&BearerAuth),
     tags(
+        (name = "auth", description = "Accounts and sign-in: RS256 access tokens (`Authorization: Bearer`), single-use refresh tokens, the public keys"),
         (name = "catalog", description = "Browse categories and products"),
         (name = "carts", description = "Carts, priced on every read"),
         (name = "checkouts", description = "Checkout sagas: reserve, pay, place the order, confirm"),
         (name = "webhooks", description = "Payment provider callbacks"),
         (name = "inventory", description = "Stock levels"),
-        (name = "admin", description = "Back office; needs the admin bearer token"),
+        (name = "admin", description = "Back office: staff and super admins (some routes super admins only)"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
 pub struct ApiDoc;
 
-struct AdminToken;
+struct BearerAuth;
 
-impl Modify for AdminToken {
+impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "admin_token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use secrecy::SecretString;
 use souk_domain::Currency;
+use souk_proto::auth::v1::auth_service_client::AuthServiceClient;
 use souk_proto::cart::v1::cart_service_client::CartServiceClient;
 use souk_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use souk_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
@@ -29,6 +29,7 @@ pub struct ServiceUrls {
     pub orders: String,
     pub payments: String,
     pub notifications: String,
+    pub auth: String,
 }
 
 /// Checkout knobs passed to every new checkout workflow.
@@ -43,7 +44,9 @@ pub struct CheckoutSettings {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub admin_token: SecretString,
+    /// `iss` and `aud` that access tokens must carry.
+    pub token_issuer: String,
+    pub token_audience: String,
     pub default_currency: Currency,
     pub services: ServiceUrls,
     pub checkout: CheckoutSettings,
@@ -69,6 +72,9 @@ pub struct Inner {
     pub cart: CartServiceClient<Channel>,
     pub orders: OrderServiceClient<Channel>,
     pub payments: PaymentServiceClient<Channel>,
+    pub auth: AuthServiceClient<Channel>,
+    /// Verifies access tokens against the auth domain's keys.
+    pub verifier: crate::auth::Verifier,
     /// Standard gRPC health of each domain service (which reflects its database and Redis).
     pub health: Vec<(&'static str, HealthClient<Channel>)>,
     pub temporal: Temporal,
@@ -103,10 +109,11 @@ impl AppState {
             channel(&s.pricing, t)?,
             channel(&s.cart, t)?,
         );
-        let (orders, payments, notifications) = (
+        let (orders, payments, notifications, auth) = (
             channel(&s.orders, t)?,
             channel(&s.payments, t)?,
             channel(&s.notifications, t)?,
+            channel(&s.auth, t)?,
         );
         let health = vec![
             ("catalog", HealthClient::new(catalog.clone())),
@@ -116,7 +123,14 @@ impl AppState {
             ("orders", HealthClient::new(orders.clone())),
             ("payments", HealthClient::new(payments.clone())),
             ("notifications", HealthClient::new(notifications)),
+            ("auth", HealthClient::new(auth.clone())),
         ];
+        let auth = AuthServiceClient::new(auth);
+        let verifier = crate::auth::Verifier::new(
+            auth.clone(),
+            &settings.token_issuer,
+            &settings.token_audience,
+        );
         Ok(AppState(Arc::new(Inner {
             catalog: CatalogServiceClient::new(catalog),
             inventory: InventoryServiceClient::new(inventory),
@@ -124,6 +138,8 @@ impl AppState {
             cart: CartServiceClient::new(cart),
             orders: OrderServiceClient::new(orders),
             payments: PaymentServiceClient::new(payments),
+            auth,
+            verifier,
             health,
             temporal: Temporal::new(
                 settings.temporal_address.clone(),
@@ -132,10 +148,6 @@ impl AppState {
             settings,
             metrics,
         })))
-    }
-
-    pub fn admin_token(&self) -> &SecretString {
-        &self.settings.admin_token
     }
 }
 

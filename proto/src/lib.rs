@@ -51,3 +51,9 @@ pub mod steps {
         tonic::include_proto!("souk.steps.v1");
     }
 }
+
+pub mod auth {
+    pub mod v1 {
+        tonic::include_proto!("souk.auth.v1");
+    }
+}

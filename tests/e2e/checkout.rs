@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use souk_tests::fixtures::{self, VariantSpec};
-use souk_tests::{ADMIN_TOKEN, Http, app, eventually, unique};
+use souk_tests::{Http, app, eventually, unique};
 
 use crate::checkout_support::*;
 
@@ -563,5 +563,4 @@ async fn checkout_mistakes_are_clear_4xx_and_start_nothing() {
         handle.describe(Default::default()).await.is_err(),
         "no workflow was started for the valid cart"
     );
-    let _ = ADMIN_TOKEN;
 }

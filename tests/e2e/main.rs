@@ -1,6 +1,7 @@
 //! End-to-end tests over real HTTP against the whole stack (see `souk_tests`). One test binary
 //! keeps link time down; modules group the areas.
 
+mod auth;
 mod browse;
 mod carts;
 mod checkout;

@@ -65,6 +65,7 @@ fn the_compose_file_parses_and_names_real_settings() {
         "inventory",
         "pricing",
         "cart",
+        "auth",
         "workflows",
         "api",
     ] {

@@ -18,7 +18,15 @@ pub mod fixtures;
 pub mod process;
 pub mod stripe_double;
 
-pub const ADMIN_TOKEN: &str = "e2e-admin-token";
+/// The operator account every run creates (staff and super admin).
+pub const OPERATOR_EMAIL: &str = "ops@souk.test";
+/// Passwords of the accounts tests create.
+pub const PASSWORD: &str = "e2e correct horse battery";
+
+/// An access token of the run's operator (staff and super admin).
+pub fn admin_token() -> &'static str {
+    &app().operator_token
+}
 
 /// The running stack, shared by every test of the binary.
 pub struct TestApp {
@@ -39,6 +47,8 @@ pub struct TestApp {
     pub stripe: std::sync::Arc<stripe_double::StripeDouble>,
     /// The configuration the stack runs with (tests that start their own processes reuse it).
     pub config: Config,
+    /// An access token of the operator account (valid for the whole run).
+    pub operator_token: String,
 }
 
 /// The secret that signs Stripe webhooks in tests.
@@ -116,7 +126,8 @@ async fn start() -> anyhow::Result<(TestApp, Stack)> {
     cfg.temporal.address = temporal_address.clone();
     cfg.temporal.task_queue_prefix = format!("e2e-{run}.");
     cfg.api.listen = "127.0.0.1:0".parse()?;
-    cfg.api.admin_token = SecretString::from(ADMIN_TOKEN);
+    // Tokens outlive the run; tests that need expiry forge expired tokens with the real key.
+    cfg.auth.access_ttl_seconds = 3_600;
     for s in [
         &mut cfg.services.catalog,
         &mut cfg.services.inventory,
@@ -125,6 +136,7 @@ async fn start() -> anyhow::Result<(TestApp, Stack)> {
         &mut cfg.services.orders,
         &mut cfg.services.payments,
         &mut cfg.services.notifications,
+        &mut cfg.services.auth,
     ] {
         s.listen = "127.0.0.1:0".parse()?;
     }
@@ -159,6 +171,7 @@ async fn start() -> anyhow::Result<(TestApp, Stack)> {
         maildev: env("SOUK_TEST_MAILDEV_URL"),
         stripe,
         config: stack.config.clone(),
+        operator_token: String::new(),
     };
     // Ready means every domain reached its database and Redis, and Temporal answers.
     let http = reqwest::Client::new();
@@ -179,6 +192,30 @@ async fn start() -> anyhow::Result<(TestApp, Stack)> {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let mut app = app;
+    let mut auth = souk_proto::auth::v1::auth_service_client::AuthServiceClient::connect(
+        app.grpc["auth"].clone(),
+    )
+    .await?;
+    auth.create_user(souk_proto::auth::v1::CreateUserRequest {
+        email: OPERATOR_EMAIL.into(),
+        password: PASSWORD.into(),
+        roles: vec!["staff".into(), "super_admin".into()],
+        vendor_id: None,
+    })
+    .await?;
+    let login = http
+        .post(format!("{}/v1/auth/login", app.api))
+        .json(&serde_json::json!({"email": OPERATOR_EMAIL, "password": PASSWORD}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json::<Value>()
+        .await?;
+    app.operator_token = login["access_token"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no access token in {login}"))?
+        .to_string();
     Ok((app, stack))
 }
 
@@ -236,6 +273,8 @@ impl Reply {
 pub struct Http {
     client: reqwest::Client,
     base: String,
+    /// Sent as `Authorization: Bearer` with every request.
+    token: Option<String>,
 }
 
 impl Http {
@@ -248,10 +287,36 @@ impl Http {
         Http {
             client: reqwest::Client::new(),
             base: base.to_string(),
+            token: None,
         }
     }
 
+    /// The same client, signed in with `token`.
+    pub fn with_token(&self, token: &str) -> Self {
+        Http {
+            token: Some(token.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// Signs in over the API; the client for that account.
+    pub async fn login(email: &str, password: &str) -> Self {
+        let http = Http::new();
+        let r = http
+            .post(
+                "/v1/auth/login",
+                serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "login {email}: {}", r.text);
+        http.with_token(r.body["access_token"].as_str().expect("access token"))
+    }
+
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
         let res = req.send().await.expect("request");
         let status = res.status().as_u16();
         let headers = res.headers().clone();
@@ -330,7 +395,7 @@ impl Http {
         self.send(
             self.client
                 .get(format!("{}{path}", self.base))
-                .bearer_auth(ADMIN_TOKEN),
+                .bearer_auth(admin_token()),
         )
         .await
     }

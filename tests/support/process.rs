@@ -71,7 +71,10 @@ impl SoukProcess {
             format!("{name}-{}.", crate::unique().to_lowercase()),
         );
         set("SOUK_API__LISTEN", format!("127.0.0.1:{api_port}"));
-        set("SOUK_API__ADMIN_TOKEN", crate::ADMIN_TOKEN.to_string());
+        set(
+            "SOUK_AUTH__ACCESS_TTL_SECONDS",
+            cfg.auth.access_ttl_seconds.to_string(),
+        );
         for domain in [
             "catalog",
             "inventory",
@@ -80,6 +83,7 @@ impl SoukProcess {
             "orders",
             "payments",
             "notifications",
+            "auth",
         ] {
             let port = free_port();
             let upper = domain.to_uppercase();

@@ -22,6 +22,7 @@ pub struct Config {
     pub checkout: Checkout,
     pub payments: Payments,
     pub smtp: Smtp,
+    pub auth: Auth,
     pub log: Log,
 }
 
@@ -53,8 +54,6 @@ pub struct Temporal {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Api {
     pub listen: SocketAddr,
-    /// Bearer token of the admin routes.
-    pub admin_token: SecretString,
     pub default_currency: String,
     pub body_limit_bytes: usize,
     pub request_timeout_ms: u64,
@@ -78,6 +77,7 @@ pub struct Services {
     pub orders: Service,
     pub payments: Service,
     pub notifications: Service,
+    pub auth: Service,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +118,22 @@ pub struct Smtp {
     pub username: String,
     pub password: SecretString,
     pub from: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Auth {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_seconds: i64,
+    pub refresh_ttl_seconds: i64,
+    pub lockout_threshold: i32,
+    pub lockout_window_seconds: i64,
+    pub lockout_duration_seconds: i64,
+    /// Seals signing keys at rest.
+    pub key_encryption_key: SecretString,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -15,7 +15,7 @@ use souk_activities::payments::provider::PaymentProvider;
 use souk_activities::payments::sandbox::Sandbox;
 use souk_activities::payments::stripe::Stripe;
 use souk_activities::payments::webhook::CheckoutSignals;
-use souk_activities::{cart, catalog, inventory, notifications, orders, payments, pricing};
+use souk_activities::{auth, cart, catalog, inventory, notifications, orders, payments, pricing};
 use souk_contracts::payments::signals::{PAYMENT_CONFIRMED, PAYMENT_FAILED, PaymentUpdate};
 use souk_contracts::queues::Domain;
 use souk_domain::{CountryCode, Currency};
@@ -39,7 +39,8 @@ use crate::temporal::{self, Setup};
 pub struct Running {
     pub grpc: JoinHandle<anyhow::Result<()>>,
     pub background: Vec<JoinHandle<()>>,
-    pub temporal: std::thread::JoinHandle<anyhow::Result<()>>,
+    /// The Temporal worker's thread, for domains with activities.
+    pub temporal: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
 
 fn schema(d: Domain) -> Schema {
@@ -51,6 +52,7 @@ fn schema(d: Domain) -> Schema {
         Domain::Orders => Schema::Orders,
         Domain::Payments => Schema::Payments,
         Domain::Notifications => Schema::Notifications,
+        Domain::Auth => Schema::Auth,
     }
 }
 
@@ -164,6 +166,31 @@ async fn cart_service(cfg: &Config) -> anyhow::Result<CartService> {
     ))
 }
 
+/// The auth domain's service; makes sure a signing key exists.
+pub async fn auth_service(cfg: &Config, pool: PgPool) -> anyhow::Result<auth::AuthService> {
+    let a = &cfg.auth;
+    let keys = auth::keys::Keys::new(
+        pool.clone(),
+        auth::crypto::Sealer::new(a.key_encryption_key.expose_secret()),
+    );
+    keys.ensure().await?;
+    let hasher = auth::password::Hasher::new(auth::password::Cost {
+        memory_kib: a.argon2_memory_kib,
+        iterations: a.argon2_iterations,
+        parallelism: a.argon2_parallelism,
+    })?;
+    let settings = auth::Settings {
+        issuer: a.issuer.clone(),
+        audience: a.audience.clone(),
+        access_ttl: chrono::Duration::seconds(a.access_ttl_seconds),
+        refresh_ttl: chrono::Duration::seconds(a.refresh_ttl_seconds),
+        lockout_threshold: a.lockout_threshold.max(1),
+        lockout_window: chrono::Duration::seconds(a.lockout_window_seconds),
+        lockout_duration: chrono::Duration::seconds(a.lockout_duration_seconds),
+    };
+    Ok(auth::AuthService::new(pool, settings, keys, hasher))
+}
+
 /// Registers the domain's activities; runs on the worker's thread.
 fn activity_setup(domain: Domain, cfg: Config) -> Setup {
     Box::new(move |queue: String| {
@@ -203,6 +230,7 @@ fn activity_setup(domain: Domain, cfg: Config) -> Setup {
                         mailer: mailer(&cfg)?,
                     })
                 }
+                Domain::Auth => anyhow::bail!("the auth domain has no activities"),
             };
             Ok(opts.build())
         })
@@ -332,6 +360,10 @@ pub async fn start(
         }
         // Notifications has no synchronous API yet: its process serves health only.
         Domain::Notifications => router,
+        Domain::Auth => {
+            let service = auth_service(cfg, pool.clone()).await?;
+            router.add_service(auth::grpc::Auth::new(service).into_server())
+        }
     };
     background.push(tokio::spawn(watch_health(
         reporter,
@@ -353,13 +385,17 @@ pub async fn start(
         Ok(())
     });
     tracing::info!(domain = domain.name(), %addr, "gRPC service listening");
-    let temporal = temporal::spawn_worker(
-        domain.name(),
-        cfg.temporal.clone(),
-        domain.queue(&cfg.temporal.task_queue_prefix),
-        activity_setup(domain, cfg.clone()),
-        shutdown,
-    )?;
+    let temporal = if domain.has_activities() {
+        Some(temporal::spawn_worker(
+            domain.name(),
+            cfg.temporal.clone(),
+            domain.queue(&cfg.temporal.task_queue_prefix),
+            activity_setup(domain, cfg.clone()),
+            shutdown,
+        )?)
+    } else {
+        None
+    };
     Ok(Running {
         grpc,
         background,

@@ -23,7 +23,7 @@ enum Command {
     Api,
     /// Domain workers: each serves its gRPC service and polls its task queue.
     Worker {
-        /// catalog, inventory, pricing, cart
+        /// catalog, inventory, pricing, cart, orders, payments, notifications, auth
         #[arg(required = true, value_parser = parse_domain)]
         domains: Vec<Domain>,
     },
@@ -31,13 +31,39 @@ enum Command {
     Workflows,
     /// Create each domain's role and schema and run its migrations.
     Migrate,
-    /// Load the demo data (skipped if it is there already).
+    /// Load the demo data and demo accounts (skipped if they are there already).
     Seed,
+    /// Accounts and signing keys (talks to the database as the auth domain).
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuthCommand {
+    /// Sign new access tokens with a new key; tokens signed before keep working until they
+    /// expire.
+    RotateKeys,
+    /// Create an account with roles (for example the first super admin).
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        /// The password (or set SOUK_NEW_USER_PASSWORD).
+        #[arg(long, env = "SOUK_NEW_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// customer, vendor_admin, staff, super_admin (repeatable)
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// The vendor a vendor_admin manages.
+        #[arg(long)]
+        vendor_id: Option<uuid::Uuid>,
+    },
 }
 
 fn parse_domain(s: &str) -> Result<Domain, String> {
     Domain::parse(s)
-        .ok_or_else(|| format!("unknown domain `{s}` (catalog, inventory, pricing, cart)"))
+        .ok_or_else(|| format!("unknown domain `{s}` (catalog, inventory, pricing, cart, orders, payments, notifications, auth)"))
 }
 
 #[tokio::main]
@@ -79,6 +105,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             }
             return Ok(());
         }
+        Command::Auth { command } => return auth(command, &cfg).await,
         Command::Dev => {
             stack::migrate(&cfg).await?;
             Parts::all()
@@ -111,6 +138,37 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             Err(e)
         }
     }
+}
+
+async fn auth(command: AuthCommand, cfg: &Config) -> anyhow::Result<()> {
+    use souk_activities::auth::Meta;
+    use souk_activities::db::Schema;
+    use souk_domain::identity::Role;
+    let pool = souk_workers::domains::pool(cfg, Schema::Auth, 2).await?;
+    let service = souk_workers::domains::auth_service(cfg, pool).await?;
+    let meta = Meta::system("cli");
+    match command {
+        AuthCommand::RotateKeys => {
+            let r = service.rotate_keys(&meta).await?;
+            println!("signing with {}; still verifying {:?}", r.kid, r.retired);
+        }
+        AuthCommand::CreateUser {
+            email,
+            password,
+            roles,
+            vendor_id,
+        } => {
+            let roles = roles
+                .iter()
+                .map(|r| Role::parse(r).ok_or_else(|| anyhow::anyhow!("unknown role `{r}`")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let u = service
+                .create_user(&meta, &email, &password, &roles, vendor_id)
+                .await?;
+            println!("created {} ({})", u.email, u.id);
+        }
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -12,6 +12,7 @@ use souk_activities::seed;
 use souk_api::{AppState, Application, ServiceUrls, Settings};
 use souk_contracts::queues::Domain;
 use souk_domain::Currency;
+use souk_domain::identity::Role;
 use sqlx::Connection;
 use temporalio_sdk::WorkerOptions;
 use tokio::net::TcpListener;
@@ -63,6 +64,7 @@ fn service_mut(cfg: &mut Config, d: Domain) -> &mut crate::config::Service {
         Domain::Orders => &mut cfg.services.orders,
         Domain::Payments => &mut cfg.services.payments,
         Domain::Notifications => &mut cfg.services.notifications,
+        Domain::Auth => &mut cfg.services.auth,
     }
 }
 
@@ -102,7 +104,7 @@ impl Stack {
             let running = domains::start(d, &cfg, l, rx.clone()).await?;
             stack.tasks.push(running.grpc);
             stack.background.extend(running.background);
-            stack.threads.push(running.temporal);
+            stack.threads.extend(running.temporal);
         }
         if parts.workflows {
             let steps_cfg = cfg.clone();
@@ -195,7 +197,8 @@ impl Stack {
 
 pub fn api_settings(cfg: &Config) -> anyhow::Result<Settings> {
     Ok(Settings {
-        admin_token: cfg.api.admin_token.clone(),
+        token_issuer: cfg.auth.issuer.clone(),
+        token_audience: cfg.auth.audience.clone(),
         default_currency: Currency::parse(&cfg.api.default_currency)?,
         services: ServiceUrls {
             catalog: cfg.services.catalog.url.clone(),
@@ -205,6 +208,7 @@ pub fn api_settings(cfg: &Config) -> anyhow::Result<Settings> {
             orders: cfg.services.orders.url.clone(),
             payments: cfg.services.payments.url.clone(),
             notifications: cfg.services.notifications.url.clone(),
+            auth: cfg.services.auth.url.clone(),
         },
         checkout: souk_api::CheckoutSettings {
             reservation_ttl_seconds: cfg.checkout.reservation_ttl_seconds,
@@ -242,7 +246,16 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads the demo data (once).
+/// Demo accounts (`./dev up`): an operator, a vendor admin of the first demo vendor and a
+/// customer, all with [`DEMO_PASSWORD`].
+pub const DEMO_ACCOUNTS: [(&str, &[Role]); 3] = [
+    ("admin@souk.local", &[Role::Staff, Role::SuperAdmin]),
+    ("vendor@souk.local", &[Role::VendorAdmin]),
+    ("customer@souk.local", &[Role::Customer]),
+];
+pub const DEMO_PASSWORD: &str = "souk-demo-password";
+
+/// Loads the demo data and the demo accounts (once).
 pub async fn seed(cfg: &Config) -> anyhow::Result<seed::Summary> {
     let pools = seed::Pools {
         catalog: pool(cfg, Schema::Catalog, 4).await?,
@@ -250,5 +263,27 @@ pub async fn seed(cfg: &Config) -> anyhow::Result<seed::Summary> {
         pricing: pool(cfg, Schema::Pricing, 4).await?,
         vendors: pool(cfg, Schema::Vendors, 2).await?,
     };
-    seed::run(&pools).await
+    let summary = seed::run(&pools).await?;
+    let vendor = souk_activities::vendors::store::list(&pools.vendors)
+        .await?
+        .into_iter()
+        .find(|v| v.slug == "northwind-goods")
+        .map(|v| v.id);
+    let auth = domains::auth_service(cfg, pool(cfg, Schema::Auth, 2).await?).await?;
+    let meta = souk_activities::auth::Meta::system("seed");
+    for (email, roles) in DEMO_ACCOUNTS {
+        let vendor_id = roles
+            .contains(&Role::VendorAdmin)
+            .then_some(vendor)
+            .flatten();
+        match auth
+            .create_user(&meta, email, DEMO_PASSWORD, roles, vendor_id)
+            .await
+        {
+            Ok(u) => tracing::info!(email, user_id = %u.id, "demo account created"),
+            Err(souk_activities::auth::service::Error::EmailTaken) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(summary)
 }

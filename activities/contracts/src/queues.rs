@@ -7,7 +7,7 @@
 
 pub const WORKFLOWS: &str = "souk.workflows";
 
-/// The domains that run activity workers, each on its queue `souk.<domain>`.
+/// The domains. Each runs in a worker process; those with activities poll `souk.<domain>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Domain {
     Catalog,
@@ -17,10 +17,11 @@ pub enum Domain {
     Orders,
     Payments,
     Notifications,
+    Auth,
 }
 
 impl Domain {
-    pub const ALL: [Domain; 7] = [
+    pub const ALL: [Domain; 8] = [
         Domain::Catalog,
         Domain::Inventory,
         Domain::Pricing,
@@ -28,6 +29,7 @@ impl Domain {
         Domain::Orders,
         Domain::Payments,
         Domain::Notifications,
+        Domain::Auth,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,11 +41,17 @@ impl Domain {
             Domain::Orders => "orders",
             Domain::Payments => "payments",
             Domain::Notifications => "notifications",
+            Domain::Auth => "auth",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|d| d.name() == s)
+    }
+
+    /// Whether workflows run activities of this domain (and its worker polls a task queue).
+    pub fn has_activities(self) -> bool {
+        !matches!(self, Domain::Auth)
     }
 
     /// The task queue of this domain under `prefix` (usually empty).

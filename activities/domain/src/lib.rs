@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod coupon;
 pub mod cursor;
 pub mod event;
+pub mod identity;
 pub mod ids;
 pub mod money;
 pub mod order;

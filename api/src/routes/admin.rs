@@ -1,4 +1,4 @@
-//! Admin routes, behind the admin bearer token (see `auth`).
+//! Admin routes, for staff and super admins (see `auth::require_operator`).
 
 use axum::Json;
 use axum::extract::State;
@@ -29,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// below its low-stock threshold, a `LowStockAlert` workflow starts (see the Temporal UI).
 #[utoipa::path(put, path = "/v1/admin/inventory/{sku}/{warehouse}", tag = "admin",
     params(("sku" = String, Path), ("warehouse" = String, Path)), request_body = SetOnHand,
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = StockUpdated),
         (status = 401, body = ErrorBody),
         (status = 404, description = "unknown SKU or warehouse", body = ErrorBody),
@@ -162,7 +162,7 @@ pub struct AlertsQuery {
 
 /// Low-stock alerts, newest first.
 #[utoipa::path(get, path = "/v1/admin/inventory/alerts", tag = "admin", params(AlertsQuery),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = LowStockAlertPage), (status = 401, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 async fn list_low_stock_alerts(

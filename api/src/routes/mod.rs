@@ -1,6 +1,7 @@
 //! HTTP routes, one module per area. Each exposes `router()` for the OpenAPI router.
 
 pub mod admin;
+pub mod auth;
 pub mod carts;
 pub mod catalog;
 pub mod checkouts;

@@ -1,4 +1,4 @@
-//! Orders, for the back office (admin token).
+//! Orders, for the back office (staff and super admins).
 
 use axum::Json;
 use axum::extract::State;
@@ -18,7 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// An order with its lines, vendor sub-orders, payment (captures, refunds) and timeline.
 #[utoipa::path(get, path = "/v1/orders/{order_no}", tag = "admin", params(("order_no" = String, Path)),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = dto::Order), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(order_no = %order_no))]
 async fn get_order(

@@ -42,8 +42,15 @@ enum Command {
         temporal: String,
         #[arg(long, default_value = "default")]
         namespace: String,
-        #[arg(long, default_value = "dev-admin-token")]
-        admin_token: String,
+        /// An operator account (the demo one by default), to set up stock.
+        #[arg(long, default_value = "admin@souk.local")]
+        admin_email: String,
+        #[arg(
+            long,
+            env = "SOUK_BENCH_ADMIN_PASSWORD",
+            default_value = "souk-demo-password"
+        )]
+        admin_password: String,
         /// Where to read pg_stat_statements (needs pg_read_all_stats and the extension).
         #[arg(long)]
         database_url: Option<String>,
@@ -219,13 +226,26 @@ async fn main() -> anyhow::Result<()> {
         api,
         temporal: address,
         namespace,
-        admin_token,
+        admin_email,
+        admin_password,
         database_url,
         no_baseline,
         sql_top,
     } = Cli::parse().command;
     let http = reqwest::Client::new();
     let client = temporal(&address, &namespace).await?;
+    let login: Value = http
+        .post(format!("{api}/v1/auth/login"))
+        .json(&json!({"email": admin_email, "password": admin_password}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let admin_token = login["access_token"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("signing in as {admin_email} gave no token"))?
+        .to_string();
     let sku = prepare_sku(&http, &api, &admin_token, checkouts).await?;
 
     println!("preparing {checkouts} carts with one unit of {sku}...");

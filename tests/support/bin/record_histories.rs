@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use souk_tests::fixtures::{self, VariantSpec};
-use souk_tests::{ADMIN_TOKEN, Http, app, eventually, unique};
+use souk_tests::{Http, admin_token, app, eventually, unique};
 use souk_workflows::{CheckoutWorkflow, LowStockAlertWorkflow};
 use temporalio_client::WorkflowFetchHistoryOptions;
 
@@ -66,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
     let r = http
         .admin_put(
             &format!("/v1/admin/inventory/{}/east", p.skus[0]),
-            Some(ADMIN_TOKEN),
+            Some(admin_token()),
             json!({"on_hand": 0}),
         )
         .await;

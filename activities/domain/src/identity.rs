@@ -1,0 +1,153 @@
+//! Who a caller is: roles and the claims of an access token. The auth domain signs these
+//! claims; the API verifies them. Both sides share this one definition.
+
+use serde::{Deserialize, Serialize};
+
+/// A role. What each may do is decided per route by the API (and listed with its permissions
+/// in the auth schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Buys: own carts, checkouts, orders, profile.
+    Customer,
+    /// Manages one vendor's products, stock and orders (`vendor_id` in the token).
+    VendorAdmin,
+    /// Operates the marketplace.
+    Staff,
+    /// Staff, plus roles and signing keys.
+    SuperAdmin,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [
+        Role::Customer,
+        Role::VendorAdmin,
+        Role::Staff,
+        Role::SuperAdmin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::VendorAdmin => "vendor_admin",
+            Role::Staff => "staff",
+            Role::SuperAdmin => "super_admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Roles that reach `/v1/admin/...`.
+    pub fn is_operator(self) -> bool {
+        matches!(self, Role::Staff | Role::SuperAdmin)
+    }
+}
+
+/// The claims of an access token (a short-lived RS256 JWT; the signing key's id is the
+/// header's `kid`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The user id.
+    pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+    /// Unique per token.
+    pub jti: String,
+    pub roles: Vec<Role>,
+    /// For vendor admins: the vendor they manage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_id: Option<String>,
+    /// How the sign-in was authenticated (`pwd`, then `otp` with a second factor).
+    #[serde(default)]
+    pub amr: Vec<String>,
+}
+
+impl AccessClaims {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// A normalised e-mail address (trimmed; compared case-insensitively), or why it is not one.
+pub fn normalise_email(raw: &str) -> Result<String, &'static str> {
+    let email = raw.trim();
+    if email.len() < 3 || email.len() > 254 {
+        return Err("an e-mail address has 3 to 254 characters");
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Err("an e-mail address needs an @");
+    };
+    if local.is_empty()
+        || domain.len() < 3
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || email.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err("not a valid e-mail address");
+    }
+    Ok(email.to_string())
+}
+
+/// Password rules: 10 to 128 characters, not the e-mail address.
+pub fn check_password(password: &str, email: &str) -> Result<(), &'static str> {
+    let n = password.chars().count();
+    if n < 10 {
+        return Err("a password has at least 10 characters");
+    }
+    if n > 128 {
+        return Err("a password has at most 128 characters");
+    }
+    if password.eq_ignore_ascii_case(email.trim()) {
+        return Err("the password must not be the e-mail address");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_and_serialise_snake_case() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(
+            serde_json::to_string(&Role::VendorAdmin).unwrap(),
+            "\"vendor_admin\""
+        );
+        assert!(Role::Staff.is_operator() && !Role::VendorAdmin.is_operator());
+    }
+
+    #[test]
+    fn emails_are_checked_and_trimmed() {
+        assert_eq!(
+            normalise_email(" Ann@Example.com ").unwrap(),
+            "Ann@Example.com"
+        );
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@example",
+            "a n@example.com",
+            "ann@.com",
+        ] {
+            assert!(normalise_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_need_length_and_must_not_be_the_email() {
+        assert!(check_password("short", "a@b.co").is_err());
+        assert!(check_password("ann@example.com", "Ann@Example.com").is_err());
+        assert!(check_password(&"x".repeat(129), "a@b.co").is_err());
+        assert!(check_password("correct horse battery", "a@b.co").is_ok());
+    }
+}

@@ -1,0 +1,19 @@
+//! The auth domain: accounts, roles, sign-in, access and refresh tokens, signing keys,
+//! lockout and the security audit trail. It owns the `auth` schema.
+//!
+//! - `crypto`: random tokens, their hashes, secrets sealed at rest.
+//! - `keys`: RS256 signing keys, rotation, the JWK set.
+//! - `password`: argon2id.
+//! - `service`: what the gRPC service and the `souk auth` commands do (SQL included).
+//! - `grpc`: `souk.auth.v1.AuthService`.
+
+pub mod crypto;
+pub mod grpc;
+pub mod keys;
+pub mod password;
+pub mod service;
+
+#[cfg(test)]
+mod tests;
+
+pub use service::{AuthService, Meta, Settings};

@@ -1,0 +1,821 @@
+//! Accounts, sign-in and tokens. Every security event is appended to `auth.audit_log`.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+use souk_domain::identity::{self, AccessClaims, Role};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::crypto::{random_token, token_hash};
+use super::keys::{KeyError, Keys, Rotated};
+use super::password::{HashError, Hasher};
+use crate::db::Schema;
+use crate::{Ctx, outbox};
+
+/// Token lifetimes, lockout policy and the token audience.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `iss` of access tokens.
+    pub issuer: String,
+    /// `aud` of access tokens.
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// This many failed sign-ins for one e-mail address within `lockout_window` lock it for
+    /// `lockout_duration`.
+    pub lockout_threshold: i32,
+    pub lockout_window: Duration,
+    pub lockout_duration: Duration,
+}
+
+/// Who is asking, from where: recorded with every audit entry.
+#[derive(Debug, Clone, Default)]
+pub struct Meta {
+    pub ctx: Ctx,
+    pub ip: Option<String>,
+}
+
+impl Meta {
+    pub fn system(actor: &str) -> Self {
+        Meta {
+            ctx: Ctx::new(actor),
+            ip: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidEmail(&'static str),
+    #[error("{0}")]
+    WeakPassword(&'static str),
+    #[error("an account with this e-mail address exists")]
+    EmailTaken,
+    #[error("wrong e-mail address or password")]
+    InvalidCredentials,
+    #[error("too many failed sign-ins; try again in {retry_after_seconds} s")]
+    Locked { retry_after_seconds: i64 },
+    #[error("this account is blocked")]
+    Blocked,
+    #[error("the refresh token is invalid or expired")]
+    InvalidRefreshToken,
+    #[error("the refresh token was used already; every session of its sign-in is revoked")]
+    RefreshTokenReused,
+    #[error("unknown role `{0}`")]
+    UnknownRole(String),
+    #[error("a vendor admin needs a vendor id")]
+    VendorRequired,
+    #[error("no such user")]
+    UserNotFound,
+    #[error("invalid audit entry: {0}")]
+    InvalidAudit(&'static str),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub status: String,
+    pub roles: Vec<Role>,
+    pub vendor_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+/// What a sign-in or refresh answers.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access_token: String,
+    pub kid: String,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub refresh_expires_in: i64,
+    pub user: User,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub event: String,
+    pub outcome: String,
+    pub user_id: Option<Uuid>,
+    pub email: Option<String>,
+    pub actor: String,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+    pub details: Value,
+}
+
+fn roles(names: Vec<String>) -> Vec<Role> {
+    names.iter().filter_map(|r| Role::parse(r)).collect()
+}
+
+/// The key lockout counts failures under: the address, case-insensitively.
+fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// Appends to the audit trail on `conn`.
+#[allow(clippy::too_many_arguments)]
+async fn audit(
+    conn: &mut PgConnection,
+    meta: &Meta,
+    event: &str,
+    outcome: &str,
+    user_id: Option<Uuid>,
+    email: Option<&str>,
+    details: Value,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO auth.audit_log (event, outcome, user_id, email, actor, ip, request_id, details)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        event,
+        outcome,
+        user_id,
+        email,
+        meta.ctx.actor,
+        meta.ip,
+        meta.ctx.trace.request_id,
+        details
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A user row with its password hash.
+struct Account {
+    user: User,
+    password_hash: String,
+}
+
+async fn account_by_email(conn: &mut PgConnection, email: &str) -> sqlx::Result<Option<Account>> {
+    let row = sqlx::query!(
+        r#"SELECT u.id, u.email, u.password_hash, u.status, u.vendor_id, u.created_at, u.last_login_at,
+                  COALESCE(array_agg(r.role ORDER BY r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS "roles!"
+             FROM auth.users u LEFT JOIN auth.user_roles r ON r.user_id = u.id
+            WHERE lower(u.email) = lower($1)
+            GROUP BY u.id"#,
+        email
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| Account {
+        user: User {
+            id: r.id,
+            email: r.email,
+            status: r.status,
+            roles: roles(r.roles),
+            vendor_id: r.vendor_id,
+            created_at: r.created_at,
+            last_login_at: r.last_login_at,
+        },
+        password_hash: r.password_hash,
+    }))
+}
+
+async fn user_by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<User>> {
+    let row = sqlx::query!(
+        r#"SELECT u.id, u.email, u.status, u.vendor_id, u.created_at, u.last_login_at,
+                  COALESCE(array_agg(r.role ORDER BY r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS "roles!"
+             FROM auth.users u LEFT JOIN auth.user_roles r ON r.user_id = u.id
+            WHERE u.id = $1
+            GROUP BY u.id"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| User {
+        id: r.id,
+        email: r.email,
+        status: r.status,
+        roles: roles(r.roles),
+        vendor_id: r.vendor_id,
+        created_at: r.created_at,
+        last_login_at: r.last_login_at,
+    }))
+}
+
+fn is_unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.constraint() == Some(constraint))
+}
+
+/// The auth domain's operations.
+#[derive(Clone)]
+pub struct AuthService {
+    pool: PgPool,
+    settings: Settings,
+    keys: Keys,
+    hasher: Hasher,
+}
+
+impl AuthService {
+    pub fn new(pool: PgPool, settings: Settings, keys: Keys, hasher: Hasher) -> Self {
+        Self {
+            pool,
+            settings,
+            keys,
+            hasher,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A customer signs up. Writes `user.created` to the outbox with the account.
+    pub async fn register(&self, meta: &Meta, email: &str, password: &str) -> Result<User, Error> {
+        self.create(
+            meta,
+            email,
+            password,
+            &[Role::Customer],
+            None,
+            "user_registered",
+        )
+        .await
+    }
+
+    /// An account with the given roles (operators and seeding).
+    pub async fn create_user(
+        &self,
+        meta: &Meta,
+        email: &str,
+        password: &str,
+        roles: &[Role],
+        vendor_id: Option<Uuid>,
+    ) -> Result<User, Error> {
+        self.create(meta, email, password, roles, vendor_id, "user_created")
+            .await
+    }
+
+    async fn create(
+        &self,
+        meta: &Meta,
+        email: &str,
+        password: &str,
+        roles: &[Role],
+        vendor_id: Option<Uuid>,
+        event: &str,
+    ) -> Result<User, Error> {
+        let email = identity::normalise_email(email).map_err(Error::InvalidEmail)?;
+        identity::check_password(password, &email).map_err(Error::WeakPassword)?;
+        if roles.contains(&Role::VendorAdmin) && vendor_id.is_none() {
+            return Err(Error::VendorRequired);
+        }
+        let hash = self.hasher.hash(password).await?;
+        let id = Uuid::now_v7();
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query!(
+            "INSERT INTO auth.users (id, email, password_hash, vendor_id) VALUES ($1, $2, $3, $4)",
+            id,
+            email,
+            hash,
+            vendor_id
+        )
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e, "users_email_key") => return Err(Error::EmailTaken),
+            other => other?,
+        };
+        for role in roles {
+            sqlx::query!(
+                "INSERT INTO auth.user_roles (user_id, role, granted_by) VALUES ($1, $2, $3)",
+                id,
+                role.as_str(),
+                meta.ctx.actor
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        let role_names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        outbox::emit(
+            &mut tx,
+            Schema::Auth,
+            &meta.ctx,
+            "user.created",
+            json!({"user_id": id, "email": email, "roles": role_names, "vendor_id": vendor_id}),
+        )
+        .await?;
+        audit(
+            &mut tx,
+            meta,
+            event,
+            "ok",
+            Some(id),
+            Some(&email),
+            json!({"roles": role_names}),
+        )
+        .await?;
+        let user = user_by_id(&mut tx, id).await?.ok_or(Error::UserNotFound)?;
+        tx.commit().await?;
+        tracing::info!(user_id = %id, "account created");
+        Ok(user)
+    }
+
+    /// Signs in with e-mail and password. Unknown addresses and wrong passwords get the same
+    /// answer, take as long, and count towards the same lockout.
+    pub async fn login(&self, meta: &Meta, email: &str, password: &str) -> Result<Tokens, Error> {
+        let key = email_key(email);
+        let mut conn = self.pool.acquire().await?;
+        if let Some(retry_after_seconds) = self.locked_for(&mut conn, &key).await? {
+            audit(
+                &mut conn,
+                meta,
+                "login",
+                "denied",
+                None,
+                Some(&key),
+                json!({"reason": "locked"}),
+            )
+            .await?;
+            return Err(Error::Locked {
+                retry_after_seconds,
+            });
+        }
+        let account = account_by_email(&mut conn, &key).await?;
+        let ok = self
+            .hasher
+            .verify(password, account.as_ref().map(|a| a.password_hash.as_str()))
+            .await;
+        let Some(account) = account.filter(|_| ok) else {
+            drop(conn);
+            return Err(self.failed_login(meta, &key).await?);
+        };
+        let user = account.user;
+        if user.status != "active" {
+            audit(
+                &mut conn,
+                meta,
+                "login",
+                "denied",
+                Some(user.id),
+                Some(&key),
+                json!({"reason": user.status}),
+            )
+            .await?;
+            return Err(Error::Blocked);
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query!("DELETE FROM auth.login_attempts WHERE email_key = $1", key)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query!(
+            "UPDATE auth.users SET last_login_at = now() WHERE id = $1",
+            user.id
+        )
+        .execute(&mut *tx)
+        .await?;
+        let amr = vec!["pwd".to_string()];
+        let tokens = self
+            .issue(&mut tx, user.clone(), Uuid::now_v7(), &amr)
+            .await?;
+        audit(
+            &mut tx,
+            meta,
+            "login",
+            "ok",
+            Some(user.id),
+            Some(&key),
+            json!({"kid": tokens.kid, "amr": amr}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(tokens)
+    }
+
+    /// Seconds until `key` may sign in again, if it is locked.
+    async fn locked_for(&self, conn: &mut PgConnection, key: &str) -> sqlx::Result<Option<i64>> {
+        let until = sqlx::query_scalar!(
+            r#"SELECT locked_until AS "locked_until!" FROM auth.login_attempts
+                WHERE email_key = $1 AND locked_until > now()"#,
+            key
+        )
+        .fetch_optional(conn)
+        .await?;
+        Ok(until.map(|u| (u - Utc::now()).num_seconds().max(1)))
+    }
+
+    /// Counts a failed sign-in; locks the address after too many. Returns the answer.
+    async fn failed_login(&self, meta: &Meta, key: &str) -> Result<Error, Error> {
+        let s = &self.settings;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query!(
+            "INSERT INTO auth.login_attempts (email_key, failures) VALUES ($1, 0)
+             ON CONFLICT (email_key) DO NOTHING",
+            key
+        )
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query!(
+            "SELECT failures, window_started_at, locked_until FROM auth.login_attempts
+              WHERE email_key = $1 FOR UPDATE",
+            key
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let now = Utc::now();
+        let fresh_window = row.window_started_at + s.lockout_window < now
+            || row.locked_until.is_some_and(|u| u <= now);
+        let (failures, window_started_at) = if fresh_window {
+            (1, now)
+        } else {
+            (row.failures + 1, row.window_started_at)
+        };
+        let lock = failures >= s.lockout_threshold;
+        let locked_until = lock.then(|| now + s.lockout_duration);
+        sqlx::query!(
+            "UPDATE auth.login_attempts
+                SET failures = $2, window_started_at = $3, locked_until = $4, updated_at = now()
+              WHERE email_key = $1",
+            key,
+            if lock { 0 } else { failures },
+            window_started_at,
+            locked_until
+        )
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            meta,
+            "login",
+            "failed",
+            None,
+            Some(key),
+            json!({"reason": "invalid_credentials", "failures": failures}),
+        )
+        .await?;
+        if lock {
+            audit(
+                &mut tx,
+                meta,
+                "lockout",
+                "ok",
+                None,
+                Some(key),
+                json!({"failures": failures, "locked_seconds": s.lockout_duration.num_seconds()}),
+            )
+            .await?;
+            tracing::warn!(failures, "sign-in locked after repeated failures");
+        }
+        tx.commit().await?;
+        Ok(match locked_until {
+            Some(_) => Error::Locked {
+                retry_after_seconds: s.lockout_duration.num_seconds(),
+            },
+            None => Error::InvalidCredentials,
+        })
+    }
+
+    /// A new refresh token in `family` and an access token for `user`.
+    async fn issue(
+        &self,
+        conn: &mut PgConnection,
+        user: User,
+        family: Uuid,
+        amr: &[String],
+    ) -> Result<Tokens, Error> {
+        let s = &self.settings;
+        let now = Utc::now();
+        let refresh = random_token();
+        sqlx::query!(
+            "INSERT INTO auth.refresh_tokens (id, family_id, user_id, token_hash, expires_at, amr)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            Uuid::now_v7(),
+            family,
+            user.id,
+            token_hash(&refresh),
+            now + s.refresh_ttl,
+            amr
+        )
+        .execute(&mut *conn)
+        .await?;
+        let claims = AccessClaims {
+            iss: s.issuer.clone(),
+            aud: s.audience.clone(),
+            sub: user.id.to_string(),
+            iat: now.timestamp(),
+            exp: (now + s.access_ttl).timestamp(),
+            jti: Uuid::new_v4().to_string(),
+            roles: user.roles.clone(),
+            vendor_id: user.vendor_id.map(|v| v.to_string()),
+            amr: amr.to_vec(),
+        };
+        let (access_token, kid) = self.keys.sign(&claims).await?;
+        Ok(Tokens {
+            access_token,
+            kid,
+            expires_in: s.access_ttl.num_seconds(),
+            refresh_token: refresh,
+            refresh_expires_in: s.refresh_ttl.num_seconds(),
+            user,
+        })
+    }
+
+    /// Uses up a refresh token and answers new tokens of the same family. A token presented
+    /// after it was used means it leaked: the whole family is revoked.
+    pub async fn refresh(&self, meta: &Meta, refresh_token: &str) -> Result<Tokens, Error> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query!(
+            "SELECT id, family_id, user_id, expires_at, used_at, revoked_at, amr
+               FROM auth.refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+            token_hash(refresh_token)
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Err(Error::InvalidRefreshToken);
+        };
+        if row.revoked_at.is_some() {
+            audit(
+                &mut tx,
+                meta,
+                "token_refresh",
+                "denied",
+                Some(row.user_id),
+                None,
+                json!({"reason": "revoked", "family_id": row.family_id}),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(Error::InvalidRefreshToken);
+        }
+        if row.used_at.is_some() {
+            let revoked = self
+                .revoke_family(&mut tx, row.family_id, "reuse_detected")
+                .await?;
+            audit(
+                &mut tx,
+                meta,
+                "refresh_token_reuse",
+                "denied",
+                Some(row.user_id),
+                None,
+                json!({"family_id": row.family_id, "revoked_tokens": revoked}),
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::warn!(user_id = %row.user_id, family_id = %row.family_id, "refresh token reused; family revoked");
+            return Err(Error::RefreshTokenReused);
+        }
+        if row.expires_at <= Utc::now() {
+            return Err(Error::InvalidRefreshToken);
+        }
+        let user = user_by_id(&mut tx, row.user_id)
+            .await?
+            .ok_or(Error::InvalidRefreshToken)?;
+        if user.status != "active" {
+            self.revoke_family(&mut tx, row.family_id, "blocked")
+                .await?;
+            tx.commit().await?;
+            return Err(Error::Blocked);
+        }
+        sqlx::query!(
+            "UPDATE auth.refresh_tokens SET used_at = now() WHERE id = $1",
+            row.id
+        )
+        .execute(&mut *tx)
+        .await?;
+        let tokens = self.issue(&mut tx, user, row.family_id, &row.amr).await?;
+        audit(
+            &mut tx,
+            meta,
+            "token_refresh",
+            "ok",
+            Some(row.user_id),
+            None,
+            json!({"family_id": row.family_id, "kid": tokens.kid}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(tokens)
+    }
+
+    async fn revoke_family(
+        &self,
+        conn: &mut PgConnection,
+        family: Uuid,
+        reason: &str,
+    ) -> sqlx::Result<u64> {
+        Ok(sqlx::query!(
+            "UPDATE auth.refresh_tokens SET revoked_at = now(), revoked_reason = $2
+              WHERE family_id = $1 AND revoked_at IS NULL",
+            family,
+            reason
+        )
+        .execute(conn)
+        .await?
+        .rows_affected())
+    }
+
+    /// Ends the sign-in the refresh token belongs to. Unknown tokens are ignored.
+    pub async fn logout(&self, meta: &Meta, refresh_token: &str) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query!(
+            "SELECT family_id, user_id FROM auth.refresh_tokens WHERE token_hash = $1",
+            token_hash(refresh_token)
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = row {
+            let revoked = self.revoke_family(&mut tx, row.family_id, "logout").await?;
+            audit(
+                &mut tx,
+                meta,
+                "logout",
+                "ok",
+                Some(row.user_id),
+                None,
+                json!({"family_id": row.family_id, "revoked_tokens": revoked}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A new signing key; the old ones keep verifying until their tokens have expired.
+    pub async fn rotate_keys(&self, meta: &Meta) -> Result<Rotated, Error> {
+        let mut tx = self.pool.begin().await?;
+        let rotated = self.keys.rotate(&mut tx, self.settings.access_ttl).await?;
+        audit(
+            &mut tx,
+            meta,
+            "key_rotation",
+            "ok",
+            None,
+            None,
+            json!({"kid": rotated.kid, "retired": rotated.retired}),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(kid = %rotated.kid, retired = ?rotated.retired, "signing key rotated");
+        Ok(rotated)
+    }
+
+    pub async fn user(&self, id: Uuid) -> Result<User, Error> {
+        let mut conn = self.pool.acquire().await?;
+        user_by_id(&mut conn, id).await?.ok_or(Error::UserNotFound)
+    }
+
+    /// Grants `role`; granting `vendor_admin` also sets the vendor the user manages.
+    pub async fn grant_role(
+        &self,
+        meta: &Meta,
+        user_id: Uuid,
+        role: &str,
+        vendor_id: Option<Uuid>,
+    ) -> Result<User, Error> {
+        let role = Role::parse(role).ok_or_else(|| Error::UnknownRole(role.to_string()))?;
+        if role == Role::VendorAdmin && vendor_id.is_none() {
+            return Err(Error::VendorRequired);
+        }
+        let mut tx = self.pool.begin().await?;
+        user_by_id(&mut tx, user_id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
+        sqlx::query!(
+            "INSERT INTO auth.user_roles (user_id, role, granted_by) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id, role) DO NOTHING",
+            user_id,
+            role.as_str(),
+            meta.ctx.actor
+        )
+        .execute(&mut *tx)
+        .await?;
+        if let Some(v) = vendor_id.filter(|_| role == Role::VendorAdmin) {
+            sqlx::query!(
+                "UPDATE auth.users SET vendor_id = $2, updated_at = now() WHERE id = $1",
+                user_id,
+                v
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        audit(
+            &mut tx,
+            meta,
+            "role_granted",
+            "ok",
+            Some(user_id),
+            None,
+            json!({"role": role.as_str(), "vendor_id": vendor_id}),
+        )
+        .await?;
+        let user = user_by_id(&mut tx, user_id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    pub async fn revoke_role(&self, meta: &Meta, user_id: Uuid, role: &str) -> Result<User, Error> {
+        let role = Role::parse(role).ok_or_else(|| Error::UnknownRole(role.to_string()))?;
+        let mut tx = self.pool.begin().await?;
+        user_by_id(&mut tx, user_id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
+        sqlx::query!(
+            "DELETE FROM auth.user_roles WHERE user_id = $1 AND role = $2",
+            user_id,
+            role.as_str()
+        )
+        .execute(&mut *tx)
+        .await?;
+        if role == Role::VendorAdmin {
+            sqlx::query!(
+                "UPDATE auth.users SET vendor_id = NULL, updated_at = now() WHERE id = $1",
+                user_id
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        audit(
+            &mut tx,
+            meta,
+            "role_revoked",
+            "ok",
+            Some(user_id),
+            None,
+            json!({"role": role.as_str()}),
+        )
+        .await?;
+        let user = user_by_id(&mut tx, user_id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Records an event observed elsewhere (the API's refused authorizations).
+    pub async fn record(
+        &self,
+        meta: &Meta,
+        event: &str,
+        outcome: &str,
+        user_id: Option<Uuid>,
+        details: Value,
+    ) -> Result<(), Error> {
+        if event.is_empty()
+            || event.len() > 64
+            || !event
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
+        {
+            return Err(Error::InvalidAudit("event is 1-64 of [a-z_.]"));
+        }
+        if !matches!(outcome, "ok" | "denied" | "failed") {
+            return Err(Error::InvalidAudit("outcome is ok, denied or failed"));
+        }
+        if !details.is_object() {
+            return Err(Error::InvalidAudit("details is a JSON object"));
+        }
+        let mut conn = self.pool.acquire().await?;
+        audit(&mut conn, meta, event, outcome, user_id, None, details).await?;
+        Ok(())
+    }
+
+    /// The audit trail, newest first, `limit` per page after the entry `before` (exclusive).
+    pub async fn audit_log(
+        &self,
+        user_id: Option<Uuid>,
+        event: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, Error> {
+        let rows = sqlx::query_as!(
+            AuditRecord,
+            "SELECT id, at, event, outcome, user_id, email, actor, ip, request_id, details
+               FROM auth.audit_log
+              WHERE ($1::uuid IS NULL OR user_id = $1)
+                AND ($2::text IS NULL OR event = $2)
+                AND ($3::bigint IS NULL OR id < $3)
+              ORDER BY id DESC
+              LIMIT $4",
+            user_id,
+            event,
+            before,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+}

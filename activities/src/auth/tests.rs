@@ -1,0 +1,330 @@
+//! Accounts, sign-in, refresh-token rotation and theft detection, lockout, key rotation and
+//! the audit trail, against a real database.
+
+use chrono::Duration;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use souk_domain::identity::{AccessClaims, Role};
+use sqlx::PgPool;
+
+use super::crypto::Sealer;
+use super::keys::Keys;
+use super::password::{Cost, Hasher};
+use super::service::{AuthService, Error, Meta, Settings};
+use crate::db::{Schema, test_schema};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn service(pool: &PgPool) -> AuthService {
+    test_schema(pool, Schema::Auth).await;
+    let keys = Keys::new(pool.clone(), Sealer::new("test-kek"));
+    keys.ensure().await.unwrap();
+    let hasher = Hasher::new(Cost {
+        memory_kib: 8,
+        iterations: 1,
+        parallelism: 1,
+    })
+    .unwrap();
+    let settings = Settings {
+        issuer: "souk-test".into(),
+        audience: "souk-api".into(),
+        access_ttl: Duration::minutes(15),
+        refresh_ttl: Duration::days(30),
+        lockout_threshold: 3,
+        lockout_window: Duration::minutes(15),
+        lockout_duration: Duration::minutes(15),
+    };
+    AuthService::new(pool.clone(), settings, keys, hasher)
+}
+
+fn meta() -> Meta {
+    let mut m = Meta::system("anonymous");
+    m.ip = Some("192.0.2.7".into());
+    m
+}
+
+/// Verifies an access token with the published JWK set, as the API does.
+async fn verify(svc: &AuthService, token: &str) -> AccessClaims {
+    let kid = jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+    let jwks = svc.keys().jwks().await.unwrap();
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .expect("the token's key is published");
+    let dk =
+        DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap())
+            .unwrap();
+    let mut v = Validation::new(Algorithm::RS256);
+    v.set_issuer(&["souk-test"]);
+    v.set_audience(&["souk-api"]);
+    jsonwebtoken::decode::<AccessClaims>(token, &dk, &v)
+        .unwrap()
+        .claims
+}
+
+async fn events(pool: &PgPool) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT event, outcome FROM auth.audit_log ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn register_login_refresh_reuse_and_logout(pool: PgPool) {
+    let svc = service(&pool).await;
+    let user = svc
+        .register(&meta(), " Ann@Example.com ", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(user.email, "Ann@Example.com");
+    assert_eq!(user.roles, vec![Role::Customer]);
+    let outbox: (String, serde_json::Value) =
+        sqlx::query_as("SELECT event_type, data FROM auth.outbox")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(outbox.0, "user.created");
+    assert_eq!(outbox.1["user_id"], user.id.to_string());
+    let stored: String = sqlx::query_scalar("SELECT password_hash FROM auth.users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(stored.starts_with("$argon2id$") && !stored.contains(PASSWORD));
+
+    // Case-insensitive addresses: the same person cannot register twice.
+    assert!(matches!(
+        svc.register(&meta(), "ann@example.COM", PASSWORD).await,
+        Err(Error::EmailTaken)
+    ));
+
+    let first = svc
+        .login(&meta(), "ANN@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let claims = verify(&svc, &first.access_token).await;
+    assert_eq!(claims.sub, user.id.to_string());
+    assert_eq!(claims.roles, vec![Role::Customer]);
+    assert_eq!(claims.exp - claims.iat, 15 * 60);
+    assert_eq!(claims.amr, vec!["pwd"]);
+
+    let second = svc.refresh(&meta(), &first.refresh_token).await.unwrap();
+    assert_ne!(second.refresh_token, first.refresh_token, "rotated on use");
+    assert_ne!(verify(&svc, &second.access_token).await.jti, claims.jti);
+    // The first token again: stolen. The whole family goes, including the newest token.
+    assert!(matches!(
+        svc.refresh(&meta(), &first.refresh_token).await,
+        Err(Error::RefreshTokenReused)
+    ));
+    assert!(matches!(
+        svc.refresh(&meta(), &second.refresh_token).await,
+        Err(Error::InvalidRefreshToken)
+    ));
+
+    // A new sign-in is a new family; logout ends it.
+    let third = svc
+        .login(&meta(), "ann@example.com", PASSWORD)
+        .await
+        .unwrap();
+    svc.logout(&meta(), &third.refresh_token).await.unwrap();
+    assert!(matches!(
+        svc.refresh(&meta(), &third.refresh_token).await,
+        Err(Error::InvalidRefreshToken)
+    ));
+    assert!(matches!(
+        svc.refresh(&meta(), "not-a-token").await,
+        Err(Error::InvalidRefreshToken)
+    ));
+
+    let trail = events(&pool).await;
+    for expected in [
+        ("user_registered", "ok"),
+        ("login", "ok"),
+        ("token_refresh", "ok"),
+        ("refresh_token_reuse", "denied"),
+        ("logout", "ok"),
+    ] {
+        assert!(
+            trail.contains(&(expected.0.to_string(), expected.1.to_string())),
+            "{expected:?} in {trail:?}"
+        );
+    }
+    let ip: Option<String> =
+        sqlx::query_scalar("SELECT ip FROM auth.audit_log WHERE event = 'login' LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(ip.as_deref(), Some("192.0.2.7"));
+}
+
+#[sqlx::test(migrations = false)]
+async fn repeated_failures_lock_known_and_unknown_addresses_alike(pool: PgPool) {
+    let svc = service(&pool).await;
+    svc.register(&meta(), "bo@example.com", PASSWORD)
+        .await
+        .unwrap();
+    for email in ["bo@example.com", "nobody@example.com"] {
+        for _ in 0..2 {
+            assert!(matches!(
+                svc.login(&meta(), email, "wrong password!").await,
+                Err(Error::InvalidCredentials)
+            ));
+        }
+        // The third failure locks, for a known and an unknown address alike.
+        assert!(matches!(
+            svc.login(&meta(), email, "wrong password!").await,
+            Err(Error::Locked { retry_after_seconds }) if retry_after_seconds == 900
+        ));
+    }
+    // Locked means locked, even with the right password.
+    assert!(matches!(
+        svc.login(&meta(), "BO@example.com", PASSWORD).await,
+        Err(Error::Locked { .. })
+    ));
+    // Once the lock has passed, the right password works and clears the count.
+    sqlx::query("UPDATE auth.login_attempts SET locked_until = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    svc.login(&meta(), "bo@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM auth.login_attempts WHERE email_key = 'bo@example.com'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
+    let lockouts: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM auth.audit_log WHERE event = 'lockout'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(lockouts, 2);
+}
+
+#[sqlx::test(migrations = false)]
+async fn rotation_keeps_old_tokens_verifiable_and_signs_with_the_new_key(pool: PgPool) {
+    let svc = service(&pool).await;
+    svc.register(&meta(), "cy@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let before = svc
+        .login(&meta(), "cy@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let rotated = svc.rotate_keys(&Meta::system("user:ops")).await.unwrap();
+    assert_eq!(rotated.retired, vec![before.kid.clone()]);
+    let after = svc.refresh(&meta(), &before.refresh_token).await.unwrap();
+    assert_eq!(after.kid, rotated.kid);
+    assert_ne!(after.kid, before.kid);
+    // Both verify against the published set: nobody is logged out.
+    verify(&svc, &before.access_token).await;
+    verify(&svc, &after.access_token).await;
+    let published: Vec<String> = svc.keys().jwks().await.unwrap()["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(published, vec![rotated.kid.clone(), before.kid.clone()]);
+    // Once the old key's tokens have all expired, it is no longer published.
+    sqlx::query("UPDATE auth.signing_keys SET verify_until = now() WHERE kid = $1")
+        .bind(&before.kid)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let published = svc.keys().jwks().await.unwrap();
+    assert_eq!(published["keys"].as_array().unwrap().len(), 1);
+    // Private keys are stored sealed, never as plain PEM.
+    let stored: Vec<String> = sqlx::query_scalar("SELECT private_key_pem FROM auth.signing_keys")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(
+        stored
+            .iter()
+            .all(|p| p.starts_with("v1:") && !p.contains("PRIVATE KEY"))
+    );
+    assert!(
+        events(&pool)
+            .await
+            .contains(&("key_rotation".to_string(), "ok".to_string()))
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn roles_are_granted_with_their_vendor_and_audited(pool: PgPool) {
+    let svc = service(&pool).await;
+    let u = svc
+        .register(&meta(), "di@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let ops = Meta::system("user:root");
+    assert!(matches!(
+        svc.grant_role(&ops, u.id, "vendor_admin", None).await,
+        Err(Error::VendorRequired)
+    ));
+    assert!(matches!(
+        svc.grant_role(&ops, u.id, "emperor", None).await,
+        Err(Error::UnknownRole(_))
+    ));
+    let vendor = uuid::Uuid::new_v4();
+    let u = svc
+        .grant_role(&ops, u.id, "vendor_admin", Some(vendor))
+        .await
+        .unwrap();
+    assert_eq!(u.roles, vec![Role::Customer, Role::VendorAdmin]);
+    assert_eq!(u.vendor_id, Some(vendor));
+    let t = svc
+        .login(&meta(), "di@example.com", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(
+        verify(&svc, &t.access_token).await.vendor_id,
+        Some(vendor.to_string())
+    );
+    let u = svc.revoke_role(&ops, u.id, "vendor_admin").await.unwrap();
+    assert_eq!((u.roles, u.vendor_id), (vec![Role::Customer], None));
+    let actors: Vec<String> = sqlx::query_scalar(
+        "SELECT actor FROM auth.audit_log WHERE event IN ('role_granted', 'role_revoked')",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(actors, vec!["user:root", "user:root"]);
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_audit_trail_is_append_only(pool: PgPool) {
+    let svc = service(&pool).await;
+    svc.record(
+        &meta(),
+        "authorization",
+        "denied",
+        None,
+        serde_json::json!({"path": "/v1/admin/x"}),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        svc.record(&meta(), "Bad Event", "denied", None, serde_json::json!({}))
+            .await,
+        Err(Error::InvalidAudit(_))
+    ));
+    for sql in [
+        "UPDATE auth.audit_log SET outcome = 'ok'",
+        "DELETE FROM auth.audit_log",
+        "TRUNCATE auth.audit_log",
+    ] {
+        let err = sqlx::query(sql).execute(&pool).await.expect_err(sql);
+        assert!(err.to_string().contains("append-only"), "{err}");
+    }
+    let page = svc
+        .audit_log(None, Some("authorization"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].details["path"], "/v1/admin/x");
+}

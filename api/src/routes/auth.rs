@@ -1,0 +1,343 @@
+//! Sign-up, sign-in, token refresh and sign-out; the public keys; the caller's account; and
+//! for operators the audit trail, role changes and signing key rotation.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use souk_domain::identity::Role;
+use souk_proto::auth::v1 as pb;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Principal;
+use crate::dto::{
+    AuditEntry, AuditPage, Credentials, GrantRole, RefreshToken, RotatedKey, Tokens, User,
+};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{self, Caller, Path, Query};
+use crate::state::AppState;
+
+/// Routes anyone may call.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(jwks))
+        .routes(routes!(me))
+}
+
+/// Routes for operators (behind the operator guard).
+pub fn admin_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(rotate_signing_key))
+        .routes(routes!(list_audit))
+        .routes(routes!(grant_role))
+        .routes(routes!(revoke_role))
+}
+
+fn auth_error(e: tonic::Status) -> ApiError {
+    ApiError::from_status("auth", e)
+}
+
+/// Tokens must not be cached by anything between the client and us.
+fn no_store(body: impl IntoResponse) -> Response {
+    let mut res = body.into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn tokens(t: pb::TokenPair) -> Result<Tokens, ApiError> {
+    Ok(Tokens {
+        access_token: t.access_token,
+        token_type: "Bearer".into(),
+        expires_in: t.expires_in,
+        refresh_token: t.refresh_token,
+        refresh_expires_in: t.refresh_expires_in,
+        user: t
+            .user
+            .ok_or_else(|| ApiError::internal("auth answered tokens without a user"))?
+            .into(),
+    })
+}
+
+/// Creates a customer account. Sign in afterwards.
+#[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = Credentials,
+    responses((status = 201, body = User),
+        (status = 409, description = "email_taken", body = ErrorBody),
+        (status = 422, description = "invalid_email, weak_password", body = ErrorBody),
+        (status = 429, description = "rate_limited", body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn register(
+    State(s): State<AppState>,
+    caller: Caller,
+    extract::Json(body): extract::Json<Credentials>,
+) -> ApiResult<(StatusCode, Json<User>)> {
+    let u = s
+        .auth
+        .clone()
+        .register(caller.request(pb::RegisterRequest {
+            email: body.email,
+            password: body.password,
+        }))
+        .await
+        .map_err(auth_error)?
+        .into_inner();
+    Ok((StatusCode::CREATED, Json(u.into())))
+}
+
+/// Signs in. A wrong password and an unknown address get the same `invalid_credentials`;
+/// after repeated failures the address is locked for a while (`423 account_locked` with
+/// `Retry-After`).
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Credentials,
+    responses((status = 200, body = Tokens),
+        (status = 401, description = "invalid_credentials", body = ErrorBody),
+        (status = 403, description = "account_blocked", body = ErrorBody),
+        (status = 423, description = "account_locked", body = ErrorBody),
+        (status = 429, description = "rate_limited", body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn login(
+    State(s): State<AppState>,
+    caller: Caller,
+    extract::Json(body): extract::Json<Credentials>,
+) -> ApiResult<Response> {
+    let t = s
+        .auth
+        .clone()
+        .login(caller.request(pb::LoginRequest {
+            email: body.email,
+            password: body.password,
+        }))
+        .await
+        .map_err(auth_error)?
+        .into_inner();
+    Ok(no_store(Json(tokens(t)?)))
+}
+
+/// Trades a refresh token for new tokens. Each refresh token works once: presenting a used
+/// one again revokes every token of that sign-in (`refresh_token_reused`).
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshToken,
+    responses((status = 200, body = Tokens),
+        (status = 401, description = "invalid_refresh_token, refresh_token_reused", body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn refresh(
+    State(s): State<AppState>,
+    caller: Caller,
+    extract::Json(body): extract::Json<RefreshToken>,
+) -> ApiResult<Response> {
+    let t = s
+        .auth
+        .clone()
+        .refresh(caller.request(pb::RefreshRequest {
+            refresh_token: body.refresh_token,
+        }))
+        .await
+        .map_err(auth_error)?
+        .into_inner();
+    Ok(no_store(Json(tokens(t)?)))
+}
+
+/// Signs out: the refresh token and every token of its sign-in stop working. Access tokens
+/// already issued expire on their own (minutes).
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshToken,
+    responses((status = 204)))]
+#[tracing::instrument(skip_all)]
+async fn logout(
+    State(s): State<AppState>,
+    caller: Caller,
+    extract::Json(body): extract::Json<RefreshToken>,
+) -> ApiResult<StatusCode> {
+    s.auth
+        .clone()
+        .logout(caller.request(pb::LogoutRequest {
+            refresh_token: body.refresh_token,
+        }))
+        .await
+        .map_err(auth_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The public keys that verify access tokens (RS256), by `kid`.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, description = "A JWK set (RFC 7517)")))]
+async fn jwks(State(s): State<AppState>) -> ApiResult<Response> {
+    let json = s.verifier.jwks_json().await?;
+    let mut res = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json,
+    )
+        .into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    Ok(res)
+}
+
+/// The signed-in caller's account.
+#[utoipa::path(get, path = "/v1/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 401, body = ErrorBody)))]
+async fn me(State(s): State<AppState>, caller: Caller, p: Principal) -> ApiResult<Json<User>> {
+    let u = s
+        .auth
+        .clone()
+        .get_user(caller.request(pb::GetUserRequest {
+            user_id: p.user_id().to_string(),
+        }))
+        .await
+        .map_err(auth_error)?
+        .into_inner();
+    Ok(Json(u.into()))
+}
+
+/// A new key signs access tokens from now on. Tokens signed with the previous key keep
+/// working until they expire, so nobody is signed out. Super admins only.
+#[utoipa::path(post, path = "/v1/admin/auth/signing-keys/rotate", tag = "admin",
+    security(("bearer" = [])),
+    responses((status = 200, body = RotatedKey), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn rotate_signing_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    p: Principal,
+) -> ApiResult<Json<RotatedKey>> {
+    p.require(Role::SuperAdmin)?;
+    let r = s
+        .auth
+        .clone()
+        .rotate_signing_key(caller.request(pb::RotateSigningKeyRequest {}))
+        .await
+        .map_err(auth_error)?
+        .into_inner();
+    Ok(Json(RotatedKey {
+        kid: r.kid,
+        retired_kids: r.retired_kids,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only entries about this user.
+    user_id: Option<String>,
+    /// Only this event (login, lockout, authorization, ...).
+    event: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The security audit trail, newest first.
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", params(AuditQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = AuditPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn list_audit(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<AuditPage>> {
+    if let Some(limit) = q.limit
+        && !(1..=200).contains(&limit)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            "limit must be between 1 and 200",
+        ));
+    }
+    let page = s
+        .auth
+        .clone()
+        .list_audit(caller.request(pb::ListAuditRequest {
+            user_id: q.user_id,
+            event: q.event,
+            limit: q.limit.unwrap_or(50),
+            cursor: q.cursor.unwrap_or_default(),
+        }))
+        .await
+        .map_err(auth_error)?
+        .into_inner();
+    Ok(Json(AuditPage {
+        items: page
+            .records
+            .into_iter()
+            .map(|r| AuditEntry {
+                id: r.id,
+                at: r.at,
+                event: r.event,
+                outcome: r.outcome,
+                user_id: r.user_id,
+                email: r.email,
+                actor: r.actor,
+                ip: r.ip,
+                request_id: r.request_id,
+                details: serde_json::from_str(&r.details_json).unwrap_or_default(),
+            })
+            .collect(),
+        next_cursor: (!page.next_cursor.is_empty()).then_some(page.next_cursor),
+    }))
+}
+
+/// Grants a role (vendor_admin needs the vendor). Takes effect at the user's next token
+/// refresh. Super admins only.
+#[utoipa::path(post, path = "/v1/admin/users/{id}/roles", tag = "admin", params(("id" = String, Path)),
+    request_body = GrantRole, security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "unknown_role, vendor_required", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(user_id = %id))]
+async fn grant_role(
+    State(s): State<AppState>,
+    caller: Caller,
+    p: Principal,
+    Path(id): Path<String>,
+    extract::Json(body): extract::Json<GrantRole>,
+) -> ApiResult<Json<User>> {
+    p.require(Role::SuperAdmin)?;
+    let u = s
+        .auth
+        .clone()
+        .grant_role(caller.request(pb::RoleChange {
+            user_id: id,
+            role: body.role,
+            vendor_id: body.vendor_id,
+        }))
+        .await
+        .map_err(auth_error)?
+        .into_inner();
+    Ok(Json(u.into()))
+}
+
+/// Revokes a role. Super admins only.
+#[utoipa::path(delete, path = "/v1/admin/users/{id}/roles/{role}", tag = "admin",
+    params(("id" = String, Path), ("role" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(user_id = %id))]
+async fn revoke_role(
+    State(s): State<AppState>,
+    caller: Caller,
+    p: Principal,
+    Path((id, role)): Path<(String, String)>,
+) -> ApiResult<Json<User>> {
+    p.require(Role::SuperAdmin)?;
+    let u = s
+        .auth
+        .clone()
+        .revoke_role(caller.request(pb::RoleChange {
+            user_id: id,
+            role,
+            vendor_id: None,
+        }))
+        .await
+        .map_err(auth_error)?
+        .into_inner();
+    Ok(Json(u.into()))
+}
