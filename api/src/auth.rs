@@ -22,7 +22,6 @@ use souk_domain::identity::{AccessClaims, Role};
 use souk_proto::auth::v1 as pb;
 use souk_proto::auth::v1::auth_service_client::AuthServiceClient;
 use tokio::sync::{Mutex, RwLock};
-use tonic::transport::Channel;
 
 use crate::error::ApiError;
 use crate::extract::Caller;
@@ -75,7 +74,7 @@ fn invalid_token(message: &str) -> ApiError {
 
 /// Verifies access tokens with the auth domain's published keys.
 pub struct Verifier {
-    client: AuthServiceClient<Channel>,
+    client: AuthServiceClient<crate::breaker::Guarded>,
     validation: Validation,
     keys: RwLock<HashMap<String, Arc<DecodingKey>>>,
     /// When the keys were last fetched; also serialises fetches.
@@ -83,7 +82,11 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    pub fn new(client: AuthServiceClient<Channel>, issuer: &str, audience: &str) -> Self {
+    pub fn new(
+        client: AuthServiceClient<crate::breaker::Guarded>,
+        issuer: &str,
+        audience: &str,
+    ) -> Self {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.leeway = LEEWAY_SECONDS;
         validation.set_issuer(&[issuer]);
@@ -181,12 +184,36 @@ impl Verifier {
     }
 }
 
-/// Authenticates every request that carries `Authorization: Bearer ...`.
+/// The client's address: from the configured proxy header, else the connection's peer.
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub String);
+
+fn client_ip(state: &AppState, req: &Request) -> Option<String> {
+    if let Some(name) = &state.settings.client_ip_header
+        && let Some(v) = req
+            .headers()
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+        && let Some(last) = v.rsplit(',').map(str::trim).find(|s| !s.is_empty())
+        && last.parse::<std::net::IpAddr>().is_ok()
+    {
+        return Some(last.to_string());
+    }
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}
+
+/// Resolves the client address, and authenticates every request that carries
+/// `Authorization: Bearer ...`.
 pub async fn authenticate(
     State(state): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    if let Some(ip) = client_ip(&state, &req) {
+        req.extensions_mut().insert(ClientIp(ip));
+    }
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(next.run(req).await);
     };

@@ -138,6 +138,14 @@ impl ApiError {
             // A sign-in lockout: the account (or address) is locked for a while.
             (Code::ResourceExhausted, Some("account_locked")) => StatusCode::LOCKED,
             (Code::ResourceExhausted, _) => StatusCode::TOO_MANY_REQUESTS,
+            (Code::Unavailable, Some(crate::breaker::CIRCUIT_OPEN)) => {
+                return Self::unavailable(
+                    "service_unavailable",
+                    format!("the {service} service is unavailable; try again shortly"),
+                )
+                .with_details(serde_json::json!({"service": service, "circuit": "open"}))
+                .with_retry_after(5);
+            }
             (Code::Unavailable, _) => {
                 tracing::warn!(service, message = %message, "domain service unavailable");
                 return Self::unavailable(

@@ -129,7 +129,7 @@ pub struct Caller {
     pub request_id: Option<String>,
     /// `user:<id>` for a signed-in caller, `customer:guest` otherwise.
     pub actor: String,
-    /// The peer address of the connection.
+    /// The client's address (see `auth::ClientIp`).
     pub client_ip: Option<String>,
 }
 
@@ -144,8 +144,13 @@ impl Caller {
             |p| format!("user:{}", p.user_id()),
         );
         let client_ip = extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+            .get::<crate::auth::ClientIp>()
+            .map(|c| c.0.clone())
+            .or_else(|| {
+                extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|c| c.0.ip().to_string())
+            });
         Caller {
             request_id,
             actor,

@@ -6,9 +6,11 @@
 //! Errors always have the shape `{"error": {"code", "message", "details"}}` (see `error`).
 
 pub mod auth;
+pub mod breaker;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod limit;
 pub mod observe;
 pub mod openapi;
 pub mod routes;
@@ -23,8 +25,11 @@ pub use state::{AppState, CheckoutSettings, ServiceUrls, Settings};
 
 /// The whole HTTP application: routes, OpenAPI document and docs page, middleware.
 pub fn app(state: AppState) -> Router {
-    let body_limit = state.settings.body_limit_bytes;
-    let timeout = state.settings.request_timeout;
+    let edge = observe::Edge {
+        body_limit: state.settings.body_limit_bytes,
+        timeout: state.settings.request_timeout,
+        cors_origins: state.settings.cors_origins.clone(),
+    };
     let admin = routes::admin::router()
         .merge(routes::orders::router())
         .merge(routes::auth::admin_router())
@@ -46,12 +51,17 @@ pub fn app(state: AppState) -> Router {
         .merge(openapi::docs(api))
         .fallback(observe::not_found)
         .method_not_allowed_fallback(observe::method_not_allowed)
+        // Outer layers run first: who is calling, then whether they may call this often.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit::rate_limit,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ))
         .with_state(state);
-    observe::layers(router, body_limit, timeout)
+    observe::layers(router, &edge)
 }
 
 /// A bound API server; `port()` is known before it serves (tests bind port 0).

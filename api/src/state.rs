@@ -17,6 +17,7 @@ use temporalio_client::{Client, ClientOptions, ConnectionOptions, Url};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_client::HealthClient;
 
+use crate::breaker::{self, BreakerSettings, Guarded};
 use crate::error::ApiError;
 
 /// Where the domain services listen.
@@ -52,6 +53,7 @@ pub struct Settings {
     pub checkout: CheckoutSettings,
     /// How long one call to a domain service may take.
     pub service_timeout: Duration,
+    pub breaker: BreakerSettings,
     pub temporal_address: String,
     pub temporal_namespace: String,
     /// The workflow task queue (with the deployment's prefix, if any).
@@ -60,21 +62,28 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     /// Longest a whole request may take.
     pub request_timeout: Duration,
+    pub rate_limits: crate::limit::RateLimits,
+    /// A header that carries the client address, set by a trusted proxy in front of the API
+    /// (`x-forwarded-for`: the right-most entry is used); empty: the peer address.
+    pub client_ip_header: Option<String>,
+    /// Origins browsers may call the API from (CORS); empty: none.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
-    pub catalog: CatalogServiceClient<Channel>,
-    pub inventory: InventoryServiceClient<Channel>,
-    pub pricing: PricingServiceClient<Channel>,
-    pub cart: CartServiceClient<Channel>,
-    pub orders: OrderServiceClient<Channel>,
-    pub payments: PaymentServiceClient<Channel>,
-    pub auth: AuthServiceClient<Channel>,
+    pub catalog: CatalogServiceClient<Guarded>,
+    pub inventory: InventoryServiceClient<Guarded>,
+    pub pricing: PricingServiceClient<Guarded>,
+    pub cart: CartServiceClient<Guarded>,
+    pub orders: OrderServiceClient<Guarded>,
+    pub payments: PaymentServiceClient<Guarded>,
+    pub auth: AuthServiceClient<Guarded>,
     /// Verifies access tokens against the auth domain's keys.
     pub verifier: crate::auth::Verifier,
+    pub limiter: crate::limit::Limiter,
     /// Standard gRPC health of each domain service (which reflects its database and Redis).
     pub health: Vec<(&'static str, HealthClient<Channel>)>,
     pub temporal: Temporal,
@@ -125,21 +134,23 @@ impl AppState {
             ("notifications", HealthClient::new(notifications)),
             ("auth", HealthClient::new(auth.clone())),
         ];
-        let auth = AuthServiceClient::new(auth);
+        let b = settings.breaker;
+        let auth = AuthServiceClient::new(breaker::guard("auth", auth, b)?);
         let verifier = crate::auth::Verifier::new(
             auth.clone(),
             &settings.token_issuer,
             &settings.token_audience,
         );
         Ok(AppState(Arc::new(Inner {
-            catalog: CatalogServiceClient::new(catalog),
-            inventory: InventoryServiceClient::new(inventory),
-            pricing: PricingServiceClient::new(pricing),
-            cart: CartServiceClient::new(cart),
-            orders: OrderServiceClient::new(orders),
-            payments: PaymentServiceClient::new(payments),
+            catalog: CatalogServiceClient::new(breaker::guard("catalog", catalog, b)?),
+            inventory: InventoryServiceClient::new(breaker::guard("inventory", inventory, b)?),
+            pricing: PricingServiceClient::new(breaker::guard("pricing", pricing, b)?),
+            cart: CartServiceClient::new(breaker::guard("cart", cart, b)?),
+            orders: OrderServiceClient::new(breaker::guard("orders", orders, b)?),
+            payments: PaymentServiceClient::new(breaker::guard("payments", payments, b)?),
             auth,
             verifier,
+            limiter: crate::limit::Limiter::new(settings.rate_limits.clone()),
             health,
             temporal: Temporal::new(
                 settings.temporal_address.clone(),

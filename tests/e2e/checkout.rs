@@ -564,3 +564,35 @@ async fn checkout_mistakes_are_clear_4xx_and_start_nothing() {
         "no workflow was started for the valid cart"
     );
 }
+
+#[tokio::test]
+async fn the_request_id_of_a_checkout_is_in_its_workflow_memo() {
+    let db = app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let http = Http::new();
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    let request_id = format!("support-{}", unique());
+    let r = http
+        .send(
+            http.request(reqwest::Method::POST, "/v1/checkouts")
+                .header("x-request-id", &request_id)
+                .header("idempotency-key", unique())
+                .json(&checkout_body(&cart, &email, "pm_card_visa")),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.headers["x-request-id"], request_id.as_str());
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    // Support finds the workflow from the id in the customer's error report.
+    let client = app().temporal().await;
+    let d = client
+        .get_workflow_handle::<souk_workflows::CheckoutWorkflow>(checkout_id.clone())
+        .describe(Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        d.memo().get::<String>("request_id").ok().flatten(),
+        Some(request_id.clone())
+    );
+    ended(&http, &checkout_id).await;
+}

@@ -8,6 +8,7 @@ mod checkout;
 mod checkout_support;
 mod contest;
 mod durability;
+mod edge;
 mod inventory;
 mod operations;
 mod ownership;

@@ -128,6 +128,10 @@ async fn start() -> anyhow::Result<(TestApp, Stack)> {
     cfg.api.listen = "127.0.0.1:0".parse()?;
     // Tokens outlive the run; tests that need expiry forge expired tokens with the real key.
     cfg.auth.access_ttl_seconds = 3_600;
+    // Every test calls from 127.0.0.1; rate limits are tested on an API of their own.
+    cfg.rate_limit.anonymous_per_minute = 1_000_000;
+    cfg.rate_limit.user_per_minute = 1_000_000;
+    cfg.rate_limit.auth_per_minute = 1_000_000;
     for s in [
         &mut cfg.services.catalog,
         &mut cfg.services.inventory,
@@ -299,6 +303,16 @@ impl Http {
         }
     }
 
+    /// `http://127.0.0.1:<port>`
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The bearer token this client sends, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// Signs in over the API; the client for that account.
     pub async fn login(email: &str, password: &str) -> Self {
         let http = Http::new();
@@ -328,6 +342,11 @@ impl Http {
             body,
             text,
         }
+    }
+
+    /// A request to build by hand (extra headers); send it with [`Http::send`].
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
     }
 
     pub async fn get(&self, path: &str) -> Reply {

@@ -71,6 +71,22 @@ impl SoukProcess {
             format!("{name}-{}.", crate::unique().to_lowercase()),
         );
         set("SOUK_API__LISTEN", format!("127.0.0.1:{api_port}"));
+        for (k, v) in [
+            (
+                "SOUK_RATE_LIMIT__ANONYMOUS_PER_MINUTE",
+                cfg.rate_limit.anonymous_per_minute,
+            ),
+            (
+                "SOUK_RATE_LIMIT__USER_PER_MINUTE",
+                cfg.rate_limit.user_per_minute,
+            ),
+            (
+                "SOUK_RATE_LIMIT__AUTH_PER_MINUTE",
+                cfg.rate_limit.auth_per_minute,
+            ),
+        ] {
+            set(k, v.to_string());
+        }
         set(
             "SOUK_AUTH__ACCESS_TTL_SECONDS",
             cfg.auth.access_ttl_seconds.to_string(),

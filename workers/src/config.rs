@@ -23,6 +23,7 @@ pub struct Config {
     pub payments: Payments,
     pub smtp: Smtp,
     pub auth: Auth,
+    pub rate_limit: RateLimit,
     pub log: Log,
 }
 
@@ -58,6 +59,19 @@ pub struct Api {
     pub body_limit_bytes: usize,
     pub request_timeout_ms: u64,
     pub service_timeout_ms: u64,
+    pub breaker_failures: usize,
+    pub breaker_open_ms: u64,
+    pub client_ip_header: String,
+    /// Comma-separated origins.
+    pub cors_allowed_origins: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimit {
+    pub enabled: bool,
+    pub anonymous_per_minute: u32,
+    pub user_per_minute: u32,
+    pub auth_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -294,7 +294,19 @@ pub async fn start(
     let (reporter, health) = tonic_health::server::health_reporter();
     let mut background = Vec::new();
     let mut cart_for_health = None;
-    let router = Server::builder().add_service(health);
+    let name = domain.name();
+    // Every log line of a call carries the caller's request id (set by the API), so one id
+    // follows a request through the API, the domains and the workflow it starts.
+    let router = Server::builder()
+        .trace_fn(move |req| {
+            let request_id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("grpc", domain = name, path = %req.uri().path(), request_id = %request_id)
+        })
+        .add_service(health);
     let router = match domain {
         Domain::Catalog => {
             router.add_service(catalog::grpc::Catalog::new(pool.clone()).into_server())

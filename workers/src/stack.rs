@@ -217,11 +217,33 @@ pub fn api_settings(cfg: &Config) -> anyhow::Result<Settings> {
             decision_wait: Duration::from_millis(cfg.checkout.decision_wait_ms),
         },
         service_timeout: Duration::from_millis(cfg.api.service_timeout_ms),
+        breaker: souk_api::breaker::BreakerSettings {
+            failures: cfg.api.breaker_failures,
+            open_for: Duration::from_millis(cfg.api.breaker_open_ms),
+        },
         temporal_address: cfg.temporal.address.clone(),
         temporal_namespace: cfg.temporal.namespace.clone(),
         workflow_queue: cfg.workflow_queue(),
         body_limit_bytes: cfg.api.body_limit_bytes,
         request_timeout: Duration::from_millis(cfg.api.request_timeout_ms),
+        rate_limits: souk_api::limit::RateLimits {
+            enabled: cfg.rate_limit.enabled,
+            redis_url: cfg.redis.url.expose_secret().to_string(),
+            key_prefix: cfg.redis.key_prefix.clone(),
+            anonymous: souk_api::limit::Quota::per_minute(cfg.rate_limit.anonymous_per_minute),
+            user: souk_api::limit::Quota::per_minute(cfg.rate_limit.user_per_minute),
+            auth: souk_api::limit::Quota::per_minute(cfg.rate_limit.auth_per_minute),
+        },
+        client_ip_header: Some(cfg.api.client_ip_header.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty()),
+        cors_origins: cfg
+            .api
+            .cors_allowed_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_string)
+            .collect(),
     })
 }
 
