@@ -568,3 +568,64 @@ pub struct AuditPage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
+
+/// A product as its vendor manages it (any status).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VendorProduct {
+    pub id: String,
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    /// draft, active or archived
+    pub status: String,
+    pub skus: Vec<String>,
+    pub created_at: String,
+}
+
+impl From<catalog_pb::Product> for VendorProduct {
+    fn from(p: catalog_pb::Product) -> Self {
+        VendorProduct {
+            id: p.id,
+            slug: p.slug,
+            title: p.title,
+            description: p.description,
+            status: p.status,
+            skus: p.variants.into_iter().map(|v| v.sku).collect(),
+            created_at: p.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VendorProductPage {
+    pub items: Vec<VendorProduct>,
+    pub next_cursor: Option<String>,
+}
+
+/// Changes to a product; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductUpdate {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    /// draft, active or archived
+    pub status: Option<String>,
+}
+
+/// A vendor's part of an order, in the vendor's order list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VendorOrderSummary {
+    pub order_no: String,
+    pub sub_order_id: String,
+    /// The sub-order's status.
+    pub status: String,
+    pub total: Money,
+    pub units: i64,
+    pub placed_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VendorOrderPage {
+    pub items: Vec<VendorOrderSummary>,
+    pub next_cursor: Option<String>,
+}

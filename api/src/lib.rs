@@ -37,6 +37,10 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::require_operator,
         ));
+    let vendor = routes::vendor::router().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        routes::vendor::require_vendor_admin,
+    ));
     let (router, api) = openapi::router()
         .merge(routes::auth::router())
         .merge(routes::catalog::router())
@@ -45,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::webhooks::router())
         .merge(routes::inventory::router())
         .merge(admin)
+        .merge(vendor)
         .merge(routes::health::router())
         .split_for_parts();
     let router = router

@@ -28,6 +28,7 @@ Every response carries `x-request-id` (send your own to correlate).",
         (name = "webhooks", description = "Payment provider callbacks"),
         (name = "inventory", description = "Stock levels"),
         (name = "admin", description = "Back office: staff and super admins (some routes super admins only)"),
+        (name = "vendor", description = "A vendor admin's own products, stock and orders"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

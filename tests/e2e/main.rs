@@ -15,3 +15,4 @@ mod ownership;
 mod payments;
 mod replay;
 mod setup_files;
+mod vendor;

@@ -272,6 +272,31 @@ impl Reply {
     }
 }
 
+/// Creates an account with `roles` (through the auth service) and signs it in.
+pub async fn account(roles: &[&str], vendor_id: Option<uuid::Uuid>) -> (String, Http) {
+    let email = format!(
+        "{}-{}@example.com",
+        roles.join("-"),
+        unique().to_lowercase()
+    )
+    .replace('_', "");
+    let mut auth = souk_proto::auth::v1::auth_service_client::AuthServiceClient::connect(
+        app().grpc["auth"].clone(),
+    )
+    .await
+    .expect("auth service");
+    auth.create_user(souk_proto::auth::v1::CreateUserRequest {
+        email: email.clone(),
+        password: PASSWORD.into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        vendor_id: vendor_id.map(|v| v.to_string()),
+    })
+    .await
+    .expect("account created");
+    let http = Http::login(&email, PASSWORD).await;
+    (email, http)
+}
+
 /// A small HTTP client for tests.
 #[derive(Clone)]
 pub struct Http {

@@ -39,6 +39,10 @@ fn store_error(e: Error) -> Status {
     }
 }
 
+fn parse_id(field: &str, s: &str) -> Result<uuid::Uuid, Status> {
+    uuid::Uuid::parse_str(s).map_err(|_| invalid("invalid_id", format!("{field} is not a UUID")))
+}
+
 fn category(c: store::Category) -> pb::Category {
     pb::Category {
         id: c.id.to_string(),
@@ -134,6 +138,12 @@ impl CatalogService for Catalog {
             q: r.q.filter(|q| !q.trim().is_empty()),
             limit: page_limit(r.limit, DEFAULT_PAGE, MAX_PAGE),
             after,
+            vendor_id: r
+                .vendor_id
+                .as_deref()
+                .map(|v| parse_id("vendor_id", v))
+                .transpose()?,
+            any_status: r.any_status,
         };
         let page = store::list_products(&self.pool, &filter)
             .await
@@ -191,5 +201,70 @@ impl CatalogService for Catalog {
                 })
                 .collect(),
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_product_by_id(
+        &self,
+        req: Request<pb::GetProductByIdRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
+        let id = req.into_inner().id;
+        let missing = || not_found("product_not_found", format!("no product `{id}`"));
+        let Ok(uuid) = uuid::Uuid::parse_str(&id) else {
+            return Err(missing());
+        };
+        let found = store::product_by_id(&self.pool, uuid)
+            .await
+            .map_err(store_error)?;
+        found.map(|p| Response::new(product(p))).ok_or_else(missing)
+    }
+
+    #[tracing::instrument(skip_all, fields(product_id))]
+    async fn update_product(
+        &self,
+        req: Request<pb::UpdateProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
+        let ctx = crate::grpc::ctx(&req, "system");
+        let r = req.into_inner();
+        tracing::Span::current().record("product_id", r.id.as_str());
+        let missing = || not_found("product_not_found", format!("no product `{}`", r.id));
+        let Ok(id) = uuid::Uuid::parse_str(&r.id) else {
+            return Err(missing());
+        };
+        let vendor = parse_id("vendor_id", &r.vendor_id)?;
+        let title = r.title.as_deref().map(str::trim).map(str::to_string);
+        if title
+            .as_deref()
+            .is_some_and(|t| t.is_empty() || t.chars().count() > 200)
+        {
+            return Err(invalid(
+                "invalid_product",
+                "a title has 1 to 200 characters",
+            ));
+        }
+        if r.description.as_ref().is_some_and(|d| d.len() > 20_000) {
+            return Err(invalid(
+                "invalid_product",
+                "a description has at most 20000 bytes",
+            ));
+        }
+        let status =
+            match r.status.as_deref() {
+                None => None,
+                Some(s) => Some(souk_domain::catalog::ProductStatus::parse(s).ok_or_else(
+                    || invalid("invalid_product", "status is draft, active or archived"),
+                )?),
+            };
+        let changes = store::ProductChanges {
+            title,
+            description: r.description,
+            status,
+        };
+        let updated = store::update_product(&self.pool, &ctx, id, vendor, &changes)
+            .await
+            .map_err(store_error)?;
+        let p = updated.ok_or_else(missing)?;
+        tracing::info!(actor = %ctx.actor, "product updated");
+        Ok(Response::new(product(p)))
     }
 }

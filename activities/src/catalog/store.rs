@@ -77,6 +77,18 @@ pub struct ProductFilter {
     pub q: Option<String>,
     pub limit: u32,
     pub after: Option<TimeCursor>,
+    /// Only this vendor's products.
+    pub vendor_id: Option<Uuid>,
+    /// Drafts and archived products too.
+    pub any_status: bool,
+}
+
+/// Changes to a product; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProductChanges {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub status: Option<ProductStatus>,
 }
 
 #[derive(Debug, Clone)]
@@ -107,7 +119,7 @@ fn prefix_tsquery(q: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" & "))
 }
 
-/// Active products, newest first, one page after `filter.after`.
+/// Products (active ones unless `any_status`), newest first, one page after `filter.after`.
 pub async fn list_products(pool: &PgPool, filter: &ProductFilter) -> Result<Page<Product>, Error> {
     let category_ids: Option<Vec<Uuid>> = match &filter.category {
         None => None,
@@ -141,7 +153,8 @@ pub async fn list_products(pool: &PgPool, filter: &ProductFilter) -> Result<Page
     let rows = sqlx::query!(
         r#"SELECT p.id, p.vendor_id, p.slug, p.title, p.description, p.status, p.attributes, p.created_at
            FROM catalog.products p
-           WHERE p.status = 'active'
+           WHERE (p.status = 'active' OR $6)
+             AND ($7::uuid IS NULL OR p.vendor_id = $7)
              AND ($1::uuid[] IS NULL OR EXISTS (
                    SELECT 1 FROM catalog.product_categories pc
                    WHERE pc.product_id = p.id AND pc.category_id = ANY($1)))
@@ -154,6 +167,8 @@ pub async fn list_products(pool: &PgPool, filter: &ProductFilter) -> Result<Page
         filter.after.map(|c| c.created_at),
         filter.after.map(|c| c.id),
         limit + 1,
+        filter.any_status,
+        filter.vendor_id,
     )
     .fetch_all(pool)
     .await?;
@@ -213,6 +228,74 @@ pub async fn product_by_slug(pool: &PgPool, slug: &str) -> Result<Option<Product
     }];
     attach_details(pool, &mut products).await?;
     Ok(products.pop())
+}
+
+/// A product by id, whatever its status.
+pub async fn product_by_id(pool: &PgPool, id: Uuid) -> Result<Option<Product>, Error> {
+    let row = sqlx::query!(
+        r#"SELECT id, vendor_id, slug, title, description, status, attributes, created_at
+           FROM catalog.products WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(pool)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let mut products = vec![Product {
+        id: r.id,
+        vendor_id: r.vendor_id,
+        slug: r.slug,
+        title: r.title,
+        description: r.description,
+        status: r.status,
+        attributes: r.attributes,
+        created_at: r.created_at,
+        category_ids: vec![],
+        variants: vec![],
+    }];
+    attach_details(pool, &mut products).await?;
+    Ok(products.pop())
+}
+
+/// Changes a product of `vendor_id`; `None` if it has no such product. The vendor condition
+/// is part of the update, so a product cannot change hands between a check and the write.
+pub async fn update_product(
+    pool: &PgPool,
+    ctx: &Ctx,
+    id: Uuid,
+    vendor_id: Uuid,
+    c: &ProductChanges,
+) -> Result<Option<Product>, Error> {
+    let mut tx = pool.begin().await?;
+    let updated = sqlx::query_scalar!(
+        r#"UPDATE catalog.products
+              SET title = COALESCE($3, title), description = COALESCE($4, description),
+                  status = COALESCE($5, status), updated_at = now()
+            WHERE id = $1 AND vendor_id = $2
+        RETURNING id"#,
+        id,
+        vendor_id,
+        c.title,
+        c.description,
+        c.status.map(|s| s.as_str())
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if updated.is_none() {
+        return Ok(None);
+    }
+    outbox::emit(
+        &mut tx,
+        Schema::Catalog,
+        ctx,
+        "catalog.product_updated",
+        serde_json::json!({
+            "id": id, "vendor_id": vendor_id, "title": c.title, "description": c.description,
+            "status": c.status.map(|s| s.as_str()),
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    product_by_id(pool, id).await
 }
 
 /// Loads variants and categories of a page of products in two queries.

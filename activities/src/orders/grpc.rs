@@ -7,7 +7,9 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use super::store::{self, Error, OrderDetail};
-use crate::grpc::{db_error, internal, not_found};
+use souk_domain::cursor::{TimeCursor, page_limit};
+
+use crate::grpc::{db_error, internal, invalid, not_found};
 
 #[derive(Clone)]
 pub struct Orders {
@@ -120,12 +122,68 @@ impl OrderService for Orders {
         &self,
         req: Request<pb::GetOrderRequest>,
     ) -> Result<Response<pb::Order>, Status> {
-        let no = req.into_inner().order_no;
+        let r = req.into_inner();
+        let no = r.order_no;
+        let vendor = r.vendor_id.as_deref().map(vendor_id).transpose()?;
         let found = store::by_order_no(&self.pool, &no)
             .await
             .map_err(store_error)?;
+        let found = match vendor {
+            Some(v) => found.and_then(|o| o.for_vendor(v)),
+            None => found,
+        };
         found
             .map(|o| Response::new(order(o)))
             .ok_or_else(|| not_found("order_not_found", format!("no order {no}")))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_vendor_orders(
+        &self,
+        req: Request<pb::ListVendorOrdersRequest>,
+    ) -> Result<Response<pb::ListVendorOrdersResponse>, Status> {
+        let r = req.into_inner();
+        let vendor = vendor_id(&r.vendor_id)?;
+        let after =
+            match r.cursor.as_deref().filter(|c| !c.is_empty()) {
+                None => None,
+                Some(c) => Some(TimeCursor::decode(c).map_err(|_| {
+                    invalid("invalid_cursor", "cursor is not one this API returned")
+                })?),
+            };
+        let limit = i64::from(page_limit(r.limit, 20, 100));
+        let mut rows = store::vendor_orders(&self.pool, vendor, after, limit + 1)
+            .await
+            .map_err(store_error)?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = more.then(|| rows.last()).flatten().map(|l| {
+            TimeCursor {
+                created_at: l.created_at,
+                id: l.sub_order_id,
+            }
+            .encode()
+        });
+        Ok(Response::new(pb::ListVendorOrdersResponse {
+            items: rows
+                .into_iter()
+                .map(|o| pb::VendorOrderSummary {
+                    order_no: o.order_no,
+                    sub_order_id: o.sub_order_id.to_string(),
+                    status: o.status,
+                    total: Some(Money {
+                        amount: o.total,
+                        currency: o.currency,
+                    }),
+                    units: o.units,
+                    placed_at: o.created_at.to_rfc3339(),
+                })
+                .collect(),
+            next_cursor,
+        }))
+    }
+}
+
+fn vendor_id(s: &str) -> Result<uuid::Uuid, Status> {
+    uuid::Uuid::parse_str(s).map_err(|_| invalid("invalid_id", "vendor_id is not a UUID"))
 }

@@ -396,6 +396,70 @@ pub struct TimelineRow {
     pub note: Option<String>,
 }
 
+/// One vendor's part of an order, for the vendor's order list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VendorOrderSummary {
+    pub sub_order_id: Uuid,
+    pub order_no: String,
+    pub status: String,
+    pub currency: String,
+    pub total: i64,
+    pub units: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A vendor's sub-orders, newest first, `limit` after `after`.
+pub async fn vendor_orders(
+    pool: &PgPool,
+    vendor_id: Uuid,
+    after: Option<souk_domain::cursor::TimeCursor>,
+    limit: i64,
+) -> Result<Vec<VendorOrderSummary>, Error> {
+    Ok(sqlx::query_as!(
+        VendorOrderSummary,
+        r#"SELECT s.id AS sub_order_id, o.order_no, s.status, o.currency AS "currency: String",
+                  s.total, s.created_at,
+                  (SELECT COALESCE(sum(l.quantity), 0) FROM orders.order_lines l
+                    WHERE l.sub_order_id = s.id)::bigint AS "units!"
+             FROM orders.sub_orders s JOIN orders.orders o ON o.id = s.order_id
+            WHERE s.vendor_id = $1
+              AND ($2::timestamptz IS NULL OR (s.created_at, s.id) < ($2, $3::uuid))
+            ORDER BY s.created_at DESC, s.id DESC
+            LIMIT $4"#,
+        vendor_id,
+        after.as_ref().map(|c| c.created_at),
+        after.as_ref().map(|c| c.id),
+        limit
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+impl OrderDetail {
+    /// Only `vendor`'s part: its lines and sub-order, with the sub-order's totals, and
+    /// nothing about the customer's payment or other vendors. `None` if it has no part.
+    pub fn for_vendor(mut self, vendor: Uuid) -> Option<OrderDetail> {
+        let sub = self
+            .sub_orders
+            .iter()
+            .find(|s| s.vendor_id == vendor)?
+            .clone();
+        self.lines.retain(|l| l.vendor_id == vendor);
+        self.subtotal = sub.subtotal;
+        self.discount = sub.discount;
+        self.tax = sub.tax;
+        self.shipping = sub.shipping;
+        self.total = sub.total;
+        self.status = sub.status.clone();
+        self.sub_orders = vec![sub];
+        self.customer_email = String::new();
+        self.payment_reference = String::new();
+        self.coupon_code = None;
+        self.timeline.clear();
+        Some(self)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderDetail {
     pub id: Uuid,

@@ -44,12 +44,6 @@ async fn set_on_hand(
 ) -> ApiResult<Json<StockUpdated>> {
     let sku =
         Sku::parse(&sku).map_err(|e| ApiError::unprocessable("invalid_sku", e.to_string()))?;
-    if !(0..=1_000_000_000).contains(&body.on_hand) {
-        return Err(ApiError::unprocessable(
-            "invalid_quantity",
-            "on_hand must be between 0 and 1000000000",
-        ));
-    }
     // Stock is only kept for SKUs the catalog knows.
     let known = s
         .catalog
@@ -67,13 +61,31 @@ async fn set_on_hand(
             format!("SKU {sku} does not exist"),
         ));
     }
+    set_on_hand_checked(&s, &caller, &sku, warehouse, body.on_hand).await
+}
+
+/// Sets the units on hand of a SKU the caller may change, and starts the low-stock alert
+/// workflow if the change crossed the threshold.
+pub(crate) async fn set_on_hand_checked(
+    s: &AppState,
+    caller: &Caller,
+    sku: &Sku,
+    warehouse: String,
+    on_hand: i64,
+) -> ApiResult<Json<StockUpdated>> {
+    if !(0..=1_000_000_000).contains(&on_hand) {
+        return Err(ApiError::unprocessable(
+            "invalid_quantity",
+            "on_hand must be between 0 and 1000000000",
+        ));
+    }
     let res = s
         .inventory
         .clone()
         .set_on_hand(caller.request(pb::SetOnHandRequest {
             sku: sku.to_string(),
             warehouse,
-            on_hand: body.on_hand,
+            on_hand,
         }))
         .await
         .map_err(|e| ApiError::from_status("inventory", e))?
@@ -82,14 +94,7 @@ async fn set_on_hand(
         .stock
         .ok_or_else(|| ApiError::internal("inventory answered without stock"))?;
     let low_stock_alert = if res.crossed_low_stock {
-        start_low_stock_alert(
-            &s,
-            &caller,
-            &sku,
-            stock.available,
-            stock.low_stock_threshold,
-        )
-        .await
+        start_low_stock_alert(s, caller, sku, stock.available, stock.low_stock_threshold).await
     } else {
         None
     };
@@ -101,7 +106,7 @@ async fn set_on_hand(
 
 /// Starts the alert workflow. The stock change is already committed, so a failure here is
 /// logged, not returned: the count must not be lost because the workflow engine is down.
-async fn start_low_stock_alert(
+pub(crate) async fn start_low_stock_alert(
     s: &AppState,
     caller: &Caller,
     sku: &Sku,

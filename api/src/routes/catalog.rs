@@ -109,6 +109,7 @@ async fn list_products(
             q: q.q,
             limit: q.limit.unwrap_or(20),
             cursor: q.cursor,
+            ..Default::default()
         }))
         .await
         .map_err(|e| ApiError::from_status("catalog", e))?

@@ -8,4 +8,5 @@ pub mod checkouts;
 pub mod health;
 pub mod inventory;
 pub mod orders;
+pub mod vendor;
 pub mod webhooks;

@@ -32,7 +32,10 @@ async fn get_order(
     let o = s
         .orders
         .clone()
-        .get_order(caller.request(pb::GetOrderRequest { order_no }))
+        .get_order(caller.request(pb::GetOrderRequest {
+            order_no,
+            vendor_id: None,
+        }))
         .await
         .map_err(|e| ApiError::from_status("orders", e))?
         .into_inner();
@@ -49,13 +52,18 @@ async fn get_order(
         Err(e) if e.code() == tonic::Code::NotFound => None,
         Err(e) => return Err(ApiError::from_status("payments", e)),
     };
+    Ok(Json(order_dto(o, payment)))
+}
+
+/// The JSON of an order (with its payment, for the back office).
+pub(crate) fn order_dto(o: pb::Order, payment: Option<payments_pb::Payment>) -> dto::Order {
     let cur = o
         .subtotal
         .as_ref()
         .map(|m| m.currency.clone())
         .unwrap_or_default();
     let m = |x: Option<souk_proto::common::v1::Money>| money(x, &cur);
-    Ok(Json(dto::Order {
+    dto::Order {
         order_no: o.order_no,
         checkout_id: o.checkout_id,
         attempt: o.attempt,
@@ -133,5 +141,5 @@ async fn get_order(
                 note: t.note,
             })
             .collect(),
-    }))
+    }
 }
