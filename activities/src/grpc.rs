@@ -8,10 +8,15 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::Ctx;
+use crate::context::OnBehalf;
 
 /// Metadata keys the API sets on every call.
 pub const REQUEST_ID: &str = "x-request-id";
 pub const ACTOR: &str = "x-souk-actor";
+/// The end user the API calls for: a user id, or `guest`. Absent on Souk's own calls.
+pub const USER: &str = "x-souk-user";
+/// That user's roles, comma-separated.
+pub const ROLES: &str = "x-souk-roles";
 
 /// A status whose `ErrorInfo.reason` is the stable error code the API hands to clients.
 pub fn status(code: Code, reason: &str, message: impl Into<String>) -> Status {
@@ -60,12 +65,20 @@ pub fn ctx<T>(req: &tonic::Request<T>, default_actor: &str) -> Ctx {
             .filter(|v| !v.is_empty() && v.len() <= 200)
             .map(str::to_string)
     };
+    let on_behalf = get(USER).map(|u| OnBehalf {
+        user_id: (u != "guest").then_some(u),
+        operator: get(ROLES).is_some_and(|r| {
+            r.split(',')
+                .any(|r| matches!(r.trim(), "staff" | "super_admin"))
+        }),
+    });
     Ctx {
         actor: get(ACTOR).unwrap_or_else(|| default_actor.to_string()),
         trace: Trace {
             request_id: get(REQUEST_ID),
             workflow_id: None,
         },
+        on_behalf,
     }
 }
 

@@ -81,6 +81,7 @@ impl StepService for Steps {
                 request_id: None,
                 workflow_id: Some(r.workflow_id.clone()),
             },
+            on_behalf: None,
         };
         let result = match self.handler.run(&ctx, &r.activity, &r.input).await {
             Ok(output) => pb::run_step_response::Result::Output(output),

@@ -142,6 +142,9 @@ pub struct Cart {
     pub updated_at: String,
     /// The cart is deleted if left untouched until then.
     pub expires_at: String,
+    /// The customer it belongs to; absent for a guest cart (anyone with its id may use it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
 }
 
 impl From<cart_pb::Cart> for Cart {
@@ -182,6 +185,7 @@ impl From<cart_pb::Cart> for Cart {
             created_at: c.created_at,
             updated_at: c.updated_at,
             expires_at: c.expires_at,
+            owner_id: c.owner_id,
         }
     }
 }
@@ -521,6 +525,9 @@ pub struct Tokens {
     pub refresh_token: String,
     pub refresh_expires_in: i64,
     pub user: User,
+    /// The customer's cart after a guest cart given at sign-in was merged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cart_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -627,5 +634,38 @@ pub struct VendorOrderSummary {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VendorOrderPage {
     pub items: Vec<VendorOrderSummary>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MergeCart {
+    /// The guest cart to bring in.
+    pub cart_id: String,
+}
+
+/// Sign-in: e-mail, password, and optionally the guest cart to bring along.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Login {
+    #[schema(example = "ann@example.com")]
+    pub email: String,
+    pub password: String,
+    /// A cart used before signing in: it is merged into the customer's cart.
+    #[serde(default)]
+    pub cart_id: Option<String>,
+}
+
+/// A customer's order in their order list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyOrderSummary {
+    pub order_no: String,
+    pub status: String,
+    pub payment_status: String,
+    pub total: Money,
+    pub placed_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyOrderPage {
+    pub items: Vec<MyOrderSummary>,
     pub next_cursor: Option<String>,
 }

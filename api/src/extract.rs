@@ -131,6 +131,8 @@ pub struct Caller {
     pub actor: String,
     /// The client's address (see `auth::ClientIp`).
     pub client_ip: Option<String>,
+    /// The signed-in user and their roles (`None`: a guest).
+    pub user: Option<(String, Vec<String>)>,
 }
 
 impl Caller {
@@ -139,10 +141,17 @@ impl Caller {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let actor = extensions.get::<crate::auth::Principal>().map_or_else(
+        let principal = extensions.get::<crate::auth::Principal>();
+        let actor = principal.map_or_else(
             || "customer:guest".to_string(),
             |p| format!("user:{}", p.user_id()),
         );
+        let user = principal.map(|p| {
+            (
+                p.user_id().to_string(),
+                p.0.roles.iter().map(|r| r.as_str().to_string()).collect(),
+            )
+        });
         let client_ip = extensions
             .get::<crate::auth::ClientIp>()
             .map(|c| c.0.clone())
@@ -155,6 +164,7 @@ impl Caller {
             request_id,
             actor,
             client_ip,
+            user,
         }
     }
 
@@ -173,7 +183,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 }
 
 impl Caller {
-    /// A gRPC request carrying this caller's request id, actor and address.
+    /// The same request id and address, acting as the signed-in `user` (after sign-in).
+    pub fn as_user(&self, user_id: &str, roles: Vec<String>) -> Caller {
+        Caller {
+            actor: format!("user:{user_id}"),
+            user: Some((user_id.to_string(), roles)),
+            ..self.clone()
+        }
+    }
+
+    /// The signed-in user's id.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user.as_ref().map(|(id, _)| id.as_str())
+    }
+
+    /// Staff or super admin.
+    pub fn is_operator(&self) -> bool {
+        self.user
+            .as_ref()
+            .is_some_and(|(_, roles)| roles.iter().any(|r| r == "staff" || r == "super_admin"))
+    }
+
+    /// A gRPC request carrying this caller's request id, actor, address and user.
     pub fn request<T>(&self, msg: T) -> tonic::Request<T> {
         let mut req = tonic::Request::new(msg);
         let md = req.metadata_mut();
@@ -189,6 +220,23 @@ impl Caller {
             && let Ok(v) = ip.parse()
         {
             md.insert("x-souk-client-ip", v);
+        }
+        // Who the call is for, so a domain can check what belongs to whom.
+        match &self.user {
+            Some((id, roles)) => {
+                if let Ok(v) = id.parse() {
+                    md.insert("x-souk-user", v);
+                }
+                if let Ok(v) = roles.join(",").parse() {
+                    md.insert("x-souk-roles", v);
+                }
+            }
+            None => {
+                md.insert(
+                    "x-souk-user",
+                    tonic::metadata::MetadataValue::from_static("guest"),
+                );
+            }
         }
         req
     }

@@ -105,6 +105,9 @@ pub struct CheckoutInput {
     /// The request that started it, for support.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The signed-in customer checking out (none for a guest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,6 +192,9 @@ pub struct CheckoutStatus {
     /// Compensations that could not be done (an operator must look).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compensation_errors: Vec<String>,
+    /// The signed-in customer checking out (none for a guest): only they may read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
 }
 
 /// Why the forward path stopped.
@@ -329,6 +335,7 @@ impl CheckoutWorkflow {
         ctx.state_mut(|s| {
             s.status.checkout_id = input.checkout_id.clone();
             s.status.attempt = input.attempt;
+            s.status.customer_id = input.customer_id.clone();
         });
         // The API sets these when it starts the checkout; another starter may not have.
         if ctx.search_attributes().get(&CUSTOMER_EMAIL).is_none() {
@@ -655,6 +662,7 @@ impl CheckoutWorkflow {
                 shipping_address: input.shipping_address.clone(),
                 payment_provider: auth.provider.clone(),
                 payment_reference: auth.reference.clone(),
+                customer_id: input.customer_id.clone(),
             },
         )
         .await

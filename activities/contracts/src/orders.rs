@@ -52,6 +52,9 @@ pub struct CreateOrder {
     pub shipping_address: Address,
     pub payment_provider: String,
     pub payment_reference: String,
+    /// The signed-in customer's user id (none for a guest checkout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

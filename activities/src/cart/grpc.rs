@@ -27,6 +27,13 @@ impl Cart {
 pub fn error_status(e: Error) -> Status {
     match e {
         Error::NotFound => not_found("cart_not_found", "cart not found or expired"),
+        // The API answers this as `cart_not_found` and records the attempt.
+        Error::NotOwned => not_found("cart_not_owned", "cart not found or expired"),
+        Error::SignInRequired => status(
+            Code::Unauthenticated,
+            "sign_in_required",
+            "sign in to do this",
+        ),
         Error::ItemNotFound(sku) => {
             not_found("item_not_found", format!("SKU {sku} is not in the cart"))
         }
@@ -164,6 +171,7 @@ pub fn render(r: RenderedCart) -> pb::Cart {
         updated_at: r.cart.updated_at.to_rfc3339(),
         expires_at: r.expires_at.to_rfc3339(),
         version: r.cart.version,
+        owner_id: r.cart.owner.clone(),
     }
 }
 
@@ -223,8 +231,13 @@ impl CartRpc for Cart {
         &self,
         req: Request<pb::GetCartRequest>,
     ) -> Result<Response<pb::CartSummary>, Status> {
+        let ctx = actor(&req, &req.get_ref().cart_id);
         let id = req.into_inner().cart_id;
-        let cart = self.service.summary(&id).await.map_err(error_status)?;
+        let cart = self
+            .service
+            .summary(&ctx, &id)
+            .await
+            .map_err(error_status)?;
         Ok(Response::new(pb::CartSummary {
             id: cart.id,
             currency: cart.currency.to_string(),
@@ -308,6 +321,28 @@ impl CartRpc for Cart {
             .remove_coupon(&ctx, &r.cart_id)
             .await
             .map_err(error_status)?;
+        Ok(Response::new(render(cart)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_my_cart(
+        &self,
+        req: Request<pb::GetMyCartRequest>,
+    ) -> Result<Response<pb::Cart>, Status> {
+        let ctx = ctx(&req, "customer:guest");
+        let cart = self.service.mine(&ctx).await.map_err(error_status)?;
+        Ok(Response::new(render(cart)))
+    }
+
+    #[tracing::instrument(skip_all, fields(cart_id = %req.get_ref().cart_id))]
+    async fn merge_cart(
+        &self,
+        req: Request<pb::MergeCartRequest>,
+    ) -> Result<Response<pb::Cart>, Status> {
+        let ctx = actor(&req, &req.get_ref().cart_id);
+        let id = req.into_inner().cart_id;
+        let cart = self.service.merge(&ctx, &id).await.map_err(error_status)?;
+        tracing::info!(into = %cart.cart.id, "guest cart merged");
         Ok(Response::new(render(cart)))
     }
 }

@@ -31,6 +31,11 @@ const CAS_ATTEMPTS: usize = 8;
 pub enum Error {
     #[error("cart not found")]
     NotFound,
+    /// The cart belongs to another customer (answered like `NotFound`).
+    #[error("cart not found")]
+    NotOwned,
+    #[error("sign in to do this")]
+    SignInRequired,
     #[error("SKU {0} is not in the cart")]
     ItemNotFound(Sku),
     #[error("SKU {0} does not exist")]
@@ -213,6 +218,7 @@ impl CartService {
             currency: currency.unwrap_or(self.default_currency),
             country: country.unwrap_or(self.default_country),
             customer: None,
+            owner: ctx.user_id().map(str::to_string),
             coupon_code: None,
             lines: vec![],
             created_at: now,
@@ -226,24 +232,141 @@ impl CartService {
             serde_json::json!({"cart_id": cart.id, "currency": cart.currency, "country": cart.country}),
         );
         self.store.put(&cart, &event).await?;
+        if let Some(owner) = &cart.owner {
+            self.store.set_user_cart(owner, &cart.id).await?;
+        }
         Ok(rendered)
     }
 
     pub async fn get(&self, ctx: &Ctx, id: &str) -> Result<RenderedCart, Error> {
-        let cart = self.load(id).await?;
+        let cart = self.load(ctx, id).await?;
         self.render(ctx, cart).await
     }
 
     /// The stored cart, unpriced.
-    pub async fn summary(&self, id: &str) -> Result<StoredCart, Error> {
-        self.load(id).await
+    pub async fn summary(&self, ctx: &Ctx, id: &str) -> Result<StoredCart, Error> {
+        self.load(ctx, id).await
     }
 
-    async fn load(&self, id: &str) -> Result<StoredCart, Error> {
+    /// The cart, if the caller may use it: a guest cart by anyone holding its id, a
+    /// customer's cart by that customer (and operators).
+    async fn load(&self, ctx: &Ctx, id: &str) -> Result<StoredCart, Error> {
         if Uuid::parse_str(id).is_err() {
             return Err(Error::NotFound);
         }
-        self.store.get(id).await?.ok_or(Error::NotFound)
+        let cart = self.store.get(id).await?.ok_or(Error::NotFound)?;
+        if !ctx.may_access(cart.owner.as_deref()) {
+            tracing::warn!(cart_id = id, actor = %ctx.actor, "cart of another customer refused");
+            return Err(Error::NotOwned);
+        }
+        Ok(cart)
+    }
+
+    /// The signed-in caller's current cart.
+    pub async fn mine(&self, ctx: &Ctx) -> Result<RenderedCart, Error> {
+        let user = ctx.user_id().ok_or(Error::SignInRequired)?;
+        let id = self.store.user_cart(user).await?.ok_or(Error::NotFound)?;
+        match self.load(ctx, &id).await {
+            Ok(cart) if cart.owner.as_deref() == Some(user) => self.render(ctx, cart).await,
+            Ok(_) | Err(Error::NotOwned) => Err(Error::NotFound),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Brings a guest cart to the signed-in caller: it becomes their cart if they have none;
+    /// otherwise its items (and its coupon, if theirs has none) are added to their cart and
+    /// the guest cart is deleted. Items that can no longer be bought in that quantity are
+    /// left out. Merging a cart that is already theirs changes nothing.
+    pub async fn merge(&self, ctx: &Ctx, guest_id: &str) -> Result<RenderedCart, Error> {
+        let user = ctx.user_id().ok_or(Error::SignInRequired)?.to_string();
+        let _turn = self.locks.lock(guest_id).await;
+        let guest = self.load(ctx, guest_id).await?;
+        if guest.owner.as_deref() == Some(user.as_str()) {
+            self.store.set_user_cart(&user, &guest.id).await?;
+            return self.render(ctx, guest).await;
+        }
+        if guest.owner.is_some() {
+            // An operator merging someone else's cart into their own: refuse.
+            return Err(Error::NotOwned);
+        }
+        let current = match self.store.user_cart(&user).await? {
+            Some(id) if id != guest.id => match self.store.get(&id).await? {
+                Some(c) if c.owner.as_deref() == Some(user.as_str()) => Some(c),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(target) = current else {
+            // No cart of their own: the guest cart becomes theirs.
+            let mut cart = guest;
+            cart.owner = Some(user.clone());
+            let data = serde_json::json!({"cart_id": cart.id, "owner": user});
+            let rendered = self.save(ctx, cart, "cart.claimed", data).await?;
+            self.store.set_user_cart(&user, &rendered.cart.id).await?;
+            return Ok(rendered);
+        };
+        let _target_turn = if target.id == guest.id {
+            None
+        } else {
+            Some(self.locks.lock(&target.id).await)
+        };
+        for attempt in 0..CAS_ATTEMPTS {
+            let mut cart = self.load(ctx, &target.id).await?;
+            let mut merged = Vec::new();
+            let mut skipped = Vec::new();
+            for line in &guest.lines {
+                let existing = cart.lines.iter().position(|l| l.sku == line.sku);
+                let total =
+                    existing.map_or(0, |i| cart.lines[i].quantity.get()) + line.quantity.get();
+                let Ok(qty) = Quantity::new(total) else {
+                    skipped.push(line.sku.to_string());
+                    continue;
+                };
+                if existing.is_none() && cart.lines.len() >= MAX_LINES {
+                    skipped.push(line.sku.to_string());
+                    continue;
+                }
+                match self.check_item(ctx, &cart, &line.sku, qty).await {
+                    Ok(price) => {
+                        match existing {
+                            Some(i) => {
+                                cart.lines[i].quantity = qty;
+                                cart.lines[i].added_unit_price = price;
+                            }
+                            None => cart.lines.push(StoredLine {
+                                added_unit_price: price,
+                                ..line.clone()
+                            }),
+                        }
+                        merged.push(line.sku.to_string());
+                    }
+                    Err(Error::Upstream { service, status }) => {
+                        return Err(Error::Upstream { service, status });
+                    }
+                    Err(_) => skipped.push(line.sku.to_string()),
+                }
+            }
+            if cart.coupon_code.is_none() {
+                cart.coupon_code = guest.coupon_code.clone();
+            }
+            let data = serde_json::json!({
+                "cart_id": cart.id, "merged_from": guest.id, "merged": merged, "skipped": skipped,
+            });
+            match self.save(ctx, cart, "cart.merged", data).await {
+                Err(Error::Store(StoreError::Conflict)) => backoff(attempt).await,
+                Err(e) => return Err(e),
+                Ok(rendered) => {
+                    let event = outbox::envelope(
+                        ctx,
+                        "cart.deleted",
+                        serde_json::json!({"cart_id": guest.id, "merged_into": rendered.cart.id}),
+                    );
+                    self.store.delete(&guest.id, &event).await?;
+                    return Ok(rendered);
+                }
+            }
+        }
+        Err(Error::Busy)
     }
 
     /// Adds `quantity` of `sku`, or more of it if the cart holds it already.
@@ -256,7 +379,7 @@ impl CartService {
     ) -> Result<RenderedCart, Error> {
         let _turn = self.locks.lock(id).await;
         for attempt in 0..CAS_ATTEMPTS {
-            let mut cart = self.load(id).await?;
+            let mut cart = self.load(ctx, id).await?;
             let existing = cart.lines.iter().position(|l| &l.sku == sku);
             let new_qty = match existing {
                 Some(i) => Quantity::new(cart.lines[i].quantity.get() + quantity.get())
@@ -302,7 +425,7 @@ impl CartService {
     ) -> Result<RenderedCart, Error> {
         let _turn = self.locks.lock(id).await;
         for attempt in 0..CAS_ATTEMPTS {
-            let mut cart = self.load(id).await?;
+            let mut cart = self.load(ctx, id).await?;
             let i = cart
                 .lines
                 .iter()
@@ -328,7 +451,7 @@ impl CartService {
     pub async fn remove_item(&self, ctx: &Ctx, id: &str, sku: &Sku) -> Result<RenderedCart, Error> {
         let _turn = self.locks.lock(id).await;
         for attempt in 0..CAS_ATTEMPTS {
-            let mut cart = self.load(id).await?;
+            let mut cart = self.load(ctx, id).await?;
             let i = cart
                 .lines
                 .iter()
@@ -355,7 +478,7 @@ impl CartService {
         let code = normalize_code(code).ok_or_else(|| Error::UnknownCoupon(code.to_string()))?;
         let _turn = self.locks.lock(id).await;
         for attempt in 0..CAS_ATTEMPTS {
-            let mut cart = self.load(id).await?;
+            let mut cart = self.load(ctx, id).await?;
             cart.coupon_code = Some(code.clone());
             let rendered = self.render(ctx, cart.clone()).await?;
             if let Some(c) = &rendered.coupon
@@ -382,7 +505,7 @@ impl CartService {
     pub async fn remove_coupon(&self, ctx: &Ctx, id: &str) -> Result<RenderedCart, Error> {
         let _turn = self.locks.lock(id).await;
         for attempt in 0..CAS_ATTEMPTS {
-            let mut cart = self.load(id).await?;
+            let mut cart = self.load(ctx, id).await?;
             let Some(code) = cart.coupon_code.take() else {
                 return self.render(ctx, cart).await;
             };
@@ -409,7 +532,7 @@ impl CartService {
         {
             return Ok(existing);
         }
-        let mut cart = self.load(cart_id).await?;
+        let mut cart = self.load(ctx, cart_id).await?;
         cart.customer = Some(customer.to_lowercase());
         let r = self.render(ctx, cart).await?;
         if r.lines.is_empty() {

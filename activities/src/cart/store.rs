@@ -21,6 +21,10 @@ pub struct StoredCart {
     pub country: CountryCode,
     #[serde(default)]
     pub customer: Option<String>,
+    /// The signed-in customer the cart belongs to; `None` for a guest cart (anyone holding
+    /// its id may use it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     #[serde(default)]
     pub coupon_code: Option<String>,
     pub lines: Vec<StoredLine>,
@@ -134,6 +138,54 @@ impl CartStore {
             -1 => Err(StoreError::NotFound),
             _ => Err(StoreError::Conflict),
         }
+    }
+
+    fn user_key(&self, user_id: &str) -> String {
+        format!("{}cart:user:{user_id}", self.prefix)
+    }
+
+    /// The id of `user_id`'s current cart, if one was recorded.
+    pub async fn user_cart(&self, user_id: &str) -> Result<Option<String>, StoreError> {
+        let mut conn = self.redis.clone();
+        Ok(redis::cmd("GET")
+            .arg(self.user_key(user_id))
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// Records `cart_id` as `user_id`'s current cart (for as long as carts live).
+    pub async fn set_user_cart(&self, user_id: &str, cart_id: &str) -> Result<(), StoreError> {
+        let mut conn = self.redis.clone();
+        let _: () = redis::cmd("SET")
+            .arg(self.user_key(user_id))
+            .arg(cart_id)
+            .arg("EX")
+            .arg(self.ttl_seconds)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a cart (merged into another one), with its outbox event, atomically.
+    pub async fn delete(&self, id: &str, event: &EventEnvelope) -> Result<(), StoreError> {
+        let mut conn = self.redis.clone();
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg(self.key(id))
+            .ignore()
+            .cmd("XADD")
+            .arg(self.outbox_key())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(100_000)
+            .arg("*")
+            .arg("event")
+            .arg(serde_json::to_string(event)?)
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

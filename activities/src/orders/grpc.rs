@@ -112,6 +112,7 @@ fn order(o: OrderDetail) -> pb::Order {
                 note: t.note.clone(),
             })
             .collect(),
+        customer_id: o.customer_id.map(|c| c.to_string()),
     }
 }
 
@@ -135,6 +136,16 @@ impl OrderService for Orders {
         found
             .map(|o| Response::new(order(o)))
             .ok_or_else(|| not_found("order_not_found", format!("no order {no}")))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_customer_orders(
+        &self,
+        req: Request<pb::ListCustomerOrdersRequest>,
+    ) -> Result<Response<pb::ListCustomerOrdersResponse>, Status> {
+        self.customer_orders(req.into_inner())
+            .await
+            .map(Response::new)
     }
 
     #[tracing::instrument(skip_all)]
@@ -184,6 +195,55 @@ impl OrderService for Orders {
     }
 }
 
+fn page_after(cursor: Option<&str>) -> Result<Option<TimeCursor>, Status> {
+    match cursor.filter(|c| !c.is_empty()) {
+        None => Ok(None),
+        Some(c) => TimeCursor::decode(c)
+            .map(Some)
+            .map_err(|_| invalid("invalid_cursor", "cursor is not one this API returned")),
+    }
+}
+
 fn vendor_id(s: &str) -> Result<uuid::Uuid, Status> {
     uuid::Uuid::parse_str(s).map_err(|_| invalid("invalid_id", "vendor_id is not a UUID"))
+}
+
+impl Orders {
+    pub(crate) async fn customer_orders(
+        &self,
+        r: pb::ListCustomerOrdersRequest,
+    ) -> Result<pb::ListCustomerOrdersResponse, Status> {
+        let customer = uuid::Uuid::parse_str(&r.customer_id)
+            .map_err(|_| invalid("invalid_id", "customer_id is not a UUID"))?;
+        let after = page_after(r.cursor.as_deref())?;
+        let limit = i64::from(page_limit(r.limit, 20, 100));
+        let mut rows = store::customer_orders(&self.pool, customer, after, limit + 1)
+            .await
+            .map_err(store_error)?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = more.then(|| rows.last()).flatten().map(|l| {
+            TimeCursor {
+                created_at: l.placed_at,
+                id: l.id,
+            }
+            .encode()
+        });
+        Ok(pb::ListCustomerOrdersResponse {
+            items: rows
+                .into_iter()
+                .map(|o| pb::CustomerOrderSummary {
+                    order_no: o.order_no,
+                    status: o.status,
+                    payment_status: o.payment_status,
+                    total: Some(Money {
+                        amount: o.total,
+                        currency: o.currency,
+                    }),
+                    placed_at: o.placed_at.to_rfc3339(),
+                })
+                .collect(),
+            next_cursor,
+        })
+    }
 }

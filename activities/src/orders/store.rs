@@ -98,8 +98,8 @@ pub async fn create(pool: &PgPool, ctx: &Ctx, o: &CreateOrder) -> Result<OrderRe
     sqlx::query!(
         r#"INSERT INTO orders.orders (id, order_no, checkout_id, attempt, cart_id, customer_email,
                currency, subtotal, discount, tax, shipping, total, coupon_code, shipping_address,
-               payment_provider, payment_reference)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"#,
+               payment_provider, payment_reference, customer_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"#,
         order_id,
         number,
         o.checkout_id,
@@ -115,7 +115,10 @@ pub async fn create(pool: &PgPool, ctx: &Ctx, o: &CreateOrder) -> Result<OrderRe
         o.coupon_code,
         address,
         o.payment_provider,
-        o.payment_reference
+        o.payment_reference,
+        o.customer_id
+            .as_deref()
+            .and_then(|c| Uuid::parse_str(c).ok())
     )
     .execute(&mut *tx)
     .await?;
@@ -483,6 +486,43 @@ pub struct OrderDetail {
     pub lines: Vec<LineRow>,
     pub sub_orders: Vec<SubOrderRow>,
     pub timeline: Vec<TimelineRow>,
+    pub customer_id: Option<Uuid>,
+}
+
+/// An order in its customer's order list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerOrderSummary {
+    pub id: Uuid,
+    pub order_no: String,
+    pub status: String,
+    pub payment_status: String,
+    pub currency: String,
+    pub total: i64,
+    pub placed_at: DateTime<Utc>,
+}
+
+/// A customer's orders, newest first, `limit` after `after`.
+pub async fn customer_orders(
+    pool: &PgPool,
+    customer: Uuid,
+    after: Option<souk_domain::cursor::TimeCursor>,
+    limit: i64,
+) -> Result<Vec<CustomerOrderSummary>, Error> {
+    Ok(sqlx::query_as!(
+        CustomerOrderSummary,
+        r#"SELECT id, order_no, status, payment_status, currency AS "currency: String", total, placed_at
+             FROM orders.orders
+            WHERE customer_id = $1
+              AND ($2::timestamptz IS NULL OR (placed_at, id) < ($2, $3::uuid))
+            ORDER BY placed_at DESC, id DESC
+            LIMIT $4"#,
+        customer,
+        after.as_ref().map(|c| c.created_at),
+        after.as_ref().map(|c| c.id),
+        limit
+    )
+    .fetch_all(pool)
+    .await?)
 }
 
 /// An order with its lines, sub-orders and timeline, by order number.
@@ -490,7 +530,7 @@ pub async fn by_order_no(pool: &PgPool, order_no: &str) -> Result<Option<OrderDe
     let Some(o) = sqlx::query!(
         r#"SELECT id, order_no, checkout_id, attempt, customer_email, status, payment_status,
                   currency AS "currency: String", subtotal, discount, tax, shipping, total, coupon_code,
-                  shipping_address, payment_provider, payment_reference, placed_at
+                  shipping_address, payment_provider, payment_reference, placed_at, customer_id
            FROM orders.orders WHERE order_no = $1"#,
         order_no
     )
@@ -544,6 +584,7 @@ pub async fn by_order_no(pool: &PgPool, order_no: &str) -> Result<Option<OrderDe
         lines,
         sub_orders,
         timeline,
+        customer_id: o.customer_id,
     }))
 }
 

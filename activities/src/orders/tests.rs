@@ -59,6 +59,7 @@ fn order(checkout: &str, attempt: u32) -> CreateOrder {
         },
         payment_provider: "sandbox".into(),
         payment_reference: "pi_sb_1".into(),
+        customer_id: None,
     }
 }
 

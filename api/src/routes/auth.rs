@@ -8,13 +8,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use souk_domain::identity::Role;
 use souk_proto::auth::v1 as pb;
+use souk_proto::cart::v1 as cart_pb;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Principal;
 use crate::dto::{
-    AuditEntry, AuditPage, Credentials, GrantRole, RefreshToken, RotatedKey, Tokens, User,
+    AuditEntry, AuditPage, Credentials, GrantRole, Login, RefreshToken, RotatedKey, Tokens, User,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, Caller, Path, Query};
@@ -63,6 +64,7 @@ fn tokens(t: pb::TokenPair) -> Result<Tokens, ApiError> {
             .user
             .ok_or_else(|| ApiError::internal("auth answered tokens without a user"))?
             .into(),
+        cart_id: None,
     })
 }
 
@@ -93,8 +95,9 @@ async fn register(
 
 /// Signs in. A wrong password and an unknown address get the same `invalid_credentials`;
 /// after repeated failures the address is locked for a while (`423 account_locked` with
-/// `Retry-After`).
-#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Credentials,
+/// `Retry-After`). With `cart_id`, that guest cart is merged into the customer's cart
+/// (`cart_id` in the answer); a merge that fails does not fail the sign-in.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Login,
     responses((status = 200, body = Tokens),
         (status = 401, description = "invalid_credentials", body = ErrorBody),
         (status = 403, description = "account_blocked", body = ErrorBody),
@@ -104,7 +107,7 @@ async fn register(
 async fn login(
     State(s): State<AppState>,
     caller: Caller,
-    extract::Json(body): extract::Json<Credentials>,
+    extract::Json(body): extract::Json<Login>,
 ) -> ApiResult<Response> {
     let t = s
         .auth
@@ -116,7 +119,23 @@ async fn login(
         .await
         .map_err(auth_error)?
         .into_inner();
-    Ok(no_store(Json(tokens(t)?)))
+    let mut answer = tokens(t)?;
+    if let Some(guest) = body.cart_id.filter(|c| !c.is_empty()) {
+        let as_user = caller.as_user(&answer.user.id, answer.user.roles.clone());
+        match s
+            .cart
+            .clone()
+            .merge_cart(as_user.request(cart_pb::MergeCartRequest { cart_id: guest }))
+            .await
+        {
+            Ok(cart) => answer.cart_id = Some(cart.into_inner().id),
+            Err(e) => {
+                let e = super::carts::cart_error(&s, &as_user)(e);
+                tracing::info!(code = %e.code, "guest cart not merged at sign-in");
+            }
+        }
+    }
+    Ok(no_store(Json(answer)))
 }
 
 /// Trades a refresh token for new tokens. Each refresh token works once: presenting a used

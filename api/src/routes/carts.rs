@@ -7,7 +7,7 @@ use souk_proto::cart::v1 as pb;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::dto::{AddItem, ApplyCoupon, Cart, CreateCart, UpdateItem};
+use crate::dto::{AddItem, ApplyCoupon, Cart, CreateCart, MergeCart, UpdateItem};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, Caller, OptionalJson, Path};
 use crate::state::AppState;
@@ -19,10 +19,73 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(add_item))
         .routes(routes!(update_item, remove_item))
         .routes(routes!(apply_coupon, remove_coupon))
+        .routes(routes!(my_cart))
+        .routes(routes!(merge_cart))
 }
 
-fn cart_error(e: tonic::Status) -> ApiError {
-    ApiError::from_status("cart", e)
+/// The signed-in customer's current cart (the one they created or merged last).
+#[utoipa::path(get, path = "/v1/me/cart", tag = "carts", security(("bearer" = [])),
+    responses((status = 200, body = Cart), (status = 401, body = ErrorBody),
+        (status = 404, description = "no cart yet", body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn my_cart(
+    State(s): State<AppState>,
+    caller: Caller,
+    _p: crate::auth::Principal,
+) -> ApiResult<Json<Cart>> {
+    let cart = s
+        .cart
+        .clone()
+        .get_my_cart(caller.request(pb::GetMyCartRequest {}))
+        .await
+        .map_err(cart_error(&s, &caller))?;
+    Ok(Json(cart.into_inner().into()))
+}
+
+/// Brings a guest cart to the signed-in customer: it becomes their cart, or its items are
+/// added to their current cart (and the guest cart is gone). `POST /v1/auth/login` does the
+/// same when given the guest cart's id.
+#[utoipa::path(post, path = "/v1/me/cart/merge", tag = "carts", request_body = MergeCart,
+    security(("bearer" = [])),
+    responses((status = 200, body = Cart), (status = 401, body = ErrorBody),
+        (status = 404, description = "no such guest cart", body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn merge_cart(
+    State(s): State<AppState>,
+    caller: Caller,
+    _p: crate::auth::Principal,
+    extract::Json(body): extract::Json<MergeCart>,
+) -> ApiResult<Json<Cart>> {
+    let cart = s
+        .cart
+        .clone()
+        .merge_cart(caller.request(pb::MergeCartRequest {
+            cart_id: body.cart_id,
+        }))
+        .await
+        .map_err(cart_error(&s, &caller))?;
+    Ok(Json(cart.into_inner().into()))
+}
+
+/// Maps the cart service's answer. Another customer's cart is answered like a missing one,
+/// and the attempt is recorded in the audit trail.
+pub(crate) fn cart_error<'a>(
+    s: &'a AppState,
+    caller: &'a Caller,
+) -> impl Fn(tonic::Status) -> ApiError + 'a {
+    move |e| {
+        let err = ApiError::from_status("cart", e);
+        if err.code == "cart_not_owned" {
+            crate::auth::audit_denied(
+                s,
+                caller,
+                caller.user_id(),
+                serde_json::json!({"reason": "other_customer", "resource": "cart"}),
+            );
+            return ApiError::not_found("cart_not_found", "cart not found or expired");
+        }
+        err
+    }
 }
 
 /// Starts an empty cart. The id is unguessable: it is the cart's only key, keep it private.
@@ -43,7 +106,7 @@ async fn create_cart(
             country: body.country,
         }))
         .await
-        .map_err(cart_error)?
+        .map_err(cart_error(&s, &caller))?
         .into_inner();
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&format!("/v1/carts/{}", cart.id)) {
@@ -66,7 +129,7 @@ async fn get_cart(
         .clone()
         .get_cart(caller.request(pb::GetCartRequest { cart_id: id }))
         .await
-        .map_err(cart_error)?;
+        .map_err(cart_error(&s, &caller))?;
     Ok(Json(cart.into_inner().into()))
 }
 
@@ -94,7 +157,7 @@ async fn add_item(
             quantity: body.quantity,
         }))
         .await
-        .map_err(cart_error)?;
+        .map_err(cart_error(&s, &caller))?;
     Ok(Json(cart.into_inner().into()))
 }
 
@@ -121,7 +184,7 @@ async fn update_item(
             quantity: body.quantity,
         }))
         .await
-        .map_err(cart_error)?;
+        .map_err(cart_error(&s, &caller))?;
     Ok(Json(cart.into_inner().into()))
 }
 
@@ -140,7 +203,7 @@ async fn remove_item(
         .clone()
         .remove_item(caller.request(pb::RemoveItemRequest { cart_id: id, sku }))
         .await
-        .map_err(cart_error)?;
+        .map_err(cart_error(&s, &caller))?;
     Ok(Json(cart.into_inner().into()))
 }
 
@@ -166,7 +229,7 @@ async fn apply_coupon(
             code: body.code,
         }))
         .await
-        .map_err(cart_error)?;
+        .map_err(cart_error(&s, &caller))?;
     Ok(Json(cart.into_inner().into()))
 }
 
@@ -184,6 +247,6 @@ async fn remove_coupon(
         .clone()
         .remove_coupon(caller.request(pb::RemoveCouponRequest { cart_id: id }))
         .await
-        .map_err(cart_error)?;
+        .map_err(cart_error(&s, &caller))?;
     Ok(Json(cart.into_inner().into()))
 }

@@ -45,6 +45,7 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const MEMO_KEY: &str = "idempotency_key";
 const MEMO_ATTEMPT: &str = "attempt";
 const MEMO_REQUEST: &str = "request_id";
+const MEMO_CUSTOMER: &str = "customer_id";
 
 fn status_url(checkout_id: &str) -> String {
     format!("/v1/checkouts/{checkout_id}")
@@ -58,6 +59,7 @@ struct Run {
     state: Option<String>,
     order_no: Option<String>,
     failure_code: Option<String>,
+    customer_id: Option<String>,
 }
 
 async fn describe(client: &Client, checkout_id: &str) -> ApiResult<Option<Run>> {
@@ -73,6 +75,7 @@ async fn describe(client: &Client, checkout_id: &str) -> ApiResult<Option<Run>> 
                 state: sa.get(&CHECKOUT_STATE),
                 order_no: sa.get(&ORDER_NO),
                 failure_code: sa.get(&FAILURE_CODE),
+                customer_id: memo.get::<String>(MEMO_CUSTOMER).ok().flatten(),
             }))
         }
         Err(WorkflowInteractionError::NotFound(_)) => Ok(None),
@@ -255,7 +258,7 @@ async fn create_checkout(
             cart_id: body.cart_id.clone(),
         }))
         .await
-        .map_err(|e| ApiError::from_status("cart", e))?
+        .map_err(super::carts::cart_error(&s, &caller))?
         .into_inner();
     if cart.item_count == 0 {
         return Err(ApiError::unprocessable("cart_empty", "the cart is empty"));
@@ -309,12 +312,16 @@ async fn create_checkout(
                 price_tolerance_bp: s.settings.checkout.price_tolerance_bp,
             },
             request_id: caller.request_id.clone(),
+            customer_id: caller.user_id().map(str::to_string),
         };
         let mut memo = MemoValues::new();
         memo.insert(MEMO_KEY, key.clone());
         memo.insert(MEMO_ATTEMPT, attempt);
         if let Some(r) = &caller.request_id {
             memo.insert(MEMO_REQUEST, r.clone());
+        }
+        if let Some(c) = caller.user_id() {
+            memo.insert(MEMO_CUSTOMER, c.to_string());
         }
         // A retry after a failed attempt may reuse the id; a first attempt may not.
         let reuse = if attempt == 1 {
@@ -431,6 +438,16 @@ async fn answer(
 /// The checkout's status: from the workflow itself when a worker answers, otherwise from what
 /// Temporal records (so support can read it while workers are down).
 async fn read_status(client: &Client, checkout_id: &str) -> ApiResult<Option<dto::Checkout>> {
+    Ok(read_status_owned(client, checkout_id)
+        .await?
+        .map(|(c, _)| c))
+}
+
+/// The checkout's status and the customer it belongs to (`None`: a guest's).
+async fn read_status_owned(
+    client: &Client,
+    checkout_id: &str,
+) -> ApiResult<Option<(dto::Checkout, Option<String>)>> {
     let handle = client.get_workflow_handle::<CheckoutWorkflow>(checkout_id);
     let query = handle.query(
         CheckoutWorkflow::status,
@@ -438,7 +455,7 @@ async fn read_status(client: &Client, checkout_id: &str) -> ApiResult<Option<dto
         WorkflowQueryOptions::default(),
     );
     if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(2), query).await {
-        return Ok(Some(to_dto(&status)));
+        return Ok(Some((to_dto(&status), status.customer_id.clone())));
     }
     let Some(run) = describe(client, checkout_id).await? else {
         return Ok(None);
@@ -449,20 +466,49 @@ async fn read_status(client: &Client, checkout_id: &str) -> ApiResult<Option<dto
         WorkflowExecutionStatus::Canceled => "cancelled".into(),
         _ => "failed".into(),
     });
-    Ok(Some(dto::Checkout {
-        checkout_id: checkout_id.to_string(),
-        attempt: run.attempt,
-        decided: run.order_no.is_some() || run.status != WorkflowExecutionStatus::Running,
-        state,
-        step: None,
-        order_no: run.order_no,
-        total: None,
-        failure: run.failure_code.map(|code| CheckoutFailure {
-            message: code.replace('_', " "),
-            code,
-        }),
-        status_url: status_url(checkout_id),
-    }))
+    let owner = run.customer_id.clone();
+    Ok(Some((
+        dto::Checkout {
+            checkout_id: checkout_id.to_string(),
+            attempt: run.attempt,
+            decided: run.order_no.is_some() || run.status != WorkflowExecutionStatus::Running,
+            state,
+            step: None,
+            order_no: run.order_no,
+            total: None,
+            failure: run.failure_code.map(|code| CheckoutFailure {
+                message: code.replace('_', " "),
+                code,
+            }),
+            status_url: status_url(checkout_id),
+        },
+        owner,
+    )))
+}
+
+/// A signed-in customer's checkout is theirs (and operators'); a guest's is anyone's who
+/// knows its id. Someone else's answers like a missing one, and is audited.
+fn owned_by_caller(
+    s: &AppState,
+    caller: &Caller,
+    checkout_id: &str,
+    owner: Option<&str>,
+) -> ApiResult<()> {
+    match owner {
+        Some(o) if caller.user_id() != Some(o) && !caller.is_operator() => {
+            crate::auth::audit_denied(
+                s,
+                caller,
+                caller.user_id(),
+                serde_json::json!({"reason": "other_customer", "resource": "checkout", "checkout_id": checkout_id}),
+            );
+            Err(ApiError::not_found(
+                "checkout_not_found",
+                "no such checkout",
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn checkout_path(checkout_id: &str) -> ApiResult<()> {
@@ -480,14 +526,16 @@ fn checkout_path(checkout_id: &str) -> ApiResult<()> {
 #[tracing::instrument(skip_all, fields(checkout_id = %checkout_id))]
 async fn get_checkout(
     State(s): State<AppState>,
+    caller: Caller,
     Path(checkout_id): Path<String>,
 ) -> ApiResult<Json<dto::Checkout>> {
     checkout_path(&checkout_id)?;
     let client = s.temporal.client().await?;
-    read_status(&client, &checkout_id)
+    let (status, owner) = read_status_owned(&client, &checkout_id)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("checkout_not_found", "no such checkout"))
+        .ok_or_else(|| ApiError::not_found("checkout_not_found", "no such checkout"))?;
+    owned_by_caller(&s, &caller, &checkout_id, owner.as_deref())?;
+    Ok(Json(status))
 }
 
 /// Asks a running checkout to stop and undo what it did. Honoured until the payment is
@@ -505,9 +553,10 @@ async fn cancel_checkout(
 ) -> ApiResult<(StatusCode, Json<CancelRequested>)> {
     checkout_path(&checkout_id)?;
     let client = s.temporal.client().await?;
-    let status = read_status(&client, &checkout_id)
+    let (status, owner) = read_status_owned(&client, &checkout_id)
         .await?
         .ok_or_else(|| ApiError::not_found("checkout_not_found", "no such checkout"))?;
+    owned_by_caller(&s, &caller, &checkout_id, owner.as_deref())?;
     let past_capture = matches!(
         status.step.as_deref(),
         Some("capture" | "commit" | "confirm" | "compensating" | "done")

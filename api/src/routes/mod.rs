@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod checkouts;
 pub mod health;
 pub mod inventory;
+pub mod me;
 pub mod orders;
 pub mod vendor;
 pub mod webhooks;

@@ -1,0 +1,115 @@
+//! The signed-in customer's own orders.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use souk_proto::orders::v1 as pb;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Principal, audit_denied};
+use crate::dto::{self, MyOrderPage, MyOrderSummary};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{Caller, Path, Query};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(my_orders))
+        .routes(routes!(my_order))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The orders the signed-in customer placed, newest first.
+#[utoipa::path(get, path = "/v1/me/orders", tag = "orders", params(PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = MyOrderPage), (status = 401, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn my_orders(
+    State(s): State<AppState>,
+    caller: Caller,
+    p: Principal,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<MyOrderPage>> {
+    if let Some(l) = q.limit
+        && !(1..=100).contains(&l)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            "limit must be between 1 and 100",
+        ));
+    }
+    let page = s
+        .orders
+        .clone()
+        .list_customer_orders(caller.request(pb::ListCustomerOrdersRequest {
+            customer_id: p.user_id().to_string(),
+            limit: q.limit.unwrap_or(20),
+            cursor: q.cursor,
+        }))
+        .await
+        .map_err(|e| ApiError::from_status("orders", e))?
+        .into_inner();
+    Ok(Json(MyOrderPage {
+        items: page
+            .items
+            .into_iter()
+            .map(|o| MyOrderSummary {
+                order_no: o.order_no,
+                status: o.status,
+                payment_status: o.payment_status,
+                total: o.total.map(dto::Money::from).unwrap_or(dto::Money {
+                    amount: 0,
+                    currency: String::new(),
+                }),
+                placed_at: o.placed_at,
+            })
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One of the signed-in customer's orders. Anyone else's answers 404.
+#[utoipa::path(get, path = "/v1/me/orders/{order_no}", tag = "orders", params(("order_no" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = dto::Order), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(order_no = %order_no))]
+async fn my_order(
+    State(s): State<AppState>,
+    caller: Caller,
+    p: Principal,
+    Path(order_no): Path<String>,
+) -> ApiResult<Json<dto::Order>> {
+    let missing = || ApiError::not_found("order_not_found", "no such order");
+    if order_no.is_empty() || order_no.len() > 40 {
+        return Err(missing());
+    }
+    let o = s
+        .orders
+        .clone()
+        .get_order(caller.request(pb::GetOrderRequest {
+            order_no: order_no.clone(),
+            vendor_id: None,
+        }))
+        .await
+        .map_err(|e| ApiError::from_status("orders", e))?
+        .into_inner();
+    if o.customer_id.as_deref() != Some(p.user_id()) {
+        audit_denied(
+            &s,
+            &caller,
+            Some(p.user_id()),
+            serde_json::json!({"reason": "other_customer", "resource": "order", "order_no": order_no}),
+        );
+        return Err(missing());
+    }
+    Ok(Json(super::orders::order_dto(o, None)))
+}
