@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "souk/payments/v1/payments.proto",
         "souk/steps/v1/steps.proto",
         "souk/auth/v1/auth.proto",
+        "souk/notifications/v1/notifications.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -669,3 +669,16 @@ pub struct MyOrderPage {
     pub items: Vec<MyOrderSummary>,
     pub next_cursor: Option<String>,
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ForgotPassword {
+    pub email: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResetPassword {
+    /// The token from the reset mail.
+    pub token: String,
+    /// 10 to 128 characters.
+    pub new_password: String,
+}

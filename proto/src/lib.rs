@@ -57,3 +57,9 @@ pub mod auth {
         tonic::include_proto!("souk.auth.v1");
     }
 }
+
+pub mod notifications {
+    pub mod v1 {
+        tonic::include_proto!("souk.notifications.v1");
+    }
+}

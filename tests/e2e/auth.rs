@@ -441,3 +441,82 @@ async fn back_office_routes_need_an_operator_and_refusals_are_audited() {
         .await;
     assert_eq!((r.status, r.code()), (403, "forbidden"));
 }
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_with_the_mailed_token() {
+    let http = Http::new();
+    let email = email("reset");
+    register(&http, &email).await;
+    let session = login(&http, &email, PASSWORD).await;
+    let refresh = session.body["refresh_token"].as_str().unwrap().to_string();
+
+    let r = http
+        .post(
+            "/v1/auth/forgot-password",
+            json!({"email": email.to_uppercase()}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    // An unknown address gets the same answer.
+    let ghost = self::email("ghost");
+    let r2 = http
+        .post("/v1/auth/forgot-password", json!({"email": ghost}))
+        .await;
+    assert_eq!((r2.status, r2.text.clone()), (r.status, r.text.clone()));
+
+    // The mail goes through the notifications domain to the mail server.
+    let body = eventually(Duration::from_secs(10), "the reset mail", || {
+        let email = email.clone();
+        async move {
+            crate::checkout_support::mails_to(&email)
+                .await
+                .into_iter()
+                .find(|(subject, _)| subject.contains("Reset your Souk password"))
+                .map(|(_, body)| body)
+        }
+    })
+    .await;
+    assert!(crate::checkout_support::mails_to(&ghost).await.is_empty());
+    let token = body
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 43 && !l.contains(' '))
+        .expect("the token in the mail")
+        .to_string();
+    assert!(body.contains(&format!("token={token}")), "{body}");
+
+    let r = http
+        .post(
+            "/v1/auth/reset-password",
+            json!({"token": token, "new_password": "short"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (422, "weak_password"));
+    let r = http
+        .post(
+            "/v1/auth/reset-password",
+            json!({"token": token, "new_password": "a brand new password"}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = http
+        .post(
+            "/v1/auth/reset-password",
+            json!({"token": token, "new_password": "yet another password"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (422, "invalid_reset_token"));
+    assert_eq!(login(&http, &email, PASSWORD).await.status, 401);
+    assert_eq!(
+        login(&http, &email, "a brand new password").await.status,
+        200
+    );
+    let r = http
+        .post("/v1/auth/refresh", json!({"refresh_token": refresh}))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (401, "invalid_refresh_token"),
+        "signed out everywhere"
+    );
+}

@@ -145,6 +145,8 @@ pub struct Auth {
     pub lockout_duration_seconds: i64,
     /// Seals signing keys at rest.
     pub key_encryption_key: SecretString,
+    pub password_reset_ttl_seconds: i64,
+    pub password_reset_link: String,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,

@@ -187,8 +187,16 @@ pub async fn auth_service(cfg: &Config, pool: PgPool) -> anyhow::Result<auth::Au
         lockout_threshold: a.lockout_threshold.max(1),
         lockout_window: chrono::Duration::seconds(a.lockout_window_seconds),
         lockout_duration: chrono::Duration::seconds(a.lockout_duration_seconds),
+        reset_ttl: chrono::Duration::seconds(a.password_reset_ttl_seconds),
+        reset_link: a.password_reset_link.clone(),
     };
-    Ok(auth::AuthService::new(pool, settings, keys, hasher))
+    let notifier = Arc::new(auth::notify::NotificationsRpc::new(channel(
+        &cfg.services.notifications.url,
+        cfg,
+    )?));
+    Ok(auth::AuthService::new(
+        pool, settings, keys, hasher, notifier,
+    ))
 }
 
 /// Registers the domain's activities; runs on the worker's thread.
@@ -370,8 +378,9 @@ pub async fn start(
                 .into_server(),
             )
         }
-        // Notifications has no synchronous API yet: its process serves health only.
-        Domain::Notifications => router,
+        Domain::Notifications => router.add_service(
+            notifications::grpc::Notifications::new(pool.clone(), mailer(cfg)?).into_server(),
+        ),
         Domain::Auth => {
             let service = auth_service(cfg, pool.clone()).await?;
             router.add_service(auth::grpc::Auth::new(service).into_server())

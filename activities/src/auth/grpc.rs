@@ -61,6 +61,7 @@ fn error(e: Error) -> Status {
         Error::VendorRequired => invalid("vendor_required", msg),
         Error::UserNotFound => not_found("user_not_found", msg),
         Error::InvalidAudit(_) => invalid("invalid_audit_entry", msg),
+        Error::InvalidResetToken => invalid("invalid_reset_token", msg),
         Error::Db(e) => db_error(e),
         other => internal(other),
     }
@@ -317,5 +318,30 @@ impl Rpc for Auth {
             records,
             next_cursor,
         }))
+    }
+
+    async fn forgot_password(
+        &self,
+        req: Request<pb::ForgotPasswordRequest>,
+    ) -> Result<Response<pb::ForgotPasswordResponse>, Status> {
+        let m = meta(&req);
+        self.service
+            .forgot_password(&m, &req.into_inner().email)
+            .await
+            .map_err(error)?;
+        Ok(Response::new(pb::ForgotPasswordResponse {}))
+    }
+
+    async fn reset_password(
+        &self,
+        req: Request<pb::ResetPasswordRequest>,
+    ) -> Result<Response<pb::ResetPasswordResponse>, Status> {
+        let m = meta(&req);
+        let r = req.into_inner();
+        self.service
+            .reset_password(&m, &r.token, &r.new_password)
+            .await
+            .map_err(error)?;
+        Ok(Response::new(pb::ResetPasswordResponse {}))
     }
 }

@@ -8,9 +8,11 @@ use uuid::Uuid;
 
 use super::crypto::{random_token, token_hash};
 use super::keys::{KeyError, Keys, Rotated};
+use super::notify::{Notifier, ResetMail};
 use super::password::{HashError, Hasher};
 use crate::db::Schema;
 use crate::{Ctx, outbox};
+use std::sync::Arc;
 
 /// Token lifetimes, lockout policy and the token audience.
 #[derive(Debug, Clone)]
@@ -26,6 +28,10 @@ pub struct Settings {
     pub lockout_threshold: i32,
     pub lockout_window: Duration,
     pub lockout_duration: Duration,
+    /// How long a mailed reset token works.
+    pub reset_ttl: Duration,
+    /// The link in the reset mail; `{token}` is replaced by the token.
+    pub reset_link: String,
 }
 
 /// Who is asking, from where: recorded with every audit entry.
@@ -70,6 +76,8 @@ pub enum Error {
     UserNotFound,
     #[error("invalid audit entry: {0}")]
     InvalidAudit(&'static str),
+    #[error("the reset token is unknown, used or expired")]
+    InvalidResetToken,
     #[error(transparent)]
     Hash(#[from] HashError),
     #[error(transparent)]
@@ -215,15 +223,23 @@ pub struct AuthService {
     settings: Settings,
     keys: Keys,
     hasher: Hasher,
+    notifier: Arc<dyn Notifier>,
 }
 
 impl AuthService {
-    pub fn new(pool: PgPool, settings: Settings, keys: Keys, hasher: Hasher) -> Self {
+    pub fn new(
+        pool: PgPool,
+        settings: Settings,
+        keys: Keys,
+        hasher: Hasher,
+        notifier: Arc<dyn Notifier>,
+    ) -> Self {
         Self {
             pool,
             settings,
             keys,
             hasher,
+            notifier,
         }
     }
 
@@ -817,5 +833,145 @@ impl AuthService {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows)
+    }
+
+    /// Mails a reset token if `email` has an active account. Answers nothing either way, so
+    /// the answer says nothing about which addresses have accounts. A mail that cannot be
+    /// sent is logged (the token is recorded; asking again sends a new one).
+    pub async fn forgot_password(&self, meta: &Meta, email: &str) -> Result<(), Error> {
+        let key = email_key(email);
+        let mut conn = self.pool.acquire().await?;
+        let Some(account) = account_by_email(&mut conn, &key).await? else {
+            audit(
+                &mut conn,
+                meta,
+                "password_reset_requested",
+                "denied",
+                None,
+                Some(&key),
+                json!({"reason": "unknown_email"}),
+            )
+            .await?;
+            return Ok(());
+        };
+        let user = account.user;
+        if user.status != "active" {
+            return Ok(());
+        }
+        let token = random_token();
+        let id = Uuid::now_v7();
+        let mut tx = self.pool.begin().await?;
+        // Only the newest token works.
+        sqlx::query!(
+            "UPDATE auth.password_resets SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",
+            user.id
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "INSERT INTO auth.password_resets (id, user_id, token_hash, expires_at) VALUES ($1, $2, $3, $4)",
+            id,
+            user.id,
+            token_hash(&token),
+            Utc::now() + self.settings.reset_ttl
+        )
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            meta,
+            "password_reset_requested",
+            "ok",
+            Some(user.id),
+            Some(&user.email),
+            json!({"reset_id": id}),
+        )
+        .await?;
+        tx.commit().await?;
+        let mail = ResetMail {
+            key: format!("password-reset:{id}"),
+            to: user.email.clone(),
+            link: self.settings.reset_link.replace("{token}", &token),
+            token,
+            expires_minutes: self.settings.reset_ttl.num_minutes(),
+        };
+        if let Err(e) = self.notifier.password_reset(&meta.ctx, &mail).await {
+            tracing::error!(user_id = %user.id, error = format!("{e:#}"), "password reset mail not sent");
+        }
+        Ok(())
+    }
+
+    /// Sets a new password with a mailed token (once, before it expires); ends every
+    /// sign-in of the account and clears a lockout.
+    pub async fn reset_password(
+        &self,
+        meta: &Meta,
+        token: &str,
+        new_password: &str,
+    ) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query!(
+            r#"SELECT r.id, r.user_id, r.expires_at, r.used_at, u.email
+                 FROM auth.password_resets r JOIN auth.users u ON u.id = r.user_id
+                WHERE r.token_hash = $1 FOR UPDATE OF r"#,
+            token_hash(token)
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row.filter(|r| r.used_at.is_none() && r.expires_at > Utc::now()) else {
+            audit(
+                &mut tx,
+                meta,
+                "password_reset",
+                "denied",
+                None,
+                None,
+                json!({"reason": "invalid_reset_token"}),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(Error::InvalidResetToken);
+        };
+        identity::check_password(new_password, &row.email).map_err(Error::WeakPassword)?;
+        let hash = self.hasher.hash(new_password).await?;
+        sqlx::query!(
+            "UPDATE auth.password_resets SET used_at = now() WHERE id = $1",
+            row.id
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "UPDATE auth.users SET password_hash = $2, password_changed_at = now(), updated_at = now() WHERE id = $1",
+            row.user_id,
+            hash
+        )
+        .execute(&mut *tx)
+        .await?;
+        let revoked = sqlx::query!(
+            "UPDATE auth.refresh_tokens SET revoked_at = now(), revoked_reason = 'password_reset'
+              WHERE user_id = $1 AND revoked_at IS NULL",
+            row.user_id
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query!(
+            "DELETE FROM auth.login_attempts WHERE email_key = $1",
+            email_key(&row.email)
+        )
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            meta,
+            "password_reset",
+            "ok",
+            Some(row.user_id),
+            Some(&row.email),
+            json!({"revoked_tokens": revoked}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -14,7 +14,27 @@ use crate::db::{Schema, test_schema};
 
 const PASSWORD: &str = "correct horse battery";
 
+/// Records the reset mails it is asked to send.
+#[derive(Default)]
+struct Outbox(std::sync::Mutex<Vec<super::notify::ResetMail>>);
+
+#[tonic::async_trait]
+impl super::notify::Notifier for Outbox {
+    async fn password_reset(
+        &self,
+        _ctx: &crate::Ctx,
+        mail: &super::notify::ResetMail,
+    ) -> anyhow::Result<()> {
+        self.0.lock().unwrap().push(mail.clone());
+        Ok(())
+    }
+}
+
 async fn service(pool: &PgPool) -> AuthService {
+    service_with(pool, std::sync::Arc::new(Outbox::default())).await
+}
+
+async fn service_with(pool: &PgPool, notifier: std::sync::Arc<Outbox>) -> AuthService {
     test_schema(pool, Schema::Auth).await;
     let keys = Keys::new(pool.clone(), Sealer::new("test-kek"));
     keys.ensure().await.unwrap();
@@ -32,8 +52,10 @@ async fn service(pool: &PgPool) -> AuthService {
         lockout_threshold: 3,
         lockout_window: Duration::minutes(15),
         lockout_duration: Duration::minutes(15),
+        reset_ttl: Duration::minutes(30),
+        reset_link: "https://shop.test/reset?token={token}".into(),
     };
-    AuthService::new(pool.clone(), settings, keys, hasher)
+    AuthService::new(pool.clone(), settings, keys, hasher, notifier)
 }
 
 fn meta() -> Meta {
@@ -327,4 +349,81 @@ async fn the_audit_trail_is_append_only(pool: PgPool) {
         .unwrap();
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].details["path"], "/v1/admin/x");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_mailed_token_resets_the_password_once_and_ends_every_sign_in(pool: PgPool) {
+    let outbox = std::sync::Arc::new(Outbox::default());
+    let svc = service_with(&pool, outbox.clone()).await;
+    svc.register(&meta(), "ed@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let session = svc
+        .login(&meta(), "ed@example.com", PASSWORD)
+        .await
+        .unwrap();
+    // Unknown addresses get the same (empty) answer, and no mail.
+    svc.forgot_password(&meta(), "nobody@example.com")
+        .await
+        .unwrap();
+    assert!(outbox.0.lock().unwrap().is_empty());
+    svc.forgot_password(&meta(), "ED@example.com")
+        .await
+        .unwrap();
+    svc.forgot_password(&meta(), "ed@example.com")
+        .await
+        .unwrap();
+    let mails = outbox.0.lock().unwrap().clone();
+    assert_eq!(mails.len(), 2);
+    let (old, new) = (&mails[0], &mails[1]);
+    assert_eq!(new.to, "ed@example.com");
+    assert_eq!(
+        new.link,
+        format!("https://shop.test/reset?token={}", new.token)
+    );
+    assert_eq!(new.expires_minutes, 30);
+    assert_ne!(old.key, new.key);
+    // Only the newest token works; a weak password is refused without using it up.
+    assert!(matches!(
+        svc.reset_password(&meta(), &old.token, "a new password 1")
+            .await,
+        Err(Error::InvalidResetToken)
+    ));
+    assert!(matches!(
+        svc.reset_password(&meta(), &new.token, "short").await,
+        Err(Error::WeakPassword(_))
+    ));
+    svc.reset_password(&meta(), &new.token, "a new password 1")
+        .await
+        .unwrap();
+    assert!(matches!(
+        svc.reset_password(&meta(), &new.token, "a newer password 2")
+            .await,
+        Err(Error::InvalidResetToken)
+    ));
+    assert!(matches!(
+        svc.login(&meta(), "ed@example.com", PASSWORD).await,
+        Err(Error::InvalidCredentials)
+    ));
+    svc.login(&meta(), "ed@example.com", "a new password 1")
+        .await
+        .unwrap();
+    assert!(matches!(
+        svc.refresh(&meta(), &session.refresh_token).await,
+        Err(Error::InvalidRefreshToken)
+    ));
+    // An expired token does not work either.
+    svc.forgot_password(&meta(), "ed@example.com")
+        .await
+        .unwrap();
+    let last = outbox.0.lock().unwrap().last().unwrap().clone();
+    sqlx::query("UPDATE auth.password_resets SET expires_at = now() - interval '1 second' WHERE used_at IS NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(matches!(
+        svc.reset_password(&meta(), &last.token, "a third password 3")
+            .await,
+        Err(Error::InvalidResetToken)
+    ));
 }

@@ -7,6 +7,7 @@
 //! and recording it can cause a second copy, which carries the same Message-ID.
 
 pub mod activities;
+pub mod grpc;
 pub mod mailer;
 pub mod store;
 

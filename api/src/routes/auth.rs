@@ -15,7 +15,8 @@ use utoipa_axum::routes;
 
 use crate::auth::Principal;
 use crate::dto::{
-    AuditEntry, AuditPage, Credentials, GrantRole, Login, RefreshToken, RotatedKey, Tokens, User,
+    AuditEntry, AuditPage, Credentials, ForgotPassword, GrantRole, Login, RefreshToken,
+    ResetPassword, RotatedKey, Tokens, User,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, Caller, Path, Query};
@@ -28,6 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
+        .routes(routes!(forgot_password))
+        .routes(routes!(reset_password))
         .routes(routes!(jwks))
         .routes(routes!(me))
 }
@@ -175,6 +178,50 @@ async fn logout(
         .clone()
         .logout(caller.request(pb::LogoutRequest {
             refresh_token: body.refresh_token,
+        }))
+        .await
+        .map_err(auth_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Mails a reset link (valid for a while, once) if the address has an account. The answer
+/// is the same whether or not it has one.
+#[utoipa::path(post, path = "/v1/auth/forgot-password", tag = "auth", request_body = ForgotPassword,
+    responses((status = 202, description = "If the address has an account, a mail is on its way"),
+        (status = 429, description = "rate_limited", body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn forgot_password(
+    State(s): State<AppState>,
+    caller: Caller,
+    extract::Json(body): extract::Json<ForgotPassword>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    s.auth
+        .clone()
+        .forgot_password(caller.request(pb::ForgotPasswordRequest { email: body.email }))
+        .await
+        .map_err(auth_error)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"accepted": true})),
+    ))
+}
+
+/// Sets a new password with the token from the reset mail. Every sign-in of the account
+/// ends (refresh tokens stop working).
+#[utoipa::path(post, path = "/v1/auth/reset-password", tag = "auth", request_body = ResetPassword,
+    responses((status = 204),
+        (status = 422, description = "invalid_reset_token (unknown, used or expired), weak_password", body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn reset_password(
+    State(s): State<AppState>,
+    caller: Caller,
+    extract::Json(body): extract::Json<ResetPassword>,
+) -> ApiResult<StatusCode> {
+    s.auth
+        .clone()
+        .reset_password(caller.request(pb::ResetPasswordRequest {
+            token: body.token,
+            new_password: body.new_password,
         }))
         .await
         .map_err(auth_error)?;
