@@ -242,6 +242,23 @@ pub async fn require_operator(
 ) -> Result<Response, ApiError> {
     match req.extensions().get::<Principal>() {
         None => Err(ApiError::unauthorized()),
+        Some(p)
+            if p.is_operator()
+                && state.settings.require_operator_mfa
+                && !p.0.amr.iter().any(|m| m == "mfa") =>
+        {
+            audit_denied(
+                &state,
+                &Caller::of(&req),
+                Some(p.user_id()),
+                serde_json::json!({"path": req.uri().path(), "method": req.method().as_str(), "reason": "mfa_required"}),
+            );
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "mfa_required",
+                "the back office needs a sign-in with a second factor: enrol one at /v1/me/mfa/totp, then sign in with totp_code",
+            ))
+        }
         Some(p) if p.is_operator() => Ok(next.run(req).await),
         Some(p) => {
             let caller = Caller::of(&req);

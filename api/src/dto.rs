@@ -497,6 +497,8 @@ pub struct User {
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_login_at: Option<String>,
+    /// A TOTP second factor is enabled.
+    pub mfa_enabled: bool,
 }
 
 impl From<souk_proto::auth::v1::User> for User {
@@ -509,6 +511,7 @@ impl From<souk_proto::auth::v1::User> for User {
             vendor_id: u.vendor_id,
             created_at: u.created_at,
             last_login_at: u.last_login_at,
+            mfa_enabled: u.mfa_enabled,
         }
     }
 }
@@ -652,6 +655,41 @@ pub struct Login {
     /// A cart used before signing in: it is merged into the customer's cart.
     #[serde(default)]
     pub cart_id: Option<String>,
+    /// With a second factor: the code from the authenticator...
+    #[serde(default)]
+    pub totp_code: Option<String>,
+    /// ... or one of the recovery codes (each works once).
+    #[serde(default)]
+    pub recovery_code: Option<String>,
+}
+
+/// A TOTP second factor being enrolled.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TotpEnrollment {
+    /// `otpauth://totp/...`: show it as a QR code.
+    pub otpauth_url: String,
+    /// The same secret in base32, to type in.
+    pub secret: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TotpCode {
+    #[schema(example = "123456")]
+    pub code: String,
+}
+
+/// Keep these somewhere safe: each signs in once instead of a code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DisableTotp {
+    #[serde(default)]
+    pub totp_code: Option<String>,
+    #[serde(default)]
+    pub recovery_code: Option<String>,
 }
 
 /// A customer's order in their order list.

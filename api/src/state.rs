@@ -48,6 +48,9 @@ pub struct Settings {
     /// `iss` and `aud` that access tokens must carry.
     pub token_issuer: String,
     pub token_audience: String,
+    /// Staff and super admins reach `/v1/admin/...` only after signing in with a second
+    /// factor.
+    pub require_operator_mfa: bool,
     pub default_currency: Currency,
     pub services: ServiceUrls,
     pub checkout: CheckoutSettings,

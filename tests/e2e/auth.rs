@@ -520,3 +520,108 @@ async fn a_forgotten_password_is_reset_with_the_mailed_token() {
         "signed out everywhere"
     );
 }
+
+#[tokio::test]
+async fn a_totp_second_factor_guards_sign_in_and_recovery_codes_work_once() {
+    let http = Http::new();
+    let email = email("mfa");
+    register(&http, &email).await;
+    let token = login(&http, &email, PASSWORD).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let me = http.with_token(&token);
+    let r = me.post("/v1/me/mfa/totp", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let url = r.body["otpauth_url"].as_str().unwrap();
+    assert!(url.starts_with("otpauth://totp/Souk:"), "{url}");
+    let secret =
+        souk_activities::auth::mfa::from_base32(r.body["secret"].as_str().unwrap()).unwrap();
+    let r = me
+        .post("/v1/me/mfa/totp/confirm", json!({"code": "000000"}))
+        .await;
+    assert_eq!((r.status, r.code()), (422, "invalid_mfa_code"));
+    let r = me
+        .post(
+            "/v1/me/mfa/totp/confirm",
+            json!({"code": souk_tests::totp_code(&secret, &email, 0)}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let recovery: Vec<String> = r.body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    assert_eq!(me.get("/v1/me").await.body["mfa_enabled"], true);
+
+    let with = |extra: Value| {
+        let mut body = json!({"email": email, "password": PASSWORD});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let http = http.clone();
+        async move { http.post("/v1/auth/login", body).await }
+    };
+    let r = with(json!({})).await;
+    assert_eq!((r.status, r.code()), (401, "mfa_required"));
+    let r = with(json!({"totp_code": "123456"})).await;
+    assert_eq!((r.status, r.code()), (401, "invalid_mfa_code"));
+    let code = souk_tests::totp_code(&secret, &email, 30);
+    let r = with(json!({"totp_code": code})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let amr = claims(r.body["access_token"].as_str().unwrap())["amr"].clone();
+    assert_eq!(amr, json!(["pwd", "otp", "mfa"]));
+    // A code works once.
+    let r = with(json!({"totp_code": code})).await;
+    assert_eq!((r.status, r.code()), (401, "invalid_mfa_code"));
+    // So does a recovery code, written any way.
+    let rc = recovery[0].to_uppercase();
+    let r = with(json!({"recovery_code": rc})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = with(json!({"recovery_code": rc})).await;
+    assert_eq!((r.status, r.code()), (401, "invalid_mfa_code"));
+
+    // Turning it off needs a code; then the password alone works again.
+    let r = me
+        .post("/v1/me/mfa/totp/disable", json!({"totp_code": "000000"}))
+        .await;
+    assert_eq!((r.status, r.code()), (422, "invalid_mfa_code"));
+    let r = me
+        .post(
+            "/v1/me/mfa/totp/disable",
+            json!({"recovery_code": recovery[1]}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(login(&http, &email, PASSWORD).await.status, 200);
+}
+
+#[tokio::test]
+async fn staff_reach_the_back_office_only_with_a_second_factor() {
+    let (email, staff) = souk_tests::account(&["staff"], None).await;
+    let r = staff.get("/v1/admin/inventory/alerts").await;
+    assert_eq!((r.status, r.code()), (403, "mfa_required"), "{}", r.text);
+    let client = reqwest::Client::new();
+    let (secret, recovery) =
+        souk_tests::enroll_totp(&client, &app().api, staff.token().unwrap(), &email)
+            .await
+            .unwrap();
+    let code = souk_tests::totp_code(&secret, &email, 30);
+    let token = souk_tests::sign_in(&client, &app().api, &email, Some(&code))
+        .await
+        .unwrap();
+    let staff = Http::new().with_token(&token);
+    assert_eq!(staff.get("/v1/admin/inventory/alerts").await.status, 200);
+    // And they cannot turn it off.
+    let r = staff
+        .post(
+            "/v1/me/mfa/totp/disable",
+            json!({"recovery_code": recovery[0]}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (422, "mfa_required_for_role"));
+}

@@ -208,19 +208,84 @@ async fn start() -> anyhow::Result<(TestApp, Stack)> {
         vendor_id: None,
     })
     .await?;
+    // Operators reach the back office only after signing in with a second factor.
+    let first = sign_in(&http, &app.api, OPERATOR_EMAIL, None).await?;
+    let (secret, _) = enroll_totp(&http, &app.api, &first, OPERATOR_EMAIL).await?;
+    let code = totp_code(&secret, OPERATOR_EMAIL, 30);
+    app.operator_token = sign_in(&http, &app.api, OPERATOR_EMAIL, Some(&code)).await?;
+    Ok((app, stack))
+}
+
+/// Signs in over HTTP at `api`; the access token.
+pub async fn sign_in(
+    http: &reqwest::Client,
+    api: &str,
+    email: &str,
+    totp_code: Option<&str>,
+) -> anyhow::Result<String> {
     let login = http
-        .post(format!("{}/v1/auth/login", app.api))
-        .json(&serde_json::json!({"email": OPERATOR_EMAIL, "password": PASSWORD}))
+        .post(format!("{api}/v1/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": PASSWORD, "totp_code": totp_code}))
         .send()
         .await?
         .error_for_status()?
         .json::<Value>()
         .await?;
-    app.operator_token = login["access_token"]
+    Ok(login["access_token"]
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("no access token in {login}"))?
-        .to_string();
-    Ok((app, stack))
+        .to_string())
+}
+
+/// Enrols and confirms a TOTP second factor for the signed-in `token`; the secret and the
+/// recovery codes.
+pub async fn enroll_totp(
+    http: &reqwest::Client,
+    api: &str,
+    token: &str,
+    email: &str,
+) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
+    let e: Value = http
+        .post(format!("{api}/v1/me/mfa/totp"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let secret = e["secret"]
+        .as_str()
+        .and_then(souk_activities::auth::mfa::from_base32)
+        .ok_or_else(|| anyhow::anyhow!("no secret in {e}"))?;
+    let c: Value = http
+        .post(format!("{api}/v1/me/mfa/totp/confirm"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"code": totp_code(&secret, email, 0)}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let codes = c["recovery_codes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((secret, codes))
+}
+
+/// The authenticator's code `offset_seconds` from now (30 = the next time step, which is
+/// accepted now and has not been used yet).
+pub fn totp_code(secret: &[u8], email: &str, offset_seconds: i64) -> String {
+    souk_activities::auth::mfa::code_at(
+        secret,
+        email,
+        chrono::Utc::now() + chrono::Duration::seconds(offset_seconds),
+    )
+    .expect("a valid secret")
 }
 
 fn url_with_database(url: &str, db: &str) -> String {

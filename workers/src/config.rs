@@ -146,6 +146,7 @@ pub struct Auth {
     /// Seals signing keys at rest.
     pub key_encryption_key: SecretString,
     pub password_reset_ttl_seconds: i64,
+    pub require_operator_mfa: bool,
     pub password_reset_link: String,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,

@@ -45,6 +45,15 @@ enum AuthCommand {
     /// Sign new access tokens with a new key; tokens signed before keep working until they
     /// expire.
     RotateKeys,
+    /// Print the current code of a TOTP secret (for the demo operator, whose secret is
+    /// public; never use it with a real one on a shared machine).
+    TotpCode {
+        #[arg(long, default_value = "admin@souk.local")]
+        email: String,
+        /// Base32, as authenticators show it.
+        #[arg(long, default_value = souk_workers::stack::DEMO_TOTP_SECRET)]
+        secret: String,
+    },
     /// Create an account with roles (for example the first super admin).
     CreateUser {
         #[arg(long)]
@@ -144,6 +153,15 @@ async fn auth(command: AuthCommand, cfg: &Config) -> anyhow::Result<()> {
     use souk_activities::auth::Meta;
     use souk_activities::db::Schema;
     use souk_domain::identity::Role;
+    if let AuthCommand::TotpCode { email, secret } = &command {
+        let secret = souk_activities::auth::mfa::from_base32(secret)
+            .ok_or_else(|| anyhow::anyhow!("the secret is not base32"))?;
+        println!(
+            "{}",
+            souk_activities::auth::mfa::code_at(&secret, email, chrono::Utc::now())?
+        );
+        return Ok(());
+    }
     let pool = souk_workers::domains::pool(cfg, Schema::Auth, 2).await?;
     let service = souk_workers::domains::auth_service(cfg, pool).await?;
     let meta = Meta::system("cli");
@@ -167,6 +185,7 @@ async fn auth(command: AuthCommand, cfg: &Config) -> anyhow::Result<()> {
                 .await?;
             println!("created {} ({})", u.email, u.id);
         }
+        AuthCommand::TotpCode { .. } => unreachable!("handled above"),
     }
     Ok(())
 }

@@ -199,6 +199,7 @@ pub fn api_settings(cfg: &Config) -> anyhow::Result<Settings> {
     Ok(Settings {
         token_issuer: cfg.auth.issuer.clone(),
         token_audience: cfg.auth.audience.clone(),
+        require_operator_mfa: cfg.auth.require_operator_mfa,
         default_currency: Currency::parse(&cfg.api.default_currency)?,
         services: ServiceUrls {
             catalog: cfg.services.catalog.url.clone(),
@@ -276,6 +277,9 @@ pub const DEMO_ACCOUNTS: [(&str, &[Role]); 3] = [
     ("customer@souk.local", &[Role::Customer]),
 ];
 pub const DEMO_PASSWORD: &str = "souk-demo-password";
+/// The demo operator's TOTP secret (base32): `souk auth totp-code` prints its current code.
+/// Demo data only: real operators enrol their own at `/v1/me/mfa/totp`.
+pub const DEMO_TOTP_SECRET: &str = "SOUKDEMOSOUKDEMOSOUKDEMOSOUKDEMO";
 
 /// Loads the demo data and the demo accounts (once).
 pub async fn seed(cfg: &Config) -> anyhow::Result<seed::Summary> {
@@ -298,13 +302,25 @@ pub async fn seed(cfg: &Config) -> anyhow::Result<seed::Summary> {
             .contains(&Role::VendorAdmin)
             .then_some(vendor)
             .flatten();
-        match auth
+        let user = match auth
             .create_user(&meta, email, DEMO_PASSWORD, roles, vendor_id)
             .await
         {
-            Ok(u) => tracing::info!(email, user_id = %u.id, "demo account created"),
-            Err(souk_activities::auth::service::Error::EmailTaken) => {}
+            Ok(u) => {
+                tracing::info!(email, user_id = %u.id, "demo account created");
+                u
+            }
+            Err(souk_activities::auth::service::Error::EmailTaken) => auth
+                .user_by_email(email)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("demo account {email} vanished"))?,
             Err(e) => return Err(e.into()),
+        };
+        // The demo operator signs in with the demo authenticator.
+        if roles.iter().any(|r| r.is_operator()) && !user.mfa_enabled {
+            let secret = souk_activities::auth::mfa::from_base32(DEMO_TOTP_SECRET)
+                .ok_or_else(|| anyhow::anyhow!("bad demo TOTP secret"))?;
+            auth.provision_totp(&meta, user.id, &secret).await?;
         }
     }
     Ok(summary)

@@ -5,7 +5,7 @@ use souk_proto::auth::v1::auth_service_server::{AuthService as Rpc, AuthServiceS
 use tonic::{Code, Request, Response, Status};
 use uuid::Uuid;
 
-use super::service::{AuditRecord, AuthService, Error, Meta, Tokens, User};
+use super::service::{AuditRecord, AuthService, Error, Meta, SecondFactor, Tokens, User};
 use crate::grpc::{ctx, db_error, internal, invalid, not_found, status, status_with};
 
 /// Metadata key of the end client's address (set by the API; recorded in the audit trail).
@@ -62,6 +62,12 @@ fn error(e: Error) -> Status {
         Error::UserNotFound => not_found("user_not_found", msg),
         Error::InvalidAudit(_) => invalid("invalid_audit_entry", msg),
         Error::InvalidResetToken => invalid("invalid_reset_token", msg),
+        Error::MfaRequired => status(Code::Unauthenticated, "mfa_required", msg),
+        Error::InvalidMfaCode => status(Code::Unauthenticated, "invalid_mfa_code", msg),
+        Error::MfaAlreadyEnabled => status(Code::AlreadyExists, "mfa_already_enabled", msg),
+        Error::NoMfaEnrollment => status(Code::FailedPrecondition, "no_mfa_enrollment", msg),
+        Error::MfaNotEnabled => status(Code::FailedPrecondition, "mfa_not_enabled", msg),
+        Error::MfaRequiredForRole => status(Code::FailedPrecondition, "mfa_required_for_role", msg),
         Error::Db(e) => db_error(e),
         other => internal(other),
     }
@@ -80,6 +86,26 @@ fn user(u: User) -> pb::User {
         vendor_id: u.vendor_id.map(|v| v.to_string()),
         created_at: u.created_at.to_rfc3339(),
         last_login_at: u.last_login_at.map(|t| t.to_rfc3339()),
+        mfa_enabled: u.mfa_enabled,
+    }
+}
+
+fn second_factor(totp: Option<String>, recovery: Option<String>) -> SecondFactor {
+    match (
+        totp.filter(|c| !c.is_empty()),
+        recovery.filter(|c| !c.is_empty()),
+    ) {
+        (Some(c), _) => SecondFactor::Totp(c),
+        (None, Some(r)) => SecondFactor::Recovery(r),
+        (None, None) => SecondFactor::None,
+    }
+}
+
+/// For a signed-in user a wrong code is a mistake in the request, not a failed sign-in.
+fn code_error(e: Error) -> Status {
+    match e {
+        Error::InvalidMfaCode => invalid("invalid_mfa_code", e.to_string()),
+        other => error(other),
     }
 }
 
@@ -130,9 +156,10 @@ impl Rpc for Auth {
     ) -> Result<Response<pb::TokenPair>, Status> {
         let m = meta(&req);
         let r = req.into_inner();
+        let second = second_factor(r.totp_code, r.recovery_code);
         let t = self
             .service
-            .login(&m, &r.email, &r.password)
+            .login_with(&m, &r.email, &r.password, &second)
             .await
             .map_err(error)?;
         Ok(Response::new(pair(t)))
@@ -343,5 +370,47 @@ impl Rpc for Auth {
             .await
             .map_err(error)?;
         Ok(Response::new(pb::ResetPasswordResponse {}))
+    }
+
+    async fn enroll_totp(
+        &self,
+        req: Request<pb::EnrollTotpRequest>,
+    ) -> Result<Response<pb::EnrollTotpResponse>, Status> {
+        let m = meta(&req);
+        let id = uuid("user_id", &req.into_inner().user_id)?;
+        let (otpauth_url, secret) = self.service.enroll_totp(&m, id).await.map_err(error)?;
+        Ok(Response::new(pb::EnrollTotpResponse {
+            otpauth_url,
+            secret,
+        }))
+    }
+
+    async fn confirm_totp(
+        &self,
+        req: Request<pb::ConfirmTotpRequest>,
+    ) -> Result<Response<pb::ConfirmTotpResponse>, Status> {
+        let m = meta(&req);
+        let r = req.into_inner();
+        let id = uuid("user_id", &r.user_id)?;
+        let recovery_codes = self
+            .service
+            .confirm_totp(&m, id, &r.code)
+            .await
+            .map_err(code_error)?;
+        Ok(Response::new(pb::ConfirmTotpResponse { recovery_codes }))
+    }
+
+    async fn disable_totp(
+        &self,
+        req: Request<pb::DisableTotpRequest>,
+    ) -> Result<Response<pb::DisableTotpResponse>, Status> {
+        let m = meta(&req);
+        let r = req.into_inner();
+        let id = uuid("user_id", &r.user_id)?;
+        self.service
+            .disable_totp(&m, id, &second_factor(r.totp_code, r.recovery_code))
+            .await
+            .map_err(code_error)?;
+        Ok(Response::new(pb::DisableTotpResponse {}))
     }
 }

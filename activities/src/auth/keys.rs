@@ -118,6 +118,11 @@ impl Keys {
         }
     }
 
+    /// What seals this domain's secrets at rest.
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
     /// Makes sure a signing key exists (the first start generates one).
     pub async fn ensure(&self) -> Result<String, KeyError> {
         let mut tx = self.pool.begin().await?;

@@ -4,6 +4,7 @@
 //! - `crypto`: random tokens, their hashes, secrets sealed at rest.
 //! - `keys`: RS256 signing keys, rotation, the JWK set.
 //! - `password`: argon2id.
+//! - `mfa`: TOTP second factors and recovery codes.
 //! - `notify`: password reset mail through the notifications domain.
 //! - `service`: what the gRPC service and the `souk auth` commands do (SQL included).
 //! - `grpc`: `souk.auth.v1.AuthService`.
@@ -11,6 +12,7 @@
 pub mod crypto;
 pub mod grpc;
 pub mod keys;
+pub mod mfa;
 pub mod notify;
 pub mod password;
 pub mod service;

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::crypto::{random_token, token_hash};
 use super::keys::{KeyError, Keys, Rotated};
+use super::mfa;
 use super::notify::{Notifier, ResetMail};
 use super::password::{HashError, Hasher};
 use crate::db::Schema;
@@ -50,6 +51,14 @@ impl Meta {
     }
 }
 
+/// What a sign-in brings besides the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecondFactor {
+    None,
+    Totp(String),
+    Recovery(String),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -78,6 +87,22 @@ pub enum Error {
     InvalidAudit(&'static str),
     #[error("the reset token is unknown, used or expired")]
     InvalidResetToken,
+    #[error("this account signs in with a second factor: send totp_code or recovery_code")]
+    MfaRequired,
+    #[error("the code is wrong, expired or used already")]
+    InvalidMfaCode,
+    #[error("a second factor is enabled already")]
+    MfaAlreadyEnabled,
+    #[error("no second factor is being enrolled; start again")]
+    NoMfaEnrollment,
+    #[error("no second factor is enabled")]
+    MfaNotEnabled,
+    #[error("staff and super admin accounts must keep a second factor")]
+    MfaRequiredForRole,
+    #[error(transparent)]
+    Totp(#[from] totp_rs::TotpError),
+    #[error(transparent)]
+    Sealed(#[from] super::crypto::OpenError),
     #[error(transparent)]
     Hash(#[from] HashError),
     #[error(transparent)]
@@ -95,6 +120,8 @@ pub struct User {
     pub vendor_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// A TOTP second factor is enabled.
+    pub mfa_enabled: bool,
 }
 
 /// What a sign-in or refresh answers.
@@ -159,15 +186,17 @@ async fn audit(
     Ok(())
 }
 
-/// A user row with its password hash.
+/// A user row with its password hash and sealed second factor.
 struct Account {
     user: User,
     password_hash: String,
+    totp_secret: Option<Vec<u8>>,
 }
 
 async fn account_by_email(conn: &mut PgConnection, email: &str) -> sqlx::Result<Option<Account>> {
     let row = sqlx::query!(
         r#"SELECT u.id, u.email, u.password_hash, u.status, u.vendor_id, u.created_at, u.last_login_at,
+                  u.totp_secret, u.totp_enabled_at,
                   COALESCE(array_agg(r.role ORDER BY r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS "roles!"
              FROM auth.users u LEFT JOIN auth.user_roles r ON r.user_id = u.id
             WHERE lower(u.email) = lower($1)
@@ -185,14 +214,16 @@ async fn account_by_email(conn: &mut PgConnection, email: &str) -> sqlx::Result<
             vendor_id: r.vendor_id,
             created_at: r.created_at,
             last_login_at: r.last_login_at,
+            mfa_enabled: r.totp_enabled_at.is_some(),
         },
         password_hash: r.password_hash,
+        totp_secret: r.totp_secret,
     }))
 }
 
 async fn user_by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<User>> {
     let row = sqlx::query!(
-        r#"SELECT u.id, u.email, u.status, u.vendor_id, u.created_at, u.last_login_at,
+        r#"SELECT u.id, u.email, u.status, u.vendor_id, u.created_at, u.last_login_at, u.totp_enabled_at,
                   COALESCE(array_agg(r.role ORDER BY r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS "roles!"
              FROM auth.users u LEFT JOIN auth.user_roles r ON r.user_id = u.id
             WHERE u.id = $1
@@ -209,6 +240,7 @@ async fn user_by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Us
         vendor_id: r.vendor_id,
         created_at: r.created_at,
         last_login_at: r.last_login_at,
+        mfa_enabled: r.totp_enabled_at.is_some(),
     }))
 }
 
@@ -349,6 +381,18 @@ impl AuthService {
     /// Signs in with e-mail and password. Unknown addresses and wrong passwords get the same
     /// answer, take as long, and count towards the same lockout.
     pub async fn login(&self, meta: &Meta, email: &str, password: &str) -> Result<Tokens, Error> {
+        self.login_with(meta, email, password, &SecondFactor::None)
+            .await
+    }
+
+    /// Signs in; an account with a second factor also needs a TOTP code or a recovery code.
+    pub async fn login_with(
+        &self,
+        meta: &Meta,
+        email: &str,
+        password: &str,
+        second: &SecondFactor,
+    ) -> Result<Tokens, Error> {
         let key = email_key(email);
         let mut conn = self.pool.acquire().await?;
         if let Some(retry_after_seconds) = self.locked_for(&mut conn, &key).await? {
@@ -389,6 +433,38 @@ impl AuthService {
             .await?;
             return Err(Error::Blocked);
         }
+        let mut amr = vec!["pwd".to_string()];
+        if let Some(sealed) = &account.totp_secret {
+            let factor = match second {
+                SecondFactor::None => {
+                    audit(
+                        &mut conn,
+                        meta,
+                        "login",
+                        "denied",
+                        Some(user.id),
+                        Some(&key),
+                        json!({"reason": "mfa_required"}),
+                    )
+                    .await?;
+                    return Err(Error::MfaRequired);
+                }
+                other => {
+                    self.check_second_factor(&mut conn, &user, sealed, other)
+                        .await?
+                }
+            };
+            match factor {
+                Some(kind) => amr.extend([kind.to_string(), "mfa".to_string()]),
+                None => {
+                    drop(conn);
+                    return Err(match self.failed_login(meta, &key).await? {
+                        Error::InvalidCredentials => Error::InvalidMfaCode,
+                        locked => locked,
+                    });
+                }
+            }
+        }
         let mut tx = self.pool.begin().await?;
         sqlx::query!("DELETE FROM auth.login_attempts WHERE email_key = $1", key)
             .execute(&mut *tx)
@@ -399,7 +475,6 @@ impl AuthService {
         )
         .execute(&mut *tx)
         .await?;
-        let amr = vec!["pwd".to_string()];
         let tokens = self
             .issue(&mut tx, user.clone(), Uuid::now_v7(), &amr)
             .await?;
@@ -686,6 +761,11 @@ impl AuthService {
         Ok(rotated)
     }
 
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, Error> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(account_by_email(&mut conn, email).await?.map(|a| a.user))
+    }
+
     pub async fn user(&self, id: Uuid) -> Result<User, Error> {
         let mut conn = self.pool.acquire().await?;
         user_by_id(&mut conn, id).await?.ok_or(Error::UserNotFound)
@@ -969,6 +1049,255 @@ impl AuthService {
             Some(row.user_id),
             Some(&row.email),
             json!({"revoked_tokens": revoked}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Checks a TOTP code (each time step is accepted once) or uses up a recovery code.
+    /// Returns the method (`otp`, `rec`) when it is right.
+    async fn check_second_factor(
+        &self,
+        conn: &mut PgConnection,
+        user: &User,
+        sealed: &[u8],
+        second: &SecondFactor,
+    ) -> Result<Option<&'static str>, Error> {
+        match second {
+            SecondFactor::None => Ok(None),
+            SecondFactor::Totp(code) => {
+                let secret = mfa::open(self.keys.sealer(), user.id, sealed)?;
+                let Some(step) = mfa::check(&secret, &user.email, code, Utc::now())? else {
+                    return Ok(None);
+                };
+                let fresh = sqlx::query!(
+                    "UPDATE auth.users SET totp_last_step = $2
+                      WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)",
+                    user.id,
+                    step as i64
+                )
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                Ok((fresh == 1).then_some("otp"))
+            }
+            SecondFactor::Recovery(code) => {
+                let used = sqlx::query!(
+                    "UPDATE auth.recovery_codes SET used_at = now()
+                      WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+                    user.id,
+                    token_hash(&mfa::normalise_recovery_code(code))
+                )
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                Ok((used == 1).then_some("rec"))
+            }
+        }
+    }
+
+    /// Starts enrolling a TOTP second factor: a new secret, kept pending until a code from
+    /// the authenticator confirms it. Answers the `otpauth://` URI (for a QR code) and the
+    /// secret in base32 (to type in).
+    pub async fn enroll_totp(&self, meta: &Meta, user_id: Uuid) -> Result<(String, String), Error> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query!(
+            "SELECT email, totp_enabled_at FROM auth.users WHERE id = $1 FOR UPDATE",
+            user_id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::UserNotFound)?;
+        if row.totp_enabled_at.is_some() {
+            return Err(Error::MfaAlreadyEnabled);
+        }
+        let secret = mfa::new_secret();
+        let totp = mfa::totp(&secret, &row.email)?;
+        let sealed = mfa::seal(self.keys.sealer(), user_id, &secret);
+        sqlx::query!(
+            "UPDATE auth.users SET totp_pending_secret = $2, updated_at = now() WHERE id = $1",
+            user_id,
+            sealed
+        )
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            meta,
+            "mfa_enrollment",
+            "ok",
+            Some(user_id),
+            None,
+            json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((totp.to_url()?, mfa::base32(&secret)))
+    }
+
+    /// Confirms the pending second factor with a code from the authenticator; answers ten
+    /// single-use recovery codes, shown this once.
+    pub async fn confirm_totp(
+        &self,
+        meta: &Meta,
+        user_id: Uuid,
+        code: &str,
+    ) -> Result<Vec<String>, Error> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query!(
+            "SELECT email, totp_pending_secret FROM auth.users WHERE id = $1 FOR UPDATE",
+            user_id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::UserNotFound)?;
+        let sealed = row.totp_pending_secret.ok_or(Error::NoMfaEnrollment)?;
+        let secret = mfa::open(self.keys.sealer(), user_id, &sealed)?;
+        let Some(step) = mfa::check(&secret, &row.email, code, Utc::now())? else {
+            audit(
+                &mut tx,
+                meta,
+                "mfa_enabled",
+                "denied",
+                Some(user_id),
+                None,
+                json!({"reason": "invalid_code"}),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(Error::InvalidMfaCode);
+        };
+        sqlx::query!(
+            "UPDATE auth.users SET totp_secret = totp_pending_secret, totp_pending_secret = NULL,
+                    totp_enabled_at = now(), totp_last_step = $2, updated_at = now()
+              WHERE id = $1",
+            user_id,
+            step as i64
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "DELETE FROM auth.recovery_codes WHERE user_id = $1",
+            user_id
+        )
+        .execute(&mut *tx)
+        .await?;
+        let codes: Vec<String> = (0..10).map(|_| mfa::recovery_code()).collect();
+        for c in &codes {
+            sqlx::query!(
+                "INSERT INTO auth.recovery_codes (user_id, code_hash) VALUES ($1, $2)",
+                user_id,
+                token_hash(&mfa::normalise_recovery_code(c))
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        audit(
+            &mut tx,
+            meta,
+            "mfa_enabled",
+            "ok",
+            Some(user_id),
+            None,
+            json!({"recovery_codes": codes.len()}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(codes)
+    }
+
+    /// Turns the second factor off, with a current code or a recovery code. Staff and super
+    /// admins cannot.
+    pub async fn disable_totp(
+        &self,
+        meta: &Meta,
+        user_id: Uuid,
+        second: &SecondFactor,
+    ) -> Result<(), Error> {
+        let user = self.user(user_id).await?;
+        if user.roles.iter().any(|r| r.is_operator()) {
+            return Err(Error::MfaRequiredForRole);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let sealed =
+            sqlx::query_scalar!("SELECT totp_secret FROM auth.users WHERE id = $1", user_id)
+                .fetch_one(&mut *conn)
+                .await?
+                .ok_or(Error::MfaNotEnabled)?;
+        if self
+            .check_second_factor(&mut conn, &user, &sealed, second)
+            .await?
+            .is_none()
+        {
+            audit(
+                &mut conn,
+                meta,
+                "mfa_disabled",
+                "denied",
+                Some(user_id),
+                None,
+                json!({"reason": "invalid_code"}),
+            )
+            .await?;
+            return Err(Error::InvalidMfaCode);
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query!(
+            "UPDATE auth.users SET totp_secret = NULL, totp_pending_secret = NULL, totp_enabled_at = NULL,
+                    totp_last_step = NULL, updated_at = now()
+              WHERE id = $1",
+            user_id
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "DELETE FROM auth.recovery_codes WHERE user_id = $1",
+            user_id
+        )
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            meta,
+            "mfa_disabled",
+            "ok",
+            Some(user_id),
+            None,
+            json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Enables a second factor with a given secret, without a confirmation round: for
+    /// provisioning (the demo accounts), never for end users.
+    pub async fn provision_totp(
+        &self,
+        meta: &Meta,
+        user_id: Uuid,
+        secret: &[u8],
+    ) -> Result<(), Error> {
+        let sealed = mfa::seal(self.keys.sealer(), user_id, secret);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query!(
+            "UPDATE auth.users SET totp_secret = $2, totp_pending_secret = NULL, totp_enabled_at = now(),
+                    totp_last_step = NULL, updated_at = now()
+              WHERE id = $1",
+            user_id,
+            sealed
+        )
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            meta,
+            "mfa_enabled",
+            "ok",
+            Some(user_id),
+            None,
+            json!({"provisioned": true}),
         )
         .await?;
         tx.commit().await?;

@@ -427,3 +427,54 @@ async fn a_mailed_token_resets_the_password_once_and_ends_every_sign_in(pool: Pg
         Err(Error::InvalidResetToken)
     ));
 }
+
+#[sqlx::test(migrations = false)]
+async fn totp_sign_in_accepts_each_step_once(pool: PgPool) {
+    use super::mfa;
+    use super::service::SecondFactor;
+    let svc = service(&pool).await;
+    let u = svc
+        .register(&meta(), "fi@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let (_url, b32) = svc.enroll_totp(&meta(), u.id).await.unwrap();
+    let secret = mfa::from_base32(&b32).unwrap();
+    let now = chrono::Utc::now();
+    let codes = svc
+        .confirm_totp(
+            &meta(),
+            u.id,
+            &mfa::code_at(&secret, "fi@example.com", now).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(codes.len(), 10);
+    assert!(matches!(
+        svc.login(&meta(), "fi@example.com", PASSWORD).await,
+        Err(Error::MfaRequired)
+    ));
+    let next = mfa::code_at(&secret, "fi@example.com", now + Duration::seconds(30)).unwrap();
+    let t = svc
+        .login_with(
+            &meta(),
+            "fi@example.com",
+            PASSWORD,
+            &SecondFactor::Totp(next.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        verify(&svc, &t.access_token).await.amr,
+        vec!["pwd", "otp", "mfa"]
+    );
+    assert!(matches!(
+        svc.login_with(
+            &meta(),
+            "fi@example.com",
+            PASSWORD,
+            &SecondFactor::Totp(next)
+        )
+        .await,
+        Err(Error::InvalidMfaCode)
+    ));
+}

@@ -15,8 +15,8 @@ use utoipa_axum::routes;
 
 use crate::auth::Principal;
 use crate::dto::{
-    AuditEntry, AuditPage, Credentials, ForgotPassword, GrantRole, Login, RefreshToken,
-    ResetPassword, RotatedKey, Tokens, User,
+    AuditEntry, AuditPage, Credentials, DisableTotp, ForgotPassword, GrantRole, Login,
+    RecoveryCodes, RefreshToken, ResetPassword, RotatedKey, Tokens, TotpCode, TotpEnrollment, User,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, Caller, Path, Query};
@@ -33,6 +33,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reset_password))
         .routes(routes!(jwks))
         .routes(routes!(me))
+        .routes(routes!(enroll_totp))
+        .routes(routes!(confirm_totp))
+        .routes(routes!(disable_totp))
 }
 
 /// Routes for operators (behind the operator guard).
@@ -118,6 +121,8 @@ async fn login(
         .login(caller.request(pb::LoginRequest {
             email: body.email,
             password: body.password,
+            totp_code: body.totp_code,
+            recovery_code: body.recovery_code,
         }))
         .await
         .map_err(auth_error)?
@@ -262,6 +267,85 @@ async fn me(State(s): State<AppState>, caller: Caller, p: Principal) -> ApiResul
         .map_err(auth_error)?
         .into_inner();
     Ok(Json(u.into()))
+}
+
+/// Starts enrolling a TOTP second factor (any account; staff and super admins must have
+/// one to use the back office). Confirm it with a code from the authenticator.
+#[utoipa::path(post, path = "/v1/me/mfa/totp", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = TotpEnrollment), (status = 401, body = ErrorBody),
+        (status = 409, description = "mfa_already_enabled", body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn enroll_totp(
+    State(s): State<AppState>,
+    caller: Caller,
+    p: Principal,
+) -> ApiResult<Response> {
+    let r = s
+        .auth
+        .clone()
+        .enroll_totp(caller.request(pb::EnrollTotpRequest {
+            user_id: p.user_id().to_string(),
+        }))
+        .await
+        .map_err(auth_error)?
+        .into_inner();
+    Ok(no_store(Json(TotpEnrollment {
+        otpauth_url: r.otpauth_url,
+        secret: r.secret,
+    })))
+}
+
+/// Confirms the second factor with a current code. Answers ten recovery codes, once. From
+/// the next sign-in on, the account needs a code (`totp_code` or `recovery_code`).
+#[utoipa::path(post, path = "/v1/me/mfa/totp/confirm", tag = "auth", request_body = TotpCode,
+    security(("bearer" = [])),
+    responses((status = 200, body = RecoveryCodes),
+        (status = 422, description = "invalid_mfa_code, no_mfa_enrollment", body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn confirm_totp(
+    State(s): State<AppState>,
+    caller: Caller,
+    p: Principal,
+    extract::Json(body): extract::Json<TotpCode>,
+) -> ApiResult<Response> {
+    let r = s
+        .auth
+        .clone()
+        .confirm_totp(caller.request(pb::ConfirmTotpRequest {
+            user_id: p.user_id().to_string(),
+            code: body.code,
+        }))
+        .await
+        .map_err(auth_error)?
+        .into_inner();
+    Ok(no_store(Json(RecoveryCodes {
+        recovery_codes: r.recovery_codes,
+    })))
+}
+
+/// Turns the second factor off, with a current code or a recovery code. Staff and super
+/// admins cannot (`mfa_required_for_role`).
+#[utoipa::path(post, path = "/v1/me/mfa/totp/disable", tag = "auth", request_body = DisableTotp,
+    security(("bearer" = [])),
+    responses((status = 204),
+        (status = 422, description = "invalid_mfa_code, mfa_not_enabled, mfa_required_for_role", body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn disable_totp(
+    State(s): State<AppState>,
+    caller: Caller,
+    p: Principal,
+    extract::Json(body): extract::Json<DisableTotp>,
+) -> ApiResult<StatusCode> {
+    s.auth
+        .clone()
+        .disable_totp(caller.request(pb::DisableTotpRequest {
+            user_id: p.user_id().to_string(),
+            totp_code: body.totp_code,
+            recovery_code: body.recovery_code,
+        }))
+        .await
+        .map_err(auth_error)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A new key signs access tokens from now on. Tokens signed with the previous key keep

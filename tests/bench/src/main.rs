@@ -51,6 +51,13 @@ enum Command {
             default_value = "souk-demo-password"
         )]
         admin_password: String,
+        /// The operator's TOTP secret (base32); the demo operator's by default.
+        #[arg(
+            long,
+            env = "SOUK_BENCH_ADMIN_TOTP_SECRET",
+            default_value = "SOUKDEMOSOUKDEMOSOUKDEMOSOUKDEMO"
+        )]
+        admin_totp_secret: String,
         /// Where to read pg_stat_statements (needs pg_read_all_stats and the extension).
         #[arg(long)]
         database_url: Option<String>,
@@ -61,6 +68,18 @@ enum Command {
         #[arg(long, default_value_t = 15)]
         sql_top: usize,
     },
+}
+
+/// The current code of a TOTP secret (operators sign in with a second factor).
+fn totp_code(secret: &str, account: &str) -> anyhow::Result<String> {
+    let secret = totp_rs::Secret::try_from_base32(secret)
+        .map_err(|e| anyhow::anyhow!("the TOTP secret is not base32: {e}"))?;
+    let totp = totp_rs::Builder::new()
+        .with_secret(secret.to_vec())
+        .with_account_name(account)
+        .build()?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    Ok(totp.generate(now.as_secs()).to_string())
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -228,6 +247,7 @@ async fn main() -> anyhow::Result<()> {
         namespace,
         admin_email,
         admin_password,
+        admin_totp_secret,
         database_url,
         no_baseline,
         sql_top,
@@ -236,7 +256,8 @@ async fn main() -> anyhow::Result<()> {
     let client = temporal(&address, &namespace).await?;
     let login: Value = http
         .post(format!("{api}/v1/auth/login"))
-        .json(&json!({"email": admin_email, "password": admin_password}))
+        .json(&json!({"email": admin_email, "password": admin_password,
+                      "totp_code": totp_code(&admin_totp_secret, &admin_email)?}))
         .send()
         .await?
         .error_for_status()?
