@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "souk/steps/v1/steps.proto",
         "souk/auth/v1/auth.proto",
         "souk/notifications/v1/notifications.proto",
+        "souk/users/v1/users.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

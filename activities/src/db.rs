@@ -25,6 +25,7 @@ pub enum Schema {
     Payments,
     Notifications,
     Auth,
+    Users,
 }
 
 static CATALOG: Migrator = sqlx::migrate!("../migrations/catalog");
@@ -36,9 +37,10 @@ static ORDERS: Migrator = sqlx::migrate!("../migrations/orders");
 static PAYMENTS: Migrator = sqlx::migrate!("../migrations/payments");
 static NOTIFICATIONS: Migrator = sqlx::migrate!("../migrations/notifications");
 static AUTH: Migrator = sqlx::migrate!("../migrations/auth");
+static USERS: Migrator = sqlx::migrate!("../migrations/users");
 
 impl Schema {
-    pub const ALL: [Schema; 9] = [
+    pub const ALL: [Schema; 10] = [
         Schema::Catalog,
         Schema::Inventory,
         Schema::Pricing,
@@ -48,6 +50,7 @@ impl Schema {
         Schema::Payments,
         Schema::Notifications,
         Schema::Auth,
+        Schema::Users,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +64,7 @@ impl Schema {
             Schema::Payments => "payments",
             Schema::Notifications => "notifications",
             Schema::Auth => "auth",
+            Schema::Users => "users",
         }
     }
 
@@ -84,6 +88,7 @@ impl Schema {
             Schema::Payments => &PAYMENTS,
             Schema::Notifications => &NOTIFICATIONS,
             Schema::Auth => &AUTH,
+            Schema::Users => &USERS,
         }
     }
 

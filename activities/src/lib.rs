@@ -6,6 +6,7 @@
 //! - `pricing`: prices per SKU and currency, taxes, shipping rates, coupons.
 //! - `cart`: live carts in Redis, priced through catalog and pricing; snapshots in Postgres.
 //! - `vendors`: the sellers (a store only, for now).
+//! - `users`: customers' profiles and address books.
 //! - `auth`: accounts, roles, sign-in, tokens and signing keys, the security audit trail.
 //!
 //! A domain never reads another domain's tables: it asks that domain's gRPC service. The
@@ -27,6 +28,7 @@ pub mod payments;
 pub mod pricing;
 pub mod seed;
 pub mod steps;
+pub mod users;
 pub mod vendors;
 
 pub use context::Ctx;

@@ -339,7 +339,12 @@ pub struct CreateCheckout {
     pub cart_id: String,
     #[schema(example = "ada@example.com")]
     pub email: String,
-    pub shipping_address: Address,
+    /// Where to ship; or, for a signed-in customer, `shipping_address_id`.
+    #[serde(default)]
+    pub shipping_address: Option<Address>,
+    /// An address from the signed-in customer's address book.
+    #[serde(default)]
+    pub shipping_address_id: Option<String>,
     pub payment: PaymentInput,
 }
 
@@ -719,4 +724,135 @@ pub struct ResetPassword {
     pub token: String,
     /// 10 to 128 characters.
     pub new_password: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct Preferences {
+    /// BCP 47, for example en-GB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// ISO 4217.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marketing_emails: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Profile {
+    pub name: Option<String>,
+    /// E.164.
+    pub phone: Option<String>,
+    pub preferences: Preferences,
+}
+
+impl From<souk_proto::users::v1::Profile> for Profile {
+    fn from(p: souk_proto::users::v1::Profile) -> Self {
+        let prefs = p.preferences.unwrap_or_default();
+        Profile {
+            name: p.name,
+            phone: p.phone,
+            preferences: Preferences {
+                locale: prefs.locale,
+                currency: prefs.currency,
+                marketing_emails: prefs.marketing_emails,
+            },
+        }
+    }
+}
+
+/// The signed-in account with its profile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    #[serde(flatten)]
+    pub user: User,
+    pub profile: Profile,
+}
+
+/// Changes to the profile; absent fields stay, an empty name or phone clears it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    #[schema(example = "+442071234567")]
+    pub phone: Option<String>,
+    pub preferences: Option<Preferences>,
+}
+
+/// An address in the address book.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SavedAddress {
+    pub id: String,
+    pub label: Option<String>,
+    pub name: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub postal_code: String,
+    pub country: String,
+    pub phone: Option<String>,
+    pub is_default: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<souk_proto::users::v1::Address> for SavedAddress {
+    fn from(a: souk_proto::users::v1::Address) -> Self {
+        let f = a.fields.unwrap_or_default();
+        SavedAddress {
+            id: a.id,
+            label: f.label,
+            name: f.name,
+            line1: f.line1,
+            line2: f.line2,
+            city: f.city,
+            postal_code: f.postal_code,
+            country: f.country,
+            phone: f.phone,
+            is_default: a.is_default,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AddressBook {
+    /// The default first.
+    pub items: Vec<SavedAddress>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAddress {
+    #[schema(example = "Home")]
+    pub label: Option<String>,
+    pub name: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    pub phone: Option<String>,
+    /// Make it the default (the first address always is).
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+/// Changes to an address; absent fields stay.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressPatch {
+    pub label: Option<String>,
+    pub name: Option<String>,
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub city: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+    pub phone: Option<String>,
+    /// `true` makes it the default.
+    #[serde(default)]
+    pub is_default: bool,
 }

@@ -46,6 +46,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::catalog::router())
         .merge(routes::carts::router())
         .merge(routes::me::router())
+        .merge(routes::profile::router())
         .merge(routes::checkouts::router())
         .merge(routes::webhooks::router())
         .merge(routes::inventory::router())

@@ -13,6 +13,7 @@ use souk_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use souk_proto::orders::v1::order_service_client::OrderServiceClient;
 use souk_proto::payments::v1::payment_service_client::PaymentServiceClient;
 use souk_proto::pricing::v1::pricing_service_client::PricingServiceClient;
+use souk_proto::users::v1::user_service_client::UserServiceClient;
 use temporalio_client::{Client, ClientOptions, ConnectionOptions, Url};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_client::HealthClient;
@@ -31,6 +32,7 @@ pub struct ServiceUrls {
     pub payments: String,
     pub notifications: String,
     pub auth: String,
+    pub users: String,
 }
 
 /// Checkout knobs passed to every new checkout workflow.
@@ -84,6 +86,7 @@ pub struct Inner {
     pub orders: OrderServiceClient<Guarded>,
     pub payments: PaymentServiceClient<Guarded>,
     pub auth: AuthServiceClient<Guarded>,
+    pub users: UserServiceClient<Guarded>,
     /// Verifies access tokens against the auth domain's keys.
     pub verifier: crate::auth::Verifier,
     pub limiter: crate::limit::Limiter,
@@ -121,11 +124,12 @@ impl AppState {
             channel(&s.pricing, t)?,
             channel(&s.cart, t)?,
         );
-        let (orders, payments, notifications, auth) = (
+        let (orders, payments, notifications, auth, users) = (
             channel(&s.orders, t)?,
             channel(&s.payments, t)?,
             channel(&s.notifications, t)?,
             channel(&s.auth, t)?,
+            channel(&s.users, t)?,
         );
         let health = vec![
             ("catalog", HealthClient::new(catalog.clone())),
@@ -136,6 +140,7 @@ impl AppState {
             ("payments", HealthClient::new(payments.clone())),
             ("notifications", HealthClient::new(notifications)),
             ("auth", HealthClient::new(auth.clone())),
+            ("users", HealthClient::new(users.clone())),
         ];
         let b = settings.breaker;
         let auth = AuthServiceClient::new(breaker::guard("auth", auth, b)?);
@@ -152,6 +157,7 @@ impl AppState {
             orders: OrderServiceClient::new(breaker::guard("orders", orders, b)?),
             payments: PaymentServiceClient::new(breaker::guard("payments", payments, b)?),
             auth,
+            users: UserServiceClient::new(breaker::guard("users", users, b)?),
             verifier,
             limiter: crate::limit::Limiter::new(settings.rate_limits.clone()),
             health,

@@ -63,3 +63,9 @@ pub mod notifications {
         tonic::include_proto!("souk.notifications.v1");
     }
 }
+
+pub mod users {
+    pub mod v1 {
+        tonic::include_proto!("souk.users.v1");
+    }
+}

@@ -193,3 +193,116 @@ async fn a_guest_cart_is_claimed_or_merged_at_sign_in() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_customer_keeps_a_profile_and_an_address_book_and_checks_out_to_a_saved_address() {
+    let db = app().db().await;
+    let p = fixtures::product(&db, &[VariantSpec::new(1_200, 10, 10)]).await;
+    let (email, me) = account(&["customer"], None).await;
+
+    let r = me.get("/v1/me").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.body["email"].as_str(), &r.body["profile"]["name"]),
+        (Some(email.as_str()), &json!(null))
+    );
+    let r = me
+        .patch(
+            "/v1/me",
+            json!({"name": "Ann Lee", "phone": "+44 20 7123 4567", "preferences": {"locale": "en-GB", "currency": "gbp"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["profile"]["phone"], "+442071234567");
+    assert_eq!(r.body["profile"]["preferences"]["currency"], "GBP");
+    let r = me.patch("/v1/me", json!({"phone": "12"})).await;
+    assert_eq!((r.status, r.code()), (422, "invalid_profile"));
+    assert_eq!(r.body["error"]["details"]["field"], "phone");
+    assert_eq!(
+        me.get("/v1/me").await.body["profile"]["phone"],
+        "+442071234567",
+        "unchanged"
+    );
+
+    let home = json!({"label": "Home", "name": "Ann Lee", "line1": "1 Main St", "city": "Springfield",
+                      "postal_code": "12345", "country": "US"});
+    let r = me.post("/v1/me/addresses", home.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["is_default"], true);
+    let home_id = r.body["id"].as_str().unwrap().to_string();
+    let mut work = home.clone();
+    work["label"] = json!("Work");
+    work["line1"] = json!("2 Office Park");
+    work["is_default"] = json!(true);
+    let r = me.post("/v1/me/addresses", work).await;
+    let work_id = r.body["id"].as_str().unwrap().to_string();
+    let book = me.get("/v1/me/addresses").await;
+    let defaults: Vec<&str> = book.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["is_default"] == true)
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(defaults, vec![work_id.as_str()], "exactly one default");
+    let r = me
+        .patch(
+            &format!("/v1/me/addresses/{home_id}"),
+            json!({"city": "Shelbyville", "is_default": true}),
+        )
+        .await;
+    assert_eq!(
+        (
+            r.status,
+            r.body["city"].as_str(),
+            r.body["is_default"].as_bool()
+        ),
+        (200, Some("Shelbyville"), Some(true))
+    );
+    let r = me.post("/v1/me/addresses", json!({"name": "X", "line1": "1", "city": "Y", "postal_code": "1", "country": "Narnia"})).await;
+    assert_eq!((r.status, r.code()), (422, "invalid_country"));
+
+    // Nobody else reaches the address book.
+    let (_, bob) = account(&["customer"], None).await;
+    let r = bob
+        .patch(
+            &format!("/v1/me/addresses/{home_id}"),
+            json!({"city": "Nowhere"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (404, "address_not_found"));
+    assert_eq!(bob.get("/v1/me/addresses").await.body["items"], json!([]));
+
+    // Check out to a saved address.
+    let cart = cart_with(&me, &[(&p.skus[0], 1)]).await;
+    let mut body = checkout_body(&cart, &email, "pm_card_visa");
+    body.as_object_mut().unwrap().remove("shipping_address");
+    body["shipping_address_id"] = json!(home_id);
+    let r = start(&me, &unique(), body.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let order_no = r.body["order_no"].as_str().unwrap().to_string();
+    let o = me.get(&format!("/v1/me/orders/{order_no}")).await;
+    assert_eq!(
+        o.body["shipping_address"]["city"], "Shelbyville",
+        "{}",
+        o.text
+    );
+    // Someone else's saved address cannot be used, and a guest has none.
+    let bob_cart = cart_with(&bob, &[(&p.skus[0], 1)]).await;
+    body["cart_id"] = json!(bob_cart);
+    let r = start(&bob, &unique(), body.clone()).await;
+    assert_eq!((r.status, r.code()), (404, "address_not_found"));
+    let guest_cart = cart_with(&Http::new(), &[(&p.skus[0], 1)]).await;
+    body["cart_id"] = json!(guest_cart);
+    let r = start(&Http::new(), &unique(), body).await;
+    assert_eq!((r.status, r.code()), (401, "sign_in_required"));
+
+    let r = me.delete(&format!("/v1/me/addresses/{home_id}")).await;
+    assert_eq!(r.status, 204);
+    let book = me.get("/v1/me/addresses").await;
+    assert_eq!(book.body["items"][0]["id"], work_id.as_str());
+    assert_eq!(
+        book.body["items"][0]["is_default"], true,
+        "the remaining one is the default"
+    );
+}

@@ -66,6 +66,7 @@ fn the_compose_file_parses_and_names_real_settings() {
         "pricing",
         "cart",
         "auth",
+        "users",
         "workflows",
         "api",
     ] {

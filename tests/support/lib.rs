@@ -141,6 +141,7 @@ async fn start() -> anyhow::Result<(TestApp, Stack)> {
         &mut cfg.services.payments,
         &mut cfg.services.notifications,
         &mut cfg.services.auth,
+        &mut cfg.services.users,
     ] {
         s.listen = "127.0.0.1:0".parse()?;
     }

@@ -100,6 +100,7 @@ impl SoukProcess {
             "payments",
             "notifications",
             "auth",
+            "users",
         ] {
             let port = free_port();
             let upper = domain.to_uppercase();

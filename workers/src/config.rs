@@ -92,6 +92,7 @@ pub struct Services {
     pub payments: Service,
     pub notifications: Service,
     pub auth: Service,
+    pub users: Service,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -53,6 +53,7 @@ fn schema(d: Domain) -> Schema {
         Domain::Payments => Schema::Payments,
         Domain::Notifications => Schema::Notifications,
         Domain::Auth => Schema::Auth,
+        Domain::Users => Schema::Users,
     }
 }
 
@@ -238,7 +239,9 @@ fn activity_setup(domain: Domain, cfg: Config) -> Setup {
                         mailer: mailer(&cfg)?,
                     })
                 }
-                Domain::Auth => anyhow::bail!("the auth domain has no activities"),
+                Domain::Auth | Domain::Users => {
+                    anyhow::bail!("the {} domain has no activities", domain.name())
+                }
             };
             Ok(opts.build())
         })
@@ -384,6 +387,9 @@ pub async fn start(
         Domain::Auth => {
             let service = auth_service(cfg, pool.clone()).await?;
             router.add_service(auth::grpc::Auth::new(service).into_server())
+        }
+        Domain::Users => {
+            router.add_service(souk_activities::users::grpc::Users::new(pool.clone()).into_server())
         }
     };
     background.push(tokio::spawn(watch_health(

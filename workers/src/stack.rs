@@ -65,6 +65,7 @@ fn service_mut(cfg: &mut Config, d: Domain) -> &mut crate::config::Service {
         Domain::Payments => &mut cfg.services.payments,
         Domain::Notifications => &mut cfg.services.notifications,
         Domain::Auth => &mut cfg.services.auth,
+        Domain::Users => &mut cfg.services.users,
     }
 }
 
@@ -210,6 +211,7 @@ pub fn api_settings(cfg: &Config) -> anyhow::Result<Settings> {
             payments: cfg.services.payments.url.clone(),
             notifications: cfg.services.notifications.url.clone(),
             auth: cfg.services.auth.url.clone(),
+            users: cfg.services.users.url.clone(),
         },
         checkout: souk_api::CheckoutSettings {
             reservation_ttl_seconds: cfg.checkout.reservation_ttl_seconds,

@@ -18,10 +18,11 @@ pub enum Domain {
     Payments,
     Notifications,
     Auth,
+    Users,
 }
 
 impl Domain {
-    pub const ALL: [Domain; 8] = [
+    pub const ALL: [Domain; 9] = [
         Domain::Catalog,
         Domain::Inventory,
         Domain::Pricing,
@@ -30,6 +31,7 @@ impl Domain {
         Domain::Payments,
         Domain::Notifications,
         Domain::Auth,
+        Domain::Users,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +44,7 @@ impl Domain {
             Domain::Payments => "payments",
             Domain::Notifications => "notifications",
             Domain::Auth => "auth",
+            Domain::Users => "users",
         }
     }
 
@@ -51,7 +54,7 @@ impl Domain {
 
     /// Whether workflows run activities of this domain (and its worker polls a task queue).
     pub fn has_activities(self) -> bool {
-        !matches!(self, Domain::Auth)
+        !matches!(self, Domain::Auth | Domain::Users)
     }
 
     /// The task queue of this domain under `prefix` (usually empty).

@@ -32,7 +32,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(forgot_password))
         .routes(routes!(reset_password))
         .routes(routes!(jwks))
-        .routes(routes!(me))
         .routes(routes!(enroll_totp))
         .routes(routes!(confirm_totp))
         .routes(routes!(disable_totp))
@@ -251,22 +250,6 @@ async fn jwks(State(s): State<AppState>) -> ApiResult<Response> {
         HeaderValue::from_static("public, max-age=60"),
     );
     Ok(res)
-}
-
-/// The signed-in caller's account.
-#[utoipa::path(get, path = "/v1/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 401, body = ErrorBody)))]
-async fn me(State(s): State<AppState>, caller: Caller, p: Principal) -> ApiResult<Json<User>> {
-    let u = s
-        .auth
-        .clone()
-        .get_user(caller.request(pb::GetUserRequest {
-            user_id: p.user_id().to_string(),
-        }))
-        .await
-        .map_err(auth_error)?
-        .into_inner();
-    Ok(Json(u.into()))
 }
 
 /// Starts enrolling a TOTP second factor (any account; staff and super admins must have

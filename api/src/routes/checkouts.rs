@@ -91,7 +91,56 @@ fn temporal_error(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
-fn validate(body: &CreateCheckout) -> ApiResult<(Address, CountryCode)> {
+/// The shipping address given, or the saved one named by `shipping_address_id`.
+async fn shipping_address(
+    s: &AppState,
+    caller: &Caller,
+    body: &CreateCheckout,
+) -> ApiResult<dto::Address> {
+    match (&body.shipping_address, &body.shipping_address_id) {
+        (Some(a), None) => Ok(a.clone()),
+        (None, Some(id)) => {
+            let user = caller.user_id().ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "sign_in_required",
+                    "sign in to use a saved address",
+                )
+            })?;
+            let a = s
+                .users
+                .clone()
+                .get_address(caller.request(souk_proto::users::v1::AddressRef {
+                    user_id: user.to_string(),
+                    address_id: id.clone(),
+                }))
+                .await
+                .map_err(|e| ApiError::from_status("users", e))?
+                .into_inner()
+                .fields
+                .unwrap_or_default();
+            Ok(dto::Address {
+                name: a.name,
+                line1: a.line1,
+                line2: a.line2,
+                city: a.city,
+                postal_code: a.postal_code,
+                country: a.country,
+            })
+        }
+        (Some(_), Some(_)) => Err(ApiError::unprocessable(
+            "ambiguous_address",
+            "send shipping_address or shipping_address_id, not both",
+        )),
+        (None, None) => Err(ApiError::unprocessable(
+            "address_required",
+            "send shipping_address, or shipping_address_id for a saved address",
+        )
+        .with_details(serde_json::json!({"field": "shipping_address"}))),
+    }
+}
+
+fn validate(body: &CreateCheckout, a: &dto::Address) -> ApiResult<(Address, CountryCode)> {
     let bad = |code: &str, field: &str, message: &str| {
         ApiError::unprocessable(code, message.to_string())
             .with_details(serde_json::json!({ "field": field }))
@@ -118,7 +167,6 @@ fn validate(body: &CreateCheckout) -> ApiResult<(Address, CountryCode)> {
             "email must be an e-mail address",
         ));
     }
-    let a = &body.shipping_address;
     for (field, value, max) in [
         ("shipping_address.name", &a.name, 200),
         ("shipping_address.line1", &a.line1, 200),
@@ -249,7 +297,8 @@ async fn create_checkout(
             "Idempotency-Key must be at most 255 characters",
         ));
     }
-    let (address, _country) = validate(&body)?;
+    let given = shipping_address(&s, &caller, &body).await?;
+    let (address, _country) = validate(&body, &given)?;
     // The cart must exist and hold something before a saga is started for it.
     let cart = s
         .cart

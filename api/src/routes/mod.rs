@@ -9,5 +9,6 @@ pub mod health;
 pub mod inventory;
 pub mod me;
 pub mod orders;
+pub mod profile;
 pub mod vendor;
 pub mod webhooks;
