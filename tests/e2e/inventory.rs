@@ -148,6 +148,7 @@ async fn a_count_below_the_threshold_runs_a_low_stock_alert_workflow() {
         .expect("alert started")
         .to_string();
     assert_eq!(workflow_id, format!("low-stock-{sku}"));
+    let request_id = r.headers["x-request-id"].to_str().unwrap().to_string();
 
     // The workflow's activity records the alert in the inventory domain.
     let alerts = eventually(Duration::from_secs(20), "the low-stock alert", || async {
@@ -170,9 +171,15 @@ async fn a_count_below_the_threshold_runs_a_low_stock_alert_workflow() {
         alerts[0]
     );
 
-    // Support can read it in Temporal: completed, with readable JSON payloads.
+    // Support can read it in Temporal: completed, with readable JSON payloads, and the id
+    // of the request that started it.
     let client = app().temporal().await;
     let handle = client.get_workflow_handle::<LowStockAlertWorkflow>(workflow_id.clone());
+    let d = handle.describe(Default::default()).await.unwrap();
+    assert_eq!(
+        d.memo().get::<String>("request_id").ok().flatten(),
+        Some(request_id)
+    );
     let events: Vec<_> = handle
         .fetch_history(Default::default())
         .collect::<Vec<_>>()

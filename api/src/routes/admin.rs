@@ -121,8 +121,15 @@ pub(crate) async fn start_low_stock_alert(
         }
     };
     let workflow_id = low_stock::workflow_id(sku);
+    // The request that caused it, so support can go from the request to the workflow.
+    let mut memo = temporalio_common::MemoValues::new();
+    if let Some(r) = &caller.request_id {
+        memo.insert("request_id", r.clone());
+    }
+    memo.insert("raised_by", caller.actor.clone());
     let options = WorkflowStartOptions::new(s.settings.workflow_queue.clone(), workflow_id.clone())
         .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+        .memo(memo)
         .build();
     let input = LowStockInput {
         sku: sku.clone(),
