@@ -32,6 +32,9 @@ use crate::state::AppState;
 const MIN_REFRESH: Duration = Duration::from_millis(500);
 /// Clock skew tolerated on `exp`.
 const LEEWAY_SECONDS: u64 = 5;
+/// How long a fetched JWK set is trusted before it is fetched again, so keys retired after
+/// a rotation stop verifying here too.
+const MAX_AGE: Duration = Duration::from_secs(60);
 
 /// A signed-in caller: the verified claims of their access token.
 #[derive(Debug, Clone)]
@@ -111,6 +114,12 @@ impl Verifier {
         let kid = header
             .kid
             .ok_or_else(|| invalid_token("the access token names no signing key"))?;
+        if self.stale().await
+            && let Err(e) = self.fetch().await
+        {
+            // Keep verifying with the keys we have while the auth service is away.
+            tracing::warn!(code = %e.code, "could not refresh the JWK set");
+        }
         let key = match self.key(&kid).await {
             Some(k) => k,
             None => {
@@ -130,6 +139,13 @@ impl Verifier {
                 ),
                 _ => invalid_token("the access token is not valid"),
             })
+    }
+
+    async fn stale(&self) -> bool {
+        self.fetched
+            .lock()
+            .await
+            .is_some_and(|t| t.elapsed() > MAX_AGE)
     }
 
     async fn key(&self, kid: &str) -> Option<Arc<DecodingKey>> {

@@ -689,8 +689,16 @@ pub struct RecoveryCodes {
     pub recovery_codes: Vec<String>,
 }
 
+/// The account's password again, before a change to how it signs in.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Reauthenticate {
+    pub password: String,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DisableTotp {
+    /// The account's password again.
+    pub password: String,
     #[serde(default)]
     pub totp_code: Option<String>,
     #[serde(default)]

@@ -130,6 +130,22 @@ impl Limiter {
     }
 }
 
+/// The bucket of a client address: the address itself for IPv4, its /64 for IPv6 (one
+/// subscriber usually holds a whole /64).
+fn address_key(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6
+            .to_ipv4_mapped()
+            .map(|v4| v4.to_string())
+            .unwrap_or_default(),
+        _ => ip.to_string(),
+    }
+}
+
 fn exempt(path: &str) -> bool {
     matches!(
         path,
@@ -149,7 +165,11 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         return next.run(req).await;
     }
     let caller = Caller::of(&req);
-    let ip = caller.client_ip.clone().unwrap_or_else(|| "unknown".into());
+    let ip = caller
+        .client_ip
+        .as_deref()
+        .map(address_key)
+        .unwrap_or_else(|| "unknown".into());
     let mut buckets = Vec::with_capacity(2);
     match req.extensions().get::<Principal>() {
         Some(p) => buckets.push(("user", p.user_id().to_string(), limiter.cfg.user)),
@@ -193,4 +213,23 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         h.insert("ratelimit-remaining", HeaderValue::from(remaining));
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_64() {
+        assert_eq!(address_key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("::ffff:192.0.2.7"), "192.0.2.7");
+    }
+
+    #[test]
+    fn a_quota_spreads_its_calls_over_the_period() {
+        assert_eq!(Quota::per_minute(60).interval_ms(), 1_000);
+        assert_eq!(Quota::per_minute(0).interval_ms(), 60_000);
+    }
 }

@@ -531,7 +531,13 @@ async fn a_totp_second_factor_guards_sign_in_and_recovery_codes_work_once() {
         .unwrap()
         .to_string();
     let me = http.with_token(&token);
-    let r = me.post("/v1/me/mfa/totp", json!({})).await;
+    let r = me
+        .post("/v1/me/mfa/totp", json!({"password": "not the password"}))
+        .await;
+    assert_eq!((r.status, r.code()), (422, "invalid_password"));
+    let r = me
+        .post("/v1/me/mfa/totp", json!({"password": PASSWORD}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.headers["cache-control"], "no-store");
     let url = r.body["otpauth_url"].as_str().unwrap();
@@ -587,13 +593,23 @@ async fn a_totp_second_factor_guards_sign_in_and_recovery_codes_work_once() {
 
     // Turning it off needs a code; then the password alone works again.
     let r = me
-        .post("/v1/me/mfa/totp/disable", json!({"totp_code": "000000"}))
+        .post(
+            "/v1/me/mfa/totp/disable",
+            json!({"password": PASSWORD, "totp_code": "000000"}),
+        )
         .await;
     assert_eq!((r.status, r.code()), (422, "invalid_mfa_code"));
     let r = me
         .post(
             "/v1/me/mfa/totp/disable",
-            json!({"recovery_code": recovery[1]}),
+            json!({"password": "wrong password 1", "recovery_code": recovery[1]}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (422, "invalid_password"));
+    let r = me
+        .post(
+            "/v1/me/mfa/totp/disable",
+            json!({"password": PASSWORD, "recovery_code": recovery[1]}),
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
@@ -620,7 +636,7 @@ async fn staff_reach_the_back_office_only_with_a_second_factor() {
     let r = staff
         .post(
             "/v1/me/mfa/totp/disable",
-            json!({"recovery_code": recovery[0]}),
+            json!({"password": PASSWORD, "recovery_code": recovery[0]}),
         )
         .await;
     assert_eq!((r.status, r.code()), (422, "mfa_required_for_role"));

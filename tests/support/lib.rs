@@ -249,6 +249,7 @@ pub async fn enroll_totp(
     let e: Value = http
         .post(format!("{api}/v1/me/mfa/totp"))
         .bearer_auth(token)
+        .json(&serde_json::json!({"password": PASSWORD}))
         .send()
         .await?
         .error_for_status()?

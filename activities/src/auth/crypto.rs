@@ -24,6 +24,7 @@ pub fn token_hash(token: &str) -> Vec<u8> {
 #[derive(Clone)]
 pub struct Sealer {
     key: std::sync::Arc<LessSafeKey>,
+    mac: aws_lc_rs::hmac::Key,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -40,9 +41,17 @@ impl Sealer {
     pub fn new(secret: &str) -> Self {
         let k = digest(&SHA256, secret.as_bytes());
         let key = UnboundKey::new(&AES_256_GCM, k.as_ref()).expect("a 32-byte key");
+        let m = digest(&SHA256, format!("souk-mac:{secret}").as_bytes());
         Self {
             key: std::sync::Arc::new(LessSafeKey::new(key)),
+            mac: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, m.as_ref()),
         }
+    }
+
+    /// A keyed hash (HMAC-SHA-256 under a key derived from the same secret): for short
+    /// secrets stored for comparison, which a plain hash would not protect after a leak.
+    pub fn mac(&self, data: &[u8]) -> Vec<u8> {
+        aws_lc_rs::hmac::sign(&self.mac, data).as_ref().to_vec()
     }
 
     /// `aad` binds the ciphertext to where it is stored (for example the key id).

@@ -101,10 +101,12 @@ fn second_factor(totp: Option<String>, recovery: Option<String>) -> SecondFactor
     }
 }
 
-/// For a signed-in user a wrong code is a mistake in the request, not a failed sign-in.
+/// For a signed-in user a wrong code or password is a mistake in the request (it still
+/// counts towards the lockout), not a failed sign-in.
 fn code_error(e: Error) -> Status {
     match e {
         Error::InvalidMfaCode => invalid("invalid_mfa_code", e.to_string()),
+        Error::InvalidCredentials => invalid("invalid_password", "the password is wrong"),
         other => error(other),
     }
 }
@@ -377,8 +379,13 @@ impl Rpc for Auth {
         req: Request<pb::EnrollTotpRequest>,
     ) -> Result<Response<pb::EnrollTotpResponse>, Status> {
         let m = meta(&req);
-        let id = uuid("user_id", &req.into_inner().user_id)?;
-        let (otpauth_url, secret) = self.service.enroll_totp(&m, id).await.map_err(error)?;
+        let r = req.into_inner();
+        let id = uuid("user_id", &r.user_id)?;
+        let (otpauth_url, secret) = self
+            .service
+            .enroll_totp(&m, id, &r.password)
+            .await
+            .map_err(code_error)?;
         Ok(Response::new(pb::EnrollTotpResponse {
             otpauth_url,
             secret,
@@ -408,7 +415,12 @@ impl Rpc for Auth {
         let r = req.into_inner();
         let id = uuid("user_id", &r.user_id)?;
         self.service
-            .disable_totp(&m, id, &second_factor(r.totp_code, r.recovery_code))
+            .disable_totp(
+                &m,
+                id,
+                &r.password,
+                &second_factor(r.totp_code, r.recovery_code),
+            )
             .await
             .map_err(code_error)?;
         Ok(Response::new(pb::DisableTotpResponse {}))

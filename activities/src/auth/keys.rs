@@ -167,12 +167,14 @@ impl Keys {
         Ok(Rotated { kid, retired })
     }
 
-    async fn active(&self) -> Result<ActiveKey, KeyError> {
+    /// The newest active key, read on the caller's connection (so a caller inside a
+    /// transaction needs no second connection).
+    async fn active(&self, conn: &mut PgConnection) -> Result<ActiveKey, KeyError> {
         let row = sqlx::query!(
             "SELECT kid, private_key_pem FROM auth.signing_keys
               WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1"
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(conn)
         .await?
         .ok_or(KeyError::NoActiveKey)?;
         let mut cache = self.cache.lock().await;
@@ -188,8 +190,12 @@ impl Keys {
     }
 
     /// Signs `claims` with the active key; returns the token and the key id.
-    pub async fn sign(&self, claims: &AccessClaims) -> Result<(String, String), KeyError> {
-        let (kid, key) = self.active().await?;
+    pub async fn sign(
+        &self,
+        conn: &mut PgConnection,
+        claims: &AccessClaims,
+    ) -> Result<(String, String), KeyError> {
+        let (kid, key) = self.active(conn).await?;
         let header = Header {
             kid: Some(kid.clone()),
             ..Header::new(Algorithm::RS256)

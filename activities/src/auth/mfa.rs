@@ -31,7 +31,8 @@ pub fn totp(secret: &[u8], account: &str) -> Result<Totp, TotpError> {
         .with_step_duration(30)
         .with_secret(secret)
         .with_issuer(Some(ISSUER))
-        .with_account_name(account)
+        // The otpauth label is `issuer:account`; an address may contain ':' itself.
+        .with_account_name(account.replace(':', "_"))
         .build()
 }
 
@@ -75,6 +76,11 @@ pub fn recovery_code() -> String {
         .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
         .collect();
     format!("{}-{}", &chars[..5], &chars[5..])
+}
+
+/// What is stored for a recovery code: keyed and bound to its user.
+pub fn recovery_hash(sealer: &Sealer, user: Uuid, code: &str) -> Vec<u8> {
+    sealer.mac(format!("recovery:{user}:{}", normalise_recovery_code(code)).as_bytes())
 }
 
 /// Recovery codes compare without case, spaces or dashes.

@@ -25,9 +25,13 @@ impl Default for Cost {
     }
 }
 
+/// At most this many hashes at once: each takes `memory_kib` of memory.
+const CONCURRENT_HASHES: usize = 4;
+
 #[derive(Clone)]
 pub struct Hasher {
     argon: Arc<Argon2<'static>>,
+    permits: Arc<tokio::sync::Semaphore>,
     /// A hash of nothing anyone knows, verified when the e-mail is unknown, so an unknown
     /// address takes as long to refuse as a wrong password.
     decoy: Arc<String>,
@@ -54,12 +58,18 @@ impl Hasher {
             .to_string();
         Ok(Self {
             argon: Arc::new(argon),
+            permits: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_HASHES)),
             decoy: Arc::new(decoy),
         })
     }
 
     /// The PHC string of `password` with a fresh salt.
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError(e.to_string()))?;
         let argon = self.argon.clone();
         let password = password.to_string();
         tokio::task::spawn_blocking(move || {
@@ -74,6 +84,9 @@ impl Hasher {
 
     /// Whether `password` matches `phc`; with `None` it checks the decoy (and is false).
     pub async fn verify(&self, password: &str, phc: Option<&str>) -> bool {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
         let argon = self.argon.clone();
         let password = password.to_string();
         let (phc, real) = match phc {

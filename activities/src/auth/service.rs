@@ -465,6 +465,7 @@ impl AuthService {
                 }
             }
         }
+        drop(conn);
         let mut tx = self.pool.begin().await?;
         sqlx::query!("DELETE FROM auth.login_attempts WHERE email_key = $1", key)
             .execute(&mut *tx)
@@ -523,6 +524,14 @@ impl AuthService {
         .fetch_one(&mut *tx)
         .await?;
         let now = Utc::now();
+        // A failure that raced a lock (it passed the check before the lock was set) must not
+        // lift it.
+        if let Some(until) = row.locked_until.filter(|u| *u > now) {
+            tx.commit().await?;
+            return Ok(Error::Locked {
+                retry_after_seconds: (until - now).num_seconds().max(1),
+            });
+        }
         let fresh_window = row.window_started_at + s.lockout_window < now
             || row.locked_until.is_some_and(|u| u <= now);
         let (failures, window_started_at) = if fresh_window {
@@ -609,7 +618,7 @@ impl AuthService {
             vendor_id: user.vendor_id.map(|v| v.to_string()),
             amr: amr.to_vec(),
         };
-        let (access_token, kid) = self.keys.sign(&claims).await?;
+        let (access_token, kid) = self.keys.sign(conn, &claims).await?;
         Ok(Tokens {
             access_token,
             kid,
@@ -938,6 +947,7 @@ impl AuthService {
         if user.status != "active" {
             return Ok(());
         }
+        drop(conn);
         let token = random_token();
         let id = Uuid::now_v7();
         let mut tx = self.pool.begin().await?;
@@ -975,9 +985,14 @@ impl AuthService {
             token,
             expires_minutes: self.settings.reset_ttl.num_minutes(),
         };
-        if let Err(e) = self.notifier.password_reset(&meta.ctx, &mail).await {
-            tracing::error!(user_id = %user.id, error = format!("{e:#}"), "password reset mail not sent");
-        }
+        // Sent in the background: the answer must take as long whether or not the address
+        // has an account.
+        let (notifier, ctx, user_id) = (self.notifier.clone(), meta.ctx.clone(), user.id);
+        tokio::spawn(async move {
+            if let Err(e) = notifier.password_reset(&ctx, &mail).await {
+                tracing::error!(%user_id, error = format!("{e:#}"), "password reset mail not sent");
+            }
+        });
         Ok(())
     }
 
@@ -1087,7 +1102,7 @@ impl AuthService {
                     "UPDATE auth.recovery_codes SET used_at = now()
                       WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
                     user.id,
-                    token_hash(&mfa::normalise_recovery_code(code))
+                    mfa::recovery_hash(self.keys.sealer(), user.id, code)
                 )
                 .execute(&mut *conn)
                 .await?
@@ -1100,7 +1115,13 @@ impl AuthService {
     /// Starts enrolling a TOTP second factor: a new secret, kept pending until a code from
     /// the authenticator confirms it. Answers the `otpauth://` URI (for a QR code) and the
     /// secret in base32 (to type in).
-    pub async fn enroll_totp(&self, meta: &Meta, user_id: Uuid) -> Result<(String, String), Error> {
+    pub async fn enroll_totp(
+        &self,
+        meta: &Meta,
+        user_id: Uuid,
+        password: &str,
+    ) -> Result<(String, String), Error> {
+        self.reauthenticate(meta, user_id, password).await?;
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query!(
             "SELECT email, totp_enabled_at FROM auth.users WHERE id = $1 FOR UPDATE",
@@ -1188,7 +1209,7 @@ impl AuthService {
             sqlx::query!(
                 "INSERT INTO auth.recovery_codes (user_id, code_hash) VALUES ($1, $2)",
                 user_id,
-                token_hash(&mfa::normalise_recovery_code(c))
+                mfa::recovery_hash(self.keys.sealer(), user_id, c)
             )
             .execute(&mut *tx)
             .await?;
@@ -1213,8 +1234,10 @@ impl AuthService {
         &self,
         meta: &Meta,
         user_id: Uuid,
+        password: &str,
         second: &SecondFactor,
     ) -> Result<(), Error> {
+        self.reauthenticate(meta, user_id, password).await?;
         let user = self.user(user_id).await?;
         if user.roles.iter().any(|r| r.is_operator()) {
             return Err(Error::MfaRequiredForRole);
@@ -1240,8 +1263,19 @@ impl AuthService {
                 json!({"reason": "invalid_code"}),
             )
             .await?;
+            drop(conn);
+            // Guessing codes here counts like guessing them at sign-in.
+            if let Error::Locked {
+                retry_after_seconds,
+            } = self.failed_login(meta, &email_key(&user.email)).await?
+            {
+                return Err(Error::Locked {
+                    retry_after_seconds,
+                });
+            }
             return Err(Error::InvalidMfaCode);
         }
+        drop(conn);
         let mut tx = self.pool.begin().await?;
         sqlx::query!(
             "UPDATE auth.users SET totp_secret = NULL, totp_pending_secret = NULL, totp_enabled_at = NULL,
@@ -1269,6 +1303,37 @@ impl AuthService {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Checks the password of a signed-in user again before a change to how they sign in.
+    /// Wrong passwords count towards the lockout like failed sign-ins.
+    async fn reauthenticate(
+        &self,
+        meta: &Meta,
+        user_id: Uuid,
+        password: &str,
+    ) -> Result<(), Error> {
+        let row = sqlx::query!(
+            "SELECT email, password_hash FROM auth.users WHERE id = $1",
+            user_id
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::UserNotFound)?;
+        let key = email_key(&row.email);
+        {
+            let mut conn = self.pool.acquire().await?;
+            if let Some(retry_after_seconds) = self.locked_for(&mut conn, &key).await? {
+                return Err(Error::Locked {
+                    retry_after_seconds,
+                });
+            }
+        }
+        if self.hasher.verify(password, Some(&row.password_hash)).await {
+            Ok(())
+        } else {
+            Err(self.failed_login(meta, &key).await?)
+        }
     }
 
     /// Enables a second factor with a given secret, without a confirmation round: for

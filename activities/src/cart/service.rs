@@ -105,11 +105,35 @@ impl Stripes {
         Stripes((0..n).map(|_| tokio::sync::Mutex::new(())).collect())
     }
 
-    async fn lock(&self, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+    fn index(&self, key: &str) -> usize {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         key.hash(&mut h);
-        self.0[(h.finish() as usize) % self.0.len()].lock().await
+        (h.finish() as usize) % self.0.len()
+    }
+
+    async fn lock(&self, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0[self.index(key)].lock().await
+    }
+
+    /// Both keys' stripes, taken in index order (once if they share one), so two callers
+    /// locking the same pair can never wait on each other.
+    async fn lock_two(
+        &self,
+        a: &str,
+        b: &str,
+    ) -> (
+        tokio::sync::MutexGuard<'_, ()>,
+        Option<tokio::sync::MutexGuard<'_, ()>>,
+    ) {
+        let (i, j) = (self.index(a), self.index(b));
+        if i == j {
+            return (self.0[i].lock().await, None);
+        }
+        let (first, second) = (i.min(j), i.max(j));
+        let g1 = self.0[first].lock().await;
+        let g2 = self.0[second].lock().await;
+        (g1, Some(g2))
     }
 }
 
@@ -279,7 +303,13 @@ impl CartService {
     /// left out. Merging a cart that is already theirs changes nothing.
     pub async fn merge(&self, ctx: &Ctx, guest_id: &str) -> Result<RenderedCart, Error> {
         let user = ctx.user_id().ok_or(Error::SignInRequired)?.to_string();
-        let _turn = self.locks.lock(guest_id).await;
+        // Both carts take turns with other changes to them in this process.
+        let target_hint = self
+            .store
+            .user_cart(&user)
+            .await?
+            .unwrap_or_else(|| guest_id.to_string());
+        let _turns = self.locks.lock_two(guest_id, &target_hint).await;
         let guest = self.load(ctx, guest_id).await?;
         if guest.owner.as_deref() == Some(user.as_str()) {
             self.store.set_user_cart(&user, &guest.id).await?;
@@ -304,11 +334,6 @@ impl CartService {
             let rendered = self.save(ctx, cart, "cart.claimed", data).await?;
             self.store.set_user_cart(&user, &rendered.cart.id).await?;
             return Ok(rendered);
-        };
-        let _target_turn = if target.id == guest.id {
-            None
-        } else {
-            Some(self.locks.lock(&target.id).await)
         };
         for attempt in 0..CAS_ATTEMPTS {
             let mut cart = self.load(ctx, &target.id).await?;

@@ -16,7 +16,8 @@ use utoipa_axum::routes;
 use crate::auth::Principal;
 use crate::dto::{
     AuditEntry, AuditPage, Credentials, DisableTotp, ForgotPassword, GrantRole, Login,
-    RecoveryCodes, RefreshToken, ResetPassword, RotatedKey, Tokens, TotpCode, TotpEnrollment, User,
+    Reauthenticate, RecoveryCodes, RefreshToken, ResetPassword, RotatedKey, Tokens, TotpCode,
+    TotpEnrollment, User,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, Caller, Path, Query};
@@ -254,20 +255,24 @@ async fn jwks(State(s): State<AppState>) -> ApiResult<Response> {
 
 /// Starts enrolling a TOTP second factor (any account; staff and super admins must have
 /// one to use the back office). Confirm it with a code from the authenticator.
-#[utoipa::path(post, path = "/v1/me/mfa/totp", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/me/mfa/totp", tag = "auth", request_body = Reauthenticate,
+    security(("bearer" = [])),
     responses((status = 200, body = TotpEnrollment), (status = 401, body = ErrorBody),
-        (status = 409, description = "mfa_already_enabled", body = ErrorBody)))]
+        (status = 409, description = "mfa_already_enabled", body = ErrorBody),
+        (status = 422, description = "invalid_password", body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 async fn enroll_totp(
     State(s): State<AppState>,
     caller: Caller,
     p: Principal,
+    extract::Json(body): extract::Json<Reauthenticate>,
 ) -> ApiResult<Response> {
     let r = s
         .auth
         .clone()
         .enroll_totp(caller.request(pb::EnrollTotpRequest {
             user_id: p.user_id().to_string(),
+            password: body.password,
         }))
         .await
         .map_err(auth_error)?
@@ -311,7 +316,7 @@ async fn confirm_totp(
 #[utoipa::path(post, path = "/v1/me/mfa/totp/disable", tag = "auth", request_body = DisableTotp,
     security(("bearer" = [])),
     responses((status = 204),
-        (status = 422, description = "invalid_mfa_code, mfa_not_enabled, mfa_required_for_role", body = ErrorBody)))]
+        (status = 422, description = "invalid_password, invalid_mfa_code, mfa_not_enabled, mfa_required_for_role", body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 async fn disable_totp(
     State(s): State<AppState>,
@@ -325,6 +330,7 @@ async fn disable_totp(
             user_id: p.user_id().to_string(),
             totp_code: body.totp_code,
             recovery_code: body.recovery_code,
+            password: body.password,
         }))
         .await
         .map_err(auth_error)?;
