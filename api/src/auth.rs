@@ -79,9 +79,16 @@ fn invalid_token(message: &str) -> ApiError {
 pub struct Verifier {
     client: AuthServiceClient<crate::breaker::Guarded>,
     validation: Validation,
-    keys: RwLock<HashMap<String, Arc<DecodingKey>>>,
-    /// When the keys were last fetched; also serialises fetches.
-    fetched: Mutex<Option<Instant>>,
+    /// The keys and when they were fetched: read by every request, written by a fetch.
+    cache: RwLock<Keys>,
+    /// Serialises fetches; never held while a request only reads the cache.
+    fetching: Mutex<()>,
+}
+
+#[derive(Default)]
+struct Keys {
+    by_kid: HashMap<String, Arc<DecodingKey>>,
+    fetched: Option<Instant>,
 }
 
 impl Verifier {
@@ -98,8 +105,8 @@ impl Verifier {
         Self {
             client,
             validation,
-            keys: RwLock::new(HashMap::new()),
-            fetched: Mutex::new(None),
+            cache: RwLock::new(Keys::default()),
+            fetching: Mutex::new(()),
         }
     }
 
@@ -114,18 +121,32 @@ impl Verifier {
         let kid = header
             .kid
             .ok_or_else(|| invalid_token("the access token names no signing key"))?;
-        if self.stale().await
+        let (key, stale) = {
+            let cache = self.cache.read().await;
+            let stale = cache.fetched.is_some_and(|t| t.elapsed() > MAX_AGE);
+            (cache.by_kid.get(&kid).cloned(), stale)
+        };
+        // An old set is fetched again by one request; the others go on with what is cached
+        // (and so does that one if the auth service is away).
+        if stale
+            && let Ok(_turn) = self.fetching.try_lock()
             && let Err(e) = self.fetch().await
         {
-            // Keep verifying with the keys we have while the auth service is away.
             tracing::warn!(code = %e.code, "could not refresh the JWK set");
         }
-        let key = match self.key(&kid).await {
+        let key = match key {
             Some(k) => k,
             None => {
-                self.fetch().await?;
-                self.key(&kid)
+                let _turn = self.fetching.lock().await;
+                if !self.fetched_recently().await {
+                    self.fetch().await?;
+                }
+                self.cache
+                    .read()
                     .await
+                    .by_kid
+                    .get(&kid)
+                    .cloned()
                     .ok_or_else(|| invalid_token("the access token's signing key is unknown"))?
             }
         };
@@ -141,33 +162,23 @@ impl Verifier {
             })
     }
 
-    async fn stale(&self) -> bool {
-        self.fetched
-            .lock()
+    /// Whether the set was fetched within `MIN_REFRESH` (a request for an unknown key then
+    /// does not fetch again).
+    async fn fetched_recently(&self) -> bool {
+        self.cache
+            .read()
             .await
-            .is_some_and(|t| t.elapsed() > MAX_AGE)
+            .fetched
+            .is_some_and(|t| t.elapsed() < MIN_REFRESH)
     }
 
-    async fn key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
-        self.keys.read().await.get(kid).cloned()
-    }
-
-    /// Fetches the JWK set, at most once per `MIN_REFRESH`.
+    /// Fetches the JWK set and replaces the cache (dropping keys no longer published).
+    /// Callers hold `fetching`.
     async fn fetch(&self) -> Result<(), ApiError> {
-        let mut fetched = self.fetched.lock().await;
-        if fetched.is_some_and(|t| t.elapsed() < MIN_REFRESH) {
-            return Ok(());
-        }
-        let jwks = self
-            .client
-            .clone()
-            .get_jwks(pb::GetJwksRequest {})
-            .await
-            .map_err(|e| ApiError::from_status("auth", e))?
-            .into_inner();
-        let set: serde_json::Value = serde_json::from_str(&jwks.json)
+        let json = self.jwks_json().await?;
+        let set: serde_json::Value = serde_json::from_str(&json)
             .map_err(|e| ApiError::internal(format_args!("auth served a bad JWK set: {e}")))?;
-        let mut keys = HashMap::new();
+        let mut by_kid = HashMap::new();
         for k in set["keys"].as_array().into_iter().flatten() {
             let (Some(kid), Some(n), Some(e)) =
                 (k["kid"].as_str(), k["n"].as_str(), k["e"].as_str())
@@ -176,14 +187,16 @@ impl Verifier {
             };
             match DecodingKey::from_rsa_components(n, e) {
                 Ok(dk) => {
-                    keys.insert(kid.to_string(), Arc::new(dk));
+                    by_kid.insert(kid.to_string(), Arc::new(dk));
                 }
                 Err(err) => tracing::warn!(kid, error = %err, "unusable key in the JWK set"),
             }
         }
-        tracing::debug!(keys = keys.len(), "JWK set fetched");
-        *self.keys.write().await = keys;
-        *fetched = Some(Instant::now());
+        tracing::debug!(keys = by_kid.len(), "JWK set fetched");
+        *self.cache.write().await = Keys {
+            by_kid,
+            fetched: Some(Instant::now()),
+        };
         Ok(())
     }
 

@@ -241,3 +241,26 @@ impl Caller {
         req
     }
 }
+
+/// `?limit=&cursor=` of a keyset-paginated list.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// The page size asked for; `400 invalid_limit` outside 1 to 100.
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        match self.limit {
+            Some(l) if !(1..=100).contains(&l) => Err(ApiError::bad_request(
+                "invalid_limit",
+                "limit must be between 1 and 100",
+            )),
+            l => Ok(l.unwrap_or(20)),
+        }
+    }
+}

@@ -119,6 +119,43 @@ fn prefix_tsquery(q: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" & "))
 }
 
+/// A product row without its variants and categories.
+struct ProductHead {
+    id: Uuid,
+    vendor_id: Uuid,
+    slug: String,
+    title: String,
+    description: String,
+    status: String,
+    attributes: Value,
+    created_at: DateTime<Utc>,
+}
+
+impl From<ProductHead> for Product {
+    fn from(r: ProductHead) -> Self {
+        Product {
+            id: r.id,
+            vendor_id: r.vendor_id,
+            slug: r.slug,
+            title: r.title,
+            description: r.description,
+            status: r.status,
+            attributes: r.attributes,
+            created_at: r.created_at,
+            category_ids: vec![],
+            variants: vec![],
+        }
+    }
+}
+
+/// One product with its variants and categories.
+async fn with_details(pool: &PgPool, head: Option<ProductHead>) -> Result<Option<Product>, Error> {
+    let Some(head) = head else { return Ok(None) };
+    let mut products = vec![Product::from(head)];
+    attach_details(pool, &mut products).await?;
+    Ok(products.pop())
+}
+
 /// Products (active ones unless `any_status`), newest first, one page after `filter.after`.
 pub async fn list_products(pool: &PgPool, filter: &ProductFilter) -> Result<Page<Product>, Error> {
     let category_ids: Option<Vec<Uuid>> = match &filter.category {
@@ -150,7 +187,8 @@ pub async fn list_products(pool: &PgPool, filter: &ProductFilter) -> Result<Page
         });
     }
     let limit = i64::from(filter.limit.max(1));
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        ProductHead,
         r#"SELECT p.id, p.vendor_id, p.slug, p.title, p.description, p.status, p.attributes, p.created_at
            FROM catalog.products p
            WHERE (p.status = 'active' OR $6)
@@ -176,18 +214,7 @@ pub async fn list_products(pool: &PgPool, filter: &ProductFilter) -> Result<Page
     let mut products: Vec<Product> = rows
         .into_iter()
         .take(limit as usize)
-        .map(|r| Product {
-            id: r.id,
-            vendor_id: r.vendor_id,
-            slug: r.slug,
-            title: r.title,
-            description: r.description,
-            status: r.status,
-            attributes: r.attributes,
-            created_at: r.created_at,
-            category_ids: vec![],
-            variants: vec![],
-        })
+        .map(Product::from)
         .collect();
     attach_details(pool, &mut products).await?;
     let next = if has_more {
@@ -206,54 +233,28 @@ pub async fn list_products(pool: &PgPool, filter: &ProductFilter) -> Result<Page
 
 /// An active product by slug, with its variants and categories.
 pub async fn product_by_slug(pool: &PgPool, slug: &str) -> Result<Option<Product>, Error> {
-    let row = sqlx::query!(
+    let head = sqlx::query_as!(
+        ProductHead,
         r#"SELECT id, vendor_id, slug, title, description, status, attributes, created_at
            FROM catalog.products WHERE slug = $1 AND status = 'active'"#,
         slug
     )
     .fetch_optional(pool)
     .await?;
-    let Some(r) = row else { return Ok(None) };
-    let mut products = vec![Product {
-        id: r.id,
-        vendor_id: r.vendor_id,
-        slug: r.slug,
-        title: r.title,
-        description: r.description,
-        status: r.status,
-        attributes: r.attributes,
-        created_at: r.created_at,
-        category_ids: vec![],
-        variants: vec![],
-    }];
-    attach_details(pool, &mut products).await?;
-    Ok(products.pop())
+    with_details(pool, head).await
 }
 
 /// A product by id, whatever its status.
 pub async fn product_by_id(pool: &PgPool, id: Uuid) -> Result<Option<Product>, Error> {
-    let row = sqlx::query!(
+    let head = sqlx::query_as!(
+        ProductHead,
         r#"SELECT id, vendor_id, slug, title, description, status, attributes, created_at
            FROM catalog.products WHERE id = $1"#,
         id
     )
     .fetch_optional(pool)
     .await?;
-    let Some(r) = row else { return Ok(None) };
-    let mut products = vec![Product {
-        id: r.id,
-        vendor_id: r.vendor_id,
-        slug: r.slug,
-        title: r.title,
-        description: r.description,
-        status: r.status,
-        attributes: r.attributes,
-        created_at: r.created_at,
-        category_ids: vec![],
-        variants: vec![],
-    }];
-    attach_details(pool, &mut products).await?;
-    Ok(products.pop())
+    with_details(pool, head).await
 }
 
 /// Changes a product of `vendor_id`; `None` if it has no such product. The vendor condition

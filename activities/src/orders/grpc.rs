@@ -155,13 +155,7 @@ impl OrderService for Orders {
     ) -> Result<Response<pb::ListVendorOrdersResponse>, Status> {
         let r = req.into_inner();
         let vendor = vendor_id(&r.vendor_id)?;
-        let after =
-            match r.cursor.as_deref().filter(|c| !c.is_empty()) {
-                None => None,
-                Some(c) => Some(TimeCursor::decode(c).map_err(|_| {
-                    invalid("invalid_cursor", "cursor is not one this API returned")
-                })?),
-            };
+        let after = page_after(r.cursor.as_deref())?;
         let limit = i64::from(page_limit(r.limit, 20, 100));
         let mut rows = store::vendor_orders(&self.pool, vendor, after, limit + 1)
             .await

@@ -2,31 +2,20 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
 use souk_proto::orders::v1 as pb;
-use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Principal, audit_denied};
 use crate::dto::{self, MyOrderPage, MyOrderSummary};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Caller, Path, Query};
+use crate::extract::{Caller, PageQuery, Path, Query};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(my_orders))
         .routes(routes!(my_order))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// Page size, 1 to 100 (default 20).
-    limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
 }
 
 /// The orders the signed-in customer placed, newest first.
@@ -39,20 +28,13 @@ async fn my_orders(
     p: Principal,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<MyOrderPage>> {
-    if let Some(l) = q.limit
-        && !(1..=100).contains(&l)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            "limit must be between 1 and 100",
-        ));
-    }
+    let limit = q.limit()?;
     let page = s
         .orders
         .clone()
         .list_customer_orders(caller.request(pb::ListCustomerOrdersRequest {
             customer_id: p.user_id().to_string(),
-            limit: q.limit.unwrap_or(20),
+            limit,
             cursor: q.cursor,
         }))
         .await
@@ -66,10 +48,7 @@ async fn my_orders(
                 order_no: o.order_no,
                 status: o.status,
                 payment_status: o.payment_status,
-                total: o.total.map(dto::Money::from).unwrap_or(dto::Money {
-                    amount: 0,
-                    currency: String::new(),
-                }),
+                total: dto::money(o.total, ""),
                 placed_at: o.placed_at,
             })
             .collect(),

@@ -7,13 +7,11 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use serde::Deserialize;
 use souk_domain::Sku;
 use souk_domain::identity::Role;
 use souk_proto::catalog::v1 as catalog_pb;
 use souk_proto::inventory::v1 as inventory_pb;
 use souk_proto::orders::v1 as orders_pb;
-use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -23,7 +21,7 @@ use crate::dto::{
     VendorProduct, VendorProductPage,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{self, Caller, Path, Query};
+use crate::extract::{self, Caller, PageQuery, Path, Query};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -108,25 +106,6 @@ fn catalog_error(e: tonic::Status) -> ApiError {
     ApiError::from_status("catalog", e)
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// Page size, 1 to 100 (default 20).
-    limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
-fn limit(q: &PageQuery) -> ApiResult<u32> {
-    match q.limit {
-        Some(l) if !(1..=100).contains(&l) => Err(ApiError::bad_request(
-            "invalid_limit",
-            "limit must be between 1 and 100",
-        )),
-        l => Ok(l.unwrap_or(20)),
-    }
-}
-
 /// The vendor's products, drafts and archived ones included, newest first.
 #[utoipa::path(get, path = "/v1/vendor/products", tag = "vendor", params(PageQuery),
     security(("bearer" = [])),
@@ -142,7 +121,7 @@ async fn list_products(
         .catalog
         .clone()
         .list_products(caller.request(catalog_pb::ListProductsRequest {
-            limit: limit(&q)?,
+            limit: q.limit()?,
             cursor: q.cursor,
             vendor_id: Some(scope.vendor_id.clone()),
             any_status: true,
@@ -317,7 +296,7 @@ async fn list_orders(
         .clone()
         .list_vendor_orders(caller.request(orders_pb::ListVendorOrdersRequest {
             vendor_id: scope.vendor_id.clone(),
-            limit: limit(&q)?,
+            limit: q.limit()?,
             cursor: q.cursor,
         }))
         .await
@@ -327,19 +306,13 @@ async fn list_orders(
         items: page
             .items
             .into_iter()
-            .map(|o| {
-                let total = o.total.map(dto::Money::from).unwrap_or(dto::Money {
-                    amount: 0,
-                    currency: String::new(),
-                });
-                VendorOrderSummary {
-                    order_no: o.order_no,
-                    sub_order_id: o.sub_order_id,
-                    status: o.status,
-                    total,
-                    units: o.units,
-                    placed_at: o.placed_at,
-                }
+            .map(|o| VendorOrderSummary {
+                order_no: o.order_no,
+                sub_order_id: o.sub_order_id,
+                status: o.status,
+                total: dto::money(o.total, ""),
+                units: o.units,
+                placed_at: o.placed_at,
             })
             .collect(),
         next_cursor: page.next_cursor,
