@@ -137,8 +137,16 @@ impl Verifier {
         let key = match key {
             Some(k) => k,
             None => {
+                let arrived = Instant::now();
                 let _turn = self.fetching.lock().await;
-                if !self.fetched_recently().await {
+                // A key can be newer than the last fetch (a rotation just now): wait out the
+                // minimum interval rather than refuse a valid token. A fetch that started
+                // after this request arrived settles it either way.
+                let settled = self.cache.read().await.fetched.is_some_and(|t| t > arrived);
+                if !settled && !self.cache.read().await.by_kid.contains_key(&kid) {
+                    if let Some(wait) = self.until_next_fetch().await {
+                        tokio::time::sleep(wait).await;
+                    }
                     self.fetch().await?;
                 }
                 self.cache
@@ -162,19 +170,21 @@ impl Verifier {
             })
     }
 
-    /// Whether the set was fetched within `MIN_REFRESH` (a request for an unknown key then
-    /// does not fetch again).
-    async fn fetched_recently(&self) -> bool {
+    /// How long until the set may be fetched again (`MIN_REFRESH` after the last fetch), so
+    /// tokens with made-up key ids cause at most one fetch per interval.
+    async fn until_next_fetch(&self) -> Option<Duration> {
         self.cache
             .read()
             .await
             .fetched
-            .is_some_and(|t| t.elapsed() < MIN_REFRESH)
+            .and_then(|t| MIN_REFRESH.checked_sub(t.elapsed()))
     }
 
     /// Fetches the JWK set and replaces the cache (dropping keys no longer published).
     /// Callers hold `fetching`.
     async fn fetch(&self) -> Result<(), ApiError> {
+        // When it started: the set holds every key published before this instant.
+        let started = Instant::now();
         let json = self.jwks_json().await?;
         let set: serde_json::Value = serde_json::from_str(&json)
             .map_err(|e| ApiError::internal(format_args!("auth served a bad JWK set: {e}")))?;
@@ -195,7 +205,7 @@ impl Verifier {
         tracing::debug!(keys = by_kid.len(), "JWK set fetched");
         *self.cache.write().await = Keys {
             by_kid,
-            fetched: Some(Instant::now()),
+            fetched: Some(started),
         };
         Ok(())
     }
