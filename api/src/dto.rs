@@ -324,12 +324,17 @@ pub struct Address {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentInput {
-    /// `sandbox` or `stripe`; the store's default when absent.
-    pub provider: Option<String>,
-    /// A payment method id: with the sandbox (and Stripe test mode) `pm_card_visa` succeeds,
+    /// A card payment method id (`pm_...`). Which payment provider takes it is the store's
+    /// configuration; a request cannot choose one. With the sandbox (and Stripe test mode)
+    /// `pm_card_visa` succeeds,
     /// `pm_card_chargeDeclined` and `pm_card_chargeDeclinedInsufficientFunds` are declined,
     /// `pm_card_authenticationRequired` waits for the customer (3-D Secure).
-    #[schema(example = "pm_card_visa")]
+    #[schema(
+        example = "pm_card_visa",
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[A-Za-z0-9_]+$"
+    )]
     pub payment_method: String,
 }
 

@@ -513,9 +513,10 @@ async fn checkout_mistakes_are_clear_4xx_and_start_nothing() {
             "invalid_payment_method",
         ),
         (
+            // The provider is the store's choice, not a field of the request.
             start(&http, &unique(), bad_provider).await,
             422,
-            "invalid_payment_provider",
+            "invalid_body",
         ),
         (
             start(&http, &unique(), json!({"cart_id": cart})).await,

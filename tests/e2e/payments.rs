@@ -5,27 +5,26 @@
 use std::time::Duration;
 
 use serde_json::json;
-use souk_tests::{Http, WEBHOOK_SECRET, app, eventually, unique};
+use souk_tests::{Http, WEBHOOK_SECRET, app, eventually, stripe_app, unique};
 use stripe_webhook::Webhook;
 
 use crate::checkout_support::*;
 
 #[tokio::test]
 async fn the_stripe_provider_sends_idempotency_keys_and_a_500_then_success_makes_one_intent() {
-    let db = app().db().await;
+    let db = stripe_app().db().await;
     let (a, _, email) = two_vendors(&db).await;
-    let http = Http::new();
+    let http = Http::at(&stripe_app().api);
     let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
     let checkout_id = format!("checkout-{cart}");
-    app().stripe.fail_next("create", 1);
-    let mut body = checkout_body(&cart, &email, "pm_card_visa");
-    body["payment"]["provider"] = json!("stripe");
+    stripe_app().stripe.fail_next("create", 1);
+    let body = checkout_body(&cart, &email, "pm_card_visa");
     let r = start(&http, &unique(), body).await;
     assert!(r.status == 201 || r.status == 202, "{}", r.text);
     let done = ended(&http, &checkout_id).await;
     assert_eq!(done["state"], "completed", "{done}");
 
-    let intents = app().stripe.intents_for(&checkout_id);
+    let intents = stripe_app().stripe.intents_for(&checkout_id);
     assert_eq!(
         intents.len(),
         1,
@@ -33,7 +32,7 @@ async fn the_stripe_provider_sends_idempotency_keys_and_a_500_then_success_makes
     );
     let (id, status, amount, captured, _) = &intents[0];
     assert_eq!((status.as_str(), captured), ("succeeded", amount));
-    let ours: Vec<_> = app()
+    let ours: Vec<_> = stripe_app()
         .stripe
         .requests()
         .into_iter()
@@ -72,12 +71,11 @@ async fn the_stripe_provider_sends_idempotency_keys_and_a_500_then_success_makes
 
 #[tokio::test]
 async fn a_card_declined_by_stripe_is_compensated() {
-    let db = app().db().await;
+    let db = stripe_app().db().await;
     let (a, _, email) = two_vendors(&db).await;
-    let http = Http::new();
+    let http = Http::at(&stripe_app().api);
     let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
-    let mut body = checkout_body(&cart, &email, "pm_card_chargeDeclined");
-    body["payment"]["provider"] = json!("stripe");
+    let body = checkout_body(&cart, &email, "pm_card_chargeDeclined");
     let r = start(&http, &unique(), body).await;
     let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
     let done = ended(&http, &checkout_id).await;
@@ -94,6 +92,57 @@ async fn a_card_declined_by_stripe_is_compensated() {
         "{done}"
     );
     assert_eq!(stock(&db, &a.skus[0]).await.reserved, 0);
+}
+
+/// A store that takes cards with Stripe has no sandbox: a request cannot pick the provider,
+/// and a checkout that names the sandbox is refused before anything starts.
+#[tokio::test]
+async fn a_checkout_cannot_choose_the_sandbox_in_a_store_that_takes_cards_with_stripe() {
+    let db = stripe_app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let http = Http::at(&stripe_app().api);
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    let checkout_id = format!("checkout-{cart}");
+    for provider in ["sandbox", "stripe"] {
+        let mut body = checkout_body(&cart, &email, "pm_card_visa");
+        body["payment"]["provider"] = json!(provider);
+        let r = start(&http, &unique(), body).await;
+        assert_eq!((r.status, r.code()), (422, "invalid_body"), "{}", r.text);
+        assert!(r.text.contains("provider"), "{}", r.text);
+    }
+    assert_eq!(
+        http.get(&format!("/v1/checkouts/{checkout_id}"))
+            .await
+            .status,
+        404,
+        "nothing was started"
+    );
+
+    // Without it, the store's configuration decides: Stripe, and the sandbox never hears of it.
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    assert!(r.status == 201 || r.status == 202, "{}", r.text);
+    let done = ended(&http, &checkout_id).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    let (provider,): (String,) =
+        sqlx::query_as("SELECT provider FROM payments.payments WHERE checkout_id = $1")
+            .bind(&checkout_id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(provider, "stripe");
+    let sandbox_calls: i64 = sqlx::query_scalar("SELECT count(*) FROM payments.sandbox_calls")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(sandbox_calls, 0, "the sandbox is not enabled in this store");
+    let intents = stripe_app().stripe.intents_for(&checkout_id);
+    assert_eq!(intents.len(), 1, "{intents:?}");
+    assert_eq!(intents[0].1, "succeeded");
 }
 
 fn payment_intent_event(event_id: &str, event_type: &str, intent: &str) -> String {

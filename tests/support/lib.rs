@@ -63,40 +63,58 @@ fn env(name: &str) -> String {
 }
 
 /// The shared stack, started on first use on its own runtime (tests each have theirs).
+/// Payments go to the sandbox.
 pub fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
+    APP.get_or_init(|| launch("souk-e2e-stack", |_| {}))
+}
+
+/// A second stack configured as a store that takes cards with Stripe (the test double) and
+/// has no sandbox at all: what a production deployment runs. Started on first use.
+pub fn stripe_app() -> &'static TestApp {
+    static APP: OnceLock<TestApp> = OnceLock::new();
     APP.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("souk-e2e-stack".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(4)
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                rt.block_on(async move {
-                    match start().await {
-                        Ok((app, _stack)) => {
-                            tx.send(Ok(app)).ok();
-                            // Keep the stack running for the life of the test binary.
-                            std::future::pending::<()>().await;
-                        }
-                        Err(e) => {
-                            tx.send(Err(format!("{e:#}"))).ok();
-                        }
-                    }
-                });
-            })
-            .expect("stack thread");
-        match rx.recv().expect("stack thread ended") {
-            Ok(app) => app,
-            Err(e) => panic!("the Souk stack did not start: {e}"),
-        }
+        launch("souk-e2e-stripe-stack", |cfg| {
+            cfg.payments.sandbox_enabled = false;
+            cfg.payments
+                .providers
+                .insert("card".into(), "stripe".into());
+        })
     })
 }
 
-async fn start() -> anyhow::Result<(TestApp, Stack)> {
+/// Starts a stack on a thread of its own, with `customize` applied to the test configuration.
+fn launch(name: &str, customize: fn(&mut Config)) -> TestApp {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                match start(customize).await {
+                    Ok((app, _stack)) => {
+                        tx.send(Ok(app)).ok();
+                        // Keep the stack running for the life of the test binary.
+                        std::future::pending::<()>().await;
+                    }
+                    Err(e) => {
+                        tx.send(Err(format!("{e:#}"))).ok();
+                    }
+                }
+            });
+        })
+        .expect("stack thread");
+    match rx.recv().expect("stack thread ended") {
+        Ok(app) => app,
+        Err(e) => panic!("the Souk stack did not start: {e}"),
+    }
+}
+
+async fn start(customize: fn(&mut Config)) -> anyhow::Result<(TestApp, Stack)> {
     // The stack's logs go to a file (`./dev test` prints its tail when a test fails).
     let log = std::env::var("SOUK_TEST_LOG")
         .map(std::path::PathBuf::from)
@@ -156,7 +174,11 @@ async fn start() -> anyhow::Result<(TestApp, Stack)> {
     cfg.payments.stripe_secret_key = SecretString::from("sk_test_e2e");
     cfg.payments.stripe_api_base = stripe.url();
     cfg.payments.stripe_webhook_secret = SecretString::from(WEBHOOK_SECRET);
-    cfg.payments.default_provider = "sandbox".into();
+    cfg.payments.sandbox_enabled = true;
+    cfg.payments
+        .providers
+        .insert("card".into(), "sandbox".into());
+    customize(&mut cfg);
     souk_workers::stack::migrate(&cfg).await?;
     let stack = Stack::start(cfg.clone(), Parts::all()).await?;
     let api = format!("http://{}", stack.api_addr.expect("api runs"));

@@ -119,7 +119,8 @@ impl SoukProcess {
             cfg.checkout.reservation_ttl_seconds.to_string(),
         );
         set("SOUK_INVENTORY__SWEEP_INTERVAL_SECONDS", "3600".into());
-        set("SOUK_PAYMENTS__DEFAULT_PROVIDER", "sandbox".into());
+        set("SOUK_PAYMENTS__PROVIDERS__CARD", "sandbox".into());
+        set("SOUK_PAYMENTS__SANDBOX_ENABLED", "true".into());
         set("SOUK_LOG__FORMAT", "json".into());
         for (k, v) in extra {
             set(k, v.clone());

@@ -119,7 +119,10 @@ pub struct Checkout {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Payments {
-    pub default_provider: String,
+    /// The provider that takes each payment method type (`card`): `sandbox` or `stripe`.
+    pub providers: std::collections::HashMap<String, String>,
+    /// The built-in sandbox provider (no keys, no money). Production refuses it.
+    pub sandbox_enabled: bool,
     pub stripe_secret_key: SecretString,
     pub stripe_api_base: String,
     pub stripe_webhook_secret: SecretString,
@@ -190,11 +193,6 @@ impl Config {
             && let Ok(k) = std::env::var("STRIPE_WEBHOOK_SECRET")
         {
             cfg.payments.stripe_webhook_secret = SecretString::from(k);
-        }
-        if !cfg.payments.stripe_secret_key.expose_secret().is_empty()
-            && std::env::var("SOUK_PAYMENTS__DEFAULT_PROVIDER").is_err()
-        {
-            cfg.payments.default_provider = "stripe".into();
         }
         Ok(cfg)
     }

@@ -57,25 +57,22 @@ fn schema(d: Domain) -> Schema {
     }
 }
 
-/// The payment providers: the sandbox always, Stripe when a secret key is configured.
+/// The payment providers this deployment enables (the sandbox only where configuration
+/// enables it; Stripe when a secret key is set), and which one takes each payment method type.
 pub fn payments(cfg: &Config, pool: PgPool) -> anyhow::Result<Payments> {
-    let mut providers: Vec<Arc<dyn PaymentProvider>> = vec![Arc::new(Sandbox::new(pool.clone()))];
+    let mut providers: Vec<Arc<dyn PaymentProvider>> = Vec::new();
+    if cfg.payments.sandbox_enabled {
+        providers.push(Arc::new(Sandbox::new(pool.clone())));
+    }
     let key = cfg.payments.stripe_secret_key.expose_secret();
     if !key.is_empty() {
         providers.push(Arc::new(Stripe::new(key, &cfg.payments.stripe_api_base)?));
     }
-    anyhow::ensure!(
-        providers
-            .iter()
-            .any(|p| p.name() == cfg.payments.default_provider),
-        "payments.default_provider `{}` is not configured (stripe needs a secret key)",
-        cfg.payments.default_provider
-    );
     Ok(Payments::new(
         pool,
         providers,
-        &cfg.payments.default_provider,
-    ))
+        cfg.payments.providers.clone().into_iter().collect(),
+    )?)
 }
 
 fn mailer(cfg: &Config) -> anyhow::Result<Arc<dyn Mailer>> {

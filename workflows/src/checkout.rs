@@ -74,7 +74,7 @@ pub fn workflow_id(cart_id: &str) -> String {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentChoice {
-    /// `sandbox` or `stripe`; the configured default when absent.
+    /// Not set any more (the server chooses the provider) and ignored where histories carry it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     pub payment_method: String,
@@ -595,7 +595,7 @@ impl CheckoutWorkflow {
                 AuthorizePayment {
                     checkout_id: id.clone(),
                     attempt,
-                    provider: input.payment.provider.clone(),
+                    provider: None,
                     payment_method: input.payment.payment_method.clone(),
                     amount: snapshot.total,
                     customer_email: input.email.clone(),

@@ -10,7 +10,8 @@ use crate::activity;
 pub struct AuthorizePayment {
     pub checkout_id: String,
     pub attempt: u32,
-    /// `sandbox` or `stripe`; the configured default when absent.
+    /// Ignored: the payments domain chooses the provider from its configuration (by the
+    /// payment method's type). Kept so histories that carry it still read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     pub payment_method: String,

@@ -45,7 +45,6 @@ impl PaymentActivities {
                 &ctx_of(&ctx),
                 &input.checkout_id,
                 input.attempt,
-                input.provider.as_deref(),
                 &input.payment_method,
                 input.amount,
                 &input.customer_email,

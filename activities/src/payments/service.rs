@@ -1,5 +1,6 @@
 //! Payment operations over a provider, recorded in the payments schema.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use souk_contracts::payments::{AuthorizationStatus, PaymentAuthorized};
@@ -54,33 +55,81 @@ pub struct PaymentRow {
     pub decline_code: Option<String>,
 }
 
-/// The configured providers; `default` is used when a checkout does not name one.
+/// The kinds of payment method a checkout can pay with. Which provider takes each kind is
+/// the server's configuration, never the client's choice.
+pub const METHOD_TYPES: [&str; 1] = ["card"];
+
+/// The kind of a payment method id. Every method Souk takes today is a card, named by a
+/// provider payment method id (`pm_...`); new kinds are told apart here.
+pub fn method_type(_payment_method: &str) -> &'static str {
+    "card"
+}
+
+/// The configured providers, and which one takes each payment method type.
 #[derive(Clone)]
 pub struct Payments {
     pool: PgPool,
     providers: Vec<Arc<dyn PaymentProvider>>,
-    default: String,
+    routes: BTreeMap<String, String>,
 }
 
 fn key(checkout_id: &str, op: &str, attempt: u32) -> String {
     format!("{checkout_id}:{op}:{attempt}")
 }
 
+/// A routing that names a provider that is not configured, or leaves a method type without one.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RoutingError(String);
+
 impl Payments {
-    pub fn new(pool: PgPool, providers: Vec<Arc<dyn PaymentProvider>>, default: &str) -> Self {
-        Self {
+    /// `routes` maps each payment method type (`card`) to the name of one of `providers`.
+    pub fn new(
+        pool: PgPool,
+        providers: Vec<Arc<dyn PaymentProvider>>,
+        routes: BTreeMap<String, String>,
+    ) -> Result<Self, RoutingError> {
+        for t in METHOD_TYPES {
+            let Some(name) = routes.get(t) else {
+                return Err(RoutingError(format!(
+                    "no payment provider is configured for {t} payments (payments.providers.{t})"
+                )));
+            };
+            if !providers.iter().any(|p| p.name() == name) {
+                return Err(RoutingError(format!(
+                    "payments.providers.{t} is `{name}`, which is not enabled (stripe needs a secret key; the sandbox needs payments.sandbox_enabled)"
+                )));
+            }
+        }
+        if let Some(t) = routes.keys().find(|t| !METHOD_TYPES.contains(&t.as_str())) {
+            return Err(RoutingError(format!(
+                "payments.providers.{t}: unknown payment method type (known: {})",
+                METHOD_TYPES.join(", ")
+            )));
+        }
+        Ok(Self {
             pool,
             providers,
-            default: default.to_string(),
-        }
+            routes,
+        })
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    pub fn default_provider(&self) -> &str {
-        &self.default
+    /// The provider that takes payments of `method_type`.
+    pub fn provider_for(&self, method_type: &str) -> Result<&Arc<dyn PaymentProvider>, Error> {
+        let name = self
+            .routes
+            .get(method_type)
+            .ok_or_else(|| Error::UnknownProvider(method_type.to_string()))?;
+        self.provider(name)
+    }
+
+    /// Whether a provider of this name is configured here.
+    pub fn has_provider(&self, name: &str) -> bool {
+        self.providers.iter().any(|p| p.name() == name)
     }
 
     fn provider(&self, name: &str) -> Result<&Arc<dyn PaymentProvider>, Error> {
@@ -135,20 +184,19 @@ impl Payments {
         Ok(())
     }
 
-    /// Authorizes the checkout attempt's amount. A retry sends the same idempotency key and
-    /// gets the provider's first answer.
-    #[allow(clippy::too_many_arguments)]
+    /// Authorizes the checkout attempt's amount with the provider configured for the payment
+    /// method's type. A retry sends the same idempotency key and gets the provider's first
+    /// answer; a retry after the configuration changed keeps the provider of the first try.
     pub async fn authorize(
         &self,
         ctx: &Ctx,
         checkout_id: &str,
         attempt: u32,
-        provider: Option<&str>,
         payment_method: &str,
         amount: Money,
         customer_email: &str,
     ) -> Result<PaymentAuthorized, Error> {
-        let provider = self.provider(provider.unwrap_or(&self.default))?.clone();
+        let chosen = self.provider_for(method_type(payment_method))?.clone();
         sqlx::query!(
             r#"INSERT INTO payments.payments (id, checkout_id, attempt, provider, payment_method, customer_email, currency, amount)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -156,7 +204,7 @@ impl Payments {
             Uuid::now_v7(),
             checkout_id,
             attempt as i32,
-            provider.name(),
+            chosen.name(),
             payment_method,
             customer_email,
             amount.currency.code(),
@@ -165,6 +213,7 @@ impl Payments {
         .execute(&self.pool)
         .await?;
         let row = self.require(checkout_id, attempt).await?;
+        let provider = self.provider(&row.provider)?.clone();
         let k = key(checkout_id, "authorize", attempt);
         let result = provider
             .authorize(&AuthorizeRequest {
@@ -446,6 +495,11 @@ impl Payments {
         provider: &str,
         reference: &str,
     ) -> Result<Option<(String, i32)>, Error> {
+        // A provider that is not enabled here confirms nothing (a sandbox reference in a
+        // deployment without the sandbox).
+        if !self.has_provider(provider) {
+            return Ok(None);
+        }
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query!(
             r#"UPDATE payments.payments SET status = 'authorized', updated_at = now()
@@ -479,6 +533,9 @@ impl Payments {
         provider: &str,
         reference: &str,
     ) -> Result<Option<(String, i32)>, Error> {
+        if !self.has_provider(provider) {
+            return Ok(None);
+        }
         Ok(sqlx::query!(
             "SELECT checkout_id, attempt FROM payments.payments WHERE provider = $1 AND provider_payment_id = $2",
             provider,

@@ -21,8 +21,9 @@ async fn payments(pool: &PgPool) -> Payments {
     Payments::new(
         pool.clone(),
         vec![Arc::new(Sandbox::new(pool.clone()))],
-        "sandbox",
+        [("card".to_string(), "sandbox".to_string())].into(),
     )
+    .expect("the sandbox takes cards")
 }
 
 async fn count(pool: &PgPool, sql: &str) -> i64 {
@@ -34,15 +35,7 @@ async fn test_cards_authorize_decline_or_need_action_like_stripe(pool: PgPool) {
     let p = payments(&pool).await;
     let ctx = Ctx::system();
     let ok = p
-        .authorize(
-            &ctx,
-            "co-1",
-            1,
-            None,
-            "pm_card_visa",
-            usd(1_000),
-            "a@example.com",
-        )
+        .authorize(&ctx, "co-1", 1, "pm_card_visa", usd(1_000), "a@example.com")
         .await
         .unwrap();
     assert_eq!(ok.status, AuthorizationStatus::Authorized);
@@ -59,7 +52,6 @@ async fn test_cards_authorize_decline_or_need_action_like_stripe(pool: PgPool) {
                 &ctx,
                 &format!("co-{pm}"),
                 1,
-                None,
                 pm,
                 usd(1_000),
                 "a@example.com",
@@ -75,7 +67,6 @@ async fn test_cards_authorize_decline_or_need_action_like_stripe(pool: PgPool) {
             &ctx,
             "co-3ds",
             1,
-            None,
             "pm_card_authenticationRequired",
             usd(1_000),
             "a@example.com",
@@ -88,25 +79,12 @@ async fn test_cards_authorize_decline_or_need_action_like_stripe(pool: PgPool) {
             &ctx,
             "co-bad",
             1,
-            None,
             "pm_nonsense",
             usd(1_000),
             "a@example.com",
         )
         .await;
     assert!(matches!(bad, Err(Error::Rejected(_))));
-    let unknown = p
-        .authorize(
-            &ctx,
-            "co-x",
-            1,
-            Some("paypal"),
-            "pm_card_visa",
-            usd(1_000),
-            "a@example.com",
-        )
-        .await;
-    assert!(matches!(unknown, Err(Error::UnknownProvider(_))));
 }
 
 #[sqlx::test(migrations = false)]
@@ -114,27 +92,11 @@ async fn a_retried_authorization_holds_the_money_once(pool: PgPool) {
     let p = payments(&pool).await;
     let ctx = Ctx::system();
     let a = p
-        .authorize(
-            &ctx,
-            "co-1",
-            1,
-            None,
-            "pm_card_visa",
-            usd(2_500),
-            "a@example.com",
-        )
+        .authorize(&ctx, "co-1", 1, "pm_card_visa", usd(2_500), "a@example.com")
         .await
         .unwrap();
     let b = p
-        .authorize(
-            &ctx,
-            "co-1",
-            1,
-            None,
-            "pm_card_visa",
-            usd(2_500),
-            "a@example.com",
-        )
+        .authorize(&ctx, "co-1", 1, "pm_card_visa", usd(2_500), "a@example.com")
         .await
         .unwrap();
     assert_eq!(a, b);
@@ -148,15 +110,7 @@ async fn a_retried_authorization_holds_the_money_once(pool: PgPool) {
     );
     // A new attempt of the same checkout is a new payment.
     let c = p
-        .authorize(
-            &ctx,
-            "co-1",
-            2,
-            None,
-            "pm_card_visa",
-            usd(2_500),
-            "a@example.com",
-        )
+        .authorize(&ctx, "co-1", 2, "pm_card_visa", usd(2_500), "a@example.com")
         .await
         .unwrap();
     assert_ne!(a.reference, c.reference);
@@ -167,15 +121,7 @@ async fn capture_void_and_refunds_are_idempotent_and_bounded(pool: PgPool) {
     let p = payments(&pool).await;
     let ctx = Ctx::system();
     let a = p
-        .authorize(
-            &ctx,
-            "co-1",
-            1,
-            None,
-            "pm_card_visa",
-            usd(5_000),
-            "a@example.com",
-        )
+        .authorize(&ctx, "co-1", 1, "pm_card_visa", usd(5_000), "a@example.com")
         .await
         .unwrap();
     assert_eq!(
@@ -234,15 +180,7 @@ async fn voiding_releases_the_authorization_once(pool: PgPool) {
     let p = payments(&pool).await;
     let ctx = Ctx::system();
     let a = p
-        .authorize(
-            &ctx,
-            "co-1",
-            1,
-            None,
-            "pm_card_visa",
-            usd(5_000),
-            "a@example.com",
-        )
+        .authorize(&ctx, "co-1", 1, "pm_card_visa", usd(5_000), "a@example.com")
         .await
         .unwrap();
     p.void(&ctx, "co-1", 1).await.unwrap();
@@ -266,7 +204,6 @@ async fn a_confirmed_authentication_turns_into_an_authorization(pool: PgPool) {
             &ctx,
             "co-1",
             1,
-            None,
             "pm_card_authenticationRequired",
             usd(900),
             "a@example.com",
@@ -290,4 +227,27 @@ async fn a_confirmed_authentication_turns_into_an_authorization(pool: PgPool) {
         p.capture(&ctx, "co-1", 1, usd(900)).await.unwrap(),
         usd(900)
     );
+}
+
+#[sqlx::test(migrations = false)]
+async fn payment_method_types_route_only_to_enabled_providers(pool: PgPool) {
+    use super::provider::PaymentProvider;
+    let route = |to: &str| [("card".to_string(), to.to_string())].into();
+    let sandbox: Vec<Arc<dyn PaymentProvider>> = vec![Arc::new(Sandbox::new(pool.clone()))];
+    // Cards to a provider that is not enabled: refused at start, not at the first checkout.
+    let e = Payments::new(pool.clone(), sandbox.clone(), route("stripe"))
+        .err()
+        .expect("stripe is not enabled");
+    assert!(e.to_string().contains("not enabled"), "{e}");
+    let e = Payments::new(pool.clone(), vec![], route("sandbox"))
+        .err()
+        .expect("the sandbox is not enabled");
+    assert!(e.to_string().contains("not enabled"), "{e}");
+    let e = Payments::new(pool.clone(), sandbox.clone(), Default::default())
+        .err()
+        .expect("cards need a provider");
+    assert!(e.to_string().contains("card"), "{e}");
+    let ok = Payments::new(pool.clone(), sandbox, route("sandbox")).unwrap();
+    assert_eq!(ok.provider_for("card").unwrap().name(), "sandbox");
+    assert!(!ok.has_provider("stripe"));
 }

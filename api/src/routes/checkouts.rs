@@ -208,15 +208,6 @@ fn validate(body: &CreateCheckout, a: &dto::Address) -> ApiResult<(Address, Coun
             "payment_method must be a payment method id",
         ));
     }
-    if let Some(p) = &body.payment.provider
-        && !matches!(p.as_str(), "sandbox" | "stripe")
-    {
-        return Err(bad(
-            "invalid_payment_provider",
-            "payment.provider",
-            "provider must be sandbox or stripe",
-        ));
-    }
     Ok((
         Address {
             name: a.name.trim().to_string(),
@@ -352,7 +343,7 @@ async fn create_checkout(
             email: body.email.trim().to_lowercase(),
             shipping_address: address.clone(),
             payment: PaymentChoice {
-                provider: body.payment.provider.clone(),
+                provider: None,
                 payment_method: body.payment.payment_method.trim().to_string(),
             },
             settings: CheckoutSettings {
