@@ -597,3 +597,94 @@ async fn the_request_id_of_a_checkout_is_in_its_workflow_memo() {
     );
     ended(&http, &checkout_id).await;
 }
+
+/// Taxes and shipping are those of where the order ships: a US cart shipped to Germany pays
+/// German tax and German shipping, and its snapshot says what it was priced for.
+#[tokio::test]
+async fn a_checkout_is_taxed_and_shipped_for_its_shipping_address_not_the_cart() {
+    use souk_activities::pricing::store as pricing;
+    use souk_domain::quote::ShippingRate;
+    use souk_domain::{CountryCode, Currency, Money};
+    let db = app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    pricing::upsert_tax_rate(&db, CountryCode::parse("DE").unwrap(), "standard", 1_900)
+        .await
+        .unwrap();
+    pricing::upsert_shipping_rate(
+        &db,
+        CountryCode::parse("DE").unwrap(),
+        ShippingRate {
+            per_vendor: Money::new(1_299, Currency::USD),
+            free_over: None,
+        },
+    )
+    .await
+    .unwrap();
+    let http = Http::new();
+    let cart = cart_with(&http, &[(&a.skus[0], 2)]).await;
+    // The cart is a US one: 8.25 % tax on 50.00, free shipping over 75.00 does not apply.
+    let view = http.get(&format!("/v1/carts/{cart}")).await;
+    assert_eq!(
+        (
+            view.body["tax"]["amount"].as_i64(),
+            view.body["shipping"]["amount"].as_i64()
+        ),
+        (Some(413), Some(599)),
+        "{}",
+        view.text
+    );
+    let mut body = checkout_body(&cart, &email, "pm_card_visa");
+    body["shipping_address"]["country"] = json!("DE");
+    let checkout_id = start(&http, &unique(), body).await.body["checkout_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = ended(&http, &checkout_id).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    // 19 % of 50.00 is 9.50, shipping to Germany 12.99: 72.49 charged.
+    assert_eq!(done["total"]["amount"], 7_249, "{done}");
+    let (country, tax, shipping): (String, i64, i64) = sqlx::query_as(
+        "SELECT country::text, tax, shipping FROM cart.snapshots WHERE checkout_id = $1",
+    )
+    .bind(&checkout_id)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!((country.as_str(), tax, shipping), ("DE", 950, 1_299));
+    let (_, amount, captured, _) = payment(&db, &checkout_id, 1).await.unwrap();
+    assert_eq!((amount, captured), (7_249, 7_249));
+    let (order_tax, order_shipping): (i64, i64) =
+        sqlx::query_as("SELECT tax, shipping FROM orders.orders WHERE checkout_id = $1")
+            .bind(&checkout_id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!((order_tax, order_shipping), (950, 1_299));
+}
+
+/// A country the store does not ship to is refused at checkout, before anything starts.
+#[tokio::test]
+async fn a_checkout_to_a_country_without_shipping_is_refused_before_it_starts() {
+    let db = app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let http = Http::new();
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    let mut body = checkout_body(&cart, &email, "pm_card_visa");
+    body["shipping_address"]["country"] = json!("JP");
+    let r = start(&http, &unique(), body).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (422, "unsupported_destination"),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["error"]["details"]["country"], "JP", "{}", r.text);
+    assert_eq!(
+        http.get(&format!("/v1/checkouts/checkout-{cart}"))
+            .await
+            .status,
+        404,
+        "no checkout was started"
+    );
+    assert_eq!(stock(&db, &a.skus[0]).await.reserved, 0);
+}

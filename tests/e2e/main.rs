@@ -7,6 +7,7 @@ mod carts;
 mod checkout;
 mod checkout_support;
 mod contest;
+mod coupons;
 mod customers;
 mod durability;
 mod edge;

@@ -14,6 +14,10 @@ use souk_tests::{Http, app};
 use sqlx::Connection;
 use sqlx::postgres::PgConnectOptions;
 
+fn keys(email: &str) -> Vec<String> {
+    souk_domain::coupon::customer_keys(None, email)
+}
+
 #[tokio::test]
 async fn a_domain_role_cannot_read_another_domains_tables() {
     let admin: PgConnectOptions = app().database_url.parse().unwrap();
@@ -98,7 +102,7 @@ async fn a_checkout_snapshot_records_the_cart_as_priced_once_per_checkout() {
     let checkout = format!("checkout-{cart}");
     let ctx = Ctx::workflow(&checkout);
     let first = svc
-        .snapshot(&ctx, &cart, &checkout, 1, "Ada@Example.com")
+        .snapshot(&ctx, &cart, &checkout, 1, keys("Ada@Example.com"), None)
         .await
         .unwrap();
     assert_eq!(first.lines.len(), 2);
@@ -117,7 +121,7 @@ async fn a_checkout_snapshot_records_the_cart_as_priced_once_per_checkout() {
     http.delete(&format!("/v1/carts/{cart}/items/{}", p.skus[1]))
         .await;
     let again = svc
-        .snapshot(&ctx, &cart, &checkout, 1, "ada@example.com")
+        .snapshot(&ctx, &cart, &checkout, 1, keys("ada@example.com"), None)
         .await
         .unwrap();
     assert_eq!(again, first);
@@ -139,8 +143,15 @@ async fn a_checkout_snapshot_records_the_cart_as_priced_once_per_checkout() {
         .unwrap()
         .to_string();
     assert!(matches!(
-        svc.snapshot(&ctx, &empty, "checkout-empty", 1, "a@example.com")
-            .await,
+        svc.snapshot(
+            &ctx,
+            &empty,
+            "checkout-empty",
+            1,
+            keys("a@example.com"),
+            None
+        )
+        .await,
         Err(Error::Empty)
     ));
     assert!(matches!(
@@ -149,7 +160,8 @@ async fn a_checkout_snapshot_records_the_cart_as_priced_once_per_checkout() {
             "00000000-0000-4000-8000-000000000000",
             "checkout-none",
             1,
-            "a@example.com"
+            keys("a@example.com"),
+            None,
         )
         .await,
         Err(Error::NotFound)

@@ -70,6 +70,27 @@ fn intent_json(id: &str, i: &Intent) -> Value {
     })
 }
 
+/// A card payment method as Stripe answers it, with a fingerprint derived from its id.
+pub fn payment_method_json(pm: &str) -> Value {
+    json!({
+        "id": pm,
+        "object": "payment_method",
+        "billing_details": {},
+        "created": 1_700_000_000,
+        "livemode": false,
+        "type": "card",
+        "card": {
+            "brand": "visa", "exp_month": 12, "exp_year": 2034, "funding": "credit",
+            "last4": "4242", "fingerprint": card_fingerprint(pm),
+        },
+    })
+}
+
+/// The fingerprint the double gives the card behind a payment method id.
+pub fn card_fingerprint(pm: &str) -> String {
+    format!("fp_double_{}", pm.trim_start_matches("pm_card_"))
+}
+
 fn error(
     status: u16,
     kind: &str,
@@ -222,7 +243,15 @@ impl StripeDouble {
                     payment_method: pm.clone(),
                     metadata,
                 };
-                let body = intent_json(&pi, &intent);
+                let mut body = intent_json(&pi, &intent);
+                // `expand[]=payment_method` answers the payment method object, whose card
+                // carries the fingerprint (the same for every use of one card).
+                if form
+                    .iter()
+                    .any(|(k, v)| k.starts_with("expand[") && v == "payment_method")
+                {
+                    body["payment_method"] = payment_method_json(&pm);
+                }
                 inner.intents.insert(pi.clone(), intent);
                 match pm.as_str() {
                     "pm_card_chargeDeclined" => error(

@@ -38,8 +38,8 @@ use souk_contracts::payments::{
 };
 use souk_contracts::pricing::{Hold, HoldCoupon, Redeem, RedemptionRef, Release};
 use souk_contracts::queues::Domain;
-use souk_domain::Money;
 use souk_domain::order::PaymentStatus;
+use souk_domain::{Money, coupon};
 use temporalio_common::ActivityDefinition;
 use temporalio_common::data_converters::TemporalDeserializable;
 use temporalio_common::error::IncomingError;
@@ -278,6 +278,10 @@ const DECISION_STEP_BUDGET: Duration = Duration::from_secs(120);
 /// checkout whose history predates it keeps running them as activities on the domains' queues.
 pub const LOCAL_STEPS_PATCH: &str = "local-steps";
 
+/// The patch that holds a guest's coupon again, with the card's fingerprint, once the payment
+/// is authorized. Checkouts that predate it do not take that step.
+pub const COUPON_CARD_PATCH: &str = "coupon-card";
+
 /// When a step without external side effects runs, which sets its timeouts and cancellation.
 #[derive(Debug, Clone, Copy)]
 enum Phase {
@@ -458,6 +462,8 @@ impl CheckoutWorkflow {
         undo: &mut Vec<Undo>,
     ) -> Result<(), Stop> {
         let (id, attempt) = (input.checkout_id.clone(), input.attempt);
+        // Who a coupon's per-customer limit counts: the account, or a guest's mailbox.
+        let customer_keys = coupon::customer_keys(input.customer_id.as_deref(), &input.email);
 
         // 1. Snapshot and reprice the cart.
         Self::step(ctx, Step::Snapshot);
@@ -471,6 +477,9 @@ impl CheckoutWorkflow {
                 checkout_id: id.clone(),
                 attempt,
                 customer: input.email.clone(),
+                customer_keys: customer_keys.clone(),
+                // Taxes and shipping are those of where the order ships.
+                destination: Some(input.shipping_address.country),
             },
         )
         .await
@@ -481,6 +490,7 @@ impl CheckoutWorkflow {
                     (failures::CART_NOT_FOUND, "cart_not_found"),
                     (failures::CART_EMPTY, "cart_empty"),
                     (failures::ITEM_UNAVAILABLE, "item_unavailable"),
+                    (failures::UNSUPPORTED_DESTINATION, "unsupported_destination"),
                 ],
                 "cart_unavailable",
             )
@@ -538,6 +548,7 @@ impl CheckoutWorkflow {
                     code: code.clone(),
                     redemption_key: key,
                     customer: input.email.clone(),
+                    customer_keys: customer_keys.clone(),
                 },
             )
             .await
@@ -614,6 +625,39 @@ impl CheckoutWorkflow {
                 )
             })?;
         ctx.state_mut(|s| s.status.payment_reference = Some(auth.reference.clone()));
+        // A guest's coupon also counts against the card it is paid with.
+        if let (Some(code), Some(fingerprint), None) = (
+            snapshot
+                .coupon_code
+                .as_ref()
+                .filter(|_| snapshot.coupon_applied),
+            &auth.fingerprint,
+            &input.customer_id,
+        ) && ctx.patched(COUPON_CARD_PATCH)
+        {
+            let mut keys = customer_keys.clone();
+            keys.push(coupon::card_key(fingerprint));
+            own_step(
+                ctx,
+                Domain::Pricing,
+                Phase::Decision,
+                Hold,
+                HoldCoupon {
+                    code: code.clone(),
+                    redemption_key: format!("{id}:coupon:{attempt}"),
+                    customer: input.email.clone(),
+                    customer_keys: keys,
+                },
+            )
+            .await
+            .map_err(|e| {
+                failure(
+                    &e,
+                    &[(failures::COUPON_REJECTED, "coupon_invalid")],
+                    "coupon_invalid",
+                )
+            })?;
+        }
         if auth.status == AuthorizationStatus::RequiresAction {
             Self::await_payment(ctx, input).await?;
         }

@@ -14,8 +14,17 @@ pub struct SnapshotCart {
     pub checkout_id: String,
     #[serde(default = "first_attempt")]
     pub attempt: u32,
-    /// Who is buying (e-mail), for per-customer coupon limits.
+    /// Who is buying (e-mail). Per-customer coupon limits count `customer_keys`; checkouts
+    /// started before those were sent count this address.
     pub customer: String,
+    /// Who a coupon's per-customer limit counts this checkout against
+    /// (`souk_domain::coupon::customer_keys`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub customer_keys: Vec<String>,
+    /// Where the order ships: taxes and shipping are priced for this country. Absent in
+    /// checkouts started before it was sent (the cart's country then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<CountryCode>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +51,7 @@ pub struct CartSnapshot {
     #[serde(default = "first_attempt")]
     pub attempt: u32,
     pub currency: Currency,
+    /// The country the snapshot was priced for (taxes, shipping): where the order ships.
     pub country: CountryCode,
     pub lines: Vec<SnapshotLine>,
     pub coupon_code: Option<String>,

@@ -54,6 +54,7 @@ pub mod failures {
     pub const CART_NOT_FOUND: &str = "CartNotFound";
     pub const CART_EMPTY: &str = "CartEmpty";
     pub const ITEM_UNAVAILABLE: &str = "ItemUnavailable";
+    pub const UNSUPPORTED_DESTINATION: &str = "UnsupportedDestination";
     pub const ORDER_CANCELLED: &str = "OrderCancelled";
     pub const CARD_DECLINED: &str = "CardDeclined";
     pub const PAYMENT_FAILED: &str = "PaymentFailed";

@@ -36,6 +36,10 @@ pub struct PaymentAuthorized {
     /// The provider's id (`pi_...`).
     pub reference: String,
     pub status: AuthorizationStatus,
+    /// The provider's fingerprint of the card (the same card gives the same one), if it
+    /// gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

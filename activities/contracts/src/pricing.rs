@@ -9,8 +9,14 @@ pub struct HoldCoupon {
     pub code: String,
     /// Idempotency key: one redemption per checkout attempt.
     pub redemption_key: String,
-    /// Who redeems (e-mail), for per-customer limits.
+    /// Who redeems (e-mail). Per-customer limits count `customer_keys`; holds from checkouts
+    /// started before those were sent count this address.
     pub customer: String,
+    /// Who the per-customer limit counts this redemption against
+    /// (`souk_domain::coupon::customer_keys`, and the card's key once it is known). Holding
+    /// again with the same `redemption_key` and more keys checks the limit for those too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub customer_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -203,6 +203,40 @@ pub fn normalize_code(code: &str) -> Option<String> {
     ok.then(|| c.to_ascii_uppercase())
 }
 
+/// Who a redemption counts against for a coupon's per-customer limit.
+///
+/// A signed-in customer is counted by their account id only, so nobody can use up their
+/// allowance by typing their address at a guest checkout. A guest is counted by the e-mail
+/// address given, normalised by [`normalize_email_for_limits`] (and, once the payment is
+/// authorized, by the card's fingerprint: [`card_key`]).
+pub fn customer_keys(customer_id: Option<&str>, email: &str) -> Vec<String> {
+    match customer_id {
+        Some(id) => vec![format!("user:{id}")],
+        None => vec![format!("email:{}", normalize_email_for_limits(email))],
+    }
+}
+
+/// The key of a card, by the fingerprint its provider gives it.
+pub fn card_key(fingerprint: &str) -> String {
+    format!("card:{fingerprint}")
+}
+
+/// The mailbox an address delivers to, as far as per-customer limits are concerned. The rules:
+/// the whole address is lower-cased; a `+tag` in the local part is dropped (`ann+1@x.com` is
+/// `ann@x.com`); for Gmail (`gmail.com`, `googlemail.com`, which ignore dots and are one
+/// domain) dots in the local part are dropped and the domain is `gmail.com`.
+pub fn normalize_email_for_limits(email: &str) -> String {
+    let email = email.trim().to_lowercase();
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return email;
+    };
+    let local = local.split('+').next().unwrap_or(local);
+    match domain {
+        "gmail.com" | "googlemail.com" => format!("{}@gmail.com", local.replace('.', "")),
+        _ => format!("{local}@{domain}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,5 +391,31 @@ mod tests {
         assert_eq!(normalize_code(" welcome10 ").as_deref(), Some("WELCOME10"));
         assert_eq!(normalize_code(""), None);
         assert_eq!(normalize_code("no spaces"), None);
+    }
+
+    #[test]
+    fn per_customer_limits_count_accounts_by_id_and_guests_by_mailbox() {
+        assert_eq!(
+            customer_keys(Some("u1"), "x+2@example.com"),
+            vec!["user:u1".to_string()]
+        );
+        for (typed, mailbox) in [
+            ("X@Example.com", "x@example.com"),
+            ("x+1@example.com", "x@example.com"),
+            ("x+a+b@example.com", "x@example.com"),
+            (" x@example.com ", "x@example.com"),
+            ("j.o.e+promo@GoogleMail.com", "joe@gmail.com"),
+            ("joe@gmail.com", "joe@gmail.com"),
+            // Dots matter elsewhere.
+            ("j.o.e@example.com", "j.o.e@example.com"),
+        ] {
+            assert_eq!(normalize_email_for_limits(typed), mailbox, "{typed}");
+            assert_eq!(
+                customer_keys(None, typed),
+                vec![format!("email:{mailbox}")],
+                "{typed}"
+            );
+        }
+        assert_eq!(card_key("fp_1"), "card:fp_1");
     }
 }

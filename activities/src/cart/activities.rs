@@ -29,7 +29,12 @@ impl CartActivities {
                 &input.cart_id,
                 &input.checkout_id,
                 input.attempt,
-                &input.customer,
+                if input.customer_keys.is_empty() {
+                    souk_domain::coupon::customer_keys(None, &input.customer)
+                } else {
+                    input.customer_keys.clone()
+                },
+                input.destination,
             )
             .await
             .map_err(|e| match e {
@@ -38,8 +43,10 @@ impl CartActivities {
                 Error::Unavailable { .. }
                 | Error::UnknownSku(_)
                 | Error::NotSellable(_)
-                | Error::PriceUnavailable { .. }
-                | Error::UnsupportedDestination { .. } => business(failures::ITEM_UNAVAILABLE, e),
+                | Error::PriceUnavailable { .. } => business(failures::ITEM_UNAVAILABLE, e),
+                Error::UnsupportedDestination { .. } => {
+                    business(failures::UNSUPPORTED_DESTINATION, e)
+                }
                 other => transient(anyhow::anyhow!("{other}")),
             })
     }

@@ -232,10 +232,16 @@ impl CartRpc for Cart {
         req: Request<pb::GetCartRequest>,
     ) -> Result<Response<pb::CartSummary>, Status> {
         let ctx = actor(&req, &req.get_ref().cart_id);
-        let id = req.into_inner().cart_id;
+        let r = req.into_inner();
+        let destination = r
+            .destination
+            .as_deref()
+            .map(CountryCode::parse)
+            .transpose()
+            .map_err(|e| invalid("invalid_country", e.to_string()))?;
         let cart = self
             .service
-            .summary(&ctx, &id)
+            .summary(&ctx, &r.cart_id, destination)
             .await
             .map_err(error_status)?;
         Ok(Response::new(pb::CartSummary {

@@ -242,6 +242,7 @@ impl CartService {
             currency: currency.unwrap_or(self.default_currency),
             country: country.unwrap_or(self.default_country),
             customer: None,
+            coupon_customer: vec![],
             owner: ctx.user_id().map(str::to_string),
             coupon_code: None,
             lines: vec![],
@@ -267,9 +268,40 @@ impl CartService {
         self.render(ctx, cart).await
     }
 
-    /// The stored cart, unpriced.
-    pub async fn summary(&self, ctx: &Ctx, id: &str) -> Result<StoredCart, Error> {
-        self.load(ctx, id).await
+    /// The stored cart, unpriced. With a `destination`, also checks that it can be shipped
+    /// there in the cart's currency (`UnsupportedDestination` otherwise), without pricing it.
+    pub async fn summary(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        destination: Option<CountryCode>,
+    ) -> Result<StoredCart, Error> {
+        let cart = self.load(ctx, id).await?;
+        if let Some(country) = destination {
+            self.check_destination(ctx, cart.currency, country).await?;
+        }
+        Ok(cart)
+    }
+
+    /// Whether pricing has a shipping rate to `country` in `currency`: a quote of nothing.
+    async fn check_destination(
+        &self,
+        ctx: &Ctx,
+        currency: Currency,
+        country: CountryCode,
+    ) -> Result<(), Error> {
+        let req = pricing_pb::QuoteRequest {
+            currency: currency.to_string(),
+            country: country.to_string(),
+            ..Default::default()
+        };
+        match self.clients.pricing.clone().quote(request(req, ctx)).await {
+            Ok(_) => Ok(()),
+            Err(s) if reason(&s).as_deref() == Some("shipping_unavailable") => {
+                Err(Error::UnsupportedDestination { country, currency })
+            }
+            Err(s) => Err(upstream("pricing")(s)),
+        }
     }
 
     /// The cart, if the caller may use it: a guest cart by anyone holding its id, a
@@ -543,14 +575,16 @@ impl CartService {
         Err(Error::Busy)
     }
 
-    /// Prices the cart now and records it for a checkout attempt (once per attempt).
+    /// Prices the cart now for `destination` (where the order ships; the cart's own country
+    /// if none) and records it for a checkout attempt (once per attempt).
     pub async fn snapshot(
         &self,
         ctx: &Ctx,
         cart_id: &str,
         checkout_id: &str,
         attempt: u32,
-        customer: &str,
+        customer_keys: Vec<String>,
+        destination: Option<CountryCode>,
     ) -> Result<CartSnapshot, Error> {
         if let Some(existing) =
             store::snapshot_for_checkout(&self.pool, checkout_id, attempt).await?
@@ -558,7 +592,10 @@ impl CartService {
             return Ok(existing);
         }
         let mut cart = self.load(ctx, cart_id).await?;
-        cart.customer = Some(customer.to_lowercase());
+        cart.coupon_customer = customer_keys;
+        if let Some(d) = destination {
+            cart.country = d;
+        }
         let r = self.render(ctx, cart).await?;
         if r.lines.is_empty() {
             return Err(Error::Empty);
@@ -745,7 +782,14 @@ impl CartService {
                     })
                     .collect(),
                 coupon_code: cart.coupon_code.clone(),
-                customer: cart.customer.clone(),
+                customer: None,
+                customer_keys: if !cart.coupon_customer.is_empty() {
+                    cart.coupon_customer.clone()
+                } else if let Some(owner) = &cart.owner {
+                    souk_domain::coupon::customer_keys(Some(owner), "")
+                } else {
+                    vec![]
+                },
             };
             match pricing.quote(request(req, ctx)).await {
                 Ok(q) => break q.into_inner(),

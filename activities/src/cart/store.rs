@@ -19,8 +19,14 @@ pub struct StoredCart {
     pub version: i64,
     pub currency: Currency,
     pub country: CountryCode,
-    #[serde(default)]
+    /// Kept for carts stored before `coupon_customer`; not written any more.
+    #[serde(default, skip_serializing)]
     pub customer: Option<String>,
+    /// Who a coupon's per-customer limit counts the cart against while it is priced for a
+    /// checkout (`souk_domain::coupon::customer_keys`). Never stored: an owned cart is
+    /// counted against its owner.
+    #[serde(skip)]
+    pub coupon_customer: Vec<String>,
     /// The signed-in customer the cart belongs to; `None` for a guest cart (anyone holding
     /// its id may use it).
     #[serde(default, skip_serializing_if = "Option::is_none")]

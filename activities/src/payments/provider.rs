@@ -18,9 +18,16 @@ pub struct AuthorizeRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Authorization {
     /// The amount is held on the card until captured or voided.
-    Authorized { reference: String },
+    Authorized {
+        reference: String,
+        /// The provider's fingerprint of the card, if it gives one.
+        fingerprint: Option<String>,
+    },
     /// The customer must act (3-D Secure); the provider confirms later by webhook.
-    RequiresAction { reference: String },
+    RequiresAction {
+        reference: String,
+        fingerprint: Option<String>,
+    },
     /// The card was declined.
     Declined {
         reference: Option<String>,

@@ -51,6 +51,17 @@ fn outcome(payment_method: &str) -> Option<(&'static str, Option<(&'static str, 
     }
 }
 
+/// The card's fingerprint: like Stripe's, the same for every use of the same card (here, the
+/// same test payment method).
+fn fingerprint(payment_method: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, payment_method.as_bytes());
+    let hex: String = digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sbfp_{hex}")
+}
+
 /// A reply to a call, stored per idempotency key so a repeated call answers the same.
 async fn replay(pool: &PgPool, key: &str) -> Result<Option<serde_json::Value>, ProviderError> {
     sqlx::query_scalar!(
@@ -104,8 +115,12 @@ impl PaymentProvider for Sandbox {
                 "this idempotency key was used with another amount",
             ));
         }
+        let fingerprint = Some(fingerprint(&req.payment_method));
         Ok(match row.status.as_str() {
-            "requires_action" => Authorization::RequiresAction { reference: row.id },
+            "requires_action" => Authorization::RequiresAction {
+                reference: row.id,
+                fingerprint,
+            },
             "declined" => {
                 let code = row.decline_code.unwrap_or_else(|| "generic_decline".into());
                 let message = outcome(&req.payment_method)
@@ -118,7 +133,10 @@ impl PaymentProvider for Sandbox {
                     message,
                 }
             }
-            _ => Authorization::Authorized { reference: row.id },
+            _ => Authorization::Authorized {
+                reference: row.id,
+                fingerprint,
+            },
         })
     }
 

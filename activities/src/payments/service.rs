@@ -225,10 +225,10 @@ impl Payments {
             })
             .await?;
         let (status, reference, decline) = match &result {
-            Authorization::Authorized { reference } => {
+            Authorization::Authorized { reference, .. } => {
                 ("authorized", Some(reference.clone()), None)
             }
-            Authorization::RequiresAction { reference } => {
+            Authorization::RequiresAction { reference, .. } => {
                 ("requires_action", Some(reference.clone()), None)
             }
             Authorization::Declined {
@@ -279,17 +279,25 @@ impl Payments {
         )
         .await?;
         match result {
-            Authorization::Authorized { reference } => Ok(PaymentAuthorized {
+            Authorization::Authorized {
+                reference,
+                fingerprint,
+            } => Ok(PaymentAuthorized {
                 payment_id: row.id,
                 provider: provider.name().to_string(),
                 reference,
                 status: AuthorizationStatus::Authorized,
+                fingerprint,
             }),
-            Authorization::RequiresAction { reference } => Ok(PaymentAuthorized {
+            Authorization::RequiresAction {
+                reference,
+                fingerprint,
+            } => Ok(PaymentAuthorized {
                 payment_id: row.id,
                 provider: provider.name().to_string(),
                 reference,
                 status: AuthorizationStatus::RequiresAction,
+                fingerprint,
             }),
             Authorization::Declined { code, message, .. } => Err(Error::Declined { code, message }),
         }

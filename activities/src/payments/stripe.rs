@@ -86,28 +86,40 @@ impl PaymentProvider for Stripe {
             .description(req.description.as_str())
             .receipt_email(req.customer_email.as_str())
             .metadata(metadata)
+            // The card's fingerprint comes with the expanded payment method.
+            .expand(vec!["payment_method".to_string()])
             .customize()
             .request_strategy(key(&req.idempotency_key)?)
             .send(&self.client)
             .await;
         match result {
-            Ok(pi) => Ok(match pi.status {
-                PaymentIntentStatus::RequiresCapture | PaymentIntentStatus::Succeeded => {
-                    Authorization::Authorized {
-                        reference: pi.id.to_string(),
+            Ok(pi) => {
+                let fingerprint = match &pi.payment_method {
+                    Some(stripe_types::Expandable::Object(pm)) => {
+                        pm.card.as_ref().and_then(|c| c.fingerprint.clone())
                     }
-                }
-                PaymentIntentStatus::RequiresAction | PaymentIntentStatus::Processing => {
-                    Authorization::RequiresAction {
-                        reference: pi.id.to_string(),
+                    _ => None,
+                };
+                Ok(match pi.status {
+                    PaymentIntentStatus::RequiresCapture | PaymentIntentStatus::Succeeded => {
+                        Authorization::Authorized {
+                            reference: pi.id.to_string(),
+                            fingerprint,
+                        }
                     }
-                }
-                other => Authorization::Declined {
-                    reference: Some(pi.id.to_string()),
-                    code: "payment_failed".into(),
-                    message: format!("the payment ended as {}", other.as_str()),
-                },
-            }),
+                    PaymentIntentStatus::RequiresAction | PaymentIntentStatus::Processing => {
+                        Authorization::RequiresAction {
+                            reference: pi.id.to_string(),
+                            fingerprint,
+                        }
+                    }
+                    other => Authorization::Declined {
+                        reference: Some(pi.id.to_string()),
+                        code: "payment_failed".into(),
+                        message: format!("the payment ended as {}", other.as_str()),
+                    },
+                })
+            }
             // A declined card is a 402 card_error.
             Err(StripeError::Stripe(api, 402)) => Ok(Authorization::Declined {
                 reference: api.payment_intent.as_ref().map(|p| p.id.to_string()),

@@ -34,7 +34,11 @@ impl PricingActivities {
             ctx,
             &input.code,
             &input.redemption_key,
-            &input.customer,
+            &if input.customer_keys.is_empty() {
+                souk_domain::coupon::customer_keys(None, &input.customer)
+            } else {
+                input.customer_keys.clone()
+            },
             Utc::now(),
         )
         .await

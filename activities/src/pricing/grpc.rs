@@ -118,7 +118,14 @@ impl PricingService for Pricing {
                 country,
                 lines,
                 coupon_code: r.coupon_code.filter(|c| !c.is_empty()),
-                customer: r.customer.filter(|c| !c.is_empty()),
+                customer_keys: if r.customer_keys.is_empty() {
+                    r.customer
+                        .filter(|c| !c.is_empty())
+                        .map(|c| souk_domain::coupon::customer_keys(None, &c))
+                        .unwrap_or_default()
+                } else {
+                    r.customer_keys
+                },
             },
             Utc::now(),
         )

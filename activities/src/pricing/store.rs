@@ -183,24 +183,25 @@ pub async fn coupon(pool: &PgPool, code: &str) -> Result<Option<(Uuid, Coupon)>,
     row.map(CouponRow::into_domain).transpose()
 }
 
-/// Redemptions so far, in total and by `customer` (when known).
+/// Redemptions so far, in total and by the customer known by any of `customer_keys` (when
+/// known).
 pub async fn coupon_usage(
     pool: &PgPool,
     coupon_id: Uuid,
-    customer: Option<&str>,
+    customer_keys: &[String],
 ) -> Result<CouponUsage, Error> {
     let r = sqlx::query!(
         r#"SELECT count(*) AS "total!",
-                  count(*) FILTER (WHERE customer = $2) AS "by_customer!"
+                  count(*) FILTER (WHERE customer_keys && $2) AS "by_customer!"
            FROM pricing.coupon_redemptions WHERE coupon_id = $1 AND state IN ('held', 'redeemed')"#,
         coupon_id,
-        customer.map(str::to_lowercase)
+        customer_keys
     )
     .fetch_one(pool)
     .await?;
     Ok(CouponUsage {
         total: r.total,
-        by_customer: customer.map(|_| r.by_customer),
+        by_customer: (!customer_keys.is_empty()).then_some(r.by_customer),
     })
 }
 
@@ -221,7 +222,9 @@ pub struct QuoteRequest {
     pub country: CountryCode,
     pub lines: Vec<QuoteLine>,
     pub coupon_code: Option<String>,
-    pub customer: Option<String>,
+    /// Who is buying, for per-customer limits (`souk_domain::coupon::customer_keys`); empty
+    /// when not known yet.
+    pub customer_keys: Vec<String>,
 }
 
 /// Prices a basket with current prices, the destination's taxes and shipping, and the coupon.
@@ -237,7 +240,7 @@ pub async fn quote(pool: &PgPool, req: &QuoteRequest, now: DateTime<Utc>) -> Res
                 Some(code) => match coupon(pool, code).await? {
                     None => Ok(Some(None)),
                     Some((id, c)) => {
-                        let usage = coupon_usage(pool, id, req.customer.as_deref()).await?;
+                        let usage = coupon_usage(pool, id, &req.customer_keys).await?;
                         Ok::<_, Error>(Some(Some((c, usage))))
                     }
                 },
@@ -299,23 +302,27 @@ pub async fn quote(pool: &PgPool, req: &QuoteRequest, now: DateTime<Utc>) -> Res
     })?)
 }
 
-/// Holds a redemption of `code` under `key` (a checkout attempt) for `customer`, checking the
-/// window and limits while holding the coupon's row lock, so concurrent checkouts cannot
-/// exceed a limit. A hold counts against the limits until it is confirmed ([`redeem`]) or
-/// released ([`reverse_redemption`]). Holding again with the same key is a no-op.
+/// Holds a redemption of `code` under `key` (a checkout attempt) for the customer known by
+/// `customer_keys`, checking the window and limits while holding the coupon's row lock, so
+/// concurrent checkouts cannot exceed a limit. A hold counts against the limits until it is
+/// confirmed ([`redeem`]) or released ([`reverse_redemption`]). Holding again with the same
+/// key is a no-op, unless it brings keys the hold did not have (the card, once authorized):
+/// then the per-customer limit is checked for those too, and they are added.
 pub async fn hold(
     pool: &PgPool,
     ctx: &Ctx,
     code: &str,
     key: &str,
-    customer: &str,
+    customer_keys: &[String],
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
     let norm = normalize_code(code).ok_or_else(|| Error::CouponRejected {
         code: code.to_string(),
         rejection: Rejection::NotFound,
     })?;
-    let customer = customer.to_lowercase();
+    if customer_keys.is_empty() {
+        return Err(Error::Invalid("a hold needs to know who redeems".into()));
+    }
     let mut tx = pool.begin().await?;
     let row = sqlx::query_as!(
         CouponRow,
@@ -334,45 +341,70 @@ pub async fn hold(
         });
     };
     let (id, coupon) = row.into_domain()?;
-    let already = sqlx::query_scalar!(
-        "SELECT state FROM pricing.coupon_redemptions WHERE coupon_id = $1 AND redemption_key = $2",
+    let already = sqlx::query!(
+        "SELECT state, customer_keys FROM pricing.coupon_redemptions WHERE coupon_id = $1 AND redemption_key = $2",
         id,
         key
     )
     .fetch_optional(&mut *tx)
     .await?;
-    if matches!(already.as_deref(), Some("held" | "redeemed")) {
+    let held = already
+        .as_ref()
+        .filter(|r| matches!(r.state.as_str(), "held" | "redeemed"));
+    let mut keys: Vec<String> = held.map(|r| r.customer_keys.clone()).unwrap_or_default();
+    let before = keys.len();
+    for k in customer_keys {
+        if !keys.contains(k) {
+            keys.push(k.clone());
+        }
+    }
+    if held.is_some() && keys.len() == before {
         return Ok(());
     }
+    // Everyone else's redemptions: this one (held already, or being held) is not counted.
     let usage = sqlx::query!(
-        r#"SELECT count(*) AS "total!", count(*) FILTER (WHERE customer = $2) AS "by_customer!"
-           FROM pricing.coupon_redemptions WHERE coupon_id = $1 AND state IN ('held', 'redeemed')"#,
+        r#"SELECT count(*) AS "total!", count(*) FILTER (WHERE customer_keys && $3) AS "by_customer!"
+           FROM pricing.coupon_redemptions
+           WHERE coupon_id = $1 AND redemption_key <> $2 AND state IN ('held', 'redeemed')"#,
         id,
-        customer
+        key,
+        &keys
     )
     .fetch_one(&mut *tx)
     .await?;
-    coupon
-        .check_window_and_limits(
+    let checked = if held.is_some() {
+        // Only who it counts against is new: the window and the total were checked when it
+        // was held.
+        match coupon.per_customer_limit {
+            Some(limit) if usage.by_customer >= limit => Err(Rejection::CustomerLimitReached),
+            _ => Ok(()),
+        }
+    } else {
+        coupon.check_window_and_limits(
             CouponUsage {
                 total: usage.total,
                 by_customer: Some(usage.by_customer),
             },
             now,
         )
-        .map_err(|rejection| Error::CouponRejected {
-            code: norm.clone(),
-            rejection,
-        })?;
+    };
+    checked.map_err(|rejection| Error::CouponRejected {
+        code: norm.clone(),
+        rejection,
+    })?;
+    let customer = keys[0].clone();
     sqlx::query!(
-        r#"INSERT INTO pricing.coupon_redemptions (id, coupon_id, redemption_key, customer)
-           VALUES ($1, $2, $3, $4)
+        r#"INSERT INTO pricing.coupon_redemptions (id, coupon_id, redemption_key, customer, customer_keys)
+           VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT ON CONSTRAINT coupon_redemptions_key_unique
-           DO UPDATE SET state = 'held', customer = EXCLUDED.customer, updated_at = now()"#,
+           DO UPDATE SET state = CASE WHEN pricing.coupon_redemptions.state = 'redeemed' THEN 'redeemed' ELSE 'held' END,
+                         customer = EXCLUDED.customer, customer_keys = EXCLUDED.customer_keys,
+                         updated_at = now()"#,
         Uuid::now_v7(),
         id,
         key,
-        customer
+        customer,
+        &keys
     )
     .execute(&mut *tx)
     .await?;
@@ -381,7 +413,7 @@ pub async fn hold(
         Schema::Pricing,
         ctx,
         "pricing.coupon_held",
-        serde_json::json!({"code": norm, "redemption_key": key, "customer": customer}),
+        serde_json::json!({"code": norm, "redemption_key": key, "customer_keys": keys}),
     )
     .await?;
     tx.commit().await?;

@@ -71,8 +71,13 @@ fn quote_req(lines: Vec<QuoteLine>, coupon: Option<&str>) -> QuoteRequest {
         country: CountryCode::US,
         lines,
         coupon_code: coupon.map(str::to_string),
-        customer: Some("ada@example.com".into()),
+        customer_keys: k("ada@example.com"),
     }
+}
+
+/// A guest's keys for per-customer limits.
+fn k(email: &str) -> Vec<String> {
+    souk_domain::coupon::customer_keys(None, email)
 }
 
 #[sqlx::test(migrations = false)]
@@ -200,7 +205,7 @@ async fn redemptions_never_exceed_the_total_limit_under_concurrency(pool: PgPool
                 &Ctx::system(),
                 "FIRST3",
                 &format!("checkout-{i}"),
-                &format!("c{i}@example.com"),
+                &k(&format!("c{i}@example.com")),
                 Utc::now(),
             )
             .await
@@ -233,7 +238,7 @@ async fn redemption_is_idempotent_per_checkout_and_reversal_frees_the_slot(pool:
         &ctx,
         "once",
         "checkout-1",
-        "Ada@Example.com",
+        &k("Ada@Example.com"),
         Utc::now(),
     )
     .await
@@ -243,7 +248,7 @@ async fn redemption_is_idempotent_per_checkout_and_reversal_frees_the_slot(pool:
         &ctx,
         "ONCE",
         "checkout-1",
-        "ada@example.com",
+        &k("ada@example.com"),
         Utc::now(),
     )
     .await
@@ -254,7 +259,7 @@ async fn redemption_is_idempotent_per_checkout_and_reversal_frees_the_slot(pool:
     store::redeem(&pool, &ctx, "ONCE", "checkout-1")
         .await
         .unwrap();
-    let usage = store::coupon_usage(&pool, id, Some("ada@example.com"))
+    let usage = store::coupon_usage(&pool, id, &k("ada@example.com"))
         .await
         .unwrap();
     assert_eq!(
@@ -268,7 +273,7 @@ async fn redemption_is_idempotent_per_checkout_and_reversal_frees_the_slot(pool:
         &ctx,
         "ONCE",
         "checkout-2",
-        "ada@example.com",
+        &k("ada@example.com"),
         Utc::now(),
     )
     .await;
@@ -291,12 +296,12 @@ async fn redemption_is_idempotent_per_checkout_and_reversal_frees_the_slot(pool:
         &ctx,
         "ONCE",
         "checkout-2",
-        "ada@example.com",
+        &k("ada@example.com"),
         Utc::now(),
     )
     .await
     .unwrap();
-    let usage = store::coupon_usage(&pool, id, Some("ada@example.com"))
+    let usage = store::coupon_usage(&pool, id, &k("ada@example.com"))
         .await
         .unwrap();
     assert_eq!(usage.total, 1);
@@ -313,10 +318,10 @@ async fn a_hold_counts_against_the_limit_until_released_and_only_a_hold_can_be_r
         .await
         .unwrap();
     let ctx = Ctx::system();
-    store::hold(&pool, &ctx, "ONE", "a", "a@example.com", Utc::now())
+    store::hold(&pool, &ctx, "ONE", "a", &k("a@example.com"), Utc::now())
         .await
         .unwrap();
-    let full = store::hold(&pool, &ctx, "ONE", "b", "b@example.com", Utc::now()).await;
+    let full = store::hold(&pool, &ctx, "ONE", "b", &k("b@example.com"), Utc::now()).await;
     assert!(matches!(
         full,
         Err(Error::CouponRejected {
@@ -335,7 +340,7 @@ async fn a_hold_counts_against_the_limit_until_released_and_only_a_hold_can_be_r
         store::redeem(&pool, &ctx, "ONE", "a").await.is_err(),
         "a released its hold"
     );
-    store::hold(&pool, &ctx, "ONE", "b", "b@example.com", Utc::now())
+    store::hold(&pool, &ctx, "ONE", "b", &k("b@example.com"), Utc::now())
         .await
         .unwrap();
     store::redeem(&pool, &ctx, "ONE", "b").await.unwrap();
@@ -354,7 +359,7 @@ async fn coupons_outside_their_window_cannot_be_redeemed(pool: PgPool) {
         &Ctx::system(),
         "LATER",
         "k",
-        "a@example.com",
+        &k("a@example.com"),
         Utc::now(),
     )
     .await;
@@ -370,7 +375,7 @@ async fn coupons_outside_their_window_cannot_be_redeemed(pool: PgPool) {
         &Ctx::system(),
         "GHOST",
         "k",
-        "a@example.com",
+        &k("a@example.com"),
         Utc::now(),
     )
     .await;
@@ -398,4 +403,51 @@ async fn the_database_rejects_malformed_coupons(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(count, 0);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_guest_is_counted_by_mailbox_and_card_and_an_account_by_its_id(pool: PgPool) {
+    use souk_domain::coupon::{card_key, customer_keys};
+    setup(&pool).await;
+    let mut c = coupon("ONCEEACH");
+    c.per_customer_limit = Some(1);
+    store::upsert_coupon(&pool, &Ctx::system(), &c)
+        .await
+        .unwrap();
+    let ctx = Ctx::system();
+    let hold = |key: &'static str, keys: Vec<String>| {
+        let (pool, ctx) = (pool.clone(), ctx.clone());
+        async move { store::hold(&pool, &ctx, "ONCEEACH", key, &keys, Utc::now()).await }
+    };
+    let refused = |r: Result<(), Error>| {
+        matches!(
+            r,
+            Err(Error::CouponRejected {
+                rejection: Rejection::CustomerLimitReached,
+                ..
+            })
+        )
+    };
+    let with_card = |email: &str, fp: &str| {
+        let mut k = k(email);
+        k.push(card_key(fp));
+        k
+    };
+    // A guest redeems; the card is added once the payment is authorized (twice: a retry).
+    hold("c1", k("x@example.com")).await.unwrap();
+    hold("c1", with_card("x@example.com", "fp1")).await.unwrap();
+    hold("c1", with_card("x@example.com", "fp1")).await.unwrap();
+    // Another spelling of the same mailbox is the same guest.
+    assert!(refused(hold("c2", k("X+2@Example.com")).await));
+    // Another mailbox passes, until its card turns out to be the same one.
+    hold("c3", k("y@example.com")).await.unwrap();
+    assert!(refused(hold("c3", with_card("y@example.com", "fp1")).await));
+    // An account is counted by its id: guests who typed its address do not use it up, and
+    // other addresses typed by the account do not give it more.
+    hold("c4", customer_keys(Some("u1"), "x@example.com"))
+        .await
+        .unwrap();
+    assert!(refused(
+        hold("c5", customer_keys(Some("u1"), "x+1@example.com")).await
+    ));
 }

@@ -127,7 +127,10 @@ async fn get_cart(
     let cart = s
         .cart
         .clone()
-        .get_cart(caller.request(pb::GetCartRequest { cart_id: id }))
+        .get_cart(caller.request(pb::GetCartRequest {
+            cart_id: id,
+            destination: None,
+        }))
         .await
         .map_err(cart_error(&s, &caller))?;
     Ok(Json(cart.into_inner().into()))

@@ -264,7 +264,7 @@ fn money(m: Money) -> dto::Money {
         (status = 400, description = "missing Idempotency-Key, malformed JSON", body = ErrorBody),
         (status = 404, description = "cart not found", body = ErrorBody),
         (status = 409, description = "another checkout of this cart is running, or it was checked out", body = ErrorBody),
-        (status = 422, description = "invalid e-mail, address, payment method; empty cart", body = ErrorBody),
+        (status = 422, description = "invalid e-mail, address, payment method; empty cart; no shipping to the address's country (unsupported_destination)", body = ErrorBody),
         (status = 503, description = "the workflow engine is unavailable", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(cart_id = %body.cart_id))]
 async fn create_checkout(
@@ -289,13 +289,15 @@ async fn create_checkout(
         ));
     }
     let given = shipping_address(&s, &caller, &body).await?;
-    let (address, _country) = validate(&body, &given)?;
-    // The cart must exist and hold something before a saga is started for it.
+    let (address, country) = validate(&body, &given)?;
+    // The cart must exist, hold something and be able to ship where the order goes before
+    // a saga is started for it.
     let cart = s
         .cart
         .clone()
         .get_cart_summary(caller.request(cart_pb::GetCartRequest {
             cart_id: body.cart_id.clone(),
+            destination: Some(country.to_string()),
         }))
         .await
         .map_err(super::carts::cart_error(&s, &caller))?
