@@ -145,6 +145,17 @@ pub struct Cart {
     /// The customer it belongs to; absent for a guest cart (anyone with its id may use it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner_id: Option<String>,
+    /// The checkout holding the cart: while it runs the cart cannot change (409
+    /// `cart_checking_out`); once completed, the cart was bought (409 `cart_checked_out`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkout: Option<CartCheckout>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CartCheckout {
+    pub checkout_id: String,
+    /// running or completed
+    pub state: String,
 }
 
 impl From<cart_pb::Cart> for Cart {
@@ -186,6 +197,10 @@ impl From<cart_pb::Cart> for Cart {
             updated_at: c.updated_at,
             expires_at: c.expires_at,
             owner_id: c.owner_id,
+            checkout: c.checkout_id.map(|checkout_id| CartCheckout {
+                checkout_id,
+                state: c.checkout_state.unwrap_or_default(),
+            }),
         }
     }
 }

@@ -127,7 +127,10 @@ impl ApiError {
             }
             (
                 Code::FailedPrecondition | Code::Aborted | Code::AlreadyExists,
-                Some("insufficient_stock" | "below_reserved" | "cart_busy" | "reservation_state"),
+                Some(
+                    "insufficient_stock" | "below_reserved" | "cart_busy" | "reservation_state"
+                    | "cart_checking_out" | "cart_checked_out",
+                ),
             ) => StatusCode::CONFLICT,
             (Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange, _) => {
                 StatusCode::UNPROCESSABLE_ENTITY

@@ -688,3 +688,186 @@ async fn a_checkout_to_a_country_without_shipping_is_refused_before_it_starts() 
     );
     assert_eq!(stock(&db, &a.skus[0]).await.reserved, 0);
 }
+
+/// Like Stripe: a key is for one request. Repeating it with another body is refused, not
+/// answered with the first request's result.
+#[tokio::test]
+async fn an_idempotency_key_reused_with_another_body_is_refused() {
+    let db = app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let http = Http::new();
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    let key = unique();
+    let first = start(&http, &key, checkout_body(&cart, &email, "pm_card_visa")).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let mut other_address = checkout_body(&cart, &email, "pm_card_visa");
+    other_address["shipping_address"]["line1"] = json!("99 Elsewhere Road");
+    for body in [
+        checkout_body(&cart, "someone-else@example.com", "pm_card_visa"),
+        checkout_body(&cart, &email, "pm_card_mastercard"),
+        other_address,
+    ] {
+        let r = start(&http, &key, body).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "idempotency_key_reused"),
+            "{}",
+            r.text
+        );
+    }
+    // The same request again still answers the first result.
+    let again = start(&http, &key, checkout_body(&cart, &email, "pm_card_visa")).await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.body["order_no"], first.body["order_no"]);
+}
+
+/// What is added while a checkout runs would be neither charged nor ordered: the cart is held
+/// until the checkout ends, given back when it fails, and done when it completes.
+#[tokio::test]
+async fn a_cart_cannot_change_while_it_is_checked_out_and_is_done_after() {
+    let db = app().db().await;
+    let (a, b, email) = two_vendors(&db).await;
+    let http = Http::new();
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_authenticationRequired"),
+    )
+    .await;
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    eventually(
+        Duration::from_secs(20),
+        "the checkout to wait for the payment",
+        || async {
+            let r = http.get(&format!("/v1/checkouts/{checkout_id}")).await;
+            (r.body["step"] == "awaiting_payment").then_some(())
+        },
+    )
+    .await;
+    let changes = [
+        http.post(
+            &format!("/v1/carts/{cart}/items"),
+            json!({"sku": b.skus[0], "quantity": 1}),
+        )
+        .await,
+        http.patch(
+            &format!("/v1/carts/{cart}/items/{}", a.skus[0]),
+            json!({"quantity": 3}),
+        )
+        .await,
+        http.delete(&format!("/v1/carts/{cart}/items/{}", a.skus[0]))
+            .await,
+    ];
+    for r in changes {
+        assert_eq!(
+            (r.status, r.code()),
+            (409, "cart_checking_out"),
+            "{}",
+            r.text
+        );
+        assert_eq!(
+            r.body["error"]["details"]["checkout_id"],
+            checkout_id.as_str()
+        );
+    }
+    let held = http.get(&format!("/v1/carts/{cart}")).await;
+    assert_eq!(
+        held.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        held.text
+    );
+    assert_eq!(
+        (
+            held.body["checkout"]["checkout_id"].as_str(),
+            held.body["checkout"]["state"].as_str()
+        ),
+        (Some(checkout_id.as_str()), Some("running")),
+        "{}",
+        held.text
+    );
+    // Cancelled: the cart can change again, and be checked out again.
+    http.post(&format!("/v1/checkouts/{checkout_id}/cancel"), json!({}))
+        .await;
+    assert_eq!(ended(&http, &checkout_id).await["state"], "cancelled");
+    let r = http
+        .post(
+            &format!("/v1/carts/{cart}/items"),
+            json!({"sku": b.skus[0], "quantity": 1}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    let done = ended(&http, &checkout_id).await;
+    assert_eq!(
+        (r.status, done["state"].as_str()),
+        (201, Some("completed")),
+        "{done}"
+    );
+    // Completed: the cart is what was bought.
+    let r = http
+        .post(
+            &format!("/v1/carts/{cart}/items"),
+            json!({"sku": a.skus[0], "quantity": 1}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "cart_checked_out"),
+        "{}",
+        r.text
+    );
+}
+
+/// A quantity that only two warehouses hold together is reserved from both, and sold.
+#[tokio::test]
+async fn a_quantity_held_only_across_two_warehouses_is_checked_out() {
+    let db = app().db().await;
+    let p = fixtures::product(&db, &[VariantSpec::new(1_000, 3, 3)]).await;
+    let email = format!("split-{}@example.com", unique().to_lowercase());
+    let http = Http::new();
+    let cart = cart_with(&http, &[(&p.skus[0], 5)]).await;
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    let done = ended(&http, &checkout_id).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    let s = stock(&db, &p.skus[0]).await;
+    assert_eq!((s.on_hand, s.reserved), (1, 0));
+    let parts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT a.warehouse, a.quantity FROM inventory.reservation_allocations a
+           JOIN inventory.reservations r ON r.id = a.reservation_id
+          WHERE r.id = $1 ORDER BY a.warehouse",
+    )
+    .bind(format!("{checkout_id}:reserve:{}:1", p.skus[0]))
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(parts.iter().map(|p| p.1).sum::<i64>(), 5, "{parts:?}");
+    assert_eq!(parts.len(), 2, "{parts:?}");
+}
+
+/// A signed-in customer's checked-out cart is no longer their current cart.
+#[tokio::test]
+async fn a_customer_starts_a_new_cart_after_checking_out() {
+    let db = app().db().await;
+    let (a, _, _) = two_vendors(&db).await;
+    let (email, me) = souk_tests::account(&["customer"], None).await;
+    let cart = cart_with(&me, &[(&a.skus[0], 1)]).await;
+    assert_eq!(me.get("/v1/me/cart").await.body["id"], cart.as_str());
+    let r = start(&me, &unique(), checkout_body(&cart, &email, "pm_card_visa")).await;
+    let done = ended(&me, r.body["checkout_id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    let r = me.get("/v1/me/cart").await;
+    assert_eq!((r.status, r.code()), (404, "cart_not_found"), "{}", r.text);
+}

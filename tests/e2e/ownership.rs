@@ -14,8 +14,16 @@ use souk_tests::{Http, app};
 use sqlx::Connection;
 use sqlx::postgres::PgConnectOptions;
 
-fn keys(email: &str) -> Vec<String> {
-    souk_domain::coupon::customer_keys(None, email)
+fn snap(cart: &str, checkout: &str, email: &str) -> souk_contracts::cart::SnapshotCart {
+    souk_contracts::cart::SnapshotCart {
+        cart_id: cart.to_string(),
+        checkout_id: checkout.to_string(),
+        attempt: 1,
+        customer: email.to_string(),
+        customer_keys: souk_domain::coupon::customer_keys(None, email),
+        destination: None,
+        hold_seconds: None,
+    }
 }
 
 #[tokio::test]
@@ -102,7 +110,7 @@ async fn a_checkout_snapshot_records_the_cart_as_priced_once_per_checkout() {
     let checkout = format!("checkout-{cart}");
     let ctx = Ctx::workflow(&checkout);
     let first = svc
-        .snapshot(&ctx, &cart, &checkout, 1, keys("Ada@Example.com"), None)
+        .snapshot(&ctx, &snap(&cart, &checkout, "Ada@Example.com"))
         .await
         .unwrap();
     assert_eq!(first.lines.len(), 2);
@@ -121,7 +129,7 @@ async fn a_checkout_snapshot_records_the_cart_as_priced_once_per_checkout() {
     http.delete(&format!("/v1/carts/{cart}/items/{}", p.skus[1]))
         .await;
     let again = svc
-        .snapshot(&ctx, &cart, &checkout, 1, keys("ada@example.com"), None)
+        .snapshot(&ctx, &snap(&cart, &checkout, "ada@example.com"))
         .await
         .unwrap();
     assert_eq!(again, first);
@@ -143,25 +151,18 @@ async fn a_checkout_snapshot_records_the_cart_as_priced_once_per_checkout() {
         .unwrap()
         .to_string();
     assert!(matches!(
-        svc.snapshot(
-            &ctx,
-            &empty,
-            "checkout-empty",
-            1,
-            keys("a@example.com"),
-            None
-        )
-        .await,
+        svc.snapshot(&ctx, &snap(&empty, "checkout-empty", "a@example.com"))
+            .await,
         Err(Error::Empty)
     ));
     assert!(matches!(
         svc.snapshot(
             &ctx,
-            "00000000-0000-4000-8000-000000000000",
-            "checkout-none",
-            1,
-            keys("a@example.com"),
-            None,
+            &snap(
+                "00000000-0000-4000-8000-000000000000",
+                "checkout-none",
+                "a@example.com"
+            ),
         )
         .await,
         Err(Error::NotFound)

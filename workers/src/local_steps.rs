@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use souk_contracts::cart::{CartSnapshot, Snapshot, SnapshotCart};
+use souk_contracts::cart::{
+    CartCheckout, CartSnapshot, CompleteCheckout, ReleaseCheckout, Snapshot, SnapshotCart,
+};
 use souk_contracts::inventory::{
     Commit, Release, Reservation, ReservationRef, Reserve, ReserveStock,
 };
@@ -93,6 +95,24 @@ impl LocalSteps {
         input: SnapshotCart,
     ) -> Result<CartSnapshot, ActivityError> {
         Self::forward(&self.cart, Snapshot::NAME, &ctx, input).await
+    }
+
+    #[activity(definition = ReleaseCheckout)]
+    pub async fn release_cart(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: CartCheckout,
+    ) -> Result<(), ActivityError> {
+        Self::forward(&self.cart, ReleaseCheckout::NAME, &ctx, input).await
+    }
+
+    #[activity(definition = CompleteCheckout)]
+    pub async fn complete_cart(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: CartCheckout,
+    ) -> Result<(), ActivityError> {
+        Self::forward(&self.cart, CompleteCheckout::NAME, &ctx, input).await
     }
 
     #[activity(definition = Hold)]

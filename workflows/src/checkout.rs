@@ -26,7 +26,9 @@ use std::time::Duration;
 
 use futures::future::Either;
 use serde::{Deserialize, Serialize};
-use souk_contracts::cart::{CartSnapshot, Snapshot, SnapshotCart};
+use souk_contracts::cart::{
+    CartCheckout, CartSnapshot, CompleteCheckout, ReleaseCheckout, Snapshot, SnapshotCart,
+};
 use souk_contracts::failures;
 use souk_contracts::inventory::{self, ReservationRef, ReserveStock};
 use souk_contracts::notifications::{ConfirmationLine, SendConfirmation, SendOrderConfirmation};
@@ -212,6 +214,7 @@ impl From<Failure> for Stop {
 /// What to undo, in the order it was done.
 #[derive(Debug, Clone)]
 enum Undo {
+    ReleaseCart,
     ReleaseCoupon { code: String, key: String },
     ReleaseReservation(String),
     VoidPayment,
@@ -268,6 +271,8 @@ pub struct CheckoutWorkflow {
     captured: bool,
     /// Whether this run has [`LOCAL_STEPS_PATCH`].
     local_steps: bool,
+    /// Whether this run has [`CART_HOLD_PATCH`].
+    cart_hold: bool,
 }
 
 /// How long a step before the decision may keep retrying (a domain being down) before the
@@ -277,6 +282,10 @@ const DECISION_STEP_BUDGET: Duration = Duration::from_secs(120);
 /// The patch that moved the steps without external side effects to local activities. A
 /// checkout whose history predates it keeps running them as activities on the domains' queues.
 pub const LOCAL_STEPS_PATCH: &str = "local-steps";
+
+/// The patch that holds the cart from the snapshot until the checkout ends (released by the
+/// compensation, completed with the order).
+pub const CART_HOLD_PATCH: &str = "cart-hold";
 
 /// The patch that holds a guest's coupon again, with the card's fingerprint, once the payment
 /// is authorized. Checkouts that predate it do not take that step.
@@ -349,7 +358,11 @@ impl CheckoutWorkflow {
             ]);
         }
         let local_steps = ctx.patched(LOCAL_STEPS_PATCH);
-        ctx.state_mut(|s| s.local_steps = local_steps);
+        let cart_hold = ctx.patched(CART_HOLD_PATCH);
+        ctx.state_mut(|s| {
+            s.local_steps = local_steps;
+            s.cart_hold = cart_hold;
+        });
         let mut undo = Vec::new();
         let outcome = Self::forward(ctx, &input, &mut undo).await;
         let result = Self::conclude(ctx, &input, undo, outcome).await;
@@ -465,8 +478,14 @@ impl CheckoutWorkflow {
         // Who a coupon's per-customer limit counts: the account, or a guest's mailbox.
         let customer_keys = coupon::customer_keys(input.customer_id.as_deref(), &input.email);
 
-        // 1. Snapshot and reprice the cart.
+        // 1. Snapshot and reprice the cart, which cannot change from then on (until the
+        //    checkout fails or is cancelled). Undo first: a snapshot that timed out may have
+        //    taken the hold.
         Self::step(ctx, Step::Snapshot);
+        let hold_cart = ctx.state(|s| s.cart_hold);
+        if hold_cart {
+            undo.push(Undo::ReleaseCart);
+        }
         let snapshot: CartSnapshot = own_step(
             ctx,
             Domain::Cart,
@@ -480,6 +499,12 @@ impl CheckoutWorkflow {
                 customer_keys: customer_keys.clone(),
                 // Taxes and shipping are those of where the order ships.
                 destination: Some(input.shipping_address.country),
+                // A safety net for a hold nobody releases: longer than the checkout can wait.
+                hold_seconds: hold_cart.then(|| {
+                    input.settings.reservation_ttl_seconds
+                        + input.settings.capture_delay_seconds
+                        + 2 * DECISION_STEP_BUDGET.as_secs()
+                }),
             },
         )
         .await
@@ -844,8 +869,29 @@ impl CheckoutWorkflow {
             },
             options::on(ctx, Domain::Notifications, Duration::from_secs(30)),
         );
-        let (redeemed, recorded, sent) = join!(redeem, record, confirm);
+        // The cart is done: it stays as it was checked out.
+        let complete = async {
+            if !hold_cart {
+                return Ok(());
+            }
+            own_step(
+                ctx,
+                Domain::Cart,
+                Phase::Confirm,
+                CompleteCheckout,
+                CartCheckout {
+                    cart_id: input.cart_id.clone(),
+                    checkout_id: id.clone(),
+                    attempt,
+                },
+            )
+            .await
+        };
+        let (redeemed, recorded, sent, completed) = join!(redeem, record, confirm, complete);
         let mut problems = Vec::new();
+        if let Err(e) = completed {
+            problems.push(format!("cart not marked checked out: {}", describe(&e).1));
+        }
         if let Err(e) = redeemed {
             problems.push(format!("coupon not redeemed: {}", describe(&e).1));
         }
@@ -1004,6 +1050,21 @@ impl CheckoutWorkflow {
                     }
                 }
                 Undo::ReleaseReservation(_) => {}
+                Undo::ReleaseCart => {
+                    let r = own_step(
+                        ctx,
+                        Domain::Cart,
+                        Phase::Undo,
+                        ReleaseCheckout,
+                        CartCheckout {
+                            cart_id: input.cart_id.clone(),
+                            checkout_id: id.clone(),
+                            attempt,
+                        },
+                    )
+                    .await;
+                    record(r, "release cart");
+                }
                 Undo::ReleaseCoupon { code, key } => {
                     let r = own_step(
                         ctx,

@@ -25,6 +25,18 @@ pub struct SnapshotCart {
     /// checkouts started before it was sent (the cart's country then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<CountryCode>,
+    /// Hold the cart for this checkout, at most this long: until [`ReleaseCheckout`] or
+    /// [`CompleteCheckout`], nobody can change it. Absent in checkouts started before holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_seconds: Option<u64>,
+}
+
+/// A checkout attempt's hold on its cart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartCheckout {
+    pub cart_id: String,
+    pub checkout_id: String,
+    pub attempt: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +84,16 @@ fn first_attempt() -> u32 {
 
 activity!(
     /// Prices the cart now and writes the snapshot to Postgres (once per checkout id).
-    /// Fails with `CartNotFound`, `CartEmpty` or `ItemUnavailable` (non-retryable).
+    /// Fails with `CartNotFound`, `CartEmpty`, `ItemUnavailable` or `UnsupportedDestination`
+    /// (non-retryable).
     Snapshot, "cart.snapshot", SnapshotCart => CartSnapshot
+);
+activity!(
+    /// Lets the cart change again: its checkout failed or was cancelled (a compensation).
+    /// Idempotent; a hold of another attempt is left alone.
+    ReleaseCheckout, "cart.release_checkout", CartCheckout => ()
+);
+activity!(
+    /// Marks the cart as checked out for good (the checkout completed). Idempotent.
+    CompleteCheckout, "cart.complete_checkout", CartCheckout => ()
 );

@@ -22,10 +22,21 @@ pub struct ReserveStock {
 pub struct Reservation {
     pub reservation_id: String,
     pub sku: Sku,
+    /// The warehouse that gives the most of it (the only one, unless it is split).
     pub warehouse: String,
     pub quantity: i64,
     pub state: ReservationState,
     pub expires_at: DateTime<Utc>,
+    /// Where it comes from: one part per warehouse, adding up to `quantity`.
+    #[serde(default)]
+    pub allocations: Vec<Allocation>,
+}
+
+/// The part of a reservation one warehouse gives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation {
+    pub warehouse: String,
+    pub quantity: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

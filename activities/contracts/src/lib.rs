@@ -53,6 +53,7 @@ pub mod failures {
     pub const COUPON_REJECTED: &str = "CouponRejected";
     pub const CART_NOT_FOUND: &str = "CartNotFound";
     pub const CART_EMPTY: &str = "CartEmpty";
+    pub const CART_CHECKED_OUT: &str = "CartCheckedOut";
     pub const ITEM_UNAVAILABLE: &str = "ItemUnavailable";
     pub const UNSUPPORTED_DESTINATION: &str = "UnsupportedDestination";
     pub const ORDER_CANCELLED: &str = "OrderCancelled";

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use souk_contracts::cart::{CartSnapshot, Snapshot, SnapshotCart};
+use souk_contracts::cart::{
+    CartCheckout, CartSnapshot, CompleteCheckout, ReleaseCheckout, Snapshot, SnapshotCart,
+};
 use souk_contracts::failures;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -24,18 +26,7 @@ impl CartActivities {
         input: SnapshotCart,
     ) -> Result<CartSnapshot, StepError> {
         self.service
-            .snapshot(
-                ctx,
-                &input.cart_id,
-                &input.checkout_id,
-                input.attempt,
-                if input.customer_keys.is_empty() {
-                    souk_domain::coupon::customer_keys(None, &input.customer)
-                } else {
-                    input.customer_keys.clone()
-                },
-                input.destination,
-            )
+            .snapshot(ctx, &input)
             .await
             .map_err(|e| match e {
                 Error::NotFound => business(failures::CART_NOT_FOUND, e),
@@ -47,8 +38,23 @@ impl CartActivities {
                 Error::UnsupportedDestination { .. } => {
                     business(failures::UNSUPPORTED_DESTINATION, e)
                 }
+                Error::CheckedOut { .. } => business(failures::CART_CHECKED_OUT, e),
                 other => transient(anyhow::anyhow!("{other}")),
             })
+    }
+
+    pub async fn release_step(&self, ctx: &Ctx, input: CartCheckout) -> Result<(), StepError> {
+        self.service
+            .release_checkout(ctx, &input.cart_id, &input.checkout_id, input.attempt)
+            .await
+            .map_err(|e| transient(anyhow::anyhow!("{e}")))
+    }
+
+    pub async fn complete_step(&self, ctx: &Ctx, input: CartCheckout) -> Result<(), StepError> {
+        self.service
+            .complete_checkout(ctx, &input.cart_id, &input.checkout_id, input.attempt)
+            .await
+            .map_err(|e| transient(anyhow::anyhow!("{e}")))
     }
 }
 
@@ -57,6 +63,8 @@ impl StepHandler for CartActivities {
     async fn run(&self, ctx: &Ctx, activity: &str, input: &[u8]) -> Result<Vec<u8>, StepError> {
         match activity {
             Snapshot::NAME => call(input, |i| self.snapshot_step(ctx, i)).await,
+            ReleaseCheckout::NAME => call(input, |i| self.release_step(ctx, i)).await,
+            CompleteCheckout::NAME => call(input, |i| self.complete_step(ctx, i)).await,
             other => Err(unknown(other)),
         }
     }
@@ -71,6 +79,28 @@ impl CartActivities {
         input: SnapshotCart,
     ) -> Result<CartSnapshot, ActivityError> {
         self.snapshot_step(&ctx_of(&ctx), input)
+            .await
+            .map_err(StepError::into_activity)
+    }
+
+    #[activity(definition = ReleaseCheckout)]
+    pub async fn release_checkout(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: CartCheckout,
+    ) -> Result<(), ActivityError> {
+        self.release_step(&ctx_of(&ctx), input)
+            .await
+            .map_err(StepError::into_activity)
+    }
+
+    #[activity(definition = CompleteCheckout)]
+    pub async fn complete_checkout(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: CartCheckout,
+    ) -> Result<(), ActivityError> {
+        self.complete_step(&ctx_of(&ctx), input)
             .await
             .map_err(StepError::into_activity)
     }

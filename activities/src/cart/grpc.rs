@@ -109,6 +109,20 @@ pub fn error_status(e: Error) -> Status {
                 ("currency", currency.to_string()),
             ],
         ),
+        Error::CheckingOut { checkout_id } => status_with(
+            Code::FailedPrecondition,
+            "cart_checking_out",
+            format!(
+                "the cart is being checked out ({checkout_id}); it cannot change until that ends"
+            ),
+            [("checkout_id", checkout_id)],
+        ),
+        Error::CheckedOut { checkout_id } => status_with(
+            Code::FailedPrecondition,
+            "cart_checked_out",
+            format!("the cart was checked out ({checkout_id}); start a new cart"),
+            [("checkout_id", checkout_id)],
+        ),
         Error::Busy => status(
             Code::Aborted,
             "cart_busy",
@@ -172,6 +186,8 @@ pub fn render(r: RenderedCart) -> pb::Cart {
         expires_at: r.expires_at.to_rfc3339(),
         version: r.cart.version,
         owner_id: r.cart.owner.clone(),
+        checkout_id: r.held_by.as_ref().map(|h| h.checkout_id.clone()),
+        checkout_state: r.held_by.as_ref().map(|h| h.state.clone()),
     }
 }
 

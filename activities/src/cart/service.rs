@@ -2,7 +2,7 @@
 //! concurrency on the stored cart.
 
 use chrono::{DateTime, Duration, Utc};
-use souk_contracts::cart::{CartSnapshot, SnapshotLine};
+use souk_contracts::cart::{CartSnapshot, SnapshotCart, SnapshotLine};
 use souk_domain::coupon::normalize_code;
 use souk_domain::quote::VendorShipping;
 use souk_domain::{CountryCode, Currency, Money, Quantity, Sku};
@@ -18,7 +18,7 @@ use tonic::Status;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
-use super::store::{self, CartStore, StoreError, StoredCart, StoredLine};
+use super::store::{self, CartStore, CheckoutHold, StoreError, StoredCart, StoredLine};
 use crate::grpc::{reason, reason_metadata, request};
 use crate::{Ctx, outbox};
 
@@ -73,6 +73,10 @@ pub enum Error {
     },
     #[error("the cart is being changed by another request; try again")]
     Busy,
+    #[error("the cart is being checked out ({checkout_id}); it cannot change until that ends")]
+    CheckingOut { checkout_id: String },
+    #[error("the cart was checked out ({checkout_id})")]
+    CheckedOut { checkout_id: String },
     #[error("{service} service: {status}")]
     Upstream {
         service: &'static str,
@@ -195,6 +199,8 @@ pub struct RenderedCart {
     pub total: Money,
     pub shipping_by_vendor: Vec<VendorShipping>,
     pub expires_at: DateTime<Utc>,
+    /// The checkout holding the cart now, if any.
+    pub held_by: Option<CheckoutHold>,
 }
 
 fn money(m: &Option<common_pb::Money>, fallback: Currency) -> Money {
@@ -243,6 +249,7 @@ impl CartService {
             country: country.unwrap_or(self.default_country),
             customer: None,
             coupon_customer: vec![],
+            checkout: None,
             owner: ctx.user_id().map(str::to_string),
             coupon_code: None,
             lines: vec![],
@@ -318,6 +325,118 @@ impl CartService {
         Ok(cart)
     }
 
+    /// The cart, if the caller may change it: not while a checkout holds it.
+    async fn load_editable(&self, ctx: &Ctx, id: &str) -> Result<StoredCart, Error> {
+        let cart = self.load(ctx, id).await?;
+        match cart.held_by(Utc::now()) {
+            Some(h) if h.state == "completed" => Err(Error::CheckedOut {
+                checkout_id: h.checkout_id.clone(),
+            }),
+            Some(h) => Err(Error::CheckingOut {
+                checkout_id: h.checkout_id.clone(),
+            }),
+            None => Ok(cart),
+        }
+    }
+
+    /// Puts the cart under a checkout's hold (or changes the hold), with a compare-and-set
+    /// like every change.
+    async fn set_hold(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        change: impl Fn(&StoredCart) -> Result<Option<Option<CheckoutHold>>, Error>,
+        event_type: &str,
+    ) -> Result<(), Error> {
+        for attempt in 0..CAS_ATTEMPTS {
+            let Some(mut cart) = self.store.get(id).await? else {
+                return Ok(());
+            };
+            let Some(hold) = change(&cart)? else {
+                return Ok(());
+            };
+            cart.checkout = hold;
+            cart.version += 1;
+            cart.updated_at = Utc::now();
+            let event = outbox::envelope(
+                ctx,
+                event_type,
+                serde_json::json!({"cart_id": id, "checkout": cart.checkout}),
+            );
+            match self.store.put(&cart, &event).await {
+                Err(StoreError::Conflict) => backoff(attempt).await,
+                other => return Ok(other?),
+            }
+        }
+        Err(Error::Busy)
+    }
+
+    /// Releases a running checkout's hold on its cart (the checkout failed or was
+    /// cancelled). Idempotent; a hold of another attempt, or none, is left as it is.
+    pub async fn release_checkout(
+        &self,
+        ctx: &Ctx,
+        cart_id: &str,
+        checkout_id: &str,
+        attempt: u32,
+    ) -> Result<(), Error> {
+        let _turn = self.locks.lock(cart_id).await;
+        self.set_hold(
+            ctx,
+            cart_id,
+            |cart| {
+                Ok(match &cart.checkout {
+                    Some(h)
+                        if h.checkout_id == checkout_id
+                            && h.attempt == attempt
+                            && h.state == "running" =>
+                    {
+                        Some(None)
+                    }
+                    _ => None,
+                })
+            },
+            "cart.checkout_released",
+        )
+        .await
+    }
+
+    /// Marks the cart as checked out for good, and no longer its owner's current cart.
+    /// Idempotent.
+    pub async fn complete_checkout(
+        &self,
+        ctx: &Ctx,
+        cart_id: &str,
+        checkout_id: &str,
+        attempt: u32,
+    ) -> Result<(), Error> {
+        let _turn = self.locks.lock(cart_id).await;
+        self.set_hold(
+            ctx,
+            cart_id,
+            |cart| {
+                Ok(match &cart.checkout {
+                    Some(h) if h.state == "completed" => None,
+                    _ => Some(Some(CheckoutHold {
+                        checkout_id: checkout_id.to_string(),
+                        attempt,
+                        state: "completed".into(),
+                        until: None,
+                    })),
+                })
+            },
+            "cart.checkout_completed",
+        )
+        .await?;
+        if let Some(cart) = self.store.get(cart_id).await?
+            && let Some(owner) = &cart.owner
+            && self.store.user_cart(owner).await?.as_deref() == Some(cart_id)
+        {
+            self.store.clear_user_cart(owner).await?;
+        }
+        Ok(())
+    }
+
     /// The signed-in caller's current cart.
     pub async fn mine(&self, ctx: &Ctx) -> Result<RenderedCart, Error> {
         let user = ctx.user_id().ok_or(Error::SignInRequired)?;
@@ -342,7 +461,7 @@ impl CartService {
             .await?
             .unwrap_or_else(|| guest_id.to_string());
         let _turns = self.locks.lock_two(guest_id, &target_hint).await;
-        let guest = self.load(ctx, guest_id).await?;
+        let guest = self.load_editable(ctx, guest_id).await?;
         if guest.owner.as_deref() == Some(user.as_str()) {
             self.store.set_user_cart(&user, &guest.id).await?;
             return self.render(ctx, guest).await;
@@ -368,7 +487,7 @@ impl CartService {
             return Ok(rendered);
         };
         for attempt in 0..CAS_ATTEMPTS {
-            let mut cart = self.load(ctx, &target.id).await?;
+            let mut cart = self.load_editable(ctx, &target.id).await?;
             let mut merged = Vec::new();
             let mut skipped = Vec::new();
             for line in &guest.lines {
@@ -436,7 +555,7 @@ impl CartService {
     ) -> Result<RenderedCart, Error> {
         let _turn = self.locks.lock(id).await;
         for attempt in 0..CAS_ATTEMPTS {
-            let mut cart = self.load(ctx, id).await?;
+            let mut cart = self.load_editable(ctx, id).await?;
             let existing = cart.lines.iter().position(|l| &l.sku == sku);
             let new_qty = match existing {
                 Some(i) => Quantity::new(cart.lines[i].quantity.get() + quantity.get())
@@ -482,7 +601,7 @@ impl CartService {
     ) -> Result<RenderedCart, Error> {
         let _turn = self.locks.lock(id).await;
         for attempt in 0..CAS_ATTEMPTS {
-            let mut cart = self.load(ctx, id).await?;
+            let mut cart = self.load_editable(ctx, id).await?;
             let i = cart
                 .lines
                 .iter()
@@ -508,7 +627,7 @@ impl CartService {
     pub async fn remove_item(&self, ctx: &Ctx, id: &str, sku: &Sku) -> Result<RenderedCart, Error> {
         let _turn = self.locks.lock(id).await;
         for attempt in 0..CAS_ATTEMPTS {
-            let mut cart = self.load(ctx, id).await?;
+            let mut cart = self.load_editable(ctx, id).await?;
             let i = cart
                 .lines
                 .iter()
@@ -535,7 +654,7 @@ impl CartService {
         let code = normalize_code(code).ok_or_else(|| Error::UnknownCoupon(code.to_string()))?;
         let _turn = self.locks.lock(id).await;
         for attempt in 0..CAS_ATTEMPTS {
-            let mut cart = self.load(ctx, id).await?;
+            let mut cart = self.load_editable(ctx, id).await?;
             cart.coupon_code = Some(code.clone());
             let rendered = self.render(ctx, cart.clone()).await?;
             if let Some(c) = &rendered.coupon
@@ -562,7 +681,7 @@ impl CartService {
     pub async fn remove_coupon(&self, ctx: &Ctx, id: &str) -> Result<RenderedCart, Error> {
         let _turn = self.locks.lock(id).await;
         for attempt in 0..CAS_ATTEMPTS {
-            let mut cart = self.load(ctx, id).await?;
+            let mut cart = self.load_editable(ctx, id).await?;
             let Some(code) = cart.coupon_code.take() else {
                 return self.render(ctx, cart).await;
             };
@@ -575,21 +694,49 @@ impl CartService {
         Err(Error::Busy)
     }
 
-    /// Prices the cart now for `destination` (where the order ships; the cart's own country
-    /// if none) and records it for a checkout attempt (once per attempt).
-    pub async fn snapshot(
-        &self,
-        ctx: &Ctx,
-        cart_id: &str,
-        checkout_id: &str,
-        attempt: u32,
-        customer_keys: Vec<String>,
-        destination: Option<CountryCode>,
-    ) -> Result<CartSnapshot, Error> {
+    /// Prices the cart now for its destination (where the order ships; the cart's own
+    /// country if none) and records it for a checkout attempt (once per attempt), holding the
+    /// cart for the checkout if asked to.
+    pub async fn snapshot(&self, ctx: &Ctx, input: &SnapshotCart) -> Result<CartSnapshot, Error> {
+        let (cart_id, checkout_id, attempt) = (
+            input.cart_id.as_str(),
+            input.checkout_id.as_str(),
+            input.attempt,
+        );
+        // Checkouts started before customer keys were sent count the address.
+        let customer_keys = if input.customer_keys.is_empty() {
+            souk_domain::coupon::customer_keys(None, &input.customer)
+        } else {
+            input.customer_keys.clone()
+        };
+        let (destination, hold_seconds) = (input.destination, input.hold_seconds);
         if let Some(existing) =
             store::snapshot_for_checkout(&self.pool, checkout_id, attempt).await?
         {
             return Ok(existing);
+        }
+        // From here on the cart cannot change: what is snapshotted is what is charged.
+        if let Some(secs) = hold_seconds {
+            let _turn = self.locks.lock(cart_id).await;
+            self.load(ctx, cart_id).await?;
+            self.set_hold(
+                ctx,
+                cart_id,
+                |cart| match &cart.checkout {
+                    Some(h) if h.state == "completed" => Err(Error::CheckedOut {
+                        checkout_id: h.checkout_id.clone(),
+                    }),
+                    Some(h) if h.checkout_id == checkout_id && h.attempt == attempt => Ok(None),
+                    _ => Ok(Some(Some(CheckoutHold {
+                        checkout_id: checkout_id.to_string(),
+                        attempt,
+                        state: "running".into(),
+                        until: Some(Utc::now() + Duration::seconds(secs.min(30 * 86_400) as i64)),
+                    }))),
+                },
+                "cart.checkout_started",
+            )
+            .await?;
         }
         let mut cart = self.load(ctx, cart_id).await?;
         cart.coupon_customer = customer_keys;
@@ -862,6 +1009,7 @@ impl CartService {
             shipping: money(&quote.shipping, cur),
             total: money(&quote.total, cur),
             expires_at,
+            held_by: cart.held_by(Utc::now()).cloned(),
             cart,
         })
     }

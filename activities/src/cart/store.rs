@@ -36,6 +36,31 @@ pub struct StoredCart {
     pub lines: Vec<StoredLine>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The checkout that holds the cart: while it runs the cart cannot change; once it has
+    /// completed, the cart is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkout: Option<CheckoutHold>,
+}
+
+/// A checkout's hold on its cart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutHold {
+    pub checkout_id: String,
+    pub attempt: u32,
+    /// `running` or `completed`.
+    pub state: String,
+    /// A running checkout's hold lapses then (a checkout that ended without releasing it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl StoredCart {
+    /// The checkout holding the cart now, if any.
+    pub fn held_by(&self, now: DateTime<Utc>) -> Option<&CheckoutHold> {
+        self.checkout
+            .as_ref()
+            .filter(|h| h.state == "completed" || h.until.is_none_or(|u| u > now))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,6 +192,16 @@ impl CartStore {
             .arg(cart_id)
             .arg("EX")
             .arg(self.ttl_seconds)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets `user_id`'s current cart (it was checked out).
+    pub async fn clear_user_cart(&self, user_id: &str) -> Result<(), StoreError> {
+        let mut conn = self.redis.clone();
+        let _: () = redis::cmd("DEL")
+            .arg(self.user_key(user_id))
             .query_async(&mut conn)
             .await?;
         Ok(())

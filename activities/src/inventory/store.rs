@@ -1,7 +1,9 @@
 //! SQL for the inventory schema.
 
 use chrono::{DateTime, Utc};
-use souk_contracts::inventory::{LowStockAlert, RaiseLowStockAlert, Reservation, ReserveStock};
+use souk_contracts::inventory::{
+    Allocation, LowStockAlert, RaiseLowStockAlert, Reservation, ReserveStock,
+};
 use souk_domain::Sku;
 use souk_domain::cursor::TextCursor;
 use souk_domain::stock::{ReservationState, available, crosses_low_stock};
@@ -227,7 +229,7 @@ struct ReservationRow {
 }
 
 impl ReservationRow {
-    fn into_contract(self) -> Result<Reservation, Error> {
+    fn into_contract(self, allocations: Vec<Allocation>) -> Result<Reservation, Error> {
         Ok(Reservation {
             sku: Sku::parse(&self.sku).map_err(|e| Error::Invalid(e.to_string()))?,
             warehouse: self.warehouse.unwrap_or_default(),
@@ -236,17 +238,54 @@ impl ReservationRow {
                 .ok_or_else(|| Error::Invalid(format!("unknown state {}", self.state)))?,
             expires_at: self.expires_at,
             reservation_id: self.id,
+            allocations,
         })
     }
 }
 
-/// Reserves `quantity` of a SKU in the warehouse with the most available stock.
+/// Where a reservation's units come from. A reservation made before allocations were
+/// recorded has none: then all of it is from its one warehouse.
+async fn allocations(
+    conn: &mut PgConnection,
+    reservation_id: &str,
+    warehouse: Option<&str>,
+    quantity: i64,
+) -> Result<Vec<Allocation>, Error> {
+    let rows = sqlx::query!(
+        "SELECT warehouse, quantity FROM inventory.reservation_allocations
+          WHERE reservation_id = $1 ORDER BY quantity DESC, warehouse",
+        reservation_id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if rows.is_empty() {
+        return Ok(warehouse
+            .filter(|_| quantity > 0)
+            .map(|w| Allocation {
+                warehouse: w.to_string(),
+                quantity,
+            })
+            .into_iter()
+            .collect());
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| Allocation {
+            warehouse: r.warehouse,
+            quantity: r.quantity,
+        })
+        .collect())
+}
+
+/// Reserves `quantity` of a SKU: from the warehouse with the most available stock if one can
+/// serve it alone, otherwise split over as few warehouses as can (see
+/// `souk_domain::stock::allocate`).
 ///
-/// One transaction: insert the reservation (or find the existing one with this id), then one
-/// conditional `UPDATE ... WHERE on_hand - reserved >= quantity` on the chosen stock row. Row
-/// locks serialise concurrent reservers of a row, the condition is re-checked after the lock,
-/// and the CHECK constraint backs it up, so stock is never oversold. Calling again with the same
-/// id returns the same reservation and reserves nothing more.
+/// One transaction: find the existing reservation with this id (a retry), else lock the SKU's
+/// stock rows, allocate, take the stock with conditional updates, and insert the reservation
+/// with its allocations. Row locks serialise concurrent reservers of a SKU, and the CHECK
+/// constraint backs the conditions up, so stock is never oversold. Calling again with the
+/// same id returns the same reservation and reserves nothing more.
 pub async fn reserve(pool: &PgPool, ctx: &Ctx, r: &ReserveStock) -> Result<Reservation, Error> {
     if r.quantity <= 0 {
         return Err(Error::Invalid("quantity must be positive".into()));
@@ -257,110 +296,124 @@ pub async fn reserve(pool: &PgPool, ctx: &Ctx, r: &ReserveStock) -> Result<Reser
         ));
     }
     let ttl = r.ttl_seconds.clamp(1, 7 * 24 * 3600) as f64;
-    // A few attempts: the warehouse picked may be drained by a concurrent reserver between the
-    // pick and the conditional update; then another warehouse may still have enough.
-    for _ in 0..3 {
-        let mut tx = pool.begin().await?;
-        let existing = sqlx::query_as!(
-            ReservationRow,
-            "SELECT id, sku, warehouse, quantity, state, expires_at FROM inventory.reservations WHERE id = $1",
-            r.reservation_id
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = existing {
-            return same_reservation(row, r);
-        }
-        let picked = sqlx::query_scalar!(
-            r#"UPDATE inventory.stock s
-               SET reserved = s.reserved + $2, updated_at = now()
-               WHERE s.sku = $1
-                 AND s.warehouse = (
-                     SELECT warehouse FROM inventory.stock
-                     WHERE sku = $1 AND on_hand - reserved >= $2
-                     ORDER BY on_hand - reserved DESC, warehouse
-                     LIMIT 1)
-                 AND s.on_hand - s.reserved >= $2
-               RETURNING s.warehouse"#,
-            r.sku.as_str(),
-            r.quantity
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(warehouse) = picked else {
-            tx.rollback().await?;
-            let best = sqlx::query_scalar!(
-                r#"SELECT COALESCE(MAX(on_hand - reserved), 0)::bigint AS "best!" FROM inventory.stock WHERE sku = $1"#,
-                r.sku.as_str()
-            )
-            .fetch_one(pool)
-            .await?;
-            if best >= r.quantity {
-                continue; // raced: a warehouse that can serve exists again
-            }
-            return Err(Error::InsufficientStock {
-                sku: r.sku.to_string(),
-                requested: r.quantity,
-                available: best,
-            });
-        };
-        let inserted = sqlx::query_as!(
-            ReservationRow,
-            r#"INSERT INTO inventory.reservations (id, sku, warehouse, quantity, state, expires_at)
-               VALUES ($1, $2, $3, $4, 'reserved', now() + make_interval(secs => $5))
-               ON CONFLICT (id) DO NOTHING
-               RETURNING id, sku, warehouse, quantity, state, expires_at"#,
-            r.reservation_id,
+    let mut tx = pool.begin().await?;
+    if let Some(reservation) = existing_reservation(&mut tx, r).await? {
+        return Ok(reservation);
+    }
+    let stock = sqlx::query!(
+        "SELECT warehouse, on_hand - reserved AS \"available!\" FROM inventory.stock
+          WHERE sku = $1 ORDER BY warehouse FOR UPDATE",
+        r.sku.as_str()
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let available: Vec<(String, i64)> = stock
+        .into_iter()
+        .map(|s| (s.warehouse, s.available))
+        .collect();
+    let Some(parts) = souk_domain::stock::allocate(&available, r.quantity) else {
+        tx.rollback().await?;
+        return Err(Error::InsufficientStock {
+            sku: r.sku.to_string(),
+            requested: r.quantity,
+            available: available.iter().map(|a| a.1.max(0)).sum(),
+        });
+    };
+    let inserted = sqlx::query_as!(
+        ReservationRow,
+        r#"INSERT INTO inventory.reservations (id, sku, warehouse, quantity, state, expires_at)
+           VALUES ($1, $2, $3, $4, 'reserved', now() + make_interval(secs => $5))
+           ON CONFLICT (id) DO NOTHING
+           RETURNING id, sku, warehouse, quantity, state, expires_at"#,
+        r.reservation_id,
+        r.sku.as_str(),
+        parts[0].0,
+        r.quantity,
+        ttl
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = inserted else {
+        // A concurrent call with the same id won: answer with theirs.
+        tx.rollback().await?;
+        let mut conn = pool.acquire().await?;
+        return existing_reservation(&mut conn, r)
+            .await?
+            .ok_or_else(|| Error::ReservationNotFound(r.reservation_id.clone()));
+    };
+    for (warehouse, quantity) in &parts {
+        let taken = sqlx::query!(
+            "UPDATE inventory.stock SET reserved = reserved + $3, updated_at = now()
+              WHERE sku = $1 AND warehouse = $2 AND on_hand - reserved >= $3",
             r.sku.as_str(),
             warehouse,
-            r.quantity,
-            ttl
+            quantity
         )
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = inserted else {
-            // A concurrent call with the same id won; undo ours and answer with theirs.
-            tx.rollback().await?;
-            let row = sqlx::query_as!(
-                ReservationRow,
-                "SELECT id, sku, warehouse, quantity, state, expires_at FROM inventory.reservations WHERE id = $1",
-                r.reservation_id
-            )
-            .fetch_one(pool)
-            .await?;
-            return same_reservation(row, r);
-        };
-        outbox::emit(
-            &mut tx,
-            Schema::Inventory,
-            ctx,
-            "inventory.stock_reserved",
-            serde_json::json!({
-                "reservation_id": r.reservation_id, "sku": r.sku, "warehouse": row.warehouse,
-                "quantity": r.quantity, "expires_at": row.expires_at,
-            }),
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if taken != 1 {
+            // The rows are locked: this cannot happen unless the invariants are broken.
+            return Err(Error::Invalid(format!(
+                "stock of {} in {warehouse} changed under its lock",
+                r.sku
+            )));
+        }
+        sqlx::query!(
+            "INSERT INTO inventory.reservation_allocations (reservation_id, warehouse, quantity)
+             VALUES ($1, $2, $3)",
+            r.reservation_id,
+            warehouse,
+            quantity
         )
+        .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        return row.into_contract();
     }
-    Err(Error::InsufficientStock {
-        sku: r.sku.to_string(),
-        requested: r.quantity,
-        available: 0,
-    })
+    let allocations: Vec<Allocation> = parts
+        .into_iter()
+        .map(|(warehouse, quantity)| Allocation {
+            warehouse,
+            quantity,
+        })
+        .collect();
+    outbox::emit(
+        &mut tx,
+        Schema::Inventory,
+        ctx,
+        "inventory.stock_reserved",
+        serde_json::json!({
+            "reservation_id": r.reservation_id, "sku": r.sku, "warehouse": row.warehouse,
+            "quantity": r.quantity, "allocations": allocations, "expires_at": row.expires_at,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    row.into_contract(allocations)
 }
 
-/// An existing reservation answers a repeated reserve only if it is the same request.
-/// A released id (or a tombstone) never reserves again.
-fn same_reservation(row: ReservationRow, r: &ReserveStock) -> Result<Reservation, Error> {
+/// The reservation with this id, checked to be the same request.
+async fn existing_reservation(
+    conn: &mut PgConnection,
+    r: &ReserveStock,
+) -> Result<Option<Reservation>, Error> {
+    let row = sqlx::query_as!(
+        ReservationRow,
+        "SELECT id, sku, warehouse, quantity, state, expires_at FROM inventory.reservations WHERE id = $1",
+        r.reservation_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
     if row.state == "released" {
         return Err(Error::ReservationReleased(r.reservation_id.clone()));
     }
     if row.sku != r.sku.as_str() || row.quantity != r.quantity {
         return Err(Error::ReservationConflict(r.reservation_id.clone()));
     }
-    row.into_contract()
+    let parts = allocations(conn, &row.id, row.warehouse.as_deref(), row.quantity).await?;
+    Ok(Some(row.into_contract(parts)?))
 }
 
 /// Turns a reservation into a sale. Idempotent: committing a committed reservation is a no-op.
@@ -369,7 +422,7 @@ pub async fn commit(pool: &PgPool, ctx: &Ctx, reservation_id: &str) -> Result<()
     let row = sqlx::query!(
         r#"UPDATE inventory.reservations SET state = 'committed', updated_at = now()
            WHERE id = $1 AND state = 'reserved'
-           RETURNING sku, warehouse AS "warehouse!", quantity"#,
+           RETURNING sku, warehouse, quantity"#,
         reservation_id
     )
     .fetch_optional(&mut *tx)
@@ -387,15 +440,24 @@ pub async fn commit(pool: &PgPool, ctx: &Ctx, reservation_id: &str) -> Result<()
             None => Err(Error::ReservationNotFound(reservation_id.to_string())),
         };
     };
-    sqlx::query!(
-        r#"UPDATE inventory.stock SET on_hand = on_hand - $3, reserved = reserved - $3, updated_at = now()
-           WHERE sku = $1 AND warehouse = $2"#,
-        row.sku,
-        row.warehouse,
-        row.quantity
+    let parts = allocations(
+        &mut tx,
+        reservation_id,
+        row.warehouse.as_deref(),
+        row.quantity,
     )
-    .execute(&mut *tx)
     .await?;
+    for a in &parts {
+        sqlx::query!(
+            r#"UPDATE inventory.stock SET on_hand = on_hand - $3, reserved = reserved - $3, updated_at = now()
+               WHERE sku = $1 AND warehouse = $2"#,
+            row.sku,
+            a.warehouse,
+            a.quantity
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
     outbox::emit(
         &mut tx,
         Schema::Inventory,
@@ -403,7 +465,7 @@ pub async fn commit(pool: &PgPool, ctx: &Ctx, reservation_id: &str) -> Result<()
         "inventory.reservation_committed",
         serde_json::json!({
             "reservation_id": reservation_id, "sku": row.sku, "warehouse": row.warehouse,
-            "quantity": row.quantity,
+            "quantity": row.quantity, "allocations": parts,
         }),
     )
     .await?;
@@ -424,7 +486,7 @@ pub async fn release(
     let row = sqlx::query!(
         r#"UPDATE inventory.reservations SET state = 'released', reason = $2, updated_at = now()
            WHERE id = $1 AND state = 'reserved'
-           RETURNING sku, warehouse AS "warehouse!", quantity"#,
+           RETURNING sku, warehouse, quantity"#,
         reservation_id,
         reason
     )
@@ -460,7 +522,7 @@ pub async fn release(
         ctx,
         reservation_id,
         &row.sku,
-        &row.warehouse,
+        row.warehouse.as_deref(),
         row.quantity,
         reason,
     )
@@ -474,18 +536,21 @@ async fn restore(
     ctx: &Ctx,
     reservation_id: &str,
     sku: &str,
-    warehouse: &str,
+    warehouse: Option<&str>,
     quantity: i64,
     reason: Option<&str>,
 ) -> Result<(), Error> {
-    sqlx::query!(
-        "UPDATE inventory.stock SET reserved = reserved - $3, updated_at = now() WHERE sku = $1 AND warehouse = $2",
-        sku,
-        warehouse,
-        quantity
-    )
-    .execute(&mut *tx)
-    .await?;
+    let parts = allocations(tx, reservation_id, warehouse, quantity).await?;
+    for a in &parts {
+        sqlx::query!(
+            "UPDATE inventory.stock SET reserved = reserved - $3, updated_at = now() WHERE sku = $1 AND warehouse = $2",
+            sku,
+            a.warehouse,
+            a.quantity
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
     outbox::emit(
         tx,
         Schema::Inventory,
@@ -493,7 +558,7 @@ async fn restore(
         "inventory.reservation_released",
         serde_json::json!({
             "reservation_id": reservation_id, "sku": sku, "warehouse": warehouse,
-            "quantity": quantity, "reason": reason,
+            "quantity": quantity, "allocations": parts, "reason": reason,
         }),
     )
     .await?;
@@ -510,7 +575,7 @@ pub async fn release_expired(pool: &PgPool, limit: i64) -> Result<u64, Error> {
                SELECT id FROM inventory.reservations
                WHERE state = 'reserved' AND expires_at < now()
                ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING r.id, r.sku, r.warehouse AS "warehouse!", r.quantity"#,
+           RETURNING r.id, r.sku, r.warehouse, r.quantity"#,
         limit
     )
     .fetch_all(&mut *tx)
@@ -522,7 +587,7 @@ pub async fn release_expired(pool: &PgPool, limit: i64) -> Result<u64, Error> {
             &ctx,
             &r.id,
             &r.sku,
-            &r.warehouse,
+            r.warehouse.as_deref(),
             r.quantity,
             Some("expired"),
         )

@@ -121,23 +121,65 @@ async fn reserve_is_idempotent_by_reservation_id(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
-async fn a_reservation_is_never_split_across_warehouses(pool: PgPool) {
+async fn a_quantity_no_warehouse_holds_alone_is_split_and_given_back_whole(pool: PgPool) {
     let sku = setup(&pool, "SPLIT-1", &[("east", 3), ("west", 3)]).await;
-    let r = store::reserve(&pool, &Ctx::system(), &req("r", &sku, 4)).await;
-    match r {
+    let by_warehouse = |pool: PgPool, sku: Sku| async move {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT warehouse, on_hand, reserved FROM inventory.stock WHERE sku = $1 ORDER BY warehouse",
+        )
+        .bind(sku.as_str())
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        rows
+    };
+    let r = store::reserve(&pool, &Ctx::system(), &req("r", &sku, 4))
+        .await
+        .unwrap();
+    let parts: Vec<(&str, i64)> = r
+        .allocations
+        .iter()
+        .map(|a| (a.warehouse.as_str(), a.quantity))
+        .collect();
+    assert_eq!(parts, [("east", 3), ("west", 1)]);
+    assert_eq!((r.warehouse.as_str(), r.quantity), ("east", 4));
+    assert_eq!(
+        by_warehouse(pool.clone(), sku.clone()).await,
+        [("east".into(), 3, 3), ("west".into(), 3, 1)]
+    );
+    // A retry answers the same split and takes nothing more.
+    let again = store::reserve(&pool, &Ctx::system(), &req("r", &sku, 4))
+        .await
+        .unwrap();
+    assert_eq!(again.allocations, r.allocations);
+    assert_eq!(level(&pool, &sku).await.reserved(), 4);
+
+    // More than all warehouses together: refused, nothing half-reserved.
+    match store::reserve(&pool, &Ctx::system(), &req("r2", &sku, 3)).await {
         Err(Error::InsufficientStock {
             available,
             requested,
             ..
-        }) => {
-            assert_eq!((requested, available), (4, 3));
-        }
+        }) => assert_eq!((requested, available), (3, 2)),
         other => panic!("expected insufficient stock, got {other:?}"),
     }
+    assert_eq!(level(&pool, &sku).await.reserved(), 4);
+
+    // Released: every warehouse gets its part back; committed: every part is sold.
+    store::release(&pool, &Ctx::system(), "r", None)
+        .await
+        .unwrap();
     assert_eq!(
-        level(&pool, &sku).await.reserved(),
-        0,
-        "nothing half-reserved"
+        by_warehouse(pool.clone(), sku.clone()).await,
+        [("east".into(), 3, 0), ("west".into(), 3, 0)]
+    );
+    store::reserve(&pool, &Ctx::system(), &req("r3", &sku, 5))
+        .await
+        .unwrap();
+    store::commit(&pool, &Ctx::system(), "r3").await.unwrap();
+    assert_eq!(
+        by_warehouse(pool.clone(), sku.clone()).await,
+        [("east".into(), 0, 0), ("west".into(), 1, 0)]
     );
 }
 

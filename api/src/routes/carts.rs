@@ -48,7 +48,8 @@ async fn my_cart(
 #[utoipa::path(post, path = "/v1/me/cart/merge", tag = "carts", request_body = MergeCart,
     security(("bearer" = [])),
     responses((status = 200, body = Cart), (status = 401, body = ErrorBody),
-        (status = 404, description = "no such guest cart", body = ErrorBody)))]
+        (status = 404, description = "no such guest cart", body = ErrorBody),
+        (status = 409, description = "cart_checking_out: a checkout holds the cart until it ends; cart_checked_out: the cart was checked out", body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 async fn merge_cart(
     State(s): State<AppState>,
@@ -142,7 +143,7 @@ async fn get_cart(
     responses((status = 200, body = Cart),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 404, description = "cart not found", body = ErrorBody),
-        (status = 409, description = "not enough stock", body = ErrorBody),
+        (status = 409, description = "insufficient_stock; cart_checking_out: a checkout holds the cart until it ends; cart_checked_out: the cart was bought", body = ErrorBody),
         (status = 422, description = "invalid quantity or SKU, unknown SKU, no price", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(cart_id = %id))]
 async fn add_item(
@@ -169,7 +170,7 @@ async fn add_item(
     params(("id" = String, Path), ("sku" = String, Path)), request_body = UpdateItem,
     responses((status = 200, body = Cart),
         (status = 404, description = "cart or item not found", body = ErrorBody),
-        (status = 409, description = "not enough stock", body = ErrorBody),
+        (status = 409, description = "insufficient_stock; cart_checking_out: a checkout holds the cart until it ends; cart_checked_out: the cart was bought", body = ErrorBody),
         (status = 422, description = "invalid quantity", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(cart_id = %id, sku = %sku))]
 async fn update_item(
@@ -194,7 +195,8 @@ async fn update_item(
 /// Removes an item from the cart.
 #[utoipa::path(delete, path = "/v1/carts/{id}/items/{sku}", tag = "carts",
     params(("id" = String, Path), ("sku" = String, Path)),
-    responses((status = 200, body = Cart), (status = 404, description = "cart or item not found", body = ErrorBody)))]
+    responses((status = 200, body = Cart), (status = 404, description = "cart or item not found", body = ErrorBody),
+        (status = 409, description = "cart_checking_out: a checkout holds the cart until it ends; cart_checked_out: the cart was checked out", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(cart_id = %id, sku = %sku))]
 async fn remove_item(
     State(s): State<AppState>,
@@ -216,6 +218,7 @@ async fn remove_item(
     request_body = ApplyCoupon,
     responses((status = 200, body = Cart),
         (status = 404, description = "cart not found", body = ErrorBody),
+        (status = 409, description = "cart_checking_out: a checkout holds the cart until it ends; cart_checked_out: the cart was checked out", body = ErrorBody),
         (status = 422, description = "unknown_coupon, or coupon_rejected with a reason", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(cart_id = %id))]
 async fn apply_coupon(
@@ -238,7 +241,8 @@ async fn apply_coupon(
 
 /// Removes the coupon, if any.
 #[utoipa::path(delete, path = "/v1/carts/{id}/coupon", tag = "carts", params(("id" = String, Path)),
-    responses((status = 200, body = Cart), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Cart), (status = 404, body = ErrorBody),
+        (status = 409, description = "cart_checking_out: a checkout holds the cart until it ends; cart_checked_out: the cart was checked out", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(cart_id = %id))]
 async fn remove_coupon(
     State(s): State<AppState>,

@@ -46,6 +46,8 @@ const MEMO_KEY: &str = "idempotency_key";
 const MEMO_ATTEMPT: &str = "attempt";
 const MEMO_REQUEST: &str = "request_id";
 const MEMO_CUSTOMER: &str = "customer_id";
+/// A digest of what the request asked for: a repeated `Idempotency-Key` must ask the same.
+const MEMO_REQUEST_HASH: &str = "request_hash";
 
 fn status_url(checkout_id: &str) -> String {
     format!("/v1/checkouts/{checkout_id}")
@@ -60,6 +62,7 @@ struct Run {
     order_no: Option<String>,
     failure_code: Option<String>,
     customer_id: Option<String>,
+    request_hash: Option<String>,
 }
 
 async fn describe(client: &Client, checkout_id: &str) -> ApiResult<Option<Run>> {
@@ -76,6 +79,7 @@ async fn describe(client: &Client, checkout_id: &str) -> ApiResult<Option<Run>> 
                 order_no: sa.get(&ORDER_NO),
                 failure_code: sa.get(&FAILURE_CODE),
                 customer_id: memo.get::<String>(MEMO_CUSTOMER).ok().flatten(),
+                request_hash: memo.get::<String>(MEMO_REQUEST_HASH).ok().flatten(),
             }))
         }
         Err(WorkflowInteractionError::NotFound(_)) => Ok(None),
@@ -225,6 +229,25 @@ fn validate(body: &CreateCheckout, a: &dto::Address) -> ApiResult<(Address, Coun
     ))
 }
 
+/// SHA-256 (hex) of what a checkout request asks for once validated: the cart, who pays, the
+/// address it ships to and the payment method. Like Stripe, a key reused with another request
+/// is refused rather than answered with the first one's result.
+fn request_hash(
+    cart_id: &str,
+    email: &str,
+    address: &Address,
+    payment_method: &str,
+    customer_id: Option<&str>,
+) -> String {
+    let canonical = serde_json::json!({
+        "cart_id": cart_id, "email": email, "shipping_address": address,
+        "payment_method": payment_method, "customer_id": customer_id,
+    });
+    let digest =
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.to_string().as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn to_dto(s: &CheckoutStatus) -> dto::Checkout {
     dto::Checkout {
         checkout_id: s.checkout_id.clone(),
@@ -264,7 +287,7 @@ fn money(m: Money) -> dto::Money {
         (status = 400, description = "missing Idempotency-Key, malformed JSON", body = ErrorBody),
         (status = 404, description = "cart not found", body = ErrorBody),
         (status = 409, description = "another checkout of this cart is running, or it was checked out", body = ErrorBody),
-        (status = 422, description = "invalid e-mail, address, payment method; empty cart; no shipping to the address's country (unsupported_destination)", body = ErrorBody),
+        (status = 422, description = "invalid e-mail, address, payment method; empty cart; no shipping to the address's country (unsupported_destination); the Idempotency-Key was used with another request (idempotency_key_reused)", body = ErrorBody),
         (status = 503, description = "the workflow engine is unavailable", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(cart_id = %body.cart_id))]
 async fn create_checkout(
@@ -306,6 +329,15 @@ async fn create_checkout(
         return Err(ApiError::unprocessable("cart_empty", "the cart is empty"));
     }
 
+    let email = body.email.trim().to_lowercase();
+    let payment_method = body.payment.payment_method.trim().to_string();
+    let hash = request_hash(
+        &body.cart_id,
+        &email,
+        &address,
+        &payment_method,
+        caller.user_id(),
+    );
     let client = s.temporal.client().await?;
     let checkout_id = checkout::workflow_id(&body.cart_id);
     // First try as attempt 1, refusing to start if this cart has any run already; only then
@@ -318,6 +350,13 @@ async fn create_checkout(
                 match describe(&client, &checkout_id).await? {
                     None => 1,
                     Some(run) if run.idempotency_key.as_deref() == Some(key.as_str()) => {
+                        if run.request_hash.as_deref().is_some_and(|h| h != hash) {
+                            return Err(ApiError::unprocessable(
+                                "idempotency_key_reused",
+                                "this Idempotency-Key was used with another request; use a new key for a new request",
+                            )
+                            .with_details(serde_json::json!({ "checkout_id": checkout_id })));
+                        }
                         return decided(&s, &client, &checkout_id).await;
                     }
                     Some(run) if run.status == WorkflowExecutionStatus::Running => {
@@ -342,11 +381,11 @@ async fn create_checkout(
             checkout_id: checkout_id.clone(),
             attempt,
             cart_id: body.cart_id.clone(),
-            email: body.email.trim().to_lowercase(),
+            email: email.clone(),
             shipping_address: address.clone(),
             payment: PaymentChoice {
                 provider: None,
-                payment_method: body.payment.payment_method.trim().to_string(),
+                payment_method: payment_method.clone(),
             },
             settings: CheckoutSettings {
                 reservation_ttl_seconds: s.settings.checkout.reservation_ttl_seconds,
@@ -359,6 +398,7 @@ async fn create_checkout(
         let mut memo = MemoValues::new();
         memo.insert(MEMO_KEY, key.clone());
         memo.insert(MEMO_ATTEMPT, attempt);
+        memo.insert(MEMO_REQUEST_HASH, hash.clone());
         if let Some(r) = &caller.request_id {
             memo.insert(MEMO_REQUEST, r.clone());
         }
