@@ -15,6 +15,7 @@ mod inventory;
 mod operations;
 mod ownership;
 mod payments;
+mod profiles;
 mod replay;
 mod setup_files;
 mod vendor;

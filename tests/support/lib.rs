@@ -137,6 +137,7 @@ async fn start(customize: fn(&mut Config)) -> anyhow::Result<(TestApp, Stack)> {
     let database_url = url_with_database(&admin_url, &db);
 
     let mut cfg = Config::load()?;
+    cfg.profile = souk_workers::config::Profile::Test;
     cfg.database.url = SecretString::from(url);
     cfg.database.role_password = SecretString::from("e2e");
     cfg.redis.url = SecretString::from(redis_url.clone());

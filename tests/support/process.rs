@@ -122,6 +122,7 @@ impl SoukProcess {
         set("SOUK_PAYMENTS__PROVIDERS__CARD", "sandbox".into());
         set("SOUK_PAYMENTS__SANDBOX_ENABLED", "true".into());
         set("SOUK_LOG__FORMAT", "json".into());
+        set("SOUK_PROFILE", "test".into());
         for (k, v) in extra {
             set(k, v.clone());
         }

@@ -10,8 +10,33 @@ use serde::Deserialize;
 
 const DEFAULTS: &str = include_str!("defaults.toml");
 
+/// Which kind of installation this is. `production` is strict about secrets and demo data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    Dev,
+    Test,
+    Production,
+}
+
+/// Secrets that are public: this repository's defaults and examples, and the usual
+/// placeholders. Production refuses every one of them.
+const KNOWN_SECRETS: &[&str] = &[
+    "souk-dev-only-key-encryption-key",
+    "souk-dev-only",
+    "souk-demo-password",
+    "change-me",
+    "changeme",
+    "souk",
+    "e2e",
+    "prepare",
+    "password",
+    "secret",
+];
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
+    pub profile: Profile,
     pub database: Database,
     pub redis: Redis,
     pub temporal: Temporal,
@@ -194,11 +219,145 @@ impl Config {
         {
             cfg.payments.stripe_webhook_secret = SecretString::from(k);
         }
+        cfg.check_profile()?;
         Ok(cfg)
+    }
+
+    /// What the production profile refuses in this configuration (nothing for the others).
+    pub fn production_problems(&self) -> Vec<String> {
+        use secrecy::ExposeSecret;
+        if self.profile != Profile::Production {
+            return vec![];
+        }
+        let mut problems = Vec::new();
+        let mut secret = |name: &str, value: &str, min: usize| {
+            if KNOWN_SECRETS.contains(&value.trim()) {
+                problems.push(format!(
+                    "{name} is a published default; set a secret of your own"
+                ));
+            } else if value.chars().count() < min {
+                problems.push(format!("{name} must have at least {min} characters"));
+            }
+        };
+        secret(
+            "auth.key_encryption_key",
+            self.auth.key_encryption_key.expose_secret(),
+            32,
+        );
+        secret(
+            "database.role_password",
+            self.database.role_password.expose_secret(),
+            16,
+        );
+        if let Some(p) = url_password(self.database.url.expose_secret())
+            && KNOWN_SECRETS.contains(&p)
+        {
+            problems.push(
+                "database.url carries a published default password; set a secret of your own"
+                    .into(),
+            );
+        }
+        if self.payments.sandbox_enabled {
+            problems.push(
+                "payments.sandbox_enabled: the sandbox provider takes no money; take payments with a real provider".into(),
+            );
+        }
+        if !self.auth.require_operator_mfa {
+            problems.push("auth.require_operator_mfa must stay on".into());
+        }
+        let link = self.auth.password_reset_link.to_ascii_lowercase();
+        if link.contains("127.0.0.1") || link.contains("localhost") {
+            problems.push(
+                "auth.password_reset_link points at a development address; set your shop's reset page".into(),
+            );
+        }
+        problems
+    }
+
+    /// Refuses a production configuration with any of [`Config::production_problems`].
+    pub fn check_profile(&self) -> anyhow::Result<()> {
+        let problems = self.production_problems();
+        anyhow::ensure!(
+            problems.is_empty(),
+            "the production profile refuses this configuration:\n  - {}",
+            problems.join("\n  - ")
+        );
+        Ok(())
     }
 
     /// The task queue of the workflow worker.
     pub fn workflow_queue(&self) -> String {
         souk_contracts::queues::workflows(&self.temporal.task_queue_prefix)
+    }
+}
+
+/// The password in a `postgres://user:password@host/...` URL.
+fn url_password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let userinfo = rest.split_once('@')?.0;
+    Some(userinfo.split_once(':')?.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn production() -> Config {
+        let mut cfg: Config = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        cfg.profile = Profile::Production;
+        cfg
+    }
+
+    #[test]
+    fn production_refuses_every_default_secret_the_sandbox_and_development_links() {
+        let cfg = production();
+        let problems = cfg.production_problems().join("\n");
+        for needle in [
+            "auth.key_encryption_key",
+            "database.role_password",
+            "database.url",
+            "payments.sandbox_enabled",
+            "auth.password_reset_link",
+        ] {
+            assert!(problems.contains(needle), "{needle} in {problems}");
+        }
+        assert!(cfg.check_profile().is_err());
+        // The other profiles take the defaults.
+        let mut dev = production();
+        dev.profile = Profile::Dev;
+        assert!(dev.production_problems().is_empty());
+        assert!(dev.check_profile().is_ok());
+    }
+
+    #[test]
+    fn production_starts_with_its_own_secrets_and_a_real_provider() {
+        let mut cfg = production();
+        cfg.auth.key_encryption_key = SecretString::from("k".repeat(48));
+        cfg.database.role_password = SecretString::from("a long random role password");
+        cfg.database.url =
+            SecretString::from("postgres://souk:3f9c1a7e2b@db.internal:5432/souk".to_string());
+        cfg.payments.sandbox_enabled = false;
+        cfg.auth.password_reset_link = "https://shop.example.com/reset?token={token}".into();
+        assert_eq!(cfg.production_problems(), Vec::<String>::new());
+        // Short or placeholder secrets are refused, the operators' second factor must stay.
+        cfg.auth.key_encryption_key = SecretString::from("change-me");
+        cfg.database.role_password = SecretString::from("short");
+        cfg.auth.require_operator_mfa = false;
+        let problems = cfg.production_problems().join("\n");
+        assert!(problems.contains("published default"), "{problems}");
+        assert!(problems.contains("at least 16"), "{problems}");
+        assert!(problems.contains("require_operator_mfa"), "{problems}");
+    }
+
+    #[test]
+    fn the_password_of_a_database_url_is_found() {
+        assert_eq!(url_password("postgres://souk:souk@h:5432/d"), Some("souk"));
+        assert_eq!(url_password("postgres://souk@h/d"), None);
+        assert_eq!(url_password("postgres://h/d"), None);
     }
 }

@@ -167,6 +167,12 @@ async fn cart_service(cfg: &Config) -> anyhow::Result<CartService> {
 /// The auth domain's service; makes sure a signing key exists.
 pub async fn auth_service(cfg: &Config, pool: PgPool) -> anyhow::Result<auth::AuthService> {
     let a = &cfg.auth;
+    if cfg.profile == crate::config::Profile::Production {
+        anyhow::ensure!(
+            !auth::service::demo_accounts_present(&pool).await?,
+            "the production profile refuses a database with the demo accounts (their password and authenticator are published): remove them first"
+        );
+    }
     let keys = auth::keys::Keys::new(
         pool.clone(),
         auth::crypto::Sealer::new(a.key_encryption_key.expose_secret()),

@@ -31,8 +31,14 @@ enum Command {
     Workflows,
     /// Create each domain's role and schema and run its migrations.
     Migrate,
-    /// Load the demo data and demo accounts (skipped if they are there already).
-    Seed,
+    /// Load the demo catalog (skipped if it is there already). Refused by the production
+    /// profile.
+    Seed {
+        /// Also create the demo accounts, whose password and operator authenticator are
+        /// published (development only).
+        #[arg(long)]
+        demo: bool,
+    },
     /// Accounts and signing keys (talks to the database as the auth domain).
     Auth {
         #[command(subcommand)]
@@ -98,8 +104,12 @@ async fn main() -> std::process::ExitCode {
 async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
     let parts = match command {
         Command::Migrate => return stack::migrate(&cfg).await,
-        Command::Seed => {
-            let s = stack::seed(&cfg).await?;
+        Command::Seed { demo } => {
+            anyhow::ensure!(
+                cfg.profile != souk_workers::config::Profile::Production,
+                "the production profile does not load demo data"
+            );
+            let s = stack::seed(&cfg, demo).await?;
             if s.skipped {
                 tracing::info!("demo data already loaded; nothing to do");
             } else {

@@ -283,8 +283,12 @@ pub const DEMO_PASSWORD: &str = "souk-demo-password";
 /// Demo data only: real operators enrol their own at `/v1/me/mfa/totp`.
 pub const DEMO_TOTP_SECRET: &str = "SOUKDEMOSOUKDEMOSOUKDEMOSOUKDEMO";
 
-/// Loads the demo data and the demo accounts (once).
-pub async fn seed(cfg: &Config) -> anyhow::Result<seed::Summary> {
+/// Who created the demo accounts: the production profile refuses a database that has them.
+pub const DEMO_SEED_ACTOR: &str = "seed:demo";
+
+/// Loads the demo catalog (once), and with `demo_accounts` the demo accounts, whose password
+/// and operator authenticator are published.
+pub async fn seed(cfg: &Config, demo_accounts: bool) -> anyhow::Result<seed::Summary> {
     let pools = seed::Pools {
         catalog: pool(cfg, Schema::Catalog, 4).await?,
         inventory: pool(cfg, Schema::Inventory, 4).await?,
@@ -292,13 +296,16 @@ pub async fn seed(cfg: &Config) -> anyhow::Result<seed::Summary> {
         vendors: pool(cfg, Schema::Vendors, 2).await?,
     };
     let summary = seed::run(&pools).await?;
+    if !demo_accounts {
+        return Ok(summary);
+    }
     let vendor = souk_activities::vendors::store::list(&pools.vendors)
         .await?
         .into_iter()
         .find(|v| v.slug == "northwind-goods")
         .map(|v| v.id);
     let auth = domains::auth_service(cfg, pool(cfg, Schema::Auth, 2).await?).await?;
-    let meta = souk_activities::auth::Meta::system("seed");
+    let meta = souk_activities::auth::Meta::system(DEMO_SEED_ACTOR);
     for (email, roles) in DEMO_ACCOUNTS {
         let vendor_id = roles
             .contains(&Role::VendorAdmin)

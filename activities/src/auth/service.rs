@@ -244,6 +244,15 @@ async fn user_by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Us
     }))
 }
 
+/// Whether accounts created by the demo seed exist (`granted_by` of their roles).
+pub async fn demo_accounts_present(pool: &PgPool) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM auth.user_roles WHERE granted_by IN ('seed', 'seed:demo')) AS "present!""#
+    )
+    .fetch_one(pool)
+    .await
+}
+
 fn is_unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.constraint() == Some(constraint))
 }
