@@ -36,9 +36,15 @@ const LEEWAY_SECONDS: u64 = 5;
 /// a rotation stop verifying here too.
 const MAX_AGE: Duration = Duration::from_secs(60);
 
-/// A signed-in caller: the verified claims of their access token.
+/// A signed-in caller: the verified claims of their access token, with the roles they may
+/// use now (see [`authenticate`]: operator roles need a second-factor sign-in).
 #[derive(Debug, Clone)]
 pub struct Principal(pub Arc<AccessClaims>);
+
+/// Set on a request whose token carries operator roles that were signed in without a second
+/// factor: those roles do not count anywhere (and `/v1/admin` answers `mfa_required`).
+#[derive(Debug, Clone, Copy)]
+pub struct OperatorRolesWithheld;
 
 impl Principal {
     pub fn user_id(&self) -> &str {
@@ -102,6 +108,7 @@ impl Verifier {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
         Self {
             client,
             validation,
@@ -158,7 +165,7 @@ impl Verifier {
                     .ok_or_else(|| invalid_token("the access token's signing key is unknown"))?
             }
         };
-        jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
             .map(|d| d.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => ApiError::new(
@@ -167,7 +174,15 @@ impl Verifier {
                     "the access token has expired; refresh it",
                 ),
                 _ => invalid_token("the access token is not valid"),
-            })
+            })?;
+        // A token from the future was not issued by this auth domain's clock.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if claims.iat > now + LEEWAY_SECONDS as i64 {
+            return Err(invalid_token("the access token is not valid yet"));
+        }
+        Ok(claims)
     }
 
     /// How long until the set may be fetched again (`MIN_REFRESH` after the last fetch), so
@@ -266,9 +281,18 @@ pub async fn authenticate(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| invalid_token("use Authorization: Bearer <access token>"))?;
-    let claims = state.verifier.verify(token).await.inspect_err(|e| {
+    let mut claims = state.verifier.verify(token).await.inspect_err(|e| {
         tracing::info!(code = %e.code, path = %req.uri().path(), "bearer token refused");
     })?;
+    // One rule for operator powers, wherever they are used (the back office, another
+    // customer's cart or checkout, the domains behind): a second-factor sign-in.
+    if state.settings.require_operator_mfa
+        && claims.roles.iter().any(|r| r.is_operator())
+        && !claims.amr.iter().any(|m| m == "mfa")
+    {
+        claims.roles.retain(|r| !r.is_operator());
+        req.extensions_mut().insert(OperatorRolesWithheld);
+    }
     req.extensions_mut().insert(Principal(Arc::new(claims)));
     Ok(next.run(req).await)
 }
@@ -281,11 +305,7 @@ pub async fn require_operator(
 ) -> Result<Response, ApiError> {
     match req.extensions().get::<Principal>() {
         None => Err(ApiError::unauthorized()),
-        Some(p)
-            if p.is_operator()
-                && state.settings.require_operator_mfa
-                && !p.0.amr.iter().any(|m| m == "mfa") =>
-        {
+        Some(p) if req.extensions().get::<OperatorRolesWithheld>().is_some() => {
             audit_denied(
                 &state,
                 &Caller::of(&req),

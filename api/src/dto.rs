@@ -574,6 +574,19 @@ pub struct GrantRole {
     pub vendor_id: Option<String>,
 }
 
+/// Why an operator acts: recorded in the audit trail with who did it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorReason {
+    /// 1 to 500 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        example = "card testing from this account"
+    )]
+    pub reason: String,
+}
+
 /// One entry of the security audit trail.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEntry {

@@ -87,6 +87,18 @@ where
     }
 }
 
+/// The raw body (a signed webhook's bytes), with the API's errors: too large is
+/// `413 payload_too_large`.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        bytes(req, state).await.map(|(_, b)| RawBody(b))
+    }
+}
+
 /// Query parameters; a bad one is `400 invalid_query`.
 pub struct Query<T>(pub T);
 

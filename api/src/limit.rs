@@ -4,9 +4,10 @@
 //! Anonymous calls are limited per client address, signed-in calls per user, and the
 //! sign-in routes (`/v1/auth/...`) additionally per address with a stricter limit. A refused
 //! call is `429 rate_limited` with `Retry-After`; allowed calls carry `RateLimit-Limit` and
-//! `RateLimit-Remaining`. Health, metrics, docs and provider webhooks are not limited. If
-//! Redis cannot be reached, calls are let through (and logged): sign-in stays protected by
-//! the auth domain's lockout.
+//! `RateLimit-Remaining`. Health, metrics and docs are not limited; provider webhooks have a
+//! bucket of their own. The same round trip reads the revocations of the caller's token
+//! (published by the auth domain). If Redis cannot be reached, calls are let through (and
+//! logged), except on the sign-in routes and for operators, which are refused (503).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -17,6 +18,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use redis::aio::ConnectionManager;
 use tokio::sync::OnceCell;
+
+use souk_domain::identity::{revoked_by_watermark, revoked_session_key, revoked_user_key};
 
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -55,33 +58,64 @@ pub struct RateLimits {
     pub user: Quota,
     /// Per client address on the sign-in routes (on top of the above).
     pub auth: Quota,
+    /// Per client address on provider webhooks (instead of the anonymous quota).
+    pub webhook: Quota,
 }
 
-const GCRA: &str = r#"
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
+/// One round trip per request: takes one call from each bucket in turn (GCRA: a leaky bucket
+/// that stores one timestamp per key, on Redis's clock), stopping at the first that refuses,
+/// and reads the caller's revocation marks.
+///
+/// KEYS: the buckets, then the caller's revocation keys (user watermark, ended sign-in), if
+/// any. ARGV: the number of buckets, then each bucket's interval (ms) and burst.
+/// Returns: the 1-based bucket that refused (0: none), the wait in ms, the bucket with the
+/// least headroom, its remaining calls, the user's watermark ('' if none), whether the
+/// sign-in was ended.
+const ADMIT: &str = r#"
+local buckets = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
-if tat < now then tat = now end
-local new_tat = tat + interval
-local window = interval * burst
-local diff = new_tat - now
-if diff > window then
-  return {0, diff - window, 0}
+local refused, retry, tightest, remaining = 0, 0, 0, -1
+for i = 1, buckets do
+  local interval = tonumber(ARGV[2 * i])
+  local burst = tonumber(ARGV[2 * i + 1])
+  local tat = tonumber(redis.call('GET', KEYS[i])) or now
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local window = interval * burst
+  local diff = new_tat - now
+  if diff > window then
+    refused = i
+    retry = diff - window
+    break
+  end
+  redis.call('SET', KEYS[i], new_tat, 'PX', diff)
+  local left = math.floor((window - diff) / interval)
+  if remaining < 0 or left < remaining then
+    remaining = left
+    tightest = i
+  end
 end
-redis.call('SET', KEYS[1], new_tat, 'PX', diff)
-return {1, 0, math.floor((window - diff) / interval)}
+local watermark = false
+local ended = 0
+if #KEYS > buckets then watermark = redis.call('GET', KEYS[buckets + 1]) end
+if #KEYS > buckets + 1 then ended = redis.call('EXISTS', KEYS[buckets + 2]) end
+return {refused, retry, tightest, remaining, watermark or '', ended}
 "#;
 
-static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(GCRA));
+static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(ADMIT));
 
-/// The verdict for one bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verdict {
-    pub allowed: bool,
-    pub retry_after_ms: u64,
-    pub remaining: u64,
+/// What Redis said about one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    /// The index of the bucket that refused the call, and how long to wait.
+    pub refused: Option<(usize, u64)>,
+    /// The bucket with the least headroom, and how many calls it has left.
+    pub headroom: Option<(usize, u64)>,
+    /// The user's revocation watermark (Unix seconds), if one is set.
+    pub watermark: Option<i64>,
+    /// The caller's sign-in was ended.
+    pub session_ended: bool,
 }
 
 /// The limiter: a lazily connected Redis connection and the quotas.
@@ -113,21 +147,57 @@ impl Limiter {
         Ok(c.clone())
     }
 
-    /// Takes one call from the bucket `key` under `quota`.
-    pub async fn check(&self, bucket: &str, key: &str, quota: Quota) -> anyhow::Result<Verdict> {
+    /// Takes one call from each of `buckets` (in order, until one refuses) and reads the
+    /// revocation marks at `revocation_keys`, in one script.
+    pub async fn admit(
+        &self,
+        buckets: &[(&str, String, Quota)],
+        revocation_keys: &[String],
+    ) -> anyhow::Result<Admission> {
         let mut conn = self.conn().await?;
-        let (allowed, retry_after_ms, remaining): (i64, i64, i64) = SCRIPT
-            .key(format!("{}rl:{bucket}:{key}", self.cfg.key_prefix))
-            .arg(quota.interval_ms())
-            .arg(quota.limit.max(1))
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(Verdict {
-            allowed: allowed == 1,
-            retry_after_ms: retry_after_ms.max(0) as u64,
-            remaining: remaining.max(0) as u64,
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.arg(buckets.len());
+        for (bucket, key, quota) in buckets {
+            inv.key(format!("{}rl:{bucket}:{key}", self.cfg.key_prefix))
+                .arg(quota.interval_ms())
+                .arg(quota.limit.max(1));
+        }
+        for k in revocation_keys {
+            inv.key(k);
+        }
+        let (refused, retry_ms, tightest, remaining, watermark, ended): (
+            i64,
+            i64,
+            i64,
+            i64,
+            String,
+            i64,
+        ) = inv.invoke_async(&mut conn).await?;
+        Ok(Admission {
+            refused: (refused > 0).then(|| (refused as usize - 1, retry_ms.max(0) as u64)),
+            headroom: (tightest > 0).then(|| (tightest as usize - 1, remaining.max(0) as u64)),
+            watermark: watermark.parse().ok(),
+            session_ended: ended == 1,
         })
     }
+
+    /// Takes one call from the bucket `key` under `quota`.
+    pub async fn check(&self, bucket: &str, key: &str, quota: Quota) -> anyhow::Result<Verdict> {
+        let a = self.admit(&[(bucket, key.to_string(), quota)], &[]).await?;
+        Ok(Verdict {
+            allowed: a.refused.is_none(),
+            retry_after_ms: a.refused.map_or(0, |r| r.1),
+            remaining: a.headroom.map_or(0, |h| h.1),
+        })
+    }
+}
+
+/// The verdict for one bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub allowed: bool,
+    pub retry_after_ms: u64,
+    pub remaining: u64,
 }
 
 /// The bucket of a client address: the address itself for IPv4, its /64 for IPv6 (one
@@ -150,20 +220,29 @@ fn exempt(path: &str) -> bool {
     matches!(
         path,
         "/healthz" | "/readyz" | "/metrics" | "/docs" | "/openapi.json"
-    ) || path.starts_with("/v1/webhooks/")
+    )
+}
+
+fn webhook_route(path: &str) -> bool {
+    path.starts_with("/v1/webhooks/")
 }
 
 fn auth_route(path: &str) -> bool {
     path.starts_with("/v1/auth/")
 }
 
-/// The middleware: runs after authentication, so it knows signed-in callers.
+/// The middleware, after authentication (so it knows signed-in callers): rate limits, and
+/// whether the caller's token was revoked (blocked, roles changed, signed out), in one Redis
+/// round trip. If Redis cannot answer, calls go through, except where that would be unsafe:
+/// the sign-in routes (their limits are the defence against guessing) and operators (whose
+/// revocations must take effect) are refused with 503 until it is back.
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let limiter = &state.limiter;
     let path = req.uri().path();
-    if !limiter.cfg.enabled || exempt(path) {
+    if exempt(path) {
         return next.run(req).await;
     }
+    let principal = req.extensions().get::<Principal>().cloned();
     let caller = Caller::of(&req);
     let ip = caller
         .client_ip
@@ -171,41 +250,71 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         .map(address_key)
         .unwrap_or_else(|| "unknown".into());
     let mut buckets = Vec::with_capacity(2);
-    match req.extensions().get::<Principal>() {
-        Some(p) => buckets.push(("user", p.user_id().to_string(), limiter.cfg.user)),
-        None => buckets.push(("ip", ip.clone(), limiter.cfg.anonymous)),
-    }
-    if auth_route(path) {
-        buckets.push(("auth", ip, limiter.cfg.auth));
-    }
-    let mut headroom: Option<(Quota, u64)> = None;
-    for (bucket, key, quota) in buckets {
-        match limiter.check(bucket, &key, quota).await {
-            Ok(v) if v.allowed => {
-                if headroom.is_none_or(|(_, r)| v.remaining < r) {
-                    headroom = Some((quota, v.remaining));
-                }
-            }
-            Ok(v) => {
-                let secs = v.retry_after_ms.div_ceil(1000).max(1);
-                metrics::counter!("souk_rate_limited_total", "bucket" => bucket).increment(1);
-                tracing::info!(bucket, path = %req.uri().path(), retry_after = secs, "rate limited");
-                return ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    format!("too many requests; try again in {secs} s"),
-                )
-                .with_details(serde_json::json!({"retry_after_seconds": secs}))
-                .with_retry_after(secs)
-                .into_response();
-            }
-            Err(e) => {
-                metrics::counter!("souk_rate_limit_errors_total").increment(1);
-                tracing::warn!(error = %e, "rate limiter unavailable; letting the call through");
-                break;
-            }
+    if limiter.cfg.enabled {
+        match &principal {
+            _ if webhook_route(path) => buckets.push(("webhook", ip.clone(), limiter.cfg.webhook)),
+            Some(p) => buckets.push(("user", p.user_id().to_string(), limiter.cfg.user)),
+            None => buckets.push(("ip", ip.clone(), limiter.cfg.anonymous)),
+        }
+        if auth_route(path) {
+            buckets.push(("auth", ip, limiter.cfg.auth));
         }
     }
+    let mut revocation_keys = Vec::new();
+    if let Some(p) = &principal {
+        revocation_keys.push(revoked_user_key(&limiter.cfg.key_prefix, p.user_id()));
+        if let Some(sid) = &p.0.sid {
+            revocation_keys.push(revoked_session_key(&limiter.cfg.key_prefix, sid));
+        }
+    }
+    if buckets.is_empty() && revocation_keys.is_empty() {
+        return next.run(req).await;
+    }
+    let admission = match limiter.admit(&buckets, &revocation_keys).await {
+        Ok(a) => a,
+        Err(e) => {
+            metrics::counter!("souk_rate_limit_errors_total").increment(1);
+            let operator = principal.as_ref().is_some_and(|p| p.is_operator());
+            if operator || (limiter.cfg.enabled && auth_route(path)) {
+                tracing::warn!(error = %e, path, "Redis unavailable; refusing a call that needs it");
+                return ApiError::unavailable(
+                    "checks_unavailable",
+                    "this call cannot be checked right now; try again shortly",
+                )
+                .with_retry_after(5)
+                .into_response();
+            }
+            tracing::warn!(error = %e, "rate limiter unavailable; letting the call through");
+            return next.run(req).await;
+        }
+    };
+    if let Some(p) = &principal
+        && (admission.session_ended || revoked_by_watermark(p.0.iat, admission.watermark))
+    {
+        metrics::counter!("souk_tokens_revoked_total").increment(1);
+        tracing::info!(user_id = p.user_id(), path, "revoked access token refused");
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "token_revoked",
+            "this access token was revoked: refresh it, or sign in again",
+        )
+        .into_response();
+    }
+    if let Some((i, retry_ms)) = admission.refused {
+        let bucket = buckets[i].0;
+        let secs = retry_ms.div_ceil(1000).max(1);
+        metrics::counter!("souk_rate_limited_total", "bucket" => bucket).increment(1);
+        tracing::info!(bucket, path = %req.uri().path(), retry_after = secs, "rate limited");
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests; try again in {secs} s"),
+        )
+        .with_details(serde_json::json!({"retry_after_seconds": secs}))
+        .with_retry_after(secs)
+        .into_response();
+    }
+    let headroom = admission.headroom.map(|(i, left)| (buckets[i].2, left));
     let mut res = next.run(req).await;
     if let Some((quota, remaining)) = headroom {
         let h = res.headers_mut();

@@ -259,7 +259,17 @@ async fn expired_tampered_unknown_key_and_unsigned_tokens_are_refused() {
         &EncodingKey::from_secret(jwks.text.as_bytes()),
     )
     .unwrap();
+    // Signed with the real key, but dated in the future, or not valid before an hour from now.
+    let mut future = claims(&good);
+    future["iat"] = json!(now + 3_600);
+    future["exp"] = json!(now + 7_200);
+    let future = forge(&kid, &future).await;
+    let mut later = claims(&good);
+    later["nbf"] = json!(now + 3_600);
+    let later = forge(&kid, &later).await;
     for (name, token) in [
+        ("issued in the future", future),
+        ("not valid yet", later),
         ("tampered", tampered),
         ("wrong kid", wrong_kid),
         ("alg none", none),
@@ -432,7 +442,11 @@ async fn back_office_routes_need_an_operator_and_refusals_are_audited() {
     let c = claims(t.body["access_token"].as_str().unwrap());
     assert_eq!(c["roles"], json!(["customer", "vendor_admin"]));
     assert_eq!(c["vendor_id"], vendor.as_str());
+    // The change took effect at once: the token from before it is refused.
+    let r = customer.get("/v1/me").await;
+    assert_eq!((r.status, r.code()), (401, "token_revoked"), "{}", r.text);
     // A customer cannot grant roles.
+    let customer = http.with_token(t.body["access_token"].as_str().unwrap());
     let r = customer
         .post(
             &format!("/v1/admin/users/{uid}/roles"),

@@ -17,5 +17,6 @@ mod ownership;
 mod payments;
 mod profiles;
 mod replay;
+mod revocation;
 mod setup_files;
 mod vendor;

@@ -97,6 +97,7 @@ pub struct RateLimit {
     pub anonymous_per_minute: u32,
     pub user_per_minute: u32,
     pub auth_per_minute: u32,
+    pub webhook_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -198,8 +198,25 @@ pub async fn auth_service(cfg: &Config, pool: PgPool) -> anyhow::Result<auth::Au
         &cfg.services.notifications.url,
         cfg,
     )?));
+    // Connected on first use: tools that never revoke anything need no Redis.
+    let redis = redis::aio::ConnectionManager::new_lazy_with_config(
+        redis::Client::open(cfg.redis.url.expose_secret())?,
+        redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2))),
+    )?;
+    let revocations = Arc::new(auth::revocation::RedisRevocations::new(
+        redis,
+        cfg.redis.key_prefix.clone(),
+        Duration::from_secs(a.access_ttl_seconds.max(0) as u64),
+    ));
     Ok(auth::AuthService::new(
-        pool, settings, keys, hasher, notifier,
+        pool,
+        settings,
+        keys,
+        hasher,
+        notifier,
+        revocations,
     ))
 }
 
@@ -389,6 +406,19 @@ pub async fn start(
         ),
         Domain::Auth => {
             let service = auth_service(cfg, pool.clone()).await?;
+            // Redis may have lost the revocations that still matter: write them again.
+            match auth::revocation::republish(
+                &pool,
+                service.revocations(),
+                service.settings().access_ttl,
+            )
+            .await
+            {
+                Ok(n) => tracing::info!(revocations = n, "live revocations published"),
+                Err(e) => {
+                    return Err(e.context("publishing the live revocations to Redis"));
+                }
+            }
             router.add_service(auth::grpc::Auth::new(service).into_server())
         }
         Domain::Users => {

@@ -236,6 +236,7 @@ pub fn api_settings(cfg: &Config) -> anyhow::Result<Settings> {
             anonymous: souk_api::limit::Quota::per_minute(cfg.rate_limit.anonymous_per_minute),
             user: souk_api::limit::Quota::per_minute(cfg.rate_limit.user_per_minute),
             auth: souk_api::limit::Quota::per_minute(cfg.rate_limit.auth_per_minute),
+            webhook: souk_api::limit::Quota::per_minute(cfg.rate_limit.webhook_per_minute),
         },
         client_ip_header: Some(cfg.api.client_ip_header.trim().to_ascii_lowercase())
             .filter(|h| !h.is_empty()),

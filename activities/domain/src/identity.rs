@@ -64,6 +64,34 @@ pub struct AccessClaims {
     /// How the sign-in was authenticated (`pwd`, then `otp` with a second factor).
     #[serde(default)]
     pub amr: Vec<String>,
+    /// The sign-in (refresh-token family) the token belongs to: logging out ends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+/// Where the auth domain publishes, for the edge to check on every request, that a user's
+/// tokens issued before a moment are revoked (blocked, roles changed, password reset): the
+/// value is that moment in Unix seconds; tokens with an earlier `iat` are refused.
+pub fn revoked_user_key(prefix: &str, user_id: &str) -> String {
+    format!("{prefix}auth:revoked:user:{user_id}")
+}
+
+/// Where the auth domain publishes that a sign-in (`sid`) was ended (logout, reuse of a
+/// refresh token): its tokens are refused.
+pub fn revoked_session_key(prefix: &str, sid: &str) -> String {
+    format!("{prefix}auth:revoked:session:{sid}")
+}
+
+/// The first second whose tokens survive a revocation at `at` (Unix seconds, fractional):
+/// every token issued up to `at` has an `iat` below it. The auth domain dates the tokens it
+/// issues after a revocation no earlier than this.
+pub fn revocation_watermark(at_millis: i64) -> i64 {
+    at_millis.div_euclid(1000) + 1
+}
+
+/// Whether a token issued at `iat` falls under a user's revocation watermark.
+pub fn revoked_by_watermark(iat: i64, watermark: Option<i64>) -> bool {
+    watermark.is_some_and(|w| iat < w)
 }
 
 impl AccessClaims {
@@ -149,5 +177,20 @@ mod tests {
         assert!(check_password("ann@example.com", "Ann@Example.com").is_err());
         assert!(check_password(&"x".repeat(129), "a@b.co").is_err());
         assert!(check_password("correct horse battery", "a@b.co").is_ok());
+    }
+
+    #[test]
+    fn a_watermark_revokes_every_token_issued_up_to_the_revocation_and_none_after() {
+        // Revoked at 1000.4 s: tokens of second 1000 (issued before, or dated after) are out.
+        let w = revocation_watermark(1_000_400);
+        assert_eq!(w, 1_001);
+        assert!(revoked_by_watermark(999, Some(w)));
+        assert!(revoked_by_watermark(1_000, Some(w)));
+        // A token issued after the revocation is dated no earlier than the watermark.
+        assert!(!revoked_by_watermark(w, Some(w)));
+        assert!(!revoked_by_watermark(5, None));
+        assert_eq!(revocation_watermark(1_000_000), 1_001);
+        assert_eq!(revoked_user_key("p:", "u1"), "p:auth:revoked:user:u1");
+        assert_eq!(revoked_session_key("p:", "s1"), "p:auth:revoked:session:s1");
     }
 }

@@ -68,6 +68,18 @@ fn error(e: Error) -> Status {
         Error::NoMfaEnrollment => status(Code::FailedPrecondition, "no_mfa_enrollment", msg),
         Error::MfaNotEnabled => status(Code::FailedPrecondition, "mfa_not_enabled", msg),
         Error::MfaRequiredForRole => status(Code::FailedPrecondition, "mfa_required_for_role", msg),
+        Error::InvalidStatus => invalid("invalid_status", msg),
+        Error::Revocation(e) => {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "revocations could not be published"
+            );
+            status(
+                Code::Unavailable,
+                "revocations_unavailable",
+                "try again shortly",
+            )
+        }
         Error::Db(e) => db_error(e),
         other => internal(other),
     }
@@ -282,6 +294,21 @@ impl Rpc for Auth {
         let u = self
             .service
             .revoke_role(&m, id, &r.role)
+            .await
+            .map_err(error)?;
+        Ok(Response::new(user(u)))
+    }
+
+    async fn set_user_status(
+        &self,
+        req: Request<pb::SetUserStatusRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let m = meta(&req);
+        let r = req.into_inner();
+        let id = uuid("user_id", &r.user_id)?;
+        let u = self
+            .service
+            .set_status(&m, id, &r.status, &r.reason)
             .await
             .map_err(error)?;
         Ok(Response::new(user(u)))

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod mfa;
 pub mod notify;
 pub mod password;
+pub mod revocation;
 pub mod service;
 
 #[cfg(test)]

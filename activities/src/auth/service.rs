@@ -11,6 +11,7 @@ use super::keys::{KeyError, Keys, Rotated};
 use super::mfa;
 use super::notify::{Notifier, ResetMail};
 use super::password::{HashError, Hasher};
+use super::revocation::Revocations;
 use crate::db::Schema;
 use crate::{Ctx, outbox};
 use std::sync::Arc;
@@ -107,6 +108,10 @@ pub enum Error {
     Hash(#[from] HashError),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    #[error("revocations could not be published: {0}")]
+    Revocation(anyhow::Error),
+    #[error("status must be active or blocked")]
+    InvalidStatus,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -265,6 +270,7 @@ pub struct AuthService {
     keys: Keys,
     hasher: Hasher,
     notifier: Arc<dyn Notifier>,
+    revocations: Arc<dyn Revocations>,
 }
 
 impl AuthService {
@@ -274,6 +280,7 @@ impl AuthService {
         keys: Keys,
         hasher: Hasher,
         notifier: Arc<dyn Notifier>,
+        revocations: Arc<dyn Revocations>,
     ) -> Self {
         Self {
             pool,
@@ -281,7 +288,47 @@ impl AuthService {
             keys,
             hasher,
             notifier,
+            revocations,
         }
+    }
+
+    pub fn revocations(&self) -> &dyn Revocations {
+        self.revocations.as_ref()
+    }
+
+    /// Revokes every access token of `user_id` issued until now: sets the watermark in the
+    /// transaction and publishes it before the transaction commits (if publishing fails, the
+    /// change fails with it). Tokens issued from now on are dated at or after it.
+    async fn revoke_user_tokens(
+        &self,
+        conn: &mut PgConnection,
+        user_id: Uuid,
+    ) -> Result<i64, Error> {
+        let watermark = identity::revocation_watermark(Utc::now().timestamp_millis());
+        let watermark: i64 = sqlx::query_scalar!(
+            r#"UPDATE auth.users
+                  SET tokens_valid_after = GREATEST(COALESCE(tokens_valid_after, to_timestamp(0)), to_timestamp($2::bigint)),
+                      updated_at = now()
+                WHERE id = $1
+            RETURNING extract(epoch FROM tokens_valid_after)::bigint AS "watermark!""#,
+            user_id,
+            watermark
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        self.revocations
+            .revoke_user(&user_id.to_string(), watermark)
+            .await
+            .map_err(Error::Revocation)?;
+        Ok(watermark)
+    }
+
+    /// Ends a sign-in at the edge too: its access tokens are refused from now on.
+    async fn revoke_session_tokens(&self, family: Uuid) -> Result<(), Error> {
+        self.revocations
+            .revoke_session(&family.to_string())
+            .await
+            .map_err(Error::Revocation)
     }
 
     pub fn settings(&self) -> &Settings {
@@ -602,7 +649,16 @@ impl AuthService {
         amr: &[String],
     ) -> Result<Tokens, Error> {
         let s = &self.settings;
+        // Never dated before the user's revocation watermark: a token issued in the same
+        // second as a revocation must outlive it.
+        let valid_after = sqlx::query_scalar!(
+            r#"SELECT extract(epoch FROM tokens_valid_after)::bigint AS "valid_after" FROM auth.users WHERE id = $1"#,
+            user.id
+        )
+        .fetch_one(&mut *conn)
+        .await?;
         let now = Utc::now();
+        let iat = valid_after.map_or(now.timestamp(), |w| w.max(now.timestamp()));
         let refresh = random_token();
         sqlx::query!(
             "INSERT INTO auth.refresh_tokens (id, family_id, user_id, token_hash, expires_at, amr)
@@ -620,12 +676,13 @@ impl AuthService {
             iss: s.issuer.clone(),
             aud: s.audience.clone(),
             sub: user.id.to_string(),
-            iat: now.timestamp(),
-            exp: (now + s.access_ttl).timestamp(),
+            iat,
+            exp: iat + s.access_ttl.num_seconds(),
             jti: Uuid::new_v4().to_string(),
             roles: user.roles.clone(),
             vendor_id: user.vendor_id.map(|v| v.to_string()),
             amr: amr.to_vec(),
+            sid: Some(family.to_string()),
         };
         let (access_token, kid) = self.keys.sign(conn, &claims).await?;
         Ok(Tokens {
@@ -670,6 +727,7 @@ impl AuthService {
             let revoked = self
                 .revoke_family(&mut tx, row.family_id, "reuse_detected")
                 .await?;
+            self.revoke_session_tokens(row.family_id).await?;
             audit(
                 &mut tx,
                 meta,
@@ -693,6 +751,7 @@ impl AuthService {
         if user.status != "active" {
             self.revoke_family(&mut tx, row.family_id, "blocked")
                 .await?;
+            self.revoke_session_tokens(row.family_id).await?;
             tx.commit().await?;
             return Err(Error::Blocked);
         }
@@ -745,6 +804,7 @@ impl AuthService {
         .await?;
         if let Some(row) = row {
             let revoked = self.revoke_family(&mut tx, row.family_id, "logout").await?;
+            self.revoke_session_tokens(row.family_id).await?;
             audit(
                 &mut tx,
                 meta,
@@ -823,6 +883,9 @@ impl AuthService {
             .execute(&mut *tx)
             .await?;
         }
+        // The next request with a token from before sees a refusal and refreshes into the
+        // new roles.
+        self.revoke_user_tokens(&mut tx, user_id).await?;
         audit(
             &mut tx,
             meta,
@@ -861,6 +924,7 @@ impl AuthService {
             .execute(&mut *tx)
             .await?;
         }
+        self.revoke_user_tokens(&mut tx, user_id).await?;
         audit(
             &mut tx,
             meta,
@@ -875,6 +939,63 @@ impl AuthService {
             .await?
             .ok_or(Error::UserNotFound)?;
         tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Blocks an account (every sign-in ends, every token is refused at once) or lets it in
+    /// again. Recorded with who did it and why.
+    pub async fn set_status(
+        &self,
+        meta: &Meta,
+        user_id: Uuid,
+        status: &str,
+        reason: &str,
+    ) -> Result<User, Error> {
+        if !matches!(status, "active" | "blocked") {
+            return Err(Error::InvalidStatus);
+        }
+        let mut tx = self.pool.begin().await?;
+        let before = user_by_id(&mut tx, user_id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
+        sqlx::query!(
+            "UPDATE auth.users SET status = $2, updated_at = now() WHERE id = $1",
+            user_id,
+            status
+        )
+        .execute(&mut *tx)
+        .await?;
+        let mut revoked = 0;
+        if status == "blocked" {
+            revoked = sqlx::query!(
+                "UPDATE auth.refresh_tokens SET revoked_at = now(), revoked_reason = 'blocked'
+                  WHERE user_id = $1 AND revoked_at IS NULL",
+                user_id
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            self.revoke_user_tokens(&mut tx, user_id).await?;
+        }
+        audit(
+            &mut tx,
+            meta,
+            if status == "blocked" {
+                "user_blocked"
+            } else {
+                "user_unblocked"
+            },
+            "ok",
+            Some(user_id),
+            Some(&before.email),
+            json!({"reason": reason, "from": before.status, "revoked_tokens": revoked}),
+        )
+        .await?;
+        let user = user_by_id(&mut tx, user_id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
+        tx.commit().await?;
+        tracing::info!(%user_id, status, "account status changed");
         Ok(user)
     }
 
@@ -1059,6 +1180,7 @@ impl AuthService {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        self.revoke_user_tokens(&mut tx, row.user_id).await?;
         sqlx::query!(
             "DELETE FROM auth.login_attempts WHERE email_key = $1",
             email_key(&row.email)

@@ -30,6 +30,25 @@ impl super::notify::Notifier for Outbox {
     }
 }
 
+/// Records the revocations it is asked to publish (the e2e tests check them in Redis).
+#[derive(Default)]
+struct Revoked(std::sync::Mutex<Vec<String>>);
+
+#[tonic::async_trait]
+impl super::revocation::Revocations for Revoked {
+    async fn revoke_user(&self, user_id: &str, watermark: i64) -> anyhow::Result<()> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("user:{user_id}:{watermark}"));
+        Ok(())
+    }
+    async fn revoke_session(&self, sid: &str) -> anyhow::Result<()> {
+        self.0.lock().unwrap().push(format!("session:{sid}"));
+        Ok(())
+    }
+}
+
 /// The reset mails once `n` were handed over (they are sent in the background).
 async fn sent(outbox: &Outbox, n: usize) -> Vec<super::notify::ResetMail> {
     for _ in 0..200 {
@@ -68,7 +87,14 @@ async fn service_with(pool: &PgPool, notifier: std::sync::Arc<Outbox>) -> AuthSe
         reset_ttl: Duration::minutes(30),
         reset_link: "https://shop.test/reset?token={token}".into(),
     };
-    AuthService::new(pool.clone(), settings, keys, hasher, notifier)
+    AuthService::new(
+        pool.clone(),
+        settings,
+        keys,
+        hasher,
+        notifier,
+        std::sync::Arc::new(Revoked::default()),
+    )
 }
 
 fn meta() -> Meta {
@@ -494,4 +520,59 @@ async fn totp_sign_in_accepts_each_step_once(pool: PgPool) {
         .await,
         Err(Error::InvalidMfaCode)
     ));
+}
+
+#[sqlx::test(migrations = false)]
+async fn tokens_after_a_revocation_outlive_it_and_live_revocations_are_published_again(
+    pool: PgPool,
+) {
+    let svc = service(&pool).await;
+    let user = svc
+        .create_user(&meta(), "ops@example.com", PASSWORD, &[Role::Staff], None)
+        .await
+        .unwrap();
+    let before = svc
+        .login(&meta(), "ops@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let revoked = svc
+        .revoke_role(&Meta::system("user:boss"), user.id, "staff")
+        .await
+        .unwrap();
+    assert!(revoked.roles.is_empty());
+    let watermark: i64 = sqlx::query_scalar(
+        "SELECT extract(epoch FROM tokens_valid_after)::bigint FROM auth.users WHERE id = $1",
+    )
+    .bind(user.id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let old = verify(&svc, &before.access_token).await;
+    assert!(souk_domain::identity::revoked_by_watermark(
+        old.iat,
+        Some(watermark)
+    ));
+    // A sign-in right after, in the same second, is dated so that it survives.
+    let after = svc.refresh(&meta(), &before.refresh_token).await.unwrap();
+    let new = verify(&svc, &after.access_token).await;
+    assert!(!souk_domain::identity::revoked_by_watermark(
+        new.iat,
+        Some(watermark)
+    ));
+    assert!(
+        new.roles.is_empty(),
+        "the new token has the roles as they are"
+    );
+    assert_eq!(new.sid, old.sid, "the same sign-in");
+    svc.logout(&meta(), &after.refresh_token).await.unwrap();
+
+    // Redis lost everything: what can still matter is written again from Postgres.
+    let again = Revoked::default();
+    let n = super::revocation::republish(&pool, &again, Duration::minutes(15))
+        .await
+        .unwrap();
+    let published = again.0.lock().unwrap().clone();
+    assert_eq!(n, 2, "{published:?}");
+    assert!(published.contains(&format!("user:{}:{watermark}", user.id)));
+    assert!(published.contains(&format!("session:{}", new.sid.unwrap())));
 }

@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 use crate::auth::Principal;
 use crate::dto::{
     AuditEntry, AuditPage, Credentials, DisableTotp, ForgotPassword, GrantRole, Login,
-    Reauthenticate, RecoveryCodes, RefreshToken, ResetPassword, RotatedKey, Tokens, TotpCode,
-    TotpEnrollment, User,
+    OperatorReason, Reauthenticate, RecoveryCodes, RefreshToken, ResetPassword, RotatedKey, Tokens,
+    TotpCode, TotpEnrollment, User,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, Caller, Path, Query};
@@ -45,6 +45,8 @@ pub fn admin_router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_audit))
         .routes(routes!(grant_role))
         .routes(routes!(revoke_role))
+        .routes(routes!(block_user))
+        .routes(routes!(unblock_user))
 }
 
 fn auth_error(e: tonic::Status) -> ApiError {
@@ -426,8 +428,9 @@ async fn list_audit(
     }))
 }
 
-/// Grants a role (vendor_admin needs the vendor). Takes effect at the user's next token
-/// refresh. Super admins only.
+/// Grants a role (vendor_admin needs the vendor). Takes effect at once: the user's access
+/// tokens from before are refused (`token_revoked`) and the next refresh carries the role.
+/// Super admins only.
 #[utoipa::path(post, path = "/v1/admin/users/{id}/roles", tag = "admin", params(("id" = String, Path)),
     request_body = GrantRole, security(("bearer" = [])),
     responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -448,6 +451,86 @@ async fn grant_role(
             user_id: id,
             role: body.role,
             vendor_id: body.vendor_id,
+        }))
+        .await
+        .map_err(auth_error)?
+        .into_inner();
+    Ok(Json(u.into()))
+}
+
+/// Blocks an account: every sign-in of it ends and its access tokens are refused at once.
+/// Staff may block customers and vendor admins; blocking an operator takes a super admin.
+#[utoipa::path(post, path = "/v1/admin/users/{id}/block", tag = "admin", params(("id" = String, Path)),
+    request_body = OperatorReason, security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "invalid_reason", body = ErrorBody),
+        (status = 503, description = "the revocation could not be published; nothing changed", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(user_id = %id))]
+async fn block_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    p: Principal,
+    Path(id): Path<String>,
+    extract::Json(body): extract::Json<OperatorReason>,
+) -> ApiResult<Json<User>> {
+    set_status(&s, &caller, &p, id, "blocked", body.reason).await
+}
+
+/// Lets a blocked account sign in again (its old tokens stay revoked).
+#[utoipa::path(post, path = "/v1/admin/users/{id}/unblock", tag = "admin", params(("id" = String, Path)),
+    request_body = OperatorReason, security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "invalid_reason", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(user_id = %id))]
+async fn unblock_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    p: Principal,
+    Path(id): Path<String>,
+    extract::Json(body): extract::Json<OperatorReason>,
+) -> ApiResult<Json<User>> {
+    set_status(&s, &caller, &p, id, "active", body.reason).await
+}
+
+async fn set_status(
+    s: &AppState,
+    caller: &Caller,
+    p: &Principal,
+    id: String,
+    status: &str,
+    reason: String,
+) -> ApiResult<Json<User>> {
+    let reason = reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+        return Err(ApiError::unprocessable(
+            "invalid_reason",
+            "reason must be 1 to 500 characters on one line",
+        )
+        .with_details(serde_json::json!({"field": "reason"})));
+    }
+    let target = s
+        .auth
+        .clone()
+        .get_user(caller.request(pb::GetUserRequest {
+            user_id: id.clone(),
+        }))
+        .await
+        .map_err(auth_error)?
+        .into_inner();
+    if target
+        .roles
+        .iter()
+        .any(|r| r == "staff" || r == "super_admin")
+    {
+        p.require(Role::SuperAdmin)?;
+    }
+    let u = s
+        .auth
+        .clone()
+        .set_user_status(caller.request(pb::SetUserStatusRequest {
+            user_id: id,
+            status: status.to_string(),
+            reason,
         }))
         .await
         .map_err(auth_error)?

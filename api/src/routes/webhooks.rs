@@ -1,7 +1,6 @@
 //! Provider webhooks. The body is passed on byte for byte: the signature covers it.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use souk_proto::payments::v1 as pb;
@@ -10,7 +9,7 @@ use utoipa_axum::routes;
 
 use crate::dto::WebhookReceived;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::Caller;
+use crate::extract::{Caller, RawBody};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -25,13 +24,15 @@ pub fn router() -> OpenApiRouter<AppState> {
     request_body(content = String, content_type = "application/json"),
     responses((status = 200, body = WebhookReceived),
         (status = 400, description = "bad or missing signature", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 429, description = "rate_limited (per sending address)", body = ErrorBody),
         (status = 503, description = "try again later", body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 async fn stripe_webhook(
     State(s): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<WebhookReceived>> {
     let signature = headers
         .get("stripe-signature")
