@@ -82,7 +82,7 @@ async fn signed_in_callers_have_their_own_bucket_and_sign_in_is_stricter() {
 }
 
 #[tokio::test]
-async fn without_redis_calls_go_through() {
+async fn without_redis_browsing_goes_through_but_sign_in_and_operators_wait() {
     let http = api_with(|c| {
         c.rate_limit.anonymous_per_minute = 1;
         c.redis.url = secrecy::SecretString::from("redis://127.0.0.1:1");
@@ -91,6 +91,84 @@ async fn without_redis_calls_go_through() {
     for _ in 0..3 {
         assert_eq!(http.get("/v1/categories").await.status, 200);
     }
+    // Guessing passwords is not unlimited while the limiter is away.
+    let r = http
+        .post(
+            "/v1/auth/login",
+            json!({"email": "someone@example.com", "password": "a guess at it"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (503, "checks_unavailable"),
+        "{}",
+        r.text
+    );
+    assert!(r.headers.contains_key("retry-after"));
+    // Nor do operator powers work unchecked for revocation.
+    let ops = http.with_token(souk_tests::admin_token());
+    let r = ops.get("/v1/admin/inventory/alerts").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (503, "checks_unavailable"),
+        "{}",
+        r.text
+    );
+    // A customer's token, which cannot reach anyone else's data, goes through.
+    let email = format!("nored-{}@example.com", unique().to_lowercase());
+    Http::new()
+        .post(
+            "/v1/auth/register",
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    let customer = Http::login(&email, PASSWORD).await;
+    assert_eq!(
+        http.with_token(customer.token().unwrap())
+            .get("/v1/me")
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn webhooks_have_their_own_limit_and_an_oversized_one_is_a_json_413() {
+    let http = api_with(|c| {
+        c.rate_limit.anonymous_per_minute = 1_000;
+        c.rate_limit.webhook_per_minute = 2;
+        c.api.body_limit_bytes = 1_024;
+    })
+    .await;
+    let post = |body: String| {
+        let http = http.clone();
+        async move {
+            http.send(
+                http.request(reqwest::Method::POST, "/v1/webhooks/stripe")
+                    .header("content-type", "application/json")
+                    .header("stripe-signature", "t=1,v1=00")
+                    .body(body),
+            )
+            .await
+        }
+    };
+    let r = post("x".repeat(4_096)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (413, "payload_too_large"),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.headers["content-type"], "application/json");
+    let r = post("{}".into()).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "invalid_signature"),
+        "{}",
+        r.text
+    );
+    let r = post("{}".into()).await;
+    assert_eq!((r.status, r.code()), (429, "rate_limited"), "{}", r.text);
 }
 
 #[tokio::test]
