@@ -486,6 +486,32 @@ pub struct Order {
     pub timeline: Vec<TimelineEntry>,
 }
 
+/// A vendor's part of an order: what to pack and where to send it. Nothing of the
+/// customer's checkout, cart, payment or e-mail, nor of other vendors' parts.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VendorOrder {
+    pub order_no: String,
+    pub placed_at: String,
+    /// The vendor's sub-order: its status and its share of the money.
+    pub sub_order: VendorSubOrder,
+    /// The vendor's lines only.
+    pub lines: Vec<OrderLine>,
+    /// Where to ship.
+    pub shipping_address: Option<ShippingAddress>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VendorSubOrder {
+    pub id: String,
+    /// placed, processing, shipped, delivered, cancelled, returned
+    pub status: String,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub shipping: Money,
+    pub total: Money,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WebhookReceived {
     pub received: bool,

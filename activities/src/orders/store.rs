@@ -455,7 +455,12 @@ impl OrderDetail {
         self.total = sub.total;
         self.status = sub.status.clone();
         self.sub_orders = vec![sub];
+        // The checkout id names the cart: for a guest, the key to their checkout and cart.
+        self.checkout_id = String::new();
+        self.attempt = 0;
         self.customer_email = String::new();
+        self.customer_id = None;
+        self.payment_provider = String::new();
         self.payment_reference = String::new();
         self.coupon_code = None;
         self.timeline.clear();

@@ -55,6 +55,58 @@ async fn get_order(
     Ok(Json(order_dto(o, payment)))
 }
 
+/// The JSON of a vendor's part of an order (the orders domain answers only that part when
+/// asked with a vendor id).
+pub(crate) fn vendor_order_dto(o: pb::Order) -> ApiResult<dto::VendorOrder> {
+    let cur = o
+        .subtotal
+        .as_ref()
+        .map(|m| m.currency.clone())
+        .unwrap_or_default();
+    let m = |x: Option<souk_proto::common::v1::Money>| money(x, &cur);
+    let so = o
+        .sub_orders
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found("order_not_found", "no such order"))?;
+    Ok(dto::VendorOrder {
+        order_no: o.order_no,
+        placed_at: o.placed_at,
+        sub_order: dto::VendorSubOrder {
+            id: so.id,
+            status: so.status,
+            subtotal: m(so.subtotal),
+            discount: m(so.discount),
+            tax: m(so.tax),
+            shipping: m(so.shipping),
+            total: m(so.total),
+        },
+        lines: o
+            .lines
+            .into_iter()
+            .filter(|l| l.vendor_id == so.vendor_id)
+            .map(|l| dto::OrderLine {
+                sku: l.sku,
+                title: l.title,
+                vendor_id: l.vendor_id,
+                quantity: l.quantity,
+                unit_price: m(l.unit_price),
+                line_total: m(l.line_total),
+                discount: m(l.discount),
+                tax: m(l.tax),
+            })
+            .collect(),
+        shipping_address: o.shipping_address.map(|a| dto::ShippingAddress {
+            name: a.name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            postal_code: a.postal_code,
+            country: a.country,
+        }),
+    })
+}
+
 /// The JSON of an order (with its payment, for the back office).
 pub(crate) fn order_dto(o: pb::Order, payment: Option<payments_pb::Payment>) -> dto::Order {
     let cur = o

@@ -319,17 +319,19 @@ async fn list_orders(
     }))
 }
 
-/// The vendor's part of an order: its lines and sub-order, the shipping address.
+/// The vendor's part of an order: its lines and sub-order, the shipping address. Nothing of
+/// the customer's checkout, payment or e-mail.
 #[utoipa::path(get, path = "/v1/vendor/orders/{order_no}", tag = "vendor", params(("order_no" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = dto::Order), (status = 404, description = "no order with a part of this vendor", body = ErrorBody)))]
+    responses((status = 200, body = dto::VendorOrder), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "no order with a part of this vendor", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(order_no = %order_no))]
 async fn get_order(
     State(s): State<AppState>,
     caller: Caller,
     scope: VendorScope,
     Path(order_no): Path<String>,
-) -> ApiResult<Json<dto::Order>> {
+) -> ApiResult<Json<dto::VendorOrder>> {
     let missing = || ApiError::not_found("order_not_found", "no such order");
     if order_no.is_empty() || order_no.len() > 40 {
         return Err(missing());
@@ -343,7 +345,7 @@ async fn get_order(
         }))
         .await;
     match found {
-        Ok(o) => Ok(Json(super::orders::order_dto(o.into_inner(), None))),
+        Ok(o) => Ok(Json(super::orders::vendor_order_dto(o.into_inner())?)),
         Err(e) if e.code() == tonic::Code::NotFound => {
             // Someone else's order, or none at all? Only the first is worth an audit entry.
             let exists = s
