@@ -498,6 +498,17 @@ async fn a_forgotten_password_is_reset_with_the_mailed_token() {
         .expect("the token in the mail")
         .to_string();
     assert!(body.contains(&format!("token={token}")), "{body}");
+    // Nobody reading the notifications log can use it: the stored copy has no token.
+    let db = app().db().await;
+    let stored: String = sqlx::query_scalar(
+        "SELECT body FROM notifications.messages WHERE template = 'password_reset' AND recipient = $1",
+    )
+    .bind(&email)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert!(!stored.contains(&token), "{stored}");
+    assert!(stored.contains("[redacted]"), "{stored}");
 
     let r = http
         .post(

@@ -45,13 +45,16 @@ impl Notifier for NotificationsRpc {
                 idempotency_key: mail.key.clone(),
                 to: mail.to.clone(),
                 template: "password_reset".into(),
-                vars: [
+                vars: [(
+                    "expires_minutes".to_string(),
+                    mail.expires_minutes.to_string(),
+                )]
+                .into_iter()
+                .collect(),
+                // Whoever reads the notifications log must not be able to reset the account.
+                secret_vars: [
                     ("token".to_string(), mail.token.clone()),
                     ("reset_link".to_string(), mail.link.clone()),
-                    (
-                        "expires_minutes".to_string(),
-                        mail.expires_minutes.to_string(),
-                    ),
                 ]
                 .into_iter()
                 .collect(),

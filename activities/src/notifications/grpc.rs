@@ -54,7 +54,12 @@ impl NotificationService for Notifications {
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect();
-        let sent = store::send_once(
+        let secrets: BTreeMap<&str, String> = r
+            .secret_vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        let sent = store::send_once_with_secrets(
             &self.pool,
             self.mailer.as_ref(),
             &ctx,
@@ -62,6 +67,7 @@ impl NotificationService for Notifications {
             r.to.trim(),
             &r.template,
             &vars,
+            &secrets,
         )
         .await
         .map_err(|e| match e {

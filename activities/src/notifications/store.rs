@@ -69,6 +69,26 @@ pub async fn send_once(
     template: &str,
     vars: &BTreeMap<&str, String>,
 ) -> Result<Sent, Error> {
+    send_once_with_secrets(pool, mailer, ctx, key, to, template, vars, &BTreeMap::new()).await
+}
+
+/// What a secret reads as in the stored copy of a message.
+pub const REDACTED: &str = "[redacted]";
+
+/// Like [`send_once`], with `secrets`: values (a password reset token) that go into the mail
+/// sent but never into the stored copy, which has [`REDACTED`] in their place. The mail is
+/// rendered from the template when it is sent, so a retry must bring the secrets again.
+#[allow(clippy::too_many_arguments)]
+pub async fn send_once_with_secrets(
+    pool: &PgPool,
+    mailer: &dyn Mailer,
+    ctx: &Ctx,
+    key: &str,
+    to: &str,
+    template: &str,
+    vars: &BTreeMap<&str, String>,
+    secrets: &BTreeMap<&str, String>,
+) -> Result<Sent, Error> {
     let t = sqlx::query!(
         "SELECT subject, body FROM notifications.templates WHERE key = $1",
         template
@@ -76,7 +96,16 @@ pub async fn send_once(
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| Error::UnknownTemplate(template.to_string()))?;
-    let (subject, body) = (render(&t.subject, vars), render(&t.body, vars));
+    let mut stored_vars = vars.clone();
+    let mut sent_vars = vars.clone();
+    for (k, v) in secrets {
+        stored_vars.insert(k, REDACTED.to_string());
+        sent_vars.insert(k, v.clone());
+    }
+    let (subject, body) = (
+        render(&t.subject, &stored_vars),
+        render(&t.body, &stored_vars),
+    );
     sqlx::query!(
         r#"INSERT INTO notifications.messages (id, idempotency_key, recipient, template, subject, body)
            VALUES ($1, $2, $3, $4, $5, $6)
@@ -121,10 +150,19 @@ pub async fn send_once(
     .await?;
     tx.commit().await?;
 
+    // With secrets, the mail is rendered now: the stored copy never had them.
     let mail = Mail {
         to: m.recipient.clone(),
-        subject: m.subject,
-        body: m.body,
+        subject: if secrets.is_empty() {
+            m.subject
+        } else {
+            render(&t.subject, &sent_vars)
+        },
+        body: if secrets.is_empty() {
+            m.body
+        } else {
+            render(&t.body, &sent_vars)
+        },
         message_id: format!("<{}@souk>", m.id),
     };
     match mailer.send(&mail).await {

@@ -185,3 +185,57 @@ async fn a_message_being_sent_by_another_attempt_is_not_sent_twice(pool: PgPool)
     .await;
     assert!(r.unwrap().newly_sent);
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_secret_goes_into_the_mail_sent_and_never_into_the_stored_copy(pool: PgPool) {
+    test_schema(&pool, Schema::Notifications).await;
+    let mailer = Recorder::default();
+    let ctx = Ctx::system();
+    let vars = BTreeMap::from([("expires_minutes", "30".to_string())]);
+    let token = "reset-token-that-must-not-be-stored";
+    let secrets = BTreeMap::from([
+        ("token", token.to_string()),
+        (
+            "reset_link",
+            format!("https://shop.test/reset?token={token}"),
+        ),
+    ]);
+    // The first try fails at the mail server; the retry brings the secrets again.
+    mailer
+        .fail_next
+        .lock()
+        .unwrap()
+        .push(MailError::Transient("421 try later".into()));
+    for _ in 0..2 {
+        let _ = store::send_once_with_secrets(
+            &pool,
+            &mailer,
+            &ctx,
+            "password-reset:1",
+            "ada@example.com",
+            "password_reset",
+            &vars,
+            &secrets,
+        )
+        .await;
+    }
+    let sent = mailer.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "sent once");
+    assert!(sent[0].body.contains(token) && sent[0].body.contains("30 minutes"));
+    let stored: Vec<(String, String)> =
+        sqlx::query_as("SELECT subject, body FROM notifications.messages")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].1.contains(token), "{}", stored[0].1);
+    assert!(stored[0].1.contains(store::REDACTED), "{}", stored[0].1);
+    let logged: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notifications.outbox WHERE data::text LIKE '%' || $1 || '%'",
+    )
+    .bind(token)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(logged, 0, "nor in the outbox");
+}
