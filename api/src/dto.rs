@@ -793,6 +793,23 @@ pub struct ResetPassword {
     pub new_password: String,
 }
 
+/// The token from a lockout mail.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Unlock {
+    pub token: String,
+}
+
+/// The answer to a sign-up: the same whether or not the address had an account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Registered {
+    pub accepted: bool,
+    #[schema(
+        example = "We have sent a message to that address. Sign in with it and your password."
+    )]
+    pub message: String,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct Preferences {
     /// BCP 47, for example en-GB.

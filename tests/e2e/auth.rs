@@ -15,6 +15,7 @@ fn email(tag: &str) -> String {
     format!("{tag}-{}@example.com", unique().to_lowercase())
 }
 
+/// Signs up; the account as `/v1/me` shows it.
 async fn register(http: &Http, email: &str) -> Value {
     let r = http
         .post(
@@ -22,8 +23,12 @@ async fn register(http: &Http, email: &str) -> Value {
             json!({"email": email, "password": PASSWORD}),
         )
         .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body
+    assert_eq!(r.status, 202, "{}", r.text);
+    let token = login(http, email, PASSWORD).await.body["access_token"]
+        .as_str()
+        .expect("the new account signs in")
+        .to_string();
+    http.with_token(&token).get("/v1/me").await.body
 }
 
 async fn login(http: &Http, email: &str, password: &str) -> souk_tests::Reply {
@@ -182,16 +187,31 @@ async fn registration_mistakes_are_clear_4xx_and_write_nothing() {
             422,
             "weak_password",
         ),
-        (
-            json!({"email": taken.to_uppercase(), "password": PASSWORD}),
-            409,
-            "email_taken",
-        ),
         (json!({"email": email("nopw")}), 422, "invalid_body"),
     ] {
         let r = http.post("/v1/auth/register", body.clone()).await;
         assert_eq!((r.status, r.code()), (status, code), "{body}: {}", r.text);
     }
+    // An address with an account gets the same answer as a new one (nothing to learn about
+    // who has an account here); its owner gets a mail instead, and nothing changes.
+    let fresh = http
+        .post(
+            "/v1/auth/register",
+            json!({"email": email("new"), "password": PASSWORD}),
+        )
+        .await;
+    let again = http
+        .post(
+            "/v1/auth/register",
+            json!({"email": taken.to_uppercase(), "password": "someone else's password"}),
+        )
+        .await;
+    assert_eq!(
+        (again.status, &again.body),
+        (fresh.status, &fresh.body),
+        "{}",
+        again.text
+    );
     let db = app().db().await;
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM auth.users WHERE email ILIKE $1")
         .bind(&taken)
@@ -199,6 +219,21 @@ async fn registration_mistakes_are_clear_4xx_and_write_nothing() {
         .await
         .unwrap();
     assert_eq!(n, 1);
+    eventually(Duration::from_secs(10), "the mail to the owner", || {
+        let taken = taken.clone();
+        async move {
+            crate::checkout_support::mails_to(&taken)
+                .await
+                .into_iter()
+                .find(|(subject, _)| subject.contains("Someone tried to sign up"))
+        }
+    })
+    .await;
+    assert_eq!(
+        login(&http, &taken, PASSWORD).await.status,
+        200,
+        "the password is unchanged"
+    );
 }
 
 #[tokio::test]
@@ -387,6 +422,29 @@ async fn repeated_failures_lock_the_address_and_unknown_addresses_look_the_same(
         },
     )
     .await;
+    // The owner is told, with a link that lifts the lock once.
+    let body = eventually(Duration::from_secs(10), "the lockout mail", || {
+        let known = known.clone();
+        async move {
+            crate::checkout_support::mails_to(&known)
+                .await
+                .into_iter()
+                .find(|(subject, _)| subject.contains("sign-in was locked"))
+                .map(|(_, body)| body)
+        }
+    })
+    .await;
+    let token = body
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 43 && !l.contains(' '))
+        .expect("the unlock code in the mail")
+        .to_string();
+    let r = http.post("/v1/auth/unlock", json!({"token": token})).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = http.post("/v1/auth/unlock", json!({"token": token})).await;
+    assert_eq!((r.status, r.code()), (422, "invalid_unlock_token"));
+    assert_eq!(login(&http, &known, PASSWORD).await.status, 200);
 }
 
 #[tokio::test]

@@ -67,7 +67,7 @@ async fn signed_in_callers_have_their_own_bucket_and_sign_in_is_stricter() {
             json!({"email": email, "password": PASSWORD}),
         )
         .await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.status, 202, "{}", r.text);
     let signed_in = Http::login(&email, PASSWORD).await;
     let user = http.with_token(signed_in.token().unwrap());
     for left in (0..3).rev() {

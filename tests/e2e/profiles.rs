@@ -43,6 +43,7 @@ async fn the_production_profile_refuses_published_secrets_and_the_sandbox() {
         "database.url",
         "payments.sandbox_enabled",
         "auth.password_reset_link",
+        "auth.unlock_link",
     ] {
         assert!(out.contains(needle), "{needle} in {out}");
     }
@@ -114,6 +115,10 @@ async fn seeding_creates_no_known_accounts_unless_asked_and_production_refuses_t
         (
             "SOUK_AUTH__PASSWORD_RESET_LINK",
             "https://shop.example.com/reset?t={token}",
+        ),
+        (
+            "SOUK_AUTH__UNLOCK_LINK",
+            "https://shop.example.com/unlock?t={token}",
         ),
     ]);
     let (code, out) = souk(&["seed", "--demo"], &production).await;

@@ -171,6 +171,7 @@ pub struct Auth {
     pub access_ttl_seconds: i64,
     pub refresh_ttl_seconds: i64,
     pub lockout_threshold: i32,
+    pub lockout_address_threshold: i32,
     pub lockout_window_seconds: i64,
     pub lockout_duration_seconds: i64,
     /// Seals signing keys at rest.
@@ -178,6 +179,7 @@ pub struct Auth {
     pub password_reset_ttl_seconds: i64,
     pub require_operator_mfa: bool,
     pub password_reset_link: String,
+    pub unlock_link: String,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
@@ -266,11 +268,16 @@ impl Config {
         if !self.auth.require_operator_mfa {
             problems.push("auth.require_operator_mfa must stay on".into());
         }
-        let link = self.auth.password_reset_link.to_ascii_lowercase();
-        if link.contains("127.0.0.1") || link.contains("localhost") {
-            problems.push(
-                "auth.password_reset_link points at a development address; set your shop's reset page".into(),
-            );
+        for (name, link) in [
+            ("auth.password_reset_link", &self.auth.password_reset_link),
+            ("auth.unlock_link", &self.auth.unlock_link),
+        ] {
+            let link = link.to_ascii_lowercase();
+            if link.contains("127.0.0.1") || link.contains("localhost") {
+                problems.push(format!(
+                    "{name} points at a development address; set your shop's page"
+                ));
+            }
         }
         problems
     }
@@ -344,6 +351,7 @@ mod tests {
             SecretString::from("postgres://souk:3f9c1a7e2b@db.internal:5432/souk".to_string());
         cfg.payments.sandbox_enabled = false;
         cfg.auth.password_reset_link = "https://shop.example.com/reset?token={token}".into();
+        cfg.auth.unlock_link = "https://shop.example.com/unlock?token={token}".into();
         assert_eq!(cfg.production_problems(), Vec::<String>::new());
         // Short or placeholder secrets are refused, the operators' second factor must stay.
         cfg.auth.key_encryption_key = SecretString::from("change-me");

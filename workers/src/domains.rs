@@ -189,10 +189,12 @@ pub async fn auth_service(cfg: &Config, pool: PgPool) -> anyhow::Result<auth::Au
         access_ttl: chrono::Duration::seconds(a.access_ttl_seconds),
         refresh_ttl: chrono::Duration::seconds(a.refresh_ttl_seconds),
         lockout_threshold: a.lockout_threshold.max(1),
+        lockout_address_threshold: a.lockout_address_threshold.max(a.lockout_threshold.max(1)),
         lockout_window: chrono::Duration::seconds(a.lockout_window_seconds),
         lockout_duration: chrono::Duration::seconds(a.lockout_duration_seconds),
         reset_ttl: chrono::Duration::seconds(a.password_reset_ttl_seconds),
         reset_link: a.password_reset_link.clone(),
+        unlock_link: a.unlock_link.clone(),
     };
     let notifier = Arc::new(auth::notify::NotificationsRpc::new(channel(
         &cfg.services.notifications.url,

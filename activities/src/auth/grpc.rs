@@ -62,6 +62,7 @@ fn error(e: Error) -> Status {
         Error::UserNotFound => not_found("user_not_found", msg),
         Error::InvalidAudit(_) => invalid("invalid_audit_entry", msg),
         Error::InvalidResetToken => invalid("invalid_reset_token", msg),
+        Error::InvalidUnlockToken => invalid("invalid_unlock_token", msg),
         Error::MfaRequired => status(Code::Unauthenticated, "mfa_required", msg),
         Error::InvalidMfaCode => status(Code::Unauthenticated, "invalid_mfa_code", msg),
         Error::MfaAlreadyEnabled => status(Code::AlreadyExists, "mfa_already_enabled", msg),
@@ -297,6 +298,18 @@ impl Rpc for Auth {
             .await
             .map_err(error)?;
         Ok(Response::new(user(u)))
+    }
+
+    async fn unlock(
+        &self,
+        req: Request<pb::UnlockRequest>,
+    ) -> Result<Response<pb::UnlockResponse>, Status> {
+        let m = meta(&req);
+        self.service
+            .unlock(&m, &req.into_inner().token)
+            .await
+            .map_err(error)?;
+        Ok(Response::new(pb::UnlockResponse {}))
     }
 
     async fn set_user_status(

@@ -18,9 +18,24 @@ pub struct ResetMail {
     pub expires_minutes: i64,
 }
 
+/// Another message about an account: a welcome, a sign-up with an address that has an
+/// account, a lockout with its unlock link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountMail {
+    /// Sends at most once per key.
+    pub key: String,
+    pub to: String,
+    /// `welcome`, `account_exists`, `account_locked`.
+    pub template: &'static str,
+    pub vars: Vec<(String, String)>,
+    /// Rendered into the mail sent, never stored (an unlock token).
+    pub secrets: Vec<(String, String)>,
+}
+
 #[tonic::async_trait]
 pub trait Notifier: Send + Sync {
     async fn password_reset(&self, ctx: &Ctx, mail: &ResetMail) -> anyhow::Result<()>;
+    async fn account_mail(&self, ctx: &Ctx, mail: &AccountMail) -> anyhow::Result<()>;
 }
 
 /// The notifications domain's gRPC service.
@@ -58,6 +73,21 @@ impl Notifier for NotificationsRpc {
                 ]
                 .into_iter()
                 .collect(),
+            },
+            ctx,
+        );
+        self.client.clone().send(req).await?;
+        Ok(())
+    }
+
+    async fn account_mail(&self, ctx: &Ctx, mail: &AccountMail) -> anyhow::Result<()> {
+        let req = crate::grpc::request(
+            pb::SendRequest {
+                idempotency_key: mail.key.clone(),
+                to: mail.to.clone(),
+                template: mail.template.into(),
+                vars: mail.vars.iter().cloned().collect(),
+                secret_vars: mail.secrets.iter().cloned().collect(),
             },
             ctx,
         );

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::crypto::{random_token, token_hash};
 use super::keys::{KeyError, Keys, Rotated};
 use super::mfa;
-use super::notify::{Notifier, ResetMail};
+use super::notify::{AccountMail, Notifier, ResetMail};
 use super::password::{HashError, Hasher};
 use super::revocation::Revocations;
 use crate::db::Schema;
@@ -25,15 +25,20 @@ pub struct Settings {
     pub audience: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
-    /// This many failed sign-ins for one e-mail address within `lockout_window` lock it for
-    /// `lockout_duration`.
+    /// This many failed sign-ins for one e-mail address from one source (client address)
+    /// within `lockout_window` lock it for that source for `lockout_duration`.
     pub lockout_threshold: i32,
+    /// This many from all sources together lock it for everyone (the owner can unlock it by
+    /// mail).
+    pub lockout_address_threshold: i32,
     pub lockout_window: Duration,
     pub lockout_duration: Duration,
     /// How long a mailed reset token works.
     pub reset_ttl: Duration,
     /// The link in the reset mail; `{token}` is replaced by the token.
     pub reset_link: String,
+    /// The link in the lockout mail; `{token}` is replaced by the unlock token.
+    pub unlock_link: String,
 }
 
 /// Who is asking, from where: recorded with every audit entry.
@@ -88,6 +93,8 @@ pub enum Error {
     InvalidAudit(&'static str),
     #[error("the reset token is unknown, used or expired")]
     InvalidResetToken,
+    #[error("the unlock token is unknown, used or expired")]
+    InvalidUnlockToken,
     #[error("this account signs in with a second factor: send totp_code or recovery_code")]
     MfaRequired,
     #[error("the code is wrong, expired or used already")]
@@ -161,6 +168,11 @@ fn roles(names: Vec<String>) -> Vec<Role> {
 /// The key lockout counts failures under: the address, case-insensitively.
 fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
+}
+
+/// Where a sign-in comes from, for counting its failures: the client's address.
+fn source(meta: &Meta) -> String {
+    meta.ip.clone().unwrap_or_else(|| "unknown".into())
 }
 
 /// Appends to the audit trail on `conn`.
@@ -343,17 +355,71 @@ impl AuthService {
         &self.pool
     }
 
-    /// A customer signs up. Writes `user.created` to the outbox with the account.
+    /// A customer signs up. Writes `user.created` to the outbox with the account and mails a
+    /// welcome. An address that has an account already gets a mail saying so, not an error:
+    /// the caller learns nothing about which addresses have accounts (both take a password
+    /// hash and answer the account of the address).
     pub async fn register(&self, meta: &Meta, email: &str, password: &str) -> Result<User, Error> {
-        self.create(
-            meta,
-            email,
-            password,
-            &[Role::Customer],
-            None,
-            "user_registered",
-        )
-        .await
+        let created = self
+            .create(
+                meta,
+                email,
+                password,
+                &[Role::Customer],
+                None,
+                "user_registered",
+            )
+            .await;
+        match created {
+            Ok(user) => {
+                self.send_in_background(
+                    meta,
+                    AccountMail {
+                        key: format!("welcome:{}", user.id),
+                        to: user.email.clone(),
+                        template: "welcome",
+                        vars: vec![],
+                        secrets: vec![],
+                    },
+                );
+                Ok(user)
+            }
+            Err(Error::EmailTaken) => {
+                let key = email_key(email);
+                let mut conn = self.pool.acquire().await?;
+                let user = account_by_email(&mut conn, &key)
+                    .await?
+                    .ok_or(Error::UserNotFound)?
+                    .user;
+                audit(
+                    &mut conn,
+                    meta,
+                    "registration",
+                    "denied",
+                    Some(user.id),
+                    Some(&key),
+                    json!({"reason": "email_taken"}),
+                )
+                .await?;
+                // At most one such mail an hour, however often the form is sent.
+                self.send_in_background(
+                    meta,
+                    AccountMail {
+                        key: format!(
+                            "account-exists:{}:{}",
+                            user.id,
+                            Utc::now().format("%Y%m%d%H")
+                        ),
+                        to: user.email.clone(),
+                        template: "account_exists",
+                        vars: vec![],
+                        secrets: vec![],
+                    },
+                );
+                Ok(user)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// An account with the given roles (operators and seeding).
@@ -451,7 +517,7 @@ impl AuthService {
     ) -> Result<Tokens, Error> {
         let key = email_key(email);
         let mut conn = self.pool.acquire().await?;
-        if let Some(retry_after_seconds) = self.locked_for(&mut conn, &key).await? {
+        if let Some(retry_after_seconds) = self.locked_for(&mut conn, &key, meta).await? {
             audit(
                 &mut conn,
                 meta,
@@ -492,18 +558,15 @@ impl AuthService {
         let mut amr = vec!["pwd".to_string()];
         if let Some(sealed) = &account.totp_secret {
             let factor = match second {
+                // The password was right, but that alone is not a sign-in: it counts like a
+                // failure (the sign-in that follows with the code clears the count), so a
+                // known password cannot be probed without limit.
                 SecondFactor::None => {
-                    audit(
-                        &mut conn,
-                        meta,
-                        "login",
-                        "denied",
-                        Some(user.id),
-                        Some(&key),
-                        json!({"reason": "mfa_required"}),
-                    )
-                    .await?;
-                    return Err(Error::MfaRequired);
+                    drop(conn);
+                    return Err(match self.failed_login(meta, &key).await? {
+                        Error::InvalidCredentials => Error::MfaRequired,
+                        locked => locked,
+                    });
                 }
                 other => {
                     self.check_second_factor(&mut conn, &user, sealed, other)
@@ -549,65 +612,100 @@ impl AuthService {
         Ok(tokens)
     }
 
-    /// Seconds until `key` may sign in again, if it is locked.
-    async fn locked_for(&self, conn: &mut PgConnection, key: &str) -> sqlx::Result<Option<i64>> {
+    /// Seconds until `key` may sign in again from where `meta` calls, if it is locked: for
+    /// this source, or for every source.
+    async fn locked_for(
+        &self,
+        conn: &mut PgConnection,
+        key: &str,
+        meta: &Meta,
+    ) -> sqlx::Result<Option<i64>> {
         let until = sqlx::query_scalar!(
-            r#"SELECT locked_until AS "locked_until!" FROM auth.login_attempts
-                WHERE email_key = $1 AND locked_until > now()"#,
-            key
+            r#"SELECT max(locked_until) AS "locked_until" FROM auth.login_attempts
+                WHERE email_key = $1 AND source IN ('', $2) AND locked_until > now()"#,
+            key,
+            source(meta)
         )
-        .fetch_optional(conn)
+        .fetch_one(conn)
         .await?;
         Ok(until.map(|u| (u - Utc::now()).num_seconds().max(1)))
     }
 
-    /// Counts a failed sign-in; locks the address after too many. Returns the answer.
+    /// Counts a failed sign-in for the address from this source, and for the address from
+    /// anywhere; locks whichever reaches its threshold, and mails the owner an unlock link
+    /// when a lock begins. Returns the answer.
     async fn failed_login(&self, meta: &Meta, key: &str) -> Result<Error, Error> {
         let s = &self.settings;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query!(
-            "INSERT INTO auth.login_attempts (email_key, failures) VALUES ($1, 0)
-             ON CONFLICT (email_key) DO NOTHING",
-            key
-        )
-        .execute(&mut *tx)
-        .await?;
-        let row = sqlx::query!(
-            "SELECT failures, window_started_at, locked_until FROM auth.login_attempts
-              WHERE email_key = $1 FOR UPDATE",
-            key
-        )
-        .fetch_one(&mut *tx)
-        .await?;
         let now = Utc::now();
-        // A failure that raced a lock (it passed the check before the lock was set) must not
-        // lift it.
-        if let Some(until) = row.locked_until.filter(|u| *u > now) {
-            tx.commit().await?;
-            return Ok(Error::Locked {
-                retry_after_seconds: (until - now).num_seconds().max(1),
-            });
+        let mut tx = self.pool.begin().await?;
+        let mut locked_until: Option<DateTime<Utc>> = None;
+        let mut newly_locked = false;
+        let mut counted = Vec::new();
+        for (source, threshold) in [
+            (source(meta), s.lockout_threshold),
+            (String::new(), s.lockout_address_threshold),
+        ] {
+            sqlx::query!(
+                "INSERT INTO auth.login_attempts (email_key, source, failures) VALUES ($1, $2, 0)
+                 ON CONFLICT (email_key, source) DO NOTHING",
+                key,
+                source
+            )
+            .execute(&mut *tx)
+            .await?;
+            let row = sqlx::query!(
+                "SELECT failures, window_started_at, locked_until FROM auth.login_attempts
+                  WHERE email_key = $1 AND source = $2 FOR UPDATE",
+                key,
+                source
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            // A failure that raced a lock (it passed the check before the lock was set)
+            // must not lift it.
+            if let Some(until) = row.locked_until.filter(|u| *u > now) {
+                locked_until = locked_until.max(Some(until));
+                continue;
+            }
+            let fresh_window = row.window_started_at + s.lockout_window < now
+                || row.locked_until.is_some_and(|u| u <= now);
+            let (failures, window_started_at) = if fresh_window {
+                (1, now)
+            } else {
+                (row.failures + 1, row.window_started_at)
+            };
+            let lock = failures >= threshold;
+            let until = lock.then(|| now + s.lockout_duration);
+            sqlx::query!(
+                "UPDATE auth.login_attempts
+                    SET failures = $3, window_started_at = $4, locked_until = $5, updated_at = now()
+                  WHERE email_key = $1 AND source = $2",
+                key,
+                source,
+                if lock { 0 } else { failures },
+                window_started_at,
+                until
+            )
+            .execute(&mut *tx)
+            .await?;
+            if lock {
+                newly_locked = true;
+                locked_until = locked_until.max(until);
+                audit(
+                    &mut tx,
+                    meta,
+                    "lockout",
+                    "ok",
+                    None,
+                    Some(key),
+                    json!({"failures": failures, "locked_seconds": s.lockout_duration.num_seconds(),
+                           "scope": if source.is_empty() { "address" } else { "address_and_source" }}),
+                )
+                .await?;
+                tracing::warn!(failures, "sign-in locked after repeated failures");
+            }
+            counted.push(failures);
         }
-        let fresh_window = row.window_started_at + s.lockout_window < now
-            || row.locked_until.is_some_and(|u| u <= now);
-        let (failures, window_started_at) = if fresh_window {
-            (1, now)
-        } else {
-            (row.failures + 1, row.window_started_at)
-        };
-        let lock = failures >= s.lockout_threshold;
-        let locked_until = lock.then(|| now + s.lockout_duration);
-        sqlx::query!(
-            "UPDATE auth.login_attempts
-                SET failures = $2, window_started_at = $3, locked_until = $4, updated_at = now()
-              WHERE email_key = $1",
-            key,
-            if lock { 0 } else { failures },
-            window_started_at,
-            locked_until
-        )
-        .execute(&mut *tx)
-        .await?;
         audit(
             &mut tx,
             meta,
@@ -615,29 +713,124 @@ impl AuthService {
             "failed",
             None,
             Some(key),
-            json!({"reason": "invalid_credentials", "failures": failures}),
+            json!({"reason": "invalid_credentials", "failures": counted.first()}),
         )
         .await?;
-        if lock {
-            audit(
-                &mut tx,
-                meta,
-                "lockout",
-                "ok",
-                None,
-                Some(key),
-                json!({"failures": failures, "locked_seconds": s.lockout_duration.num_seconds()}),
-            )
-            .await?;
-            tracing::warn!(failures, "sign-in locked after repeated failures");
-        }
+        let unlock = if newly_locked {
+            self.unlock_mail(&mut tx, key).await?
+        } else {
+            None
+        };
         tx.commit().await?;
+        if let Some(mail) = unlock {
+            self.send_in_background(meta, mail);
+        }
         Ok(match locked_until {
-            Some(_) => Error::Locked {
-                retry_after_seconds: s.lockout_duration.num_seconds(),
+            Some(until) => Error::Locked {
+                retry_after_seconds: (until - now).num_seconds().max(1),
             },
             None => Error::InvalidCredentials,
         })
+    }
+
+    /// A single-use unlock token for the owner of `key`, and the mail that carries it (none
+    /// if no account has the address).
+    async fn unlock_mail(
+        &self,
+        conn: &mut PgConnection,
+        key: &str,
+    ) -> Result<Option<AccountMail>, Error> {
+        let Some(account) = account_by_email(&mut *conn, key).await? else {
+            return Ok(None);
+        };
+        let token = random_token();
+        let id = Uuid::now_v7();
+        sqlx::query!(
+            "INSERT INTO auth.unlock_tokens (id, email_key, token_hash, expires_at) VALUES ($1, $2, $3, $4)",
+            id,
+            key,
+            token_hash(&token),
+            Utc::now() + self.settings.lockout_duration.max(Duration::hours(1))
+        )
+        .execute(&mut *conn)
+        .await?;
+        Ok(Some(AccountMail {
+            key: format!("account-locked:{id}"),
+            to: account.user.email,
+            template: "account_locked",
+            vars: vec![(
+                "locked_minutes".into(),
+                self.settings.lockout_duration.num_minutes().to_string(),
+            )],
+            secrets: vec![
+                (
+                    "unlock_link".into(),
+                    self.settings.unlock_link.replace("{token}", &token),
+                ),
+                ("token".into(), token),
+            ],
+        }))
+    }
+
+    /// Lifts every lock on the address of a mailed unlock token (once, before it expires).
+    pub async fn unlock(&self, meta: &Meta, token: &str) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query!(
+            "UPDATE auth.unlock_tokens SET used_at = now()
+              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+              RETURNING email_key",
+            token_hash(token)
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            audit(
+                &mut tx,
+                meta,
+                "unlock",
+                "denied",
+                None,
+                None,
+                json!({"reason": "invalid_unlock_token"}),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(Error::InvalidUnlockToken);
+        };
+        let cleared = sqlx::query!(
+            "DELETE FROM auth.login_attempts WHERE email_key = $1",
+            row.email_key
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        audit(
+            &mut tx,
+            meta,
+            "unlock",
+            "ok",
+            None,
+            Some(&row.email_key),
+            json!({"cleared": cleared}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sends an account mail without holding up the answer (which must take as long whether
+    /// or not an account exists).
+    fn send_in_background(&self, meta: &Meta, mail: AccountMail) {
+        let (notifier, ctx) = (self.notifier.clone(), meta.ctx.clone());
+        tokio::spawn(async move {
+            if let Err(e) = notifier.account_mail(&ctx, &mail).await {
+                tracing::error!(
+                    template = mail.template,
+                    error = format!("{e:#}"),
+                    "account mail not sent"
+                );
+            }
+        });
     }
 
     /// A new refresh token in `family` and an access token for `user`.
@@ -1454,7 +1647,7 @@ impl AuthService {
         let key = email_key(&row.email);
         {
             let mut conn = self.pool.acquire().await?;
-            if let Some(retry_after_seconds) = self.locked_for(&mut conn, &key).await? {
+            if let Some(retry_after_seconds) = self.locked_for(&mut conn, &key, meta).await? {
                 return Err(Error::Locked {
                     retry_after_seconds,
                 });

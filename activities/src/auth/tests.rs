@@ -14,9 +14,12 @@ use crate::db::{Schema, test_schema};
 
 const PASSWORD: &str = "correct horse battery";
 
-/// Records the reset mails it is asked to send.
+/// Records the reset mails and other account mails it is asked to send.
 #[derive(Default)]
-struct Outbox(std::sync::Mutex<Vec<super::notify::ResetMail>>);
+struct Outbox(
+    std::sync::Mutex<Vec<super::notify::ResetMail>>,
+    std::sync::Mutex<Vec<super::notify::AccountMail>>,
+);
 
 #[tonic::async_trait]
 impl super::notify::Notifier for Outbox {
@@ -26,6 +29,15 @@ impl super::notify::Notifier for Outbox {
         mail: &super::notify::ResetMail,
     ) -> anyhow::Result<()> {
         self.0.lock().unwrap().push(mail.clone());
+        Ok(())
+    }
+
+    async fn account_mail(
+        &self,
+        _ctx: &crate::Ctx,
+        mail: &super::notify::AccountMail,
+    ) -> anyhow::Result<()> {
+        self.1.lock().unwrap().push(mail.clone());
         Ok(())
     }
 }
@@ -82,10 +94,12 @@ async fn service_with(pool: &PgPool, notifier: std::sync::Arc<Outbox>) -> AuthSe
         access_ttl: Duration::minutes(15),
         refresh_ttl: Duration::days(30),
         lockout_threshold: 3,
+        lockout_address_threshold: 5,
         lockout_window: Duration::minutes(15),
         lockout_duration: Duration::minutes(15),
         reset_ttl: Duration::minutes(30),
         reset_link: "https://shop.test/reset?token={token}".into(),
+        unlock_link: "https://shop.test/unlock?token={token}".into(),
     };
     AuthService::new(
         pool.clone(),
@@ -153,9 +167,22 @@ async fn register_login_refresh_reuse_and_logout(pool: PgPool) {
         .unwrap();
     assert!(stored.starts_with("$argon2id$") && !stored.contains(PASSWORD));
 
-    // Case-insensitive addresses: the same person cannot register twice.
+    // Case-insensitive addresses: the same person cannot register twice (the second try
+    // answers the account there is, and creates nothing).
+    let again = svc
+        .register(&meta(), "ann@example.COM", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(again.id, user.id);
     assert!(matches!(
-        svc.register(&meta(), "ann@example.COM", PASSWORD).await,
+        svc.create_user(
+            &meta(),
+            "ann@example.COM",
+            PASSWORD,
+            &[Role::Customer],
+            None
+        )
+        .await,
         Err(Error::EmailTaken)
     ));
 
@@ -575,4 +602,127 @@ async fn tokens_after_a_revocation_outlive_it_and_live_revocations_are_published
     assert_eq!(n, 2, "{published:?}");
     assert!(published.contains(&format!("user:{}:{watermark}", user.id)));
     assert!(published.contains(&format!("session:{}", new.sid.unwrap())));
+}
+
+#[sqlx::test(migrations = false)]
+async fn one_source_cannot_lock_the_owner_out_and_the_owner_can_unlock_by_mail(pool: PgPool) {
+    let outbox = std::sync::Arc::new(Outbox::default());
+    let svc = service_with(&pool, outbox.clone()).await;
+    svc.register(&meta(), "di@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let from = |ip: &str| {
+        let mut m = meta();
+        m.ip = Some(ip.into());
+        m
+    };
+    // An attacker at one address locks only that address out.
+    for _ in 0..3 {
+        let _ = svc
+            .login(&from("198.51.100.1"), "di@example.com", "wrong password!")
+            .await;
+    }
+    assert!(matches!(
+        svc.login(&from("198.51.100.1"), "di@example.com", PASSWORD)
+            .await,
+        Err(Error::Locked { .. })
+    ));
+    svc.login(&from("203.0.113.9"), "di@example.com", PASSWORD)
+        .await
+        .expect("the owner, elsewhere, signs in");
+    // Many addresses together lock the account for everyone (5 here)...
+    for i in 0..5 {
+        let _ = svc
+            .login(
+                &from(&format!("198.51.100.{}", 10 + i)),
+                "di@example.com",
+                "wrong password!",
+            )
+            .await;
+    }
+    assert!(matches!(
+        svc.login(&from("203.0.113.9"), "di@example.com", PASSWORD)
+            .await,
+        Err(Error::Locked { .. })
+    ));
+    // ...and each lock mails the owner an unlock link, which lifts it once.
+    let mails = loop {
+        let m = outbox.1.lock().unwrap().clone();
+        if m.iter().filter(|m| m.template == "account_locked").count() >= 2 {
+            break m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    let locked = mails
+        .iter()
+        .rfind(|m| m.template == "account_locked")
+        .unwrap();
+    assert_eq!(locked.to, "di@example.com");
+    let token = locked
+        .secrets
+        .iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    svc.unlock(&meta(), &token).await.unwrap();
+    assert!(matches!(
+        svc.unlock(&meta(), &token).await,
+        Err(Error::InvalidUnlockToken)
+    ));
+    svc.login(&from("203.0.113.9"), "di@example.com", PASSWORD)
+        .await
+        .expect("unlocked");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_right_password_without_the_second_factor_counts_towards_the_lockout(pool: PgPool) {
+    let svc = service(&pool).await;
+    let user = svc
+        .register(&meta(), "ed@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let secret = super::mfa::from_base32("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").unwrap();
+    svc.provision_totp(&Meta::system("test"), user.id, &secret)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        assert!(matches!(
+            svc.login(&meta(), "ed@example.com", PASSWORD).await,
+            Err(Error::MfaRequired)
+        ));
+    }
+    assert!(matches!(
+        svc.login(&meta(), "ed@example.com", PASSWORD).await,
+        Err(Error::Locked { .. })
+    ));
+}
+
+#[sqlx::test(migrations = false)]
+async fn signing_up_with_an_address_that_has_an_account_looks_the_same_and_mails_the_owner(
+    pool: PgPool,
+) {
+    let outbox = std::sync::Arc::new(Outbox::default());
+    let svc = service_with(&pool, outbox.clone()).await;
+    let first = svc
+        .register(&meta(), "fa@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let again = svc
+        .register(&meta(), "FA@example.com", "another password entirely")
+        .await
+        .unwrap();
+    assert_eq!(first.id, again.id, "no second account, no error");
+    let mails = loop {
+        let m = outbox.1.lock().unwrap().clone();
+        if m.len() >= 2 {
+            break m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    let templates: Vec<&str> = mails.iter().map(|m| m.template).collect();
+    assert_eq!(templates, ["welcome", "account_exists"]);
+    // The password of the owner is unchanged.
+    svc.login(&meta(), "fa@example.com", PASSWORD)
+        .await
+        .unwrap();
 }

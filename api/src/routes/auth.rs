@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 use crate::auth::Principal;
 use crate::dto::{
     AuditEntry, AuditPage, Credentials, DisableTotp, ForgotPassword, GrantRole, Login,
-    OperatorReason, Reauthenticate, RecoveryCodes, RefreshToken, ResetPassword, RotatedKey, Tokens,
-    TotpCode, TotpEnrollment, User,
+    OperatorReason, Reauthenticate, RecoveryCodes, RefreshToken, Registered, ResetPassword,
+    RotatedKey, Tokens, TotpCode, TotpEnrollment, Unlock, User,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, Caller, Path, Query};
@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(forgot_password))
         .routes(routes!(reset_password))
+        .routes(routes!(unlock))
         .routes(routes!(jwks))
         .routes(routes!(enroll_totp))
         .routes(routes!(confirm_totp))
@@ -76,10 +77,11 @@ fn tokens(t: pb::TokenPair) -> Result<Tokens, ApiError> {
     })
 }
 
-/// Creates a customer account. Sign in afterwards.
+/// Creates a customer account; sign in afterwards. The answer is the same whether or not
+/// the address has an account already (its owner gets a mail saying someone tried), so it
+/// tells nobody which addresses have accounts.
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = Credentials,
-    responses((status = 201, body = User),
-        (status = 409, description = "email_taken", body = ErrorBody),
+    responses((status = 202, body = Registered),
         (status = 422, description = "invalid_email, weak_password", body = ErrorBody),
         (status = 429, description = "rate_limited", body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
@@ -87,18 +89,23 @@ async fn register(
     State(s): State<AppState>,
     caller: Caller,
     extract::Json(body): extract::Json<Credentials>,
-) -> ApiResult<(StatusCode, Json<User>)> {
-    let u = s
-        .auth
+) -> ApiResult<(StatusCode, Json<Registered>)> {
+    s.auth
         .clone()
         .register(caller.request(pb::RegisterRequest {
             email: body.email,
             password: body.password,
         }))
         .await
-        .map_err(auth_error)?
-        .into_inner();
-    Ok((StatusCode::CREATED, Json(u.into())))
+        .map_err(auth_error)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Registered {
+            accepted: true,
+            message: "We have sent a message to that address. Sign in with it and your password."
+                .into(),
+        }),
+    ))
 }
 
 /// Signs in. A wrong password and an unknown address get the same `invalid_credentials`;
@@ -230,6 +237,25 @@ async fn reset_password(
             token: body.token,
             new_password: body.new_password,
         }))
+        .await
+        .map_err(auth_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lifts a sign-in lock with the token from the lockout mail (once, before it expires).
+#[utoipa::path(post, path = "/v1/auth/unlock", tag = "auth", request_body = Unlock,
+    responses((status = 204),
+        (status = 422, description = "invalid_unlock_token (unknown, used or expired)", body = ErrorBody),
+        (status = 429, description = "rate_limited", body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn unlock(
+    State(s): State<AppState>,
+    caller: Caller,
+    extract::Json(body): extract::Json<Unlock>,
+) -> ApiResult<StatusCode> {
+    s.auth
+        .clone()
+        .unlock(caller.request(pb::UnlockRequest { token: body.token }))
         .await
         .map_err(auth_error)?;
     Ok(StatusCode::NO_CONTENT)
