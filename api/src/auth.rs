@@ -268,19 +268,32 @@ pub async fn authenticate(
     if let Some(ip) = client_ip(&state, &req) {
         req.extensions_mut().insert(ClientIp(ip));
     }
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return Ok(next.run(req).await);
+    let token = match req.headers().get(header::AUTHORIZATION) {
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| invalid_token("use Authorization: Bearer <access token>"))?
+            .to_string(),
+        // The Temporal Web UI cannot send a token to the codec: its session cookie does.
+        None if req
+            .uri()
+            .path()
+            .starts_with(crate::routes::codec::CODEC_PATH) =>
+        {
+            match crate::routes::codec::cookie_token(req.headers()) {
+                Some(t) => t,
+                None => return Ok(next.run(req).await),
+            }
+        }
+        None => return Ok(next.run(req).await),
     };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| invalid_token("use Authorization: Bearer <access token>"))?;
+    let token = token.as_str();
     let mut claims = state.verifier.verify(token).await.inspect_err(|e| {
         tracing::info!(code = %e.code, path = %req.uri().path(), "bearer token refused");
     })?;
@@ -330,6 +343,29 @@ pub async fn require_operator(
             Err(forbidden())
         }
     }
+}
+
+/// Records an operator's action in the audit trail, without delaying the answer.
+pub fn audit(
+    state: &AppState,
+    caller: &Caller,
+    event: &str,
+    outcome: &str,
+    user_id: Option<&str>,
+    details: serde_json::Value,
+) {
+    let mut client = state.auth.clone();
+    let req = caller.request(pb::AuditEntry {
+        event: event.into(),
+        outcome: outcome.into(),
+        user_id: user_id.map(str::to_string),
+        details_json: details.to_string(),
+    });
+    tokio::spawn(async move {
+        if let Err(e) = client.record_audit(req).await {
+            tracing::error!(error = %e, "could not record an audit entry");
+        }
+    });
 }
 
 /// Records a refused authorization in the audit trail, without delaying the answer.

@@ -33,6 +33,8 @@ pub fn app(state: AppState) -> Router {
     let admin = routes::admin::router()
         .merge(routes::orders::router())
         .merge(routes::auth::admin_router())
+        // A history's payloads come in batches larger than a usual body.
+        .merge(routes::codec::router().layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024)))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_operator,

@@ -66,7 +66,11 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             HeaderName::from_static("idempotency-key"),
             HeaderName::from_static("x-request-id"),
+            // The Temporal Web UI names the namespace when it calls the codec.
+            HeaderName::from_static("x-namespace"),
         ])
+        // The Web UI sends the codec session cookie (scoped to the codec, SameSite=Strict).
+        .allow_credentials(true)
         .expose_headers([
             HeaderName::from_static("x-request-id"),
             header::RETRY_AFTER,

@@ -61,6 +61,8 @@ pub struct Settings {
     pub breaker: BreakerSettings,
     pub temporal_address: String,
     pub temporal_namespace: String,
+    /// Encrypts and decrypts what goes to Temporal (and serves the codec endpoint).
+    pub temporal_codec: souk_contracts::codec::EncryptionCodec,
     /// The workflow task queue (with the deployment's prefix, if any).
     pub workflow_queue: String,
     /// Largest request body accepted.
@@ -71,8 +73,11 @@ pub struct Settings {
     /// A header that carries the client address, set by a trusted proxy in front of the API
     /// (`x-forwarded-for`: the right-most entry is used); empty: the peer address.
     pub client_ip_header: Option<String>,
-    /// Origins browsers may call the API from (CORS); empty: none.
+    /// Origins browsers may call the API from (CORS); empty: none. The Temporal Web UI's
+    /// origin is among them, for the codec.
     pub cors_origins: Vec<String>,
+    /// Cookies (the codec session) are sent over HTTPS only.
+    pub secure_cookies: bool,
 }
 
 #[derive(Clone)]
@@ -164,6 +169,7 @@ impl AppState {
             temporal: Temporal::new(
                 settings.temporal_address.clone(),
                 settings.temporal_namespace.clone(),
+                settings.temporal_codec.clone(),
             ),
             settings,
             metrics,
@@ -171,20 +177,50 @@ impl AppState {
     }
 }
 
-/// A Temporal client connected on first use and reconnected after a failure.
+/// A Temporal client connected on first use and reconnected after a failure. Its payloads
+/// are encrypted with the codec.
 pub struct Temporal {
     address: String,
     namespace: String,
+    codec: souk_contracts::codec::EncryptionCodec,
     client: tokio::sync::Mutex<Option<Client>>,
 }
 
 impl Temporal {
-    pub fn new(address: String, namespace: String) -> Self {
+    pub fn new(
+        address: String,
+        namespace: String,
+        codec: souk_contracts::codec::EncryptionCodec,
+    ) -> Self {
         Self {
             address,
             namespace,
+            codec,
             client: tokio::sync::Mutex::new(None),
         }
+    }
+
+    pub fn codec(&self) -> &souk_contracts::codec::EncryptionCodec {
+        &self.codec
+    }
+
+    /// A memo field of a described workflow, decrypted and read as JSON.
+    pub fn memo<T: serde::de::DeserializeOwned>(
+        &self,
+        d: &temporalio_client::WorkflowExecutionDescription,
+        key: &str,
+    ) -> Option<T> {
+        let p = d
+            .raw()
+            .workflow_execution_info
+            .as_ref()?
+            .memo
+            .as_ref()?
+            .fields
+            .get(key)?
+            .clone();
+        let p = self.codec.decode_payload(p).ok()?;
+        serde_json::from_slice(&p.data).ok()
     }
 
     pub async fn client(&self) -> Result<Client, ApiError> {
@@ -198,7 +234,9 @@ impl Temporal {
             ConnectionOptions::new(url)
                 .identity("souk-api".to_string())
                 .build(),
-            ClientOptions::new(self.namespace.clone()).build(),
+            ClientOptions::new(self.namespace.clone())
+                .data_converter(souk_contracts::codec::data_converter(self.codec.clone()))
+                .build(),
         );
         match tokio::time::timeout(Duration::from_secs(3), connect).await {
             Ok(Ok(c)) => {

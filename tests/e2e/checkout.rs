@@ -592,7 +592,7 @@ async fn the_request_id_of_a_checkout_is_in_its_workflow_memo() {
         .await
         .unwrap();
     assert_eq!(
-        d.memo().get::<String>("request_id").ok().flatten(),
+        app().memo::<String>(&d, "request_id"),
         Some(request_id.clone())
     );
     ended(&http, &checkout_id).await;

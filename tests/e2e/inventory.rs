@@ -176,10 +176,7 @@ async fn a_count_below_the_threshold_runs_a_low_stock_alert_workflow() {
     let client = app().temporal().await;
     let handle = client.get_workflow_handle::<LowStockAlertWorkflow>(workflow_id.clone());
     let d = handle.describe(Default::default()).await.unwrap();
-    assert_eq!(
-        d.memo().get::<String>("request_id").ok().flatten(),
-        Some(request_id)
-    );
+    assert_eq!(app().memo::<String>(&d, "request_id"), Some(request_id));
     let events: Vec<_> = handle
         .fetch_history(Default::default())
         .collect::<Vec<_>>()
@@ -203,10 +200,16 @@ async fn a_count_below_the_threshold_runs_a_low_stock_alert_workflow() {
         "LowStockAlert",
         "pinned type name"
     );
-    let payload = &started.input.as_ref().unwrap().payloads[0];
+    let sealed = started.input.as_ref().unwrap().payloads[0].clone();
+    assert_eq!(
+        sealed.metadata["encoding"],
+        souk_contracts::codec::ENCODING.as_bytes(),
+        "Temporal keeps ciphertext"
+    );
+    let payload = app().codec().decode_payload(sealed).unwrap();
     assert_eq!(
         payload.metadata["encoding"], b"json/plain",
-        "payloads are readable JSON"
+        "decoded, payloads are readable JSON"
     );
     let input: serde_json::Value = serde_json::from_slice(&payload.data).unwrap();
     assert_eq!(input["sku"], sku.as_str());

@@ -15,6 +15,7 @@ mod inventory;
 mod operations;
 mod ownership;
 mod payments;
+mod personal_data;
 mod profiles;
 mod replay;
 mod revocation;

@@ -44,6 +44,8 @@ async fn the_production_profile_refuses_published_secrets_and_the_sandbox() {
         "payments.sandbox_enabled",
         "auth.password_reset_link",
         "auth.unlock_link",
+        "temporal.payload_keys",
+        "api.secure_cookies",
     ] {
         assert!(out.contains(needle), "{needle} in {out}");
     }
@@ -119,6 +121,11 @@ async fn seeding_creates_no_known_accounts_unless_asked_and_production_refuses_t
         (
             "SOUK_AUTH__UNLOCK_LINK",
             "https://shop.example.com/unlock?t={token}",
+        ),
+        ("SOUK_API__SECURE_COOKIES", "true"),
+        (
+            "SOUK_TEMPORAL__PAYLOAD_KEYS",
+            "k1:QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=",
         ),
     ]);
     let (code, out) = souk(&["seed", "--demo"], &production).await;

@@ -333,13 +333,38 @@ impl TestApp {
             .expect("database")
     }
 
+    /// The payload codec the stack encrypts with (to read raw histories as support does).
+    pub fn codec(&self) -> souk_contracts::codec::EncryptionCodec {
+        self.config.temporal.codec().expect("payload keys")
+    }
+
+    /// A memo field of a described workflow, decrypted.
+    pub fn memo<T: serde::de::DeserializeOwned>(
+        &self,
+        d: &temporalio_client::WorkflowExecutionDescription,
+        key: &str,
+    ) -> Option<T> {
+        let p = d
+            .raw()
+            .workflow_execution_info
+            .as_ref()?
+            .memo
+            .as_ref()?
+            .fields
+            .get(key)?
+            .clone();
+        serde_json::from_slice(&self.codec().decode_payload(p).ok()?.data).ok()
+    }
+
     pub async fn temporal(&self) -> temporalio_client::Client {
         temporalio_client::Client::connect(
             temporalio_client::ConnectionOptions::new(
                 temporalio_client::Url::parse(&self.temporal_address).expect("address"),
             )
             .build(),
-            temporalio_client::ClientOptions::new(self.namespace.clone()).build(),
+            temporalio_client::ClientOptions::new(self.namespace.clone())
+                .data_converter(self.config.temporal.data_converter().expect("payload keys"))
+                .build(),
         )
         .await
         .expect("temporal client")

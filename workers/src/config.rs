@@ -75,6 +75,29 @@ pub struct Temporal {
     pub namespace: String,
     /// Prefixes every task queue, so several installations can share a namespace.
     pub task_queue_prefix: String,
+    /// Keys that encrypt what Souk stores in Temporal: `id:base64,...` (32 bytes each; the
+    /// first encrypts, all decrypt).
+    pub payload_keys: SecretString,
+    /// The Temporal Web UI's origin (`http://host:8233`): it may call the codec endpoint from
+    /// the browser. Empty: none.
+    pub ui_origin: String,
+}
+
+impl Temporal {
+    /// The payload codec for these keys.
+    pub fn codec(&self) -> anyhow::Result<souk_contracts::codec::EncryptionCodec> {
+        use secrecy::ExposeSecret;
+        Ok(souk_contracts::codec::EncryptionCodec::new(
+            souk_contracts::codec::PayloadKeys::parse(self.payload_keys.expose_secret())?,
+        ))
+    }
+
+    /// The data converter every client and worker uses: JSON, encrypted with the keys.
+    pub fn data_converter(
+        &self,
+    ) -> anyhow::Result<temporalio_common::data_converters::DataConverter> {
+        Ok(souk_contracts::codec::data_converter(self.codec()?))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,6 +112,8 @@ pub struct Api {
     pub client_ip_header: String,
     /// Comma-separated origins.
     pub cors_allowed_origins: String,
+    /// Cookies only over HTTPS (`Secure`).
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -252,6 +277,17 @@ impl Config {
             self.database.role_password.expose_secret(),
             16,
         );
+        let payload_keys = self.temporal.payload_keys.expose_secret();
+        if payload_keys.contains(
+            souk_contracts::codec::DEV_KEYS
+                .split_once(':')
+                .map_or("", |k| k.1),
+        ) {
+            problems.push(
+                "temporal.payload_keys holds the published development key; set keys of your own"
+                    .into(),
+            );
+        }
         if let Some(p) = url_password(self.database.url.expose_secret())
             && KNOWN_SECRETS.contains(&p)
         {
@@ -264,6 +300,9 @@ impl Config {
             problems.push(
                 "payments.sandbox_enabled: the sandbox provider takes no money; take payments with a real provider".into(),
             );
+        }
+        if !self.api.secure_cookies {
+            problems.push("api.secure_cookies must be on (cookies only over HTTPS)".into());
         }
         if !self.auth.require_operator_mfa {
             problems.push("auth.require_operator_mfa must stay on".into());
@@ -331,6 +370,7 @@ mod tests {
             "database.url",
             "payments.sandbox_enabled",
             "auth.password_reset_link",
+            "temporal.payload_keys",
         ] {
             assert!(problems.contains(needle), "{needle} in {problems}");
         }
@@ -350,6 +390,11 @@ mod tests {
         cfg.database.url =
             SecretString::from("postgres://souk:3f9c1a7e2b@db.internal:5432/souk".to_string());
         cfg.payments.sandbox_enabled = false;
+        cfg.api.secure_cookies = true;
+        cfg.temporal.payload_keys = SecretString::from(format!(
+            "k1:{}",
+            "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="
+        ));
         cfg.auth.password_reset_link = "https://shop.example.com/reset?token={token}".into();
         cfg.auth.unlock_link = "https://shop.example.com/unlock?token={token}".into();
         assert_eq!(cfg.production_problems(), Vec::<String>::new());

@@ -388,6 +388,7 @@ pub async fn start(
             let temporal = Arc::new(souk_api::state::Temporal::new(
                 cfg.temporal.address.clone(),
                 cfg.temporal.namespace.clone(),
+                cfg.temporal.codec()?,
             ));
             let webhook_secret = cfg
                 .payments

@@ -226,6 +226,7 @@ pub fn api_settings(cfg: &Config) -> anyhow::Result<Settings> {
         },
         temporal_address: cfg.temporal.address.clone(),
         temporal_namespace: cfg.temporal.namespace.clone(),
+        temporal_codec: cfg.temporal.codec()?,
         workflow_queue: cfg.workflow_queue(),
         body_limit_bytes: cfg.api.body_limit_bytes,
         request_timeout: Duration::from_millis(cfg.api.request_timeout_ms),
@@ -244,10 +245,12 @@ pub fn api_settings(cfg: &Config) -> anyhow::Result<Settings> {
             .api
             .cors_allowed_origins
             .split(',')
+            .chain(std::iter::once(cfg.temporal.ui_origin.as_str()))
             .map(str::trim)
             .filter(|o| !o.is_empty())
             .map(str::to_string)
             .collect(),
+        secure_cookies: cfg.api.secure_cookies,
     })
 }
 

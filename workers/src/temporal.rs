@@ -24,7 +24,9 @@ pub async fn connect(
             ConnectionOptions::new(url.clone())
                 .identity(identity.to_string())
                 .build(),
-            ClientOptions::new(cfg.namespace.clone()).build(),
+            ClientOptions::new(cfg.namespace.clone())
+                .data_converter(cfg.data_converter()?)
+                .build(),
         )
         .await;
         match attempt {

@@ -9,6 +9,7 @@
 
 pub mod cart;
 pub mod catalog;
+pub mod codec;
 pub mod inventory;
 pub mod notifications;
 pub mod orders;

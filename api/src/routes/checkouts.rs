@@ -65,21 +65,22 @@ struct Run {
     request_hash: Option<String>,
 }
 
-async fn describe(client: &Client, checkout_id: &str) -> ApiResult<Option<Run>> {
+async fn describe(s: &AppState, client: &Client, checkout_id: &str) -> ApiResult<Option<Run>> {
     let handle = client.get_workflow_handle::<CheckoutWorkflow>(checkout_id);
     match handle.describe(WorkflowDescribeOptions::default()).await {
         Ok(d) => {
-            let memo = d.memo();
+            // The memo is encrypted like every payload: read it through the codec.
+            let t = &s.temporal;
             let sa = d.search_attributes();
             Ok(Some(Run {
                 status: d.status(),
-                idempotency_key: memo.get::<String>(MEMO_KEY).ok().flatten(),
-                attempt: memo.get::<u32>(MEMO_ATTEMPT).ok().flatten().unwrap_or(1),
+                idempotency_key: t.memo(&d, MEMO_KEY),
+                attempt: t.memo(&d, MEMO_ATTEMPT).unwrap_or(1),
                 state: sa.get(&CHECKOUT_STATE),
                 order_no: sa.get(&ORDER_NO),
                 failure_code: sa.get(&FAILURE_CODE),
-                customer_id: memo.get::<String>(MEMO_CUSTOMER).ok().flatten(),
-                request_hash: memo.get::<String>(MEMO_REQUEST_HASH).ok().flatten(),
+                customer_id: t.memo(&d, MEMO_CUSTOMER),
+                request_hash: t.memo(&d, MEMO_REQUEST_HASH),
             }))
         }
         Err(WorkflowInteractionError::NotFound(_)) => Ok(None),
@@ -347,7 +348,7 @@ async fn create_checkout(
         let attempt = match next.take() {
             Some(a) => a,
             None => {
-                match describe(&client, &checkout_id).await? {
+                match describe(&s, &client, &checkout_id).await? {
                     None => 1,
                     Some(run) if run.idempotency_key.as_deref() == Some(key.as_str()) => {
                         if run.request_hash.as_deref().is_some_and(|h| h != hash) {
@@ -422,10 +423,8 @@ async fn create_checkout(
             CUSTOMER_EMAIL.value_set(input.email.clone()),
             CHECKOUT_STATE.value_set(CheckoutState::Running.as_str().into()),
         ]))
-        .static_summary(format!(
-            "Checkout of cart {} by {}",
-            body.cart_id, input.email
-        ))
+        // Summaries are not encrypted: no personal data in them.
+        .static_summary(format!("Checkout of cart {}", body.cart_id))
         .build();
         // Start and ask for the decision in one call: the update rides on the first task.
         let started = client
@@ -446,7 +445,7 @@ async fn create_checkout(
                         Ok(Ok(status)) => Some(to_dto(&status)),
                         Ok(Err(_)) | Err(_) => None,
                     };
-                return answer(&client, &checkout_id, status).await;
+                return answer(&s, &client, &checkout_id, status).await;
             }
             // This cart has a run already (or another request started one just now): look.
             Err(WorkflowUpdateWithStartError::Start(WorkflowStartError::AlreadyStarted {
@@ -478,11 +477,12 @@ async fn decided(
         Ok(Ok(status)) => Some(to_dto(&status)),
         Ok(Err(_)) | Err(_) => None,
     };
-    answer(client, checkout_id, status).await
+    answer(s, client, checkout_id, status).await
 }
 
 /// 201 with the status once decided; otherwise 202 with where to look.
 async fn answer(
+    s: &AppState,
     client: &Client,
     checkout_id: &str,
     status: Option<dto::Checkout>,
@@ -490,7 +490,7 @@ async fn answer(
     let status = match status {
         Some(st) => st,
         // Not known yet (still deciding, or closed before the update could answer): read it.
-        None => read_status(client, checkout_id)
+        None => read_status(s, client, checkout_id)
             .await?
             .unwrap_or(dto::Checkout {
                 checkout_id: checkout_id.to_string(),
@@ -519,14 +519,19 @@ async fn answer(
 
 /// The checkout's status: from the workflow itself when a worker answers, otherwise from what
 /// Temporal records (so support can read it while workers are down).
-async fn read_status(client: &Client, checkout_id: &str) -> ApiResult<Option<dto::Checkout>> {
-    Ok(read_status_owned(client, checkout_id)
+async fn read_status(
+    s: &AppState,
+    client: &Client,
+    checkout_id: &str,
+) -> ApiResult<Option<dto::Checkout>> {
+    Ok(read_status_owned(s, client, checkout_id)
         .await?
         .map(|(c, _)| c))
 }
 
 /// The checkout's status and the customer it belongs to (`None`: a guest's).
 async fn read_status_owned(
+    s: &AppState,
     client: &Client,
     checkout_id: &str,
 ) -> ApiResult<Option<(dto::Checkout, Option<String>)>> {
@@ -539,7 +544,7 @@ async fn read_status_owned(
     if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(2), query).await {
         return Ok(Some((to_dto(&status), status.customer_id.clone())));
     }
-    let Some(run) = describe(client, checkout_id).await? else {
+    let Some(run) = describe(s, client, checkout_id).await? else {
         return Ok(None);
     };
     let state = run.state.clone().unwrap_or_else(|| match run.status {
@@ -613,7 +618,7 @@ async fn get_checkout(
 ) -> ApiResult<Json<dto::Checkout>> {
     checkout_path(&checkout_id)?;
     let client = s.temporal.client().await?;
-    let (status, owner) = read_status_owned(&client, &checkout_id)
+    let (status, owner) = read_status_owned(&s, &client, &checkout_id)
         .await?
         .ok_or_else(|| ApiError::not_found("checkout_not_found", "no such checkout"))?;
     owned_by_caller(&s, &caller, &checkout_id, owner.as_deref())?;
@@ -635,7 +640,7 @@ async fn cancel_checkout(
 ) -> ApiResult<(StatusCode, Json<CancelRequested>)> {
     checkout_path(&checkout_id)?;
     let client = s.temporal.client().await?;
-    let (status, owner) = read_status_owned(&client, &checkout_id)
+    let (status, owner) = read_status_owned(&s, &client, &checkout_id)
         .await?
         .ok_or_else(|| ApiError::not_found("checkout_not_found", "no such checkout"))?;
     owned_by_caller(&s, &caller, &checkout_id, owner.as_deref())?;

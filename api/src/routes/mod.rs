@@ -5,6 +5,7 @@ pub mod auth;
 pub mod carts;
 pub mod catalog;
 pub mod checkouts;
+pub mod codec;
 pub mod health;
 pub mod inventory;
 pub mod me;

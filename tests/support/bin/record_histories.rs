@@ -1,5 +1,7 @@
 //! Records the histories the replay tests replay: a completed checkout, a compensated one
-//! (declined card) and a low-stock alert, run on a fresh stack. Run it with
+//! (declined card), a guest's checkout with a coupon (held again with the card) and a
+//! low-stock alert, run on a fresh stack. Payloads are encrypted with the development key,
+//! which the replay test uses too. Run it with
 //! `./dev record-histories` after a change to a workflow that is meant to change its
 //! histories (and keep the old files too, if running executions must still replay).
 
@@ -13,7 +15,7 @@ use temporalio_client::WorkflowFetchHistoryOptions;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/histories");
 
-async fn checkout(http: &Http, sku: &str, payment_method: &str) -> String {
+async fn checkout(http: &Http, sku: &str, payment_method: &str, coupon: Option<&str>) -> String {
     let cart = http.post("/v1/carts", json!({})).await.body["id"]
         .as_str()
         .unwrap()
@@ -23,6 +25,12 @@ async fn checkout(http: &Http, sku: &str, payment_method: &str) -> String {
         json!({"sku": sku, "quantity": 1}),
     )
     .await;
+    if let Some(code) = coupon {
+        let r = http
+            .post(&format!("/v1/carts/{cart}/coupon"), json!({"code": code}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
     let body = json!({"cart_id": cart, "email": "recorder@example.com",
         "shipping_address": {"name": "Ada Lovelace", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"},
         "payment": {"payment_method": payment_method}});
@@ -50,11 +58,35 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(&path, json).map(|_| println!("wrote {path}"))
     };
 
-    for (name, pm) in [
-        ("checkout_completed", "pm_card_visa"),
-        ("checkout_compensated", "pm_card_chargeDeclined"),
+    let coupon = fixtures::coupon(
+        &db,
+        souk_domain::coupon::Coupon {
+            code: format!("REC{}", unique()),
+            description: "10% off, once per customer".into(),
+            discount: souk_domain::coupon::DiscountKind::Percent {
+                basis_points: 1_000,
+            },
+            min_order: None,
+            max_discount: None,
+            starts_at: None,
+            ends_at: None,
+            total_limit: None,
+            per_customer_limit: Some(1),
+            scope: souk_domain::coupon::CouponScope::All,
+            active: true,
+        },
+    )
+    .await;
+    for (name, pm, code) in [
+        ("checkout_completed", "pm_card_visa", None),
+        ("checkout_compensated", "pm_card_chargeDeclined", None),
+        (
+            "checkout_with_coupon",
+            "pm_card_mastercard",
+            Some(coupon.as_str()),
+        ),
     ] {
-        let id = checkout(&http, &p.skus[0], pm).await;
+        let id = checkout(&http, &p.skus[0], pm, code).await;
         let json = client
             .get_workflow_handle::<CheckoutWorkflow>(id)
             .fetch_history(WorkflowFetchHistoryOptions::default())
