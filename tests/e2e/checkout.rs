@@ -871,3 +871,68 @@ async fn a_customer_starts_a_new_cart_after_checking_out() {
     let r = me.get("/v1/me/cart").await;
     assert_eq!((r.status, r.code()), (404, "cart_not_found"), "{}", r.text);
 }
+
+/// One address parser and one text rule for everything that reaches a mail: no display
+/// names, no lists of addresses, no line breaks or invisible characters, no markup.
+#[tokio::test]
+async fn addresses_and_names_that_would_break_a_mail_are_refused() {
+    let db = app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let http = Http::new();
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    for bad in [
+        "\"Ada\" <ada@example.com>",
+        "Ada <ada@example.com>",
+        "a@example.com,b@example.com",
+        "a@example.com\r\nBcc: everyone@example.com",
+        "ada..lovelace@example.com",
+    ] {
+        let r = start(&http, &unique(), checkout_body(&cart, bad, "pm_card_visa")).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "invalid_email"),
+            "{bad:?}: {}",
+            r.text
+        );
+    }
+    for (field, bad) in [
+        (
+            "name",
+            "Ada\u{2028}Your order was cancelled, call +1 555 0100",
+        ),
+        ("name", "<b>Ada</b>"),
+        ("line1", "1 Main St\r\nExtra line"),
+        ("city", "Spring\u{202E}dleif"),
+        ("line2", "Flat\u{200B}2"),
+    ] {
+        let mut body = checkout_body(&cart, &email, "pm_card_visa");
+        body["shipping_address"][field] = json!(bad);
+        let r = start(&http, &unique(), body).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "invalid_address"),
+            "{bad:?}: {}",
+            r.text
+        );
+        assert_eq!(
+            r.body["error"]["details"]["field"],
+            format!("shipping_address.{field}")
+        );
+    }
+    assert_eq!(
+        http.get(&format!("/v1/checkouts/checkout-{cart}"))
+            .await
+            .status,
+        404,
+        "nothing was started"
+    );
+    // Saved addresses follow the same rule.
+    let (_, me) = souk_tests::account(&["customer"], None).await;
+    let r = me
+        .post(
+            "/v1/me/addresses",
+            json!({"name": "Ada\u{2029}x", "line1": "1", "city": "Y", "postal_code": "1", "country": "US"}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+}

@@ -64,6 +64,27 @@ async fn a_vendor_admin_manages_only_their_own_products_stock_and_orders() {
         )
         .await;
     assert_eq!((r.status, r.code()), (422, "invalid_product"));
+    // Titles end up in order mails and shop pages: one line, no markup, nothing hidden.
+    for (field, bad) in [
+        ("title", "Shirt\r\nBcc: everyone@example.com"),
+        ("title", "<script>alert(1)</script>"),
+        ("title", "Shirt\u{2028}Your order was cancelled"),
+        ("description", "Soft <img src=x onerror=alert(1)>"),
+    ] {
+        let r = vendor
+            .patch(
+                &format!("/v1/vendor/products/{}", mine.id),
+                json!({ field: bad }),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "invalid_product"),
+            "{bad:?}: {}",
+            r.text
+        );
+    }
+    assert_eq!(title_of(&db, mine.id).await, "Renamed by its vendor");
     // Active again, so the checkout below can sell it.
     let r = vendor
         .patch(

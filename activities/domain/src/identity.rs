@@ -100,25 +100,12 @@ impl AccessClaims {
     }
 }
 
-/// A normalised e-mail address (trimmed; compared case-insensitively), or why it is not one.
+/// A normalised e-mail address (trimmed, the domain lower-cased; compared case-insensitively),
+/// or why it is not one: see [`crate::text::Email`].
 pub fn normalise_email(raw: &str) -> Result<String, &'static str> {
-    let email = raw.trim();
-    if email.len() < 3 || email.len() > 254 {
-        return Err("an e-mail address has 3 to 254 characters");
-    }
-    let Some((local, domain)) = email.rsplit_once('@') else {
-        return Err("an e-mail address needs an @");
-    };
-    if local.is_empty()
-        || domain.len() < 3
-        || !domain.contains('.')
-        || domain.starts_with('.')
-        || domain.ends_with('.')
-        || email.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err("not a valid e-mail address");
-    }
-    Ok(email.to_string())
+    crate::text::Email::parse(raw)
+        .map(String::from)
+        .map_err(|e| e.0)
 }
 
 /// Password rules: 10 to 128 characters, not the e-mail address.
@@ -154,9 +141,10 @@ mod tests {
 
     #[test]
     fn emails_are_checked_and_trimmed() {
+        // Domains are case-insensitive: kept lower-cased.
         assert_eq!(
             normalise_email(" Ann@Example.com ").unwrap(),
-            "Ann@Example.com"
+            "Ann@example.com"
         );
         for bad in [
             "",

@@ -15,6 +15,7 @@ pub mod money;
 pub mod order;
 pub mod quote;
 pub mod stock;
+pub mod text;
 
 pub use ids::{CountryCode, Quantity, Sku};
 pub use money::{Currency, Money};

@@ -152,7 +152,7 @@ async fn register_login_refresh_reuse_and_logout(pool: PgPool) {
         .register(&meta(), " Ann@Example.com ", PASSWORD)
         .await
         .unwrap();
-    assert_eq!(user.email, "Ann@Example.com");
+    assert_eq!(user.email, "Ann@example.com");
     assert_eq!(user.roles, vec![Role::Customer]);
     let outbox: (String, serde_json::Value) =
         sqlx::query_as("SELECT event_type, data FROM auth.outbox")

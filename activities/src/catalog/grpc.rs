@@ -232,22 +232,29 @@ impl CatalogService for Catalog {
             return Err(missing());
         };
         let vendor = parse_id("vendor_id", &r.vendor_id)?;
-        let title = r.title.as_deref().map(str::trim).map(str::to_string);
-        if title
+        // Titles and descriptions reach order mails and shop pages.
+        let title = r
+            .title
             .as_deref()
-            .is_some_and(|t| t.is_empty() || t.chars().count() > 200)
-        {
-            return Err(invalid(
-                "invalid_product",
-                "a title has 1 to 200 characters",
-            ));
-        }
-        if r.description.as_ref().is_some_and(|d| d.len() > 20_000) {
-            return Err(invalid(
-                "invalid_product",
-                "a description has at most 20000 bytes",
-            ));
-        }
+            .map(|t| souk_domain::text::line(t, 200))
+            .transpose()
+            .map_err(|e| {
+                invalid(
+                    "invalid_product",
+                    format!("a title has 1 to 200 characters on one line; {e}"),
+                )
+            })?;
+        let description = r
+            .description
+            .as_deref()
+            .map(|d| souk_domain::text::paragraphs(d, 20_000))
+            .transpose()
+            .map_err(|e| {
+                invalid(
+                    "invalid_product",
+                    format!("a description has 1 to 20000 characters; {e}"),
+                )
+            })?;
         let status =
             match r.status.as_deref() {
                 None => None,
@@ -257,7 +264,7 @@ impl CatalogService for Catalog {
             };
         let changes = store::ProductChanges {
             title,
-            description: r.description,
+            description,
             status,
         };
         let updated = store::update_product(&self.pool, &ctx, id, vendor, &changes)

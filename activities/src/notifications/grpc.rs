@@ -46,7 +46,7 @@ impl NotificationService for Notifications {
                 "idempotency_key is 1 to 200 characters",
             ));
         }
-        if souk_domain::identity::normalise_email(&r.to).is_err() {
+        if souk_domain::text::Email::parse(&r.to).is_err() {
             return Err(invalid("invalid_email", "`to` is not an e-mail address"));
         }
         let vars: BTreeMap<&str, String> = r

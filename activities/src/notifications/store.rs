@@ -96,6 +96,12 @@ pub async fn send_once_with_secrets(
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| Error::UnknownTemplate(template.to_string()))?;
+    // Values were checked where they came in; whatever slipped through cannot break a line
+    // or hide text in the mail.
+    let vars: BTreeMap<&str, String> = vars
+        .iter()
+        .map(|(k, v)| (*k, souk_domain::text::for_mail(v)))
+        .collect();
     let mut stored_vars = vars.clone();
     let mut sent_vars = vars.clone();
     for (k, v) in secrets {

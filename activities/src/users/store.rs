@@ -107,11 +107,14 @@ fn text(
     reason: &'static str,
     field: &'static str,
 ) -> Result<String, Error> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(invalid(reason, field, format!("1 to {max} characters")));
-    }
-    Ok(v.to_string())
+    // Names and address lines end up in mails and pages.
+    souk_domain::text::line(value, max).map_err(|e| {
+        invalid(
+            reason,
+            field,
+            format!("1 to {max} characters on one line; {e}"),
+        )
+    })
 }
 
 fn optional(

@@ -145,7 +145,10 @@ async fn shipping_address(
     }
 }
 
-fn validate(body: &CreateCheckout, a: &dto::Address) -> ApiResult<(Address, CountryCode)> {
+fn validate(
+    body: &CreateCheckout,
+    a: &dto::Address,
+) -> ApiResult<(Address, CountryCode, souk_domain::text::Email)> {
     let bad = |code: &str, field: &str, message: &str| {
         ApiError::unprocessable(code, message.to_string())
             .with_details(serde_json::json!({ "field": field }))
@@ -156,46 +159,38 @@ fn validate(body: &CreateCheckout, a: &dto::Address) -> ApiResult<(Address, Coun
             "cart not found or expired",
         ));
     }
-    let email = body.email.trim();
-    let valid_email = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        })
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !valid_email {
-        return Err(bad(
+    // One address parser for everything that sends mail: a single plain mailbox.
+    let email = souk_domain::text::Email::parse(&body.email).map_err(|e| {
+        bad(
             "invalid_email",
             "email",
-            "email must be an e-mail address",
-        ));
-    }
+            &format!("email must be one e-mail address: {e}"),
+        )
+    })?;
+    // Names and address lines go into mails and pages: one line, no markup.
+    let mut fields = Vec::with_capacity(5);
     for (field, value, max) in [
-        ("shipping_address.name", &a.name, 200),
-        ("shipping_address.line1", &a.line1, 200),
-        ("shipping_address.city", &a.city, 100),
-        ("shipping_address.postal_code", &a.postal_code, 20),
-    ] {
-        let v = value.trim();
-        if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-            return Err(bad(
-                "invalid_address",
-                field,
-                &format!("{field} must be 1 to {max} characters"),
-            ));
-        }
-    }
-    if a.line2
-        .as_ref()
-        .is_some_and(|l| l.chars().count() > 200 || l.chars().any(char::is_control))
-    {
-        return Err(bad(
-            "invalid_address",
+        ("shipping_address.name", Some(&a.name), 200),
+        ("shipping_address.line1", Some(&a.line1), 200),
+        (
             "shipping_address.line2",
-            "shipping_address.line2 must be at most 200 characters",
-        ));
+            a.line2.as_ref().filter(|l| !l.trim().is_empty()),
+            200,
+        ),
+        ("shipping_address.city", Some(&a.city), 100),
+        ("shipping_address.postal_code", Some(&a.postal_code), 20),
+    ] {
+        let v = match value {
+            None => None,
+            Some(v) => Some(souk_domain::text::line(v, max).map_err(|e| {
+                bad(
+                    "invalid_address",
+                    field,
+                    &format!("{field} must be 1 to {max} characters on one line: {e}"),
+                )
+            })?),
+        };
+        fields.push(v);
     }
     let country = CountryCode::parse(&a.country).map_err(|_| {
         bad(
@@ -213,20 +208,19 @@ fn validate(body: &CreateCheckout, a: &dto::Address) -> ApiResult<(Address, Coun
             "payment_method must be a payment method id",
         ));
     }
+    let mut fields = fields.into_iter();
+    let mut next = || fields.next().flatten();
     Ok((
         Address {
-            name: a.name.trim().to_string(),
-            line1: a.line1.trim().to_string(),
-            line2: a
-                .line2
-                .as_ref()
-                .map(|l| l.trim().to_string())
-                .filter(|l| !l.is_empty()),
-            city: a.city.trim().to_string(),
-            postal_code: a.postal_code.trim().to_string(),
+            name: next().unwrap_or_default(),
+            line1: next().unwrap_or_default(),
+            line2: next(),
+            city: next().unwrap_or_default(),
+            postal_code: next().unwrap_or_default(),
             country,
         },
         country,
+        email,
     ))
 }
 
@@ -313,7 +307,7 @@ async fn create_checkout(
         ));
     }
     let given = shipping_address(&s, &caller, &body).await?;
-    let (address, country) = validate(&body, &given)?;
+    let (address, country, email) = validate(&body, &given)?;
     // The cart must exist, hold something and be able to ship where the order goes before
     // a saga is started for it.
     let cart = s
@@ -330,7 +324,7 @@ async fn create_checkout(
         return Err(ApiError::unprocessable("cart_empty", "the cart is empty"));
     }
 
-    let email = body.email.trim().to_lowercase();
+    let email = email.as_str().to_lowercase();
     let payment_method = body.payment.payment_method.trim().to_string();
     let hash = request_hash(
         &body.cart_id,
