@@ -168,10 +168,17 @@ pub async fn migrate(
 }
 
 /// A pool for one domain.
-pub async fn connect(options: PgConnectOptions, max_connections: u32) -> sqlx::Result<PgPool> {
+/// A pool of at most `max_connections`. A caller waits at most `acquire_timeout` for a
+/// connection: well below what the API gives a call, so a busy pool is answered quickly as
+/// busy (and retried), not slowly as a timeout.
+pub async fn connect(
+    options: PgConnectOptions,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> sqlx::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(acquire_timeout)
         .connect_with(options)
         .await
 }

@@ -97,7 +97,16 @@ pub fn parse_currency(code: &str) -> Result<Currency, Status> {
 /// retry), anything else is internal.
 pub fn db_error(err: sqlx::Error) -> Status {
     match &err {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+        // Every connection is in use: a moment later there will be one.
+        sqlx::Error::PoolTimedOut => {
+            tracing::warn!("database pool exhausted");
+            status(
+                Code::Unavailable,
+                "database_busy",
+                "the database is busy; try again in a moment",
+            )
+        }
+        sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
             tracing::warn!(error = %err, "database unavailable");
             status(
                 Code::Unavailable,

@@ -149,12 +149,26 @@ impl ApiError {
                 .with_details(serde_json::json!({"service": service, "circuit": "open"}))
                 .with_retry_after(5);
             }
+            // Every database connection of the domain is in use: answered at once, to retry
+            // in a moment; readiness says so too (without waiting for the next health poll).
+            (Code::Unavailable, Some("database_busy")) => {
+                crate::routes::health::note_busy(service);
+                tracing::warn!(service, "domain service busy");
+                return Self::unavailable(
+                    "service_busy",
+                    format!("the {service} service is busy; try again in a moment"),
+                )
+                .with_details(serde_json::json!({"service": service, "reason": "database_busy"}))
+                .with_retry_after(1);
+            }
             (Code::Unavailable, _) => {
                 tracing::warn!(service, message = %message, "domain service unavailable");
                 return Self::unavailable(
                     "service_unavailable",
                     format!("the {service} service is unavailable; try again shortly"),
-                );
+                )
+                .with_details(serde_json::json!({"service": service}))
+                .with_retry_after(5);
             }
             (Code::DeadlineExceeded | Code::Cancelled, _) => {
                 tracing::warn!(service, message = %message, "domain service timed out");

@@ -271,3 +271,73 @@ async fn a_domain_that_is_down_trips_the_breaker_and_recovery_closes_it() {
     )
     .await;
 }
+
+/// A domain whose every database connection is in use answers at once that it is busy (503
+/// with Retry-After), not after the API's whole service timeout, and readiness says so now.
+#[tokio::test]
+async fn a_saturated_domain_pool_is_a_fast_503_and_not_ready_at_once() {
+    use souk_contracts::queues::Domain;
+    use sqlx::Connection;
+    let mut cfg = app().config.clone();
+    cfg.redis.key_prefix = format!("e2e-busy-{}:", unique());
+    cfg.temporal.task_queue_prefix = format!("e2e-busy-{}.", unique());
+    cfg.api.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.services.catalog.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.database.max_connections = 1;
+    cfg.database.acquire_timeout_ms = 200;
+    let stack = souk_workers::Stack::start(
+        cfg,
+        souk_workers::Parts {
+            api: true,
+            workflows: false,
+            domains: vec![Domain::Catalog],
+        },
+    )
+    .await
+    .unwrap();
+    let http = Http::at(&format!("http://{}", stack.api_addr.unwrap()));
+    assert_eq!(http.get("/v1/categories").await.status, 200);
+
+    // Hold the table: the domain's one connection waits on the lock with the first call.
+    let mut locker = sqlx::PgConnection::connect(&app().database_url)
+        .await
+        .unwrap();
+    let mut tx = locker.begin().await.unwrap();
+    sqlx::query("LOCK TABLE catalog.categories IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let first = tokio::spawn({
+        let http = http.clone();
+        async move { http.get("/v1/categories").await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let r = http.get("/v1/categories").await;
+    let took = started.elapsed();
+    assert_eq!((r.status, r.code()), (503, "service_busy"), "{}", r.text);
+    assert_eq!(r.headers["retry-after"], "1");
+    assert_eq!(r.body["error"]["details"]["service"], "catalog");
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "answered in {took:?}"
+    );
+    let ready = http.get("/readyz").await;
+    assert_eq!(ready.status, 503, "{}", ready.text);
+    assert!(
+        ready.body["checks"]["catalog.postgres"]
+            .as_str()
+            .unwrap()
+            .starts_with("busy"),
+        "{}",
+        ready.text
+    );
+
+    tx.rollback().await.unwrap();
+    assert_eq!(
+        first.await.unwrap().status,
+        200,
+        "the waiting call goes through"
+    );
+    stack.stop().await;
+}

@@ -59,6 +59,8 @@ pub struct Database {
     /// Password of the per-domain roles (`souk_catalog`, ...), which the domains connect as.
     pub role_password: SecretString,
     pub max_connections: u32,
+    /// How long a call waits for a free connection before it is answered `database_busy`.
+    pub acquire_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -135,7 +135,12 @@ impl CheckoutSignals for TemporalSignals {
 pub async fn pool(cfg: &Config, s: Schema, max: u32) -> anyhow::Result<PgPool> {
     let admin = db::parse_url(cfg.database.url.expose_secret())?;
     let opts = s.connect_options(&admin, cfg.database.role_password.expose_secret());
-    Ok(db::connect(opts, max).await?)
+    Ok(db::connect(
+        opts,
+        max,
+        Duration::from_millis(cfg.database.acquire_timeout_ms),
+    )
+    .await?)
 }
 
 fn channel(url: &str, cfg: &Config) -> anyhow::Result<Channel> {

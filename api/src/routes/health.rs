@@ -17,6 +17,30 @@ use utoipa_axum::routes;
 
 use crate::state::AppState;
 
+/// How long a domain that answered `database_busy` counts as not ready.
+const BUSY_FOR: Duration = Duration::from_secs(5);
+
+/// When each domain last answered that its database pool was exhausted (in this process).
+static BUSY: std::sync::LazyLock<std::sync::Mutex<BTreeMap<String, std::time::Instant>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Records that `service` just answered `database_busy`.
+pub fn note_busy(service: &str) {
+    metrics::counter!("souk_service_busy_total", "service" => service.to_string()).increment(1);
+    if let Ok(mut b) = BUSY.lock() {
+        b.insert(service.to_string(), std::time::Instant::now());
+    }
+}
+
+/// How long ago `service` last answered busy, if within [`BUSY_FOR`].
+fn busy_since(service: &str) -> Option<Duration> {
+    BUSY.lock()
+        .ok()?
+        .get(service)
+        .map(|t| t.elapsed())
+        .filter(|e| *e < BUSY_FOR)
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
@@ -47,7 +71,8 @@ pub struct Readiness {
 }
 
 /// The API and everything it needs are reachable: each domain service with its Postgres (and
-/// the cart's Redis), and Temporal.
+/// the cart's Redis), and Temporal. A domain whose database pool ran out in the last 5 s
+/// (it answered `service_busy`) is not ready either.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
@@ -92,7 +117,19 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
         },
     ))
     .await;
-    let checks: BTreeMap<String, String> = results.into_iter().collect();
+    let mut checks: BTreeMap<String, String> = results.into_iter().collect();
+    // A pool that ran out just now is not ready, whatever its last health poll said.
+    for (domain, _) in &s.health {
+        if let Some(ago) = busy_since(domain) {
+            checks.insert(
+                format!("{domain}.postgres"),
+                format!(
+                    "busy: no free database connection {:.1} s ago",
+                    ago.as_secs_f64()
+                ),
+            );
+        }
+    }
     let ready = checks.values().all(|v| v == "ok");
     let code = if ready {
         StatusCode::OK
