@@ -152,7 +152,6 @@ impl ApiError {
             // Every database connection of the domain is in use: answered at once, to retry
             // in a moment; readiness says so too (without waiting for the next health poll).
             (Code::Unavailable, Some("database_busy")) => {
-                crate::routes::health::note_busy(service);
                 tracing::warn!(service, "domain service busy");
                 return Self::unavailable(
                     "service_busy",
@@ -201,6 +200,12 @@ impl IntoResponse for ApiError {
         metrics::counter!("souk_api_errors_total", "code" => self.code.clone()).increment(1);
         let status = self.status;
         let retry_after = self.retry_after;
+        let code_is_busy = self.code == "service_busy";
+        let busy_service = self
+            .details
+            .as_ref()
+            .and_then(|d| d["service"].as_str())
+            .map(str::to_string);
         let body = ErrorBody {
             error: ErrorObject {
                 code: self.code,
@@ -212,6 +217,11 @@ impl IntoResponse for ApiError {
         if let Some(secs) = retry_after {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        // Tell the readiness check of this API which domain ran out of connections.
+        if code_is_busy && let Some(service) = busy_service {
+            res.extensions_mut()
+                .insert(crate::routes::health::BusyService(service));
         }
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(

@@ -60,6 +60,10 @@ pub fn app(state: AppState) -> Router {
         .merge(openapi::docs(api))
         .fallback(observe::not_found)
         .method_not_allowed_fallback(observe::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::health::note_busy,
+        ))
         // Outer layers run first: who is calling, then whether they may call this often.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -6,8 +6,9 @@
 //! call is `429 rate_limited` with `Retry-After`; allowed calls carry `RateLimit-Limit` and
 //! `RateLimit-Remaining`. Health, metrics and docs are not limited; provider webhooks have a
 //! bucket of their own. The same round trip reads the revocations of the caller's token
-//! (published by the auth domain). If Redis cannot be reached, calls are let through (and
-//! logged), except on the sign-in routes and for operators, which are refused (503).
+//! (published by the auth domain). If Redis cannot be reached, anonymous calls are let
+//! through (and logged), except on the sign-in routes; those and calls with a token are
+//! refused (503): a token's revocation cannot be checked.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -200,20 +201,9 @@ pub struct Verdict {
     pub remaining: u64,
 }
 
-/// The bucket of a client address: the address itself for IPv4, its /64 for IPv6 (one
-/// subscriber usually holds a whole /64).
+/// The bucket of a client address: see `souk_domain::identity::client_key`.
 fn address_key(ip: &str) -> String {
-    match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-        Ok(std::net::IpAddr::V6(v6)) => v6
-            .to_ipv4_mapped()
-            .map(|v4| v4.to_string())
-            .unwrap_or_default(),
-        _ => ip.to_string(),
-    }
+    souk_domain::identity::client_key(ip)
 }
 
 fn exempt(path: &str) -> bool {
@@ -233,9 +223,9 @@ fn auth_route(path: &str) -> bool {
 
 /// The middleware, after authentication (so it knows signed-in callers): rate limits, and
 /// whether the caller's token was revoked (blocked, roles changed, signed out), in one Redis
-/// round trip. If Redis cannot answer, calls go through, except where that would be unsafe:
-/// the sign-in routes (their limits are the defence against guessing) and operators (whose
-/// revocations must take effect) are refused with 503 until it is back.
+/// round trip. If Redis cannot answer, anonymous calls go through, except on the sign-in
+/// routes (their limits are the defence against guessing); a call with a token is refused
+/// with 503 until it is back, since whether the token was revoked cannot be known.
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let limiter = &state.limiter;
     let path = req.uri().path();
@@ -274,8 +264,7 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         Ok(a) => a,
         Err(e) => {
             metrics::counter!("souk_rate_limit_errors_total").increment(1);
-            let operator = principal.as_ref().is_some_and(|p| p.is_operator());
-            if operator || (limiter.cfg.enabled && auth_route(path)) {
+            if principal.is_some() || (limiter.cfg.enabled && auth_route(path)) {
                 tracing::warn!(error = %e, path, "Redis unavailable; refusing a call that needs it");
                 return ApiError::unavailable(
                     "checks_unavailable",

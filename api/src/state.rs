@@ -100,6 +100,8 @@ pub struct Inner {
     pub temporal: Temporal,
     pub settings: Settings,
     pub metrics: PrometheusHandle,
+    /// Which domains ran out of database connections lately (for `/readyz`).
+    pub busy: crate::routes::health::Busy,
 }
 
 impl std::ops::Deref for AppState {
@@ -173,6 +175,7 @@ impl AppState {
             ),
             settings,
             metrics,
+            busy: Default::default(),
         })))
     }
 }
@@ -204,23 +207,30 @@ impl Temporal {
         &self.codec
     }
 
-    /// A memo field of a described workflow, decrypted and read as JSON.
+    /// A memo field of a described workflow, decrypted and read as JSON (`None`: not set).
+    /// A field that cannot be decrypted (a payload key this API lacks) is an error, never
+    /// taken for a missing one.
     pub fn memo<T: serde::de::DeserializeOwned>(
         &self,
         d: &temporalio_client::WorkflowExecutionDescription,
         key: &str,
-    ) -> Option<T> {
-        let p = d
+    ) -> Result<Option<T>, ApiError> {
+        let Some(p) = d
             .raw()
             .workflow_execution_info
-            .as_ref()?
-            .memo
-            .as_ref()?
-            .fields
-            .get(key)?
-            .clone();
-        let p = self.codec.decode_payload(p).ok()?;
-        serde_json::from_slice(&p.data).ok()
+            .as_ref()
+            .and_then(|i| i.memo.as_ref())
+            .and_then(|m| m.fields.get(key))
+        else {
+            return Ok(None);
+        };
+        let p = self.codec.decode_payload(p.clone()).map_err(|e| {
+            tracing::error!(key, error = %e, "a workflow memo cannot be read");
+            ApiError::internal(format_args!("memo {key}: {e}"))
+        })?;
+        serde_json::from_slice(&p.data)
+            .map(Some)
+            .map_err(|e| ApiError::internal(format_args!("memo {key}: {e}")))
     }
 
     pub async fn client(&self) -> Result<Client, ApiError> {

@@ -98,6 +98,15 @@ async fn a_signed_in_customer_redeems_once_whatever_address_they_type() {
     .await
     .unwrap();
     assert_eq!(redeemed, 2, "the guest's and the account's");
+
+    // A new account paying with the same card is the same customer.
+    let (other_email, other) = account(&["customer"], None).await;
+    let again = checkout_with_coupon(&other, &p, &code, &other_email, "pm_card_visa").await;
+    assert_eq!(
+        (again["state"].as_str(), again["failure"]["code"].as_str()),
+        (Some("compensated"), Some("coupon_invalid")),
+        "{again}"
+    );
 }
 
 #[tokio::test]

@@ -82,7 +82,7 @@ async fn signed_in_callers_have_their_own_bucket_and_sign_in_is_stricter() {
 }
 
 #[tokio::test]
-async fn without_redis_browsing_goes_through_but_sign_in_and_operators_wait() {
+async fn without_redis_browsing_goes_through_but_sign_in_and_tokens_wait() {
     let http = api_with(|c| {
         c.rate_limit.anonymous_per_minute = 1;
         c.redis.url = secrecy::SecretString::from("redis://127.0.0.1:1");
@@ -114,7 +114,7 @@ async fn without_redis_browsing_goes_through_but_sign_in_and_operators_wait() {
         "{}",
         r.text
     );
-    // A customer's token, which cannot reach anyone else's data, goes through.
+    // Nor any token: whether it was revoked (a blocked account) cannot be known.
     let email = format!("nored-{}@example.com", unique().to_lowercase());
     Http::new()
         .post(
@@ -123,12 +123,15 @@ async fn without_redis_browsing_goes_through_but_sign_in_and_operators_wait() {
         )
         .await;
     let customer = Http::login(&email, PASSWORD).await;
+    let r = http
+        .with_token(customer.token().unwrap())
+        .get("/v1/me")
+        .await;
     assert_eq!(
-        http.with_token(customer.token().unwrap())
-            .get("/v1/me")
-            .await
-            .status,
-        200
+        (r.status, r.code()),
+        (503, "checks_unavailable"),
+        "{}",
+        r.text
     );
 }
 
@@ -322,16 +325,25 @@ async fn a_saturated_domain_pool_is_a_fast_503_and_not_ready_at_once() {
         took < std::time::Duration::from_secs(2),
         "answered in {took:?}"
     );
+    // Reported at once, without taking the API out of service.
     let ready = http.get("/readyz").await;
-    assert_eq!(ready.status, 503, "{}", ready.text);
-    assert!(
-        ready.body["checks"]["catalog.postgres"]
-            .as_str()
-            .unwrap()
-            .starts_with("busy"),
+    assert_eq!(
+        (ready.status, ready.body["status"].as_str()),
+        (200, Some("degraded")),
         "{}",
         ready.text
     );
+    assert!(
+        ready.body["busy"]["catalog"]
+            .as_str()
+            .unwrap()
+            .starts_with("no free database connection"),
+        "{}",
+        ready.text
+    );
+    // Only this API saw it.
+    let main = Http::new().get("/readyz").await;
+    assert!(main.body.get("busy").is_none(), "{}", main.text);
 
     tx.rollback().await.unwrap();
     assert_eq!(

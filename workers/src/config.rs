@@ -176,6 +176,9 @@ pub struct Payments {
     pub providers: std::collections::HashMap<String, String>,
     /// The built-in sandbox provider (no keys, no money). Production refuses it.
     pub sandbox_enabled: bool,
+    /// Replaced by `providers.card`; refused if set, so no configuration silently loses it.
+    #[serde(default)]
+    pub default_provider: Option<String>,
     pub stripe_secret_key: SecretString,
     pub stripe_api_base: String,
     pub stripe_webhook_secret: SecretString,
@@ -206,6 +209,8 @@ pub struct Auth {
     pub password_reset_ttl_seconds: i64,
     pub require_operator_mfa: bool,
     pub password_reset_link: String,
+    /// How often the auth worker writes the live revocations to Redis again.
+    pub republish_seconds: u64,
     pub unlock_link: String,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
@@ -249,8 +254,26 @@ impl Config {
         {
             cfg.payments.stripe_webhook_secret = SecretString::from(k);
         }
+        cfg.check_payments()?;
         cfg.check_profile()?;
         Ok(cfg)
+    }
+
+    /// In every profile: no configuration from before the routing by payment method type,
+    /// and no Stripe key while cards go to the sandbox (a store that meant to take money).
+    pub fn check_payments(&self) -> anyhow::Result<()> {
+        use secrecy::ExposeSecret;
+        anyhow::ensure!(
+            self.payments.default_provider.is_none(),
+            "payments.default_provider is no longer read: set payments.providers.card (SOUK_PAYMENTS__PROVIDERS__CARD) to stripe or sandbox"
+        );
+        let stripe_key = !self.payments.stripe_secret_key.expose_secret().is_empty();
+        let card = self.payments.providers.get("card").map(String::as_str);
+        anyhow::ensure!(
+            !(stripe_key && card == Some("sandbox")),
+            "a Stripe secret key is set but cards go to the sandbox, which takes no money: set payments.providers.card = \"stripe\" (or remove the key)"
+        );
+        Ok(())
     }
 
     /// What the production profile refuses in this configuration (nothing for the others).
@@ -302,6 +325,12 @@ impl Config {
             problems.push(
                 "payments.sandbox_enabled: the sandbox provider takes no money; take payments with a real provider".into(),
             );
+        }
+        if !self.rate_limit.enabled {
+            problems.push("rate_limit.enabled must stay on".into());
+        }
+        if let Err(e) = souk_contracts::codec::PayloadKeys::parse(payload_keys) {
+            problems.push(format!("temporal.payload_keys: {e}"));
         }
         if !self.api.secure_cookies {
             problems.push("api.secure_cookies must be on (cookies only over HTTPS)".into());
@@ -415,5 +444,22 @@ mod tests {
         assert_eq!(url_password("postgres://souk:souk@h:5432/d"), Some("souk"));
         assert_eq!(url_password("postgres://souk@h/d"), None);
         assert_eq!(url_password("postgres://h/d"), None);
+    }
+
+    #[test]
+    fn a_stripe_key_with_cards_in_the_sandbox_or_the_old_setting_is_refused_in_any_profile() {
+        let mut cfg = production();
+        cfg.profile = Profile::Dev;
+        assert!(cfg.check_payments().is_ok());
+        cfg.payments.stripe_secret_key = SecretString::from("sk_live_x");
+        let e = cfg.check_payments().unwrap_err().to_string();
+        assert!(e.contains("cards go to the sandbox"), "{e}");
+        cfg.payments
+            .providers
+            .insert("card".into(), "stripe".into());
+        assert!(cfg.check_payments().is_ok());
+        cfg.payments.default_provider = Some("stripe".into());
+        let e = cfg.check_payments().unwrap_err().to_string();
+        assert!(e.contains("payments.providers.card"), "{e}");
     }
 }

@@ -414,19 +414,31 @@ pub async fn start(
         ),
         Domain::Auth => {
             let service = auth_service(cfg, pool.clone()).await?;
-            // Redis may have lost the revocations that still matter: write them again.
-            match auth::revocation::republish(
-                &pool,
-                service.revocations(),
-                service.settings().access_ttl,
-            )
-            .await
-            {
-                Ok(n) => tracing::info!(revocations = n, "live revocations published"),
-                Err(e) => {
-                    return Err(e.context("publishing the live revocations to Redis"));
+            // The revocations that still matter, written to Redis again now and then: Redis
+            // may have lost them, or been away when they were made.
+            let every = Duration::from_secs(cfg.auth.republish_seconds.max(1));
+            let (republisher, mut stop) = (service.clone(), shutdown.clone());
+            background.push(tokio::spawn(async move {
+                loop {
+                    match auth::revocation::republish(
+                        republisher.pool(),
+                        republisher.revocations(),
+                        republisher.settings().access_ttl,
+                    )
+                    .await
+                    {
+                        Ok(n) => tracing::debug!(revocations = n, "live revocations published"),
+                        Err(e) => tracing::warn!(
+                            error = format!("{e:#}"),
+                            "live revocations not published; retrying"
+                        ),
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {}
+                        _ = stop.changed() => return,
+                    }
                 }
-            }
+            }));
             router.add_service(auth::grpc::Auth::new(service).into_server())
         }
         Domain::Users => {

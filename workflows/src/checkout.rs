@@ -287,8 +287,8 @@ pub const LOCAL_STEPS_PATCH: &str = "local-steps";
 /// compensation, completed with the order).
 pub const CART_HOLD_PATCH: &str = "cart-hold";
 
-/// The patch that holds a guest's coupon again, with the card's fingerprint, once the payment
-/// is authorized. Checkouts that predate it do not take that step.
+/// The patch that holds the coupon again, with the card's fingerprint, once the payment is
+/// authorized. Checkouts that predate it do not take that step.
 pub const COUPON_CARD_PATCH: &str = "coupon-card";
 
 /// When a step without external side effects runs, which sets its timeouts and cancellation.
@@ -499,11 +499,12 @@ impl CheckoutWorkflow {
                 customer_keys: customer_keys.clone(),
                 // Taxes and shipping are those of where the order ships.
                 destination: Some(input.shipping_address.country),
-                // A safety net for a hold nobody releases: longer than the checkout can wait.
+                // A safety net for a hold nobody releases: longer than the checkout can take
+                // to capture (every step before it may retry for its whole budget).
                 hold_seconds: hold_cart.then(|| {
                     input.settings.reservation_ttl_seconds
                         + input.settings.capture_delay_seconds
-                        + 2 * DECISION_STEP_BUDGET.as_secs()
+                        + 6 * DECISION_STEP_BUDGET.as_secs()
                 }),
             },
         )
@@ -650,14 +651,14 @@ impl CheckoutWorkflow {
                 )
             })?;
         ctx.state_mut(|s| s.status.payment_reference = Some(auth.reference.clone()));
-        // A guest's coupon also counts against the card it is paid with.
-        if let (Some(code), Some(fingerprint), None) = (
+        // A coupon also counts against the card it is paid with: new accounts or addresses
+        // paying with one card are one customer.
+        if let (Some(code), Some(fingerprint)) = (
             snapshot
                 .coupon_code
                 .as_ref()
                 .filter(|_| snapshot.coupon_applied),
             &auth.fingerprint,
-            &input.customer_id,
         ) && ctx.patched(COUPON_CARD_PATCH)
         {
             let mut keys = customer_keys.clone();

@@ -205,10 +205,11 @@ pub fn normalize_code(code: &str) -> Option<String> {
 
 /// Who a redemption counts against for a coupon's per-customer limit.
 ///
-/// A signed-in customer is counted by their account id only, so nobody can use up their
+/// A signed-in customer is counted by their account id, so nobody can use up their
 /// allowance by typing their address at a guest checkout. A guest is counted by the e-mail
-/// address given, normalised by [`normalize_email_for_limits`] (and, once the payment is
-/// authorized, by the card's fingerprint: [`card_key`]).
+/// address given, normalised by [`normalize_email_for_limits`]. Once the payment is
+/// authorized, every checkout is counted by the card's fingerprint as well ([`card_key`]):
+/// new accounts or addresses paying with one card are one customer.
 pub fn customer_keys(customer_id: Option<&str>, email: &str) -> Vec<String> {
     match customer_id {
         Some(id) => vec![format!("user:{id}")],

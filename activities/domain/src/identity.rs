@@ -69,6 +69,23 @@ pub struct AccessClaims {
     pub sid: Option<String>,
 }
 
+/// Who a client is for counting (rate limits, failed sign-ins): its IPv4 address, or the /64
+/// of its IPv6 address (one subscriber usually holds a whole /64, so counting single IPv6
+/// addresses would give a guesser a fresh count per try). Anything else is kept as it is.
+pub fn client_key(ip: &str) -> String {
+    match ip.trim().parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => ip.trim().to_string(),
+    }
+}
+
 /// Where the auth domain publishes, for the edge to check on every request, that a user's
 /// tokens issued before a moment are revoked (blocked, roles changed, password reset): the
 /// value is that moment in Unix seconds; tokens with an earlier `iat` are refused.
@@ -180,5 +197,14 @@ mod tests {
         assert_eq!(revocation_watermark(1_000_000), 1_001);
         assert_eq!(revoked_user_key("p:", "u1"), "p:auth:revoked:user:u1");
         assert_eq!(revoked_session_key("p:", "s1"), "p:auth:revoked:session:s1");
+    }
+
+    #[test]
+    fn clients_are_counted_by_ipv4_address_or_ipv6_64() {
+        assert_eq!(client_key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(client_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(client_key("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+        assert_eq!(client_key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(client_key("unknown"), "unknown");
     }
 }

@@ -92,8 +92,9 @@ pub fn for_mail(s: &str) -> String {
 
 /// An e-mail address a mail can be sent to: one mailbox, `local@domain`, nothing else (no
 /// display name, no quoted or commented parts, no list). The local part is a dot-atom of
-/// RFC 5322's printable characters (at most 64); the domain is DNS labels of letters, digits
-/// and hyphens, with a top-level label of letters (at most 253 in all).
+/// letters and digits (of any script) and RFC 5322's printable symbols (at most 64 bytes);
+/// the domain is DNS labels of ASCII letters, digits and hyphens (IDNs in their `xn--` form),
+/// with a top-level label of letters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
@@ -120,10 +121,12 @@ impl Email {
         if local.is_empty() || local.len() > 64 {
             return Err(EmailError("the part before the @ has 1 to 64 characters"));
         }
+        // Letters and digits of any script (internationalised mailboxes, RFC 6531), the
+        // printable ASCII symbols of RFC 5322, and nothing invisible.
         let atom_ok = |a: &str| {
             !a.is_empty()
                 && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ATEXT.contains(c))
+                    .all(|c| (c.is_alphanumeric() && !invisible(c)) || ATEXT.contains(c))
         };
         if !local.split('.').all(atom_ok) {
             return Err(EmailError(
@@ -182,6 +185,8 @@ mod tests {
             " Ada.Lovelace+shop@Example.CO.uk ",
             "o'brien@example.ie",
             "x_y-z@sub-domain.example.org",
+            "adä@example.com",
+            "ada@xn--exmple-cua.com",
         ] {
             assert!(Email::parse(good).is_ok(), "{good}");
         }
@@ -211,7 +216,8 @@ mod tests {
             "ada@example.com\r\nBcc: x@y.com",
             "ada(comment)@example.com",
             "ada@[127.0.0.1]",
-            "adä@example.com",
+            "ada\u{200B}@example.com",
+            "ada@exämple.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }

@@ -70,17 +70,6 @@ fn error(e: Error) -> Status {
         Error::MfaNotEnabled => status(Code::FailedPrecondition, "mfa_not_enabled", msg),
         Error::MfaRequiredForRole => status(Code::FailedPrecondition, "mfa_required_for_role", msg),
         Error::InvalidStatus => invalid("invalid_status", msg),
-        Error::Revocation(e) => {
-            tracing::error!(
-                error = format!("{e:#}"),
-                "revocations could not be published"
-            );
-            status(
-                Code::Unavailable,
-                "revocations_unavailable",
-                "try again shortly",
-            )
-        }
         Error::Db(e) => db_error(e),
         other => internal(other),
     }

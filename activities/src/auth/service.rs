@@ -115,8 +115,6 @@ pub enum Error {
     Hash(#[from] HashError),
     #[error(transparent)]
     Keys(#[from] KeyError),
-    #[error("revocations could not be published: {0}")]
-    Revocation(anyhow::Error),
     #[error("status must be active or blocked")]
     InvalidStatus,
     #[error(transparent)]
@@ -170,9 +168,12 @@ fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// Where a sign-in comes from, for counting its failures: the client's address.
+/// Where a sign-in comes from, for counting its failures: the client's address (its /64 for
+/// IPv6, as the API's rate limits count it).
 fn source(meta: &Meta) -> String {
-    meta.ip.clone().unwrap_or_else(|| "unknown".into())
+    meta.ip
+        .as_deref()
+        .map_or_else(|| "unknown".into(), identity::client_key)
 }
 
 /// Appends to the audit trail on `conn`.
@@ -309,8 +310,8 @@ impl AuthService {
     }
 
     /// Revokes every access token of `user_id` issued until now: sets the watermark in the
-    /// transaction and publishes it before the transaction commits (if publishing fails, the
-    /// change fails with it). Tokens issued from now on are dated at or after it.
+    /// transaction; [`Self::publish_user`] tells the edge once it has committed. Tokens issued
+    /// from now on are dated at or after it.
     async fn revoke_user_tokens(
         &self,
         conn: &mut PgConnection,
@@ -328,19 +329,28 @@ impl AuthService {
         )
         .fetch_one(&mut *conn)
         .await?;
-        self.revocations
-            .revoke_user(&user_id.to_string(), watermark)
-            .await
-            .map_err(Error::Revocation)?;
         Ok(watermark)
     }
 
-    /// Ends a sign-in at the edge too: its access tokens are refused from now on.
-    async fn revoke_session_tokens(&self, family: Uuid) -> Result<(), Error> {
-        self.revocations
-            .revoke_session(&family.to_string())
+    /// Publishes a user's revocation watermark to the edge. Postgres has it already: if Redis
+    /// cannot take it now, the auth worker's periodic republishing will (the revocation, a
+    /// block or a password reset, never waits on Redis).
+    async fn publish_user(&self, user_id: Uuid, watermark: i64) {
+        if let Err(e) = self
+            .revocations
+            .revoke_user(&user_id.to_string(), watermark)
             .await
-            .map_err(Error::Revocation)
+        {
+            tracing::error!(%user_id, error = format!("{e:#}"), "revocation not published yet; it will be republished");
+        }
+    }
+
+    /// Ends a sign-in at the edge too (its access tokens are refused from now on); like
+    /// [`Self::publish_user`], after the commit and without waiting on Redis.
+    async fn publish_session(&self, family: Uuid) {
+        if let Err(e) = self.revocations.revoke_session(&family.to_string()).await {
+            tracing::error!(%family, error = format!("{e:#}"), "revocation not published yet; it will be republished");
+        }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -920,7 +930,6 @@ impl AuthService {
             let revoked = self
                 .revoke_family(&mut tx, row.family_id, "reuse_detected")
                 .await?;
-            self.revoke_session_tokens(row.family_id).await?;
             audit(
                 &mut tx,
                 meta,
@@ -932,6 +941,7 @@ impl AuthService {
             )
             .await?;
             tx.commit().await?;
+            self.publish_session(row.family_id).await;
             tracing::warn!(user_id = %row.user_id, family_id = %row.family_id, "refresh token reused; family revoked");
             return Err(Error::RefreshTokenReused);
         }
@@ -944,8 +954,8 @@ impl AuthService {
         if user.status != "active" {
             self.revoke_family(&mut tx, row.family_id, "blocked")
                 .await?;
-            self.revoke_session_tokens(row.family_id).await?;
             tx.commit().await?;
+            self.publish_session(row.family_id).await;
             return Err(Error::Blocked);
         }
         sqlx::query!(
@@ -995,9 +1005,10 @@ impl AuthService {
         )
         .fetch_optional(&mut *tx)
         .await?;
+        let mut ended = None;
         if let Some(row) = row {
             let revoked = self.revoke_family(&mut tx, row.family_id, "logout").await?;
-            self.revoke_session_tokens(row.family_id).await?;
+            ended = Some(row.family_id);
             audit(
                 &mut tx,
                 meta,
@@ -1010,6 +1021,9 @@ impl AuthService {
             .await?;
         }
         tx.commit().await?;
+        if let Some(family) = ended {
+            self.publish_session(family).await;
+        }
         Ok(())
     }
 
@@ -1078,7 +1092,7 @@ impl AuthService {
         }
         // The next request with a token from before sees a refusal and refreshes into the
         // new roles.
-        self.revoke_user_tokens(&mut tx, user_id).await?;
+        let watermark = self.revoke_user_tokens(&mut tx, user_id).await?;
         audit(
             &mut tx,
             meta,
@@ -1093,6 +1107,7 @@ impl AuthService {
             .await?
             .ok_or(Error::UserNotFound)?;
         tx.commit().await?;
+        self.publish_user(user_id, watermark).await;
         Ok(user)
     }
 
@@ -1117,7 +1132,7 @@ impl AuthService {
             .execute(&mut *tx)
             .await?;
         }
-        self.revoke_user_tokens(&mut tx, user_id).await?;
+        let watermark = self.revoke_user_tokens(&mut tx, user_id).await?;
         audit(
             &mut tx,
             meta,
@@ -1132,6 +1147,7 @@ impl AuthService {
             .await?
             .ok_or(Error::UserNotFound)?;
         tx.commit().await?;
+        self.publish_user(user_id, watermark).await;
         Ok(user)
     }
 
@@ -1159,6 +1175,7 @@ impl AuthService {
         .execute(&mut *tx)
         .await?;
         let mut revoked = 0;
+        let mut watermark = None;
         if status == "blocked" {
             revoked = sqlx::query!(
                 "UPDATE auth.refresh_tokens SET revoked_at = now(), revoked_reason = 'blocked'
@@ -1168,7 +1185,7 @@ impl AuthService {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            self.revoke_user_tokens(&mut tx, user_id).await?;
+            watermark = Some(self.revoke_user_tokens(&mut tx, user_id).await?);
         }
         audit(
             &mut tx,
@@ -1188,6 +1205,9 @@ impl AuthService {
             .await?
             .ok_or(Error::UserNotFound)?;
         tx.commit().await?;
+        if let Some(w) = watermark {
+            self.publish_user(user_id, w).await;
+        }
         tracing::info!(%user_id, status, "account status changed");
         Ok(user)
     }
@@ -1373,7 +1393,7 @@ impl AuthService {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        self.revoke_user_tokens(&mut tx, row.user_id).await?;
+        let watermark = self.revoke_user_tokens(&mut tx, row.user_id).await?;
         sqlx::query!(
             "DELETE FROM auth.login_attempts WHERE email_key = $1",
             email_key(&row.email)
@@ -1391,6 +1411,7 @@ impl AuthService {
         )
         .await?;
         tx.commit().await?;
+        self.publish_user(row.user_id, watermark).await;
         Ok(())
     }
 

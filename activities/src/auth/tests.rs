@@ -79,6 +79,14 @@ async fn service(pool: &PgPool) -> AuthService {
 }
 
 async fn service_with(pool: &PgPool, notifier: std::sync::Arc<Outbox>) -> AuthService {
+    service_full(pool, notifier, std::sync::Arc::new(Revoked::default())).await
+}
+
+async fn service_full(
+    pool: &PgPool,
+    notifier: std::sync::Arc<Outbox>,
+    revocations: std::sync::Arc<dyn super::revocation::Revocations>,
+) -> AuthService {
     test_schema(pool, Schema::Auth).await;
     let keys = Keys::new(pool.clone(), Sealer::new("test-kek"));
     keys.ensure().await.unwrap();
@@ -101,14 +109,20 @@ async fn service_with(pool: &PgPool, notifier: std::sync::Arc<Outbox>) -> AuthSe
         reset_link: "https://shop.test/reset?token={token}".into(),
         unlock_link: "https://shop.test/unlock?token={token}".into(),
     };
-    AuthService::new(
-        pool.clone(),
-        settings,
-        keys,
-        hasher,
-        notifier,
-        std::sync::Arc::new(Revoked::default()),
-    )
+    AuthService::new(pool.clone(), settings, keys, hasher, notifier, revocations)
+}
+
+/// Redis away: every publish fails.
+struct Unreachable;
+
+#[tonic::async_trait]
+impl super::revocation::Revocations for Unreachable {
+    async fn revoke_user(&self, _: &str, _: i64) -> anyhow::Result<()> {
+        anyhow::bail!("connection refused")
+    }
+    async fn revoke_session(&self, _: &str) -> anyhow::Result<()> {
+        anyhow::bail!("connection refused")
+    }
 }
 
 fn meta() -> Meta {
@@ -725,4 +739,62 @@ async fn signing_up_with_an_address_that_has_an_account_looks_the_same_and_mails
     svc.login(&meta(), "fa@example.com", PASSWORD)
         .await
         .unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn revocations_never_wait_on_redis_and_are_published_once_it_is_back(pool: PgPool) {
+    let svc = service_full(
+        &pool,
+        std::sync::Arc::new(Outbox::default()),
+        std::sync::Arc::new(Unreachable),
+    )
+    .await;
+    let user = svc
+        .register(&meta(), "gi@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let first = svc
+        .login(&meta(), "gi@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let second = svc.refresh(&meta(), &first.refresh_token).await.unwrap();
+    // A stolen refresh token is caught, the sign-out, the block: all done in Postgres.
+    assert!(matches!(
+        svc.refresh(&meta(), &first.refresh_token).await,
+        Err(Error::RefreshTokenReused)
+    ));
+    assert!(matches!(
+        svc.refresh(&meta(), &second.refresh_token).await,
+        Err(Error::InvalidRefreshToken)
+    ));
+    let other = svc
+        .login(&meta(), "gi@example.com", PASSWORD)
+        .await
+        .unwrap();
+    svc.logout(&meta(), &other.refresh_token).await.unwrap();
+    let blocked = svc
+        .set_status(&Meta::system("user:ops"), user.id, "blocked", "fraud")
+        .await
+        .unwrap();
+    assert_eq!(blocked.status, "blocked");
+    // Redis is back: the worker's next republish tells the edge all of it.
+    let back = Revoked::default();
+    super::revocation::republish(&pool, &back, Duration::minutes(15))
+        .await
+        .unwrap();
+    let published = back.0.lock().unwrap().clone();
+    assert!(
+        published
+            .iter()
+            .any(|p| p.starts_with(&format!("user:{}:", user.id))),
+        "{published:?}"
+    );
+    assert_eq!(
+        published
+            .iter()
+            .filter(|p| p.starts_with("session:"))
+            .count(),
+        2,
+        "the stolen family and the signed-out one: {published:?}"
+    );
 }

@@ -537,7 +537,14 @@ impl CartService {
                         "cart.deleted",
                         serde_json::json!({"cart_id": guest.id, "merged_into": rendered.cart.id}),
                     );
-                    self.store.delete(&guest.id, &event).await?;
+                    // Only the cart as it was merged: one a checkout took meanwhile stays.
+                    match self.store.delete_if(&guest.id, guest.version, &event).await {
+                        Err(StoreError::Conflict) => tracing::warn!(
+                            cart_id = %guest.id,
+                            "the guest cart changed while it was merged; it is kept"
+                        ),
+                        other => other?,
+                    }
                     return Ok(rendered);
                 }
             }

@@ -197,33 +197,42 @@ impl CartStore {
         Ok(())
     }
 
+    /// Deletes a cart if it is still at `version` (nobody changed or held it meanwhile), with
+    /// its outbox event, atomically; `Conflict` otherwise.
+    pub async fn delete_if(
+        &self,
+        id: &str,
+        version: i64,
+        event: &EventEnvelope,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.redis.clone();
+        let deleted: i64 = redis::Script::new(
+            r#"
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'event', ARGV[2])
+return 1
+"#,
+        )
+        .key(self.key(id))
+        .key(self.outbox_key())
+        .arg(version)
+        .arg(serde_json::to_string(event)?)
+        .arg(100_000)
+        .invoke_async(&mut conn)
+        .await?;
+        if deleted == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict)
+        }
+    }
+
     /// Forgets `user_id`'s current cart (it was checked out).
     pub async fn clear_user_cart(&self, user_id: &str) -> Result<(), StoreError> {
         let mut conn = self.redis.clone();
         let _: () = redis::cmd("DEL")
             .arg(self.user_key(user_id))
-            .query_async(&mut conn)
-            .await?;
-        Ok(())
-    }
-
-    /// Deletes a cart (merged into another one), with its outbox event, atomically.
-    pub async fn delete(&self, id: &str, event: &EventEnvelope) -> Result<(), StoreError> {
-        let mut conn = self.redis.clone();
-        let _: () = redis::pipe()
-            .atomic()
-            .cmd("DEL")
-            .arg(self.key(id))
-            .ignore()
-            .cmd("XADD")
-            .arg(self.outbox_key())
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(100_000)
-            .arg("*")
-            .arg("event")
-            .arg(serde_json::to_string(event)?)
-            .ignore()
             .query_async(&mut conn)
             .await?;
         Ok(())

@@ -66,7 +66,15 @@ impl NotificationActivities {
         )
         .await
         .map_err(|e| match e {
-            Error::Refused(_) => business(failures::INVALID_RECIPIENT, e),
+            // The server's words often quote the address: they go to the log, not into the
+            // workflow's history.
+            Error::Refused(reply) => {
+                tracing::warn!(order_no = %input.order_no, reply = %reply, "confirmation refused by the mail server");
+                business(
+                    failures::INVALID_RECIPIENT,
+                    "the mail server refused the recipient",
+                )
+            }
             Error::UnknownTemplate(_) => business(failures::INVALID_INPUT, e),
             other => transient(anyhow::anyhow!("{other}")),
         })

@@ -138,7 +138,15 @@ async fn login(
         .into_inner();
     let mut answer = tokens(t)?;
     if let Some(guest) = body.cart_id.filter(|c| !c.is_empty()) {
-        let as_user = caller.as_user(&answer.user.id, answer.user.roles.clone());
+        // Merging is a customer's act: it carries no operator powers.
+        let roles = answer
+            .user
+            .roles
+            .iter()
+            .filter(|r| !matches!(r.as_str(), "staff" | "super_admin"))
+            .cloned()
+            .collect();
+        let as_user = caller.as_user(&answer.user.id, roles);
         match s
             .cart
             .clone()
@@ -489,8 +497,7 @@ async fn grant_role(
 #[utoipa::path(post, path = "/v1/admin/users/{id}/block", tag = "admin", params(("id" = String, Path)),
     request_body = OperatorReason, security(("bearer" = [])),
     responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, description = "invalid_reason", body = ErrorBody),
-        (status = 503, description = "the revocation could not be published; nothing changed", body = ErrorBody)))]
+        (status = 422, description = "invalid_reason", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 async fn block_user(
     State(s): State<AppState>,

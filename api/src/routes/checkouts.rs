@@ -74,13 +74,13 @@ async fn describe(s: &AppState, client: &Client, checkout_id: &str) -> ApiResult
             let sa = d.search_attributes();
             Ok(Some(Run {
                 status: d.status(),
-                idempotency_key: t.memo(&d, MEMO_KEY),
-                attempt: t.memo(&d, MEMO_ATTEMPT).unwrap_or(1),
+                idempotency_key: t.memo(&d, MEMO_KEY)?,
+                attempt: t.memo(&d, MEMO_ATTEMPT)?.unwrap_or(1),
                 state: sa.get(&CHECKOUT_STATE),
                 order_no: sa.get(&ORDER_NO),
                 failure_code: sa.get(&FAILURE_CODE),
-                customer_id: t.memo(&d, MEMO_CUSTOMER),
-                request_hash: t.memo(&d, MEMO_REQUEST_HASH),
+                customer_id: t.memo(&d, MEMO_CUSTOMER)?,
+                request_hash: t.memo(&d, MEMO_REQUEST_HASH)?,
             }))
         }
         Err(WorkflowInteractionError::NotFound(_)) => Ok(None),

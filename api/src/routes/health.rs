@@ -17,28 +17,47 @@ use utoipa_axum::routes;
 
 use crate::state::AppState;
 
-/// How long a domain that answered `database_busy` counts as not ready.
+/// How long a domain that answered `database_busy` is reported busy.
 const BUSY_FOR: Duration = Duration::from_secs(5);
 
-/// When each domain last answered that its database pool was exhausted (in this process).
-static BUSY: std::sync::LazyLock<std::sync::Mutex<BTreeMap<String, std::time::Instant>>> =
-    std::sync::LazyLock::new(Default::default);
+/// Set on a response by a domain's `database_busy` answer: which domain.
+#[derive(Debug, Clone)]
+pub struct BusyService(pub String);
 
-/// Records that `service` just answered `database_busy`.
-pub fn note_busy(service: &str) {
-    metrics::counter!("souk_service_busy_total", "service" => service.to_string()).increment(1);
-    if let Ok(mut b) = BUSY.lock() {
-        b.insert(service.to_string(), std::time::Instant::now());
+/// When each domain last answered that its database pool was exhausted, as seen by one API.
+#[derive(Debug, Default)]
+pub struct Busy(std::sync::Mutex<BTreeMap<String, std::time::Instant>>);
+
+impl Busy {
+    fn note(&self, service: &str) {
+        metrics::counter!("souk_service_busy_total", "service" => service.to_string()).increment(1);
+        if let Ok(mut b) = self.0.lock() {
+            b.insert(service.to_string(), std::time::Instant::now());
+        }
+    }
+
+    /// How long ago `service` last answered busy, if within [`BUSY_FOR`].
+    fn since(&self, service: &str) -> Option<Duration> {
+        self.0
+            .lock()
+            .ok()?
+            .get(service)
+            .map(|t| t.elapsed())
+            .filter(|e| *e < BUSY_FOR)
     }
 }
 
-/// How long ago `service` last answered busy, if within [`BUSY_FOR`].
-fn busy_since(service: &str) -> Option<Duration> {
-    BUSY.lock()
-        .ok()?
-        .get(service)
-        .map(|t| t.elapsed())
-        .filter(|e| *e < BUSY_FOR)
+/// Notes the domains that answered busy (see [`BusyService`]), for `/readyz`.
+pub async fn note_busy(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let res = next.run(req).await;
+    if let Some(b) = res.extensions().get::<BusyService>() {
+        s.busy.note(&b.0);
+    }
+    res
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -62,17 +81,22 @@ async fn healthz() -> Json<Health> {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ready` when every check passed.
+    /// `ready` when every check passed; `degraded` when they did but a domain is busy;
+    /// `not_ready` otherwise (503).
     #[schema(example = "ready")]
     pub status: &'static str,
     /// Each dependency: `ok`, or what is wrong. Postgres and Redis are checked by the domain
     /// services that own them (`inventory.postgres`, `cart.redis`...).
     pub checks: BTreeMap<String, String>,
+    /// Domains that ran out of database connections in the last 5 s (they answer
+    /// `503 service_busy` for a moment); the status is then `degraded`, still 200.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub busy: BTreeMap<String, String>,
 }
 
 /// The API and everything it needs are reachable: each domain service with its Postgres (and
 /// the cart's Redis), and Temporal. A domain whose database pool ran out in the last 5 s
-/// (it answered `service_busy`) is not ready either.
+/// (it answered `service_busy`) is listed under `busy` (status `degraded`).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
@@ -117,30 +141,39 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
         },
     ))
     .await;
-    let mut checks: BTreeMap<String, String> = results.into_iter().collect();
-    // A pool that ran out just now is not ready, whatever its last health poll said.
-    for (domain, _) in &s.health {
-        if let Some(ago) = busy_since(domain) {
-            checks.insert(
-                format!("{domain}.postgres"),
-                format!(
-                    "busy: no free database connection {:.1} s ago",
-                    ago.as_secs_f64()
-                ),
-            );
-        }
-    }
+    let checks: BTreeMap<String, String> = results.into_iter().collect();
     let ready = checks.values().all(|v| v == "ok");
+    // A pool that ran out just now is reported at once, whatever its last health poll said,
+    // but it does not take the API out of service: every instance sees the same domain, and
+    // routes that do not need it keep working.
+    let busy: BTreeMap<String, String> = s
+        .health
+        .iter()
+        .filter_map(|(domain, _)| {
+            s.busy.since(domain).map(|ago| {
+                (
+                    (*domain).to_string(),
+                    format!("no free database connection {:.1} s ago", ago.as_secs_f64()),
+                )
+            })
+        })
+        .collect();
     let code = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let status = match (ready, busy.is_empty()) {
+        (false, _) => "not_ready",
+        (true, true) => "ready",
+        (true, false) => "degraded",
+    };
     (
         code,
         Json(Readiness {
-            status: if ready { "ready" } else { "not_ready" },
+            status,
             checks,
+            busy,
         }),
     )
 }
