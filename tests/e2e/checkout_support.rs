@@ -92,16 +92,47 @@ pub async fn payment(
         .unwrap()
 }
 
-/// How many provider calls of a kind were recorded for the checkout attempt.
-pub async fn operations(db: &PgPool, checkout_id: &str, kind: &str) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM payments.operations o JOIN payments.payments p ON p.id = o.payment_id WHERE p.checkout_id = $1 AND o.kind = $2",
+/// What the sandbox provider itself saw for a checkout, of one kind of call (`authorize`,
+/// `capture`, `cancel`, `refund`), from its own request log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AtProvider {
+    /// Requests that did something (the first with their key).
+    pub effects: i64,
+    /// Requests answered with an earlier reply (retries).
+    pub replays: i64,
+    /// Distinct idempotency keys.
+    pub keys: i64,
+}
+
+/// Counts a checkout's calls of `kind` at the sandbox provider (all attempts).
+pub async fn at_provider(db: &PgPool, checkout_id: &str, kind: &str) -> AtProvider {
+    let (effects, replays, keys): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE NOT replayed), count(*) FILTER (WHERE replayed),
+                count(DISTINCT idempotency_key)
+           FROM payments.sandbox_requests
+          WHERE kind = $2 AND idempotency_key LIKE $1 || ':%'",
     )
     .bind(checkout_id)
     .bind(kind)
     .fetch_one(db)
     .await
-    .unwrap()
+    .unwrap();
+    AtProvider {
+        effects,
+        replays,
+        keys,
+    }
+}
+
+/// Exactly one effect of `kind` at the provider for the checkout (retries may have replayed
+/// it with the same key).
+pub async fn once_at_provider(db: &PgPool, checkout_id: &str, kind: &str) {
+    let seen = at_provider(db, checkout_id, kind).await;
+    assert_eq!(
+        (seen.effects, seen.keys),
+        (1, 1),
+        "{kind} of {checkout_id} at the provider: {seen:?}"
+    );
 }
 
 /// (status, payment_status) of the checkout's order, if one was placed.
@@ -113,14 +144,15 @@ pub async fn order(db: &PgPool, checkout_id: &str) -> Option<(String, String, St
         .unwrap()
 }
 
-/// Mails the catcher received for `to`: (subject, text).
+/// Mails the catcher received for `to`: (subject, text). An answer that is not a list of
+/// mails fails the test (it is not "no mail").
 pub async fn mails_to(to: &str) -> Vec<(String, String)> {
     let all: Vec<Value> = reqwest::get(format!("{}/api/email", app().maildev))
         .await
-        .unwrap()
+        .expect("the mail catcher answers")
         .json()
         .await
-        .unwrap_or_default();
+        .expect("the mail catcher answers a list of mails");
     all.into_iter()
         .filter(|m| {
             m["to"]
@@ -134,4 +166,27 @@ pub async fn mails_to(to: &str) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// The mails to `to` once their number has stopped changing for `settle` (a duplicate sent
+/// late is counted, not missed by stopping at the first arrival); at least one must come
+/// within 30 s.
+pub async fn settled_mails_to(to: &str, settle: Duration) -> Vec<(String, String)> {
+    let first = eventually(Duration::from_secs(30), "a mail", || async {
+        let m = mails_to(to).await;
+        (!m.is_empty()).then_some(m)
+    })
+    .await;
+    let mut seen = first.len();
+    let mut since = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = mails_to(to).await;
+        if now.len() != seen {
+            seen = now.len();
+            since = std::time::Instant::now();
+        } else if since.elapsed() >= settle {
+            return now;
+        }
+    }
 }

@@ -32,7 +32,8 @@ async fn assert_captured_once(checkout_id: &str) {
     let db = app().db().await;
     let (status, amount, captured, _) = payment(&db, checkout_id, 1).await.unwrap();
     assert_eq!((status.as_str(), captured), ("captured", amount));
-    assert_eq!(operations(&db, checkout_id, "capture").await, 1);
+    once_at_provider(&db, checkout_id, "capture").await;
+    once_at_provider(&db, checkout_id, "authorize").await;
     let reference: String = sqlx::query_scalar(
         "SELECT provider_payment_id FROM payments.payments WHERE checkout_id = $1",
     )

@@ -63,14 +63,38 @@ fn fingerprint(payment_method: &str) -> String {
 }
 
 /// A reply to a call, stored per idempotency key so a repeated call answers the same.
-async fn replay(pool: &PgPool, key: &str) -> Result<Option<serde_json::Value>, ProviderError> {
+async fn replay(
+    conn: &mut sqlx::PgConnection,
+    key: &str,
+) -> Result<Option<serde_json::Value>, ProviderError> {
     sqlx::query_scalar!(
         "SELECT reply FROM payments.sandbox_calls WHERE idempotency_key = $1",
         key
     )
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await
     .map_err(db)
+}
+
+/// Writes a request into the sandbox's own log.
+async fn log(
+    conn: &mut sqlx::PgConnection,
+    kind: &str,
+    key: &str,
+    intent: Option<&str>,
+    replayed: bool,
+) -> Result<(), ProviderError> {
+    sqlx::query!(
+        "INSERT INTO payments.sandbox_requests (kind, idempotency_key, intent_id, replayed) VALUES ($1, $2, $3, $4)",
+        kind,
+        key,
+        intent,
+        replayed
+    )
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
 }
 
 #[tonic::async_trait]
@@ -87,7 +111,7 @@ impl PaymentProvider for Sandbox {
             ));
         };
         let id = format!("pi_sb_{}", Uuid::new_v4().simple());
-        sqlx::query!(
+        let created = sqlx::query!(
             r#"INSERT INTO payments.sandbox_intents (id, idempotency_key, amount, currency, payment_method, status, decline_code)
                VALUES ($1, $2, $3, $4, $5, $6, $7)
                ON CONFLICT ON CONSTRAINT sandbox_intents_idempotency_key DO NOTHING"#,
@@ -101,7 +125,8 @@ impl PaymentProvider for Sandbox {
         )
         .execute(&self.pool)
         .await
-        .map_err(db)?;
+        .map_err(db)?
+        .rows_affected();
         let row = sqlx::query!(
             "SELECT id, status, decline_code, amount FROM payments.sandbox_intents WHERE idempotency_key = $1",
             req.idempotency_key
@@ -109,6 +134,15 @@ impl PaymentProvider for Sandbox {
         .fetch_one(&self.pool)
         .await
         .map_err(db)?;
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        log(
+            &mut conn,
+            "authorize",
+            &req.idempotency_key,
+            Some(&row.id),
+            created == 0,
+        )
+        .await?;
         if row.amount != req.amount.amount {
             return Err(rejected(
                 "idempotency_error",
@@ -146,10 +180,6 @@ impl PaymentProvider for Sandbox {
         reference: &str,
         amount: Money,
     ) -> Result<Money, ProviderError> {
-        if let Some(reply) = replay(&self.pool, key).await? {
-            let captured = reply["captured"].as_i64().unwrap_or(0);
-            return Ok(Money::new(captured, amount.currency));
-        }
         let mut tx = self.pool.begin().await.map_err(db)?;
         let intent = sqlx::query!(
             "SELECT status, amount FROM payments.sandbox_intents WHERE id = $1 FOR UPDATE",
@@ -157,8 +187,16 @@ impl PaymentProvider for Sandbox {
         )
         .fetch_optional(&mut *tx)
         .await
-        .map_err(db)?
-        .ok_or_else(|| {
+        .map_err(db)?;
+        // Under the intent's lock: a repeat racing the first call waits for it, then replays.
+        if let Some(reply) = replay(&mut tx, key).await? {
+            log(&mut tx, "capture", key, Some(reference), true).await?;
+            tx.commit().await.map_err(db)?;
+            let captured = reply["captured"].as_i64().unwrap_or(0);
+            return Ok(Money::new(captured, amount.currency));
+        }
+        log(&mut tx, "capture", key, Some(reference), false).await?;
+        let intent = intent.ok_or_else(|| {
             rejected(
                 "resource_missing",
                 format!("no such payment_intent: {reference}"),
@@ -201,9 +239,6 @@ impl PaymentProvider for Sandbox {
     }
 
     async fn void(&self, key: &str, reference: &str) -> Result<(), ProviderError> {
-        if replay(&self.pool, key).await?.is_some() {
-            return Ok(());
-        }
         let mut tx = self.pool.begin().await.map_err(db)?;
         let status = sqlx::query_scalar!(
             "SELECT status FROM payments.sandbox_intents WHERE id = $1 FOR UPDATE",
@@ -211,8 +246,14 @@ impl PaymentProvider for Sandbox {
         )
         .fetch_optional(&mut *tx)
         .await
-        .map_err(db)?
-        .ok_or_else(|| {
+        .map_err(db)?;
+        if replay(&mut tx, key).await?.is_some() {
+            log(&mut tx, "cancel", key, Some(reference), true).await?;
+            tx.commit().await.map_err(db)?;
+            return Ok(());
+        }
+        log(&mut tx, "cancel", key, Some(reference), false).await?;
+        let status = status.ok_or_else(|| {
             rejected(
                 "resource_missing",
                 format!("no such payment_intent: {reference}"),
@@ -252,9 +293,6 @@ impl PaymentProvider for Sandbox {
         reference: &str,
         amount: Money,
     ) -> Result<String, ProviderError> {
-        if let Some(reply) = replay(&self.pool, key).await? {
-            return Ok(reply["refund"].as_str().unwrap_or_default().to_string());
-        }
         let mut tx = self.pool.begin().await.map_err(db)?;
         let intent = sqlx::query!(
             "SELECT status, captured_amount, refunded_amount FROM payments.sandbox_intents WHERE id = $1 FOR UPDATE",
@@ -262,8 +300,19 @@ impl PaymentProvider for Sandbox {
         )
         .fetch_optional(&mut *tx)
         .await
-        .map_err(db)?
-        .ok_or_else(|| rejected("resource_missing", format!("no such payment_intent: {reference}")))?;
+        .map_err(db)?;
+        if let Some(reply) = replay(&mut tx, key).await? {
+            log(&mut tx, "refund", key, Some(reference), true).await?;
+            tx.commit().await.map_err(db)?;
+            return Ok(reply["refund"].as_str().unwrap_or_default().to_string());
+        }
+        log(&mut tx, "refund", key, Some(reference), false).await?;
+        let intent = intent.ok_or_else(|| {
+            rejected(
+                "resource_missing",
+                format!("no such payment_intent: {reference}"),
+            )
+        })?;
         if intent.status != "succeeded" {
             return Err(rejected(
                 "charge_not_captured",
