@@ -17,7 +17,7 @@ async fn the_stripe_provider_sends_idempotency_keys_and_a_500_then_success_makes
     let http = Http::at(&stripe_app().api);
     let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
     let checkout_id = format!("checkout-{cart}");
-    stripe_app().stripe.fail_next("create", 1);
+    stripe_app().stripe.fail_next(&checkout_id, "create", 1);
     let body = checkout_body(&cart, &email, "pm_card_visa");
     let r = start(&http, &unique(), body).await;
     assert!(r.status == 201 || r.status == 202, "{}", r.text);
@@ -30,16 +30,20 @@ async fn the_stripe_provider_sends_idempotency_keys_and_a_500_then_success_makes
         1,
         "one PaymentIntent despite the retry: {intents:?}"
     );
-    let (id, status, amount, captured, _) = &intents[0];
-    assert_eq!((status.as_str(), captured), ("succeeded", amount));
-    let ours: Vec<_> = stripe_app()
-        .stripe
-        .requests()
-        .into_iter()
-        .filter(|r| {
-            r.path.contains(id.as_str()) || r.form.get("metadata[checkout]") == Some(&checkout_id)
-        })
-        .collect();
+    // Charged at the provider: the checkout's total, in its currency, captured in full.
+    let i = &intents[0];
+    let total = &done["total"];
+    assert_eq!(
+        (i.status.as_str(), i.amount, i.captured, i.currency.as_str()),
+        (
+            "succeeded",
+            total["amount"].as_i64().unwrap(),
+            total["amount"].as_i64().unwrap(),
+            total["currency"].as_str().unwrap().to_lowercase().as_str()
+        ),
+        "{i:?}"
+    );
+    let ours = stripe_app().stripe.requests_for(&checkout_id);
     assert!(ours.len() >= 3, "create (500), create, capture: {ours:?}");
     for r in &ours {
         let key = r
@@ -142,7 +146,7 @@ async fn a_checkout_cannot_choose_the_sandbox_in_a_store_that_takes_cards_with_s
     assert_eq!(sandbox_calls, 0, "the sandbox is not enabled in this store");
     let intents = stripe_app().stripe.intents_for(&checkout_id);
     assert_eq!(intents.len(), 1, "{intents:?}");
-    assert_eq!(intents[0].1, "succeeded");
+    assert_eq!(intents[0].status, "succeeded");
 }
 
 fn payment_intent_event(event_id: &str, event_type: &str, intent: &str) -> String {
@@ -285,4 +289,337 @@ async fn a_signed_webhook_confirms_a_payment_that_waited_for_the_customer_once()
             .await
             .unwrap();
     assert_eq!(recorded, 1);
+}
+
+/// The double answers as Stripe documents, so a client that sends what Stripe would refuse
+/// fails here too.
+#[tokio::test]
+async fn the_stripe_double_is_as_strict_as_stripe() {
+    let double = &stripe_app().stripe;
+    let key = format!("strict-{}", unique());
+    let client = reqwest::Client::new();
+    let post = |path: &str, key: Option<&str>, form: &[(&str, &str)]| {
+        let mut req = client
+            .post(format!("{}{}", double.url(), path.trim_start_matches('/')))
+            .bearer_auth("sk_test_e2e")
+            .form(form);
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        req.send()
+    };
+    let code = |v: &serde_json::Value| v["error"]["code"].as_str().unwrap_or("").to_string();
+    let create = [
+        ("amount", "1000"),
+        ("currency", "usd"),
+        ("payment_method", "pm_card_visa"),
+        ("confirm", "true"),
+        ("capture_method", "manual"),
+    ];
+    let r = post("/v1/payment_intents", Some(&key), &create)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let pi: serde_json::Value = r.json().await.unwrap();
+    let id = pi["id"].as_str().unwrap().to_string();
+    // The same key with other parameters, or on another endpoint: refused.
+    let mut other = create;
+    other[0] = ("amount", "2000");
+    let r = post("/v1/payment_intents", Some(&key), &other)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "idempotency_error", "{body}");
+    let r = post("/v1/refunds", Some(&key), &[("payment_intent", &id)])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // Parameters: missing, not integers.
+    for (form, param, expected) in [
+        (vec![("currency", "usd")], "amount", "parameter_missing"),
+        (
+            vec![("amount", "ten"), ("currency", "usd")],
+            "amount",
+            "parameter_invalid_integer",
+        ),
+        (vec![("amount", "1000")], "currency", "parameter_missing"),
+    ] {
+        let r = post(
+            "/v1/payment_intents",
+            Some(&format!("{key}-{param}-{expected}")),
+            &form,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 400);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            (code(&body), body["error"]["param"].as_str()),
+            (expected.to_string(), Some(param)),
+            "{body}"
+        );
+    }
+    // No more captured than capturable, no more refunded than captured.
+    let r = post(
+        &format!("/v1/payment_intents/{id}/capture"),
+        Some(&format!("{key}-c1")),
+        &[("amount_to_capture", "1001")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = post(
+        &format!("/v1/payment_intents/{id}/capture"),
+        Some(&format!("{key}-c2")),
+        &[("amount_to_capture", "600")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = post(
+        "/v1/refunds",
+        Some(&format!("{key}-r1")),
+        &[("payment_intent", &id), ("amount", "601")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(code(&body), "amount_too_large", "{body}");
+    // Without an amount, a refund is of what is left.
+    let r = post(
+        "/v1/refunds",
+        Some(&format!("{key}-r2")),
+        &[("payment_intent", &id)],
+    )
+    .await
+    .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["amount"], 600, "{body}");
+    let r = post(
+        "/v1/refunds",
+        Some(&format!("{key}-r3")),
+        &[("payment_intent", &id)],
+    )
+    .await
+    .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(code(&body), "charge_already_refunded", "{body}");
+    // Unknown routes and bodies that are not form parameters are Stripe-shaped errors too.
+    let r = post("/v1/charges", None, &[]).await.unwrap();
+    assert_eq!(r.status(), 404);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(code(&body), "resource_missing");
+    let r = client
+        .post(format!("{}v1/payment_intents", double.url()))
+        .bearer_auth("sk_test_e2e")
+        .body("%%%=%")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+/// The Stripe provider's whole surface against the strict double: authorize, retrieve,
+/// capture, refund (partial, then too much), cancel.
+#[tokio::test]
+async fn the_stripe_provider_authorizes_retrieves_captures_refunds_and_cancels() {
+    use souk_activities::payments::provider::{
+        Authorization, AuthorizeRequest, IntentStatus, PaymentProvider, ProviderError,
+    };
+    use souk_domain::{Currency, Money};
+    let stripe =
+        souk_activities::payments::stripe::Stripe::new("sk_test_e2e", &stripe_app().stripe.url())
+            .unwrap();
+    let key = format!("provider-{}", unique());
+    let usd = |a| Money::new(a, Currency::USD);
+    let authorize = |k: String, pm: &str| AuthorizeRequest {
+        idempotency_key: k,
+        amount: usd(2_500),
+        payment_method: pm.into(),
+        customer_email: "ada@example.com".into(),
+        description: key.clone(),
+    };
+    let Authorization::Authorized {
+        reference,
+        fingerprint,
+    } = stripe
+        .authorize(&authorize(format!("{key}:a"), "pm_card_visa"))
+        .await
+        .unwrap()
+    else {
+        panic!("authorized")
+    };
+    assert_eq!(fingerprint.as_deref(), Some("fp_double_visa"));
+    assert_eq!(
+        stripe.status(&reference).await.unwrap(),
+        IntentStatus::Authorized
+    );
+    assert_eq!(
+        stripe
+            .capture(&format!("{key}:c"), &reference, usd(2_500))
+            .await
+            .unwrap(),
+        usd(2_500)
+    );
+    assert_eq!(
+        stripe.status(&reference).await.unwrap(),
+        IntentStatus::Captured
+    );
+    let re = stripe
+        .refund(&format!("{key}:r1"), &reference, usd(1_000))
+        .await
+        .unwrap();
+    assert!(re.starts_with("re_"), "{re}");
+    // Retried with its key: the same refund, not a second one.
+    assert_eq!(
+        stripe
+            .refund(&format!("{key}:r1"), &reference, usd(1_000))
+            .await
+            .unwrap(),
+        re
+    );
+    match stripe
+        .refund(&format!("{key}:r2"), &reference, usd(1_600))
+        .await
+    {
+        Err(ProviderError::Rejected { code, .. }) => assert_eq!(code, "amount_too_large"),
+        other => panic!("refused: {other:?}"),
+    }
+    let Authorization::Authorized {
+        reference: other, ..
+    } = stripe
+        .authorize(&authorize(format!("{key}:a2"), "pm_card_mastercard"))
+        .await
+        .unwrap()
+    else {
+        panic!("authorized")
+    };
+    stripe.void(&format!("{key}:v"), &other).await.unwrap();
+    assert_eq!(stripe.status(&other).await.unwrap(), IntentStatus::Canceled);
+    // A capture of what was cancelled is refused, for good.
+    assert!(matches!(
+        stripe
+            .capture(&format!("{key}:c2"), &other, usd(2_500))
+            .await,
+        Err(ProviderError::Rejected { .. })
+    ));
+    let refunded: i64 = stripe_app()
+        .stripe
+        .requests_for(&key)
+        .iter()
+        .filter(|r| r.path == "/v1/refunds" && r.status == 200)
+        .count() as i64;
+    assert_eq!(
+        refunded, 2,
+        "the refund and its retry answered; the over-refund refused"
+    );
+}
+
+/// A checkout that fails after the capture (its stock was taken back meanwhile) is refunded
+/// at Stripe, in full, once.
+#[tokio::test]
+async fn a_checkout_that_fails_after_capture_is_refunded_at_stripe_once() {
+    let db = stripe_app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let http = Http::at(&stripe_app().api);
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["step"].as_str()),
+        (201, Some("capture_delay")),
+        "{}",
+        r.text
+    );
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    // During the review window, the reservation goes (an operator, an expiry).
+    souk_activities::inventory::store::release(
+        &db,
+        &souk_activities::Ctx::system(),
+        &format!("{checkout_id}:reserve:{}:1", a.skus[0]),
+        Some("taken back by the test"),
+    )
+    .await
+    .unwrap();
+    let done = ended(&http, &checkout_id).await;
+    assert_eq!(
+        (done["state"].as_str(), done["failure"]["code"].as_str()),
+        (Some("compensated"), Some("reservation_expired")),
+        "{done}"
+    );
+    let total = done["total"]["amount"].as_i64().unwrap();
+    let intents = stripe_app().stripe.intents_for(&checkout_id);
+    assert_eq!(intents.len(), 1, "{intents:?}");
+    assert_eq!(
+        (
+            intents[0].status.as_str(),
+            intents[0].captured,
+            intents[0].refunded
+        ),
+        ("succeeded", total, total)
+    );
+    let calls = stripe_app().stripe.requests_for(&checkout_id);
+    let ok = |path: &str| {
+        calls
+            .iter()
+            .filter(|r| r.path.ends_with(path) && r.status == 200)
+            .count()
+    };
+    assert_eq!((ok("/capture"), ok("/v1/refunds")), (1, 1), "{calls:?}");
+    let (status, _, captured, refunded) = payment(&db, &checkout_id, 1).await.unwrap();
+    assert_eq!(
+        (status.as_str(), captured, refunded),
+        ("refunded", total, total)
+    );
+}
+
+/// A checkout cancelled while the customer had not finished 3-D Secure cancels its
+/// PaymentIntent at Stripe.
+#[tokio::test]
+async fn a_cancelled_checkout_cancels_its_intent_at_stripe() {
+    let db = stripe_app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let http = Http::at(&stripe_app().api);
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_authenticationRequired"),
+    )
+    .await;
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    eventually(
+        Duration::from_secs(20),
+        "the checkout to wait for the customer",
+        || async {
+            let r = http.get(&format!("/v1/checkouts/{checkout_id}")).await;
+            (r.body["step"] == "awaiting_payment").then_some(())
+        },
+    )
+    .await;
+    let r = http
+        .post(&format!("/v1/checkouts/{checkout_id}/cancel"), json!({}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(ended(&http, &checkout_id).await["state"], "cancelled");
+    let intents = stripe_app().stripe.intents_for(&checkout_id);
+    assert_eq!(intents[0].status, "canceled", "{intents:?}");
+    let cancels: Vec<_> = stripe_app()
+        .stripe
+        .requests_for(&checkout_id)
+        .into_iter()
+        .filter(|r| r.path.ends_with("/cancel"))
+        .collect();
+    assert_eq!(cancels.len(), 1, "{cancels:?}");
+    assert_eq!(
+        cancels[0].idempotency_key.as_deref(),
+        Some(format!("{checkout_id}:void:1").as_str())
+    );
+    assert_eq!(stock(&db, &a.skus[0]).await.reserved, 0);
 }

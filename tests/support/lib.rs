@@ -79,6 +79,8 @@ pub fn stripe_app() -> &'static TestApp {
             cfg.payments
                 .providers
                 .insert("card".into(), "stripe".into());
+            // A review window before capture, so tests can act on a decided checkout.
+            cfg.checkout.capture_delay_seconds = 2;
         })
     })
 }

@@ -1,9 +1,18 @@
 //! A Stripe test double: a real HTTP server that answers the PaymentIntent and Refund calls
-//! Souk makes with Stripe-shaped JSON, honours idempotency keys the way Stripe does (a
-//! repeated key gets the first answer), and can fail calls with a 500 to exercise retries.
-//! It records every request so tests can check what was sent.
+//! Souk makes, as strictly as Stripe documents them:
+//!
+//! - idempotency: a repeated key gets the first answer, but only for the same request (same
+//!   method, path and parameters); another request with the key is `400 idempotency_error`.
+//!   Like Stripe, a 500 is not saved under the key, so a retry runs again;
+//! - parameters: an unreadable body, a missing or non-integer amount are `400
+//!   invalid_request_error` with `parameter_missing` / `parameter_invalid_integer` and the
+//!   `param`; a capture above what is capturable and a refund above what is left are refused;
+//! - every answer, including an unknown route, is Stripe-shaped JSON.
+//!
+//! Faults are injected per test, by idempotency-key prefix (a checkout id), so tests running in
+//! parallel never consume each other's. Every request is recorded; tests count the calls.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -22,27 +31,37 @@ pub struct Recorded {
     pub path: String,
     pub idempotency_key: Option<String>,
     pub form: HashMap<String, String>,
+    /// The status the double answered.
+    pub status: u16,
 }
 
-#[derive(Debug, Clone)]
-struct Intent {
-    amount: i64,
-    currency: String,
-    status: String,
-    captured: i64,
-    refunded: i64,
-    payment_method: String,
-    metadata: HashMap<String, String>,
+/// A PaymentIntent as the double keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    pub id: String,
+    pub amount: i64,
+    /// Lower case, as Stripe writes it (`usd`).
+    pub currency: String,
+    pub status: String,
+    pub captured: i64,
+    pub refunded: i64,
+    pub payment_method: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// The first answer given under an idempotency key, and what it answered.
+struct Saved {
+    request: String,
+    reply: (u16, Value),
 }
 
 #[derive(Default)]
 struct Inner {
     requests: Vec<Recorded>,
     intents: HashMap<String, Intent>,
-    /// Answers already given, by idempotency key.
-    replies: HashMap<String, (u16, Value)>,
-    /// How many of the next requests to each operation fail with a 500.
-    fail_next: HashMap<&'static str, u32>,
+    replies: HashMap<String, Saved>,
+    /// Faults to inject: (idempotency-key prefix, operation) → how many more.
+    faults: HashMap<(String, &'static str), u32>,
     next_id: u64,
 }
 
@@ -51,9 +70,9 @@ pub struct StripeDouble {
     inner: Mutex<Inner>,
 }
 
-fn intent_json(id: &str, i: &Intent) -> Value {
+fn intent_json(i: &Intent) -> Value {
     json!({
-        "id": id,
+        "id": i.id,
         "object": "payment_intent",
         "amount": i.amount,
         "amount_capturable": if i.status == "requires_capture" { i.amount } else { 0 },
@@ -91,18 +110,48 @@ pub fn card_fingerprint(pm: &str) -> String {
     format!("fp_double_{}", pm.trim_start_matches("pm_card_"))
 }
 
-fn error(
-    status: u16,
-    kind: &str,
-    code: &str,
-    decline: Option<&str>,
-    message: &str,
-) -> (u16, Value) {
+type Reply = (u16, Value);
+
+fn error(status: u16, kind: &str, code: &str, param: Option<&str>, message: &str) -> Reply {
     let mut e = json!({"type": kind, "code": code, "message": message});
-    if let Some(d) = decline {
-        e["decline_code"] = json!(d);
+    if let Some(p) = param {
+        e["param"] = json!(p);
     }
     (status, json!({ "error": e }))
+}
+
+fn declined(decline: &str, message: &str, intent: &Intent) -> Reply {
+    (
+        402,
+        json!({"error": {"type": "card_error", "code": "card_declined", "decline_code": decline,
+            "message": message, "payment_intent": intent_json(intent)}}),
+    )
+}
+
+fn missing(param: &str) -> Reply {
+    error(
+        400,
+        "invalid_request_error",
+        "parameter_missing",
+        Some(param),
+        &format!("Missing required param: {param}."),
+    )
+}
+
+/// An integer parameter: `None` when absent, an error reply when it is not an integer.
+fn integer(form: &HashMap<String, String>, param: &str) -> Result<Option<i64>, Reply> {
+    match form.get(param) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| {
+            error(
+                400,
+                "invalid_request_error",
+                "parameter_invalid_integer",
+                Some(param),
+                &format!("Invalid integer: {v}"),
+            )
+        }),
+    }
 }
 
 impl StripeDouble {
@@ -118,6 +167,7 @@ impl StripeDouble {
             .route("/v1/payment_intents/{id}", get(handle_id))
             .route("/v1/payment_intents/{id}/{op}", post(handle_op))
             .route("/v1/refunds", post(handle))
+            .fallback(unknown_route)
             .with_state(double.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -131,9 +181,14 @@ impl StripeDouble {
     }
 
     /// Fails the next `n` requests of an operation (`create`, `capture`, `cancel`, `refund`)
-    /// with a 500, as Stripe occasionally does.
-    pub fn fail_next(&self, op: &'static str, n: u32) {
-        self.inner.lock().unwrap().fail_next.insert(op, n);
+    /// whose idempotency key starts with `prefix` (a checkout id), with a 500, as Stripe
+    /// occasionally does. Other tests' requests are not touched.
+    pub fn fail_next(&self, prefix: &str, op: &'static str, n: u32) {
+        self.inner
+            .lock()
+            .unwrap()
+            .faults
+            .insert((prefix.to_string(), op), n);
     }
 
     /// Every request received so far.
@@ -141,24 +196,39 @@ impl StripeDouble {
         self.inner.lock().unwrap().requests.clone()
     }
 
-    /// The PaymentIntents created for a checkout: (id, status, amount, captured, refunded).
-    pub fn intents_for(&self, checkout_id: &str) -> Vec<(String, String, i64, i64, i64)> {
+    /// The requests whose idempotency key starts with `prefix`, or that concern an intent
+    /// created for the checkout `prefix`.
+    pub fn requests_for(&self, prefix: &str) -> Vec<Recorded> {
         let inner = self.inner.lock().unwrap();
-        let mut v: Vec<_> = inner
+        let ids: Vec<&String> = inner
             .intents
-            .iter()
-            .filter(|(_, i)| i.metadata.get("checkout").map(String::as_str) == Some(checkout_id))
-            .map(|(id, i)| {
-                (
-                    id.clone(),
-                    i.status.clone(),
-                    i.amount,
-                    i.captured,
-                    i.refunded,
-                )
-            })
+            .values()
+            .filter(|i| i.metadata.get("checkout").map(String::as_str) == Some(prefix))
+            .map(|i| &i.id)
             .collect();
-        v.sort();
+        inner
+            .requests
+            .iter()
+            .filter(|r| {
+                r.idempotency_key
+                    .as_deref()
+                    .is_some_and(|k| k.starts_with(prefix))
+                    || ids.iter().any(|id| r.path.contains(id.as_str()))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// The PaymentIntents created for a checkout.
+    pub fn intents_for(&self, checkout_id: &str) -> Vec<Intent> {
+        let inner = self.inner.lock().unwrap();
+        let mut v: Vec<Intent> = inner
+            .intents
+            .values()
+            .filter(|i| i.metadata.get("checkout").map(String::as_str) == Some(checkout_id))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
         v
     }
 
@@ -170,23 +240,42 @@ impl StripeDouble {
         headers: &HeaderMap,
         body: &[u8],
         id: Option<&str>,
-    ) -> (u16, Value) {
+    ) -> Reply {
         let key = headers
             .get("idempotency-key")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let form: HashMap<String, String> =
-            serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
-                .unwrap_or_default()
-                .into_iter()
-                .collect();
+        let parsed = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body);
+        let pairs = parsed.clone().unwrap_or_default();
+        let form: HashMap<String, String> = pairs.iter().cloned().collect();
         let mut inner = self.inner.lock().unwrap();
+        let reply = self.answer(
+            &mut inner, op, method, path, headers, &key, parsed, &pairs, &form, id,
+        );
         inner.requests.push(Recorded {
             method: method.to_string(),
             path: path.to_string(),
-            idempotency_key: key.clone(),
-            form: form.clone(),
+            idempotency_key: key,
+            form,
+            status: reply.0,
         });
+        reply
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn answer(
+        &self,
+        inner: &mut Inner,
+        op: &'static str,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        key: &Option<String>,
+        parsed: Result<Vec<(String, String)>, serde_urlencoded::de::Error>,
+        pairs: &[(String, String)],
+        form: &HashMap<String, String>,
+        id: Option<&str>,
+    ) -> Reply {
         if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer sk_test_e2e")
         {
             return error(
@@ -197,53 +286,120 @@ impl StripeDouble {
                 "Invalid API Key provided",
             );
         }
-        if let Some(k) = &key
-            && let Some(reply) = inner.replies.get(k)
-        {
-            return reply.clone();
-        }
-        if let Some(n) = inner.fail_next.get_mut(op)
-            && *n > 0
-        {
-            *n -= 1;
-            // Like Stripe, a 500 is not saved under the idempotency key: a retry runs again.
+        if parsed.is_err() {
             return error(
-                500,
-                "api_error",
-                "api_error",
+                400,
+                "invalid_request_error",
+                "parameter_invalid",
                 None,
-                "An unknown error occurred",
+                "The request body could not be read as form parameters.",
             );
         }
-        let reply = match (op, id) {
+        // What the key was first used for: the same request answers the same.
+        let mut sorted = pairs.to_vec();
+        sorted.sort();
+        let request = format!("{method} {path} {sorted:?}");
+        if let Some(k) = key
+            && let Some(saved) = inner.replies.get(k)
+        {
+            if saved.request != request {
+                return error(
+                    400,
+                    "idempotency_error",
+                    "idempotency_key_in_use",
+                    None,
+                    "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+                );
+            }
+            return saved.reply.clone();
+        }
+        if let Some(k) = key {
+            let fault = inner
+                .faults
+                .iter_mut()
+                .find(|((prefix, o), n)| *o == op && **n > 0 && k.starts_with(prefix.as_str()));
+            if let Some((_, n)) = fault {
+                *n -= 1;
+                return error(
+                    500,
+                    "api_error",
+                    "api_error",
+                    None,
+                    "An unknown error occurred",
+                );
+            }
+        }
+        let reply = self.act(inner, op, form, id);
+        if let Some(k) = key
+            && reply.0 != 500
+        {
+            inner.replies.insert(
+                k.clone(),
+                Saved {
+                    request,
+                    reply: reply.clone(),
+                },
+            );
+        }
+        reply
+    }
+
+    fn act(
+        &self,
+        inner: &mut Inner,
+        op: &'static str,
+        form: &HashMap<String, String>,
+        id: Option<&str>,
+    ) -> Reply {
+        match (op, id) {
             ("create", _) => {
+                let amount = match integer(form, "amount") {
+                    Ok(Some(a)) if a > 0 => a,
+                    Ok(Some(_)) => {
+                        return error(
+                            400,
+                            "invalid_request_error",
+                            "amount_too_small",
+                            Some("amount"),
+                            "Amount must be at least 1.",
+                        );
+                    }
+                    Ok(None) => return missing("amount"),
+                    Err(e) => return e,
+                };
+                let Some(currency) = form.get("currency").cloned() else {
+                    return missing("currency");
+                };
+                let pm = form.get("payment_method").cloned();
+                if form.get("confirm").map(String::as_str) == Some("true") && pm.is_none() {
+                    return missing("payment_method");
+                }
+                let pm = pm.unwrap_or_default();
                 inner.next_id += 1;
-                let pi = format!("pi_double_{}", inner.next_id);
-                let pm = form.get("payment_method").cloned().unwrap_or_default();
                 let status = match pm.as_str() {
-                    "pm_card_visa" => "requires_capture",
+                    "pm_card_visa" | "pm_card_mastercard" | "pm_card_amex" => "requires_capture",
                     "pm_card_authenticationRequired" => "requires_action",
                     _ => "requires_payment_method",
                 };
-                let metadata = form
-                    .iter()
-                    .filter_map(|(k, v)| {
-                        Some((
-                            k.strip_prefix("metadata[")?.strip_suffix(']')?.to_string(),
-                            v.clone(),
-                        ))
-                    })
-                    .collect();
                 let intent = Intent {
-                    amount: form.get("amount").and_then(|a| a.parse().ok()).unwrap_or(0),
-                    currency: form.get("currency").cloned().unwrap_or_default(),
+                    id: format!("pi_double_{}", inner.next_id),
+                    amount,
+                    currency,
                     status: status.into(),
                     captured: 0,
                     refunded: 0,
                     payment_method: pm.clone(),
-                    metadata,
+                    metadata: form
+                        .iter()
+                        .filter_map(|(k, v)| {
+                            Some((
+                                k.strip_prefix("metadata[")?.strip_suffix(']')?.to_string(),
+                                v.clone(),
+                            ))
+                        })
+                        .collect(),
                 };
-                let mut body = intent_json(&pi, &intent);
+                let mut body = intent_json(&intent);
                 // `expand[]=payment_method` answers the payment method object, whose card
                 // carries the fingerprint (the same for every use of one card).
                 if form
@@ -252,43 +408,48 @@ impl StripeDouble {
                 {
                     body["payment_method"] = payment_method_json(&pm);
                 }
-                inner.intents.insert(pi.clone(), intent);
+                inner.intents.insert(intent.id.clone(), intent.clone());
                 match pm.as_str() {
-                    "pm_card_chargeDeclined" => error(
-                        402,
-                        "card_error",
-                        "card_declined",
-                        Some("generic_decline"),
-                        "Your card was declined.",
-                    ),
-                    "pm_card_chargeDeclinedInsufficientFunds" => error(
-                        402,
-                        "card_error",
-                        "card_declined",
-                        Some("insufficient_funds"),
+                    "pm_card_chargeDeclined" => {
+                        declined("generic_decline", "Your card was declined.", &intent)
+                    }
+                    "pm_card_chargeDeclinedInsufficientFunds" => declined(
+                        "insufficient_funds",
                         "Your card has insufficient funds.",
+                        &intent,
                     ),
                     _ => (200, body),
                 }
             }
-            (op, Some(id)) => match inner.intents.get_mut(id) {
-                None => error(
-                    404,
-                    "invalid_request_error",
-                    "resource_missing",
-                    None,
-                    "No such payment_intent",
-                ),
-                Some(i) => match op {
-                    "retrieve" => (200, intent_json(id, i)),
+            (op, Some(id)) => {
+                let Some(i) = inner.intents.get_mut(id) else {
+                    return error(
+                        404,
+                        "invalid_request_error",
+                        "resource_missing",
+                        Some("intent"),
+                        &format!("No such payment_intent: '{id}'"),
+                    );
+                };
+                match op {
+                    "retrieve" => (200, intent_json(i)),
                     "capture" if i.status == "requires_capture" => {
-                        let amount = form
-                            .get("amount_to_capture")
-                            .and_then(|a| a.parse().ok())
-                            .unwrap_or(i.amount);
+                        let amount = match integer(form, "amount_to_capture") {
+                            Ok(a) => a.unwrap_or(i.amount),
+                            Err(e) => return e,
+                        };
+                        if amount <= 0 || amount > i.amount {
+                            return error(
+                                400,
+                                "invalid_request_error",
+                                "amount_too_large",
+                                Some("amount_to_capture"),
+                                "The amount to capture must be between 1 and the amount capturable.",
+                            );
+                        }
                         i.captured = amount;
                         i.status = "succeeded".into();
-                        (200, intent_json(id, i))
+                        (200, intent_json(i))
                     }
                     "cancel"
                         if matches!(
@@ -297,61 +458,109 @@ impl StripeDouble {
                         ) =>
                     {
                         i.status = "canceled".into();
-                        (200, intent_json(id, i))
+                        (200, intent_json(i))
                     }
-                    _ => error(
+                    "capture" | "cancel" => error(
                         400,
                         "invalid_request_error",
                         "payment_intent_unexpected_state",
                         None,
-                        "unexpected state",
+                        &format!(
+                            "This PaymentIntent's status is {}, so it cannot be {}.",
+                            i.status,
+                            if op == "capture" {
+                                "captured"
+                            } else {
+                                "canceled"
+                            }
+                        ),
                     ),
-                },
-            },
+                    _ => unknown(),
+                }
+            }
             ("refund", None) => {
-                let pi = form.get("payment_intent").cloned().unwrap_or_default();
-                let amount: i64 = form.get("amount").and_then(|a| a.parse().ok()).unwrap_or(0);
+                let Some(pi) = form.get("payment_intent").cloned() else {
+                    return missing("payment_intent");
+                };
+                let amount = match integer(form, "amount") {
+                    Ok(a) => a,
+                    Err(e) => return e,
+                };
                 inner.next_id += 1;
                 let re = format!("re_double_{}", inner.next_id);
-                match inner.intents.get_mut(&pi) {
-                    Some(i) if i.status == "succeeded" && i.refunded + amount <= i.captured => {
-                        i.refunded += amount;
-                        (
-                            200,
-                            json!({"id": re, "object": "refund", "amount": amount, "created": 1_700_000_000,
-                            "currency": i.currency, "payment_intent": pi, "status": "succeeded"}),
-                        )
-                    }
-                    _ => error(
+                let Some(i) = inner.intents.get_mut(&pi) else {
+                    return error(
+                        404,
+                        "invalid_request_error",
+                        "resource_missing",
+                        Some("payment_intent"),
+                        &format!("No such payment_intent: '{pi}'"),
+                    );
+                };
+                if i.status != "succeeded" {
+                    return error(
+                        400,
+                        "invalid_request_error",
+                        "charge_not_captured",
+                        None,
+                        "This PaymentIntent has nothing captured to refund.",
+                    );
+                }
+                let left = i.captured - i.refunded;
+                if left == 0 {
+                    return error(
                         400,
                         "invalid_request_error",
                         "charge_already_refunded",
                         None,
-                        "cannot refund",
-                    ),
+                        "This charge has already been refunded.",
+                    );
                 }
+                // Without an amount, Stripe refunds what is left.
+                let amount = amount.unwrap_or(left);
+                if amount <= 0 || amount > left {
+                    return error(
+                        400,
+                        "invalid_request_error",
+                        "amount_too_large",
+                        Some("amount"),
+                        &format!(
+                            "Refund amount ({amount}) is greater than unrefunded amount ({left})."
+                        ),
+                    );
+                }
+                i.refunded += amount;
+                (
+                    200,
+                    json!({"id": re, "object": "refund", "amount": amount, "created": 1_700_000_000,
+                        "currency": i.currency, "payment_intent": pi, "status": "succeeded"}),
+                )
             }
-            _ => error(
-                404,
-                "invalid_request_error",
-                "resource_missing",
-                None,
-                "unknown route",
-            ),
-        };
-        if let Some(k) = key {
-            inner.replies.insert(k, reply.clone());
+            _ => unknown(),
         }
-        reply
     }
 }
 
-fn respond((status, body): (u16, Value)) -> Response {
+fn unknown() -> Reply {
+    error(
+        404,
+        "invalid_request_error",
+        "resource_missing",
+        None,
+        "Unrecognized request URL.",
+    )
+}
+
+fn respond((status, body): Reply) -> Response {
     (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         axum::Json(body),
     )
         .into_response()
+}
+
+async fn unknown_route() -> Response {
+    respond(unknown())
 }
 
 async fn handle(
