@@ -37,11 +37,17 @@ async fn recorded_histories_replay_without_nondeterminism() {
         .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
         .collect();
     for expected in [
-        // Today's: payloads encrypted, the cart held, a guest's coupon held again with the
-        // card (`cart-hold`, `coupon-card`).
+        // Today's, one per branch: payloads encrypted, the cart held, a coupon held again with
+        // the card (`cart-hold`, `coupon-card`), the 3-D Secure signal and its timeout, the
+        // capture-delay timer, a cancel signal, a refund after capture.
         "checkout_completed.json",
         "checkout_compensated.json",
         "checkout_with_coupon.json",
+        "checkout_3ds_confirmed.json",
+        "checkout_payment_timeout.json",
+        "checkout_capture_delay_with_coupon.json",
+        "checkout_cancelled.json",
+        "checkout_refunded_after_capture.json",
         "low_stock_alert.json",
         // Recorded before the `cart-hold` patch, with plain JSON payloads.
         "checkout_completed_before_cart_hold.json",

@@ -1147,5 +1147,39 @@ pub fn activity_names() -> Vec<&'static str> {
         Void.name(),
         inventory::Release.name(),
         Release.name(),
+        ReleaseCheckout.name(),
+        CompleteCheckout.name(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    /// Type names are recorded in every history: renaming one breaks running checkouts.
+    #[test]
+    fn activity_and_workflow_type_names_are_pinned() {
+        assert_eq!(super::WORKFLOW_TYPE, "Checkout");
+        assert_eq!(crate::low_stock::WORKFLOW_TYPE, "LowStockAlert");
+        assert_eq!(
+            super::activity_names(),
+            [
+                "cart.snapshot",
+                "pricing.hold_coupon",
+                "inventory.reserve",
+                "payments.authorize",
+                "orders.create",
+                "payments.capture",
+                "inventory.commit",
+                "pricing.redeem_coupon",
+                "orders.record_payment",
+                "notifications.send_order_confirmation",
+                "orders.cancel",
+                "payments.refund",
+                "payments.void",
+                "inventory.release",
+                "pricing.release_coupon",
+                "cart.release_checkout",
+                "cart.complete_checkout",
+            ]
+        );
+    }
 }

@@ -1,103 +1,229 @@
-//! Records the histories the replay tests replay: a completed checkout, a compensated one
-//! (declined card), a guest's checkout with a coupon (held again with the card) and a
-//! low-stock alert, run on a fresh stack. Payloads are encrypted with the development key,
-//! which the replay test uses too. Run it with
-//! `./dev record-histories` after a change to a workflow that is meant to change its
-//! histories (and keep the old files too, if running executions must still replay).
+//! Records the histories the replay tests replay, one per branch of the checkout: completed;
+//! compensated (declined card); a coupon held again with the card; 3-D Secure confirmed by a
+//! signed webhook; 3-D Secure never confirmed (`payment_timeout`); with a capture delay and a
+//! coupon; cancelled while waiting for the customer; refunded after the capture; and a
+//! low-stock alert. They run on fresh stacks (the sandbox one, and one that takes cards with
+//! Stripe and waits before capturing). Payloads are encrypted with the development key,
+//! which the replay test uses too. Run it with `./dev record-histories` after a change to a
+//! workflow that is meant to change its histories, and keep the old files too if running
+//! executions must still replay.
 
 use std::time::Duration;
 
 use serde_json::json;
-use souk_tests::fixtures::{self, VariantSpec};
-use souk_tests::{Http, admin_token, app, eventually, unique};
+use souk_tests::fixtures::{self, Product, VariantSpec};
+use souk_tests::{Http, TestApp, WEBHOOK_SECRET, admin_token, app, eventually, stripe_app, unique};
 use souk_workflows::{CheckoutWorkflow, LowStockAlertWorkflow};
+use stripe_webhook::Webhook;
 use temporalio_client::WorkflowFetchHistoryOptions;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/histories");
 
-async fn checkout(http: &Http, sku: &str, payment_method: &str, coupon: Option<&str>) -> String {
+/// Starts a checkout of one unit of `sku` (with a coupon); its id.
+async fn start(http: &Http, sku: &str, payment_method: &str, coupon: Option<&str>) -> String {
     let cart = http.post("/v1/carts", json!({})).await.body["id"]
         .as_str()
         .unwrap()
         .to_string();
-    http.post(
-        &format!("/v1/carts/{cart}/items"),
-        json!({"sku": sku, "quantity": 1}),
-    )
-    .await;
+    let r = http
+        .post(
+            &format!("/v1/carts/{cart}/items"),
+            json!({"sku": sku, "quantity": 1}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
     if let Some(code) = coupon {
         let r = http
             .post(&format!("/v1/carts/{cart}/coupon"), json!({"code": code}))
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
     }
-    let body = json!({"cart_id": cart, "email": "recorder@example.com",
+    let body = json!({"cart_id": cart, "email": format!("recorder-{}@example.com", unique().to_lowercase()),
         "shipping_address": {"name": "Ada Lovelace", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"},
         "payment": {"payment_method": payment_method}});
     let r = http.post_idempotent("/v1/checkouts", &unique(), body).await;
-    let id = r.body["checkout_id"]
+    r.body["checkout_id"]
         .as_str()
-        .expect("a checkout")
-        .to_string();
-    eventually(Duration::from_secs(60), "the checkout to end", || async {
+        .unwrap_or_else(|| panic!("a checkout: {}", r.text))
+        .to_string()
+}
+
+/// Waits until the checkout ends; its final state.
+async fn ended(http: &Http, id: &str) -> String {
+    eventually(Duration::from_secs(90), "the checkout to end", || async {
         let r = http.get(&format!("/v1/checkouts/{id}")).await;
-        (r.body["state"] != "running").then_some(())
+        (r.body["state"] != "running")
+            .then(|| r.body["state"].as_str().unwrap_or_default().to_string())
     })
-    .await;
-    id
+    .await
+}
+
+/// Waits until the checkout waits for the customer (3-D Secure); its payment reference.
+async fn awaiting_payment(a: &TestApp, http: &Http, id: &str) -> String {
+    let db = a.db().await;
+    eventually(Duration::from_secs(30), "the checkout to wait", || async {
+        let r = http.get(&format!("/v1/checkouts/{id}")).await;
+        if r.body["step"] != "awaiting_payment" {
+            return None;
+        }
+        sqlx::query_scalar(
+            "SELECT provider_payment_id FROM payments.payments WHERE checkout_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&db)
+        .await
+        .unwrap()
+    })
+    .await
+}
+
+fn once_per_customer(code: String) -> souk_domain::coupon::Coupon {
+    souk_domain::coupon::Coupon {
+        code,
+        description: "10% off, once per customer".into(),
+        discount: souk_domain::coupon::DiscountKind::Percent {
+            basis_points: 1_000,
+        },
+        min_order: None,
+        max_discount: None,
+        starts_at: None,
+        ends_at: None,
+        total_limit: None,
+        per_customer_limit: Some(1),
+        scope: souk_domain::coupon::CouponScope::All,
+        active: true,
+    }
+}
+
+async fn save(a: &TestApp, name: &str, id: String) -> anyhow::Result<()> {
+    let json = a
+        .temporal()
+        .await
+        .get_workflow_handle::<CheckoutWorkflow>(id)
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .to_json()
+        .await?;
+    write(name, json)
+}
+
+fn write(name: &str, json: Vec<u8>) -> anyhow::Result<()> {
+    let path = format!("{DIR}/{name}.json");
+    std::fs::write(&path, json)?;
+    println!("wrote {path}");
+    Ok(())
+}
+
+async fn product(a: &TestApp) -> Product {
+    fixtures::product(&a.db().await, &[VariantSpec::new(1_999, 50, 0)]).await
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let db = app().db().await;
-    let p = fixtures::product(&db, &[VariantSpec::new(1_999, 9, 0)]).await;
+    // The sandbox stack: no capture delay.
+    let a = app();
+    let db = a.db().await;
+    let p = product(a).await;
+    let sku = p.skus[0].as_str();
     let http = Http::new();
-    let client = app().temporal().await;
-    let save = |name: &str, json: Vec<u8>| {
-        let path = format!("{DIR}/{name}.json");
-        std::fs::write(&path, json).map(|_| println!("wrote {path}"))
-    };
+    let coupon = fixtures::coupon(&db, once_per_customer(format!("REC{}", unique()))).await;
 
-    let coupon = fixtures::coupon(
-        &db,
-        souk_domain::coupon::Coupon {
-            code: format!("REC{}", unique()),
-            description: "10% off, once per customer".into(),
-            discount: souk_domain::coupon::DiscountKind::Percent {
-                basis_points: 1_000,
-            },
-            min_order: None,
-            max_discount: None,
-            starts_at: None,
-            ends_at: None,
-            total_limit: None,
-            per_customer_limit: Some(1),
-            scope: souk_domain::coupon::CouponScope::All,
-            active: true,
-        },
-    )
-    .await;
-    for (name, pm, code) in [
-        ("checkout_completed", "pm_card_visa", None),
-        ("checkout_compensated", "pm_card_chargeDeclined", None),
+    for (name, pm, code, state) in [
+        ("checkout_completed", "pm_card_visa", None, "completed"),
+        (
+            "checkout_compensated",
+            "pm_card_chargeDeclined",
+            None,
+            "compensated",
+        ),
         (
             "checkout_with_coupon",
             "pm_card_mastercard",
             Some(coupon.as_str()),
+            "completed",
         ),
     ] {
-        let id = checkout(&http, &p.skus[0], pm, code).await;
-        let json = client
-            .get_workflow_handle::<CheckoutWorkflow>(id)
-            .fetch_history(WorkflowFetchHistoryOptions::default())
-            .to_json()
-            .await?;
-        save(name, json)?;
+        let id = start(&http, sku, pm, code).await;
+        assert_eq!(ended(&http, &id).await, state, "{name}");
+        save(a, name, id).await?;
     }
 
+    // 3-D Secure, completed by the customer: the provider's signed webhook signals it.
+    let id = start(&http, sku, "pm_card_authenticationRequired", None).await;
+    let reference = awaiting_payment(a, &http, &id).await;
+    souk_activities::payments::sandbox::complete_authentication(&db, &reference).await?;
+    let payload = json!({
+        "id": format!("evt_{}", unique()), "object": "event", "created": 1_700_000_000,
+        "livemode": false, "pending_webhooks": 1, "type": "payment_intent.amount_capturable_updated",
+        "data": {"object": {
+            "id": reference, "object": "payment_intent", "amount": 1000, "amount_capturable": 1000,
+            "amount_received": 0, "capture_method": "manual", "confirmation_method": "automatic",
+            "created": 1_700_000_000, "currency": "usd", "livemode": false, "metadata": {},
+            "payment_method_types": ["card"], "status": "requires_capture"
+        }}
+    })
+    .to_string();
+    let r = http
+        .send(
+            http.request(reqwest::Method::POST, "/v1/webhooks/stripe")
+                .header("content-type", "application/json")
+                .header(
+                    "stripe-signature",
+                    Webhook::generate_test_header(&payload, WEBHOOK_SECRET, None),
+                )
+                .body(payload),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(ended(&http, &id).await, "completed");
+    save(a, "checkout_3ds_confirmed", id).await?;
+
+    // 3-D Secure never completed: the checkout gives up after the reservation TTL.
+    let id = start(&http, sku, "pm_card_authenticationRequired", None).await;
+    awaiting_payment(a, &http, &id).await;
+    assert_eq!(ended(&http, &id).await, "compensated");
+    save(a, "checkout_payment_timeout", id).await?;
+
+    // The Stripe stack waits before capturing: a coupon and the capture delay, a cancel
+    // while the customer is still in 3-D Secure, a refund after the capture.
+    let s = stripe_app();
+    let sdb = s.db().await;
+    let sp = product(s).await;
+    let ssku = sp.skus[0].as_str();
+    let shttp = Http::at(&s.api);
+    let scoupon = fixtures::coupon(&sdb, once_per_customer(format!("RECS{}", unique()))).await;
+    let id = start(&shttp, ssku, "pm_card_visa", Some(&scoupon)).await;
+    assert_eq!(ended(&shttp, &id).await, "completed");
+    save(s, "checkout_capture_delay_with_coupon", id).await?;
+
+    let id = start(&shttp, ssku, "pm_card_authenticationRequired", None).await;
+    awaiting_payment(s, &shttp, &id).await;
+    let r = shttp
+        .post(&format!("/v1/checkouts/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(ended(&shttp, &id).await, "cancelled");
+    save(s, "checkout_cancelled", id).await?;
+
+    let id = start(&shttp, ssku, "pm_card_visa", None).await;
+    eventually(Duration::from_secs(20), "the decision", || async {
+        let r = shttp.get(&format!("/v1/checkouts/{id}")).await;
+        (r.body["step"] == "capture_delay").then_some(())
+    })
+    .await;
+    souk_activities::inventory::store::release(
+        &sdb,
+        &souk_activities::Ctx::system(),
+        &format!("{id}:reserve:{ssku}:1"),
+        Some("taken back by the recorder"),
+    )
+    .await?;
+    assert_eq!(ended(&shttp, &id).await, "compensated");
+    save(s, "checkout_refunded_after_capture", id).await?;
+
+    // A low-stock alert.
     let r = http
         .admin_put(
-            &format!("/v1/admin/inventory/{}/east", p.skus[0]),
+            &format!("/v1/admin/inventory/{sku}/east"),
             Some(admin_token()),
             json!({"on_hand": 0}),
         )
@@ -108,16 +234,18 @@ async fn main() -> anyhow::Result<()> {
         .to_string();
     eventually(Duration::from_secs(30), "the alert", || async {
         let r = http
-            .admin_get(&format!("/v1/admin/inventory/alerts?sku={}", p.skus[0]))
+            .admin_get(&format!("/v1/admin/inventory/alerts?sku={sku}"))
             .await;
         (!r.body["items"].as_array()?.is_empty()).then_some(())
     })
     .await;
-    let json = client
+    let json = a
+        .temporal()
+        .await
         .get_workflow_handle::<LowStockAlertWorkflow>(wf)
         .fetch_history(WorkflowFetchHistoryOptions::default())
         .to_json()
         .await?;
-    save("low_stock_alert", json)?;
+    write("low_stock_alert", json)?;
     Ok(())
 }
