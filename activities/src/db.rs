@@ -199,3 +199,42 @@ pub(crate) async fn test_schema(pool: &PgPool, schema: Schema) {
         .expect("create schema");
     migrate(&mut conn, schema).await.expect("migrations");
 }
+
+/// Test support: runs `race` on a multi-thread runtime with its own pool of `connections` to
+/// the test database `pool` points at, every connection open before it starts. `#[sqlx::test]`
+/// runs on one thread with a pool of a few connections, on which "concurrent" tasks queue
+/// rather than race; a claim about N concurrent callers needs N connections and threads.
+#[cfg(test)]
+pub(crate) async fn racing<F, Fut, T>(pool: &PgPool, connections: u32, race: F) -> T
+where
+    F: FnOnce(PgPool) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+    T: Send + 'static,
+{
+    let options = (*pool.connect_options()).clone();
+    tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .expect("a multi-thread runtime");
+        rt.block_on(async move {
+            let pool = PgPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await
+                .expect("the racing pool");
+            let mut open = Vec::new();
+            for _ in 0..connections {
+                open.push(pool.acquire().await.expect("a racing connection"));
+            }
+            drop(open);
+            let out = race(pool.clone()).await;
+            pool.close().await;
+            out
+        })
+    })
+    .await
+    .expect("the race panicked")
+}

@@ -135,7 +135,8 @@ async fn totals_follow_the_current_price_not_the_price_when_added() {
         &format!("/v1/carts/{id}/items"),
         json!({"sku": p.skus[0], "quantity": 1}),
     )
-    .await;
+    .await
+    .expect(200);
     souk_activities::pricing::store::upsert_price(
         &db,
         &souk_activities::Ctx::new("test"),
@@ -162,7 +163,8 @@ async fn a_coupon_discounts_the_cart_and_lowers_the_tax() {
         &format!("/v1/carts/{id}/items"),
         json!({"sku": p.skus[0], "quantity": 2}),
     )
-    .await;
+    .await
+    .expect(200);
 
     let r = http
         .post(
@@ -203,7 +205,8 @@ async fn a_coupon_that_does_not_apply_says_why_and_changes_nothing() {
         &format!("/v1/carts/{id}/items"),
         json!({"sku": p.skus[0], "quantity": 1}),
     )
-    .await;
+    .await
+    .expect(200);
     let before = http.get(&format!("/v1/carts/{id}")).await;
 
     for (code, status, error, reason) in [
@@ -262,7 +265,8 @@ async fn every_cart_mistake_is_a_clear_4xx_and_writes_nothing() {
         &format!("/v1/carts/{id}/items"),
         json!({"sku": p.skus[0], "quantity": 1}),
     )
-    .await;
+    .await
+    .expect(200);
     let before = http.get(&format!("/v1/carts/{id}")).await;
     let items = format!("/v1/carts/{id}/items");
 

@@ -121,7 +121,8 @@ async fn without_redis_browsing_goes_through_but_sign_in_and_tokens_wait() {
             "/v1/auth/register",
             json!({"email": email, "password": PASSWORD}),
         )
-        .await;
+        .await
+        .expect(202);
     let customer = Http::login(&email, PASSWORD).await;
     let r = http
         .with_token(customer.token().unwrap())

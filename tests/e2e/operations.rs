@@ -63,7 +63,7 @@ async fn the_openapi_document_covers_the_routes_and_the_docs_page_serves_it() {
 #[tokio::test]
 async fn metrics_count_requests_by_route() {
     let http = Http::new();
-    http.get("/v1/categories").await;
+    http.get("/v1/categories").await.expect(200);
     let r = http.get("/metrics").await;
     assert_eq!(r.status, 200);
     assert!(

@@ -266,7 +266,8 @@ async fn revocations_live_in_redis_under_the_auth_domains_keys() {
     let (_, refresh_token) = sign_in(&email, None).await;
     Http::new()
         .post("/v1/auth/logout", json!({"refresh_token": refresh_token}))
-        .await;
+        .await
+        .expect(204);
     let db = app().db().await;
     let family: uuid::Uuid = sqlx::query_scalar(
         "SELECT family_id FROM auth.refresh_tokens t JOIN auth.users u ON u.id = t.user_id

@@ -373,7 +373,8 @@ impl TestApp {
     }
 }
 
-/// A response as a test sees it.
+/// A response as a test sees it. The calls that return one are `#[must_use]`: a set-up call
+/// whose failure goes unnoticed makes the assertions after it vacuous, so read it or `expect` it.
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
@@ -386,6 +387,14 @@ impl Reply {
     /// The machine-readable error code, if this is an error.
     pub fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// This reply, once it is known to have `status`: a set-up step that fails stops the test
+    /// there instead of making a later assertion vacuous.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status, status, "unexpected reply: {}", self.text);
+        self
     }
 }
 
@@ -468,6 +477,7 @@ impl Http {
         http.with_token(r.body["access_token"].as_str().expect("access token"))
     }
 
+    #[must_use]
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
         let req = match &self.token {
             Some(t) => req.bearer_auth(t),
@@ -491,17 +501,20 @@ impl Http {
         self.client.request(method, format!("{}{path}", self.base))
     }
 
+    #[must_use]
     pub async fn get(&self, path: &str) -> Reply {
         self.send(self.client.get(format!("{}{path}", self.base)))
             .await
     }
 
+    #[must_use]
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         self.send(self.client.post(format!("{}{path}", self.base)).json(&body))
             .await
     }
 
     /// A POST with an `Idempotency-Key`.
+    #[must_use]
     pub async fn post_idempotent(&self, path: &str, key: &str, body: Value) -> Reply {
         self.send(
             self.client
@@ -512,6 +525,7 @@ impl Http {
         .await
     }
 
+    #[must_use]
     pub async fn patch(&self, path: &str, body: Value) -> Reply {
         self.send(
             self.client
@@ -521,12 +535,14 @@ impl Http {
         .await
     }
 
+    #[must_use]
     pub async fn delete(&self, path: &str) -> Reply {
         self.send(self.client.delete(format!("{}{path}", self.base)))
             .await
     }
 
     /// A raw body with a content type, for malformed-input tests.
+    #[must_use]
     pub async fn raw(
         &self,
         method: reqwest::Method,
@@ -544,6 +560,7 @@ impl Http {
         self.send(req).await
     }
 
+    #[must_use]
     pub async fn admin_put(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
         let mut req = self.client.put(format!("{}{path}", self.base)).json(&body);
         if let Some(t) = token {
@@ -552,6 +569,7 @@ impl Http {
         self.send(req).await
     }
 
+    #[must_use]
     pub async fn admin_get(&self, path: &str) -> Reply {
         self.send(
             self.client

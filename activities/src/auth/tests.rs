@@ -632,9 +632,13 @@ async fn one_source_cannot_lock_the_owner_out_and_the_owner_can_unlock_by_mail(p
     };
     // An attacker at one address locks only that address out.
     for _ in 0..3 {
-        let _ = svc
+        let r = svc
             .login(&from("198.51.100.1"), "di@example.com", "wrong password!")
             .await;
+        assert!(
+            matches!(r, Err(Error::InvalidCredentials | Error::Locked { .. })),
+            "{r:?}"
+        );
     }
     assert!(matches!(
         svc.login(&from("198.51.100.1"), "di@example.com", PASSWORD)
@@ -646,13 +650,17 @@ async fn one_source_cannot_lock_the_owner_out_and_the_owner_can_unlock_by_mail(p
         .expect("the owner, elsewhere, signs in");
     // Many addresses together lock the account for everyone (5 here)...
     for i in 0..5 {
-        let _ = svc
+        let r = svc
             .login(
                 &from(&format!("198.51.100.{}", 10 + i)),
                 "di@example.com",
                 "wrong password!",
             )
             .await;
+        assert!(
+            matches!(r, Err(Error::InvalidCredentials | Error::Locked { .. })),
+            "{r:?}"
+        );
     }
     assert!(matches!(
         svc.login(&from("203.0.113.9"), "di@example.com", PASSWORD)

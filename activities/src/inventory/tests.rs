@@ -1,15 +1,13 @@
 //! Inventory store tests, each on a fresh database.
 
-use std::sync::Arc;
-
-use souk_contracts::inventory::{RaiseLowStockAlert, ReserveStock};
+use souk_contracts::inventory::{RaiseLowStockAlert, Reservation, ReserveStock};
 use souk_domain::Sku;
 use souk_domain::stock::ReservationState;
 use sqlx::PgPool;
 
 use super::store::{self, Error};
 use crate::Ctx;
-use crate::db::{Schema, test_schema};
+use crate::db::{Schema, racing, test_schema};
 
 async fn setup(pool: &PgPool, sku: &str, stock: &[(&str, i64)]) -> Sku {
     test_schema(pool, Schema::Inventory).await;
@@ -42,21 +40,44 @@ async fn outbox_count(pool: &PgPool, event_type: &str) -> i64 {
         .unwrap()
 }
 
+/// `n` reservations of `quantity` units each, all at once (see [`racing`]).
+async fn reserve_all(
+    pool: PgPool,
+    sku: Sku,
+    n: usize,
+    quantity: i64,
+) -> Vec<Result<Reservation, Error>> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (pool, sku) = (pool.clone(), sku.clone());
+        tasks.push(tokio::spawn(async move {
+            store::reserve(
+                &pool,
+                &Ctx::system(),
+                &req(&format!("r-{i}"), &sku, quantity),
+            )
+            .await
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("a reserver panicked"));
+    }
+    out
+}
+
 #[sqlx::test(migrations = false)]
 async fn reserve_never_oversells_under_50_concurrent_reservers(pool: PgPool) {
     let sku = setup(&pool, "HOT-1", &[("east", 20), ("west", 10)]).await;
-    let pool = Arc::new(pool);
-    let mut tasks = Vec::new();
-    for i in 0..50 {
-        let (pool, sku) = (pool.clone(), sku.clone());
-        tasks.push(tokio::spawn(async move {
-            store::reserve(&pool, &Ctx::system(), &req(&format!("r-{i}"), &sku, 1)).await
-        }));
-    }
+    let outcomes = racing(&pool, 50, {
+        let sku = sku.clone();
+        move |pool| reserve_all(pool, sku, 50, 1)
+    })
+    .await;
     let mut won = 0;
     let mut lost = 0;
-    for t in tasks {
-        match t.await.unwrap() {
+    for outcome in outcomes {
+        match outcome {
             Ok(r) => {
                 assert_eq!(r.state, ReservationState::Reserved);
                 won += 1;
@@ -82,18 +103,20 @@ async fn reserve_never_oversells_under_50_concurrent_reservers(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn multi_unit_reservations_never_take_availability_below_zero(pool: PgPool) {
     let sku = setup(&pool, "HOT-3", &[("east", 40)]).await;
-    let pool = Arc::new(pool);
-    let mut tasks = Vec::new();
-    for i in 0..50 {
-        let (pool, sku) = (pool.clone(), sku.clone());
-        tasks.push(tokio::spawn(async move {
-            store::reserve(&pool, &Ctx::system(), &req(&format!("r-{i}"), &sku, 3)).await
-        }));
-    }
+    let outcomes = racing(&pool, 50, {
+        let sku = sku.clone();
+        move |pool| reserve_all(pool, sku, 50, 3)
+    })
+    .await;
     let mut won = 0;
-    for t in tasks {
-        if t.await.unwrap().is_ok() {
-            won += 1;
+    for outcome in outcomes {
+        match outcome {
+            Ok(r) => {
+                assert_eq!((r.state, r.quantity), (ReservationState::Reserved, 3));
+                won += 1;
+            }
+            Err(Error::InsufficientStock { .. }) => {}
+            Err(e) => panic!("unexpected error: {e}"),
         }
     }
     assert_eq!(won, 13, "13 × 3 = 39 ≤ 40 < 42");

@@ -206,8 +206,9 @@ async fn a_secret_goes_into_the_mail_sent_and_never_into_the_stored_copy(pool: P
         .lock()
         .unwrap()
         .push(MailError::Transient("421 try later".into()));
+    let mut outcomes = Vec::new();
     for _ in 0..2 {
-        let _ = store::send_once_with_secrets(
+        let r = store::send_once_with_secrets(
             &pool,
             &mailer,
             &ctx,
@@ -218,7 +219,12 @@ async fn a_secret_goes_into_the_mail_sent_and_never_into_the_stored_copy(pool: P
             &secrets,
         )
         .await;
+        outcomes.push(r.map(|_| ()));
     }
+    assert!(
+        matches!(outcomes[..], [Err(store::Error::Retry(_)), Ok(())]),
+        "{outcomes:?}"
+    );
     let sent = mailer.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 1, "sent once");
     assert!(sent[0].body.contains(token) && sent[0].body.contains("30 minutes"));

@@ -1,8 +1,6 @@
 //! Pricing store tests: coupon rules as loaded from the database, redemption limits under
 //! concurrency, quotes.
 
-use std::sync::Arc;
-
 use chrono::{Duration, Utc};
 use souk_domain::coupon::{Coupon, CouponScope, DiscountKind, Rejection};
 use souk_domain::quote::ShippingRate;
@@ -12,7 +10,7 @@ use uuid::Uuid;
 
 use super::store::{self, Error, QuoteLine, QuoteRequest};
 use crate::Ctx;
-use crate::db::{Schema, test_schema};
+use crate::db::{Schema, racing, test_schema};
 
 fn usd(a: i64) -> Money {
     Money::new(a, Currency::USD)
@@ -195,25 +193,32 @@ async fn redemptions_never_exceed_the_total_limit_under_concurrency(pool: PgPool
     store::upsert_coupon(&pool, &Ctx::system(), &c)
         .await
         .unwrap();
-    let pool = Arc::new(pool);
-    let mut tasks = Vec::new();
-    for i in 0..10 {
-        let pool = pool.clone();
-        tasks.push(tokio::spawn(async move {
-            store::hold(
-                &pool,
-                &Ctx::system(),
-                "FIRST3",
-                &format!("checkout-{i}"),
-                &k(&format!("c{i}@example.com")),
-                Utc::now(),
-            )
-            .await
-        }));
-    }
+    let outcomes = racing(&pool, 10, |pool| async move {
+        let mut tasks = Vec::new();
+        for i in 0..10 {
+            let pool = pool.clone();
+            tasks.push(tokio::spawn(async move {
+                store::hold(
+                    &pool,
+                    &Ctx::system(),
+                    "FIRST3",
+                    &format!("checkout-{i}"),
+                    &k(&format!("c{i}@example.com")),
+                    Utc::now(),
+                )
+                .await
+            }));
+        }
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.expect("a holder panicked"));
+        }
+        out
+    })
+    .await;
     let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
+    for outcome in outcomes {
+        match outcome {
             Ok(()) => ok += 1,
             Err(Error::CouponRejected { rejection, .. }) => {
                 assert_eq!(rejection, Rejection::LimitReached)
@@ -329,16 +334,18 @@ async fn a_hold_counts_against_the_limit_until_released_and_only_a_hold_can_be_r
             ..
         })
     ));
+    let r = store::redeem(&pool, &ctx, "ONE", "b").await;
     assert!(
-        store::redeem(&pool, &ctx, "ONE", "b").await.is_err(),
-        "b holds nothing"
+        matches!(&r, Err(Error::Invalid(m)) if m.contains("no hold")),
+        "b holds nothing: {r:?}"
     );
     store::reverse_redemption(&pool, &ctx, "ONE", "a")
         .await
         .unwrap();
+    let r = store::redeem(&pool, &ctx, "ONE", "a").await;
     assert!(
-        store::redeem(&pool, &ctx, "ONE", "a").await.is_err(),
-        "a released its hold"
+        matches!(&r, Err(Error::Invalid(m)) if m.contains("released")),
+        "a released its hold: {r:?}"
     );
     store::hold(&pool, &ctx, "ONE", "b", &k("b@example.com"), Utc::now())
         .await
@@ -393,10 +400,10 @@ async fn the_database_rejects_malformed_coupons(pool: PgPool) {
     setup(&pool).await;
     let mut c = coupon("BAD");
     c.scope = CouponScope::Vendor(vec![]);
+    let r = store::upsert_coupon(&pool, &Ctx::system(), &c).await;
     assert!(
-        store::upsert_coupon(&pool, &Ctx::system(), &c)
-            .await
-            .is_err()
+        matches!(&r, Err(Error::Db(sqlx::Error::Database(e))) if e.is_check_violation()),
+        "{r:?}"
     );
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM pricing.coupons")
         .fetch_one(&pool)
