@@ -2,17 +2,22 @@
 //! Souk makes, as strictly as Stripe documents them:
 //!
 //! - idempotency: a repeated key gets the first answer, but only for the same request (same
-//!   method, path and parameters); another request with the key is `400 idempotency_error`.
-//!   Like Stripe, a 500 is not saved under the key, so a retry runs again;
+//!   method, path and parameters); another request with the key is `400 idempotency_error`,
+//!   and one while the first is still executing is `409 idempotency_key_in_use` (not saved);
+//!   the injected 500s model failures before execution began, which Stripe does not save
+//!   either, so a retry runs again;
 //! - parameters: an unreadable body, a missing or non-integer amount are `400
 //!   invalid_request_error` with `parameter_missing` / `parameter_invalid_integer` and the
 //!   `param`; a capture above what is capturable and a refund above what is left are refused;
 //! - every answer, including an unknown route, is Stripe-shaped JSON.
 //!
 //! Faults are injected per test, by idempotency-key prefix (a checkout id), so tests running in
-//! parallel never consume each other's. Every request is recorded; tests count the calls.
+//! parallel never consume each other's: a 500, or a request held (in flight at Stripe, or done
+//! at Stripe with its answer not delivered yet) until the test releases it. A request is
+//! carried out even if the client went away meanwhile, as Stripe would. Every request is
+//! recorded; tests count the calls.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -23,6 +28,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 
 /// One request as received.
 #[derive(Debug, Clone)]
@@ -33,6 +39,38 @@ pub struct Recorded {
     pub form: HashMap<String, String>,
     /// The status the double answered.
     pub status: u16,
+    /// Answered from what was saved under its idempotency key: nothing was done again.
+    pub replayed: bool,
+}
+
+/// Where a held request waits for the test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldAt {
+    /// Received, not acted on yet: the call is in flight at Stripe.
+    Received,
+    /// Done at Stripe (and saved under its key), the answer not sent yet.
+    Answered,
+}
+
+#[derive(Default)]
+struct Gate {
+    arrived: Notify,
+    release: Notify,
+}
+
+/// A request the double holds for a test (see [`StripeDouble::hold_next`]).
+pub struct Held(Arc<Gate>);
+
+impl Held {
+    /// Waits until the request is held.
+    pub async fn arrived(&self) {
+        self.0.arrived.notified().await
+    }
+
+    /// Lets the request go on.
+    pub fn release(&self) {
+        self.0.release.notify_one()
+    }
 }
 
 /// A PaymentIntent as the double keeps it.
@@ -62,6 +100,10 @@ struct Inner {
     replies: HashMap<String, Saved>,
     /// Faults to inject: (idempotency-key prefix, operation) → how many more.
     faults: HashMap<(String, &'static str), u32>,
+    /// Requests to hold: (idempotency-key prefix, operation, where) → the gate.
+    holds: Vec<(String, &'static str, HoldAt, Arc<Gate>)>,
+    /// Idempotency keys of requests being executed.
+    in_flight: HashSet<String>,
     next_id: u64,
 }
 
@@ -191,6 +233,31 @@ impl StripeDouble {
             .insert((prefix.to_string(), op), n);
     }
 
+    /// Holds the next request of an operation whose idempotency key starts with `prefix`, at
+    /// `at`, until the returned handle releases it.
+    pub fn hold_next(&self, prefix: &str, op: &'static str, at: HoldAt) -> Held {
+        let gate = Arc::new(Gate::default());
+        self.inner
+            .lock()
+            .unwrap()
+            .holds
+            .push((prefix.to_string(), op, at, gate.clone()));
+        Held(gate)
+    }
+
+    /// The customer completes 3-D Secure for an intent: it becomes capturable, as
+    /// `payment_intent.amount_capturable_updated` then reports. False if it was not waiting.
+    pub fn complete_authentication(&self, intent_id: &str) -> bool {
+        let mut inner = self.inner.lock().unwrap();
+        match inner.intents.get_mut(intent_id) {
+            Some(i) if i.status == "requires_action" => {
+                i.status = "requires_capture".into();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Every request received so far.
     pub fn requests(&self) -> Vec<Recorded> {
         self.inner.lock().unwrap().requests.clone()
@@ -249,7 +316,7 @@ impl StripeDouble {
         let pairs = parsed.clone().unwrap_or_default();
         let form: HashMap<String, String> = pairs.iter().cloned().collect();
         let mut inner = self.inner.lock().unwrap();
-        let reply = self.answer(
+        let (reply, replayed) = self.answer(
             &mut inner, op, method, path, headers, &key, parsed, &pairs, &form, id,
         );
         inner.requests.push(Recorded {
@@ -258,8 +325,81 @@ impl StripeDouble {
             idempotency_key: key,
             form,
             status: reply.0,
+            replayed,
         });
         reply
+    }
+
+    /// A request as Stripe takes it: refused while another with its key executes, else
+    /// carried out (holding where a test asked), whether or not its client is still there.
+    async fn dispatch(
+        self: Arc<Self>,
+        op: &'static str,
+        method: Method,
+        path: String,
+        headers: HeaderMap,
+        body: Bytes,
+        id: Option<String>,
+    ) -> Reply {
+        let work = async move {
+            let key = headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let hold = {
+                let mut inner = self.inner.lock().unwrap();
+                if let Some(k) = &key
+                    && !inner.in_flight.insert(k.clone())
+                {
+                    let reply = error(
+                        409,
+                        "idempotency_error",
+                        "idempotency_key_in_use",
+                        None,
+                        "There is currently another in-progress request using this idempotency key. Try again later.",
+                    );
+                    inner.requests.push(Recorded {
+                        method: method.to_string(),
+                        path: path.clone(),
+                        idempotency_key: key,
+                        form: HashMap::new(),
+                        status: reply.0,
+                        replayed: false,
+                    });
+                    return reply;
+                }
+                key.as_deref().and_then(|k| {
+                    let i = inner
+                        .holds
+                        .iter()
+                        .position(|(prefix, o, ..)| *o == op && k.starts_with(prefix.as_str()))?;
+                    let (.., at, gate) = inner.holds.remove(i);
+                    Some((at, gate))
+                })
+            };
+            let wait = |at: HoldAt| {
+                let hold = hold
+                    .as_ref()
+                    .filter(|(a, _)| *a == at)
+                    .map(|(_, g)| g.clone());
+                async move {
+                    if let Some(g) = hold {
+                        g.arrived.notify_one();
+                        g.release.notified().await;
+                    }
+                }
+            };
+            wait(HoldAt::Received).await;
+            let reply = self.serve(op, &method, &path, &headers, &body, id.as_deref());
+            if let Some(k) = &key {
+                self.inner.lock().unwrap().in_flight.remove(k);
+            }
+            wait(HoldAt::Answered).await;
+            reply
+        };
+        tokio::spawn(work)
+            .await
+            .unwrap_or_else(|_| error(500, "api_error", "api_error", None, "The double failed."))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -275,24 +415,30 @@ impl StripeDouble {
         pairs: &[(String, String)],
         form: &HashMap<String, String>,
         id: Option<&str>,
-    ) -> Reply {
+    ) -> (Reply, bool) {
         if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer sk_test_e2e")
         {
-            return error(
-                401,
-                "invalid_request_error",
-                "api_key_invalid",
-                None,
-                "Invalid API Key provided",
+            return (
+                error(
+                    401,
+                    "invalid_request_error",
+                    "api_key_invalid",
+                    None,
+                    "Invalid API Key provided",
+                ),
+                false,
             );
         }
         if parsed.is_err() {
-            return error(
-                400,
-                "invalid_request_error",
-                "parameter_invalid",
-                None,
-                "The request body could not be read as form parameters.",
+            return (
+                error(
+                    400,
+                    "invalid_request_error",
+                    "parameter_invalid",
+                    None,
+                    "The request body could not be read as form parameters.",
+                ),
+                false,
             );
         }
         // What the key was first used for: the same request answers the same.
@@ -303,15 +449,18 @@ impl StripeDouble {
             && let Some(saved) = inner.replies.get(k)
         {
             if saved.request != request {
-                return error(
-                    400,
-                    "idempotency_error",
-                    "idempotency_key_in_use",
-                    None,
-                    "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+                return (
+                    error(
+                        400,
+                        "idempotency_error",
+                        "idempotency_key_in_use",
+                        None,
+                        "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+                    ),
+                    false,
                 );
             }
-            return saved.reply.clone();
+            return (saved.reply.clone(), true);
         }
         if let Some(k) = key {
             let fault = inner
@@ -320,12 +469,15 @@ impl StripeDouble {
                 .find(|((prefix, o), n)| *o == op && **n > 0 && k.starts_with(prefix.as_str()));
             if let Some((_, n)) = fault {
                 *n -= 1;
-                return error(
-                    500,
-                    "api_error",
-                    "api_error",
-                    None,
-                    "An unknown error occurred",
+                return (
+                    error(
+                        500,
+                        "api_error",
+                        "api_error",
+                        None,
+                        "An unknown error occurred",
+                    ),
+                    false,
                 );
             }
         }
@@ -341,7 +493,7 @@ impl StripeDouble {
                 },
             );
         }
-        reply
+        (reply, false)
     }
 
     fn act(
@@ -575,7 +727,10 @@ async fn handle(
     } else {
         "create"
     };
-    respond(d.serve(op, &method, uri.path(), &headers, &body, None))
+    respond(
+        d.dispatch(op, method, uri.path().to_string(), headers, body, None)
+            .await,
+    )
 }
 
 async fn handle_id(
@@ -585,7 +740,17 @@ async fn handle_id(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    respond(d.serve("retrieve", &method, uri.path(), &headers, &[], Some(&id)))
+    respond(
+        d.dispatch(
+            "retrieve",
+            method,
+            uri.path().to_string(),
+            headers,
+            Bytes::new(),
+            Some(id),
+        )
+        .await,
+    )
 }
 
 async fn handle_op(
@@ -601,5 +766,8 @@ async fn handle_op(
         "cancel" => "cancel",
         _ => "unknown",
     };
-    respond(d.serve(op, &method, uri.path(), &headers, &body, Some(&id)))
+    respond(
+        d.dispatch(op, method, uri.path().to_string(), headers, body, Some(id))
+            .await,
+    )
 }
