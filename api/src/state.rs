@@ -39,6 +39,7 @@ pub struct ServiceUrls {
 #[derive(Debug, Clone)]
 pub struct CheckoutSettings {
     pub reservation_ttl_seconds: u64,
+    pub payment_wait_seconds: u64,
     pub capture_delay_seconds: u64,
     pub price_tolerance_bp: i64,
     /// How long `POST /v1/checkouts` waits for the decision before answering 202.

@@ -5,7 +5,11 @@
 use std::time::Duration;
 
 use serde_json::json;
-use souk_tests::{Http, WEBHOOK_SECRET, app, eventually, stripe_app, unique};
+use souk_tests::stripe_double::HoldAt;
+use souk_tests::{
+    Http, STRIPE_CAPTURE_DELAY_SECONDS, STRIPE_RESERVATION_TTL_SECONDS, WEBHOOK_SECRET, app,
+    eventually, stripe_app, unique,
+};
 use stripe_webhook::Webhook;
 
 use crate::checkout_support::*;
@@ -163,9 +167,13 @@ fn payment_intent_event(event_id: &str, event_type: &str, intent: &str) -> Strin
     .to_string()
 }
 
-async fn post_webhook(payload: &str, signature: Option<String>) -> souk_tests::Reply {
+async fn post_webhook(
+    app: &souk_tests::TestApp,
+    payload: &str,
+    signature: Option<String>,
+) -> souk_tests::Reply {
     let mut req = reqwest::Client::new()
-        .post(app().url("/v1/webhooks/stripe"))
+        .post(app.url("/v1/webhooks/stripe"))
         .header("content-type", "application/json")
         .body(payload.to_string());
     if let Some(s) = signature {
@@ -215,18 +223,20 @@ async fn a_signed_webhook_confirms_a_payment_that_waited_for_the_customer_once()
     );
 
     let forged = post_webhook(
+        app(),
         &payload,
         Some(Webhook::generate_test_header(&payload, "whsec_wrong", None)),
     )
     .await;
     assert_eq!((forged.status, forged.code()), (400, "invalid_signature"));
-    let unsigned = post_webhook(&payload, None).await;
+    let unsigned = post_webhook(app(), &payload, None).await;
     assert_eq!(
         (unsigned.status, unsigned.code()),
         (400, "invalid_signature")
     );
     let stale_ts = chrono::Utc::now().timestamp() - 3_600;
     let stale = post_webhook(
+        app(),
         &payload,
         Some(Webhook::generate_test_header(
             &payload,
@@ -241,6 +251,7 @@ async fn a_signed_webhook_confirms_a_payment_that_waited_for_the_customer_once()
         "outside the tolerance"
     );
     let tampered = post_webhook(
+        app(),
         &payload.replace("amount_capturable_updated", "succeeded"),
         Some(Webhook::generate_test_header(
             &payload,
@@ -252,6 +263,7 @@ async fn a_signed_webhook_confirms_a_payment_that_waited_for_the_customer_once()
     assert_eq!(tampered.status, 400);
 
     let ok = post_webhook(
+        app(),
         &payload,
         Some(Webhook::generate_test_header(
             &payload,
@@ -266,6 +278,7 @@ async fn a_signed_webhook_confirms_a_payment_that_waited_for_the_customer_once()
         (Some(event_id.as_str()), Some(false))
     );
     let again = post_webhook(
+        app(),
         &payload,
         Some(Webhook::generate_test_header(
             &payload,
@@ -517,10 +530,114 @@ async fn the_stripe_provider_authorizes_retrieves_captures_refunds_and_cancels()
     );
 }
 
-/// A checkout that fails after the capture (its stock was taken back meanwhile) is refunded
-/// at Stripe, in full, once.
+/// The id of the reservation a checkout holds for one of its lines.
+fn reservation_id(checkout_id: &str, sku: &str) -> String {
+    format!("{checkout_id}:reserve:{sku}:1")
+}
+
+/// (state, reason, seconds it was reserved for at creation until now's expiry) of a reservation.
+async fn reservation(db: &sqlx::PgPool, id: &str) -> (String, Option<String>, f64) {
+    sqlx::query_as(
+        "SELECT state, reason, extract(epoch FROM expires_at - created_at)::float8 \
+         FROM inventory.reservations WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
+/// Takes a checkout's reservation back, as an operator or the sweeper would.
+async fn take_back(db: &sqlx::PgPool, id: &str) {
+    souk_activities::inventory::store::release(
+        db,
+        &souk_activities::Ctx::system(),
+        id,
+        Some("taken back by the test"),
+    )
+    .await
+    .unwrap();
+}
+
+/// Requests that did something at the double (answered 200, not from a saved reply) whose
+/// path ends with `path`.
+fn done_at_stripe(checkout_id: &str, path: &str) -> usize {
+    stripe_app()
+        .stripe
+        .requests_for(checkout_id)
+        .iter()
+        .filter(|r| r.path.ends_with(path) && r.status == 200 && !r.replayed)
+        .count()
+}
+
+/// The sweeper runs under the Stripe stack's checkouts (every second), so the tests below
+/// that keep stock through long waits prove the checkout extends it, not that nobody sweeps.
 #[tokio::test]
-async fn a_checkout_that_fails_after_capture_is_refunded_at_stripe_once() {
+async fn the_sweeper_releases_a_reservation_nobody_extends() {
+    let db = stripe_app().db().await;
+    let (a, _, _) = two_vendors(&db).await;
+    let id = format!("test-{}:reserve", unique());
+    souk_activities::inventory::store::reserve(
+        &db,
+        &souk_activities::Ctx::system(),
+        &souk_contracts::inventory::ReserveStock {
+            reservation_id: id.clone(),
+            sku: souk_domain::Sku::parse(&a.skus[0]).unwrap(),
+            quantity: 1,
+            ttl_seconds: 1,
+        },
+    )
+    .await
+    .unwrap();
+    eventually(Duration::from_secs(10), "the sweeper", || async {
+        let (state, reason, _) = reservation(&db, &id).await;
+        (state == "released").then_some(reason)
+    })
+    .await
+    .filter(|r| r == "expired")
+    .expect("released as expired");
+    assert_eq!(stock(&db, &a.skus[0]).await.reserved, 0);
+}
+
+/// A review window longer than a reservation lasts: the checkout extends its reservation
+/// before it waits, so the sweeper leaves it alone and the stock is sold, not released.
+#[tokio::test]
+async fn a_checkout_keeps_its_stock_through_a_review_window_longer_than_a_reservation() {
+    const { assert!(STRIPE_CAPTURE_DELAY_SECONDS > STRIPE_RESERVATION_TTL_SECONDS) };
+    let db = stripe_app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let http = Http::at(&stripe_app().api);
+    let before = stock(&db, &a.skus[0]).await.on_hand;
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    let rid = reservation_id(&checkout_id, &a.skus[0]);
+    let (state, _, leased) = reservation(&db, &rid).await;
+    assert_eq!(state, "reserved");
+    assert!(
+        leased >= (STRIPE_CAPTURE_DELAY_SECONDS + STRIPE_RESERVATION_TTL_SECONDS) as f64 - 1.0,
+        "extended for the review window and a margin: {leased} s"
+    );
+    let done = ended(&http, &checkout_id).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    let (state, reason, _) = reservation(&db, &rid).await;
+    assert_eq!((state.as_str(), reason), ("committed", None));
+    assert_eq!(done_at_stripe(&checkout_id, "/capture"), 1);
+    let s = stock(&db, &a.skus[0]).await;
+    assert_eq!((s.on_hand, s.reserved), (before - 1, 0), "sold once");
+}
+
+/// A reservation lost during the review window (an operator took it back, the checkout
+/// stalled past its lease) stops the checkout before money moves: the intent is cancelled,
+/// nothing is captured or refunded.
+#[tokio::test]
+async fn a_reservation_lost_before_capture_cancels_the_intent_without_capturing() {
     let db = stripe_app().db().await;
     let (a, _, email) = two_vendors(&db).await;
     let http = Http::at(&stripe_app().api);
@@ -538,15 +655,60 @@ async fn a_checkout_that_fails_after_capture_is_refunded_at_stripe_once() {
         r.text
     );
     let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
-    // During the review window, the reservation goes (an operator, an expiry).
-    souk_activities::inventory::store::release(
-        &db,
-        &souk_activities::Ctx::system(),
-        &format!("{checkout_id}:reserve:{}:1", a.skus[0]),
-        Some("taken back by the test"),
+    take_back(&db, &reservation_id(&checkout_id, &a.skus[0])).await;
+    let done = ended(&http, &checkout_id).await;
+    assert_eq!(
+        (done["state"].as_str(), done["failure"]["code"].as_str()),
+        (Some("compensated"), Some("reservation_expired")),
+        "{done}"
+    );
+    let intents = stripe_app().stripe.intents_for(&checkout_id);
+    assert_eq!(intents.len(), 1, "{intents:?}");
+    assert_eq!(
+        (
+            intents[0].status.as_str(),
+            intents[0].captured,
+            intents[0].refunded
+        ),
+        ("canceled", 0, 0)
+    );
+    assert_eq!(
+        (
+            done_at_stripe(&checkout_id, "/capture"),
+            done_at_stripe(&checkout_id, "/cancel"),
+            done_at_stripe(&checkout_id, "/v1/refunds")
+        ),
+        (0, 1, 0)
+    );
+    let (status, _, captured, refunded) = payment(&db, &checkout_id, 1).await.unwrap();
+    assert_eq!((status.as_str(), captured, refunded), ("voided", 0, 0));
+}
+
+/// The reservation goes while the capture is in flight at Stripe: the capture goes through,
+/// the stock cannot be sold, and the checkout refunds the customer at Stripe, in full, once.
+#[tokio::test]
+async fn a_reservation_lost_during_the_capture_is_refunded_at_stripe_once() {
+    let db = stripe_app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let http = Http::at(&stripe_app().api);
+    let before = stock(&db, &a.skus[0]).await.on_hand;
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    let checkout_id = format!("checkout-{cart}");
+    let held = stripe_app()
+        .stripe
+        .hold_next(&checkout_id, "capture", HoldAt::Received);
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
     )
-    .await
-    .unwrap();
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    tokio::time::timeout(Duration::from_secs(30), held.arrived())
+        .await
+        .expect("the capture reached Stripe");
+    take_back(&db, &reservation_id(&checkout_id, &a.skus[0])).await;
+    held.release();
     let done = ended(&http, &checkout_id).await;
     assert_eq!(
         (done["state"].as_str(), done["failure"]["code"].as_str()),
@@ -564,19 +726,102 @@ async fn a_checkout_that_fails_after_capture_is_refunded_at_stripe_once() {
         ),
         ("succeeded", total, total)
     );
-    let calls = stripe_app().stripe.requests_for(&checkout_id);
-    let ok = |path: &str| {
-        calls
-            .iter()
-            .filter(|r| r.path.ends_with(path) && r.status == 200)
-            .count()
-    };
-    assert_eq!((ok("/capture"), ok("/v1/refunds")), (1, 1), "{calls:?}");
+    assert_eq!(
+        (
+            done_at_stripe(&checkout_id, "/capture"),
+            done_at_stripe(&checkout_id, "/v1/refunds")
+        ),
+        (1, 1)
+    );
     let (status, _, captured, refunded) = payment(&db, &checkout_id, 1).await.unwrap();
     assert_eq!(
         (status.as_str(), captured, refunded),
         ("refunded", total, total)
     );
+    let s = stock(&db, &a.skus[0]).await;
+    assert_eq!((s.on_hand, s.reserved), (before, 0), "nothing sold");
+}
+
+/// A customer who takes longer over 3-D Secure than a reservation lasts still gets the stock:
+/// the checkout extended it for the whole payment wait. Confirmed by a Stripe-signed
+/// `payment_intent.amount_capturable_updated` for a Stripe intent.
+#[tokio::test]
+async fn a_slow_3ds_payment_confirmed_by_stripe_keeps_its_stock_and_is_captured_once() {
+    let db = stripe_app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let http = Http::at(&stripe_app().api);
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_authenticationRequired"),
+    )
+    .await;
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    let reference: String = eventually(Duration::from_secs(20), "the pending payment", || async {
+        let r = http.get(&format!("/v1/checkouts/{checkout_id}")).await;
+        if r.body["step"] != "awaiting_payment" {
+            return None;
+        }
+        sqlx::query_scalar(
+            "SELECT provider_payment_id FROM payments.payments WHERE checkout_id = $1",
+        )
+        .bind(&checkout_id)
+        .fetch_optional(&db)
+        .await
+        .unwrap()
+    })
+    .await;
+    let rid = reservation_id(&checkout_id, &a.skus[0]);
+    // Past the reservation's first lease, with the sweeper running every second.
+    eventually(
+        Duration::from_secs(20),
+        "the first lease to run out",
+        || async {
+            let past: bool = sqlx::query_scalar(
+                "SELECT now() > created_at + make_interval(secs => $2 + 2) \
+                 FROM inventory.reservations WHERE id = $1",
+            )
+            .bind(&rid)
+            .bind(STRIPE_RESERVATION_TTL_SECONDS as f64)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+            past.then_some(())
+        },
+    )
+    .await;
+    assert_eq!(reservation(&db, &rid).await.0, "reserved");
+    assert!(stripe_app().stripe.complete_authentication(&reference));
+    let payload = payment_intent_event(
+        &format!("evt_{}", unique()),
+        "payment_intent.amount_capturable_updated",
+        &reference,
+    );
+    let ok = post_webhook(
+        stripe_app(),
+        &payload,
+        Some(Webhook::generate_test_header(
+            &payload,
+            WEBHOOK_SECRET,
+            None,
+        )),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.body["duplicate"], false, "{}", ok.text);
+    let done = ended(&http, &checkout_id).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    assert_eq!(reservation(&db, &rid).await.0, "committed");
+    let total = done["total"]["amount"].as_i64().unwrap();
+    let intents = stripe_app().stripe.intents_for(&checkout_id);
+    assert_eq!(
+        (intents.len(), intents[0].captured),
+        (1, total),
+        "{intents:?}"
+    );
+    assert_eq!(done_at_stripe(&checkout_id, "/capture"), 1);
+    assert_eq!(payment(&db, &checkout_id, 1).await.unwrap().0, "captured");
 }
 
 /// A checkout cancelled while the customer had not finished 3-D Secure cancels its

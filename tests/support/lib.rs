@@ -56,6 +56,10 @@ pub const WEBHOOK_SECRET: &str = "whsec_e2e_secret";
 /// How long a checkout reserves stock, and waits for a pending payment, in tests.
 pub const RESERVATION_TTL_SECONDS: u64 = 12;
 
+/// The Stripe stack's reservations last this long, less than its capture delay.
+pub const STRIPE_RESERVATION_TTL_SECONDS: u64 = 3;
+pub const STRIPE_CAPTURE_DELAY_SECONDS: u64 = 4;
+
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the tests with `./dev test`, which starts PostgreSQL, Redis and Temporal for them")
@@ -79,8 +83,12 @@ pub fn stripe_app() -> &'static TestApp {
             cfg.payments
                 .providers
                 .insert("card".into(), "stripe".into());
-            // A review window before capture, so tests can act on a decided checkout.
-            cfg.checkout.capture_delay_seconds = 2;
+            // A review window before capture, so tests can act on a decided checkout; longer
+            // than a reservation lasts unless the checkout extends it (the sweeper runs every
+            // second), and a customer may take longer still to complete a payment.
+            cfg.checkout.capture_delay_seconds = STRIPE_CAPTURE_DELAY_SECONDS;
+            cfg.checkout.reservation_ttl_seconds = STRIPE_RESERVATION_TTL_SECONDS;
+            cfg.checkout.payment_wait_seconds = 30;
         })
     })
 }
@@ -169,10 +177,11 @@ async fn start(customize: fn(&mut Config)) -> anyhow::Result<(TestApp, Stack)> {
     cfg.smtp.port = env("SOUK_TEST_SMTP_PORT").parse()?;
     cfg.smtp.host = "127.0.0.1".into();
     cfg.checkout.reservation_ttl_seconds = RESERVATION_TTL_SECONDS;
+    cfg.checkout.payment_wait_seconds = RESERVATION_TTL_SECONDS;
     cfg.checkout.decision_wait_ms = 8_000;
-    // Expired reservations are released by the checkout itself in these tests; the sweeper
-    // (tested on its own) would race slow checkouts under the contest's load.
-    cfg.inventory.sweep_interval_seconds = 3_600;
+    // The sweeper releases expired reservations every second, under every test: a checkout
+    // extends its own, so none expires under a live one.
+    cfg.inventory.sweep_interval_seconds = 1;
     let stripe = stripe_double::StripeDouble::start().await?;
     cfg.payments.stripe_secret_key = SecretString::from("sk_test_e2e");
     cfg.payments.stripe_api_base = stripe.url();

@@ -114,11 +114,10 @@ impl SoukProcess {
             );
         }
         set("SOUK_SMTP__PORT", cfg.smtp.port.to_string());
-        set(
-            "SOUK_CHECKOUT__RESERVATION_TTL_SECONDS",
-            cfg.checkout.reservation_ttl_seconds.to_string(),
-        );
-        set("SOUK_INVENTORY__SWEEP_INTERVAL_SECONDS", "3600".into());
+        // Reservations outlive a kill and a restart (the checkout extends them before it
+        // waits); the sweeper runs as in production, only more often.
+        set("SOUK_CHECKOUT__RESERVATION_TTL_SECONDS", "60".into());
+        set("SOUK_INVENTORY__SWEEP_INTERVAL_SECONDS", "1".into());
         set("SOUK_PAYMENTS__PROVIDERS__CARD", "sandbox".into());
         set("SOUK_PAYMENTS__SANDBOX_ENABLED", "true".into());
         set("SOUK_LOG__FORMAT", "json".into());

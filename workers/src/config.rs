@@ -165,6 +165,8 @@ pub struct Inventory {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Checkout {
     pub reservation_ttl_seconds: u64,
+    /// How long a payment the customer must complete (3-D Secure) may take.
+    pub payment_wait_seconds: u64,
     pub capture_delay_seconds: u64,
     pub price_tolerance_bp: i64,
     pub decision_wait_ms: u64,

@@ -11,7 +11,7 @@ use souk_contracts::cart::{
     CartCheckout, CartSnapshot, CompleteCheckout, ReleaseCheckout, Snapshot, SnapshotCart,
 };
 use souk_contracts::inventory::{
-    Commit, Release, Reservation, ReservationRef, Reserve, ReserveStock,
+    Commit, Extend, ExtendReservation, Release, Reservation, ReservationRef, Reserve, ReserveStock,
 };
 use souk_contracts::orders::{
     Cancel, CancelOrder, Create, CreateOrder, OrderRef, Payment, RecordPayment,
@@ -149,6 +149,15 @@ impl LocalSteps {
         input: ReserveStock,
     ) -> Result<Reservation, ActivityError> {
         Self::forward(&self.inventory, Reserve::NAME, &ctx, input).await
+    }
+
+    #[activity(definition = Extend)]
+    pub async fn extend(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: ExtendReservation,
+    ) -> Result<Reservation, ActivityError> {
+        Self::forward(&self.inventory, Extend::NAME, &ctx, input).await
     }
 
     #[activity(definition = Commit)]

@@ -215,6 +215,7 @@ pub fn api_settings(cfg: &Config) -> anyhow::Result<Settings> {
         },
         checkout: souk_api::CheckoutSettings {
             reservation_ttl_seconds: cfg.checkout.reservation_ttl_seconds,
+            payment_wait_seconds: cfg.checkout.payment_wait_seconds,
             capture_delay_seconds: cfg.checkout.capture_delay_seconds,
             price_tolerance_bp: cfg.checkout.price_tolerance_bp,
             decision_wait: Duration::from_millis(cfg.checkout.decision_wait_ms),

@@ -30,7 +30,7 @@ use souk_contracts::cart::{
     CartCheckout, CartSnapshot, CompleteCheckout, ReleaseCheckout, Snapshot, SnapshotCart,
 };
 use souk_contracts::failures;
-use souk_contracts::inventory::{self, ReservationRef, ReserveStock};
+use souk_contracts::inventory::{self, ExtendReservation, ReservationRef, ReserveStock};
 use souk_contracts::notifications::{ConfirmationLine, SendConfirmation, SendOrderConfirmation};
 use souk_contracts::orders::{self, Address, CancelOrder, CreateOrder, OrderLine, RecordPayment};
 use souk_contracts::payments::signals::PaymentUpdate;
@@ -86,11 +86,25 @@ pub struct PaymentChoice {
 /// keeps the values it started with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckoutSettings {
+    /// How long stock stays reserved without the checkout extending it: the lease a reservation
+    /// starts with, and the margin kept beyond every wait.
     pub reservation_ttl_seconds: u64,
     #[serde(default)]
     pub capture_delay_seconds: u64,
     /// How much a unit price may have risen since it was put in the cart (basis points).
     pub price_tolerance_bp: i64,
+    /// How long a payment the customer must complete (3-D Secure) may take. Checkouts that
+    /// predate the setting wait as long as the reservation lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_wait_seconds: Option<u64>,
+}
+
+impl CheckoutSettings {
+    /// How long the checkout waits for the customer to complete a payment.
+    pub fn payment_wait_seconds(&self) -> u64 {
+        self.payment_wait_seconds
+            .unwrap_or(self.reservation_ttl_seconds)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -273,6 +287,8 @@ pub struct CheckoutWorkflow {
     local_steps: bool,
     /// Whether this run has [`CART_HOLD_PATCH`].
     cart_hold: bool,
+    /// Whether this run has [`RESERVATION_LEASE_PATCH`].
+    reservation_lease: bool,
 }
 
 /// How long a step before the decision may keep retrying (a domain being down) before the
@@ -290,6 +306,13 @@ pub const CART_HOLD_PATCH: &str = "cart-hold";
 /// The patch that holds the coupon again, with the card's fingerprint, once the payment is
 /// authorized. Checkouts that predate it do not take that step.
 pub const COUPON_CARD_PATCH: &str = "coupon-card";
+
+/// The patch that makes the checkout own its reservations' lifetime: it extends them before
+/// each wait (3-D Secure, the capture delay) and once more before it captures, so the sweeper
+/// never releases stock under a live checkout, and a reservation lost anyway (the checkout
+/// stalled past its lease, an operator released it) stops the checkout before money moves.
+/// Checkouts that predate it rely on the first TTL alone.
+pub const RESERVATION_LEASE_PATCH: &str = "reservation-lease";
 
 /// When a step without external side effects runs, which sets its timeouts and cancellation.
 #[derive(Debug, Clone, Copy)]
@@ -359,9 +382,11 @@ impl CheckoutWorkflow {
         }
         let local_steps = ctx.patched(LOCAL_STEPS_PATCH);
         let cart_hold = ctx.patched(CART_HOLD_PATCH);
+        let reservation_lease = ctx.patched(RESERVATION_LEASE_PATCH);
         ctx.state_mut(|s| {
             s.local_steps = local_steps;
             s.cart_hold = cart_hold;
+            s.reservation_lease = reservation_lease;
         });
         let mut undo = Vec::new();
         let outcome = Self::forward(ctx, &input, &mut undo).await;
@@ -502,7 +527,10 @@ impl CheckoutWorkflow {
                 // A safety net for a hold nobody releases: longer than the checkout can take
                 // to capture (every step before it may retry for its whole budget).
                 hold_seconds: hold_cart.then(|| {
-                    input.settings.reservation_ttl_seconds
+                    input
+                        .settings
+                        .reservation_ttl_seconds
+                        .max(input.settings.payment_wait_seconds())
                         + input.settings.capture_delay_seconds
                         + 6 * DECISION_STEP_BUDGET.as_secs()
                 }),
@@ -685,6 +713,13 @@ impl CheckoutWorkflow {
             })?;
         }
         if auth.status == AuthorizationStatus::RequiresAction {
+            Self::extend_reservations(
+                ctx,
+                input,
+                &reservations,
+                input.settings.payment_wait_seconds(),
+            )
+            .await?;
             Self::await_payment(ctx, input).await?;
         }
         Self::check_cancel(ctx)?;
@@ -752,6 +787,13 @@ impl CheckoutWorkflow {
         // 6. Optional review window before capture; a cancel signal still stops it.
         if input.settings.capture_delay_seconds > 0 {
             Self::step(ctx, Step::CaptureDelay);
+            Self::extend_reservations(
+                ctx,
+                input,
+                &reservations,
+                input.settings.capture_delay_seconds,
+            )
+            .await?;
             let mut delay = ctx.timer(Duration::from_secs(input.settings.capture_delay_seconds));
             let mut cancelled = ctx.wait_condition(|s| s.cancel_requested.is_some());
             select! {
@@ -762,8 +804,11 @@ impl CheckoutWorkflow {
         Self::check_cancel(ctx)?;
 
         // 7. Capture. From here on the checkout completes: no more cancel, no compensation of
-        //    stock or order; only retries.
+        //    stock or order; only retries. The stock is checked to be still ours first: a
+        //    reservation lost now costs a void, after the capture a refund.
         Self::step(ctx, Step::Capture);
+        Self::extend_reservations(ctx, input, &reservations, 0).await?;
+        Self::check_cancel(ctx)?;
         ctx.state_mut(|s| s.captured = true);
         let captured = ctx
             .execute_activity(
@@ -909,14 +954,53 @@ impl CheckoutWorkflow {
         Ok(())
     }
 
-    /// Waits for the provider to confirm a payment the customer must complete, at most as long
-    /// as the stock stays reserved.
+    /// Keeps the checkout's reservations for `wait_seconds` plus the reservation TTL from now
+    /// (with [`RESERVATION_LEASE_PATCH`]; a no-op for checkouts that predate it). Fails with
+    /// `reservation_expired` if one was released: the stock may be sold to someone else.
+    async fn extend_reservations(
+        ctx: &mut WorkflowContext<Self>,
+        input: &CheckoutInput,
+        reservations: &[String],
+        wait_seconds: u64,
+    ) -> Result<(), Stop> {
+        if !ctx.state(|s| s.reservation_lease) {
+            return Ok(());
+        }
+        let ttl = (wait_seconds + input.settings.reservation_ttl_seconds) as i64;
+        let results = join_all(reservations.iter().map(|rid| {
+            own_step(
+                ctx,
+                Domain::Inventory,
+                Phase::Decision,
+                inventory::Extend,
+                ExtendReservation {
+                    reservation_id: rid.clone(),
+                    ttl_seconds: ttl,
+                },
+            )
+        }))
+        .await;
+        for r in results {
+            r.map_err(|e| {
+                failure(
+                    &e,
+                    &[(failures::RESERVATION_RELEASED, "reservation_expired")],
+                    "inventory_unavailable",
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the provider to confirm a payment the customer must complete, at most
+    /// [`CheckoutSettings::payment_wait_seconds`].
     async fn await_payment(
         ctx: &mut WorkflowContext<Self>,
         input: &CheckoutInput,
     ) -> Result<(), Stop> {
         Self::step(ctx, Step::AwaitingPayment);
-        let mut timeout = ctx.timer(Duration::from_secs(input.settings.reservation_ttl_seconds));
+        let wait = input.settings.payment_wait_seconds();
+        let mut timeout = ctx.timer(Duration::from_secs(wait));
         let mut answered =
             ctx.wait_condition(|s| s.payment_update.is_some() || s.cancel_requested.is_some());
         let timed_out = select! {
@@ -927,10 +1011,7 @@ impl CheckoutWorkflow {
         if timed_out {
             return Err(Failure {
                 code: "payment_timeout".into(),
-                message: format!(
-                    "the payment was not confirmed within {} seconds",
-                    input.settings.reservation_ttl_seconds
-                ),
+                message: format!("the payment was not confirmed within {wait} seconds"),
             }
             .into());
         }
@@ -1136,6 +1217,7 @@ pub fn activity_names() -> Vec<&'static str> {
         Hold.name(),
         inventory::Reserve.name(),
         Authorize.name(),
+        inventory::Extend.name(),
         orders::Create.name(),
         Capture.name(),
         inventory::Commit.name(),
@@ -1166,6 +1248,7 @@ mod tests {
                 "pricing.hold_coupon",
                 "inventory.reserve",
                 "payments.authorize",
+                "inventory.extend",
                 "orders.create",
                 "payments.capture",
                 "inventory.commit",

@@ -47,6 +47,13 @@ pub struct ReservationRef {
     pub reason: Option<String>,
 }
 
+/// Keep a reservation at least this much longer (never shorter than it already is).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtendReservation {
+    pub reservation_id: String,
+    pub ttl_seconds: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RaiseLowStockAlert {
     /// Idempotency key, derived from the workflow id and run.
@@ -71,6 +78,11 @@ pub struct LowStockAlert {
 activity!(
     /// Reserves stock in one warehouse. Fails with `InsufficientStock` (non-retryable).
     Reserve, "inventory.reserve", ReserveStock => Reservation
+);
+activity!(
+    /// Keeps a reservation from expiring for `ttl_seconds` more. Fails with
+    /// `ReservationReleased` (non-retryable) once the sweeper or an operator released it.
+    Extend, "inventory.extend", ExtendReservation => Reservation
 );
 activity!(
     /// Turns a reservation into a sale: on hand and reserved both go down.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use souk_contracts::failures;
 use souk_contracts::inventory::{
-    Commit, LowStockAlert, RaiseAlert, RaiseLowStockAlert, Release, Reservation, ReservationRef,
-    Reserve, ReserveStock,
+    Commit, Extend, ExtendReservation, LowStockAlert, RaiseAlert, RaiseLowStockAlert, Release,
+    Reservation, ReservationRef, Reserve, ReserveStock,
 };
 use sqlx::PgPool;
 use temporalio_macros::activities;
@@ -48,6 +48,14 @@ impl InventoryActivities {
             .map_err(failure)
     }
 
+    pub async fn extend_step(&self, input: ExtendReservation) -> Result<Reservation, StepError> {
+        let r = store::extend(&self.pool, &input.reservation_id, input.ttl_seconds)
+            .await
+            .map_err(failure)?;
+        tracing::debug!(reservation_id = %r.reservation_id, expires_at = %r.expires_at, "reservation extended");
+        Ok(r)
+    }
+
     pub async fn commit_step(&self, ctx: &Ctx, input: ReservationRef) -> Result<(), StepError> {
         store::commit(&self.pool, ctx, &input.reservation_id)
             .await
@@ -71,6 +79,7 @@ impl StepHandler for InventoryActivities {
     async fn run(&self, ctx: &Ctx, activity: &str, input: &[u8]) -> Result<Vec<u8>, StepError> {
         match activity {
             Reserve::NAME => call(input, |i| self.reserve_step(ctx, i)).await,
+            Extend::NAME => call(input, |i| self.extend_step(i)).await,
             Commit::NAME => call(input, |i| self.commit_step(ctx, i)).await,
             Release::NAME => call(input, |i| self.release_step(ctx, i)).await,
             other => Err(unknown(other)),
@@ -87,6 +96,17 @@ impl InventoryActivities {
         input: ReserveStock,
     ) -> Result<Reservation, ActivityError> {
         self.reserve_step(&ctx_of(&ctx), input)
+            .await
+            .map_err(StepError::into_activity)
+    }
+
+    #[activity(definition = Extend)]
+    pub async fn extend(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: ExtendReservation,
+    ) -> Result<Reservation, ActivityError> {
+        self.extend_step(input)
             .await
             .map_err(StepError::into_activity)
     }

@@ -416,6 +416,48 @@ async fn existing_reservation(
     Ok(Some(row.into_contract(parts)?))
 }
 
+/// Keeps a reservation for at least `ttl_seconds` from now (never shortens it): the checkout
+/// that owns it extends it before each wait and before it captures, so the sweeper cannot
+/// release stock under a checkout that is still alive. A committed reservation is returned as
+/// it is (a retry after the sale); a released one fails with `ReservationReleased`, as its stock
+/// may be someone else's by now. The row lock orders it against the sweeper: whichever comes
+/// second sees what the first did.
+pub async fn extend(
+    pool: &PgPool,
+    reservation_id: &str,
+    ttl_seconds: i64,
+) -> Result<Reservation, Error> {
+    let ttl = ttl_seconds.clamp(1, 7 * 24 * 3600) as f64;
+    let mut conn = pool.acquire().await?;
+    let row = sqlx::query_as!(
+        ReservationRow,
+        r#"UPDATE inventory.reservations
+              SET expires_at = greatest(expires_at, now() + make_interval(secs => $2)), updated_at = now()
+            WHERE id = $1 AND state = 'reserved'
+        RETURNING id, sku, warehouse, quantity, state, expires_at"#,
+        reservation_id,
+        ttl
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let row = match row {
+        Some(row) => row,
+        None => sqlx::query_as!(
+            ReservationRow,
+            "SELECT id, sku, warehouse, quantity, state, expires_at FROM inventory.reservations WHERE id = $1",
+            reservation_id
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| Error::ReservationNotFound(reservation_id.to_string()))?,
+    };
+    if row.state == "released" {
+        return Err(Error::ReservationReleased(reservation_id.to_string()));
+    }
+    let parts = allocations(&mut conn, &row.id, row.warehouse.as_deref(), row.quantity).await?;
+    row.into_contract(parts)
+}
+
 /// Turns a reservation into a sale. Idempotent: committing a committed reservation is a no-op.
 pub async fn commit(pool: &PgPool, ctx: &Ctx, reservation_id: &str) -> Result<(), Error> {
     let mut tx = pool.begin().await?;
