@@ -1,10 +1,13 @@
-//! Crashes: a worker process killed mid-checkout, and the Temporal server restarted
-//! mid-checkout. Either way the checkout completes, with one capture.
+//! Crashes: a worker process killed mid-checkout (between steps, and inside the money window:
+//! while Stripe carries out a capture or a refund, and after it did but before the answer was
+//! recorded), and the Temporal server restarted mid-checkout. Each time the checkout ends
+//! right, with one capture (or refund) at the provider, and the database agrees.
 
 use std::time::Duration;
 
 use souk_tests::process::{SoukProcess, TemporalServer};
-use souk_tests::{Http, app, eventually, unique};
+use souk_tests::stripe_double::HoldAt;
+use souk_tests::{Http, WEBHOOK_SECRET, app, eventually, unique};
 
 use crate::checkout_support::*;
 
@@ -109,4 +112,178 @@ async fn a_temporal_restart_mid_checkout_loses_nothing() {
     assert_eq!(stock(&app().db().await, &sku).await.reserved, 0);
     souk.kill().await;
     temporal.kill().await;
+}
+
+/// A Souk process whose cards go to the test run's Stripe double, with a review window.
+async fn with_stripe(name: &str) -> SoukProcess {
+    SoukProcess::start(
+        app(),
+        name,
+        &app().temporal_address,
+        &[
+            ("SOUK_CHECKOUT__CAPTURE_DELAY_SECONDS", "1".into()),
+            ("SOUK_PAYMENTS__PROVIDERS__CARD", "stripe".into()),
+            ("SOUK_PAYMENTS__SANDBOX_ENABLED", "false".into()),
+            ("SOUK_PAYMENTS__STRIPE_SECRET_KEY", "sk_test_e2e".into()),
+            ("SOUK_PAYMENTS__STRIPE_API_BASE", app().stripe.url()),
+            (
+                "SOUK_PAYMENTS__STRIPE_WEBHOOK_SECRET",
+                WEBHOOK_SECRET.into(),
+            ),
+        ],
+    )
+    .await
+}
+
+/// Requests for a checkout that did something at Stripe (not answered from a saved reply).
+fn done_at_stripe(checkout_id: &str, path: &str) -> usize {
+    app()
+        .stripe
+        .requests_for(checkout_id)
+        .iter()
+        .filter(|r| r.path.ends_with(path) && r.status == 200 && !r.replayed)
+        .count()
+}
+
+/// Requests for a checkout that Stripe answered from what it saved under their key.
+fn retried_at_stripe(checkout_id: &str, path: &str) -> usize {
+    app()
+        .stripe
+        .requests_for(checkout_id)
+        .iter()
+        .filter(|r| r.path.ends_with(path) && r.replayed)
+        .count()
+}
+
+/// Kills the process while Stripe holds one of its calls (at `at`), lets the call finish at
+/// Stripe with nobody listening, checks that the database has not recorded it, and brings
+/// the process back. Returns the checkout's final status.
+async fn kill_during(
+    souk: &mut SoukProcess,
+    checkout_id: &str,
+    held: souk_tests::stripe_double::Held,
+    recorded: &str,
+) -> serde_json::Value {
+    tokio::time::timeout(Duration::from_secs(60), held.arrived())
+        .await
+        .expect("the call reached Stripe");
+    souk.kill().await;
+    held.release();
+    let db = app().db().await;
+    let (status, ..) = payment(&db, checkout_id, 1).await.unwrap();
+    assert_eq!(status, recorded, "the database has not seen the answer");
+    souk.restart().await;
+    ended_within(&souk.http(), checkout_id, Duration::from_secs(120)).await
+}
+
+/// The worker dies while its capture is in flight at Stripe, which carries it out anyway.
+/// Back up, the checkout retries the capture with the same key and Stripe answers it from what
+/// it saved: one capture, of the checkout's total, and the database agrees.
+#[tokio::test]
+async fn a_worker_killed_while_stripe_captures_captures_once() {
+    for at in [HoldAt::Received, HoldAt::Answered] {
+        let mut souk = with_stripe(&format!("durability-capture-{at:?}").to_lowercase()).await;
+        let db = app().db().await;
+        let (a, _, email) = two_vendors(&db).await;
+        let cart = cart_with(&Http::new(), &[(&a.skus[0], 1)]).await;
+        let checkout_id = format!("checkout-{cart}");
+        let held = app().stripe.hold_next(&checkout_id, "capture", at);
+        let r = start(
+            &souk.http(),
+            &unique(),
+            checkout_body(&cart, &email, "pm_card_visa"),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let done = kill_during(&mut souk, &checkout_id, held, "authorized").await;
+        assert_eq!(done["state"], "completed", "{at:?}: {done}");
+        let total = done["total"]["amount"].as_i64().unwrap();
+        let intents = app().stripe.intents_for(&checkout_id);
+        assert_eq!(intents.len(), 1, "{intents:?}");
+        assert_eq!(
+            (intents[0].status.as_str(), intents[0].captured),
+            ("succeeded", total),
+            "{at:?}"
+        );
+        assert_eq!(done_at_stripe(&checkout_id, "/capture"), 1, "{at:?}");
+        assert!(
+            retried_at_stripe(&checkout_id, "/capture") >= 1,
+            "{at:?}: the capture was retried after the restart, and answered from what Stripe saved"
+        );
+        let (status, amount, captured, _) = payment(&db, &checkout_id, 1).await.unwrap();
+        assert_eq!(
+            (status.as_str(), amount, captured),
+            ("captured", total, total),
+            "{at:?}"
+        );
+        assert_eq!(
+            order(&db, &checkout_id).await.map(|o| o.2),
+            Some("captured".into())
+        );
+        souk.kill().await;
+    }
+}
+
+/// The checkout must refund (its stock went while the capture was in flight), and the worker
+/// dies after Stripe refunded, before the answer arrived. Back up, the refund is retried with
+/// its key: refunded once, in full, and the database agrees.
+#[tokio::test]
+async fn a_worker_killed_after_stripe_refunded_refunds_once() {
+    let mut souk = with_stripe("durability-refund").await;
+    let db = app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let cart = cart_with(&Http::new(), &[(&a.skus[0], 1)]).await;
+    let checkout_id = format!("checkout-{cart}");
+    let capture = app()
+        .stripe
+        .hold_next(&checkout_id, "capture", HoldAt::Received);
+    let refund = app()
+        .stripe
+        .hold_next(&checkout_id, "refund", HoldAt::Answered);
+    let r = start(
+        &souk.http(),
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    tokio::time::timeout(Duration::from_secs(60), capture.arrived())
+        .await
+        .expect("the capture reached Stripe");
+    souk_activities::inventory::store::release(
+        &db,
+        &souk_activities::Ctx::system(),
+        &format!("{checkout_id}:reserve:{}:1", a.skus[0]),
+        Some("taken back by the test"),
+    )
+    .await
+    .unwrap();
+    capture.release();
+    let done = kill_during(&mut souk, &checkout_id, refund, "captured").await;
+    assert_eq!(
+        (done["state"].as_str(), done["failure"]["code"].as_str()),
+        (Some("compensated"), Some("reservation_expired")),
+        "{done}"
+    );
+    let total = done["total"]["amount"].as_i64().unwrap();
+    let intents = app().stripe.intents_for(&checkout_id);
+    assert_eq!(
+        (intents.len(), intents[0].captured, intents[0].refunded),
+        (1, total, total),
+        "{intents:?}"
+    );
+    assert_eq!(
+        (
+            done_at_stripe(&checkout_id, "/capture"),
+            done_at_stripe(&checkout_id, "/v1/refunds")
+        ),
+        (1, 1)
+    );
+    assert!(retried_at_stripe(&checkout_id, "/v1/refunds") >= 1);
+    let (status, _, captured, refunded) = payment(&db, &checkout_id, 1).await.unwrap();
+    assert_eq!(
+        (status.as_str(), captured, refunded),
+        ("refunded", total, total)
+    );
+    souk.kill().await;
 }
