@@ -301,6 +301,58 @@ async fn expired_reservations_are_released_by_the_sweeper(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
+async fn an_extended_reservation_outlives_its_first_lease_and_a_released_one_is_not_revived(
+    pool: PgPool,
+) {
+    let sku = setup(&pool, "EXT-1", &[("east", 10)]).await;
+    let mut short = req("short", &sku, 2);
+    short.ttl_seconds = 60;
+    let first = store::reserve(&pool, &Ctx::system(), &short).await.unwrap();
+    let longer = store::extend(&pool, "short", 3_600).await.unwrap();
+    assert_eq!(longer.state, ReservationState::Reserved);
+    assert!(
+        longer.expires_at >= first.expires_at + chrono::Duration::seconds(3_000),
+        "{} -> {}",
+        first.expires_at,
+        longer.expires_at
+    );
+    // Never shortened: a smaller extension keeps the later expiry.
+    let again = store::extend(&pool, "short", 1).await.unwrap();
+    assert_eq!(again.expires_at, longer.expires_at);
+    // The sweeper leaves it alone once its first lease is over.
+    sqlx::query("UPDATE inventory.reservations SET created_at = now() - interval '2 minutes' WHERE id = 'short'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(store::release_expired(&pool, 100).await.unwrap(), 0);
+    assert_eq!(level(&pool, &sku).await.reserved(), 2);
+
+    // A committed one is returned as it is (a retry after the sale).
+    store::commit(&pool, &Ctx::system(), "short").await.unwrap();
+    let committed = store::extend(&pool, "short", 3_600).await.unwrap();
+    assert_eq!(committed.state, ReservationState::Committed);
+
+    // A released one (the sweeper got there first) stays released, its stock not taken again.
+    store::reserve(&pool, &Ctx::system(), &req("lapsed", &sku, 3))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE inventory.reservations SET expires_at = now() - interval '1 second' WHERE id = 'lapsed'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(store::release_expired(&pool, 100).await.unwrap(), 1);
+    assert!(matches!(
+        store::extend(&pool, "lapsed", 3_600).await,
+        Err(Error::ReservationReleased(id)) if id == "lapsed"
+    ));
+    assert_eq!(level(&pool, &sku).await.reserved(), 0);
+    assert!(matches!(
+        store::extend(&pool, "nobody", 60).await,
+        Err(Error::ReservationNotFound(_))
+    ));
+}
+
+#[sqlx::test(migrations = false)]
 async fn stock_counts_cannot_go_below_what_is_reserved(pool: PgPool) {
     let sku = setup(&pool, "COUNT-1", &[("east", 10)]).await;
     store::reserve(&pool, &Ctx::system(), &req("r", &sku, 6))
