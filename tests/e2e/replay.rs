@@ -38,8 +38,10 @@ async fn recorded_histories_replay_without_nondeterminism() {
         .collect();
     for expected in [
         // Today's, one per branch: payloads encrypted, the cart held, a coupon held again with
-        // the card (`cart-hold`, `coupon-card`), the 3-D Secure signal and its timeout, the
-        // capture-delay timer, a cancel signal, a refund after capture.
+        // the card, reservations extended before each wait and before capture (`cart-hold`,
+        // `coupon-card`, `reservation-lease`), the 3-D Secure signal and its timeout, the
+        // capture-delay timer, a cancel signal, a reservation lost before capture, a refund
+        // after capture.
         "checkout_completed.json",
         "checkout_compensated.json",
         "checkout_with_coupon.json",
@@ -47,8 +49,18 @@ async fn recorded_histories_replay_without_nondeterminism() {
         "checkout_payment_timeout.json",
         "checkout_capture_delay_with_coupon.json",
         "checkout_cancelled.json",
+        "checkout_reservation_lost_before_capture.json",
         "checkout_refunded_after_capture.json",
         "low_stock_alert.json",
+        // The same branches recorded before the `reservation-lease` patch.
+        "checkout_completed_before_reservation_lease.json",
+        "checkout_compensated_before_reservation_lease.json",
+        "checkout_with_coupon_before_reservation_lease.json",
+        "checkout_3ds_confirmed_before_reservation_lease.json",
+        "checkout_payment_timeout_before_reservation_lease.json",
+        "checkout_capture_delay_with_coupon_before_reservation_lease.json",
+        "checkout_cancelled_before_reservation_lease.json",
+        "checkout_refunded_after_capture_before_reservation_lease.json",
         // Recorded before the `cart-hold` patch, with plain JSON payloads.
         "checkout_completed_before_cart_hold.json",
         "checkout_compensated_before_cart_hold.json",

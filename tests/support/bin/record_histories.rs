@@ -1,8 +1,8 @@
 //! Records the histories the replay tests replay, one per branch of the checkout: completed;
 //! compensated (declined card); a coupon held again with the card; 3-D Secure confirmed by a
 //! signed webhook; 3-D Secure never confirmed (`payment_timeout`); with a capture delay and a
-//! coupon; cancelled while waiting for the customer; refunded after the capture; and a
-//! low-stock alert. They run on fresh stacks (the sandbox one, and one that takes cards with
+//! coupon; cancelled while waiting for the customer; stopped before capture because its
+//! reservation was lost; refunded after the capture; and a low-stock alert. They run on fresh stacks (the sandbox one, and one that takes cards with
 //! Stripe and waits before capturing). Payloads are encrypted with the development key,
 //! which the replay test uses too. Run it with `./dev record-histories` after a change to a
 //! workflow that is meant to change its histories, and keep the old files too if running
@@ -19,8 +19,8 @@ use temporalio_client::WorkflowFetchHistoryOptions;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/histories");
 
-/// Starts a checkout of one unit of `sku` (with a coupon); its id.
-async fn start(http: &Http, sku: &str, payment_method: &str, coupon: Option<&str>) -> String {
+/// A cart with one unit of `sku` (and a coupon); its id.
+async fn start_cart(http: &Http, sku: &str, coupon: Option<&str>) -> String {
     let cart = http.post("/v1/carts", json!({})).await.body["id"]
         .as_str()
         .unwrap()
@@ -38,6 +38,11 @@ async fn start(http: &Http, sku: &str, payment_method: &str, coupon: Option<&str
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
     }
+    cart
+}
+
+/// Checks a cart out; the checkout's id.
+async fn checkout(http: &Http, cart: &str, payment_method: &str) -> String {
     let body = json!({"cart_id": cart, "email": format!("recorder-{}@example.com", unique().to_lowercase()),
         "shipping_address": {"name": "Ada Lovelace", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"},
         "payment": {"payment_method": payment_method}});
@@ -46,6 +51,24 @@ async fn start(http: &Http, sku: &str, payment_method: &str, coupon: Option<&str
         .as_str()
         .unwrap_or_else(|| panic!("a checkout: {}", r.text))
         .to_string()
+}
+
+/// Starts a checkout of one unit of `sku` (with a coupon); its id.
+async fn start(http: &Http, sku: &str, payment_method: &str, coupon: Option<&str>) -> String {
+    let cart = start_cart(http, sku, coupon).await;
+    checkout(http, &cart, payment_method).await
+}
+
+/// Takes a checkout's reservation back, as an operator or the sweeper would.
+async fn take_back(db: &sqlx::PgPool, reservation_id: &str) -> anyhow::Result<()> {
+    souk_activities::inventory::store::release(
+        db,
+        &souk_activities::Ctx::system(),
+        reservation_id,
+        Some("taken back by the recorder"),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Waits until the checkout ends; its final state.
@@ -177,7 +200,7 @@ async fn main() -> anyhow::Result<()> {
     assert_eq!(ended(&http, &id).await, "completed");
     save(a, "checkout_3ds_confirmed", id).await?;
 
-    // 3-D Secure never completed: the checkout gives up after the reservation TTL.
+    // 3-D Secure never completed: the checkout gives up after the payment wait.
     let id = start(&http, sku, "pm_card_authenticationRequired", None).await;
     awaiting_payment(a, &http, &id).await;
     assert_eq!(ended(&http, &id).await, "compensated");
@@ -204,19 +227,28 @@ async fn main() -> anyhow::Result<()> {
     assert_eq!(ended(&shttp, &id).await, "cancelled");
     save(s, "checkout_cancelled", id).await?;
 
+    // The reservation taken back during the review window: stopped before capture.
     let id = start(&shttp, ssku, "pm_card_visa", None).await;
     eventually(Duration::from_secs(20), "the decision", || async {
         let r = shttp.get(&format!("/v1/checkouts/{id}")).await;
         (r.body["step"] == "capture_delay").then_some(())
     })
     .await;
-    souk_activities::inventory::store::release(
-        &sdb,
-        &souk_activities::Ctx::system(),
-        &format!("{id}:reserve:{ssku}:1"),
-        Some("taken back by the recorder"),
-    )
-    .await?;
+    take_back(&sdb, &format!("{id}:reserve:{ssku}:1")).await?;
+    assert_eq!(ended(&shttp, &id).await, "compensated");
+    save(s, "checkout_reservation_lost_before_capture", id).await?;
+
+    // The reservation taken back while the capture is in flight: refunded after the capture.
+    let cart_id = start_cart(&shttp, ssku, None).await;
+    let held = s.stripe.hold_next(
+        &format!("checkout-{cart_id}"),
+        "capture",
+        souk_tests::stripe_double::HoldAt::Received,
+    );
+    let id = checkout(&shttp, &cart_id, "pm_card_visa").await;
+    tokio::time::timeout(Duration::from_secs(30), held.arrived()).await?;
+    take_back(&sdb, &format!("{id}:reserve:{ssku}:1")).await?;
+    held.release();
     assert_eq!(ended(&shttp, &id).await, "compensated");
     save(s, "checkout_refunded_after_capture", id).await?;
 
