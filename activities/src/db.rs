@@ -104,15 +104,39 @@ impl Schema {
     }
 }
 
-/// Creates (or updates) the domain's role and schema. Idempotent; safe to run concurrently.
+/// Creates (or updates) the domain's role and schema. Idempotent; safe to run concurrently,
+/// also from databases of one cluster: roles belong to the cluster, while the advisory lock
+/// that orders provisioners only spans one database, so a provisioner that loses a race to
+/// create a role (another database's got there first) runs again and alters it instead.
 pub async fn provision(
+    admin: &mut PgConnection,
+    schema: Schema,
+    password: &str,
+) -> sqlx::Result<()> {
+    let mut tries = 0;
+    loop {
+        match provision_once(admin, schema, password).await {
+            // Duplicate role, or a role row another database's provisioner was changing.
+            Err(sqlx::Error::Database(e))
+                if tries < 3
+                    && (matches!(e.code().as_deref(), Some("23505" | "42710"))
+                        || e.message().contains("tuple concurrently updated")) =>
+            {
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn provision_once(
     admin: &mut PgConnection,
     schema: Schema,
     password: &str,
 ) -> sqlx::Result<()> {
     let role = schema.role();
     let mut tx = admin.begin().await?;
-    // Serialise concurrent provisioners: CREATE ROLE has no IF NOT EXISTS.
+    // Serialise concurrent provisioners of this database: CREATE ROLE has no IF NOT EXISTS.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('souk.provision'))")
         .execute(&mut *tx)
         .await?;

@@ -413,6 +413,12 @@ impl Payments {
 
     /// Refunds `amount` of what was captured. Several refunds may be made (distinct
     /// `sequence`), never more in total than was captured. Idempotent per sequence.
+    ///
+    /// The refund is first claimed under the payment's row lock: the claims of every refund of
+    /// the payment, pending or done, must fit in what was captured, so concurrent refunds never
+    /// ask the provider for more between them. Then the provider is asked, with the refund's
+    /// key; a retry after a crash or a lost answer finds its claim and asks again with the same
+    /// key. A refusal by the provider gives the claim back.
     pub async fn refund(
         &self,
         ctx: &Ctx,
@@ -424,41 +430,79 @@ impl Payments {
     ) -> Result<(), Error> {
         let k = format!("{}:{sequence}", key(checkout_id, "refund", attempt));
         let row = self.require(checkout_id, attempt).await?;
-        let done = sqlx::query_scalar!(
-            "SELECT reference FROM payments.refunds WHERE idempotency_key = $1",
+        let mut tx = self.pool.begin().await?;
+        let captured = sqlx::query_scalar!(
+            "SELECT captured_amount FROM payments.payments WHERE id = $1 FOR UPDATE",
+            row.id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let earlier = sqlx::query_scalar!(
+            "SELECT status FROM payments.refunds WHERE idempotency_key = $1",
             k
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        if done.is_some() {
-            return Ok(());
+        match earlier.as_deref() {
+            Some("succeeded") => return Ok(()),
+            Some(_) => {}
+            None => {
+                let claimed = sqlx::query_scalar!(
+                    r#"SELECT COALESCE(sum(amount), 0)::bigint AS "claimed!" FROM payments.refunds WHERE payment_id = $1"#,
+                    row.id
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                if amount.amount <= 0 || claimed + amount.amount > captured {
+                    return Err(Error::Rejected(format!(
+                        "cannot refund {} of a payment with {captured} captured and {claimed} refunded or being refunded",
+                        amount.amount
+                    )));
+                }
+                sqlx::query!(
+                    r#"INSERT INTO payments.refunds (id, payment_id, idempotency_key, amount, reason, status)
+                       VALUES ($1, $2, $3, $4, $5, 'pending')"#,
+                    Uuid::now_v7(),
+                    row.id,
+                    k,
+                    amount.amount,
+                    reason
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
         }
-        if row.refunded_amount + amount.amount > row.captured_amount || amount.amount <= 0 {
-            return Err(Error::Rejected(format!(
-                "cannot refund {} of a payment with {} captured and {} refunded",
-                amount.amount, row.captured_amount, row.refunded_amount
-            )));
-        }
+        tx.commit().await?;
+
         let reference = row.provider_payment_id.clone().unwrap_or_default();
-        let refund_ref = self
+        let refund_ref = match self
             .provider(&row.provider)?
             .refund(&k, &reference, amount)
-            .await?;
+            .await
+        {
+            Ok(r) => r,
+            Err(e @ ProviderError::Rejected { .. }) => {
+                sqlx::query!(
+                    "DELETE FROM payments.refunds WHERE idempotency_key = $1 AND status = 'pending'",
+                    k
+                )
+                .execute(&self.pool)
+                .await?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query!(
-            r#"INSERT INTO payments.refunds (id, payment_id, idempotency_key, reference, amount, reason)
-               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT ON CONSTRAINT refunds_idempotency_key DO NOTHING"#,
-            Uuid::now_v7(),
-            row.id,
+        let done = sqlx::query!(
+            r#"UPDATE payments.refunds SET status = 'succeeded', reference = $2, updated_at = now()
+               WHERE idempotency_key = $1 AND status = 'pending'"#,
             k,
-            refund_ref,
-            amount.amount,
-            reason
+            refund_ref
         )
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if inserted == 1 {
+        if done == 1 {
             sqlx::query!(
                 r#"UPDATE payments.payments
                    SET refunded_amount = refunded_amount + $2,
@@ -560,7 +604,8 @@ impl Payments {
         payment_id: Uuid,
     ) -> Result<Vec<(String, i64, chrono::DateTime<chrono::Utc>)>, Error> {
         Ok(sqlx::query!(
-            "SELECT reference, amount, created_at FROM payments.refunds WHERE payment_id = $1 ORDER BY created_at",
+            r#"SELECT reference AS "reference!", amount, created_at FROM payments.refunds
+               WHERE payment_id = $1 AND status = 'succeeded' ORDER BY created_at"#,
             payment_id
         )
         .fetch_all(&self.pool)

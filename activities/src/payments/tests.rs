@@ -7,10 +7,13 @@ use souk_contracts::payments::AuthorizationStatus;
 use souk_domain::{Currency, Money};
 use sqlx::PgPool;
 
+use super::provider::{
+    Authorization, AuthorizeRequest, IntentStatus, PaymentProvider, ProviderError,
+};
 use super::sandbox::{self, Sandbox};
 use super::service::{Error, Payments};
 use crate::Ctx;
-use crate::db::{Schema, test_schema};
+use crate::db::{Schema, racing, test_schema};
 
 fn usd(a: i64) -> Money {
     Money::new(a, Currency::USD)
@@ -251,4 +254,152 @@ async fn payment_method_types_route_only_to_enabled_providers(pool: PgPool) {
     let ok = Payments::new(pool.clone(), sandbox, route("sandbox")).unwrap();
     assert_eq!(ok.provider_for("card").unwrap().name(), "sandbox");
     assert!(!ok.has_provider("stripe"));
+}
+
+/// The sandbox, counting the refunds it is asked for.
+struct CountingRefunds {
+    inner: Sandbox,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+#[tonic::async_trait]
+impl PaymentProvider for CountingRefunds {
+    fn name(&self) -> &'static str {
+        "sandbox"
+    }
+    async fn authorize(&self, req: &AuthorizeRequest) -> Result<Authorization, ProviderError> {
+        self.inner.authorize(req).await
+    }
+    async fn capture(
+        &self,
+        key: &str,
+        reference: &str,
+        amount: Money,
+    ) -> Result<Money, ProviderError> {
+        self.inner.capture(key, reference, amount).await
+    }
+    async fn void(&self, key: &str, reference: &str) -> Result<(), ProviderError> {
+        self.inner.void(key, reference).await
+    }
+    async fn refund(
+        &self,
+        key: &str,
+        reference: &str,
+        amount: Money,
+    ) -> Result<String, ProviderError> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.refund(key, reference, amount).await
+    }
+    async fn status(&self, reference: &str) -> Result<IntentStatus, ProviderError> {
+        self.inner.status(reference).await
+    }
+}
+
+/// Ten refunds of one payment at once, more than was captured between them: the ones that fit
+/// go through, the rest are refused before the provider is asked, and the books add up. Our
+/// bound holds by itself, whatever the provider checks.
+#[sqlx::test(migrations = false)]
+async fn concurrent_refunds_never_ask_for_more_than_was_captured(pool: PgPool) {
+    test_schema(&pool, Schema::Payments).await;
+    let (outcomes, asked, row) = racing(&pool, 12, |pool| async move {
+        let provider = Arc::new(CountingRefunds {
+            inner: Sandbox::new(pool.clone()),
+            asked: Default::default(),
+        });
+        let p = Arc::new(
+            Payments::new(
+                pool.clone(),
+                vec![provider.clone()],
+                [("card".to_string(), "sandbox".to_string())].into(),
+            )
+            .unwrap(),
+        );
+        let ctx = Ctx::system();
+        p.authorize(&ctx, "co-r", 1, "pm_card_visa", usd(4_000), "a@example.com")
+            .await
+            .unwrap();
+        p.capture(&ctx, "co-r", 1, usd(4_000)).await.unwrap();
+        let tasks: Vec<_> = (1..=10)
+            .map(|seq| {
+                let p = p.clone();
+                tokio::spawn(async move {
+                    p.refund(&Ctx::system(), "co-r", 1, usd(1_000), seq, "returned")
+                        .await
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.unwrap());
+        }
+        let asked = provider.asked.load(std::sync::atomic::Ordering::SeqCst);
+        (outcomes, asked, p.get("co-r", 1).await.unwrap().unwrap())
+    })
+    .await;
+    let ok = outcomes.iter().filter(|o| o.is_ok()).count();
+    for o in &outcomes {
+        assert!(
+            matches!(o, Ok(()) | Err(Error::Rejected(_))),
+            "refused, not failed: {o:?}"
+        );
+    }
+    assert_eq!(ok, 4, "what was captured, and no more");
+    assert_eq!(asked, 4, "the provider is asked only for refunds that fit");
+    assert_eq!(
+        (row.status.as_str(), row.refunded_amount),
+        ("refunded", 4_000)
+    );
+    assert_eq!(p_refunds(&pool, row.id).await, (4, 4_000));
+}
+
+/// (count, sum) of a payment's recorded refunds.
+async fn p_refunds(pool: &PgPool, payment_id: uuid::Uuid) -> (i64, i64) {
+    sqlx::query_as("SELECT count(*), COALESCE(sum(amount), 0)::bigint FROM payments.refunds WHERE payment_id = $1")
+        .bind(payment_id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// A refund the provider refuses gives its claim back: the amount can be refunded later.
+#[sqlx::test(migrations = false)]
+async fn a_refund_the_provider_refuses_gives_its_claim_back(pool: PgPool) {
+    let p = payments(&pool).await;
+    let ctx = Ctx::system();
+    let a = p
+        .authorize(&ctx, "co-x", 1, "pm_card_visa", usd(3_000), "a@example.com")
+        .await
+        .unwrap();
+    p.capture(&ctx, "co-x", 1, usd(3_000)).await.unwrap();
+    // The provider thinks it is all refunded already (refunded elsewhere, say in its dashboard).
+    sqlx::query(
+        "UPDATE payments.sandbox_intents SET refunded_amount = captured_amount WHERE id = $1",
+    )
+    .bind(&a.reference)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let refused = p.refund(&ctx, "co-x", 1, usd(3_000), 1, "returned").await;
+    assert!(matches!(refused, Err(Error::Rejected(_))), "{refused:?}");
+    let row = p.get("co-x", 1).await.unwrap().unwrap();
+    assert_eq!(
+        p_refunds(&pool, row.id).await,
+        (0, 0),
+        "no claim left behind"
+    );
+    assert_eq!((row.status.as_str(), row.refunded_amount), ("captured", 0));
+    sqlx::query("UPDATE payments.sandbox_intents SET refunded_amount = 0 WHERE id = $1")
+        .bind(&a.reference)
+        .execute(&pool)
+        .await
+        .unwrap();
+    p.refund(&ctx, "co-x", 1, usd(3_000), 2, "returned")
+        .await
+        .unwrap();
+    let row = p.get("co-x", 1).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.refunded_amount),
+        ("refunded", 3_000)
+    );
+    assert_eq!(p_refunds(&pool, row.id).await, (1, 3_000));
 }
