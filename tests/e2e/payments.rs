@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use souk_tests::stripe_double::HoldAt;
 use souk_tests::{
     Http, STRIPE_CAPTURE_DELAY_SECONDS, STRIPE_RESERVATION_TTL_SECONDS, WEBHOOK_SECRET, app,
@@ -867,4 +867,171 @@ async fn a_cancelled_checkout_cancels_its_intent_at_stripe() {
         Some(format!("{checkout_id}:void:1").as_str())
     );
     assert_eq!(stock(&db, &a.skus[0]).await.reserved, 0);
+}
+
+/// A Stripe-signed event about a PaymentIntent, in the shape Stripe sends.
+fn intent_event(event_type: &str, intent: Value) -> String {
+    json!({
+        "id": format!("evt_{}", unique()), "object": "event", "created": 1_700_000_000,
+        "livemode": false, "pending_webhooks": 1, "type": event_type,
+        "data": {"object": intent}
+    })
+    .to_string()
+}
+
+/// A 3-D Secure checkout on the Stripe stack, waiting for the customer; (id, intent).
+async fn waiting_for_the_customer(http: &Http, db: &sqlx::PgPool) -> (String, String, String) {
+    let (a, _, email) = two_vendors(db).await;
+    let cart = cart_with(http, &[(&a.skus[0], 1)]).await;
+    let r = start(
+        http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_authenticationRequired"),
+    )
+    .await;
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    let reference: String = eventually(Duration::from_secs(20), "the pending payment", || async {
+        let r = http.get(&format!("/v1/checkouts/{checkout_id}")).await;
+        if r.body["step"] != "awaiting_payment" {
+            return None;
+        }
+        sqlx::query_scalar(
+            "SELECT provider_payment_id FROM payments.payments WHERE checkout_id = $1",
+        )
+        .bind(&checkout_id)
+        .fetch_optional(db)
+        .await
+        .unwrap()
+    })
+    .await;
+    (checkout_id, reference, a.skus[0].clone())
+}
+
+/// Stripe reports that the customer's 3-D Secure failed (`payment_intent.payment_failed`, with
+/// the bank's decline code) or that the intent was cancelled (`payment_intent.canceled`): the
+/// checkout is compensated with the reason, its intent cancelled, nothing captured, the stock
+/// back.
+#[tokio::test]
+async fn stripe_failure_webhooks_compensate_the_waiting_checkout() {
+    let db = stripe_app().db().await;
+    let http = Http::at(&stripe_app().api);
+    for (event_type, error, reason) in [
+        (
+            "payment_intent.payment_failed",
+            json!({"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
+                   "message": "Your card has insufficient funds."}),
+            "insufficient_funds",
+        ),
+        (
+            "payment_intent.canceled",
+            Value::Null,
+            "payment_intent.canceled",
+        ),
+    ] {
+        let (checkout_id, reference, sku) = waiting_for_the_customer(&http, &db).await;
+        let mut intent = json!({
+            "id": reference, "object": "payment_intent", "amount": 1000, "amount_capturable": 0,
+            "amount_received": 0, "capture_method": "manual", "confirmation_method": "automatic",
+            "created": 1_700_000_000, "currency": "usd", "livemode": false, "metadata": {},
+            "payment_method_types": ["card"],
+            "status": if error.is_null() { "canceled" } else { "requires_payment_method" },
+        });
+        if !error.is_null() {
+            intent["last_payment_error"] = error;
+        }
+        let payload = intent_event(event_type, intent);
+        let r = post_webhook(
+            stripe_app(),
+            &payload,
+            Some(Webhook::generate_test_header(
+                &payload,
+                WEBHOOK_SECRET,
+                None,
+            )),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{event_type}: {}", r.text);
+        assert_eq!(r.body["duplicate"], false, "{event_type}: {}", r.text);
+        let done = ended(&http, &checkout_id).await;
+        assert_eq!(
+            (done["state"].as_str(), done["failure"]["code"].as_str()),
+            (Some("compensated"), Some("card_declined")),
+            "{event_type}: {done}"
+        );
+        assert!(
+            done["failure"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(reason)),
+            "{event_type}: the reason is kept: {done}"
+        );
+        let intents = stripe_app().stripe.intents_for(&checkout_id);
+        assert_eq!((intents.len(), intents[0].captured), (1, 0), "{intents:?}");
+        assert_eq!(done_at_stripe(&checkout_id, "/capture"), 0, "{event_type}");
+        assert_eq!(stock(&db, &sku).await.reserved, 0, "{event_type}");
+        let (status, _, captured, _) = payment(&db, &checkout_id, 1).await.unwrap();
+        assert_eq!((status.as_str(), captured), ("voided", 0), "{event_type}");
+    }
+}
+
+/// A cancel that comes while the capture is in flight at Stripe is refused (`409`): from the
+/// capture on the checkout completes, so the customer is charged once and nothing is voided.
+#[tokio::test]
+async fn a_cancel_racing_the_capture_is_refused_and_the_checkout_completes() {
+    let db = stripe_app().db().await;
+    let (a, _, email) = two_vendors(&db).await;
+    let http = Http::at(&stripe_app().api);
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    let checkout_id = format!("checkout-{cart}");
+    let held = stripe_app()
+        .stripe
+        .hold_next(&checkout_id, "capture", HoldAt::Received);
+    let r = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // While it waits out the review window a second checkout of the cart is refused.
+    let again = start(
+        &http,
+        &unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.code()),
+        (409, "checkout_in_progress"),
+        "{}",
+        again.text
+    );
+    assert_eq!(
+        again.body["error"]["details"]["checkout_id"].as_str(),
+        Some(checkout_id.as_str()),
+        "{}",
+        again.text
+    );
+    tokio::time::timeout(Duration::from_secs(30), held.arrived())
+        .await
+        .expect("the capture reached Stripe");
+    let r = http
+        .post(&format!("/v1/checkouts/{checkout_id}/cancel"), json!({}))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "checkout_not_cancellable"),
+        "{}",
+        r.text
+    );
+    held.release();
+    let done = ended(&http, &checkout_id).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    assert_eq!(
+        (
+            done_at_stripe(&checkout_id, "/capture"),
+            done_at_stripe(&checkout_id, "/cancel")
+        ),
+        (1, 0)
+    );
+    assert_eq!(payment(&db, &checkout_id, 1).await.unwrap().0, "captured");
 }
