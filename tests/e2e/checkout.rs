@@ -948,3 +948,59 @@ async fn addresses_and_names_that_would_break_a_mail_are_refused() {
         .await;
     assert_eq!(r.status, 422, "{}", r.text);
 }
+
+/// A unit price that rose since it was put in the cart: up to the tolerance (2% in the test
+/// stack) the checkout goes through at today's price; one minor unit more and it stops before
+/// any money or stock is touched, naming the line.
+#[tokio::test]
+async fn a_price_rise_is_accepted_up_to_the_tolerance_and_not_one_cent_more() {
+    let db = app().db().await;
+    assert_eq!(app().config.checkout.price_tolerance_bp, 200);
+    let email = format!("buyer-{}@example.com", unique().to_lowercase());
+    let http = Http::new();
+    for (now, outcome) in [(2_550, "completed"), (2_551, "compensated")] {
+        let p = fixtures::product(&db, &[VariantSpec::new(2_500, 10, 0)]).await;
+        let sku = p.skus[0].clone();
+        let cart = cart_with(&http, &[(&sku, 1)]).await;
+        souk_activities::pricing::store::upsert_price(
+            &db,
+            &souk_activities::Ctx::new("test"),
+            &souk_domain::Sku::parse(&sku).unwrap(),
+            souk_domain::Money::new(now, souk_domain::Currency::USD),
+            None,
+        )
+        .await
+        .unwrap();
+        let r = start(
+            &http,
+            &unique(),
+            checkout_body(&cart, &email, "pm_card_visa"),
+        )
+        .await;
+        let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+        let done = ended(&http, &checkout_id).await;
+        assert_eq!(done["state"], outcome, "{now}: {done}");
+        if outcome == "completed" {
+            let (_, amount, captured, _) = payment(&db, &checkout_id, 1).await.unwrap();
+            assert_eq!(captured, amount);
+            assert_eq!(done["total"]["amount"].as_i64(), Some(amount));
+            let subtotal: i64 =
+                sqlx::query_scalar("SELECT subtotal FROM orders.orders WHERE checkout_id = $1")
+                    .bind(&checkout_id)
+                    .fetch_one(&db)
+                    .await
+                    .unwrap();
+            assert_eq!(subtotal, now, "charged at today's price");
+        } else {
+            assert_eq!(done["failure"]["code"], "price_changed", "{done}");
+            let message = done["failure"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains(&sku), "{message}");
+            assert_eq!(
+                payment(&db, &checkout_id, 1).await,
+                None,
+                "nothing authorized"
+            );
+            assert_eq!(stock(&db, &sku).await.reserved, 0);
+        }
+    }
+}

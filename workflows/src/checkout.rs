@@ -41,7 +41,7 @@ use souk_contracts::payments::{
 use souk_contracts::pricing::{Hold, HoldCoupon, Redeem, RedemptionRef, Release};
 use souk_contracts::queues::Domain;
 use souk_domain::order::PaymentStatus;
-use souk_domain::{Money, coupon};
+use souk_domain::{Money, coupon, quote};
 use temporalio_common::ActivityDefinition;
 use temporalio_common::data_converters::TemporalDeserializable;
 use temporalio_common::error::IncomingError;
@@ -554,9 +554,11 @@ impl CheckoutWorkflow {
             .lines
             .iter()
             .filter(|l| {
-                i128::from(l.unit_price.amount) * 10_000
-                    > i128::from(l.added_unit_price.amount)
-                        * i128::from(10_000 + input.settings.price_tolerance_bp)
+                quote::rose_beyond(
+                    l.added_unit_price.amount,
+                    l.unit_price.amount,
+                    input.settings.price_tolerance_bp,
+                )
             })
             .map(|l| format!("{} ({} → {})", l.sku, l.added_unit_price, l.unit_price))
             .collect();

@@ -205,6 +205,13 @@ pub fn quote(input: &QuoteInput<'_>) -> Result<Quote, QuoteError> {
     })
 }
 
+/// Whether a unit price rose from `was` to `now` (minor units) by more than `tolerance_bp`
+/// basis points of `was`. A rise of exactly the tolerance is accepted, one minor unit more is
+/// not; a price that fell or stayed never counts. Exact in integers, for any amounts.
+pub fn rose_beyond(was: i64, now: i64, tolerance_bp: i64) -> bool {
+    i128::from(now) * 10_000 > i128::from(was) * i128::from(10_000 + tolerance_bp)
+}
+
 /// Splits `amount` over `weights` in proportion, exactly: the shares add up to `amount`.
 /// Remainders go to the largest fractional parts, ties to the earliest line.
 pub fn allocate(amount: i64, weights: &[i64]) -> Vec<i64> {
@@ -381,5 +388,37 @@ mod tests {
         assert_eq!(allocate(7, &[0, 0]), vec![0, 0]);
         let shares = allocate(999, &[333, 1, 77, 5000]);
         assert_eq!(shares.iter().sum::<i64>(), 999);
+    }
+
+    #[test]
+    fn a_price_may_rise_up_to_the_tolerance_and_not_one_minor_unit_more() {
+        // 2% of 2,500 is 50.
+        assert!(!rose_beyond(2_500, 2_550, 200));
+        assert!(rose_beyond(2_500, 2_551, 200));
+        // Falls and no change never count; with no tolerance any rise does.
+        assert!(!rose_beyond(2_500, 1, 200));
+        assert!(!rose_beyond(2_500, 2_500, 0));
+        assert!(rose_beyond(2_500, 2_501, 0));
+        // A tolerance that is not a whole number of minor units rounds in the customer's
+        // favour: 2% of 1,999 is 39.98, so 2,038 is within and 2,039 is not.
+        assert!(!rose_beyond(1_999, 2_038, 200));
+        assert!(rose_beyond(1_999, 2_039, 200));
+        // No overflow at the ends of the range.
+        assert!(!rose_beyond(i64::MAX, i64::MAX, 0));
+        assert!(rose_beyond(i64::MAX - 1, i64::MAX, 0));
+    }
+
+    #[test]
+    fn the_highest_accepted_price_is_the_floor_of_the_tolerance_for_every_price() {
+        for tolerance in [0, 1, 50, 200, 999, 10_000] {
+            for was in 1..=5_000i64 {
+                let highest = was + was * tolerance / 10_000;
+                assert!(!rose_beyond(was, highest, tolerance), "{was} {tolerance}");
+                assert!(
+                    rose_beyond(was, highest + 1, tolerance),
+                    "{was} {tolerance}"
+                );
+            }
+        }
     }
 }
