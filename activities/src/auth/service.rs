@@ -596,6 +596,34 @@ impl AuthService {
         }
         drop(conn);
         let mut tx = self.pool.begin().await?;
+        // A failure that passed the check above along with this sign-in may have locked the
+        // address since. Holding its rows orders the two: a lock committed first refuses
+        // this sign-in, a failure coming second counts from zero. The rows are taken in the
+        // order failures take them (the sources' before the address's), so neither waits for
+        // the other in a cycle.
+        sqlx::query!(
+            "SELECT 1 AS held FROM auth.login_attempts WHERE email_key = $1
+              ORDER BY source = '', source FOR UPDATE",
+            key
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if let Some(retry_after_seconds) = self.locked_for(&mut tx, &key, meta).await? {
+            audit(
+                &mut tx,
+                meta,
+                "login",
+                "denied",
+                None,
+                Some(&key),
+                json!({"reason": "locked"}),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(Error::Locked {
+                retry_after_seconds,
+            });
+        }
         sqlx::query!("DELETE FROM auth.login_attempts WHERE email_key = $1", key)
             .execute(&mut *tx)
             .await?;
@@ -655,17 +683,12 @@ impl AuthService {
             (source(meta), s.lockout_threshold),
             (String::new(), s.lockout_address_threshold),
         ] {
-            sqlx::query!(
-                "INSERT INTO auth.login_attempts (email_key, source, failures) VALUES ($1, $2, 0)
-                 ON CONFLICT (email_key, source) DO NOTHING",
-                key,
-                source
-            )
-            .execute(&mut *tx)
-            .await?;
+            // One statement finds or creates the row and locks it: a sign-in that clears the
+            // count may delete the row between two statements.
             let row = sqlx::query!(
-                "SELECT failures, window_started_at, locked_until FROM auth.login_attempts
-                  WHERE email_key = $1 AND source = $2 FOR UPDATE",
+                "INSERT INTO auth.login_attempts AS a (email_key, source, failures) VALUES ($1, $2, 0)
+                 ON CONFLICT (email_key, source) DO UPDATE SET failures = a.failures
+                 RETURNING failures, window_started_at, locked_until",
                 key,
                 source
             )

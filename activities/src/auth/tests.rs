@@ -1,6 +1,8 @@
 //! Accounts, sign-in, refresh-token rotation and theft detection, lockout, key rotation and
 //! the audit trail, against a real database.
 
+use std::sync::Arc;
+
 use chrono::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use souk_domain::identity::{AccessClaims, Role};
@@ -9,8 +11,8 @@ use sqlx::PgPool;
 use super::crypto::Sealer;
 use super::keys::Keys;
 use super::password::{Cost, Hasher};
-use super::service::{AuthService, Error, Meta, Settings};
-use crate::db::{Schema, test_schema};
+use super::service::{AuthService, Error, Meta, Settings, Tokens};
+use crate::db::{Schema, racing, test_schema};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -88,8 +90,19 @@ async fn service_full(
     revocations: std::sync::Arc<dyn super::revocation::Revocations>,
 ) -> AuthService {
     test_schema(pool, Schema::Auth).await;
+    let svc = service_on(pool.clone(), notifier, revocations);
+    svc.keys().ensure().await.unwrap();
+    svc
+}
+
+/// The service on `pool`, whose database has the schema and a signing key already (a pool of
+/// [`racing`] on the database of a [`service`]).
+fn service_on(
+    pool: PgPool,
+    notifier: std::sync::Arc<Outbox>,
+    revocations: std::sync::Arc<dyn super::revocation::Revocations>,
+) -> AuthService {
     let keys = Keys::new(pool.clone(), Sealer::new("test-kek"));
-    keys.ensure().await.unwrap();
     let hasher = Hasher::new(Cost {
         memory_kib: 8,
         iterations: 1,
@@ -109,7 +122,7 @@ async fn service_full(
         reset_link: "https://shop.test/reset?token={token}".into(),
         unlock_link: "https://shop.test/unlock?token={token}".into(),
     };
-    AuthService::new(pool.clone(), settings, keys, hasher, notifier, revocations)
+    AuthService::new(pool, settings, keys, hasher, notifier, revocations)
 }
 
 /// Redis away: every publish fails.
@@ -804,5 +817,276 @@ async fn revocations_never_wait_on_redis_and_are_published_once_it_is_back(pool:
             .count(),
         2,
         "the stolen family and the signed-out one: {published:?}"
+    );
+}
+
+/// Sign-ins whose refresh token is presented twice at once. Two calls that happen not to
+/// overlap prove nothing; among this many pairs some do.
+const RACED_SIGN_INS: usize = 8;
+
+#[sqlx::test(migrations = false)]
+async fn a_refresh_token_presented_twice_at_once_rotates_once_and_the_reuse_ends_the_sign_in(
+    pool: PgPool,
+) {
+    let svc = service(&pool).await;
+    svc.register(&meta(), "ha@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let mut signed_in = Vec::new();
+    for _ in 0..RACED_SIGN_INS {
+        let t = svc
+            .login(&meta(), "ha@example.com", PASSWORD)
+            .await
+            .unwrap();
+        let sid = verify(&svc, &t.access_token).await.sid.unwrap();
+        signed_in.push((sid, t.refresh_token));
+    }
+    let revoked = Arc::new(Revoked::default());
+    let outcomes = racing(&pool, 2 * RACED_SIGN_INS as u32, {
+        let revoked = revoked.clone();
+        let tokens: Vec<String> = signed_in.iter().map(|(_, t)| t.clone()).collect();
+        move |pool| async move {
+            let svc = Arc::new(service_on(pool, Default::default(), revoked));
+            let start = Arc::new(tokio::sync::Barrier::new(2 * tokens.len()));
+            let mut tasks = Vec::new();
+            for token in tokens {
+                for _ in 0..2 {
+                    let (svc, start, token) = (svc.clone(), start.clone(), token.clone());
+                    tasks.push(tokio::spawn(async move {
+                        start.wait().await;
+                        svc.refresh(&meta(), &token).await
+                    }));
+                }
+            }
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.expect("a refresh panicked"));
+            }
+            out
+        }
+    })
+    .await;
+    let trail = events(&pool).await;
+    for event in ["token_refresh", "refresh_token_reuse"] {
+        assert_eq!(
+            trail.iter().filter(|(e, _)| e == event).count(),
+            RACED_SIGN_INS,
+            "{event} once per sign-in: {trail:?}"
+        );
+    }
+    for ((sid, _), pair) in signed_in.iter().zip(outcomes.chunks(2)) {
+        let won: Vec<_> = pair.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(won.len(), 1, "one of the two rotates the token: {pair:?}");
+        assert!(
+            pair.iter()
+                .any(|r| matches!(r, Err(Error::RefreshTokenReused))),
+            "the other presents a used token: {pair:?}"
+        );
+        // The reuse came after the rotation: it revoked the token the rotation issued too.
+        let family = uuid::Uuid::parse_str(sid).unwrap();
+        let (issued, live): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE revoked_at IS NULL)
+               FROM auth.refresh_tokens WHERE family_id = $1",
+        )
+        .bind(family)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!((issued, live), (2, 0), "one rotation, then nothing alive");
+        assert!(matches!(
+            svc.refresh(&meta(), &won[0].refresh_token).await,
+            Err(Error::InvalidRefreshToken)
+        ));
+        assert!(
+            revoked
+                .0
+                .lock()
+                .unwrap()
+                .contains(&format!("session:{sid}")),
+            "the sign-in ends at the edge too"
+        );
+    }
+}
+
+/// Wrong passwords for one address sent at once: well over the lockout threshold.
+const RACED_FAILURES: usize = 16;
+
+#[sqlx::test(migrations = false)]
+async fn wrong_passwords_sent_at_once_are_answered_invalid_no_more_often_than_the_lockout_allows(
+    pool: PgPool,
+) {
+    let svc = service(&pool).await;
+    svc.register(&meta(), "ik@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let threshold = svc.settings().lockout_threshold as usize;
+    let outcomes = racing(&pool, RACED_FAILURES as u32, |pool| async move {
+        let svc = Arc::new(service_on(
+            pool,
+            Default::default(),
+            Arc::new(Revoked::default()),
+        ));
+        let start = Arc::new(tokio::sync::Barrier::new(RACED_FAILURES));
+        let mut tasks = Vec::new();
+        for _ in 0..RACED_FAILURES {
+            let (svc, start) = (svc.clone(), start.clone());
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                svc.login(&meta(), "ik@example.com", "wrong password!")
+                    .await
+            }));
+        }
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.expect("a sign-in panicked"));
+        }
+        out
+    })
+    .await;
+    let invalid = outcomes
+        .iter()
+        .filter(|r| matches!(r, Err(Error::InvalidCredentials)))
+        .count();
+    let locked = outcomes
+        .iter()
+        .filter(|r| matches!(r, Err(Error::Locked { .. })))
+        .count();
+    // As one after the other: the failure that reaches the threshold locks, and every
+    // later one is answered with the lock.
+    assert_eq!(
+        (invalid, locked),
+        (threshold - 1, RACED_FAILURES - threshold + 1),
+        "{outcomes:?}"
+    );
+    assert!(matches!(
+        svc.login(&meta(), "ik@example.com", PASSWORD).await,
+        Err(Error::Locked { .. })
+    ));
+    let locks: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM auth.audit_log
+          WHERE event = 'lockout' AND details->>'scope' = 'address_and_source'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(locks, 1, "one lock, begun once");
+}
+
+/// Waits until `n` sessions on the test database wait for a lock.
+async fn until_waiting(pool: &PgPool, n: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if waiting >= n {
+            assert_eq!(waiting, n, "only the sign-ins of the test wait");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} sign-ins did not queue for the lockout rows"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Two sign-ins for `email`, `first` then `second`, that both pass the lock check before
+/// either counts: the test holds the address's lockout rows until both queue for them, in
+/// that order.
+async fn queued(
+    pool: &PgPool,
+    email: &'static str,
+    first: &'static str,
+    second: &'static str,
+) -> (Result<Tokens, Error>, Result<Tokens, Error>) {
+    racing(pool, 8, move |pool| async move {
+        let svc = Arc::new(service_on(
+            pool.clone(),
+            Default::default(),
+            Arc::new(Revoked::default()),
+        ));
+        let mut gate = pool.begin().await.unwrap();
+        sqlx::query("SELECT 1 FROM auth.login_attempts WHERE email_key = $1 FOR UPDATE")
+            .bind(email)
+            .fetch_all(&mut *gate)
+            .await
+            .unwrap();
+        let sign_in = |password: &'static str| {
+            let svc = svc.clone();
+            tokio::spawn(async move { svc.login(&meta(), email, password).await })
+        };
+        let first = sign_in(first);
+        until_waiting(&pool, 1).await;
+        let second = sign_in(second);
+        until_waiting(&pool, 2).await;
+        gate.commit().await.unwrap();
+        (first.await.unwrap(), second.await.unwrap())
+    })
+    .await
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_right_password_that_comes_second_to_the_failure_that_locks_is_locked_out(pool: PgPool) {
+    let svc = service(&pool).await;
+    svc.register(&meta(), "jo@example.com", PASSWORD)
+        .await
+        .unwrap();
+    for _ in 1..svc.settings().lockout_threshold {
+        assert!(matches!(
+            svc.login(&meta(), "jo@example.com", "wrong password!")
+                .await,
+            Err(Error::InvalidCredentials)
+        ));
+    }
+    let (wrong, right) = queued(&pool, "jo@example.com", "wrong password!", PASSWORD).await;
+    assert!(
+        matches!(wrong, Err(Error::Locked { .. })),
+        "the failure that reaches the threshold locks: {wrong:?}"
+    );
+    assert!(
+        matches!(right, Err(Error::Locked { .. })),
+        "a sign-in decided after the lock is refused, though it passed the check before: {right:?}"
+    );
+    // The lock stands.
+    assert!(matches!(
+        svc.login(&meta(), "jo@example.com", PASSWORD).await,
+        Err(Error::Locked { .. })
+    ));
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_wrong_password_that_comes_second_to_a_sign_in_counts_from_a_fresh_start(pool: PgPool) {
+    let svc = service(&pool).await;
+    svc.register(&meta(), "ky@example.com", PASSWORD)
+        .await
+        .unwrap();
+    for _ in 1..svc.settings().lockout_threshold {
+        assert!(matches!(
+            svc.login(&meta(), "ky@example.com", "wrong password!")
+                .await,
+            Err(Error::InvalidCredentials)
+        ));
+    }
+    let (right, wrong) = queued(&pool, "ky@example.com", PASSWORD, "wrong password!").await;
+    assert!(right.is_ok(), "{right:?}");
+    assert!(
+        matches!(wrong, Err(Error::InvalidCredentials)),
+        "the sign-in cleared the count: {wrong:?}"
+    );
+    let failures: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT source, failures FROM auth.login_attempts WHERE email_key = 'ky@example.com'
+          ORDER BY source",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        failures,
+        vec![("".to_string(), 1), ("192.0.2.7".to_string(), 1)]
     );
 }
