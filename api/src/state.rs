@@ -156,6 +156,7 @@ impl AppState {
             auth.clone(),
             &settings.token_issuer,
             &settings.token_audience,
+            crate::auth::KeyRefresh::default(),
         );
         Ok(AppState(Arc::new(Inner {
             catalog: CatalogServiceClient::new(breaker::guard("catalog", catalog, b)?),
