@@ -480,6 +480,15 @@ async fn the_stripe_provider_authorizes_retrieves_captures_refunds_and_cancels()
         stripe.status(&reference).await.unwrap(),
         IntentStatus::Captured
     );
+    // The same capture retried under a key Stripe no longer has (keys expire after a day):
+    // refused as already captured, and reconciled from the intent, not failed.
+    assert_eq!(
+        stripe
+            .capture(&format!("{key}:c-after-a-day"), &reference, usd(2_500))
+            .await
+            .unwrap(),
+        usd(2_500)
+    );
     let re = stripe
         .refund(&format!("{key}:r1"), &reference, usd(1_000))
         .await
@@ -511,6 +520,10 @@ async fn the_stripe_provider_authorizes_retrieves_captures_refunds_and_cancels()
     };
     stripe.void(&format!("{key}:v"), &other).await.unwrap();
     assert_eq!(stripe.status(&other).await.unwrap(), IntentStatus::Canceled);
+    stripe
+        .void(&format!("{key}:v-after-a-day"), &other)
+        .await
+        .expect("a void of a cancelled intent is done already");
     // A capture of what was cancelled is refused, for good.
     assert!(matches!(
         stripe

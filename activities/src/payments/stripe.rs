@@ -11,7 +11,7 @@ use stripe_core::payment_intent::{
     CancelPaymentIntent, CapturePaymentIntent, CreatePaymentIntent, RetrievePaymentIntent,
 };
 use stripe_core::refund::CreateRefund;
-use stripe_core::{PaymentIntentCaptureMethod, PaymentIntentStatus};
+use stripe_core::{PaymentIntent, PaymentIntentCaptureMethod, PaymentIntentStatus};
 
 use super::provider::{
     Authorization, AuthorizeRequest, IntentStatus, PaymentProvider, ProviderError,
@@ -68,6 +68,20 @@ fn error(e: StripeError) -> ProviderError {
             }
         }
         other => ProviderError::Unavailable(other.to_string()),
+    }
+}
+
+/// Stripe refused a change because of the intent's state (captured, cancelled...).
+fn unexpected_state(e: &ProviderError) -> bool {
+    matches!(e, ProviderError::Rejected { code, .. } if code == "payment_intent_unexpected_state")
+}
+
+impl Stripe {
+    async fn retrieve(&self, reference: &str) -> Result<PaymentIntent, ProviderError> {
+        RetrievePaymentIntent::new(reference)
+            .send(&self.client)
+            .await
+            .map_err(error)
     }
 }
 
@@ -143,24 +157,43 @@ impl PaymentProvider for Stripe {
         reference: &str,
         amount: Money,
     ) -> Result<Money, ProviderError> {
-        let pi = CapturePaymentIntent::new(reference)
+        let pi = match CapturePaymentIntent::new(reference)
             .amount_to_capture(amount.amount)
             .customize()
             .request_strategy(key(k)?)
             .send(&self.client)
             .await
-            .map_err(error)?;
+            .map_err(error)
+        {
+            Ok(pi) => pi,
+            // Captured already, by this same capture whose answer was lost and whose key Stripe
+            // no longer remembers (keys are kept for 24 hours): the intent says what was
+            // captured.
+            Err(e) if unexpected_state(&e) => match self.retrieve(reference).await? {
+                pi if pi.status == PaymentIntentStatus::Succeeded => pi,
+                _ => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
         Ok(Money::new(pi.amount_received, amount.currency))
     }
 
     async fn void(&self, k: &str, reference: &str) -> Result<(), ProviderError> {
-        CancelPaymentIntent::new(reference)
+        match CancelPaymentIntent::new(reference)
             .customize()
             .request_strategy(key(k)?)
             .send(&self.client)
             .await
-            .map_err(error)?;
-        Ok(())
+            .map_err(error)
+        {
+            Ok(_) => Ok(()),
+            // Cancelled already (the same void, its key forgotten, or the intent expired).
+            Err(e) if unexpected_state(&e) => match self.retrieve(reference).await? {
+                pi if pi.status == PaymentIntentStatus::Canceled => Ok(()),
+                _ => Err(e),
+            },
+            Err(e) => Err(e),
+        }
     }
 
     async fn refund(
@@ -181,10 +214,7 @@ impl PaymentProvider for Stripe {
     }
 
     async fn status(&self, reference: &str) -> Result<IntentStatus, ProviderError> {
-        let pi = RetrievePaymentIntent::new(reference)
-            .send(&self.client)
-            .await
-            .map_err(error)?;
+        let pi = self.retrieve(reference).await?;
         Ok(match pi.status {
             PaymentIntentStatus::RequiresAction | PaymentIntentStatus::Processing => {
                 IntentStatus::RequiresAction
