@@ -113,7 +113,7 @@ pub async fn provision(
     schema: Schema,
     password: &str,
 ) -> sqlx::Result<()> {
-    let mut tries = 0;
+    let mut tries: u64 = 0;
     loop {
         match provision_once(admin, schema, password).await {
             // Duplicate role, or a role row another database's provisioner was changing.
@@ -123,6 +123,9 @@ pub async fn provision(
                         || e.message().contains("tuple concurrently updated")) =>
             {
                 tries += 1;
+                // Apart, so racers retrying together do not collide again.
+                let jitter = (uuid::Uuid::new_v4().as_u128() % 50) as u64;
+                tokio::time::sleep(Duration::from_millis(20 * tries + jitter)).await;
             }
             other => return other,
         }

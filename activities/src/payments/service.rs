@@ -418,7 +418,9 @@ impl Payments {
     /// the payment, pending or done, must fit in what was captured, so concurrent refunds never
     /// ask the provider for more between them. Then the provider is asked, with the refund's
     /// key; a retry after a crash or a lost answer finds its claim and asks again with the same
-    /// key. A refusal by the provider gives the claim back.
+    /// key (and must ask for the same amount). A refusal by the provider gives back a claim
+    /// made by the same call; a claim a retry finds stays, as its first request may have
+    /// refunded: it is settled by a retry the provider answers, or by an operator.
     pub async fn refund(
         &self,
         ctx: &Ctx,
@@ -437,16 +439,26 @@ impl Payments {
         )
         .fetch_one(&mut *tx)
         .await?;
-        let earlier = sqlx::query_scalar!(
-            "SELECT status FROM payments.refunds WHERE idempotency_key = $1",
+        let earlier = sqlx::query!(
+            "SELECT status, amount FROM payments.refunds WHERE idempotency_key = $1",
             k
         )
         .fetch_optional(&mut *tx)
         .await?;
-        match earlier.as_deref() {
-            Some("succeeded") => return Ok(()),
+        // Whether this call made the claim: only then may a refusal take it back (an earlier
+        // call with the key may have refunded already, its answer lost).
+        let mut claimed_here = false;
+        match earlier {
+            Some(e) if e.amount != amount.amount => {
+                return Err(Error::Rejected(format!(
+                    "refund {k} was made for {}, not {}",
+                    e.amount, amount.amount
+                )));
+            }
+            Some(e) if e.status == "succeeded" => return Ok(()),
             Some(_) => {}
             None => {
+                claimed_here = true;
                 let claimed = sqlx::query_scalar!(
                     r#"SELECT COALESCE(sum(amount), 0)::bigint AS "claimed!" FROM payments.refunds WHERE payment_id = $1"#,
                     row.id
@@ -481,7 +493,7 @@ impl Payments {
             .await
         {
             Ok(r) => r,
-            Err(e @ ProviderError::Rejected { .. }) => {
+            Err(e @ ProviderError::Rejected { .. }) if claimed_here => {
                 sqlx::query!(
                     "DELETE FROM payments.refunds WHERE idempotency_key = $1 AND status = 'pending'",
                     k
