@@ -697,15 +697,19 @@ async fn a_reservation_lost_before_capture_cancels_the_intent_without_capturing(
     assert_eq!((status.as_str(), captured, refunded), ("voided", 0, 0));
 }
 
-/// The reservation goes while the capture is in flight at Stripe: the capture goes through,
-/// the stock cannot be sold, and the checkout refunds the customer at Stripe, in full, once.
+/// One of two reservations goes while the capture is in flight at Stripe: the capture goes
+/// through, no line is sold (all or none), and the checkout refunds the customer at Stripe, in
+/// full, once, and ends compensated.
 #[tokio::test]
 async fn a_reservation_lost_during_the_capture_is_refunded_at_stripe_once() {
     let db = stripe_app().db().await;
-    let (a, _, email) = two_vendors(&db).await;
+    let (a, b, email) = two_vendors(&db).await;
     let http = Http::at(&stripe_app().api);
-    let before = stock(&db, &a.skus[0]).await.on_hand;
-    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    let before = (
+        stock(&db, &a.skus[0]).await.on_hand,
+        stock(&db, &b.skus[0]).await.on_hand,
+    );
+    let cart = cart_with(&http, &[(&a.skus[0], 1), (&b.skus[0], 2)]).await;
     let checkout_id = format!("checkout-{cart}");
     let held = stripe_app()
         .stripe
@@ -720,7 +724,8 @@ async fn a_reservation_lost_during_the_capture_is_refunded_at_stripe_once() {
     tokio::time::timeout(Duration::from_secs(30), held.arrived())
         .await
         .expect("the capture reached Stripe");
-    take_back(&db, &reservation_id(&checkout_id, &a.skus[0])).await;
+    // One line of two loses its stock; the other must not be sold either.
+    take_back(&db, &reservation_id(&checkout_id, &b.skus[0])).await;
     held.release();
     let done = ended(&http, &checkout_id).await;
     assert_eq!(
@@ -751,8 +756,12 @@ async fn a_reservation_lost_during_the_capture_is_refunded_at_stripe_once() {
         (status.as_str(), captured, refunded),
         ("refunded", total, total)
     );
-    let s = stock(&db, &a.skus[0]).await;
-    assert_eq!((s.on_hand, s.reserved), (before, 0), "nothing sold");
+    let (sa, sb) = (stock(&db, &a.skus[0]).await, stock(&db, &b.skus[0]).await);
+    assert_eq!(
+        ((sa.on_hand, sa.reserved), (sb.on_hand, sb.reserved)),
+        ((before.0, 0), (before.1, 0)),
+        "nothing sold, nothing left reserved"
+    );
 }
 
 /// A customer who takes longer over 3-D Secure than a reservation lasts still gets the stock:

@@ -53,8 +53,10 @@ pub struct TestApp {
 
 /// The secret that signs Stripe webhooks in tests.
 pub const WEBHOOK_SECRET: &str = "whsec_e2e_secret";
-/// How long a checkout reserves stock, and waits for a pending payment, in tests.
-pub const RESERVATION_TTL_SECONDS: u64 = 12;
+/// How long a checkout's reservation lasts between extensions, in tests.
+pub const RESERVATION_TTL_SECONDS: u64 = 60;
+/// How long a checkout waits for a pending payment (3-D Secure), in tests.
+pub const PAYMENT_WAIT_SECONDS: u64 = 12;
 
 /// The Stripe stack's reservations last this long, less than its capture delay.
 pub const STRIPE_RESERVATION_TTL_SECONDS: u64 = 3;
@@ -177,7 +179,7 @@ async fn start(customize: fn(&mut Config)) -> anyhow::Result<(TestApp, Stack)> {
     cfg.smtp.port = env("SOUK_TEST_SMTP_PORT").parse()?;
     cfg.smtp.host = "127.0.0.1".into();
     cfg.checkout.reservation_ttl_seconds = RESERVATION_TTL_SECONDS;
-    cfg.checkout.payment_wait_seconds = RESERVATION_TTL_SECONDS;
+    cfg.checkout.payment_wait_seconds = PAYMENT_WAIT_SECONDS;
     cfg.checkout.decision_wait_ms = 8_000;
     // The sweeper releases expired reservations every second, under every test: a checkout
     // extends its own, so none expires under a live one.

@@ -11,7 +11,8 @@ use souk_contracts::cart::{
     CartCheckout, CartSnapshot, CompleteCheckout, ReleaseCheckout, Snapshot, SnapshotCart,
 };
 use souk_contracts::inventory::{
-    Commit, Extend, ExtendReservation, Release, Reservation, ReservationRef, Reserve, ReserveStock,
+    Commit, CommitAll, CommitReservations, Extend, ExtendReservation, Release, Reservation,
+    ReservationRef, Reserve, ReserveStock,
 };
 use souk_contracts::orders::{
     Cancel, CancelOrder, Create, CreateOrder, OrderRef, Payment, RecordPayment,
@@ -167,6 +168,15 @@ impl LocalSteps {
         input: ReservationRef,
     ) -> Result<(), ActivityError> {
         Self::forward(&self.inventory, Commit::NAME, &ctx, input).await
+    }
+
+    #[activity(definition = CommitAll)]
+    pub async fn commit_reservations(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: CommitReservations,
+    ) -> Result<(), ActivityError> {
+        Self::forward(&self.inventory, CommitAll::NAME, &ctx, input).await
     }
 
     #[activity(definition = Release)]

@@ -30,7 +30,9 @@ use souk_contracts::cart::{
     CartCheckout, CartSnapshot, CompleteCheckout, ReleaseCheckout, Snapshot, SnapshotCart,
 };
 use souk_contracts::failures;
-use souk_contracts::inventory::{self, ExtendReservation, ReservationRef, ReserveStock};
+use souk_contracts::inventory::{
+    self, CommitReservations, ExtendReservation, ReservationRef, ReserveStock,
+};
 use souk_contracts::notifications::{ConfirmationLine, SendConfirmation, SendOrderConfirmation};
 use souk_contracts::orders::{self, Address, CancelOrder, CreateOrder, OrderLine, RecordPayment};
 use souk_contracts::payments::signals::PaymentUpdate;
@@ -511,6 +513,13 @@ impl CheckoutWorkflow {
         if hold_cart {
             undo.push(Undo::ReleaseCart);
         }
+        // Steps before the decision, each of which may retry for its whole budget (the lease
+        // adds three extensions).
+        let decision_steps = if ctx.state(|s| s.reservation_lease) {
+            9
+        } else {
+            6
+        };
         let snapshot: CartSnapshot = own_step(
             ctx,
             Domain::Cart,
@@ -532,7 +541,7 @@ impl CheckoutWorkflow {
                         .reservation_ttl_seconds
                         .max(input.settings.payment_wait_seconds())
                         + input.settings.capture_delay_seconds
-                        + 6 * DECISION_STEP_BUDGET.as_secs()
+                        + decision_steps * DECISION_STEP_BUDGET.as_secs()
                 }),
             },
         )
@@ -808,20 +817,20 @@ impl CheckoutWorkflow {
         // 7. Capture. From here on the checkout completes: no more cancel, no compensation of
         //    stock or order; only retries. The stock is checked to be still ours first: a
         //    reservation lost now costs a void, after the capture a refund.
-        Self::step(ctx, Step::Capture);
         Self::extend_reservations(ctx, input, &reservations, 0).await?;
         Self::check_cancel(ctx)?;
+        Self::step(ctx, Step::Capture);
         ctx.state_mut(|s| s.captured = true);
-        let captured = ctx
-            .execute_activity(
-                Capture,
-                CapturePayment {
-                    checkout_id: id.clone(),
-                    attempt,
-                    amount: snapshot.total,
-                },
-                options::on(ctx, Domain::Payments, Duration::from_secs(30)),
-            )
+        let capture = ctx.execute_activity(
+            Capture,
+            CapturePayment {
+                checkout_id: id.clone(),
+                attempt,
+                amount: snapshot.total,
+            },
+            options::on(ctx, Domain::Payments, Duration::from_secs(30)),
+        );
+        let captured = Self::renewing(ctx, input, &reservations, capture)
             .await
             .map_err(|e| {
                 failure(
@@ -834,21 +843,38 @@ impl CheckoutWorkflow {
             *u = Undo::RefundPayment(captured);
         }
 
-        // 8. Commit the reservations: the stock is sold.
+        // 8. Commit the reservations: the stock is sold. With the lease, all of them in one
+        //    step or none, so a reservation lost during the capture leaves no stock sold to an
+        //    order that is refunded.
         Self::step(ctx, Step::Commit);
-        let results = join_all(reservations.iter().map(|rid| {
-            own_step(
-                ctx,
-                Domain::Inventory,
-                Phase::Confirm,
-                inventory::Commit,
-                ReservationRef {
-                    reservation_id: rid.clone(),
-                    reason: None,
-                },
-            )
-        }))
-        .await;
+        let results = if ctx.state(|s| s.reservation_lease) {
+            vec![
+                own_step(
+                    ctx,
+                    Domain::Inventory,
+                    Phase::Confirm,
+                    inventory::CommitAll,
+                    CommitReservations {
+                        reservation_ids: reservations.clone(),
+                    },
+                )
+                .await,
+            ]
+        } else {
+            join_all(reservations.iter().map(|rid| {
+                own_step(
+                    ctx,
+                    Domain::Inventory,
+                    Phase::Confirm,
+                    inventory::Commit,
+                    ReservationRef {
+                        reservation_id: rid.clone(),
+                        reason: None,
+                    },
+                )
+            }))
+            .await
+        };
         for r in results {
             r.map_err(|e| {
                 failure(
@@ -960,7 +986,7 @@ impl CheckoutWorkflow {
     /// (with [`RESERVATION_LEASE_PATCH`]; a no-op for checkouts that predate it). Fails with
     /// `reservation_expired` if one was released: the stock may be sold to someone else.
     async fn extend_reservations(
-        ctx: &mut WorkflowContext<Self>,
+        ctx: &WorkflowContext<Self>,
         input: &CheckoutInput,
         reservations: &[String],
         wait_seconds: u64,
@@ -992,6 +1018,33 @@ impl CheckoutWorkflow {
             })?;
         }
         Ok(())
+    }
+
+    /// Runs `work` (the capture, which retries until it succeeds), extending the reservations
+    /// every half TTL while it runs (with [`RESERVATION_LEASE_PATCH`]), so a capture that
+    /// retries through an outage keeps the stock. An extension that finds a reservation
+    /// released changes nothing here (the capture cannot be taken back): the commit after it
+    /// fails and the capture is refunded.
+    async fn renewing<T>(
+        ctx: &WorkflowContext<Self>,
+        input: &CheckoutInput,
+        reservations: &[String],
+        work: impl Future<Output = T>,
+    ) -> T {
+        if !ctx.state(|s| s.reservation_lease) {
+            return work.await;
+        }
+        let every = Duration::from_secs((input.settings.reservation_ttl_seconds / 2).max(1));
+        let mut work = std::pin::pin!(work);
+        loop {
+            let tick = std::pin::pin!(ctx.timer(every));
+            match futures::future::select(work.as_mut(), tick).await {
+                Either::Left((out, _)) => return out,
+                Either::Right(_) => {
+                    let _ = Self::extend_reservations(ctx, input, reservations, 0).await;
+                }
+            }
+        }
     }
 
     /// Waits for the provider to confirm a payment the customer must complete, at most
@@ -1223,6 +1276,7 @@ pub fn activity_names() -> Vec<&'static str> {
         orders::Create.name(),
         Capture.name(),
         inventory::Commit.name(),
+        inventory::CommitAll.name(),
         Redeem.name(),
         orders::Payment.name(),
         SendConfirmation.name(),
@@ -1254,6 +1308,7 @@ mod tests {
                 "orders.create",
                 "payments.capture",
                 "inventory.commit",
+                "inventory.commit_all",
                 "pricing.redeem_coupon",
                 "orders.record_payment",
                 "notifications.send_order_confirmation",

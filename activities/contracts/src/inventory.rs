@@ -54,6 +54,12 @@ pub struct ExtendReservation {
     pub ttl_seconds: i64,
 }
 
+/// A checkout's reservations, sold together or not at all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitReservations {
+    pub reservation_ids: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RaiseLowStockAlert {
     /// Idempotency key, derived from the workflow id and run.
@@ -87,6 +93,11 @@ activity!(
 activity!(
     /// Turns a reservation into a sale: on hand and reserved both go down.
     Commit, "inventory.commit", ReservationRef => ()
+);
+activity!(
+    /// Turns all of a checkout's reservations into a sale in one transaction, or none: fails
+    /// with `ReservationReleased` (non-retryable), committing nothing, if one was released.
+    CommitAll, "inventory.commit_all", CommitReservations => ()
 );
 activity!(
     /// Gives reserved stock back. Releasing an unknown id leaves a tombstone so a late

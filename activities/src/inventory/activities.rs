@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use souk_contracts::failures;
 use souk_contracts::inventory::{
-    Commit, Extend, ExtendReservation, LowStockAlert, RaiseAlert, RaiseLowStockAlert, Release,
-    Reservation, ReservationRef, Reserve, ReserveStock,
+    Commit, CommitAll, CommitReservations, Extend, ExtendReservation, LowStockAlert, RaiseAlert,
+    RaiseLowStockAlert, Release, Reservation, ReservationRef, Reserve, ReserveStock,
 };
 use sqlx::PgPool;
 use temporalio_macros::activities;
@@ -62,6 +62,16 @@ impl InventoryActivities {
             .map_err(failure)
     }
 
+    pub async fn commit_all_step(
+        &self,
+        ctx: &Ctx,
+        input: CommitReservations,
+    ) -> Result<(), StepError> {
+        store::commit_all(&self.pool, ctx, &input.reservation_ids)
+            .await
+            .map_err(failure)
+    }
+
     pub async fn release_step(&self, ctx: &Ctx, input: ReservationRef) -> Result<(), StepError> {
         store::release(
             &self.pool,
@@ -81,6 +91,7 @@ impl StepHandler for InventoryActivities {
             Reserve::NAME => call(input, |i| self.reserve_step(ctx, i)).await,
             Extend::NAME => call(input, |i| self.extend_step(i)).await,
             Commit::NAME => call(input, |i| self.commit_step(ctx, i)).await,
+            CommitAll::NAME => call(input, |i| self.commit_all_step(ctx, i)).await,
             Release::NAME => call(input, |i| self.release_step(ctx, i)).await,
             other => Err(unknown(other)),
         }
@@ -118,6 +129,17 @@ impl InventoryActivities {
         input: ReservationRef,
     ) -> Result<(), ActivityError> {
         self.commit_step(&ctx_of(&ctx), input)
+            .await
+            .map_err(StepError::into_activity)
+    }
+
+    #[activity(definition = CommitAll)]
+    pub async fn commit_all(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: CommitReservations,
+    ) -> Result<(), ActivityError> {
+        self.commit_all_step(&ctx_of(&ctx), input)
             .await
             .map_err(StepError::into_activity)
     }

@@ -461,20 +461,53 @@ pub async fn extend(
 /// Turns a reservation into a sale. Idempotent: committing a committed reservation is a no-op.
 pub async fn commit(pool: &PgPool, ctx: &Ctx, reservation_id: &str) -> Result<(), Error> {
     let mut tx = pool.begin().await?;
+    commit_in(&mut tx, ctx, reservation_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Turns all of `reservation_ids` into a sale in one transaction, or none of them: if one was
+/// released (or never existed) nothing is committed, so a checkout that must give the money
+/// back has no stock sold to undo. Idempotent: committed ones stay committed. The rows are
+/// locked in id order, as every multi-row caller takes them.
+pub async fn commit_all(pool: &PgPool, ctx: &Ctx, reservation_ids: &[String]) -> Result<(), Error> {
+    let mut ids = reservation_ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        "SELECT id FROM inventory.reservations WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        &ids
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &ids {
+        // An error drops the transaction: what was committed before it is rolled back.
+        commit_in(&mut tx, ctx, id).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn commit_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ctx: &Ctx,
+    reservation_id: &str,
+) -> Result<(), Error> {
     let row = sqlx::query!(
         r#"UPDATE inventory.reservations SET state = 'committed', updated_at = now()
            WHERE id = $1 AND state = 'reserved'
            RETURNING sku, warehouse, quantity"#,
         reservation_id
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = row else {
         let state = sqlx::query_scalar!(
             "SELECT state FROM inventory.reservations WHERE id = $1",
             reservation_id
         )
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         return match state.as_deref() {
             Some("committed") => Ok(()),
@@ -482,13 +515,7 @@ pub async fn commit(pool: &PgPool, ctx: &Ctx, reservation_id: &str) -> Result<()
             None => Err(Error::ReservationNotFound(reservation_id.to_string())),
         };
     };
-    let parts = allocations(
-        &mut tx,
-        reservation_id,
-        row.warehouse.as_deref(),
-        row.quantity,
-    )
-    .await?;
+    let parts = allocations(tx, reservation_id, row.warehouse.as_deref(), row.quantity).await?;
     for a in &parts {
         sqlx::query!(
             r#"UPDATE inventory.stock SET on_hand = on_hand - $3, reserved = reserved - $3, updated_at = now()
@@ -497,11 +524,11 @@ pub async fn commit(pool: &PgPool, ctx: &Ctx, reservation_id: &str) -> Result<()
             a.warehouse,
             a.quantity
         )
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
     outbox::emit(
-        &mut tx,
+        tx,
         Schema::Inventory,
         ctx,
         "inventory.reservation_committed",
@@ -511,7 +538,6 @@ pub async fn commit(pool: &PgPool, ctx: &Ctx, reservation_id: &str) -> Result<()
         }),
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 

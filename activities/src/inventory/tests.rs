@@ -306,7 +306,7 @@ async fn an_extended_reservation_outlives_its_first_lease_and_a_released_one_is_
 ) {
     let sku = setup(&pool, "EXT-1", &[("east", 10)]).await;
     let mut short = req("short", &sku, 2);
-    short.ttl_seconds = 60;
+    short.ttl_seconds = 1;
     let first = store::reserve(&pool, &Ctx::system(), &short).await.unwrap();
     let longer = store::extend(&pool, "short", 3_600).await.unwrap();
     assert_eq!(longer.state, ReservationState::Reserved);
@@ -319,11 +319,8 @@ async fn an_extended_reservation_outlives_its_first_lease_and_a_released_one_is_
     // Never shortened: a smaller extension keeps the later expiry.
     let again = store::extend(&pool, "short", 1).await.unwrap();
     assert_eq!(again.expires_at, longer.expires_at);
-    // The sweeper leaves it alone once its first lease is over.
-    sqlx::query("UPDATE inventory.reservations SET created_at = now() - interval '2 minutes' WHERE id = 'short'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    // The sweeper leaves it alone once its first lease (one second) is over.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
     assert_eq!(store::release_expired(&pool, 100).await.unwrap(), 0);
     assert_eq!(level(&pool, &sku).await.reserved(), 2);
 
@@ -350,6 +347,59 @@ async fn an_extended_reservation_outlives_its_first_lease_and_a_released_one_is_
         store::extend(&pool, "nobody", 60).await,
         Err(Error::ReservationNotFound(_))
     ));
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_checkouts_reservations_are_committed_all_together_or_not_at_all(pool: PgPool) {
+    let a = setup(&pool, "ALL-A", &[("east", 10)]).await;
+    let b = Sku::parse("ALL-B").unwrap();
+    store::seed_stock(&pool, &b, "east", 10).await.unwrap();
+    for (id, sku) in [("co:a", &a), ("co:b", &b)] {
+        store::reserve(&pool, &Ctx::system(), &req(id, sku, 2))
+            .await
+            .unwrap();
+    }
+    store::release(&pool, &Ctx::system(), "co:b", Some("expired"))
+        .await
+        .unwrap();
+    let ids = vec!["co:a".to_string(), "co:b".to_string()];
+    assert!(matches!(
+        store::commit_all(&pool, &Ctx::system(), &ids).await,
+        Err(Error::ReservationReleased(id)) if id == "co:b"
+    ));
+    // Nothing was sold: the other line is still only reserved, and can be released.
+    let l = level(&pool, &a).await;
+    assert_eq!((l.on_hand(), l.reserved()), (10, 2));
+    assert_eq!(
+        outbox_count(&pool, "inventory.reservation_committed").await,
+        0
+    );
+    store::release(&pool, &Ctx::system(), "co:a", None)
+        .await
+        .unwrap();
+    assert_eq!(level(&pool, &a).await.reserved(), 0);
+
+    // All reserved: all sold, once, however often it is retried.
+    for (id, sku) in [("co2:a", &a), ("co2:b", &b)] {
+        store::reserve(&pool, &Ctx::system(), &req(id, sku, 3))
+            .await
+            .unwrap();
+    }
+    let ids = vec!["co2:b".to_string(), "co2:a".to_string()];
+    store::commit_all(&pool, &Ctx::system(), &ids)
+        .await
+        .unwrap();
+    store::commit_all(&pool, &Ctx::system(), &ids)
+        .await
+        .unwrap();
+    for sku in [&a, &b] {
+        let l = level(&pool, sku).await;
+        assert_eq!((l.on_hand(), l.reserved()), (7, 0), "{sku:?}");
+    }
+    assert_eq!(
+        outbox_count(&pool, "inventory.reservation_committed").await,
+        2
+    );
 }
 
 #[sqlx::test(migrations = false)]
