@@ -995,10 +995,11 @@ async fn stripe_failure_webhooks_compensate_the_waiting_checkout() {
     }
 }
 
-/// A cancel that comes while the capture is in flight at Stripe is refused (`409`): from the
-/// capture on the checkout completes, so the customer is charged once and nothing is voided.
+/// A cancel that comes while the capture is in flight at Stripe is refused (`409`: the API
+/// sees the capture step): from the capture on the checkout completes, so the customer is
+/// charged once and nothing is voided.
 #[tokio::test]
-async fn a_cancel_racing_the_capture_is_refused_and_the_checkout_completes() {
+async fn a_cancel_once_the_capture_is_in_flight_is_refused_and_the_checkout_completes() {
     let db = stripe_app().db().await;
     let (a, _, email) = two_vendors(&db).await;
     let http = Http::at(&stripe_app().api);
