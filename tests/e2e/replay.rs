@@ -40,8 +40,8 @@ async fn recorded_histories_replay_without_nondeterminism() {
         // Today's, one per branch: payloads encrypted, the cart held, a coupon held again with
         // the card, reservations extended before each wait and before capture (`cart-hold`,
         // `coupon-card`, `reservation-lease`), the 3-D Secure signal and its timeout, the
-        // capture-delay timer, a cancel signal, a reservation lost before capture, a refund
-        // after capture.
+        // capture-delay timer, a cancel signal, a reservation lost before capture, the lease
+        // renewed while a capture is held, a refund after capture.
         "checkout_completed.json",
         "checkout_compensated.json",
         "checkout_with_coupon.json",
@@ -50,6 +50,7 @@ async fn recorded_histories_replay_without_nondeterminism() {
         "checkout_capture_delay_with_coupon.json",
         "checkout_cancelled.json",
         "checkout_reservation_lost_before_capture.json",
+        "checkout_capture_renewed.json",
         "checkout_refunded_after_capture.json",
         "low_stock_alert.json",
         // The same branches recorded before the `reservation-lease` patch.

@@ -52,9 +52,9 @@ use temporalio_common::search_attributes::SearchAttributeKey;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::workflows::{join, join_all, select};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, ApplicationFailure, SyncWorkflowContext,
-    WorkflowCancellationToken, WorkflowContext, WorkflowContextView, WorkflowResult,
-    WorkflowTermination,
+    ActivityExecutionError, ActivityOptions, ApplicationFailure, CancellableFuture,
+    SyncWorkflowContext, WorkflowCancellationToken, WorkflowContext, WorkflowContextView,
+    WorkflowResult, WorkflowTermination,
 };
 
 use crate::options;
@@ -1039,7 +1039,11 @@ impl CheckoutWorkflow {
         loop {
             let tick = std::pin::pin!(ctx.timer(every));
             match futures::future::select(work.as_mut(), tick).await {
-                Either::Left((out, _)) => return out,
+                Either::Left((out, tick)) => {
+                    // A dropped timer stays scheduled; cancel it so it never wakes the run.
+                    tick.cancel();
+                    return out;
+                }
                 Either::Right(_) => {
                     let _ = Self::extend_reservations(ctx, input, reservations, 0).await;
                 }

@@ -2,7 +2,8 @@
 //! compensated (declined card); a coupon held again with the card; 3-D Secure confirmed by a
 //! signed webhook; 3-D Secure never confirmed (`payment_timeout`); with a capture delay and a
 //! coupon; cancelled while waiting for the customer; stopped before capture because its
-//! reservation was lost; refunded after the capture; and a low-stock alert. They run on fresh stacks (the sandbox one, and one that takes cards with
+//! reservation was lost; a capture held past two lease renewals; refunded after the capture;
+//! and a low-stock alert. They run on fresh stacks (the sandbox one, and one that takes cards with
 //! Stripe and waits before capturing). Payloads are encrypted with the development key,
 //! which the replay test uses too. Run it with `./dev record-histories` after a change to a
 //! workflow that is meant to change its histories, and keep the old files too if running
@@ -237,6 +238,36 @@ async fn main() -> anyhow::Result<()> {
     take_back(&sdb, &format!("{id}:reserve:{ssku}:1")).await?;
     assert_eq!(ended(&shttp, &id).await, "compensated");
     save(s, "checkout_reservation_lost_before_capture", id).await?;
+
+    // A capture held at Stripe past two lease renewals (every half TTL): completed.
+    let cart_id = start_cart(&shttp, ssku, None).await;
+    let held = s.stripe.hold_next(
+        &format!("checkout-{cart_id}"),
+        "capture",
+        souk_tests::stripe_double::HoldAt::Received,
+    );
+    let id = checkout(&shttp, &cart_id, "pm_card_visa").await;
+    tokio::time::timeout(Duration::from_secs(30), held.arrived()).await?;
+    // The renewals come from the workflow's timers: hold the capture for three intervals.
+    let renew_every = (souk_tests::STRIPE_RESERVATION_TTL_SECONDS / 2).max(1);
+    tokio::time::sleep(Duration::from_secs(3 * renew_every)).await;
+    held.release();
+    assert_eq!(ended(&shttp, &id).await, "completed");
+    save(s, "checkout_capture_renewed", id).await?;
+    let history: serde_json::Value = serde_json::from_slice(&std::fs::read(format!(
+        "{DIR}/checkout_capture_renewed.json"
+    ))?)?;
+    // Event type 18: a timer fired.
+    let fired = history["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["event_type"] == 18)
+        .count();
+    assert!(
+        fired >= 2,
+        "the lease was renewed during the capture: {fired} timers fired"
+    );
 
     // The reservation taken back while the capture is in flight: refunded after the capture.
     let cart_id = start_cart(&shttp, ssku, None).await;
