@@ -468,8 +468,8 @@ pub async fn commit(pool: &PgPool, ctx: &Ctx, reservation_id: &str) -> Result<()
 
 /// Turns all of `reservation_ids` into a sale in one transaction, or none of them: if one was
 /// released (or never existed) nothing is committed, so a checkout that must give the money
-/// back has no stock sold to undo. Idempotent: committed ones stay committed. The rows are
-/// locked in id order, as every multi-row caller takes them.
+/// back has no stock sold to undo. Idempotent: committed ones stay committed. Reservations
+/// are locked in id order, then their stock rows in (sku, warehouse) order.
 pub async fn commit_all(pool: &PgPool, ctx: &Ctx, reservation_ids: &[String]) -> Result<(), Error> {
     let mut ids = reservation_ids.to_vec();
     ids.sort();
@@ -477,6 +477,21 @@ pub async fn commit_all(pool: &PgPool, ctx: &Ctx, reservation_ids: &[String]) ->
     let mut tx = pool.begin().await?;
     sqlx::query!(
         "SELECT id FROM inventory.reservations WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        &ids
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    // The stock rows they take from, in (sku, warehouse) order before any is changed: two
+    // checkouts committing overlapping stock wait for each other instead of deadlocking.
+    sqlx::query!(
+        r#"SELECT s.sku FROM inventory.stock s
+            WHERE (s.sku, s.warehouse) IN (
+                  SELECT r.sku, COALESCE(a.warehouse, r.warehouse)
+                    FROM inventory.reservations r
+                    LEFT JOIN inventory.reservation_allocations a ON a.reservation_id = r.id
+                   WHERE r.id = ANY($1) AND r.state = 'reserved')
+            ORDER BY s.sku, s.warehouse
+              FOR UPDATE OF s"#,
         &ids
     )
     .fetch_all(&mut *tx)

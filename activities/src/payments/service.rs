@@ -432,6 +432,13 @@ impl Payments {
     ) -> Result<(), Error> {
         let k = format!("{}:{sequence}", key(checkout_id, "refund", attempt));
         let row = self.require(checkout_id, attempt).await?;
+        if amount.currency.code() != row.currency.trim() {
+            return Err(Error::Rejected(format!(
+                "cannot refund {} of a payment in {}",
+                amount.currency.code(),
+                row.currency.trim()
+            )));
+        }
         let mut tx = self.pool.begin().await?;
         let captured = sqlx::query_scalar!(
             "SELECT captured_amount FROM payments.payments WHERE id = $1 FOR UPDATE",

@@ -151,6 +151,13 @@ async fn capture_void_and_refunds_are_idempotent_and_bounded(pool: PgPool) {
     p.refund(&ctx, "co-1", 1, usd(2_000), 2, "returned")
         .await
         .unwrap();
+    let other_currency = p
+        .refund(&ctx, "co-1", 1, Money::new(100, Currency::EUR), 4, "wrong")
+        .await;
+    assert!(
+        matches!(other_currency, Err(Error::Rejected(_))),
+        "a refund is in the payment's currency: {other_currency:?}"
+    );
     let too_much = p.refund(&ctx, "co-1", 1, usd(600), 3, "greedy").await;
     assert!(
         matches!(too_much, Err(Error::Rejected(_))),
