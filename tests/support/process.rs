@@ -11,6 +11,11 @@ use tokio::process::{Child, Command};
 
 use crate::{Http, TestApp, eventually};
 
+/// How many Souk processes of their own the tests run at once: each is every worker and an
+/// API, and more at once on a small machine only makes each slower to come up.
+static SLOTS: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(tokio::sync::Semaphore::new(2)));
+
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -39,6 +44,8 @@ pub struct SoukProcess {
     env: BTreeMap<String, String>,
     child: Option<Child>,
     pub api: String,
+    /// Held for the life of the process (see [`SLOTS`]).
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl SoukProcess {
@@ -125,11 +132,13 @@ impl SoukProcess {
         for (k, v) in extra {
             set(k, v.clone());
         }
+        let slot = SLOTS.clone().acquire_owned().await.expect("the slots");
         let mut p = SoukProcess {
             name: name.to_string(),
             env,
             child: None,
             api: format!("http://127.0.0.1:{api_port}"),
+            _slot: slot,
         };
         p.spawn().await;
         p
@@ -157,18 +166,34 @@ impl SoukProcess {
         remember(&self.name, &child);
         self.child = Some(child);
         let url = format!("{}/readyz", self.api);
-        eventually(
-            Duration::from_secs(60),
-            "the souk process to be ready",
-            || async {
-                let ok = reqwest::get(&url)
-                    .await
-                    .map(|r| r.status().is_success())
-                    .unwrap_or(false);
-                ok.then_some(())
-            },
-        )
-        .await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let ok = reqwest::get(&url)
+                .await
+                .map(|r| r.status().is_success())
+                .unwrap_or(false);
+            if ok {
+                return;
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || std::time::Instant::now() > deadline {
+                let log = std::fs::read_to_string(tmp().join(format!("{}.log", self.name)))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                panic!(
+                    "the souk process {} did not become ready ({}); its last log lines:\n{}",
+                    self.name,
+                    exited.map_or("still starting after 120 s".to_string(), |s| format!(
+                        "it exited: {s}"
+                    )),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Kills the process at once (SIGKILL): nothing gets to finish or clean up.
