@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use souk_tests::fixtures::{self, VariantSpec};
-use souk_tests::{Http, app, eventually, unique};
+use souk_tests::{Http, app, unique};
 
 use crate::checkout_support::*;
 
@@ -387,15 +387,7 @@ async fn a_cancel_signal_before_capture_undoes_everything() {
     )
     .await;
     let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
-    eventually(
-        Duration::from_secs(20),
-        "the checkout to wait for the payment",
-        || async {
-            let r = http.get(&format!("/v1/checkouts/{checkout_id}")).await;
-            (r.body["step"] == "awaiting_payment").then_some(())
-        },
-    )
-    .await;
+    awaiting_payment(&http, &db, &checkout_id).await;
     assert_eq!(stock(&db, &a.skus[0]).await.reserved, 1);
     let r = http
         .post(&format!("/v1/checkouts/{checkout_id}/cancel"), json!({}))
@@ -747,15 +739,7 @@ async fn a_cart_cannot_change_while_it_is_checked_out_and_is_done_after() {
     )
     .await;
     let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
-    eventually(
-        Duration::from_secs(20),
-        "the checkout to wait for the payment",
-        || async {
-            let r = http.get(&format!("/v1/checkouts/{checkout_id}")).await;
-            (r.body["step"] == "awaiting_payment").then_some(())
-        },
-    )
-    .await;
+    awaiting_payment(&http, &db, &checkout_id).await;
     let changes = [
         http.post(
             &format!("/v1/carts/{cart}/items"),

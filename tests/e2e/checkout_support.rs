@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use souk_tests::fixtures::{self, Product, VariantSpec};
+use souk_tests::stripe_double::StripeDouble;
 use souk_tests::{Http, Reply, app, eventually, unique};
 use sqlx::PgPool;
 
@@ -189,4 +190,60 @@ pub async fn settled_mails_to(to: &str, settle: Duration) -> Vec<(String, String
             return now;
         }
     }
+}
+
+/// The id of the reservation a checkout holds for one of its lines.
+pub fn reservation_id(checkout_id: &str, sku: &str) -> String {
+    format!("{checkout_id}:reserve:{sku}:1")
+}
+
+/// Takes a checkout's reservation back, as an operator or the sweeper would.
+pub async fn take_back(db: &PgPool, id: &str) {
+    souk_activities::inventory::store::release(
+        db,
+        &souk_activities::Ctx::system(),
+        id,
+        Some("taken back by the test"),
+    )
+    .await
+    .unwrap();
+}
+
+/// A checkout's requests to a Stripe double whose path ends with `path` and that did
+/// something there (answered 200, not from a saved reply).
+pub fn done_at_stripe(stripe: &StripeDouble, checkout_id: &str, path: &str) -> usize {
+    stripe
+        .requests_for(checkout_id)
+        .iter()
+        .filter(|r| r.path.ends_with(path) && r.status == 200 && !r.replayed)
+        .count()
+}
+
+/// A checkout's requests to a Stripe double whose path ends with `path` that it answered from
+/// what it saved under their key.
+pub fn retried_at_stripe(stripe: &StripeDouble, checkout_id: &str, path: &str) -> usize {
+    stripe
+        .requests_for(checkout_id)
+        .iter()
+        .filter(|r| r.path.ends_with(path) && r.replayed)
+        .count()
+}
+
+/// Waits until the checkout waits for the customer (3-D Secure); its payment's reference at
+/// the provider.
+pub async fn awaiting_payment(http: &Http, db: &PgPool, checkout_id: &str) -> String {
+    eventually(Duration::from_secs(20), "the pending payment", || async {
+        let r = http.get(&format!("/v1/checkouts/{checkout_id}")).await;
+        if r.body["step"] != "awaiting_payment" {
+            return None;
+        }
+        sqlx::query_scalar(
+            "SELECT provider_payment_id FROM payments.payments WHERE checkout_id = $1",
+        )
+        .bind(checkout_id)
+        .fetch_optional(db)
+        .await
+        .unwrap()
+    })
+    .await
 }

@@ -135,26 +135,6 @@ async fn with_stripe(name: &str) -> SoukProcess {
     .await
 }
 
-/// Requests for a checkout that did something at Stripe (not answered from a saved reply).
-fn done_at_stripe(checkout_id: &str, path: &str) -> usize {
-    app()
-        .stripe
-        .requests_for(checkout_id)
-        .iter()
-        .filter(|r| r.path.ends_with(path) && r.status == 200 && !r.replayed)
-        .count()
-}
-
-/// Requests for a checkout that Stripe answered from what it saved under their key.
-fn retried_at_stripe(checkout_id: &str, path: &str) -> usize {
-    app()
-        .stripe
-        .requests_for(checkout_id)
-        .iter()
-        .filter(|r| r.path.ends_with(path) && r.replayed)
-        .count()
-}
-
 /// Kills the process while Stripe holds one of its calls (at `at`), lets the call finish at
 /// Stripe with nobody listening, checks that the database has not recorded it, and brings
 /// the process back. Returns the checkout's final status.
@@ -205,9 +185,13 @@ async fn a_worker_killed_while_stripe_captures_captures_once() {
             ("succeeded", total),
             "{at:?}"
         );
-        assert_eq!(done_at_stripe(&checkout_id, "/capture"), 1, "{at:?}");
+        assert_eq!(
+            done_at_stripe(&app().stripe, &checkout_id, "/capture"),
+            1,
+            "{at:?}"
+        );
         assert!(
-            retried_at_stripe(&checkout_id, "/capture") >= 1,
+            retried_at_stripe(&app().stripe, &checkout_id, "/capture") >= 1,
             "{at:?}: the capture was retried after the restart, and answered from what Stripe saved"
         );
         let (status, amount, captured, _) = payment(&db, &checkout_id, 1).await.unwrap();
@@ -250,14 +234,7 @@ async fn a_worker_killed_after_stripe_refunded_refunds_once() {
     tokio::time::timeout(Duration::from_secs(60), capture.arrived())
         .await
         .expect("the capture reached Stripe");
-    souk_activities::inventory::store::release(
-        &db,
-        &souk_activities::Ctx::system(),
-        &format!("{checkout_id}:reserve:{}:1", a.skus[0]),
-        Some("taken back by the test"),
-    )
-    .await
-    .unwrap();
+    take_back(&db, &reservation_id(&checkout_id, &a.skus[0])).await;
     capture.release();
     let done = kill_during(&mut souk, &checkout_id, refund, "captured").await;
     assert_eq!(
@@ -274,12 +251,12 @@ async fn a_worker_killed_after_stripe_refunded_refunds_once() {
     );
     assert_eq!(
         (
-            done_at_stripe(&checkout_id, "/capture"),
-            done_at_stripe(&checkout_id, "/v1/refunds")
+            done_at_stripe(&app().stripe, &checkout_id, "/capture"),
+            done_at_stripe(&app().stripe, &checkout_id, "/v1/refunds")
         ),
         (1, 1)
     );
-    assert!(retried_at_stripe(&checkout_id, "/v1/refunds") >= 1);
+    assert!(retried_at_stripe(&app().stripe, &checkout_id, "/v1/refunds") >= 1);
     let (status, _, captured, refunded) = payment(&db, &checkout_id, 1).await.unwrap();
     assert_eq!(
         (status.as_str(), captured, refunded),

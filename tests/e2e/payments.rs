@@ -153,18 +153,34 @@ async fn a_checkout_cannot_choose_the_sandbox_in_a_store_that_takes_cards_with_s
     assert_eq!(intents[0].status, "succeeded");
 }
 
-fn payment_intent_event(event_id: &str, event_type: &str, intent: &str) -> String {
+/// A PaymentIntent as Stripe's events carry it, authorized and waiting for capture.
+fn capturable_intent(intent: &str) -> Value {
+    json!({
+        "id": intent, "object": "payment_intent", "amount": 1000, "amount_capturable": 1000,
+        "amount_received": 0, "capture_method": "manual", "confirmation_method": "automatic",
+        "created": 1_700_000_000, "currency": "usd", "livemode": false, "metadata": {},
+        "payment_method_types": ["card"], "status": "requires_capture"
+    })
+}
+
+/// A Stripe event about a PaymentIntent, in the shape Stripe sends.
+fn intent_event(event_id: &str, event_type: &str, intent: Value) -> String {
     json!({
         "id": event_id, "object": "event", "created": 1_700_000_000, "livemode": false,
         "pending_webhooks": 1, "type": event_type,
-        "data": {"object": {
-            "id": intent, "object": "payment_intent", "amount": 1000, "amount_capturable": 1000,
-            "amount_received": 0, "capture_method": "manual", "confirmation_method": "automatic",
-            "created": 1_700_000_000, "currency": "usd", "livemode": false, "metadata": {},
-            "payment_method_types": ["card"], "status": "requires_capture"
-        }}
+        "data": {"object": intent}
     })
     .to_string()
+}
+
+fn payment_intent_event(event_id: &str, event_type: &str, intent: &str) -> String {
+    intent_event(event_id, event_type, capturable_intent(intent))
+}
+
+/// Posts `payload` to the stack's Stripe webhook, signed with the stack's webhook secret.
+async fn post_signed(app: &souk_tests::TestApp, payload: &str) -> souk_tests::Reply {
+    let signature = Webhook::generate_test_header(payload, WEBHOOK_SECRET, None);
+    post_webhook(app, payload, Some(signature)).await
 }
 
 async fn post_webhook(
@@ -195,20 +211,7 @@ async fn a_signed_webhook_confirms_a_payment_that_waited_for_the_customer_once()
     )
     .await;
     let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
-    let reference: String = eventually(Duration::from_secs(20), "the pending payment", || async {
-        let r = http.get(&format!("/v1/checkouts/{checkout_id}")).await;
-        if r.body["step"] != "awaiting_payment" {
-            return None;
-        }
-        sqlx::query_scalar(
-            "SELECT provider_payment_id FROM payments.payments WHERE checkout_id = $1",
-        )
-        .bind(&checkout_id)
-        .fetch_optional(&db)
-        .await
-        .unwrap()
-    })
-    .await;
+    let reference = awaiting_payment(&http, &db, &checkout_id).await;
     // The customer completes 3-D Secure at the provider, which then calls us.
     assert!(
         souk_activities::payments::sandbox::complete_authentication(&db, &reference)
@@ -262,31 +265,13 @@ async fn a_signed_webhook_confirms_a_payment_that_waited_for_the_customer_once()
     .await;
     assert_eq!(tampered.status, 400);
 
-    let ok = post_webhook(
-        app(),
-        &payload,
-        Some(Webhook::generate_test_header(
-            &payload,
-            WEBHOOK_SECRET,
-            None,
-        )),
-    )
-    .await;
+    let ok = post_signed(app(), &payload).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     assert_eq!(
         (ok.body["event_id"].as_str(), ok.body["duplicate"].as_bool()),
         (Some(event_id.as_str()), Some(false))
     );
-    let again = post_webhook(
-        app(),
-        &payload,
-        Some(Webhook::generate_test_header(
-            &payload,
-            WEBHOOK_SECRET,
-            None,
-        )),
-    )
-    .await;
+    let again = post_signed(app(), &payload).await;
     assert_eq!(
         again.body["duplicate"], true,
         "delivered twice, handled once"
@@ -543,11 +528,6 @@ async fn the_stripe_provider_authorizes_retrieves_captures_refunds_and_cancels()
     );
 }
 
-/// The id of the reservation a checkout holds for one of its lines.
-fn reservation_id(checkout_id: &str, sku: &str) -> String {
-    format!("{checkout_id}:reserve:{sku}:1")
-}
-
 /// (state, reason, seconds it was reserved for at creation until now's expiry) of a reservation.
 async fn reservation(db: &sqlx::PgPool, id: &str) -> (String, Option<String>, f64) {
     sqlx::query_as(
@@ -558,29 +538,6 @@ async fn reservation(db: &sqlx::PgPool, id: &str) -> (String, Option<String>, f6
     .fetch_one(db)
     .await
     .unwrap()
-}
-
-/// Takes a checkout's reservation back, as an operator or the sweeper would.
-async fn take_back(db: &sqlx::PgPool, id: &str) {
-    souk_activities::inventory::store::release(
-        db,
-        &souk_activities::Ctx::system(),
-        id,
-        Some("taken back by the test"),
-    )
-    .await
-    .unwrap();
-}
-
-/// Requests that did something at the double (answered 200, not from a saved reply) whose
-/// path ends with `path`.
-fn done_at_stripe(checkout_id: &str, path: &str) -> usize {
-    stripe_app()
-        .stripe
-        .requests_for(checkout_id)
-        .iter()
-        .filter(|r| r.path.ends_with(path) && r.status == 200 && !r.replayed)
-        .count()
 }
 
 /// The sweeper runs under the Stripe stack's checkouts (every second), so the tests below
@@ -641,7 +598,10 @@ async fn a_checkout_keeps_its_stock_through_a_review_window_longer_than_a_reserv
     assert_eq!(done["state"], "completed", "{done}");
     let (state, reason, _) = reservation(&db, &rid).await;
     assert_eq!((state.as_str(), reason), ("committed", None));
-    assert_eq!(done_at_stripe(&checkout_id, "/capture"), 1);
+    assert_eq!(
+        done_at_stripe(&stripe_app().stripe, &checkout_id, "/capture"),
+        1
+    );
     let s = stock(&db, &a.skus[0]).await;
     assert_eq!((s.on_hand, s.reserved), (before - 1, 0), "sold once");
 }
@@ -687,9 +647,9 @@ async fn a_reservation_lost_before_capture_cancels_the_intent_without_capturing(
     );
     assert_eq!(
         (
-            done_at_stripe(&checkout_id, "/capture"),
-            done_at_stripe(&checkout_id, "/cancel"),
-            done_at_stripe(&checkout_id, "/v1/refunds")
+            done_at_stripe(&stripe_app().stripe, &checkout_id, "/capture"),
+            done_at_stripe(&stripe_app().stripe, &checkout_id, "/cancel"),
+            done_at_stripe(&stripe_app().stripe, &checkout_id, "/v1/refunds")
         ),
         (0, 1, 0)
     );
@@ -746,8 +706,8 @@ async fn a_reservation_lost_during_the_capture_is_refunded_at_stripe_once() {
     );
     assert_eq!(
         (
-            done_at_stripe(&checkout_id, "/capture"),
-            done_at_stripe(&checkout_id, "/v1/refunds")
+            done_at_stripe(&stripe_app().stripe, &checkout_id, "/capture"),
+            done_at_stripe(&stripe_app().stripe, &checkout_id, "/v1/refunds")
         ),
         (1, 1)
     );
@@ -780,20 +740,7 @@ async fn a_slow_3ds_payment_confirmed_by_stripe_keeps_its_stock_and_is_captured_
     )
     .await;
     let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
-    let reference: String = eventually(Duration::from_secs(20), "the pending payment", || async {
-        let r = http.get(&format!("/v1/checkouts/{checkout_id}")).await;
-        if r.body["step"] != "awaiting_payment" {
-            return None;
-        }
-        sqlx::query_scalar(
-            "SELECT provider_payment_id FROM payments.payments WHERE checkout_id = $1",
-        )
-        .bind(&checkout_id)
-        .fetch_optional(&db)
-        .await
-        .unwrap()
-    })
-    .await;
+    let reference = awaiting_payment(&http, &db, &checkout_id).await;
     let rid = reservation_id(&checkout_id, &a.skus[0]);
     // Past the reservation's first lease, with the sweeper running every second.
     eventually(
@@ -820,16 +767,7 @@ async fn a_slow_3ds_payment_confirmed_by_stripe_keeps_its_stock_and_is_captured_
         "payment_intent.amount_capturable_updated",
         &reference,
     );
-    let ok = post_webhook(
-        stripe_app(),
-        &payload,
-        Some(Webhook::generate_test_header(
-            &payload,
-            WEBHOOK_SECRET,
-            None,
-        )),
-    )
-    .await;
+    let ok = post_signed(stripe_app(), &payload).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     assert_eq!(ok.body["duplicate"], false, "{}", ok.text);
     let done = ended(&http, &checkout_id).await;
@@ -842,7 +780,10 @@ async fn a_slow_3ds_payment_confirmed_by_stripe_keeps_its_stock_and_is_captured_
         (1, total),
         "{intents:?}"
     );
-    assert_eq!(done_at_stripe(&checkout_id, "/capture"), 1);
+    assert_eq!(
+        done_at_stripe(&stripe_app().stripe, &checkout_id, "/capture"),
+        1
+    );
     assert_eq!(payment(&db, &checkout_id, 1).await.unwrap().0, "captured");
 }
 
@@ -861,15 +802,7 @@ async fn a_cancelled_checkout_cancels_its_intent_at_stripe() {
     )
     .await;
     let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
-    eventually(
-        Duration::from_secs(20),
-        "the checkout to wait for the customer",
-        || async {
-            let r = http.get(&format!("/v1/checkouts/{checkout_id}")).await;
-            (r.body["step"] == "awaiting_payment").then_some(())
-        },
-    )
-    .await;
+    awaiting_payment(&http, &db, &checkout_id).await;
     let r = http
         .post(&format!("/v1/checkouts/{checkout_id}/cancel"), json!({}))
         .await;
@@ -891,16 +824,6 @@ async fn a_cancelled_checkout_cancels_its_intent_at_stripe() {
     assert_eq!(stock(&db, &a.skus[0]).await.reserved, 0);
 }
 
-/// A Stripe-signed event about a PaymentIntent, in the shape Stripe sends.
-fn intent_event(event_type: &str, intent: Value) -> String {
-    json!({
-        "id": format!("evt_{}", unique()), "object": "event", "created": 1_700_000_000,
-        "livemode": false, "pending_webhooks": 1, "type": event_type,
-        "data": {"object": intent}
-    })
-    .to_string()
-}
-
 /// A 3-D Secure checkout on the Stripe stack, waiting for the customer; (id, intent).
 async fn waiting_for_the_customer(http: &Http, db: &sqlx::PgPool) -> (String, String, String) {
     let (a, _, email) = two_vendors(db).await;
@@ -912,20 +835,7 @@ async fn waiting_for_the_customer(http: &Http, db: &sqlx::PgPool) -> (String, St
     )
     .await;
     let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
-    let reference: String = eventually(Duration::from_secs(20), "the pending payment", || async {
-        let r = http.get(&format!("/v1/checkouts/{checkout_id}")).await;
-        if r.body["step"] != "awaiting_payment" {
-            return None;
-        }
-        sqlx::query_scalar(
-            "SELECT provider_payment_id FROM payments.payments WHERE checkout_id = $1",
-        )
-        .bind(&checkout_id)
-        .fetch_optional(db)
-        .await
-        .unwrap()
-    })
-    .await;
+    let reference = awaiting_payment(http, db, &checkout_id).await;
     (checkout_id, reference, a.skus[0].clone())
 }
 
@@ -951,27 +861,18 @@ async fn stripe_failure_webhooks_compensate_the_waiting_checkout() {
         ),
     ] {
         let (checkout_id, reference, sku) = waiting_for_the_customer(&http, &db).await;
-        let mut intent = json!({
-            "id": reference, "object": "payment_intent", "amount": 1000, "amount_capturable": 0,
-            "amount_received": 0, "capture_method": "manual", "confirmation_method": "automatic",
-            "created": 1_700_000_000, "currency": "usd", "livemode": false, "metadata": {},
-            "payment_method_types": ["card"],
-            "status": if error.is_null() { "canceled" } else { "requires_payment_method" },
+        let mut intent = capturable_intent(&reference);
+        intent["amount_capturable"] = json!(0);
+        intent["status"] = json!(if error.is_null() {
+            "canceled"
+        } else {
+            "requires_payment_method"
         });
         if !error.is_null() {
             intent["last_payment_error"] = error;
         }
-        let payload = intent_event(event_type, intent);
-        let r = post_webhook(
-            stripe_app(),
-            &payload,
-            Some(Webhook::generate_test_header(
-                &payload,
-                WEBHOOK_SECRET,
-                None,
-            )),
-        )
-        .await;
+        let payload = intent_event(&format!("evt_{}", unique()), event_type, intent);
+        let r = post_signed(stripe_app(), &payload).await;
         assert_eq!(r.status, 200, "{event_type}: {}", r.text);
         assert_eq!(r.body["duplicate"], false, "{event_type}: {}", r.text);
         let done = ended(&http, &checkout_id).await;
@@ -988,7 +889,11 @@ async fn stripe_failure_webhooks_compensate_the_waiting_checkout() {
         );
         let intents = stripe_app().stripe.intents_for(&checkout_id);
         assert_eq!((intents.len(), intents[0].captured), (1, 0), "{intents:?}");
-        assert_eq!(done_at_stripe(&checkout_id, "/capture"), 0, "{event_type}");
+        assert_eq!(
+            done_at_stripe(&stripe_app().stripe, &checkout_id, "/capture"),
+            0,
+            "{event_type}"
+        );
         assert_eq!(stock(&db, &sku).await.reserved, 0, "{event_type}");
         let (status, _, captured, _) = payment(&db, &checkout_id, 1).await.unwrap();
         assert_eq!((status.as_str(), captured), ("voided", 0), "{event_type}");
@@ -1051,8 +956,8 @@ async fn a_cancel_once_the_capture_is_in_flight_is_refused_and_the_checkout_comp
     assert_eq!(done["state"], "completed", "{done}");
     assert_eq!(
         (
-            done_at_stripe(&checkout_id, "/capture"),
-            done_at_stripe(&checkout_id, "/cancel")
+            done_at_stripe(&stripe_app().stripe, &checkout_id, "/capture"),
+            done_at_stripe(&stripe_app().stripe, &checkout_id, "/cancel")
         ),
         (1, 0)
     );
