@@ -6,8 +6,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use souk_activities::auth::crypto::Sealer;
-use souk_activities::auth::keys::Keys;
+use souk_auth::crypto::Sealer;
+use souk_auth::keys::Keys;
 use souk_tests::{Http, PASSWORD, admin_token, app, eventually, unique};
 use std::time::Duration;
 
@@ -54,9 +54,11 @@ async fn forge(kid: &str, claims: &Value) -> String {
     let a = app();
     let keys = Keys::new(
         a.db().await,
-        Sealer::new(secrecy::ExposeSecret::expose_secret(
-            &a.config.auth.key_encryption_key,
-        )),
+        Sealer::new(
+            &a.config
+                .get::<String>("auth.key_encryption_key")
+                .expect("the key-encryption key"),
+        ),
     );
     let pem = keys.private_pem(kid).await.expect("the key exists");
     let header = Header {
@@ -378,7 +380,7 @@ async fn repeated_failures_lock_the_address_and_unknown_addresses_look_the_same(
     let known = email("lock");
     register(&http, &known).await;
     let unknown = email("ghost");
-    let threshold = app().config.auth.lockout_threshold;
+    let threshold: i32 = app().config.get("auth.lockout_threshold").unwrap();
     let mut answers = Vec::new();
     for address in [&known, &unknown] {
         let mut seen = Vec::new();
@@ -625,8 +627,7 @@ async fn a_totp_second_factor_guards_sign_in_and_recovery_codes_work_once() {
     assert_eq!(r.headers["cache-control"], "no-store");
     let url = r.body["otpauth_url"].as_str().unwrap();
     assert!(url.starts_with("otpauth://totp/Souk:"), "{url}");
-    let secret =
-        souk_activities::auth::mfa::from_base32(r.body["secret"].as_str().unwrap()).unwrap();
+    let secret = souk_auth::mfa::from_base32(r.body["secret"].as_str().unwrap()).unwrap();
     let r = me
         .post("/v1/me/mfa/totp/confirm", json!({"code": "000000"}))
         .await;

@@ -137,9 +137,9 @@ async fn totals_follow_the_current_price_not_the_price_when_added() {
     )
     .await
     .expect(200);
-    souk_activities::pricing::store::upsert_price(
+    souk_pricing::store::upsert_price(
         &db,
-        &souk_activities::Ctx::new("test"),
+        &souk_kit::Ctx::new("test"),
         &souk_domain::Sku::parse(&p.skus[0]).unwrap(),
         Money::new(1_200, Currency::USD),
         None,

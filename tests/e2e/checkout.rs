@@ -229,9 +229,9 @@ async fn running_out_of_stock_releases_what_was_reserved() {
     let http = Http::new();
     let cart = cart_with(&http, &[(&plenty.skus[0], 2), (&scarce.skus[0], 2)]).await;
     // Someone else buys the scarce item after it was put in the cart.
-    souk_activities::inventory::store::reserve(
+    souk_inventory::store::reserve(
         &db,
-        &souk_activities::Ctx::new("test"),
+        &souk_kit::Ctx::new("test"),
         &souk_contracts::inventory::ReserveStock {
             reservation_id: format!("other-buyer-{}", unique()),
             sku: souk_domain::Sku::parse(&scarce.skus[0]).unwrap(),
@@ -605,9 +605,9 @@ async fn the_request_id_of_a_checkout_is_in_its_workflow_memo() {
 /// German tax and German shipping, and its snapshot says what it was priced for.
 #[tokio::test]
 async fn a_checkout_is_taxed_and_shipped_for_its_shipping_address_not_the_cart() {
-    use souk_activities::pricing::store as pricing;
     use souk_domain::quote::ShippingRate;
     use souk_domain::{CountryCode, Currency, Money};
+    use souk_pricing::store as pricing;
     let db = app().db().await;
     let (a, _, email) = two_vendors(&db).await;
     pricing::upsert_tax_rate(&db, CountryCode::parse("DE").unwrap(), "standard", 1_900)
@@ -946,9 +946,9 @@ async fn a_price_rise_is_accepted_up_to_the_tolerance_and_not_one_cent_more() {
         let p = fixtures::product(&db, &[VariantSpec::new(2_500, 10, 0)]).await;
         let sku = p.skus[0].clone();
         let cart = cart_with(&http, &[(&sku, 1)]).await;
-        souk_activities::pricing::store::upsert_price(
+        souk_pricing::store::upsert_price(
             &db,
-            &souk_activities::Ctx::new("test"),
+            &souk_kit::Ctx::new("test"),
             &souk_domain::Sku::parse(&sku).unwrap(),
             souk_domain::Money::new(now, souk_domain::Currency::USD),
             None,

@@ -199,9 +199,9 @@ pub fn reservation_id(checkout_id: &str, sku: &str) -> String {
 
 /// Takes a checkout's reservation back, as an operator or the sweeper would.
 pub async fn take_back(db: &PgPool, id: &str) {
-    souk_activities::inventory::store::release(
+    souk_inventory::store::release(
         db,
-        &souk_activities::Ctx::system(),
+        &souk_kit::Ctx::system(),
         id,
         Some("taken back by the test"),
     )

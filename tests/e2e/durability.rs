@@ -44,11 +44,10 @@ async fn assert_captured_once(checkout_id: &str) {
     .fetch_one(&db)
     .await
     .unwrap();
-    let (state, _, captured_at_provider, _) =
-        souk_activities::payments::sandbox::intent(&db, &reference)
-            .await
-            .unwrap()
-            .unwrap();
+    let (state, _, captured_at_provider, _) = souk_payments::sandbox::intent(&db, &reference)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (state.as_str(), captured_at_provider.amount),
         ("succeeded", amount),

@@ -227,7 +227,7 @@ async fn a_domain_that_is_down_trips_the_breaker_and_recovery_closes_it() {
         l.local_addr().unwrap().port()
     };
     let http = api_with(|c| {
-        c.services.catalog.url = format!("http://127.0.0.1:{port}");
+        c.services.get_mut("catalog").unwrap().url = format!("http://127.0.0.1:{port}");
         c.api.breaker_failures = 2;
         c.api.breaker_open_ms = 300;
     })
@@ -254,7 +254,7 @@ async fn a_domain_that_is_down_trips_the_breaker_and_recovery_closes_it() {
     assert!(r.headers.contains_key("retry-after"));
 
     // The catalog comes up; the breaker lets a call through after its pause, and closes.
-    let pool = souk_workers::domains::pool(&app().config, souk_activities::db::Schema::Catalog, 2)
+    let pool = souk_workers::domains::pool(&app().config, &souk_catalog::SCHEMA, 2)
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -262,7 +262,7 @@ async fn a_domain_that_is_down_trips_the_breaker_and_recovery_closes_it() {
         .unwrap();
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(souk_activities::catalog::grpc::Catalog::new(pool).into_server())
+            .add_service(souk_catalog::grpc::Catalog::new(pool).into_server())
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
     souk_tests::eventually(
@@ -280,13 +280,12 @@ async fn a_domain_that_is_down_trips_the_breaker_and_recovery_closes_it() {
 /// with Retry-After), not after the API's whole service timeout, and readiness says so now.
 #[tokio::test]
 async fn a_saturated_domain_pool_is_a_fast_503_and_not_ready_at_once() {
-    use souk_contracts::queues::Domain;
     use sqlx::Connection;
     let mut cfg = app().config.clone();
     cfg.redis.key_prefix = format!("e2e-busy-{}:", unique());
     cfg.temporal.task_queue_prefix = format!("e2e-busy-{}.", unique());
     cfg.api.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.services.catalog.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.services.get_mut("catalog").unwrap().listen = "127.0.0.1:0".parse().unwrap();
     cfg.database.max_connections = 1;
     cfg.database.acquire_timeout_ms = 200;
     let stack = souk_workers::Stack::start(
@@ -294,7 +293,7 @@ async fn a_saturated_domain_pool_is_a_fast_503_and_not_ready_at_once() {
         souk_workers::Parts {
             api: true,
             workflows: false,
-            domains: vec![Domain::Catalog],
+            domains: vec![&souk_catalog::DOMAIN],
         },
     )
     .await

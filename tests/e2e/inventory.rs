@@ -58,9 +58,9 @@ async fn stock_count_mistakes_are_clear_4xx_errors() {
     let db = app().db().await;
     let p = fixtures::product(&db, &[VariantSpec::new(1_000, 7, 3)]).await;
     // A reservation in east (as a checkout would make) that a count cannot go below.
-    souk_activities::inventory::store::reserve(
+    souk_inventory::store::reserve(
         &db,
-        &souk_activities::Ctx::new("test"),
+        &souk_kit::Ctx::new("test"),
         &souk_contracts::inventory::ReserveStock {
             reservation_id: format!("test:{}", p.skus[0]),
             sku: souk_domain::Sku::parse(&p.skus[0]).unwrap(),

@@ -2,10 +2,10 @@
 //! cart's outbox stream and checkout snapshots hold what happened.
 
 use serde_json::json;
-use souk_activities::Ctx;
-use souk_activities::cart::service::{CartService, Clients, Error};
-use souk_activities::cart::store::CartStore;
+use souk_cart::service::{CartService, Clients, Error};
+use souk_cart::store::CartStore;
 use souk_domain::{CountryCode, Currency};
+use souk_kit::Ctx;
 use souk_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use souk_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use souk_proto::pricing::v1::pricing_service_client::PricingServiceClient;

@@ -214,7 +214,7 @@ async fn a_signed_webhook_confirms_a_payment_that_waited_for_the_customer_once()
     let reference = awaiting_payment(&http, &db, &checkout_id).await;
     // The customer completes 3-D Secure at the provider, which then calls us.
     assert!(
-        souk_activities::payments::sandbox::complete_authentication(&db, &reference)
+        souk_payments::sandbox::complete_authentication(&db, &reference)
             .await
             .unwrap()
     );
@@ -423,13 +423,12 @@ async fn the_stripe_double_is_as_strict_as_stripe() {
 /// capture, refund (partial, then too much), cancel.
 #[tokio::test]
 async fn the_stripe_provider_authorizes_retrieves_captures_refunds_and_cancels() {
-    use souk_activities::payments::provider::{
+    use souk_domain::{Currency, Money};
+    use souk_payments::provider::{
         Authorization, AuthorizeRequest, IntentStatus, PaymentProvider, ProviderError,
     };
-    use souk_domain::{Currency, Money};
     let stripe =
-        souk_activities::payments::stripe::Stripe::new("sk_test_e2e", &stripe_app().stripe.url())
-            .unwrap();
+        souk_payments::stripe::Stripe::new("sk_test_e2e", &stripe_app().stripe.url()).unwrap();
     let key = format!("provider-{}", unique());
     let usd = |a| Money::new(a, Currency::USD);
     let authorize = |k: String, pm: &str| AuthorizeRequest {
@@ -547,9 +546,9 @@ async fn the_sweeper_releases_a_reservation_nobody_extends() {
     let db = stripe_app().db().await;
     let (a, _, _) = two_vendors(&db).await;
     let id = format!("test-{}:reserve", unique());
-    souk_activities::inventory::store::reserve(
+    souk_inventory::store::reserve(
         &db,
-        &souk_activities::Ctx::system(),
+        &souk_kit::Ctx::system(),
         &souk_contracts::inventory::ReserveStock {
             reservation_id: id.clone(),
             sku: souk_domain::Sku::parse(&a.skus[0]).unwrap(),

@@ -288,7 +288,7 @@ async fn revocations_live_in_redis_under_the_auth_domains_keys() {
         .query_async(&mut redis)
         .await
         .unwrap();
-    let access_ttl = app().config.auth.access_ttl_seconds;
+    let access_ttl: i64 = app().config.get("auth.access_ttl_seconds").unwrap();
     assert!(
         ttl > access_ttl - 60 && ttl <= access_ttl + 60,
         "{key}: ttl {ttl}"

@@ -2,14 +2,14 @@
 //! unique names so tests can run in parallel on one stack.
 
 use serde_json::json;
-use souk_activities::Ctx;
-use souk_activities::catalog::store::{self as catalog, NewCategory, NewProduct, NewVariant};
-use souk_activities::inventory::store as inventory;
-use souk_activities::pricing::store as pricing;
+use souk_catalog::store::{self as catalog, NewCategory, NewProduct, NewVariant};
 use souk_domain::catalog::ProductStatus;
 use souk_domain::coupon::Coupon;
 use souk_domain::quote::ShippingRate;
 use souk_domain::{CountryCode, Currency, Money, Sku};
+use souk_inventory::store as inventory;
+use souk_kit::Ctx;
+use souk_pricing::store as pricing;
 use sqlx::PgPool;
 use uuid::Uuid;
 

@@ -81,10 +81,8 @@ pub fn stripe_app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
     APP.get_or_init(|| {
         launch("souk-e2e-stripe-stack", |cfg| {
-            cfg.payments.sandbox_enabled = false;
-            cfg.payments
-                .providers
-                .insert("card".into(), "stripe".into());
+            cfg.set("payments.sandbox_enabled", false);
+            cfg.set("payments.providers.card", "stripe".to_string());
             // A review window before capture, so tests can act on a decided checkout; longer
             // than a reservation lasts unless the checkout extends it (the sweeper runs every
             // second), and a customer may take longer still to complete a payment.
@@ -158,40 +156,28 @@ async fn start(customize: fn(&mut Config)) -> anyhow::Result<(TestApp, Stack)> {
     cfg.temporal.task_queue_prefix = format!("e2e-{run}.");
     cfg.api.listen = "127.0.0.1:0".parse()?;
     // Tokens outlive the run; tests that need expiry forge expired tokens with the real key.
-    cfg.auth.access_ttl_seconds = 3_600;
+    cfg.set("auth.access_ttl_seconds", 3_600);
     // Every test calls from 127.0.0.1; rate limits are tested on an API of their own.
     cfg.rate_limit.anonymous_per_minute = 1_000_000;
     cfg.rate_limit.user_per_minute = 1_000_000;
     cfg.rate_limit.auth_per_minute = 1_000_000;
-    for s in [
-        &mut cfg.services.catalog,
-        &mut cfg.services.inventory,
-        &mut cfg.services.pricing,
-        &mut cfg.services.cart,
-        &mut cfg.services.orders,
-        &mut cfg.services.payments,
-        &mut cfg.services.notifications,
-        &mut cfg.services.auth,
-        &mut cfg.services.users,
-    ] {
+    for s in cfg.services.values_mut() {
         s.listen = "127.0.0.1:0".parse()?;
     }
-    cfg.smtp.port = env("SOUK_TEST_SMTP_PORT").parse()?;
-    cfg.smtp.host = "127.0.0.1".into();
+    cfg.set("smtp.port", env("SOUK_TEST_SMTP_PORT").parse::<u16>()?);
+    cfg.set("smtp.host", "127.0.0.1".to_string());
     cfg.checkout.reservation_ttl_seconds = RESERVATION_TTL_SECONDS;
     cfg.checkout.payment_wait_seconds = PAYMENT_WAIT_SECONDS;
     cfg.checkout.decision_wait_ms = 8_000;
     // The sweeper releases expired reservations every second, under every test: a checkout
     // extends its own, so none expires under a live one.
-    cfg.inventory.sweep_interval_seconds = 1;
+    cfg.set("inventory.sweep_interval_seconds", 1u64);
     let stripe = stripe_double::StripeDouble::start().await?;
-    cfg.payments.stripe_secret_key = SecretString::from("sk_test_e2e");
-    cfg.payments.stripe_api_base = stripe.url();
-    cfg.payments.stripe_webhook_secret = SecretString::from(WEBHOOK_SECRET);
-    cfg.payments.sandbox_enabled = true;
-    cfg.payments
-        .providers
-        .insert("card".into(), "sandbox".into());
+    cfg.set("payments.stripe_secret_key", "sk_test_e2e".to_string());
+    cfg.set("payments.stripe_api_base", stripe.url());
+    cfg.set("payments.stripe_webhook_secret", WEBHOOK_SECRET.to_string());
+    cfg.set("payments.sandbox_enabled", true);
+    cfg.set("payments.providers.card", "sandbox".to_string());
     customize(&mut cfg);
     souk_workers::stack::migrate(&cfg).await?;
     let stack = Stack::start(cfg.clone(), Parts::all()).await?;
@@ -207,7 +193,7 @@ async fn start(customize: fn(&mut Config)) -> anyhow::Result<(TestApp, Stack)> {
         grpc: stack
             .grpc_addrs
             .iter()
-            .map(|(d, a)| (d.name(), format!("http://{a}")))
+            .map(|(d, a)| (*d, format!("http://{a}")))
             .collect(),
         maildev: env("SOUK_TEST_MAILDEV_URL"),
         stripe,
@@ -293,7 +279,7 @@ pub async fn enroll_totp(
         .await?;
     let secret = e["secret"]
         .as_str()
-        .and_then(souk_activities::auth::mfa::from_base32)
+        .and_then(souk_auth::mfa::from_base32)
         .ok_or_else(|| anyhow::anyhow!("no secret in {e}"))?;
     let c: Value = http
         .post(format!("{api}/v1/me/mfa/totp/confirm"))
@@ -318,7 +304,7 @@ pub async fn enroll_totp(
 /// The authenticator's code `offset_seconds` from now (30 = the next time step, which is
 /// accepted now and has not been used yet).
 pub fn totp_code(secret: &[u8], email: &str, offset_seconds: i64) -> String {
-    souk_activities::auth::mfa::code_at(
+    souk_auth::mfa::code_at(
         secret,
         email,
         chrono::Utc::now() + chrono::Duration::seconds(offset_seconds),

@@ -96,19 +96,11 @@ impl SoukProcess {
         }
         set(
             "SOUK_AUTH__ACCESS_TTL_SECONDS",
-            cfg.auth.access_ttl_seconds.to_string(),
+            cfg.get::<i64>("auth.access_ttl_seconds")
+                .expect("auth.access_ttl_seconds")
+                .to_string(),
         );
-        for domain in [
-            "catalog",
-            "inventory",
-            "pricing",
-            "cart",
-            "orders",
-            "payments",
-            "notifications",
-            "auth",
-            "users",
-        ] {
+        for domain in cfg.services.keys() {
             let port = free_port();
             let upper = domain.to_uppercase();
             set(
@@ -120,7 +112,10 @@ impl SoukProcess {
                 format!("http://127.0.0.1:{port}"),
             );
         }
-        set("SOUK_SMTP__PORT", cfg.smtp.port.to_string());
+        set(
+            "SOUK_SMTP__PORT",
+            cfg.get::<u16>("smtp.port").expect("smtp.port").to_string(),
+        );
         // Reservations outlive a kill and a restart (the checkout extends them before it
         // waits); the sweeper runs as in production, only more often.
         set("SOUK_CHECKOUT__RESERVATION_TTL_SECONDS", "60".into());

@@ -3,10 +3,12 @@
 //! `SOUK_DATABASE__URL`, `SOUK_SERVICES__CART__URL`). Secrets are `SecretString`s and never
 //! printed.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use secrecy::SecretString;
 use serde::Deserialize;
+use souk_kit::domain::{KNOWN_SECRETS, Settings, secret_problem};
 
 const DEFAULTS: &str = include_str!("defaults.toml");
 
@@ -19,21 +21,6 @@ pub enum Profile {
     Production,
 }
 
-/// Secrets that are public: this repository's defaults and examples, and the usual
-/// placeholders. Production refuses every one of them.
-const KNOWN_SECRETS: &[&str] = &[
-    "souk-dev-only-key-encryption-key",
-    "souk-dev-only",
-    "souk-demo-password",
-    "change-me",
-    "changeme",
-    "souk",
-    "e2e",
-    "prepare",
-    "password",
-    "secret",
-];
-
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
     pub profile: Profile,
@@ -41,15 +28,27 @@ pub struct Config {
     pub redis: Redis,
     pub temporal: Temporal,
     pub api: Api,
-    pub services: Services,
-    pub cart: Cart,
-    pub inventory: Inventory,
+    /// Each domain's service, by domain name: where it listens and where clients reach it.
+    pub services: BTreeMap<String, Service>,
     pub checkout: Checkout,
-    pub payments: Payments,
-    pub smtp: Smtp,
-    pub auth: Auth,
     pub rate_limit: RateLimit,
     pub log: Log,
+    /// Every setting as loaded: domains read their own sections from it (`[payments]`,
+    /// `[auth]`, ...), through [`Config::settings`].
+    #[serde(skip, default = "empty_tree")]
+    tree: config::Value,
+}
+
+fn empty_tree() -> config::Value {
+    config::Value::new(None, config::ValueKind::Table(Default::default()))
+}
+
+/// What the API needs of the auth settings: how to check tokens.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenChecks {
+    pub issuer: String,
+    pub audience: String,
+    pub require_operator_mfa: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,33 +135,6 @@ pub struct Service {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Services {
-    pub catalog: Service,
-    pub inventory: Service,
-    pub pricing: Service,
-    pub cart: Service,
-    pub orders: Service,
-    pub payments: Service,
-    pub notifications: Service,
-    pub auth: Service,
-    pub users: Service,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Cart {
-    /// Carts untouched for this long are deleted.
-    pub ttl_seconds: i64,
-    pub default_currency: String,
-    pub default_country: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Inventory {
-    /// How often expired reservations are released.
-    pub sweep_interval_seconds: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
 pub struct Checkout {
     pub reservation_ttl_seconds: u64,
     /// How long a payment the customer must complete (3-D Secure) may take.
@@ -170,53 +142,6 @@ pub struct Checkout {
     pub capture_delay_seconds: u64,
     pub price_tolerance_bp: i64,
     pub decision_wait_ms: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Payments {
-    /// The provider that takes each payment method type (`card`): `sandbox` or `stripe`.
-    pub providers: std::collections::HashMap<String, String>,
-    /// The built-in sandbox provider (no keys, no money). Production refuses it.
-    pub sandbox_enabled: bool,
-    /// Replaced by `providers.card`; refused if set, so no configuration silently loses it.
-    #[serde(default)]
-    pub default_provider: Option<String>,
-    pub stripe_secret_key: SecretString,
-    pub stripe_api_base: String,
-    pub stripe_webhook_secret: SecretString,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Smtp {
-    pub host: String,
-    pub port: u16,
-    pub security: String,
-    pub username: String,
-    pub password: SecretString,
-    pub from: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Auth {
-    pub issuer: String,
-    pub audience: String,
-    pub access_ttl_seconds: i64,
-    pub refresh_ttl_seconds: i64,
-    pub lockout_threshold: i32,
-    pub lockout_address_threshold: i32,
-    pub lockout_window_seconds: i64,
-    pub lockout_duration_seconds: i64,
-    /// Seals signing keys at rest.
-    pub key_encryption_key: SecretString,
-    pub password_reset_ttl_seconds: i64,
-    pub require_operator_mfa: bool,
-    pub password_reset_link: String,
-    /// How often the auth worker writes the live revocations to Redis again.
-    pub republish_seconds: u64,
-    pub unlock_link: String,
-    pub argon2_memory_kib: u32,
-    pub argon2_iterations: u32,
-    pub argon2_parallelism: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -239,71 +164,93 @@ impl Config {
                     .separator("__"),
             )
             .build()?;
-        let mut cfg: Config = cfg.try_deserialize()?;
-        // Stripe's conventional variables work too.
-        use secrecy::ExposeSecret;
-        if cfg.payments.stripe_secret_key.expose_secret().is_empty()
-            && let Ok(k) = std::env::var("STRIPE_SECRET_KEY")
-        {
-            cfg.payments.stripe_secret_key = SecretString::from(k);
-        }
-        if cfg
-            .payments
-            .stripe_webhook_secret
-            .expose_secret()
-            .is_empty()
-            && let Ok(k) = std::env::var("STRIPE_WEBHOOK_SECRET")
-        {
-            cfg.payments.stripe_webhook_secret = SecretString::from(k);
-        }
-        cfg.check_payments()?;
-        cfg.check_profile()?;
+        let cfg = Self::from_tree(cfg.try_deserialize()?)?;
+        cfg.check()?;
         Ok(cfg)
     }
 
-    /// In every profile: no configuration from before the routing by payment method type,
-    /// and no Stripe key while cards go to the sandbox (a store that meant to take money).
-    pub fn check_payments(&self) -> anyhow::Result<()> {
-        use secrecy::ExposeSecret;
-        anyhow::ensure!(
-            self.payments.default_provider.is_none(),
-            "payments.default_provider is no longer read: set payments.providers.card (SOUK_PAYMENTS__PROVIDERS__CARD) to stripe or sandbox"
-        );
-        let stripe_key = !self.payments.stripe_secret_key.expose_secret().is_empty();
-        let card = self.payments.providers.get("card").map(String::as_str);
-        anyhow::ensure!(
-            !(stripe_key && card == Some("sandbox")),
-            "a Stripe secret key is set but cards go to the sandbox, which takes no money: set payments.providers.card = \"stripe\" (or remove the key)"
-        );
-        Ok(())
+    /// The typed settings of the workers and the API, keeping the whole tree for the domains.
+    pub fn from_tree(tree: config::Value) -> anyhow::Result<Self> {
+        let mut cfg: Config = tree.clone().try_deserialize()?;
+        cfg.tree = tree;
+        Ok(cfg)
     }
 
-    /// What the production profile refuses in this configuration (nothing for the others).
-    pub fn production_problems(&self) -> Vec<String> {
+    /// The settings domains read their sections from.
+    pub fn settings(&self) -> Settings {
+        Settings::new(self.tree.clone(), self.profile == Profile::Production)
+    }
+
+    /// Sets one domain setting (`payments.sandbox_enabled`), as a configuration file would.
+    /// The workers' own sections are plain fields of [`Config`].
+    pub fn set(&mut self, path: &str, value: impl Into<config::ValueKind>) {
+        let mut node = &mut self.tree;
+        for key in path.split('.') {
+            if !matches!(node.kind, config::ValueKind::Table(_)) {
+                node.kind = config::ValueKind::Table(Default::default());
+            }
+            let config::ValueKind::Table(table) = &mut node.kind else {
+                unreachable!("made a table above")
+            };
+            node = table.entry(key.to_string()).or_insert_with(empty_tree);
+        }
+        *node = config::Value::new(None, value);
+    }
+
+    /// One domain setting.
+    pub fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.settings().section(path)
+    }
+
+    /// What the API checks tokens against (the auth domain's `[auth]`).
+    pub fn token_checks(&self) -> anyhow::Result<TokenChecks> {
+        self.get("auth")
+    }
+
+    /// The service of `domain`.
+    pub fn service(&self, domain: &str) -> anyhow::Result<&Service> {
+        self.services
+            .get(domain)
+            .ok_or_else(|| anyhow::anyhow!("no [services.{domain}] is configured"))
+    }
+
+    /// Refuses what no profile may start with, and in production what
+    /// [`Config::production_problems`] lists.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let settings = self.settings();
+        let mut always = Vec::new();
+        for d in crate::registry::DOMAINS {
+            anyhow::ensure!(
+                self.services.contains_key(d.name()),
+                "no [services.{}] is configured",
+                d.name()
+            );
+            if !settings.production() {
+                always.extend(d.problems(&settings)?);
+            }
+        }
+        anyhow::ensure!(
+            always.is_empty(),
+            "this configuration is refused:\n  - {}",
+            always.join("\n  - ")
+        );
+        self.check_profile()
+    }
+
+    /// What the production profile refuses in this configuration (nothing for the others):
+    /// the workers' own sections here, each domain's from the domain.
+    pub fn production_problems(&self) -> anyhow::Result<Vec<String>> {
         use secrecy::ExposeSecret;
         if self.profile != Profile::Production {
-            return vec![];
+            return Ok(vec![]);
         }
-        let mut problems = Vec::new();
-        let mut secret = |name: &str, value: &str, min: usize| {
-            if KNOWN_SECRETS.contains(&value.trim()) {
-                problems.push(format!(
-                    "{name} is a published default; set a secret of your own"
-                ));
-            } else if value.chars().count() < min {
-                problems.push(format!("{name} must have at least {min} characters"));
-            }
-        };
-        secret(
-            "auth.key_encryption_key",
-            self.auth.key_encryption_key.expose_secret(),
-            32,
-        );
-        secret(
+        let mut problems: Vec<String> = secret_problem(
             "database.role_password",
             self.database.role_password.expose_secret(),
             16,
-        );
+        )
+        .into_iter()
+        .collect();
         let payload_keys = self.temporal.payload_keys.expose_secret();
         if payload_keys.contains(
             souk_contracts::codec::DEV_KEYS
@@ -323,11 +270,6 @@ impl Config {
                     .into(),
             );
         }
-        if self.payments.sandbox_enabled {
-            problems.push(
-                "payments.sandbox_enabled: the sandbox provider takes no money; take payments with a real provider".into(),
-            );
-        }
         if !self.rate_limit.enabled {
             problems.push("rate_limit.enabled must stay on".into());
         }
@@ -337,26 +279,16 @@ impl Config {
         if !self.api.secure_cookies {
             problems.push("api.secure_cookies must be on (cookies only over HTTPS)".into());
         }
-        if !self.auth.require_operator_mfa {
-            problems.push("auth.require_operator_mfa must stay on".into());
+        let settings = self.settings();
+        for d in crate::registry::DOMAINS {
+            problems.extend(d.problems(&settings)?);
         }
-        for (name, link) in [
-            ("auth.password_reset_link", &self.auth.password_reset_link),
-            ("auth.unlock_link", &self.auth.unlock_link),
-        ] {
-            let link = link.to_ascii_lowercase();
-            if link.contains("127.0.0.1") || link.contains("localhost") {
-                problems.push(format!(
-                    "{name} points at a development address; set your shop's page"
-                ));
-            }
-        }
-        problems
+        Ok(problems)
     }
 
     /// Refuses a production configuration with any of [`Config::production_problems`].
     pub fn check_profile(&self) -> anyhow::Result<()> {
-        let problems = self.production_problems();
+        let problems = self.production_problems()?;
         anyhow::ensure!(
             problems.is_empty(),
             "the production profile refuses this configuration:\n  - {}",
@@ -383,12 +315,13 @@ mod tests {
     use super::*;
 
     fn production() -> Config {
-        let mut cfg: Config = config::Config::builder()
+        let tree = config::Config::builder()
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
             .build()
             .unwrap()
             .try_deserialize()
             .unwrap();
+        let mut cfg = Config::from_tree(tree).unwrap();
         cfg.profile = Profile::Production;
         cfg
     }
@@ -396,7 +329,7 @@ mod tests {
     #[test]
     fn production_refuses_every_default_secret_the_sandbox_and_development_links() {
         let cfg = production();
-        let problems = cfg.production_problems().join("\n");
+        let problems = cfg.production_problems().unwrap().join("\n");
         for needle in [
             "auth.key_encryption_key",
             "database.role_password",
@@ -411,31 +344,37 @@ mod tests {
         // The other profiles take the defaults.
         let mut dev = production();
         dev.profile = Profile::Dev;
-        assert!(dev.production_problems().is_empty());
-        assert!(dev.check_profile().is_ok());
+        assert!(dev.production_problems().unwrap().is_empty());
+        assert!(dev.check().is_ok());
     }
 
     #[test]
     fn production_starts_with_its_own_secrets_and_a_real_provider() {
         let mut cfg = production();
-        cfg.auth.key_encryption_key = SecretString::from("k".repeat(48));
+        cfg.set("auth.key_encryption_key", "k".repeat(48));
         cfg.database.role_password = SecretString::from("a long random role password");
         cfg.database.url =
             SecretString::from("postgres://souk:3f9c1a7e2b@db.internal:5432/souk".to_string());
-        cfg.payments.sandbox_enabled = false;
+        cfg.set("payments.sandbox_enabled", false);
         cfg.api.secure_cookies = true;
         cfg.temporal.payload_keys = SecretString::from(format!(
             "k1:{}",
             "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="
         ));
-        cfg.auth.password_reset_link = "https://shop.example.com/reset?token={token}".into();
-        cfg.auth.unlock_link = "https://shop.example.com/unlock?token={token}".into();
-        assert_eq!(cfg.production_problems(), Vec::<String>::new());
+        cfg.set(
+            "auth.password_reset_link",
+            "https://shop.example.com/reset?token={token}".to_string(),
+        );
+        cfg.set(
+            "auth.unlock_link",
+            "https://shop.example.com/unlock?token={token}".to_string(),
+        );
+        assert_eq!(cfg.production_problems().unwrap(), Vec::<String>::new());
         // Short or placeholder secrets are refused, the operators' second factor must stay.
-        cfg.auth.key_encryption_key = SecretString::from("change-me");
+        cfg.set("auth.key_encryption_key", "change-me".to_string());
         cfg.database.role_password = SecretString::from("short");
-        cfg.auth.require_operator_mfa = false;
-        let problems = cfg.production_problems().join("\n");
+        cfg.set("auth.require_operator_mfa", false);
+        let problems = cfg.production_problems().unwrap().join("\n");
         assert!(problems.contains("published default"), "{problems}");
         assert!(problems.contains("at least 16"), "{problems}");
         assert!(problems.contains("require_operator_mfa"), "{problems}");
@@ -452,16 +391,30 @@ mod tests {
     fn a_stripe_key_with_cards_in_the_sandbox_or_the_old_setting_is_refused_in_any_profile() {
         let mut cfg = production();
         cfg.profile = Profile::Dev;
-        assert!(cfg.check_payments().is_ok());
-        cfg.payments.stripe_secret_key = SecretString::from("sk_live_x");
-        let e = cfg.check_payments().unwrap_err().to_string();
+        assert!(cfg.check().is_ok());
+        cfg.set("payments.stripe_secret_key", "sk_live_x".to_string());
+        let e = cfg.check().unwrap_err().to_string();
         assert!(e.contains("cards go to the sandbox"), "{e}");
-        cfg.payments
-            .providers
-            .insert("card".into(), "stripe".into());
-        assert!(cfg.check_payments().is_ok());
-        cfg.payments.default_provider = Some("stripe".into());
-        let e = cfg.check_payments().unwrap_err().to_string();
+        cfg.set("payments.providers.card", "stripe".to_string());
+        assert!(cfg.check().is_ok());
+        cfg.set("payments.default_provider", "stripe".to_string());
+        let e = cfg.check().unwrap_err().to_string();
         assert!(e.contains("payments.providers.card"), "{e}");
+    }
+
+    #[test]
+    fn environment_text_is_read_as_the_domain_asks() {
+        let mut cfg = production();
+        cfg.profile = Profile::Dev;
+        // What SOUK_INVENTORY__SWEEP_INTERVAL_SECONDS=7 and SOUK_PAYMENTS__SANDBOX_ENABLED=false
+        // give: text.
+        cfg.set("inventory.sweep_interval_seconds", "7".to_string());
+        cfg.set("payments.sandbox_enabled", "false".to_string());
+        assert_eq!(
+            cfg.get::<u64>("inventory.sweep_interval_seconds").unwrap(),
+            7
+        );
+        assert!(!cfg.get::<bool>("payments.sandbox_enabled").unwrap());
+        assert!(cfg.get::<u64>("inventory.nothing").is_err());
     }
 }

@@ -7,6 +7,8 @@
 pub mod config;
 pub mod domains;
 pub mod local_steps;
+pub mod registry;
+pub mod seed;
 pub mod stack;
 pub mod telemetry;
 pub mod temporal;

@@ -47,10 +47,10 @@ fn client(url: &str) -> anyhow::Result<StepServiceClient<Channel>> {
 impl LocalSteps {
     pub fn new(cfg: &Config) -> anyhow::Result<Self> {
         Ok(Self {
-            cart: client(&cfg.services.cart.url)?,
-            inventory: client(&cfg.services.inventory.url)?,
-            pricing: client(&cfg.services.pricing.url)?,
-            orders: client(&cfg.services.orders.url)?,
+            cart: client(&cfg.service("cart")?.url)?,
+            inventory: client(&cfg.service("inventory")?.url)?,
+            pricing: client(&cfg.service("pricing")?.url)?,
+            orders: client(&cfg.service("orders")?.url)?,
         })
     }
 

@@ -1,7 +1,7 @@
 //! `souk`: every Souk process in one binary.
 
 use clap::{Parser, Subcommand};
-use souk_contracts::queues::Domain;
+use souk_kit::domain::Domain;
 use souk_workers::{Config, Parts, Stack, stack, telemetry};
 
 #[derive(Parser)]
@@ -23,9 +23,9 @@ enum Command {
     Api,
     /// Domain workers: each serves its gRPC service and polls its task queue.
     Worker {
-        /// catalog, inventory, pricing, cart, orders, payments, notifications, auth
+        /// catalog, inventory, pricing, cart, vendors, orders, payments, notifications, auth, users
         #[arg(required = true, value_parser = parse_domain)]
-        domains: Vec<Domain>,
+        domains: Vec<&'static dyn Domain>,
     },
     /// The workflow worker (task queue souk.workflows).
     Workflows,
@@ -76,9 +76,9 @@ enum AuthCommand {
     },
 }
 
-fn parse_domain(s: &str) -> Result<Domain, String> {
-    Domain::parse(s)
-        .ok_or_else(|| format!("unknown domain `{s}` (catalog, inventory, pricing, cart, orders, payments, notifications, auth)"))
+fn parse_domain(s: &str) -> Result<&'static dyn Domain, String> {
+    souk_workers::registry::find(s)
+        .ok_or_else(|| format!("unknown domain `{s}` ({})", souk_workers::registry::names()))
 }
 
 #[tokio::main]
@@ -160,19 +160,18 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
 }
 
 async fn auth(command: AuthCommand, cfg: &Config) -> anyhow::Result<()> {
-    use souk_activities::auth::Meta;
-    use souk_activities::db::Schema;
+    use souk_auth::Meta;
     use souk_domain::identity::Role;
     if let AuthCommand::TotpCode { email, secret } = &command {
-        let secret = souk_activities::auth::mfa::from_base32(secret)
+        let secret = souk_auth::mfa::from_base32(secret)
             .ok_or_else(|| anyhow::anyhow!("the secret is not base32"))?;
         println!(
             "{}",
-            souk_activities::auth::mfa::code_at(&secret, email, chrono::Utc::now())?
+            souk_auth::mfa::code_at(&secret, email, chrono::Utc::now())?
         );
         return Ok(());
     }
-    let pool = souk_workers::domains::pool(cfg, Schema::Auth, 2).await?;
+    let pool = souk_workers::domains::pool(cfg, &souk_auth::SCHEMA, 2).await?;
     let service = souk_workers::domains::auth_service(cfg, pool).await?;
     let meta = Meta::system("cli");
     match command {

@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::seed;
 use secrecy::ExposeSecret;
-use souk_activities::db::{self, Schema};
-use souk_activities::seed;
 use souk_api::{AppState, Application, ServiceUrls, Settings};
-use souk_contracts::queues::Domain;
 use souk_domain::Currency;
 use souk_domain::identity::Role;
+use souk_kit::db;
+use souk_kit::domain::Domain;
 use sqlx::Connection;
 use temporalio_sdk::WorkerOptions;
 use tokio::net::TcpListener;
@@ -28,7 +28,7 @@ use crate::temporal;
 pub struct Parts {
     pub api: bool,
     pub workflows: bool,
-    pub domains: Vec<Domain>,
+    pub domains: Vec<&'static dyn Domain>,
 }
 
 impl Parts {
@@ -36,7 +36,7 @@ impl Parts {
         Parts {
             api: true,
             workflows: true,
-            domains: Domain::ALL.to_vec(),
+            domains: crate::registry::DOMAINS.to_vec(),
         }
     }
 }
@@ -46,7 +46,7 @@ pub struct Stack {
     /// Where the API listens, if it runs.
     pub api_addr: Option<SocketAddr>,
     /// Where each domain's gRPC service listens.
-    pub grpc_addrs: BTreeMap<Domain, SocketAddr>,
+    pub grpc_addrs: BTreeMap<&'static str, SocketAddr>,
     /// The configuration as started (with the ports actually bound).
     pub config: Config,
     shutdown: watch::Sender<bool>,
@@ -55,18 +55,13 @@ pub struct Stack {
     threads: Vec<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
 
-fn service_mut(cfg: &mut Config, d: Domain) -> &mut crate::config::Service {
-    match d {
-        Domain::Catalog => &mut cfg.services.catalog,
-        Domain::Inventory => &mut cfg.services.inventory,
-        Domain::Pricing => &mut cfg.services.pricing,
-        Domain::Cart => &mut cfg.services.cart,
-        Domain::Orders => &mut cfg.services.orders,
-        Domain::Payments => &mut cfg.services.payments,
-        Domain::Notifications => &mut cfg.services.notifications,
-        Domain::Auth => &mut cfg.services.auth,
-        Domain::Users => &mut cfg.services.users,
-    }
+fn service_mut<'c>(
+    cfg: &'c mut Config,
+    d: &dyn Domain,
+) -> anyhow::Result<&'c mut crate::config::Service> {
+    cfg.services
+        .get_mut(d.name())
+        .ok_or_else(|| anyhow::anyhow!("no [services.{}] is configured", d.name()))
 }
 
 impl Stack {
@@ -77,15 +72,15 @@ impl Stack {
         let mut listeners = Vec::new();
         let mut grpc_addrs = BTreeMap::new();
         for d in &parts.domains {
-            let listen = service_mut(&mut cfg, *d).listen;
+            let listen = service_mut(&mut cfg, *d)?.listen;
             let l = TcpListener::bind(listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {listen} for {}: {e}", d.name()))?;
             let addr = l.local_addr()?;
             if listen.port() == 0 {
-                service_mut(&mut cfg, *d).url = format!("http://{addr}");
+                service_mut(&mut cfg, *d)?.url = format!("http://{addr}");
             }
-            grpc_addrs.insert(*d, addr);
+            grpc_addrs.insert(d.name(), addr);
             listeners.push((*d, l));
         }
 
@@ -197,21 +192,23 @@ impl Stack {
 }
 
 pub fn api_settings(cfg: &Config) -> anyhow::Result<Settings> {
+    let tokens = cfg.token_checks()?;
+    let url = |d: &str| cfg.service(d).map(|s| s.url.clone());
     Ok(Settings {
-        token_issuer: cfg.auth.issuer.clone(),
-        token_audience: cfg.auth.audience.clone(),
-        require_operator_mfa: cfg.auth.require_operator_mfa,
+        token_issuer: tokens.issuer,
+        token_audience: tokens.audience,
+        require_operator_mfa: tokens.require_operator_mfa,
         default_currency: Currency::parse(&cfg.api.default_currency)?,
         services: ServiceUrls {
-            catalog: cfg.services.catalog.url.clone(),
-            inventory: cfg.services.inventory.url.clone(),
-            pricing: cfg.services.pricing.url.clone(),
-            cart: cfg.services.cart.url.clone(),
-            orders: cfg.services.orders.url.clone(),
-            payments: cfg.services.payments.url.clone(),
-            notifications: cfg.services.notifications.url.clone(),
-            auth: cfg.services.auth.url.clone(),
-            users: cfg.services.users.url.clone(),
+            catalog: url("catalog")?,
+            inventory: url("inventory")?,
+            pricing: url("pricing")?,
+            cart: url("cart")?,
+            orders: url("orders")?,
+            payments: url("payments")?,
+            notifications: url("notifications")?,
+            auth: url("auth")?,
+            users: url("users")?,
         },
         checkout: souk_api::CheckoutSettings {
             reservation_ttl_seconds: cfg.checkout.reservation_ttl_seconds,
@@ -261,11 +258,11 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
     let admin = db::parse_url(cfg.database.url.expose_secret())?;
     let password = cfg.database.role_password.expose_secret();
     let mut conn = sqlx::PgConnection::connect_with(&admin).await?;
-    for s in Schema::ALL {
+    for s in crate::registry::DOMAINS.iter().map(|d| d.schema()) {
         db::provision(&mut conn, s, password).await?;
     }
     conn.close().await?;
-    for s in Schema::ALL {
+    for s in crate::registry::DOMAINS.iter().map(|d| d.schema()) {
         let mut c = sqlx::PgConnection::connect_with(&s.connect_options(&admin, password)).await?;
         db::migrate(&mut c, s)
             .await
@@ -295,22 +292,22 @@ pub const DEMO_SEED_ACTOR: &str = "seed:demo";
 /// and operator authenticator are published.
 pub async fn seed(cfg: &Config, demo_accounts: bool) -> anyhow::Result<seed::Summary> {
     let pools = seed::Pools {
-        catalog: pool(cfg, Schema::Catalog, 4).await?,
-        inventory: pool(cfg, Schema::Inventory, 4).await?,
-        pricing: pool(cfg, Schema::Pricing, 4).await?,
-        vendors: pool(cfg, Schema::Vendors, 2).await?,
+        catalog: pool(cfg, &souk_catalog::SCHEMA, 4).await?,
+        inventory: pool(cfg, &souk_inventory::SCHEMA, 4).await?,
+        pricing: pool(cfg, &souk_pricing::SCHEMA, 4).await?,
+        vendors: pool(cfg, &souk_vendors::SCHEMA, 2).await?,
     };
     let summary = seed::run(&pools).await?;
     if !demo_accounts {
         return Ok(summary);
     }
-    let vendor = souk_activities::vendors::store::list(&pools.vendors)
+    let vendor = souk_vendors::store::list(&pools.vendors)
         .await?
         .into_iter()
         .find(|v| v.slug == "northwind-goods")
         .map(|v| v.id);
-    let auth = domains::auth_service(cfg, pool(cfg, Schema::Auth, 2).await?).await?;
-    let meta = souk_activities::auth::Meta::system(DEMO_SEED_ACTOR);
+    let auth = domains::auth_service(cfg, pool(cfg, &souk_auth::SCHEMA, 2).await?).await?;
+    let meta = souk_auth::Meta::system(DEMO_SEED_ACTOR);
     for (email, roles) in DEMO_ACCOUNTS {
         let vendor_id = roles
             .contains(&Role::VendorAdmin)
@@ -324,7 +321,7 @@ pub async fn seed(cfg: &Config, demo_accounts: bool) -> anyhow::Result<seed::Sum
                 tracing::info!(email, user_id = %u.id, "demo account created");
                 u
             }
-            Err(souk_activities::auth::service::Error::EmailTaken) => auth
+            Err(souk_auth::service::Error::EmailTaken) => auth
                 .user_by_email(email)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("demo account {email} vanished"))?,
@@ -332,7 +329,7 @@ pub async fn seed(cfg: &Config, demo_accounts: bool) -> anyhow::Result<seed::Sum
         };
         // The demo operator signs in with the demo authenticator.
         if roles.iter().any(|r| r.is_operator()) && !user.mfa_enabled {
-            let secret = souk_activities::auth::mfa::from_base32(DEMO_TOTP_SECRET)
+            let secret = souk_auth::mfa::from_base32(DEMO_TOTP_SECRET)
                 .ok_or_else(|| anyhow::anyhow!("bad demo TOTP secret"))?;
             auth.provision_totp(&meta, user.id, &secret).await?;
         }

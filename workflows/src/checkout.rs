@@ -41,7 +41,7 @@ use souk_contracts::payments::{
     RefundPayment, Void,
 };
 use souk_contracts::pricing::{Hold, HoldCoupon, Redeem, RedemptionRef, Release};
-use souk_contracts::queues::Domain;
+use souk_contracts::queues::Queue;
 use souk_domain::order::PaymentStatus;
 use souk_domain::{Money, coupon, quote};
 use temporalio_common::ActivityDefinition;
@@ -334,7 +334,7 @@ enum Phase {
 /// order of calls.
 fn own_step<AD>(
     ctx: &WorkflowContext<CheckoutWorkflow>,
-    domain: Domain,
+    domain: Queue,
     phase: Phase,
     activity: AD,
     input: AD::Input,
@@ -487,7 +487,7 @@ impl CheckoutWorkflow {
     }
 
     /// Options for a step before the decision: retried with backoff, but not forever.
-    fn before_decision(ctx: &WorkflowContext<Self>, domain: Domain) -> ActivityOptions {
+    fn before_decision(ctx: &WorkflowContext<Self>, domain: Queue) -> ActivityOptions {
         let mut o = options::on(ctx, domain, Duration::from_secs(30));
         o.close_timeouts = temporalio_sdk::ActivityCloseTimeouts::ScheduleAndStartToClose {
             start_to_close: Duration::from_secs(30),
@@ -522,7 +522,7 @@ impl CheckoutWorkflow {
         };
         let snapshot: CartSnapshot = own_step(
             ctx,
-            Domain::Cart,
+            souk_contracts::cart::QUEUE,
             Phase::Decision,
             Snapshot,
             SnapshotCart {
@@ -606,7 +606,7 @@ impl CheckoutWorkflow {
             });
             own_step(
                 ctx,
-                Domain::Pricing,
+                souk_contracts::pricing::QUEUE,
                 Phase::Decision,
                 Hold,
                 HoldCoupon {
@@ -639,7 +639,7 @@ impl CheckoutWorkflow {
         let results = join_all(snapshot.lines.iter().zip(&reservations).map(|(l, rid)| {
             own_step(
                 ctx,
-                Domain::Inventory,
+                souk_contracts::inventory::QUEUE,
                 Phase::Decision,
                 inventory::Reserve,
                 ReserveStock {
@@ -676,7 +676,7 @@ impl CheckoutWorkflow {
                     amount: snapshot.total,
                     customer_email: input.email.clone(),
                 },
-                Self::before_decision(ctx, Domain::Payments),
+                Self::before_decision(ctx, souk_contracts::payments::QUEUE),
             )
             .await
             .map_err(|e| {
@@ -704,7 +704,7 @@ impl CheckoutWorkflow {
             keys.push(coupon::card_key(fingerprint));
             own_step(
                 ctx,
-                Domain::Pricing,
+                souk_contracts::pricing::QUEUE,
                 Phase::Decision,
                 Hold,
                 HoldCoupon {
@@ -740,7 +740,7 @@ impl CheckoutWorkflow {
         undo.push(Undo::CancelOrder);
         let order = own_step(
             ctx,
-            Domain::Orders,
+            souk_contracts::orders::QUEUE,
             Phase::Decision,
             orders::Create,
             CreateOrder {
@@ -828,7 +828,11 @@ impl CheckoutWorkflow {
                 attempt,
                 amount: snapshot.total,
             },
-            options::on(ctx, Domain::Payments, Duration::from_secs(30)),
+            options::on(
+                ctx,
+                souk_contracts::payments::QUEUE,
+                Duration::from_secs(30),
+            ),
         );
         let captured = Self::renewing(ctx, input, &reservations, capture)
             .await
@@ -851,7 +855,7 @@ impl CheckoutWorkflow {
             vec![
                 own_step(
                     ctx,
-                    Domain::Inventory,
+                    souk_contracts::inventory::QUEUE,
                     Phase::Confirm,
                     inventory::CommitAll,
                     CommitReservations {
@@ -864,7 +868,7 @@ impl CheckoutWorkflow {
             join_all(reservations.iter().map(|rid| {
                 own_step(
                     ctx,
-                    Domain::Inventory,
+                    souk_contracts::inventory::QUEUE,
                     Phase::Confirm,
                     inventory::Commit,
                     ReservationRef {
@@ -895,7 +899,7 @@ impl CheckoutWorkflow {
                 Some(code) => {
                     own_step(
                         ctx,
-                        Domain::Pricing,
+                        souk_contracts::pricing::QUEUE,
                         Phase::Confirm,
                         Redeem,
                         RedemptionRef {
@@ -909,7 +913,7 @@ impl CheckoutWorkflow {
         };
         let record = own_step(
             ctx,
-            Domain::Orders,
+            souk_contracts::orders::QUEUE,
             Phase::Confirm,
             orders::Payment,
             RecordPayment {
@@ -941,7 +945,11 @@ impl CheckoutWorkflow {
                 total: snapshot.total,
                 shipping_address: input.shipping_address.clone(),
             },
-            options::on(ctx, Domain::Notifications, Duration::from_secs(30)),
+            options::on(
+                ctx,
+                souk_contracts::notifications::QUEUE,
+                Duration::from_secs(30),
+            ),
         );
         // The cart is done: it stays as it was checked out.
         let complete = async {
@@ -950,7 +958,7 @@ impl CheckoutWorkflow {
             }
             own_step(
                 ctx,
-                Domain::Cart,
+                souk_contracts::cart::QUEUE,
                 Phase::Confirm,
                 CompleteCheckout,
                 CartCheckout {
@@ -998,7 +1006,7 @@ impl CheckoutWorkflow {
         let results = join_all(reservations.iter().map(|rid| {
             own_step(
                 ctx,
-                Domain::Inventory,
+                souk_contracts::inventory::QUEUE,
                 Phase::Decision,
                 inventory::Extend,
                 ExtendReservation {
@@ -1098,7 +1106,7 @@ impl CheckoutWorkflow {
             Stop::Failure(f) => format!("{}: {}", f.code, f.message),
             Stop::Cancelled(r) => format!("cancelled: {r}"),
         };
-        let detached = |domain: Domain| {
+        let detached = |domain: Queue| {
             let mut o = options::on(ctx, domain, Duration::from_secs(30));
             o.cancellation_token = Some(WorkflowCancellationToken::new());
             o
@@ -1124,7 +1132,7 @@ impl CheckoutWorkflow {
                 Undo::CancelOrder => {
                     let r = own_step(
                         ctx,
-                        Domain::Orders,
+                        souk_contracts::orders::QUEUE,
                         Phase::Undo,
                         orders::Cancel,
                         CancelOrder {
@@ -1148,7 +1156,7 @@ impl CheckoutWorkflow {
                                 reason: reason.clone(),
                                 sequence: 1,
                             },
-                            detached(Domain::Payments),
+                            detached(souk_contracts::payments::QUEUE),
                         )
                         .await;
                     if r.is_ok() {
@@ -1164,7 +1172,7 @@ impl CheckoutWorkflow {
                                 checkout_id: id.clone(),
                                 attempt,
                             },
-                            detached(Domain::Payments),
+                            detached(souk_contracts::payments::QUEUE),
                         )
                         .await;
                     if r.is_ok() {
@@ -1176,7 +1184,7 @@ impl CheckoutWorkflow {
                     let results = join_all(releases.iter().map(|rid| {
                         own_step(
                             ctx,
-                            Domain::Inventory,
+                            souk_contracts::inventory::QUEUE,
                             Phase::Undo,
                             inventory::Release,
                             ReservationRef {
@@ -1194,7 +1202,7 @@ impl CheckoutWorkflow {
                 Undo::ReleaseCart => {
                     let r = own_step(
                         ctx,
-                        Domain::Cart,
+                        souk_contracts::cart::QUEUE,
                         Phase::Undo,
                         ReleaseCheckout,
                         CartCheckout {
@@ -1209,7 +1217,7 @@ impl CheckoutWorkflow {
                 Undo::ReleaseCoupon { code, key } => {
                     let r = own_step(
                         ctx,
-                        Domain::Pricing,
+                        souk_contracts::pricing::QUEUE,
                         Phase::Undo,
                         Release,
                         RedemptionRef {

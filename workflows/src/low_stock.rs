@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use souk_contracts::inventory::{LowStockAlert, RaiseAlert, RaiseLowStockAlert};
-use souk_contracts::queues::Domain;
 use souk_domain::Sku;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{WorkflowContext, WorkflowResult};
@@ -53,7 +52,11 @@ impl LowStockAlertWorkflow {
                     threshold: input.threshold,
                     raised_by: input.raised_by,
                 },
-                options::on(ctx, Domain::Inventory, Duration::from_secs(10)),
+                options::on(
+                    ctx,
+                    souk_contracts::inventory::QUEUE,
+                    Duration::from_secs(10),
+                ),
             )
             .await?;
         Ok(alert)

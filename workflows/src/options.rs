@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use souk_contracts::queues::{self, Domain};
+use souk_contracts::queues::{self, Queue};
 use temporalio_common::RetryPolicy;
 use temporalio_sdk::{
     ActivityOptions, LocalActivityOptions, WorkflowCancellationToken, WorkflowContext,
@@ -19,14 +19,10 @@ pub fn retry() -> RetryPolicy {
 }
 
 /// Options for an activity on `domain`'s queue, under the same prefix as this workflow's queue.
-pub fn on<W>(
-    ctx: &WorkflowContext<W>,
-    domain: Domain,
-    start_to_close: Duration,
-) -> ActivityOptions {
+pub fn on<W>(ctx: &WorkflowContext<W>, domain: Queue, start_to_close: Duration) -> ActivityOptions {
     let prefix = queues::prefix_of(ctx.task_queue());
     ActivityOptions::with_start_to_close_timeout(start_to_close)
-        .task_queue(domain.queue(prefix))
+        .task_queue(domain.under(prefix))
         .retry_policy(retry())
         .build()
 }

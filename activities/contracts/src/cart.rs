@@ -7,6 +7,9 @@ use uuid::Uuid;
 
 use crate::activity;
 
+/// The `cart` domain's task queue.
+pub const QUEUE: crate::queues::Queue = crate::queues::Queue::new("cart");
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotCart {
     pub cart_id: String,

@@ -6,6 +6,9 @@ use uuid::Uuid;
 
 use crate::activity;
 
+/// The `catalog` domain's task queue.
+pub const QUEUE: crate::queues::Queue = crate::queues::Queue::new("catalog");
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DescribeSkus {
     pub skus: Vec<Sku>,

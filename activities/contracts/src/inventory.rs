@@ -7,6 +7,9 @@ use souk_domain::stock::ReservationState;
 
 use crate::activity;
 
+/// The `inventory` domain's task queue.
+pub const QUEUE: crate::queues::Queue = crate::queues::Queue::new("inventory");
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReserveStock {
     /// Idempotency key: the same id always means the same reservation, e.g.

@@ -7,6 +7,9 @@ use uuid::Uuid;
 use crate::activity;
 use crate::orders::Address;
 
+/// The `notifications` domain's task queue.
+pub const QUEUE: crate::queues::Queue = crate::queues::Queue::new("notifications");
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfirmationLine {
     pub title: String,

@@ -7,6 +7,9 @@ use uuid::Uuid;
 
 use crate::activity;
 
+/// The `orders` domain's task queue.
+pub const QUEUE: crate::queues::Queue = crate::queues::Queue::new("orders");
+
 /// A postal address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {

@@ -6,6 +6,9 @@ use uuid::Uuid;
 
 use crate::activity;
 
+/// The `payments` domain's task queue.
+pub const QUEUE: crate::queues::Queue = crate::queues::Queue::new("payments");
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizePayment {
     pub checkout_id: String,

@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::activity;
 
+/// The `pricing` domain's task queue.
+pub const QUEUE: crate::queues::Queue = crate::queues::Queue::new("pricing");
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HoldCoupon {
     pub code: String,

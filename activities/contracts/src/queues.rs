@@ -7,60 +7,30 @@
 
 pub const WORKFLOWS: &str = "souk.workflows";
 
-/// The domains. Each runs in a worker process; those with activities poll `souk.<domain>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Domain {
-    Catalog,
-    Inventory,
-    Pricing,
-    Cart,
-    Orders,
-    Payments,
-    Notifications,
-    Auth,
-    Users,
+/// A domain's task queue: `souk.<domain>` under the deployment's prefix. Each domain's
+/// contract module names its own (`souk_contracts::inventory::QUEUE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Queue(&'static str);
+
+impl Queue {
+    pub const fn new(domain: &'static str) -> Self {
+        Self(domain)
+    }
+
+    /// The domain it belongs to.
+    pub fn domain(self) -> &'static str {
+        self.0
+    }
+
+    /// The task queue under `prefix` (usually empty).
+    pub fn under(self, prefix: &str) -> String {
+        domain(prefix, self.0)
+    }
 }
 
-impl Domain {
-    pub const ALL: [Domain; 9] = [
-        Domain::Catalog,
-        Domain::Inventory,
-        Domain::Pricing,
-        Domain::Cart,
-        Domain::Orders,
-        Domain::Payments,
-        Domain::Notifications,
-        Domain::Auth,
-        Domain::Users,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Domain::Catalog => "catalog",
-            Domain::Inventory => "inventory",
-            Domain::Pricing => "pricing",
-            Domain::Cart => "cart",
-            Domain::Orders => "orders",
-            Domain::Payments => "payments",
-            Domain::Notifications => "notifications",
-            Domain::Auth => "auth",
-            Domain::Users => "users",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.name() == s)
-    }
-
-    /// Whether workflows run activities of this domain (and its worker polls a task queue).
-    pub fn has_activities(self) -> bool {
-        !matches!(self, Domain::Auth | Domain::Users)
-    }
-
-    /// The task queue of this domain under `prefix` (usually empty).
-    pub fn queue(self, prefix: &str) -> String {
-        format!("{prefix}souk.{}", self.name())
-    }
+/// The task queue of `domain` under `prefix`.
+pub fn domain(prefix: &str, domain: &str) -> String {
+    format!("{prefix}souk.{domain}")
 }
 
 /// The workflow task queue under `prefix`.
@@ -79,11 +49,10 @@ mod tests {
 
     #[test]
     fn domain_queues_follow_the_workflow_queue_prefix() {
-        assert_eq!(Domain::Inventory.queue(""), "souk.inventory");
+        assert_eq!(crate::inventory::QUEUE.under(""), "souk.inventory");
         let wq = workflows("t42.");
         assert_eq!(wq, "t42.souk.workflows");
-        assert_eq!(Domain::Cart.queue(prefix_of(&wq)), "t42.souk.cart");
+        assert_eq!(crate::cart::QUEUE.under(prefix_of(&wq)), "t42.souk.cart");
         assert_eq!(prefix_of("souk.workflows"), "");
-        assert_eq!(Domain::parse("pricing"), Some(Domain::Pricing));
     }
 }

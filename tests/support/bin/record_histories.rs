@@ -62,9 +62,9 @@ async fn start(http: &Http, sku: &str, payment_method: &str, coupon: Option<&str
 
 /// Takes a checkout's reservation back, as an operator or the sweeper would.
 async fn take_back(db: &sqlx::PgPool, reservation_id: &str) -> anyhow::Result<()> {
-    souk_activities::inventory::store::release(
+    souk_inventory::store::release(
         db,
-        &souk_activities::Ctx::system(),
+        &souk_kit::Ctx::system(),
         reservation_id,
         Some("taken back by the recorder"),
     )
@@ -174,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
     // 3-D Secure, completed by the customer: the provider's signed webhook signals it.
     let id = start(&http, sku, "pm_card_authenticationRequired", None).await;
     let reference = awaiting_payment(a, &http, &id).await;
-    souk_activities::payments::sandbox::complete_authentication(&db, &reference).await?;
+    souk_payments::sandbox::complete_authentication(&db, &reference).await?;
     let payload = json!({
         "id": format!("evt_{}", unique()), "object": "event", "created": 1_700_000_000,
         "livemode": false, "pending_webhooks": 1, "type": "payment_intent.amount_capturable_updated",

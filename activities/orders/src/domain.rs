@@ -1,0 +1,47 @@
+//! The orders domain as the workers start it.
+
+use std::sync::Arc;
+
+use souk_kit::db::Schema;
+use souk_kit::domain::{Domain, Env, Served};
+use sqlx::PgPool;
+use temporalio_sdk::WorkerOptions;
+
+use crate::activities::OrderActivities;
+use crate::grpc::Orders;
+
+pub struct OrdersDomain;
+
+#[tonic::async_trait]
+impl Domain for OrdersDomain {
+    fn name(&self) -> &'static str {
+        "orders"
+    }
+
+    fn schema(&self) -> &'static Schema {
+        &crate::SCHEMA
+    }
+
+    async fn serve(&self, _env: &Env, pool: PgPool) -> anyhow::Result<Served> {
+        let mut served = Served::default();
+        served
+            .routes
+            .add_service(Orders::new(pool.clone()).into_server());
+        served.steps = Some(Arc::new(OrderActivities { pool }));
+        Ok(served)
+    }
+
+    fn has_activities(&self) -> bool {
+        true
+    }
+
+    async fn activities(
+        &self,
+        _env: &Env,
+        pool: PgPool,
+        options: &mut WorkerOptions,
+    ) -> anyhow::Result<()> {
+        options.register_activities(OrderActivities { pool });
+        Ok(())
+    }
+}

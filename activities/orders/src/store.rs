@@ -1,0 +1,608 @@
+//! SQL for the orders schema.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use souk_contracts::orders::{CreateOrder, OrderRef};
+use souk_domain::order::{IllegalTransition, OrderStatus, PaymentStatus, order_no};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use souk_kit::{Ctx, outbox};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("checkout {checkout_id} attempt {attempt} was cancelled before its order was placed")]
+    Cancelled { checkout_id: String, attempt: u32 },
+    #[error("order {0} does not exist")]
+    NotFound(String),
+    #[error(transparent)]
+    Transition(#[from] IllegalTransition),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Serialises everything that happens to one checkout attempt's order.
+async fn lock_checkout(tx: &mut PgConnection, checkout_id: &str, attempt: u32) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('orders:' || $1 || ':' || $2::text))")
+        .bind(checkout_id)
+        .bind(attempt as i32)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+async fn timeline(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    event: &str,
+    actor: &str,
+    note: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO orders.timeline (order_id, event, actor, note) VALUES ($1, $2, $3, $4)",
+        order_id,
+        event,
+        actor,
+        note
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Places the order of a checkout attempt, split by vendor, in one transaction. Idempotent:
+/// the same attempt returns the same order.
+pub async fn create(pool: &PgPool, ctx: &Ctx, o: &CreateOrder) -> Result<OrderRef, Error> {
+    if o.lines.is_empty() {
+        return Err(Error::Invalid("an order needs at least one line".into()));
+    }
+    let mut tx = pool.begin().await?;
+    lock_checkout(&mut tx, &o.checkout_id, o.attempt).await?;
+    let existing = sqlx::query!(
+        "SELECT id, order_no FROM orders.orders WHERE checkout_id = $1 AND attempt = $2",
+        o.checkout_id,
+        o.attempt as i32
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(r) = existing {
+        return Ok(OrderRef {
+            order_id: r.id,
+            order_no: r.order_no,
+        });
+    }
+    let cancelled = sqlx::query_scalar!(
+        "SELECT reason FROM orders.cancelled_checkouts WHERE checkout_id = $1 AND attempt = $2",
+        o.checkout_id,
+        o.attempt as i32
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if cancelled.is_some() {
+        return Err(Error::Cancelled {
+            checkout_id: o.checkout_id.clone(),
+            attempt: o.attempt,
+        });
+    }
+    let seq = sqlx::query_scalar!(r#"SELECT nextval('orders.order_no_seq') AS "seq!""#)
+        .fetch_one(&mut *tx)
+        .await?;
+    let number = order_no(seq);
+    let order_id = Uuid::now_v7();
+    let address =
+        serde_json::to_value(&o.shipping_address).map_err(|e| Error::Invalid(e.to_string()))?;
+    sqlx::query!(
+        r#"INSERT INTO orders.orders (id, order_no, checkout_id, attempt, cart_id, customer_email,
+               currency, subtotal, discount, tax, shipping, total, coupon_code, shipping_address,
+               payment_provider, payment_reference, customer_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"#,
+        order_id,
+        number,
+        o.checkout_id,
+        o.attempt as i32,
+        o.cart_id,
+        o.customer_email,
+        o.currency.code(),
+        o.subtotal.amount,
+        o.discount.amount,
+        o.tax.amount,
+        o.shipping.amount,
+        o.total.amount,
+        o.coupon_code,
+        address,
+        o.payment_provider,
+        o.payment_reference,
+        o.customer_id
+            .as_deref()
+            .and_then(|c| Uuid::parse_str(c).ok())
+    )
+    .execute(&mut *tx)
+    .await?;
+
+    // One sub-order per vendor, with its share of every amount.
+    #[derive(Default)]
+    struct Share {
+        subtotal: i64,
+        discount: i64,
+        tax: i64,
+    }
+    let mut vendors: BTreeMap<Uuid, Share> = BTreeMap::new();
+    for l in &o.lines {
+        let s = vendors.entry(l.vendor_id).or_default();
+        s.subtotal += l.line_total.amount;
+        s.discount += l.discount.amount;
+        s.tax += l.tax.amount;
+    }
+    let mut sub_ids = BTreeMap::new();
+    for (vendor_id, s) in &vendors {
+        let shipping = o
+            .shipping_by_vendor
+            .iter()
+            .find(|(v, _)| v == vendor_id)
+            .map_or(0, |(_, m)| m.amount);
+        let id = Uuid::now_v7();
+        sqlx::query!(
+            r#"INSERT INTO orders.sub_orders (id, order_id, vendor_id, subtotal, discount, tax, shipping, total)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+            id,
+            order_id,
+            vendor_id,
+            s.subtotal,
+            s.discount,
+            s.tax,
+            shipping,
+            s.subtotal - s.discount + s.tax + shipping
+        )
+        .execute(&mut *tx)
+        .await?;
+        sub_ids.insert(*vendor_id, id);
+    }
+    for l in &o.lines {
+        sqlx::query!(
+            r#"INSERT INTO orders.order_lines (id, order_id, sub_order_id, sku, title, product_id, vendor_id,
+                   quantity, unit_price, line_total, discount, tax)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#,
+            Uuid::now_v7(),
+            order_id,
+            sub_ids[&l.vendor_id],
+            l.sku.as_str(),
+            l.title,
+            l.product_id,
+            l.vendor_id,
+            l.quantity.get() as i32,
+            l.unit_price.amount,
+            l.line_total.amount,
+            l.discount.amount,
+            l.tax.amount
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let note = format!(
+        "{} item(s) from {} vendor(s), total {}",
+        o.lines.len(),
+        vendors.len(),
+        o.total
+    );
+    timeline(&mut tx, order_id, "placed", &ctx.actor, Some(&note)).await?;
+    outbox::emit(
+        &mut tx,
+        &crate::SCHEMA,
+        ctx,
+        "orders.order_placed",
+        serde_json::json!({
+            "order_id": order_id, "order_no": number, "checkout_id": o.checkout_id,
+            "attempt": o.attempt, "total": o.total,
+            "vendors": vendors.keys().collect::<Vec<_>>(),
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(OrderRef {
+        order_id,
+        order_no: number,
+    })
+}
+
+/// Cancels the order of a checkout attempt (a compensation). Idempotent. If the order does not
+/// exist yet, leaves a tombstone so a create that arrives late places nothing.
+pub async fn cancel(
+    pool: &PgPool,
+    ctx: &Ctx,
+    checkout_id: &str,
+    attempt: u32,
+    reason: &str,
+    payment_status: Option<PaymentStatus>,
+) -> Result<(), Error> {
+    let mut tx = pool.begin().await?;
+    lock_checkout(&mut tx, checkout_id, attempt).await?;
+    let row = sqlx::query!(
+        "SELECT id, order_no, status FROM orders.orders WHERE checkout_id = $1 AND attempt = $2 FOR UPDATE",
+        checkout_id,
+        attempt as i32
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        sqlx::query!(
+            "INSERT INTO orders.cancelled_checkouts (checkout_id, attempt, reason) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            checkout_id,
+            attempt as i32,
+            reason
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        return Ok(());
+    };
+    let from = OrderStatus::parse(&row.status)
+        .ok_or_else(|| Error::Invalid(format!("unknown status {}", row.status)))?;
+    if from == OrderStatus::Cancelled {
+        return Ok(());
+    }
+    from.transition(OrderStatus::Cancelled)?;
+    sqlx::query!(
+        r#"UPDATE orders.orders SET status = 'cancelled', payment_status = COALESCE($2, payment_status), updated_at = now()
+           WHERE id = $1"#,
+        row.id,
+        payment_status.map(|p| p.as_str())
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE orders.sub_orders SET status = 'cancelled', updated_at = now() WHERE order_id = $1",
+        row.id
+    )
+    .execute(&mut *tx)
+    .await?;
+    timeline(&mut tx, row.id, "cancelled", &ctx.actor, Some(reason)).await?;
+    outbox::emit(
+        &mut tx,
+        &crate::SCHEMA,
+        ctx,
+        "orders.order_cancelled",
+        serde_json::json!({"order_id": row.id, "order_no": row.order_no, "reason": reason}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records a payment status change. Idempotent.
+pub async fn record_payment(
+    pool: &PgPool,
+    ctx: &Ctx,
+    checkout_id: &str,
+    attempt: u32,
+    status: PaymentStatus,
+    note: &str,
+) -> Result<(), Error> {
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query!(
+        "SELECT id, order_no, payment_status FROM orders.orders WHERE checkout_id = $1 AND attempt = $2 FOR UPDATE",
+        checkout_id,
+        attempt as i32
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("{checkout_id}:{attempt}")))?;
+    if row.payment_status == status.as_str() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "UPDATE orders.orders SET payment_status = $2, updated_at = now() WHERE id = $1",
+        row.id,
+        status.as_str()
+    )
+    .execute(&mut *tx)
+    .await?;
+    timeline(
+        &mut tx,
+        row.id,
+        &format!("payment_{}", status.as_str()),
+        &ctx.actor,
+        Some(note),
+    )
+    .await?;
+    outbox::emit(
+        &mut tx,
+        &crate::SCHEMA,
+        ctx,
+        "orders.payment_recorded",
+        serde_json::json!({"order_id": row.id, "order_no": row.order_no, "payment_status": status.as_str()}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Moves an order (and its sub-orders) to another status through the state machine.
+pub async fn transition(
+    pool: &PgPool,
+    ctx: &Ctx,
+    order_no: &str,
+    to: OrderStatus,
+    note: Option<&str>,
+) -> Result<(), Error> {
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query!(
+        "SELECT id, status FROM orders.orders WHERE order_no = $1 FOR UPDATE",
+        order_no
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| Error::NotFound(order_no.to_string()))?;
+    let from = OrderStatus::parse(&row.status)
+        .ok_or_else(|| Error::Invalid(format!("unknown status {}", row.status)))?;
+    from.transition(to)?;
+    sqlx::query!(
+        "UPDATE orders.orders SET status = $2, updated_at = now() WHERE id = $1",
+        row.id,
+        to.as_str()
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE orders.sub_orders SET status = $2, updated_at = now() WHERE order_id = $1 AND status = $3",
+        row.id,
+        to.as_str(),
+        from.as_str()
+    )
+    .execute(&mut *tx)
+    .await?;
+    timeline(&mut tx, row.id, to.as_str(), &ctx.actor, note).await?;
+    outbox::emit(
+        &mut tx,
+        &crate::SCHEMA,
+        ctx,
+        "orders.status_changed",
+        serde_json::json!({"order_id": row.id, "order_no": order_no, "from": from.as_str(), "to": to.as_str()}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineRow {
+    pub sku: String,
+    pub title: String,
+    pub vendor_id: Uuid,
+    pub quantity: i32,
+    pub unit_price: i64,
+    pub line_total: i64,
+    pub discount: i64,
+    pub tax: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubOrderRow {
+    pub id: Uuid,
+    pub vendor_id: Uuid,
+    pub status: String,
+    pub subtotal: i64,
+    pub discount: i64,
+    pub tax: i64,
+    pub shipping: i64,
+    pub total: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineRow {
+    pub event: String,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub note: Option<String>,
+}
+
+/// One vendor's part of an order, for the vendor's order list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VendorOrderSummary {
+    pub sub_order_id: Uuid,
+    pub order_no: String,
+    pub status: String,
+    pub currency: String,
+    pub total: i64,
+    pub units: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A vendor's sub-orders, newest first, `limit` after `after`.
+pub async fn vendor_orders(
+    pool: &PgPool,
+    vendor_id: Uuid,
+    after: Option<souk_domain::cursor::TimeCursor>,
+    limit: i64,
+) -> Result<Vec<VendorOrderSummary>, Error> {
+    Ok(sqlx::query_as!(
+        VendorOrderSummary,
+        r#"SELECT s.id AS sub_order_id, o.order_no, s.status, o.currency AS "currency: String",
+                  s.total, s.created_at,
+                  (SELECT COALESCE(sum(l.quantity), 0) FROM orders.order_lines l
+                    WHERE l.sub_order_id = s.id)::bigint AS "units!"
+             FROM orders.sub_orders s JOIN orders.orders o ON o.id = s.order_id
+            WHERE s.vendor_id = $1
+              AND ($2::timestamptz IS NULL OR (s.created_at, s.id) < ($2, $3::uuid))
+            ORDER BY s.created_at DESC, s.id DESC
+            LIMIT $4"#,
+        vendor_id,
+        after.as_ref().map(|c| c.created_at),
+        after.as_ref().map(|c| c.id),
+        limit
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+impl OrderDetail {
+    /// Only `vendor`'s part: its lines and sub-order, with the sub-order's totals, and
+    /// nothing about the customer's payment or other vendors. `None` if it has no part.
+    pub fn for_vendor(mut self, vendor: Uuid) -> Option<OrderDetail> {
+        let sub = self
+            .sub_orders
+            .iter()
+            .find(|s| s.vendor_id == vendor)?
+            .clone();
+        self.lines.retain(|l| l.vendor_id == vendor);
+        self.subtotal = sub.subtotal;
+        self.discount = sub.discount;
+        self.tax = sub.tax;
+        self.shipping = sub.shipping;
+        self.total = sub.total;
+        self.status = sub.status.clone();
+        self.sub_orders = vec![sub];
+        // The checkout id names the cart: for a guest, the key to their checkout and cart.
+        self.checkout_id = String::new();
+        self.attempt = 0;
+        self.customer_email = String::new();
+        self.customer_id = None;
+        self.payment_provider = String::new();
+        self.payment_reference = String::new();
+        self.coupon_code = None;
+        self.timeline.clear();
+        Some(self)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderDetail {
+    pub id: Uuid,
+    pub order_no: String,
+    pub checkout_id: String,
+    pub attempt: i32,
+    pub customer_email: String,
+    pub status: String,
+    pub payment_status: String,
+    pub currency: String,
+    pub subtotal: i64,
+    pub discount: i64,
+    pub tax: i64,
+    pub shipping: i64,
+    pub total: i64,
+    pub coupon_code: Option<String>,
+    pub shipping_address: serde_json::Value,
+    pub payment_provider: String,
+    pub payment_reference: String,
+    pub placed_at: DateTime<Utc>,
+    pub lines: Vec<LineRow>,
+    pub sub_orders: Vec<SubOrderRow>,
+    pub timeline: Vec<TimelineRow>,
+    pub customer_id: Option<Uuid>,
+}
+
+/// An order in its customer's order list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerOrderSummary {
+    pub id: Uuid,
+    pub order_no: String,
+    pub status: String,
+    pub payment_status: String,
+    pub currency: String,
+    pub total: i64,
+    pub placed_at: DateTime<Utc>,
+}
+
+/// A customer's orders, newest first, `limit` after `after`.
+pub async fn customer_orders(
+    pool: &PgPool,
+    customer: Uuid,
+    after: Option<souk_domain::cursor::TimeCursor>,
+    limit: i64,
+) -> Result<Vec<CustomerOrderSummary>, Error> {
+    Ok(sqlx::query_as!(
+        CustomerOrderSummary,
+        r#"SELECT id, order_no, status, payment_status, currency AS "currency: String", total, placed_at
+             FROM orders.orders
+            WHERE customer_id = $1
+              AND ($2::timestamptz IS NULL OR (placed_at, id) < ($2, $3::uuid))
+            ORDER BY placed_at DESC, id DESC
+            LIMIT $4"#,
+        customer,
+        after.as_ref().map(|c| c.created_at),
+        after.as_ref().map(|c| c.id),
+        limit
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// An order with its lines, sub-orders and timeline, by order number.
+pub async fn by_order_no(pool: &PgPool, order_no: &str) -> Result<Option<OrderDetail>, Error> {
+    let Some(o) = sqlx::query!(
+        r#"SELECT id, order_no, checkout_id, attempt, customer_email, status, payment_status,
+                  currency AS "currency: String", subtotal, discount, tax, shipping, total, coupon_code,
+                  shipping_address, payment_provider, payment_reference, placed_at, customer_id
+           FROM orders.orders WHERE order_no = $1"#,
+        order_no
+    )
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let lines = sqlx::query_as!(
+        LineRow,
+        r#"SELECT sku, title, vendor_id, quantity, unit_price, line_total, discount, tax
+           FROM orders.order_lines WHERE order_id = $1 ORDER BY vendor_id, sku"#,
+        o.id
+    )
+    .fetch_all(pool)
+    .await?;
+    let sub_orders = sqlx::query_as!(
+        SubOrderRow,
+        r#"SELECT id, vendor_id, status, subtotal, discount, tax, shipping, total
+           FROM orders.sub_orders WHERE order_id = $1 ORDER BY vendor_id"#,
+        o.id
+    )
+    .fetch_all(pool)
+    .await?;
+    let timeline = sqlx::query_as!(
+        TimelineRow,
+        "SELECT event, at, actor, note FROM orders.timeline WHERE order_id = $1 ORDER BY id",
+        o.id
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Some(OrderDetail {
+        id: o.id,
+        order_no: o.order_no,
+        checkout_id: o.checkout_id,
+        attempt: o.attempt,
+        customer_email: o.customer_email,
+        status: o.status,
+        payment_status: o.payment_status,
+        currency: o.currency,
+        subtotal: o.subtotal,
+        discount: o.discount,
+        tax: o.tax,
+        shipping: o.shipping,
+        total: o.total,
+        coupon_code: o.coupon_code,
+        shipping_address: o.shipping_address,
+        payment_provider: o.payment_provider,
+        payment_reference: o.payment_reference,
+        placed_at: o.placed_at,
+        lines,
+        sub_orders,
+        timeline,
+        customer_id: o.customer_id,
+    }))
+}
+
+/// The order of a checkout attempt, if placed.
+pub async fn order_no_for(
+    pool: &PgPool,
+    checkout_id: &str,
+    attempt: u32,
+) -> Result<Option<String>, Error> {
+    Ok(sqlx::query_scalar!(
+        "SELECT order_no FROM orders.orders WHERE checkout_id = $1 AND attempt = $2",
+        checkout_id,
+        attempt as i32
+    )
+    .fetch_optional(pool)
+    .await?)
+}

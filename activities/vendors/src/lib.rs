@@ -1,0 +1,15 @@
+//! The vendors domain: the marketplace's sellers. Owns schema `vendors`. Other domains refer
+//! to a vendor by id only. Payouts and onboarding come with their own workflows later.
+//!
+//! A domain crate: it depends on the kit, the contracts and the domain types, never on another
+//! domain, the API or workflows.
+
+/// The `vendors` schema, owned by role `souk_vendors`, with its migrations (`migrations/vendors/`).
+pub static SCHEMA: souk_kit::db::Schema = souk_kit::db::Schema::new("vendors", &MIGRATIONS);
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/vendors");
+
+pub mod domain;
+pub mod store;
+
+/// The vendors domain, for the workers' registry.
+pub static DOMAIN: domain::VendorsDomain = domain::VendorsDomain;
