@@ -106,12 +106,13 @@ impl Stack {
             let steps_cfg = cfg.clone();
             let setup: temporal::Setup = Box::new(move |queue: String| {
                 Box::pin(async move {
-                    Ok(WorkerOptions::new(queue)
+                    let mut options = WorkerOptions::new(queue)
                         .register_workflow::<souk_workflows::LowStockAlertWorkflow>()?
                         .register_workflow::<souk_workflows::CheckoutWorkflow>()?
-                        // Local activities run on the worker that runs the workflow.
-                        .register_activities(crate::local_steps::LocalSteps::new(&steps_cfg)?)
-                        .build())
+                        .build();
+                    // Local activities run on the worker that runs the workflow.
+                    crate::local_steps::register(&mut options, &steps_cfg)?;
+                    Ok(options)
                 })
             });
             stack.threads.push(temporal::spawn_worker(

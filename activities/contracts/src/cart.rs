@@ -100,3 +100,19 @@ activity!(
     /// Marks the cart as checked out for good (the checkout completed). Idempotent.
     CompleteCheckout, "cart.complete_checkout", CartCheckout => ()
 );
+
+/// The cart steps workflows may run as local activities (through the domain's step service)
+/// as well as on `souk.cart`: the one list of them, as `marker => method(input) -> output`.
+/// It calls back the macro it is given with that list, after the macro's own arguments: the
+/// domain serves the steps with `souk_kit::serve_steps!`, the workflow worker forwards them.
+/// Names resolve where it is called, so the caller imports the markers and types.
+#[macro_export]
+macro_rules! cart_steps {
+    ($($then:ident)::+ ! ($($args:tt)*)) => {
+        $($then)::+! { ($($args)*)
+            Snapshot => snapshot(SnapshotCart) -> CartSnapshot,
+            ReleaseCheckout => release_checkout(CartCheckout) -> (),
+            CompleteCheckout => complete_checkout(CartCheckout) -> (),
+        }
+    };
+}

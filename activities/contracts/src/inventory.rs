@@ -111,3 +111,21 @@ activity!(
     /// Records a low-stock alert (once per alert id) and emits `inventory.low_stock`.
     RaiseAlert, "inventory.raise_low_stock_alert", RaiseLowStockAlert => LowStockAlert
 );
+
+/// The inventory steps workflows may run as local activities (through the domain's step service)
+/// as well as on `souk.inventory`: the one list of them, as `marker => method(input) -> output`.
+/// It calls back the macro it is given with that list, after the macro's own arguments: the
+/// domain serves the steps with `souk_kit::serve_steps!`, the workflow worker forwards them.
+/// Names resolve where it is called, so the caller imports the markers and types.
+#[macro_export]
+macro_rules! inventory_steps {
+    ($($then:ident)::+ ! ($($args:tt)*)) => {
+        $($then)::+! { ($($args)*)
+            Reserve => reserve(ReserveStock) -> Reservation,
+            Extend => extend(ExtendReservation) -> Reservation,
+            Commit => commit(ReservationRef) -> (),
+            CommitAll => commit_all(CommitReservations) -> (),
+            Release => release(ReservationRef) -> (),
+        }
+    };
+}

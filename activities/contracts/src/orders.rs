@@ -99,3 +99,19 @@ activity!(
     /// Records a payment status change in the order and its timeline.
     Payment, "orders.record_payment", RecordPayment => ()
 );
+
+/// The orders steps workflows may run as local activities (through the domain's step service)
+/// as well as on `souk.orders`: the one list of them, as `marker => method(input) -> output`.
+/// It calls back the macro it is given with that list, after the macro's own arguments: the
+/// domain serves the steps with `souk_kit::serve_steps!`, the workflow worker forwards them.
+/// Names resolve where it is called, so the caller imports the markers and types.
+#[macro_export]
+macro_rules! orders_steps {
+    ($($then:ident)::+ ! ($($args:tt)*)) => {
+        $($then)::+! { ($($args)*)
+            Create => create(CreateOrder) -> OrderRef,
+            Cancel => cancel(CancelOrder) -> (),
+            Payment => record_payment(RecordPayment) -> (),
+        }
+    };
+}

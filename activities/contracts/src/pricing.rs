@@ -41,3 +41,19 @@ activity!(
     /// Releases a hold or reverses a redemption (a compensation). Idempotent.
     Release, "pricing.release_coupon", RedemptionRef => ()
 );
+
+/// The pricing steps workflows may run as local activities (through the domain's step service)
+/// as well as on `souk.pricing`: the one list of them, as `marker => method(input) -> output`.
+/// It calls back the macro it is given with that list, after the macro's own arguments: the
+/// domain serves the steps with `souk_kit::serve_steps!`, the workflow worker forwards them.
+/// Names resolve where it is called, so the caller imports the markers and types.
+#[macro_export]
+macro_rules! pricing_steps {
+    ($($then:ident)::+ ! ($($args:tt)*)) => {
+        $($then)::+! { ($($args)*)
+            Hold => hold_coupon(HoldCoupon) -> (),
+            Redeem => redeem_coupon(RedemptionRef) -> (),
+            Release => release_coupon(RedemptionRef) -> (),
+        }
+    };
+}

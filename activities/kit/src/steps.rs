@@ -96,3 +96,74 @@ impl StepService for Steps {
         }))
     }
 }
+
+/// One step of a domain, for the activity definition `D`: what the domain does when a
+/// workflow runs it, as a remote activity or as a local one through the step service.
+#[tonic::async_trait]
+pub trait Step<D>: Send + Sync
+where
+    D: temporalio_common::ActivityDefinition + 'static,
+    D::Input: Send + 'static,
+    D::Output: Send + 'static,
+{
+    async fn run(&self, ctx: &Ctx, input: D::Input) -> Result<D::Output, StepError>;
+}
+
+/// Serves a domain's steps from the one list its contract declares (`inventory_steps!` in
+/// `souk-contracts`): the step service's dispatch by activity name, and the Temporal
+/// activities on the domain's queue, each calling the type's [`Step`] implementation. Further
+/// activities of the type (not steps) go in the braces, as in a `#[activities]` block.
+///
+/// ```ignore
+/// souk_contracts::inventory_steps!(souk_kit::serve_steps!(InventoryActivities {
+///     #[activity(definition = RaiseAlert)]
+///     pub async fn raise_low_stock_alert(...) -> ... { ... }
+/// }));
+/// ```
+#[macro_export]
+macro_rules! serve_steps {
+    (($ty:ident { $($extra:tt)* })
+        $($def:ident => $method:ident($input:ident) -> $output:ty),* $(,)?) => {
+        #[::tonic::async_trait]
+        impl $crate::steps::StepHandler for $ty {
+            async fn run(
+                &self,
+                ctx: &$crate::Ctx,
+                activity: &str,
+                input: &[u8],
+            ) -> ::std::result::Result<::std::vec::Vec<u8>, $crate::failure::StepError> {
+                $(
+                    if activity == $def::NAME {
+                        return $crate::steps::call(input, |i: $input| {
+                            <Self as $crate::steps::Step<$def>>::run(self, ctx, i)
+                        })
+                        .await;
+                    }
+                )*
+                Err($crate::steps::unknown(activity))
+            }
+        }
+
+        #[::temporalio_macros::activities]
+        impl $ty {
+            $(
+                #[activity(definition = $def)]
+                pub async fn $method(
+                    self: ::std::sync::Arc<Self>,
+                    ctx: ::temporalio_sdk::activities::ActivityContext,
+                    input: $input,
+                ) -> ::std::result::Result<$output, ::temporalio_sdk::activities::ActivityError> {
+                    <Self as $crate::steps::Step<$def>>::run(
+                        &*self,
+                        &$crate::failure::ctx_of(&ctx),
+                        input,
+                    )
+                    .await
+                    .map_err($crate::failure::StepError::into_activity)
+                }
+            )*
+
+            $($extra)*
+        }
+    };
+}

@@ -1,18 +1,14 @@
 //! Pricing steps: as Temporal activities on `souk.pricing`, and over the step service.
 
-use std::sync::Arc;
-
 use chrono::Utc;
 use souk_contracts::failures;
 use souk_contracts::pricing::{Hold, HoldCoupon, Redeem, RedemptionRef, Release};
 use sqlx::PgPool;
-use temporalio_macros::activities;
-use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use super::store::{self, Error};
 use souk_kit::Ctx;
-use souk_kit::failure::{StepError, business, ctx_of, transient};
-use souk_kit::steps::{StepHandler, call, unknown};
+use souk_kit::failure::{StepError, business, transient};
+use souk_kit::steps::Step;
 
 #[derive(Clone)]
 pub struct PricingActivities {
@@ -27,8 +23,9 @@ fn failure(e: Error) -> StepError {
     }
 }
 
-impl PricingActivities {
-    pub async fn hold_step(&self, ctx: &Ctx, input: HoldCoupon) -> Result<(), StepError> {
+#[tonic::async_trait]
+impl Step<Hold> for PricingActivities {
+    async fn run(&self, ctx: &Ctx, input: HoldCoupon) -> Result<(), StepError> {
         store::hold(
             &self.pool,
             ctx,
@@ -44,64 +41,24 @@ impl PricingActivities {
         .await
         .map_err(failure)
     }
+}
 
-    pub async fn redeem_step(&self, ctx: &Ctx, input: RedemptionRef) -> Result<(), StepError> {
+#[tonic::async_trait]
+impl Step<Redeem> for PricingActivities {
+    async fn run(&self, ctx: &Ctx, input: RedemptionRef) -> Result<(), StepError> {
         store::redeem(&self.pool, ctx, &input.code, &input.redemption_key)
-            .await
-            .map_err(failure)
-    }
-
-    pub async fn release_step(&self, ctx: &Ctx, input: RedemptionRef) -> Result<(), StepError> {
-        store::reverse_redemption(&self.pool, ctx, &input.code, &input.redemption_key)
             .await
             .map_err(failure)
     }
 }
 
 #[tonic::async_trait]
-impl StepHandler for PricingActivities {
-    async fn run(&self, ctx: &Ctx, activity: &str, input: &[u8]) -> Result<Vec<u8>, StepError> {
-        match activity {
-            Hold::NAME => call(input, |i| self.hold_step(ctx, i)).await,
-            Redeem::NAME => call(input, |i| self.redeem_step(ctx, i)).await,
-            Release::NAME => call(input, |i| self.release_step(ctx, i)).await,
-            other => Err(unknown(other)),
-        }
+impl Step<Release> for PricingActivities {
+    async fn run(&self, ctx: &Ctx, input: RedemptionRef) -> Result<(), StepError> {
+        store::reverse_redemption(&self.pool, ctx, &input.code, &input.redemption_key)
+            .await
+            .map_err(failure)
     }
 }
 
-#[activities]
-impl PricingActivities {
-    #[activity(definition = Hold)]
-    pub async fn hold_coupon(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: HoldCoupon,
-    ) -> Result<(), ActivityError> {
-        self.hold_step(&ctx_of(&ctx), input)
-            .await
-            .map_err(StepError::into_activity)
-    }
-
-    #[activity(definition = Redeem)]
-    pub async fn redeem_coupon(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: RedemptionRef,
-    ) -> Result<(), ActivityError> {
-        self.redeem_step(&ctx_of(&ctx), input)
-            .await
-            .map_err(StepError::into_activity)
-    }
-
-    #[activity(definition = Release)]
-    pub async fn release_coupon(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: RedemptionRef,
-    ) -> Result<(), ActivityError> {
-        self.release_step(&ctx_of(&ctx), input)
-            .await
-            .map_err(StepError::into_activity)
-    }
-}
+souk_contracts::pricing_steps!(souk_kit::serve_steps!(PricingActivities {}));
