@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
+use souk_contracts::checkout::CheckoutClient;
 use souk_contracts::payments::signals::{PAYMENT_CONFIRMED, PAYMENT_FAILED, PaymentUpdate};
 use souk_kit::db::{self, Schema};
 use souk_kit::domain::{Connections, Domain, Env, Served, WorkflowSignals};
-use souk_workflows::CheckoutWorkflow;
 use sqlx::PgPool;
 use temporalio_sdk::WorkerOptions;
 use tokio::net::TcpListener;
@@ -30,8 +30,8 @@ pub struct Running {
     pub temporal: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
 
-/// Signals workflows through Temporal, for domains that report back to a saga. Signals are
-/// typed by the workflow that receives them.
+/// Signals workflows through Temporal, for domains that report back to a saga (payments, to
+/// checkouts), with the client in the receiving workflow's contract.
 struct TemporalSignals {
     temporal: Arc<souk_api::state::Temporal>,
 }
@@ -49,22 +49,15 @@ impl WorkflowSignals for TemporalSignals {
             .client()
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-        let handle = client.get_workflow_handle::<CheckoutWorkflow>(workflow_id);
-        let opts = temporalio_client::WorkflowSignalOptions::default();
         let update: PaymentUpdate = serde_json::from_value(payload)?;
-        match signal {
-            PAYMENT_CONFIRMED => {
-                handle
-                    .signal(CheckoutWorkflow::payment_confirmed, update, opts)
-                    .await?
-            }
-            PAYMENT_FAILED => {
-                handle
-                    .signal(CheckoutWorkflow::payment_failed, update, opts)
-                    .await?
-            }
+        let confirmed = match signal {
+            PAYMENT_CONFIRMED => true,
+            PAYMENT_FAILED => false,
             other => anyhow::bail!("unknown checkout signal {other}"),
-        }
+        };
+        CheckoutClient::new(client)
+            .payment_update(workflow_id, confirmed, update)
+            .await?;
         Ok(())
     }
 }

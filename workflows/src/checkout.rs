@@ -25,7 +25,6 @@
 use std::time::Duration;
 
 use futures::future::Either;
-use serde::{Deserialize, Serialize};
 use souk_contracts::cart::{
     CartCheckout, CartSnapshot, CompleteCheckout, ReleaseCheckout, Snapshot, SnapshotCart,
 };
@@ -34,7 +33,7 @@ use souk_contracts::inventory::{
     self, CommitReservations, ExtendReservation, ReservationRef, ReserveStock,
 };
 use souk_contracts::notifications::{ConfirmationLine, SendConfirmation, SendOrderConfirmation};
-use souk_contracts::orders::{self, Address, CancelOrder, CreateOrder, OrderLine, RecordPayment};
+use souk_contracts::orders::{self, CancelOrder, CreateOrder, OrderLine, RecordPayment};
 use souk_contracts::payments::signals::PaymentUpdate;
 use souk_contracts::payments::{
     AuthorizationStatus, Authorize, AuthorizePayment, Capture, CapturePayment, PaymentRef, Refund,
@@ -48,7 +47,6 @@ use temporalio_common::ActivityDefinition;
 use temporalio_common::data_converters::TemporalDeserializable;
 use temporalio_common::error::IncomingError;
 use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
-use temporalio_common::search_attributes::SearchAttributeKey;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::workflows::{join, join_all, select};
 use temporalio_sdk::{
@@ -59,161 +57,11 @@ use temporalio_sdk::{
 
 use crate::options;
 
-/// The workflow type name in Temporal. Never change it.
-pub const WORKFLOW_TYPE: &str = "Checkout";
-
-/// Search attributes of every checkout (registered by `./dev` and the workers).
-pub const ORDER_NO: SearchAttributeKey<String> = SearchAttributeKey::keyword("OrderNo");
-pub const CUSTOMER_EMAIL: SearchAttributeKey<String> = SearchAttributeKey::keyword("CustomerEmail");
-pub const CHECKOUT_STATE: SearchAttributeKey<String> = SearchAttributeKey::keyword("CheckoutState");
-pub const FAILURE_CODE: SearchAttributeKey<String> = SearchAttributeKey::keyword("FailureCode");
-/// Names and types, for registering them with a Temporal namespace.
-pub const SEARCH_ATTRIBUTES: [&str; 4] =
-    ["OrderNo", "CustomerEmail", "CheckoutState", "FailureCode"];
-
-/// The checkout of a cart: one workflow id per cart; each attempt is a new run.
-pub fn workflow_id(cart_id: &str) -> String {
-    format!("checkout-{cart_id}")
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PaymentChoice {
-    /// Not set any more (the server chooses the provider) and ignored where histories carry it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
-    pub payment_method: String,
-}
-
-/// Knobs the API sets from its configuration; recorded in the history, so a running checkout
-/// keeps the values it started with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckoutSettings {
-    /// How long stock stays reserved without the checkout extending it: the lease a reservation
-    /// starts with, and the margin kept beyond every wait.
-    pub reservation_ttl_seconds: u64,
-    #[serde(default)]
-    pub capture_delay_seconds: u64,
-    /// How much a unit price may have risen since it was put in the cart (basis points).
-    pub price_tolerance_bp: i64,
-    /// How long a payment the customer must complete (3-D Secure) may take. Checkouts that
-    /// predate the setting wait as long as the reservation lasts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payment_wait_seconds: Option<u64>,
-}
-
-impl CheckoutSettings {
-    /// How long the checkout waits for the customer to complete a payment.
-    pub fn payment_wait_seconds(&self) -> u64 {
-        self.payment_wait_seconds
-            .unwrap_or(self.reservation_ttl_seconds)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckoutInput {
-    /// The workflow id (`checkout-<cart>`).
-    pub checkout_id: String,
-    /// 1 for the first try; a new run after a failed one is the next attempt.
-    pub attempt: u32,
-    pub cart_id: String,
-    pub email: String,
-    pub shipping_address: Address,
-    pub payment: PaymentChoice,
-    pub settings: CheckoutSettings,
-    /// The request that started it, for support.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-    /// The signed-in customer checking out (none for a guest).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub customer_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckoutState {
-    #[default]
-    Running,
-    Completed,
-    /// Ended by a business failure; everything done was undone.
-    Compensated,
-    /// Stopped by a `cancel` signal; everything done was undone.
-    Cancelled,
-    /// Ended by a failure that could not be fully undone: needs an operator.
-    Failed,
-}
-
-impl CheckoutState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckoutState::Running => "running",
-            CheckoutState::Completed => "completed",
-            CheckoutState::Compensated => "compensated",
-            CheckoutState::Cancelled => "cancelled",
-            CheckoutState::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            CheckoutState::Running,
-            CheckoutState::Completed,
-            CheckoutState::Compensated,
-            CheckoutState::Cancelled,
-            CheckoutState::Failed,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Step {
-    #[default]
-    Starting,
-    Snapshot,
-    Coupon,
-    Reserve,
-    Authorize,
-    AwaitingPayment,
-    CreateOrder,
-    CaptureDelay,
-    Capture,
-    Commit,
-    /// Redeem the coupon, record the payment on the order and mail the customer.
-    Confirm,
-    Compensating,
-    Done,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Failure {
-    /// Stable: `card_declined`, `out_of_stock`, `coupon_invalid`, `price_changed`,
-    /// `payment_timeout`, `cart_empty`, ...
-    pub code: String,
-    pub message: String,
-}
-
-/// What the `status` query answers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckoutStatus {
-    pub checkout_id: String,
-    pub attempt: u32,
-    pub step: Step,
-    pub state: CheckoutState,
-    /// True once the order is placed with the payment authorized, or the checkout ended.
-    pub decided: bool,
-    pub order_no: Option<String>,
-    pub total: Option<Money>,
-    pub payment_reference: Option<String>,
-    pub failure: Option<Failure>,
-    /// Compensations that could not be done (an operator must look).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub compensation_errors: Vec<String>,
-    /// The signed-in customer checking out (none for a guest): only they may read it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub customer_id: Option<String>,
-}
+pub use souk_contracts::checkout::{
+    CHECKOUT_STATE, CUSTOMER_EMAIL, CheckoutInput, CheckoutSettings, CheckoutState, CheckoutStatus,
+    FAILURE_CODE, Failure, ORDER_NO, PaymentChoice, SEARCH_ATTRIBUTES, Step, WORKFLOW_TYPE,
+    workflow_id,
+};
 
 /// Why the forward path stopped.
 enum Stop {
@@ -1332,6 +1180,36 @@ mod tests {
                 "cart.release_checkout",
                 "cart.complete_checkout",
             ]
+        );
+    }
+
+    /// Callers use the contract's definitions (`souk_contracts::checkout`), never this
+    /// workflow's: both must name the same workflow, update, query and signals.
+    #[test]
+    fn the_contract_names_what_the_workflow_implements() {
+        use super::CheckoutWorkflow;
+        use souk_contracts::checkout as contract;
+        use temporalio_common::{
+            QueryDefinition, SignalDefinition, UpdateDefinition, WorkflowDefinition,
+        };
+        assert_eq!(CheckoutWorkflow::run.name(), contract::Checkout.name());
+        assert_eq!(
+            CheckoutWorkflow::wait_decided.name(),
+            contract::WaitDecided.name()
+        );
+        assert_eq!(CheckoutWorkflow::status.name(), contract::Status.name());
+        assert_eq!(CheckoutWorkflow::cancel.name(), contract::Cancel.name());
+        assert_eq!(
+            CheckoutWorkflow::payment_confirmed.name(),
+            contract::PaymentConfirmed.name()
+        );
+        assert_eq!(
+            CheckoutWorkflow::payment_failed.name(),
+            contract::PaymentFailed.name()
+        );
+        assert_eq!(
+            crate::LowStockAlertWorkflow::run.name(),
+            souk_contracts::low_stock::Alert.name()
         );
     }
 }

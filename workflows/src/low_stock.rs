@@ -4,30 +4,13 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use souk_contracts::inventory::{LowStockAlert, RaiseAlert, RaiseLowStockAlert};
-use souk_domain::Sku;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{WorkflowContext, WorkflowResult};
 
 use crate::options;
 
-/// The workflow type name in Temporal. Never change it.
-pub const WORKFLOW_TYPE: &str = "LowStockAlert";
-
-/// Workflow id for a SKU: at most one alert workflow per SKU runs at a time.
-pub fn workflow_id(sku: &Sku) -> String {
-    format!("low-stock-{sku}")
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LowStockInput {
-    pub sku: Sku,
-    pub available: i64,
-    pub threshold: i64,
-    /// Who made the change that crossed the threshold.
-    pub raised_by: String,
-}
+pub use souk_contracts::low_stock::{LowStockInput, WORKFLOW_TYPE, workflow_id};
 
 #[workflow]
 #[derive(Default)]

@@ -9,8 +9,10 @@
 
 pub mod cart;
 pub mod catalog;
+pub mod checkout;
 pub mod codec;
 pub mod inventory;
+pub mod low_stock;
 pub mod notifications;
 pub mod orders;
 pub mod payments;

@@ -3,11 +3,10 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
+use souk_contracts::low_stock::{self, LowStockInput};
 use souk_domain::Sku;
 use souk_proto::catalog::v1 as catalog_pb;
 use souk_proto::inventory::v1 as pb;
-use souk_workflows::LowStockAlertWorkflow;
-use souk_workflows::low_stock::{self, LowStockInput};
 use temporalio_client::errors::WorkflowStartError;
 use temporalio_client::{WorkflowIdReusePolicy, WorkflowStartOptions};
 use utoipa::IntoParams;
@@ -138,7 +137,7 @@ pub(crate) async fn start_low_stock_alert(
         raised_by: caller.actor.clone(),
     };
     match client
-        .start_workflow(LowStockAlertWorkflow::run, input, options)
+        .start_workflow(low_stock::Alert, input, options)
         .await
     {
         Ok(handle) => {

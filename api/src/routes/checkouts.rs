@@ -7,22 +7,20 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use souk_contracts::checkout::{
+    self, CHECKOUT_STATE, CUSTOMER_EMAIL, CheckoutClient, CheckoutInput, CheckoutSettings,
+    CheckoutState, CheckoutStatus, FAILURE_CODE, ORDER_NO, PaymentChoice, memo as memo_key,
+};
 use souk_contracts::orders::Address;
 use souk_domain::CountryCode;
 use souk_domain::Money;
 use souk_proto::cart::v1 as cart_pb;
-use souk_workflows::CheckoutWorkflow;
-use souk_workflows::checkout::{
-    self, CHECKOUT_STATE, CUSTOMER_EMAIL, CheckoutInput, CheckoutSettings, CheckoutState,
-    CheckoutStatus, FAILURE_CODE, ORDER_NO, PaymentChoice,
-};
 use temporalio_client::errors::{
     WorkflowInteractionError, WorkflowStartError, WorkflowUpdateWithStartError,
 };
 use temporalio_client::{
-    Client, RpcOptions, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions,
-    WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowQueryOptions,
-    WorkflowSignalOptions, WorkflowUpdateWithStartOptions,
+    RpcOptions, WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+    WorkflowUpdateWithStartOptions,
 };
 use temporalio_common::MemoValues;
 use temporalio_common::search_attributes::SearchAttributes;
@@ -42,12 +40,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
-const MEMO_KEY: &str = "idempotency_key";
-const MEMO_ATTEMPT: &str = "attempt";
-const MEMO_REQUEST: &str = "request_id";
-const MEMO_CUSTOMER: &str = "customer_id";
-/// A digest of what the request asked for: a repeated `Idempotency-Key` must ask the same.
-const MEMO_REQUEST_HASH: &str = "request_hash";
 
 fn status_url(checkout_id: &str) -> String {
     format!("/v1/checkouts/{checkout_id}")
@@ -65,22 +57,25 @@ struct Run {
     request_hash: Option<String>,
 }
 
-async fn describe(s: &AppState, client: &Client, checkout_id: &str) -> ApiResult<Option<Run>> {
-    let handle = client.get_workflow_handle::<CheckoutWorkflow>(checkout_id);
-    match handle.describe(WorkflowDescribeOptions::default()).await {
+async fn describe(
+    s: &AppState,
+    client: &CheckoutClient,
+    checkout_id: &str,
+) -> ApiResult<Option<Run>> {
+    match client.describe(checkout_id).await {
         Ok(d) => {
             // The memo is encrypted like every payload: read it through the codec.
             let t = &s.temporal;
             let sa = d.search_attributes();
             Ok(Some(Run {
                 status: d.status(),
-                idempotency_key: t.memo(&d, MEMO_KEY)?,
-                attempt: t.memo(&d, MEMO_ATTEMPT)?.unwrap_or(1),
+                idempotency_key: t.memo(&d, memo_key::IDEMPOTENCY_KEY)?,
+                attempt: t.memo(&d, memo_key::ATTEMPT)?.unwrap_or(1),
                 state: sa.get(&CHECKOUT_STATE),
                 order_no: sa.get(&ORDER_NO),
                 failure_code: sa.get(&FAILURE_CODE),
-                customer_id: t.memo(&d, MEMO_CUSTOMER)?,
-                request_hash: t.memo(&d, MEMO_REQUEST_HASH)?,
+                customer_id: t.memo(&d, memo_key::CUSTOMER_ID)?,
+                request_hash: t.memo(&d, memo_key::REQUEST_HASH)?,
             }))
         }
         Err(WorkflowInteractionError::NotFound(_)) => Ok(None),
@@ -333,7 +328,7 @@ async fn create_checkout(
         &payment_method,
         caller.user_id(),
     );
-    let client = s.temporal.client().await?;
+    let client = CheckoutClient::new(s.temporal.client().await?);
     let checkout_id = checkout::workflow_id(&body.cart_id);
     // First try as attempt 1, refusing to start if this cart has any run already; only then
     // look at what is there. The common case costs one call to Temporal.
@@ -392,14 +387,14 @@ async fn create_checkout(
             customer_id: caller.user_id().map(str::to_string),
         };
         let mut memo = MemoValues::new();
-        memo.insert(MEMO_KEY, key.clone());
-        memo.insert(MEMO_ATTEMPT, attempt);
-        memo.insert(MEMO_REQUEST_HASH, hash.clone());
+        memo.insert(memo_key::IDEMPOTENCY_KEY, key.clone());
+        memo.insert(memo_key::ATTEMPT, attempt);
+        memo.insert(memo_key::REQUEST_HASH, hash.clone());
         if let Some(r) = &caller.request_id {
-            memo.insert(MEMO_REQUEST, r.clone());
+            memo.insert(memo_key::REQUEST_ID, r.clone());
         }
         if let Some(c) = caller.user_id() {
-            memo.insert(MEMO_CUSTOMER, c.to_string());
+            memo.insert(memo_key::CUSTOMER_ID, c.to_string());
         }
         // A retry after a failed attempt may reuse the id; a first attempt may not.
         let reuse = if attempt == 1 {
@@ -422,15 +417,7 @@ async fn create_checkout(
         .static_summary(format!("Checkout of cart {}", body.cart_id))
         .build();
         // Start and ask for the decision in one call: the update rides on the first task.
-        let started = client
-            .start_update_with_start_workflow(
-                CheckoutWorkflow::run,
-                input,
-                CheckoutWorkflow::wait_decided,
-                (),
-                options,
-            )
-            .await;
+        let started = client.start(input, options).await;
         match started {
             Ok(update) => {
                 tracing::info!(checkout_id = %checkout_id, attempt, "checkout started");
@@ -459,15 +446,10 @@ async fn create_checkout(
 /// Waits (bounded) for the saga's decision and answers 201, or 202 if it is still running.
 async fn decided(
     s: &AppState,
-    client: &Client,
+    client: &CheckoutClient,
     checkout_id: &str,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<dto::Checkout>)> {
-    let handle = client.get_workflow_handle::<CheckoutWorkflow>(checkout_id);
-    let wait = handle.execute_update(
-        CheckoutWorkflow::wait_decided,
-        (),
-        WorkflowExecuteUpdateOptions::default(),
-    );
+    let wait = client.wait_decided(checkout_id);
     let status = match tokio::time::timeout(s.settings.checkout.decision_wait, wait).await {
         Ok(Ok(status)) => Some(to_dto(&status)),
         Ok(Err(_)) | Err(_) => None,
@@ -478,7 +460,7 @@ async fn decided(
 /// 201 with the status once decided; otherwise 202 with where to look.
 async fn answer(
     s: &AppState,
-    client: &Client,
+    client: &CheckoutClient,
     checkout_id: &str,
     status: Option<dto::Checkout>,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<dto::Checkout>)> {
@@ -516,7 +498,7 @@ async fn answer(
 /// Temporal records (so support can read it while workers are down).
 async fn read_status(
     s: &AppState,
-    client: &Client,
+    client: &CheckoutClient,
     checkout_id: &str,
 ) -> ApiResult<Option<dto::Checkout>> {
     Ok(read_status_owned(s, client, checkout_id)
@@ -527,15 +509,10 @@ async fn read_status(
 /// The checkout's status and the customer it belongs to (`None`: a guest's).
 async fn read_status_owned(
     s: &AppState,
-    client: &Client,
+    client: &CheckoutClient,
     checkout_id: &str,
 ) -> ApiResult<Option<(dto::Checkout, Option<String>)>> {
-    let handle = client.get_workflow_handle::<CheckoutWorkflow>(checkout_id);
-    let query = handle.query(
-        CheckoutWorkflow::status,
-        (),
-        WorkflowQueryOptions::default(),
-    );
+    let query = client.status(checkout_id);
     if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(2), query).await {
         return Ok(Some((to_dto(&status), status.customer_id.clone())));
     }
@@ -612,7 +589,7 @@ async fn get_checkout(
     Path(checkout_id): Path<String>,
 ) -> ApiResult<Json<dto::Checkout>> {
     checkout_path(&checkout_id)?;
-    let client = s.temporal.client().await?;
+    let client = CheckoutClient::new(s.temporal.client().await?);
     let (status, owner) = read_status_owned(&s, &client, &checkout_id)
         .await?
         .ok_or_else(|| ApiError::not_found("checkout_not_found", "no such checkout"))?;
@@ -634,7 +611,7 @@ async fn cancel_checkout(
     Path(checkout_id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<CancelRequested>)> {
     checkout_path(&checkout_id)?;
-    let client = s.temporal.client().await?;
+    let client = CheckoutClient::new(s.temporal.client().await?);
     let (status, owner) = read_status_owned(&s, &client, &checkout_id)
         .await?
         .ok_or_else(|| ApiError::not_found("checkout_not_found", "no such checkout"))?;
@@ -653,12 +630,7 @@ async fn cancel_checkout(
     }
     let reason = format!("cancelled by {}", caller.actor);
     client
-        .get_workflow_handle::<CheckoutWorkflow>(&checkout_id)
-        .signal(
-            CheckoutWorkflow::cancel,
-            reason,
-            WorkflowSignalOptions::default(),
-        )
+        .cancel(&checkout_id, reason)
         .await
         .map_err(temporal_error)?;
     tracing::info!(checkout_id = %checkout_id, "checkout cancel requested");
