@@ -75,6 +75,14 @@ impl From<Failure> for Stop {
     }
 }
 
+/// How the payment the customer was completing ended, as the provider reported it (the first
+/// report counts).
+#[derive(Debug, Clone)]
+enum PaymentOutcome {
+    Confirmed,
+    Failed(PaymentUpdate),
+}
+
 /// What to undo, in the order it was done.
 #[derive(Debug, Clone)]
 enum Undo {
@@ -130,7 +138,7 @@ pub struct CheckoutWorkflow {
     status: CheckoutStatus,
     cancel_requested: Option<String>,
     /// Whether the customer completed the payment (from the provider's webhook).
-    payment_update: Option<(bool, PaymentUpdate)>,
+    payment_update: Option<PaymentOutcome>,
     /// Past capture, the checkout can no longer be cancelled.
     captured: bool,
     /// Whether this run has [`LOCAL_STEPS_PATCH`].
@@ -931,8 +939,8 @@ impl CheckoutWorkflow {
             .into());
         }
         match ctx.state(|s| s.payment_update.clone()) {
-            Some((true, _)) => Ok(()),
-            Some((false, update)) => Err(Failure {
+            Some(PaymentOutcome::Confirmed) => Ok(()),
+            Some(PaymentOutcome::Failed(update)) => Err(Failure {
                 code: "card_declined".into(),
                 message: update.reason.unwrap_or_else(|| "the payment failed".into()),
             }
@@ -1114,51 +1122,54 @@ impl CheckoutWorkflow {
     pub fn payment_confirmed(
         &mut self,
         _ctx: &mut SyncWorkflowContext<Self>,
-        update: PaymentUpdate,
+        _update: PaymentUpdate,
     ) {
-        self.payment_update.get_or_insert((true, update));
+        self.payment_update.get_or_insert(PaymentOutcome::Confirmed);
     }
 
     #[signal(name = "payment_failed")]
     pub fn payment_failed(&mut self, _ctx: &mut SyncWorkflowContext<Self>, update: PaymentUpdate) {
-        self.payment_update.get_or_insert((false, update));
+        self.payment_update
+            .get_or_insert(PaymentOutcome::Failed(update));
     }
-}
-
-/// Every activity the checkout runs, for tests that check the names stay pinned.
-pub fn activity_names() -> Vec<&'static str> {
-    vec![
-        Snapshot.name(),
-        Hold.name(),
-        inventory::Reserve.name(),
-        Authorize.name(),
-        inventory::Extend.name(),
-        orders::Create.name(),
-        Capture.name(),
-        inventory::Commit.name(),
-        inventory::CommitAll.name(),
-        Redeem.name(),
-        orders::Payment.name(),
-        SendConfirmation.name(),
-        orders::Cancel.name(),
-        Refund.name(),
-        Void.name(),
-        inventory::Release.name(),
-        Release.name(),
-        ReleaseCheckout.name(),
-        CompleteCheckout.name(),
-    ]
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// Every activity the checkout runs, for tests that check the names stay pinned.
+    fn activity_names() -> Vec<&'static str> {
+        vec![
+            Snapshot.name(),
+            Hold.name(),
+            inventory::Reserve.name(),
+            Authorize.name(),
+            inventory::Extend.name(),
+            orders::Create.name(),
+            Capture.name(),
+            inventory::Commit.name(),
+            inventory::CommitAll.name(),
+            Redeem.name(),
+            orders::Payment.name(),
+            SendConfirmation.name(),
+            orders::Cancel.name(),
+            Refund.name(),
+            Void.name(),
+            inventory::Release.name(),
+            Release.name(),
+            ReleaseCheckout.name(),
+            CompleteCheckout.name(),
+        ]
+    }
+
     /// Type names are recorded in every history: renaming one breaks running checkouts.
     #[test]
     fn activity_and_workflow_type_names_are_pinned() {
         assert_eq!(super::WORKFLOW_TYPE, "Checkout");
         assert_eq!(crate::low_stock::WORKFLOW_TYPE, "LowStockAlert");
         assert_eq!(
-            super::activity_names(),
+            activity_names(),
             [
                 "cart.snapshot",
                 "pricing.hold_coupon",

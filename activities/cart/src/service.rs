@@ -142,6 +142,23 @@ impl Stripes {
 }
 
 /// A short random pause before retrying a compare-and-set that lost a race.
+/// Runs `attempt` until it is not refused for a concurrent change (the compare-and-set lost),
+/// at most [`CAS_ATTEMPTS`] times with a short jittered backoff; then the cart is busy. Each
+/// attempt reads the cart again, so it decides on what is stored now.
+async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    for n in 0..CAS_ATTEMPTS {
+        match attempt().await {
+            Err(Error::Store(StoreError::Conflict)) => backoff(n).await,
+            other => return other,
+        }
+    }
+    Err(Error::Busy)
+}
+
 async fn backoff(attempt: usize) {
     let jitter = (Uuid::new_v4().as_u128() % 20) as u64;
     tokio::time::sleep(std::time::Duration::from_millis(
@@ -348,7 +365,7 @@ impl CartService {
         change: impl Fn(&StoredCart) -> Result<Option<Option<CheckoutHold>>, Error>,
         event_type: &str,
     ) -> Result<(), Error> {
-        for attempt in 0..CAS_ATTEMPTS {
+        retrying(|| async {
             let Some(mut cart) = self.store.get(id).await? else {
                 return Ok(());
             };
@@ -363,12 +380,9 @@ impl CartService {
                 event_type,
                 serde_json::json!({"cart_id": id, "checkout": cart.checkout}),
             );
-            match self.store.put(&cart, &event).await {
-                Err(StoreError::Conflict) => backoff(attempt).await,
-                other => return Ok(other?),
-            }
-        }
-        Err(Error::Busy)
+            Ok(self.store.put(&cart, &event).await?)
+        })
+        .await
     }
 
     /// Releases a running checkout's hold on its cart (the checkout failed or was
@@ -486,7 +500,7 @@ impl CartService {
             self.store.set_user_cart(&user, &rendered.cart.id).await?;
             return Ok(rendered);
         };
-        for attempt in 0..CAS_ATTEMPTS {
+        retrying(|| async {
             let mut cart = self.load_editable(ctx, &target.id).await?;
             let mut merged = Vec::new();
             let mut skipped = Vec::new();
@@ -529,8 +543,7 @@ impl CartService {
                 "cart_id": cart.id, "merged_from": guest.id, "merged": merged, "skipped": skipped,
             });
             match self.save(ctx, cart, "cart.merged", data).await {
-                Err(Error::Store(StoreError::Conflict)) => backoff(attempt).await,
-                Err(e) => return Err(e),
+                Err(e) => Err(e),
                 Ok(rendered) => {
                     let event = outbox::envelope(
                         ctx,
@@ -545,11 +558,11 @@ impl CartService {
                         ),
                         other => other?,
                     }
-                    return Ok(rendered);
+                    Ok(rendered)
                 }
             }
-        }
-        Err(Error::Busy)
+        })
+        .await
     }
 
     /// Adds `quantity` of `sku`, or more of it if the cart holds it already.
@@ -561,7 +574,7 @@ impl CartService {
         quantity: Quantity,
     ) -> Result<RenderedCart, Error> {
         let _turn = self.locks.lock(id).await;
-        for attempt in 0..CAS_ATTEMPTS {
+        retrying(|| async move {
             let mut cart = self.load_editable(ctx, id).await?;
             let existing = cart.lines.iter().position(|l| &l.sku == sku);
             let new_qty = match existing {
@@ -590,12 +603,9 @@ impl CartService {
                 "cart_id": id, "sku": sku, "added": quantity.get(), "quantity": new_qty.get(),
                 "unit_price": price,
             });
-            match self.save(ctx, cart, "cart.item_added", data).await {
-                Err(Error::Store(StoreError::Conflict)) => backoff(attempt).await,
-                other => return other,
-            }
-        }
-        Err(Error::Busy)
+            self.save(ctx, cart, "cart.item_added", data).await
+        })
+        .await
     }
 
     /// Sets the quantity of a line already in the cart.
@@ -607,7 +617,7 @@ impl CartService {
         quantity: Quantity,
     ) -> Result<RenderedCart, Error> {
         let _turn = self.locks.lock(id).await;
-        for attempt in 0..CAS_ATTEMPTS {
+        retrying(|| async move {
             let mut cart = self.load_editable(ctx, id).await?;
             let i = cart
                 .lines
@@ -623,17 +633,14 @@ impl CartService {
             let data = serde_json::json!({
                 "cart_id": id, "sku": sku, "previous_quantity": previous.get(), "quantity": quantity.get(),
             });
-            match self.save(ctx, cart, "cart.item_updated", data).await {
-                Err(Error::Store(StoreError::Conflict)) => backoff(attempt).await,
-                other => return other,
-            }
-        }
-        Err(Error::Busy)
+            self.save(ctx, cart, "cart.item_updated", data).await
+        })
+        .await
     }
 
     pub async fn remove_item(&self, ctx: &Ctx, id: &str, sku: &Sku) -> Result<RenderedCart, Error> {
         let _turn = self.locks.lock(id).await;
-        for attempt in 0..CAS_ATTEMPTS {
+        retrying(|| async move {
             let mut cart = self.load_editable(ctx, id).await?;
             let i = cart
                 .lines
@@ -643,12 +650,9 @@ impl CartService {
             let removed = cart.lines.remove(i);
             let data =
                 serde_json::json!({"cart_id": id, "sku": sku, "quantity": removed.quantity.get()});
-            match self.save(ctx, cart, "cart.item_removed", data).await {
-                Err(Error::Store(StoreError::Conflict)) => backoff(attempt).await,
-                other => return other,
-            }
-        }
-        Err(Error::Busy)
+            self.save(ctx, cart, "cart.item_removed", data).await
+        })
+        .await
     }
 
     /// Applies a coupon if it applies to the cart now; otherwise says why not and saves nothing.
@@ -660,7 +664,8 @@ impl CartService {
     ) -> Result<RenderedCart, Error> {
         let code = normalize_code(code).ok_or_else(|| Error::UnknownCoupon(code.to_string()))?;
         let _turn = self.locks.lock(id).await;
-        for attempt in 0..CAS_ATTEMPTS {
+        let code = &code;
+        retrying(|| async move {
             let mut cart = self.load_editable(ctx, id).await?;
             cart.coupon_code = Some(code.clone());
             let rendered = self.render(ctx, cart.clone()).await?;
@@ -668,37 +673,31 @@ impl CartService {
                 && !c.applied
             {
                 return Err(match c.reason.as_deref() {
-                    Some("not_found") => Error::UnknownCoupon(code),
+                    Some("not_found") => Error::UnknownCoupon(code.clone()),
                     reason => Error::CouponRejected {
-                        code,
+                        code: code.clone(),
                         reason: reason.unwrap_or("not_applicable").to_string(),
                         message: c.description.clone(),
                     },
                 });
             }
             let data = serde_json::json!({"cart_id": id, "code": code});
-            match self.save(ctx, cart, "cart.coupon_applied", data).await {
-                Err(Error::Store(StoreError::Conflict)) => backoff(attempt).await,
-                other => return other,
-            }
-        }
-        Err(Error::Busy)
+            self.save(ctx, cart, "cart.coupon_applied", data).await
+        })
+        .await
     }
 
     pub async fn remove_coupon(&self, ctx: &Ctx, id: &str) -> Result<RenderedCart, Error> {
         let _turn = self.locks.lock(id).await;
-        for attempt in 0..CAS_ATTEMPTS {
+        retrying(|| async move {
             let mut cart = self.load_editable(ctx, id).await?;
             let Some(code) = cart.coupon_code.take() else {
                 return self.render(ctx, cart).await;
             };
             let data = serde_json::json!({"cart_id": id, "code": code});
-            match self.save(ctx, cart, "cart.coupon_removed", data).await {
-                Err(Error::Store(StoreError::Conflict)) => backoff(attempt).await,
-                other => return other,
-            }
-        }
-        Err(Error::Busy)
+            self.save(ctx, cart, "cart.coupon_removed", data).await
+        })
+        .await
     }
 
     /// Prices the cart now for its destination (where the order ships; the cart's own
