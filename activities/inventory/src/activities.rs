@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use souk_contracts::failures;
 use souk_contracts::inventory::{
     Commit, CommitAll, CommitReservations, Extend, ExtendReservation, LowStockAlert, RaiseAlert,
     RaiseLowStockAlert, Release, Reservation, ReservationRef, Reserve, ReserveStock,
@@ -13,7 +12,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use super::store::{self, Error};
 use souk_kit::Ctx;
-use souk_kit::failure::{StepError, business, ctx_of, transient};
+use souk_kit::failure::{StepError, ctx_of};
 use souk_kit::steps::Step;
 
 #[derive(Clone)]
@@ -22,18 +21,7 @@ pub struct InventoryActivities {
 }
 
 fn failure(e: Error) -> StepError {
-    match e {
-        Error::InsufficientStock { .. } => business(failures::INSUFFICIENT_STOCK, e),
-        Error::ReservationConflict(_) => business(failures::RESERVATION_CONFLICT, e),
-        Error::ReservationReleased(_) => business(failures::RESERVATION_RELEASED, e),
-        Error::ReservationCommitted(_) => business(failures::RESERVATION_COMMITTED, e),
-        Error::ReservationNotFound(_) => business(failures::RESERVATION_NOT_FOUND, e),
-        Error::UnknownWarehouse(_)
-        | Error::UnknownSku(_)
-        | Error::BelowReserved { .. }
-        | Error::Invalid(_) => business(failures::INVALID_INPUT, e),
-        Error::Db(e) => transient(e),
-    }
+    souk_kit::error::step(e)
 }
 
 #[tonic::async_trait]

@@ -7,10 +7,10 @@ use souk_proto::inventory::v1::inventory_service_server::{
     InventoryService, InventoryServiceServer,
 };
 use sqlx::PgPool;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use super::store::{self, Error, StockLevel};
-use souk_kit::grpc::{ctx, db_error, invalid, not_found, status, status_with};
+use souk_kit::grpc::{ctx, invalid, not_found};
 
 #[derive(Clone)]
 pub struct Inventory {
@@ -28,40 +28,7 @@ impl Inventory {
 }
 
 fn store_error(e: Error) -> Status {
-    match e {
-        Error::UnknownWarehouse(w) => not_found(
-            "unknown_warehouse",
-            format!("warehouse `{w}` does not exist"),
-        ),
-        Error::UnknownSku(s) => not_found("unknown_sku", format!("no stock recorded for `{s}`")),
-        Error::BelowReserved { reserved } => status_with(
-            Code::FailedPrecondition,
-            "below_reserved",
-            format!("on_hand cannot be set below the {reserved} units reserved"),
-            [("reserved", reserved.to_string())],
-        ),
-        Error::InsufficientStock {
-            sku,
-            requested,
-            available,
-        } => status_with(
-            Code::FailedPrecondition,
-            "insufficient_stock",
-            format!("not enough stock of {sku}"),
-            [
-                ("requested", requested.to_string()),
-                ("available", available.to_string()),
-            ],
-        ),
-        Error::Invalid(m) => invalid("invalid_request", m),
-        Error::ReservationConflict(_)
-        | Error::ReservationReleased(_)
-        | Error::ReservationCommitted(_)
-        | Error::ReservationNotFound(_) => {
-            status(Code::FailedPrecondition, "reservation_state", e.to_string())
-        }
-        Error::Db(e) => db_error(e),
-    }
+    souk_kit::error::status(&e)
 }
 
 fn level(l: &StockLevel) -> pb::StockLevel {

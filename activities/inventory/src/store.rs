@@ -9,6 +9,8 @@ use souk_domain::cursor::TextCursor;
 use souk_domain::stock::{ReservationState, available, crosses_low_stock};
 use sqlx::{PgConnection, PgPool};
 
+use souk_contracts::failures;
+use souk_kit::error::{Described, Kind};
 use souk_kit::{Ctx, outbox};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,74 @@ pub enum Error {
     Invalid(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+impl Described for Error {
+    fn kind(&self) -> Kind {
+        match self {
+            Error::UnknownWarehouse(_) | Error::UnknownSku(_) => Kind::NotFound,
+            Error::Invalid(_) => Kind::Invalid,
+            Error::InsufficientStock { .. }
+            | Error::BelowReserved { .. }
+            | Error::ReservationConflict(_)
+            | Error::ReservationReleased(_)
+            | Error::ReservationCommitted(_)
+            | Error::ReservationNotFound(_) => Kind::Conflict,
+            Error::Db(_) => Kind::Unavailable,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Error::UnknownWarehouse(_) => "unknown_warehouse",
+            Error::UnknownSku(_) => "unknown_sku",
+            Error::BelowReserved { .. } => "below_reserved",
+            Error::InsufficientStock { .. } => "insufficient_stock",
+            Error::Invalid(_) => "invalid_request",
+            Error::ReservationConflict(_)
+            | Error::ReservationReleased(_)
+            | Error::ReservationCommitted(_)
+            | Error::ReservationNotFound(_) => "reservation_state",
+            Error::Db(_) => "database_unavailable",
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Error::BelowReserved { reserved } => vec![("reserved", reserved.to_string())],
+            Error::InsufficientStock {
+                requested,
+                available,
+                ..
+            } => vec![
+                ("requested", requested.to_string()),
+                ("available", available.to_string()),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
+    fn failure_type(&self) -> Option<&'static str> {
+        match self {
+            Error::InsufficientStock { .. } => Some(failures::INSUFFICIENT_STOCK),
+            Error::ReservationConflict(_) => Some(failures::RESERVATION_CONFLICT),
+            Error::ReservationReleased(_) => Some(failures::RESERVATION_RELEASED),
+            Error::ReservationCommitted(_) => Some(failures::RESERVATION_COMMITTED),
+            Error::ReservationNotFound(_) => Some(failures::RESERVATION_NOT_FOUND),
+            Error::UnknownWarehouse(_)
+            | Error::UnknownSku(_)
+            | Error::BelowReserved { .. }
+            | Error::Invalid(_) => Some(failures::INVALID_INPUT),
+            Error::Db(_) => None,
+        }
+    }
+
+    fn database(&self) -> Option<&sqlx::Error> {
+        match self {
+            Error::Db(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

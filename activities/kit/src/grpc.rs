@@ -30,10 +30,20 @@ pub fn status_with<const N: usize>(
     message: impl Into<String>,
     metadata: [(&str, String); N],
 ) -> Status {
-    let metadata: std::collections::HashMap<String, String> = metadata
+    let metadata = metadata
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+    status_map(code, reason, message, metadata)
+}
+
+/// Like [`status_with`], with the metadata as a map.
+pub fn status_map(
+    code: Code,
+    reason: &str,
+    message: impl Into<String>,
+    metadata: std::collections::HashMap<String, String>,
+) -> Status {
     Status::with_error_details(
         code,
         message,
@@ -97,6 +107,17 @@ pub fn parse_currency(code: &str) -> Result<Currency, Status> {
 /// retry), anything else is internal.
 pub fn db_error(err: sqlx::Error) -> Status {
     match &err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            db_error_ref(&err)
+        }
+        // Logged with its whole cause chain.
+        _ => internal(err),
+    }
+}
+
+/// [`db_error`] of a borrowed error.
+pub fn db_error_ref(err: &sqlx::Error) -> Status {
+    match err {
         // Every connection is in use: a moment later there will be one.
         sqlx::Error::PoolTimedOut => {
             tracing::warn!("database pool exhausted");
@@ -114,7 +135,7 @@ pub fn db_error(err: sqlx::Error) -> Status {
                 "database unavailable",
             )
         }
-        _ => internal(err),
+        _ => internal(anyhow::anyhow!("{err}")),
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod context;
 pub mod db;
 pub mod domain;
+pub mod error;
 pub mod failure;
 pub mod grpc;
 pub mod outbox;

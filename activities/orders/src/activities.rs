@@ -1,6 +1,5 @@
 //! Orders steps: as Temporal activities on `souk.orders`, and over the step service.
 
-use souk_contracts::failures;
 use souk_contracts::orders::{
     Cancel, CancelOrder, Create, CreateOrder, OrderRef, Payment, RecordPayment,
 };
@@ -8,7 +7,7 @@ use sqlx::PgPool;
 
 use super::store::{self, Error};
 use souk_kit::Ctx;
-use souk_kit::failure::{StepError, business, transient};
+use souk_kit::failure::StepError;
 use souk_kit::steps::Step;
 
 #[derive(Clone)]
@@ -17,11 +16,7 @@ pub struct OrderActivities {
 }
 
 fn failure(e: Error) -> StepError {
-    match e {
-        Error::Cancelled { .. } => business(failures::ORDER_CANCELLED, e),
-        Error::Db(e) => transient(e),
-        other => business(failures::INVALID_INPUT, other),
-    }
+    souk_kit::error::step(e)
 }
 
 #[tonic::async_trait]

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use super::store::{self, Error, OrderDetail};
 use souk_domain::cursor::{TimeCursor, page_limit};
 
-use souk_kit::grpc::{db_error, internal, invalid, not_found};
+use souk_kit::grpc::{invalid, not_found};
 
 #[derive(Clone)]
 pub struct Orders {
@@ -27,10 +27,7 @@ impl Orders {
 }
 
 fn store_error(e: Error) -> Status {
-    match e {
-        Error::Db(e) => db_error(e),
-        other => internal(other),
-    }
+    souk_kit::error::status(&e)
 }
 
 fn order(o: OrderDetail) -> pb::Order {

@@ -8,6 +8,8 @@ use souk_domain::order::{IllegalTransition, OrderStatus, PaymentStatus, order_no
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use souk_contracts::failures;
+use souk_kit::error::{Described, Kind};
 use souk_kit::{Ctx, outbox};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,42 @@ pub enum Error {
     Invalid(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+impl Described for Error {
+    fn kind(&self) -> Kind {
+        match self {
+            Error::Cancelled { .. } | Error::Transition(_) => Kind::Conflict,
+            Error::NotFound(_) => Kind::NotFound,
+            Error::Invalid(_) => Kind::Invalid,
+            Error::Db(_) => Kind::Unavailable,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Error::Cancelled { .. } => "order_cancelled",
+            Error::Transition(_) => "illegal_transition",
+            Error::NotFound(_) => "order_not_found",
+            Error::Invalid(_) => "invalid_request",
+            Error::Db(_) => "database_unavailable",
+        }
+    }
+
+    fn failure_type(&self) -> Option<&'static str> {
+        match self {
+            Error::Cancelled { .. } => Some(failures::ORDER_CANCELLED),
+            Error::Db(_) => None,
+            _ => Some(failures::INVALID_INPUT),
+        }
+    }
+
+    fn database(&self) -> Option<&sqlx::Error> {
+        match self {
+            Error::Db(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 /// Serialises everything that happens to one checkout attempt's order.

@@ -1,13 +1,12 @@
 //! Pricing steps: as Temporal activities on `souk.pricing`, and over the step service.
 
 use chrono::Utc;
-use souk_contracts::failures;
 use souk_contracts::pricing::{Hold, HoldCoupon, Redeem, RedemptionRef, Release};
 use sqlx::PgPool;
 
 use super::store::{self, Error};
 use souk_kit::Ctx;
-use souk_kit::failure::{StepError, business, transient};
+use souk_kit::failure::StepError;
 use souk_kit::steps::Step;
 
 #[derive(Clone)]
@@ -16,11 +15,7 @@ pub struct PricingActivities {
 }
 
 fn failure(e: Error) -> StepError {
-    match e {
-        Error::CouponRejected { .. } => business(failures::COUPON_REJECTED, e),
-        Error::Db(e) => transient(e),
-        other => business(failures::INVALID_INPUT, other),
-    }
+    souk_kit::error::step(e)
 }
 
 #[tonic::async_trait]

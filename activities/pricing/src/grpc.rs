@@ -9,7 +9,7 @@ use tonic::{Code, Request, Response, Status};
 use uuid::Uuid;
 
 use super::store::{self, Error, QuoteLine, QuoteRequest};
-use souk_kit::grpc::{db_error, internal, invalid, money, parse_currency, status, status_with};
+use souk_kit::grpc::{invalid, money, parse_currency, status};
 
 #[derive(Clone)]
 pub struct Pricing {
@@ -27,29 +27,7 @@ impl Pricing {
 }
 
 fn store_error(e: Error) -> Status {
-    match e {
-        Error::PriceUnavailable { skus, currency } => status_with(
-            Code::FailedPrecondition,
-            "price_unavailable",
-            format!("no price in {currency} for {}", skus.join(", ")),
-            [("skus", skus.join(",")), ("currency", currency.to_string())],
-        ),
-        Error::ShippingUnavailable { country, currency } => status_with(
-            Code::FailedPrecondition,
-            "shipping_unavailable",
-            format!("no shipping to {country} in {currency}"),
-            [("country", country.to_string())],
-        ),
-        Error::CouponRejected { code, rejection } => status_with(
-            Code::FailedPrecondition,
-            "coupon_rejected",
-            format!("coupon {code}: {rejection}"),
-            [("reason", rejection.code().to_string())],
-        ),
-        Error::Invalid(m) => invalid("invalid_request", m),
-        Error::Quote(e) => internal(e),
-        Error::Db(e) => db_error(e),
-    }
+    souk_kit::error::status(&e)
 }
 
 fn uuid(s: &str, what: &str) -> Result<Uuid, Status> {

@@ -11,6 +11,8 @@ use souk_domain::{CountryCode, Currency, Money, Quantity, Sku};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use souk_contracts::failures;
+use souk_kit::error::{Described, Kind};
 use souk_kit::{Ctx, outbox};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +35,58 @@ pub enum Error {
     Invalid(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+impl Described for Error {
+    fn kind(&self) -> Kind {
+        match self {
+            Error::PriceUnavailable { .. }
+            | Error::ShippingUnavailable { .. }
+            | Error::CouponRejected { .. } => Kind::Conflict,
+            Error::Invalid(_) => Kind::Invalid,
+            Error::Quote(_) => Kind::Internal,
+            Error::Db(_) => Kind::Unavailable,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Error::PriceUnavailable { .. } => "price_unavailable",
+            Error::ShippingUnavailable { .. } => "shipping_unavailable",
+            Error::CouponRejected { .. } => "coupon_rejected",
+            Error::Invalid(_) => "invalid_request",
+            Error::Quote(_) => "internal",
+            Error::Db(_) => "database_unavailable",
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Error::PriceUnavailable { skus, currency } => {
+                vec![("skus", skus.join(",")), ("currency", currency.to_string())]
+            }
+            Error::ShippingUnavailable { country, .. } => vec![("country", country.to_string())],
+            Error::CouponRejected { rejection, .. } => {
+                vec![("reason", rejection.code().to_string())]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn failure_type(&self) -> Option<&'static str> {
+        match self {
+            Error::CouponRejected { .. } => Some(failures::COUPON_REJECTED),
+            Error::Db(_) => None,
+            _ => Some(failures::INVALID_INPUT),
+        }
+    }
+
+    fn database(&self) -> Option<&sqlx::Error> {
+        match self {
+            Error::Db(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

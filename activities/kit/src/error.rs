@@ -1,0 +1,164 @@
+//! One typed error per domain, said once: each domain's `Error` implements [`Described`]
+//! (what kind of failure it is, its stable reason code, its details), and this module turns it
+//! into a gRPC status (what the API answers from) and into a step failure (what a workflow
+//! matches on), so the two can never disagree. The API maps by gRPC code and reason, never by
+//! message.
+
+use tonic::{Code, Status};
+
+use crate::failure::StepError;
+use crate::grpc;
+
+/// What kind of failure an error is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The request is wrong (a value out of range, an unknown reference in the input).
+    Invalid,
+    /// What was asked for does not exist (or may not be seen by the caller).
+    NotFound,
+    /// The request is fine but the state does not allow it (not enough stock, a released
+    /// reservation, a cancelled order).
+    Conflict,
+    /// The caller must sign in.
+    Unauthenticated,
+    /// The caller may not do this.
+    Forbidden,
+    /// Something the domain depends on is away or busy: try again.
+    Unavailable,
+    /// A fault on our side: logged where it happens, opaque to the caller.
+    Internal,
+}
+
+impl Kind {
+    pub fn code(self) -> Code {
+        match self {
+            Kind::Invalid => Code::InvalidArgument,
+            Kind::NotFound => Code::NotFound,
+            Kind::Conflict => Code::FailedPrecondition,
+            Kind::Unauthenticated => Code::Unauthenticated,
+            Kind::Forbidden => Code::PermissionDenied,
+            Kind::Unavailable => Code::Unavailable,
+            Kind::Internal => Code::Internal,
+        }
+    }
+}
+
+/// A domain error that says what it is.
+pub trait Described: std::fmt::Display {
+    fn kind(&self) -> Kind;
+
+    /// The stable, machine-readable code clients and operators see (`insufficient_stock`).
+    fn reason(&self) -> &'static str;
+
+    /// Details for the client (`details` in the API's error body).
+    fn details(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+
+    /// The failure type workflows match on when a step fails with this error
+    /// (`InsufficientStock`): a business failure, not retried. `None`: retried if the kind is
+    /// [`Kind::Unavailable`] or [`Kind::Internal`], otherwise `InvalidInput`.
+    fn failure_type(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// The database error underneath, if that is what it is: mapped by [`grpc::db_error`]
+    /// (a busy pool or a lost connection is `Unavailable`).
+    fn database(&self) -> Option<&sqlx::Error> {
+        None
+    }
+}
+
+/// The gRPC status of `e`: its kind's code, its reason and details; internal errors are
+/// logged here once and opaque to the caller.
+pub fn status(e: &impl Described) -> Status {
+    if let Some(db) = e.database() {
+        return grpc::db_error_ref(db);
+    }
+    match e.kind() {
+        Kind::Internal => grpc::internal(anyhow::anyhow!("{e}")),
+        kind => {
+            let details: std::collections::HashMap<String, String> = e
+                .details()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            grpc::status_map(kind.code(), e.reason(), e.to_string(), details)
+        }
+    }
+}
+
+/// The step failure of `e`: a business failure with its type, or a transient one.
+pub fn step(e: impl Described) -> StepError {
+    match (e.failure_type(), e.kind()) {
+        (Some(t), _) => crate::failure::business(t, e),
+        (None, Kind::Unavailable | Kind::Internal) => {
+            crate::failure::transient(anyhow::anyhow!("{e}"))
+        }
+        (None, _) if e.database().is_some() => crate::failure::transient(anyhow::anyhow!("{e}")),
+        (None, _) => crate::failure::business(souk_contracts::failures::INVALID_INPUT, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_types::StatusExt;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Error {
+        #[error("only {available} left")]
+        Short { available: i64 },
+        #[error("no such thing")]
+        Missing,
+        #[error("the store is away")]
+        Away,
+    }
+
+    impl Described for Error {
+        fn kind(&self) -> Kind {
+            match self {
+                Error::Short { .. } => Kind::Conflict,
+                Error::Missing => Kind::NotFound,
+                Error::Away => Kind::Unavailable,
+            }
+        }
+        fn reason(&self) -> &'static str {
+            match self {
+                Error::Short { .. } => "insufficient_stock",
+                Error::Missing => "not_found",
+                Error::Away => "store_unavailable",
+            }
+        }
+        fn details(&self) -> Vec<(&'static str, String)> {
+            match self {
+                Error::Short { available } => vec![("available", available.to_string())],
+                _ => vec![],
+            }
+        }
+        fn failure_type(&self) -> Option<&'static str> {
+            matches!(self, Error::Short { .. }).then_some("InsufficientStock")
+        }
+    }
+
+    #[test]
+    fn one_error_is_the_same_failure_over_grpc_and_as_a_step() {
+        let s = status(&Error::Short { available: 2 });
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        let info = s.get_error_details().error_info().cloned().unwrap();
+        assert_eq!(info.reason, "insufficient_stock");
+        assert_eq!(info.metadata["available"], "2");
+        let f = step(Error::Short { available: 2 });
+        assert_eq!(f.type_name.as_deref(), Some("InsufficientStock"));
+        assert!(f.non_retryable);
+
+        assert_eq!(status(&Error::Missing).code(), Code::NotFound);
+        let f = step(Error::Missing);
+        assert_eq!(f.type_name.as_deref(), Some("InvalidInput"));
+        assert!(f.non_retryable);
+
+        assert_eq!(status(&Error::Away).code(), Code::Unavailable);
+        let f = step(Error::Away);
+        assert!(!f.non_retryable && f.type_name.is_none());
+    }
+}
