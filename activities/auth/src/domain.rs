@@ -128,10 +128,6 @@ pub struct AuthDomain;
 
 #[tonic::async_trait]
 impl Domain for AuthDomain {
-    fn name(&self) -> &'static str {
-        "auth"
-    }
-
     fn schema(&self) -> &'static Schema {
         &crate::SCHEMA
     }

@@ -52,10 +52,6 @@ pub async fn service(env: &Env, pool: PgPool) -> anyhow::Result<CartService> {
 
 #[tonic::async_trait]
 impl Domain for CartDomain {
-    fn name(&self) -> &'static str {
-        "cart"
-    }
-
     fn schema(&self) -> &'static Schema {
         &crate::SCHEMA
     }

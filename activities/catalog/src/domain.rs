@@ -12,10 +12,6 @@ pub struct CatalogDomain;
 
 #[tonic::async_trait]
 impl Domain for CatalogDomain {
-    fn name(&self) -> &'static str {
-        "catalog"
-    }
-
     fn schema(&self) -> &'static Schema {
         &crate::SCHEMA
     }

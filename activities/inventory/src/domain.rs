@@ -23,10 +23,6 @@ pub struct InventoryDomain;
 
 #[tonic::async_trait]
 impl Domain for InventoryDomain {
-    fn name(&self) -> &'static str {
-        "inventory"
-    }
-
     fn schema(&self) -> &'static Schema {
         &crate::SCHEMA
     }

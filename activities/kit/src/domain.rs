@@ -177,12 +177,14 @@ pub struct Served {
 /// A domain, as the workers see it. Each domain crate exports one value of this trait.
 #[tonic::async_trait]
 pub trait Domain: Send + Sync + 'static {
-    /// `catalog`, `inventory`, ...: its task queue is `souk.<name>`, its service address
-    /// `services.<name>`.
-    fn name(&self) -> &'static str;
-
     /// The schema it owns.
     fn schema(&self) -> &'static Schema;
+
+    /// `catalog`, `inventory`, ...: the name of its schema. Its task queue is
+    /// `souk.<name>`, its service address `services.<name>`.
+    fn name(&self) -> &'static str {
+        self.schema().name()
+    }
 
     /// What is wrong with its settings: refused in every profile, or only in production
     /// (`settings.production()`). Empty: fine.

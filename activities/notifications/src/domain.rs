@@ -49,10 +49,6 @@ pub struct NotificationsDomain;
 
 #[tonic::async_trait]
 impl Domain for NotificationsDomain {
-    fn name(&self) -> &'static str {
-        "notifications"
-    }
-
     fn schema(&self) -> &'static Schema {
         &crate::SCHEMA
     }

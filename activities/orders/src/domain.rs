@@ -14,10 +14,6 @@ pub struct OrdersDomain;
 
 #[tonic::async_trait]
 impl Domain for OrdersDomain {
-    fn name(&self) -> &'static str {
-        "orders"
-    }
-
     fn schema(&self) -> &'static Schema {
         &crate::SCHEMA
     }

@@ -104,10 +104,6 @@ pub struct PaymentsDomain;
 
 #[tonic::async_trait]
 impl Domain for PaymentsDomain {
-    fn name(&self) -> &'static str {
-        "payments"
-    }
-
     fn schema(&self) -> &'static Schema {
         &crate::SCHEMA
     }

@@ -14,10 +14,6 @@ pub struct PricingDomain;
 
 #[tonic::async_trait]
 impl Domain for PricingDomain {
-    fn name(&self) -> &'static str {
-        "pricing"
-    }
-
     fn schema(&self) -> &'static Schema {
         &crate::SCHEMA
     }

@@ -10,10 +10,6 @@ pub struct UsersDomain;
 
 #[tonic::async_trait]
 impl Domain for UsersDomain {
-    fn name(&self) -> &'static str {
-        "users"
-    }
-
     fn schema(&self) -> &'static Schema {
         &crate::SCHEMA
     }

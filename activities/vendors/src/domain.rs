@@ -9,10 +9,6 @@ pub struct VendorsDomain;
 
 #[tonic::async_trait]
 impl Domain for VendorsDomain {
-    fn name(&self) -> &'static str {
-        "vendors"
-    }
-
     fn schema(&self) -> &'static Schema {
         &crate::SCHEMA
     }
