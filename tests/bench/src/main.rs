@@ -94,10 +94,18 @@ fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// A client with Souk's payload codec (the keys of `SOUK_TEMPORAL__PAYLOAD_KEYS`, or the
+/// development keys), so it reads what the checkouts record and the baseline pays the same
+/// encryption.
 async fn temporal(address: &str, namespace: &str) -> anyhow::Result<Client> {
+    use souk_contracts::codec::{DEV_KEYS, EncryptionCodec, PayloadKeys, data_converter};
+    let keys = std::env::var("SOUK_TEMPORAL__PAYLOAD_KEYS").unwrap_or_else(|_| DEV_KEYS.into());
+    let converter = data_converter(EncryptionCodec::new(PayloadKeys::parse(&keys)?));
     Ok(Client::connect(
         ConnectionOptions::new(Url::parse(address)?).build(),
-        ClientOptions::new(namespace.to_string()).build(),
+        ClientOptions::new(namespace.to_string())
+            .data_converter(converter)
+            .build(),
     )
     .await?)
 }
@@ -180,7 +188,7 @@ async fn one_checkout(
         }
     }
     let result = client
-        .get_workflow_handle::<souk_workflows::CheckoutWorkflow>(id)
+        .get_workflow_handle::<souk_contracts::checkout::Checkout>(id)
         .get_result(WorkflowGetResultOptions::default())
         .await;
     Ok(Sample {
