@@ -39,6 +39,19 @@ pub struct Config {
     tree: config::Value,
 }
 
+/// The sections the workers read as typed fields of [`Config`]; the rest belong to domains.
+const TYPED_SECTIONS: &[&str] = &[
+    "profile",
+    "database",
+    "redis",
+    "temporal",
+    "api",
+    "services",
+    "checkout",
+    "rate_limit",
+    "log",
+];
+
 fn empty_tree() -> config::Value {
     config::Value::new(None, config::ValueKind::Table(Default::default()))
 }
@@ -184,6 +197,11 @@ impl Config {
     /// Sets one domain setting (`payments.sandbox_enabled`), as a configuration file would.
     /// The workers' own sections are plain fields of [`Config`].
     pub fn set(&mut self, path: &str, value: impl Into<config::ValueKind>) {
+        let section = path.split('.').next().unwrap_or_default();
+        assert!(
+            !TYPED_SECTIONS.contains(&section),
+            "`{path}` is a field of Config: set it there"
+        );
         let mut node = &mut self.tree;
         for key in path.split('.') {
             if !matches!(node.kind, config::ValueKind::Table(_)) {
@@ -416,5 +434,19 @@ mod tests {
         );
         assert!(!cfg.get::<bool>("payments.sandbox_enabled").unwrap());
         assert!(cfg.get::<u64>("inventory.nothing").is_err());
+    }
+
+    #[test]
+    fn a_domain_setting_that_cannot_be_read_is_refused_by_every_command() {
+        let mut cfg = production();
+        cfg.profile = Profile::Dev;
+        cfg.set("inventory.sweep_interval_seconds", "often".to_string());
+        let e = format!("{:#}", cfg.check().unwrap_err());
+        assert!(e.contains("inventory"), "{e}");
+        let mut cfg = production();
+        cfg.profile = Profile::Dev;
+        cfg.set("smtp.port", "not a port".to_string());
+        let e = format!("{:#}", cfg.check().unwrap_err());
+        assert!(e.contains("smtp"), "{e}");
     }
 }

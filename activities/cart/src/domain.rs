@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use souk_domain::{CountryCode, Currency};
 use souk_kit::db::Schema;
-use souk_kit::domain::{Domain, Env, Probe, Served};
+use souk_kit::domain::{self, Domain, Env, Probe, Served};
 use souk_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use souk_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use souk_proto::pricing::v1::pricing_service_client::PricingServiceClient;
@@ -54,6 +54,12 @@ pub async fn service(env: &Env, pool: PgPool) -> anyhow::Result<CartService> {
 impl Domain for CartDomain {
     fn schema(&self) -> &'static Schema {
         &crate::SCHEMA
+    }
+
+    /// `[cart]` must be readable: every command checks it at start.
+    fn problems(&self, settings: &domain::Settings) -> anyhow::Result<Vec<String>> {
+        settings.section::<Settings>("cart")?;
+        Ok(Vec::new())
     }
 
     async fn serve(&self, env: &Env, pool: PgPool) -> anyhow::Result<Served> {

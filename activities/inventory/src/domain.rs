@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use souk_kit::db::Schema;
-use souk_kit::domain::{Domain, Env, Job, Served};
+use souk_kit::domain::{self, Domain, Env, Job, Served};
 use sqlx::PgPool;
 use temporalio_sdk::WorkerOptions;
 
@@ -25,6 +25,12 @@ pub struct InventoryDomain;
 impl Domain for InventoryDomain {
     fn schema(&self) -> &'static Schema {
         &crate::SCHEMA
+    }
+
+    /// `[inventory]` must be readable: every command checks it at start.
+    fn problems(&self, settings: &domain::Settings) -> anyhow::Result<Vec<String>> {
+        settings.section::<Settings>("inventory")?;
+        Ok(Vec::new())
     }
 
     async fn serve(&self, env: &Env, pool: PgPool) -> anyhow::Result<Served> {

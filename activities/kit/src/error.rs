@@ -44,7 +44,7 @@ impl Kind {
 }
 
 /// A domain error that says what it is.
-pub trait Described: std::fmt::Display {
+pub trait Described: std::error::Error + 'static {
     fn kind(&self) -> Kind;
 
     /// The stable, machine-readable code clients and operators see (`insufficient_stock`).
@@ -76,7 +76,7 @@ pub fn status(e: &impl Described) -> Status {
         return grpc::db_error_ref(db);
     }
     match e.kind() {
-        Kind::Internal => grpc::internal(anyhow::anyhow!("{e}")),
+        Kind::Internal => grpc::internal(anyhow::anyhow!(grpc::chain(e))),
         kind => {
             let details: std::collections::HashMap<String, String> = e
                 .details()
@@ -93,9 +93,11 @@ pub fn step(e: impl Described) -> StepError {
     match (e.failure_type(), e.kind()) {
         (Some(t), _) => crate::failure::business(t, e),
         (None, Kind::Unavailable | Kind::Internal) => {
-            crate::failure::transient(anyhow::anyhow!("{e}"))
+            crate::failure::transient(anyhow::anyhow!(grpc::chain(&e)))
         }
-        (None, _) if e.database().is_some() => crate::failure::transient(anyhow::anyhow!("{e}")),
+        (None, _) if e.database().is_some() => {
+            crate::failure::transient(anyhow::anyhow!(grpc::chain(&e)))
+        }
         (None, _) => crate::failure::business(souk_contracts::failures::INVALID_INPUT, e),
     }
 }

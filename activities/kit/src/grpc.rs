@@ -135,7 +135,7 @@ pub fn db_error_ref(err: &sqlx::Error) -> Status {
                 "database unavailable",
             )
         }
-        _ => internal(anyhow::anyhow!("{err}")),
+        _ => internal(anyhow::anyhow!(chain(err))),
     }
 }
 
@@ -169,4 +169,17 @@ pub fn reason_metadata(status: &Status) -> std::collections::HashMap<String, Str
         .error_info()
         .map(|i| i.metadata.clone())
         .unwrap_or_default()
+}
+
+/// An error and its sources, as `{:#}` shows an `anyhow` chain: for logging a borrowed error
+/// with its causes.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }

@@ -14,6 +14,7 @@ pub mod failure;
 pub mod grpc;
 pub mod outbox;
 pub mod steps;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use context::Ctx;

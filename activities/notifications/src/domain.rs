@@ -5,7 +5,7 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use souk_kit::db::Schema;
-use souk_kit::domain::{Domain, Env, Served};
+use souk_kit::domain::{self, Domain, Env, Served};
 use sqlx::PgPool;
 use temporalio_sdk::WorkerOptions;
 
@@ -51,6 +51,12 @@ pub struct NotificationsDomain;
 impl Domain for NotificationsDomain {
     fn schema(&self) -> &'static Schema {
         &crate::SCHEMA
+    }
+
+    /// `[smtp]` must be readable: every command checks it at start.
+    fn problems(&self, settings: &domain::Settings) -> anyhow::Result<Vec<String>> {
+        settings.section::<Settings>("smtp")?;
+        Ok(Vec::new())
     }
 
     async fn serve(&self, env: &Env, pool: PgPool) -> anyhow::Result<Served> {
