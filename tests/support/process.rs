@@ -135,11 +135,46 @@ impl SoukProcess {
             api: format!("http://127.0.0.1:{api_port}"),
             _slot: slot,
         };
-        p.spawn().await;
+        // Ports are picked free and bound by the process a moment later; another process may
+        // take one in between. Then pick them again.
+        for _ in 0..3 {
+            if p.spawn().await {
+                return p;
+            }
+            p.pick_ports_again();
+        }
+        assert!(
+            p.spawn().await,
+            "the souk process {name} found no free ports"
+        );
         p
     }
 
-    async fn spawn(&mut self) {
+    /// New ports for the API and every service (before the first start only: a restart keeps
+    /// its ports, so clients can find it again).
+    fn pick_ports_again(&mut self) {
+        let listens: Vec<String> = self
+            .env
+            .keys()
+            .filter(|k| k.ends_with("__LISTEN"))
+            .cloned()
+            .collect();
+        for key in listens {
+            let port = free_port();
+            self.env.insert(key.clone(), format!("127.0.0.1:{port}"));
+            let url = key.replace("__LISTEN", "__URL");
+            if self.env.contains_key(&url) {
+                self.env.insert(url, format!("http://127.0.0.1:{port}"));
+            }
+            if key == "SOUK_API__LISTEN" {
+                self.api = format!("http://127.0.0.1:{port}");
+            }
+        }
+    }
+
+    /// Starts the process and waits until it is ready. False if it stopped because a port it
+    /// was given was taken meanwhile; any other failure panics with its log.
+    async fn spawn(&mut self) -> bool {
         let bin =
             std::env::var("SOUK_TEST_BIN").expect("SOUK_TEST_BIN: run the tests with ./dev test");
         let log = std::fs::OpenOptions::new()
@@ -147,6 +182,7 @@ impl SoukProcess {
             .append(true)
             .open(tmp().join(format!("{}.log", self.name)))
             .expect("log file");
+        let log_start = log.metadata().map_or(0, |m| m.len() as usize);
         let child = Command::new(bin)
             .arg("dev")
             .env_clear()
@@ -168,7 +204,7 @@ impl SoukProcess {
                 .map(|r| r.status().is_success())
                 .unwrap_or(false);
             if ok {
-                return;
+                return true;
             }
             let exited = self
                 .child
@@ -177,6 +213,11 @@ impl SoukProcess {
             if exited.is_some() || std::time::Instant::now() > deadline {
                 let log = std::fs::read_to_string(tmp().join(format!("{}.log", self.name)))
                     .unwrap_or_default();
+                // Only this run's lines: a restart appends to the same file.
+                let this_run = log.get(log_start..).unwrap_or_default();
+                if exited.is_some() && this_run.contains("Address already in use") {
+                    return false;
+                }
                 let tail: Vec<&str> = log.lines().rev().take(30).collect();
                 panic!(
                     "the souk process {} did not become ready ({}); its last log lines:\n{}",
@@ -201,7 +242,11 @@ impl SoukProcess {
     /// Starts it again with the same settings and ports.
     pub async fn restart(&mut self) {
         self.kill().await;
-        self.spawn().await;
+        assert!(
+            self.spawn().await,
+            "the souk process {} could not listen on its ports again",
+            self.name
+        );
     }
 
     pub fn http(&self) -> Http {
