@@ -50,19 +50,36 @@ impl WorkflowSignals for TemporalSignals {
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
         let update: PaymentUpdate = serde_json::from_value(payload)?;
-        let confirmed = match signal {
-            PAYMENT_CONFIRMED => true,
-            PAYMENT_FAILED => false,
+        let checkouts = CheckoutClient::new(client);
+        match signal {
+            PAYMENT_CONFIRMED => checkouts.payment_confirmed(workflow_id, update).await?,
+            PAYMENT_FAILED => checkouts.payment_failed(workflow_id, update).await?,
             other => anyhow::bail!("unknown checkout signal {other}"),
-        };
-        CheckoutClient::new(client)
-            .payment_update(workflow_id, confirmed, update)
-            .await?;
+        }
         Ok(())
     }
 }
 
-/// What every domain is given: the settings, its connections, the signal sender.
+/// How domains reach their databases, Redis and each other, from the configuration.
+pub fn connections(cfg: &Config) -> anyhow::Result<Connections> {
+    Ok(Connections {
+        admin: db::parse_url(cfg.database.url.expose_secret())?,
+        role_password: cfg.database.role_password.expose_secret().to_string(),
+        max_connections: cfg.database.max_connections,
+        acquire_timeout: Duration::from_millis(cfg.database.acquire_timeout_ms),
+        redis_url: cfg.redis.url.expose_secret().to_string(),
+        redis_prefix: cfg.redis.key_prefix.clone(),
+        services: cfg
+            .services
+            .iter()
+            .map(|(name, s)| (name.clone(), s.url.clone()))
+            .collect(),
+        service_timeout: Duration::from_millis(cfg.api.service_timeout_ms),
+    })
+}
+
+/// What every domain is given: the settings, its connections, the signal sender. One for all
+/// the domains a process runs.
 pub fn env(cfg: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<Env> {
     let temporal = Arc::new(souk_api::state::Temporal::new(
         cfg.temporal.address.clone(),
@@ -71,20 +88,7 @@ pub fn env(cfg: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<Env>
     ));
     Ok(Env {
         settings: cfg.settings(),
-        connections: Connections {
-            admin: db::parse_url(cfg.database.url.expose_secret())?,
-            role_password: cfg.database.role_password.expose_secret().to_string(),
-            max_connections: cfg.database.max_connections,
-            acquire_timeout: Duration::from_millis(cfg.database.acquire_timeout_ms),
-            redis_url: cfg.redis.url.expose_secret().to_string(),
-            redis_prefix: cfg.redis.key_prefix.clone(),
-            services: cfg
-                .services
-                .iter()
-                .map(|(name, s)| (name.clone(), s.url.clone()))
-                .collect(),
-            service_timeout: Duration::from_millis(cfg.api.service_timeout_ms),
-        },
+        connections: connections(cfg)?,
         signals: Arc::new(TemporalSignals { temporal }),
         shutdown,
     })
@@ -92,14 +96,7 @@ pub fn env(cfg: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<Env>
 
 /// A pool connected as the domain's own role.
 pub async fn pool(cfg: &Config, s: &Schema, max: u32) -> anyhow::Result<PgPool> {
-    let admin = db::parse_url(cfg.database.url.expose_secret())?;
-    let opts = s.connect_options(&admin, cfg.database.role_password.expose_secret());
-    Ok(db::connect(
-        opts,
-        max,
-        Duration::from_millis(cfg.database.acquire_timeout_ms),
-    )
-    .await?)
+    connections(cfg)?.pool(s, max).await
 }
 
 /// The auth domain's service (for the `souk auth` tools and the demo accounts).
@@ -189,19 +186,19 @@ fn spawn_job(
 pub async fn start(
     domain: &'static dyn Domain,
     cfg: &Config,
+    env: &Env,
     listener: TcpListener,
-    shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Running> {
-    let env = env(cfg, shutdown.clone())?;
+    let shutdown = env.shutdown.clone();
     let pool = env
-        .pool(domain.schema(), cfg.database.max_connections)
+        .pool(domain.schema(), env.connections.max_connections)
         .await?;
     let Served {
         mut routes,
         steps,
         probes,
         jobs,
-    } = domain.serve(&env, pool.clone()).await?;
+    } = domain.serve(env, pool.clone()).await?;
     let name = domain.name();
     let (reporter, health) = tonic_health::server::health_reporter();
     routes.add_service(health);
@@ -249,7 +246,7 @@ pub async fn start(
             name,
             cfg.temporal.clone(),
             souk_contracts::queues::domain(&cfg.temporal.task_queue_prefix, name),
-            activity_setup(domain, env),
+            activity_setup(domain, env.clone()),
             shutdown,
         )?)
     } else {

@@ -96,8 +96,9 @@ impl Stack {
         if parts.workflows {
             crate::temporal::ensure_search_attributes(&cfg.temporal).await;
         }
+        let env = domains::env(&cfg, rx.clone())?;
         for (d, l) in listeners {
-            let running = domains::start(d, &cfg, l, rx.clone()).await?;
+            let running = domains::start(d, &cfg, &env, l).await?;
             stack.tasks.push(running.grpc);
             stack.background.extend(running.background);
             stack.threads.extend(running.temporal);

@@ -350,20 +350,28 @@ mod client {
                 .await
         }
 
-        /// Tells the checkout `id` how the payment the customer was completing ended.
-        pub async fn payment_update(
+        /// Tells the checkout `id` that the customer completed the payment.
+        pub async fn payment_confirmed(
             &self,
             id: &str,
-            confirmed: bool,
             update: PaymentUpdate,
         ) -> Result<(), WorkflowInteractionError> {
-            let handle = self.client.get_workflow_handle::<Checkout>(id);
-            let opts = WorkflowSignalOptions::default();
-            if confirmed {
-                handle.signal(PaymentConfirmed, update, opts).await
-            } else {
-                handle.signal(PaymentFailed, update, opts).await
-            }
+            self.client
+                .get_workflow_handle::<Checkout>(id)
+                .signal(PaymentConfirmed, update, WorkflowSignalOptions::default())
+                .await
+        }
+
+        /// Tells the checkout `id` that the payment the customer was completing failed.
+        pub async fn payment_failed(
+            &self,
+            id: &str,
+            update: PaymentUpdate,
+        ) -> Result<(), WorkflowInteractionError> {
+            self.client
+                .get_workflow_handle::<Checkout>(id)
+                .signal(PaymentFailed, update, WorkflowSignalOptions::default())
+                .await
         }
     }
 }

@@ -125,12 +125,18 @@ pub struct Env {
     pub shutdown: watch::Receiver<bool>,
 }
 
+impl Connections {
+    /// A pool of at most `max` connections as `schema`'s role.
+    pub async fn pool(&self, schema: &Schema, max: u32) -> anyhow::Result<PgPool> {
+        let options = schema.connect_options(&self.admin, &self.role_password);
+        Ok(db::connect(options, max, self.acquire_timeout).await?)
+    }
+}
+
 impl Env {
     /// A pool of at most `max` connections as `schema`'s role.
     pub async fn pool(&self, schema: &Schema, max: u32) -> anyhow::Result<PgPool> {
-        let c = &self.connections;
-        let options = schema.connect_options(&c.admin, &c.role_password);
-        Ok(db::connect(options, max, c.acquire_timeout).await?)
+        self.connections.pool(schema, max).await
     }
 
     /// A lazily connected channel to another domain's gRPC service.
