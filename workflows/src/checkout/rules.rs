@@ -1,0 +1,317 @@
+//! The checkout's decisions that need no activity: whether a snapshot may be bought, how long
+//! the cart is held, the idempotency keys, what the order and the confirmation say, and how a
+//! customer's payment ended. Pure functions, unit-tested here.
+
+use std::time::Duration;
+
+use souk_contracts::cart::CartSnapshot;
+use souk_contracts::notifications::{ConfirmationLine, SendOrderConfirmation};
+use souk_contracts::orders::{CreateOrder, OrderLine};
+use souk_contracts::payments::PaymentAuthorized;
+use souk_domain::quote;
+
+use super::{CheckoutInput, CheckoutSettings, Failure, PaymentOutcome};
+
+/// How long a step before the decision may keep retrying (a domain being down) before the
+/// checkout gives up and undoes what it did.
+pub(super) const DECISION_STEP_BUDGET: Duration = Duration::from_secs(120);
+
+/// Whether the customer may buy what the snapshot priced: no unit price rose beyond the
+/// tolerance since it was put in the cart, and there is something to pay.
+pub(super) fn check_snapshot(
+    snapshot: &CartSnapshot,
+    settings: &CheckoutSettings,
+) -> Result<(), Failure> {
+    let risen: Vec<String> = snapshot
+        .lines
+        .iter()
+        .filter(|l| {
+            quote::rose_beyond(
+                l.added_unit_price.amount,
+                l.unit_price.amount,
+                settings.price_tolerance_bp,
+            )
+        })
+        .map(|l| format!("{} ({} → {})", l.sku, l.added_unit_price, l.unit_price))
+        .collect();
+    if !risen.is_empty() {
+        return Err(Failure {
+            code: "price_changed".into(),
+            message: format!(
+                "prices went up since they were added to the cart: {}",
+                risen.join(", ")
+            ),
+        });
+    }
+    if snapshot.total.amount <= 0 {
+        return Err(Failure {
+            code: "nothing_to_pay".into(),
+            message: "the order total is zero".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The coupon the checkout must hold, if the cart has one; a coupon that no longer applies to
+/// the cart as priced stops the checkout.
+pub(super) fn coupon_to_hold(snapshot: &CartSnapshot) -> Result<Option<&str>, Failure> {
+    match &snapshot.coupon_code {
+        None => Ok(None),
+        Some(code) if snapshot.coupon_applied => Ok(Some(code)),
+        Some(code) => Err(Failure {
+            code: "coupon_invalid".into(),
+            message: format!("coupon {code} does not apply to this cart any more"),
+        }),
+    }
+}
+
+/// How long the cart is held, a safety net for a hold nobody releases: longer than the
+/// checkout can take to capture (the longest wait, the review window, and every step before
+/// the decision retrying for its whole budget; the lease adds three extensions).
+pub(super) fn cart_hold_seconds(settings: &CheckoutSettings, reservation_lease: bool) -> u64 {
+    let decision_steps = if reservation_lease { 9 } else { 6 };
+    settings
+        .reservation_ttl_seconds
+        .max(settings.payment_wait_seconds())
+        + settings.capture_delay_seconds
+        + decision_steps * DECISION_STEP_BUDGET.as_secs()
+}
+
+/// The coupon redemption's key: the same for both holds, the redemption and the release.
+pub(super) fn coupon_key(checkout_id: &str, attempt: u32) -> String {
+    format!("{checkout_id}:coupon:{attempt}")
+}
+
+/// One reservation per line, named by the checkout, the SKU and the attempt.
+pub(super) fn reservation_ids(
+    checkout_id: &str,
+    attempt: u32,
+    snapshot: &CartSnapshot,
+) -> Vec<String> {
+    snapshot
+        .lines
+        .iter()
+        .map(|l| format!("{checkout_id}:reserve:{}:{attempt}", l.sku))
+        .collect()
+}
+
+/// The order as the snapshot priced it, paid by the authorized payment.
+pub(super) fn order(
+    input: &CheckoutInput,
+    snapshot: &CartSnapshot,
+    auth: &PaymentAuthorized,
+) -> CreateOrder {
+    CreateOrder {
+        checkout_id: input.checkout_id.clone(),
+        attempt: input.attempt,
+        cart_id: input.cart_id.clone(),
+        customer_email: input.email.clone(),
+        currency: snapshot.currency,
+        lines: snapshot
+            .lines
+            .iter()
+            .map(|l| OrderLine {
+                sku: l.sku.clone(),
+                title: l.title.clone(),
+                product_id: l.product_id,
+                vendor_id: l.vendor_id,
+                quantity: l.quantity,
+                unit_price: l.unit_price,
+                line_total: l.line_total,
+                discount: l.discount,
+                tax: l.tax,
+            })
+            .collect(),
+        shipping_by_vendor: snapshot
+            .shipping_by_vendor
+            .iter()
+            .map(|v| (v.vendor_id, v.amount))
+            .collect(),
+        subtotal: snapshot.subtotal,
+        discount: snapshot.discount,
+        tax: snapshot.tax,
+        shipping: snapshot.shipping,
+        total: snapshot.total,
+        coupon_code: snapshot.coupon_code.clone(),
+        shipping_address: input.shipping_address.clone(),
+        payment_provider: auth.provider.clone(),
+        payment_reference: auth.reference.clone(),
+        customer_id: input.customer_id.clone(),
+    }
+}
+
+/// The confirmation mail: what was bought, as priced, and where it ships.
+pub(super) fn confirmation(
+    input: &CheckoutInput,
+    snapshot: &CartSnapshot,
+    order_no: &str,
+) -> SendOrderConfirmation {
+    SendOrderConfirmation {
+        idempotency_key: format!("{}:confirmation:{}", input.checkout_id, input.attempt),
+        to: input.email.clone(),
+        order_no: order_no.to_string(),
+        lines: snapshot
+            .lines
+            .iter()
+            .map(|l| ConfirmationLine {
+                title: l.title.clone(),
+                quantity: l.quantity.get(),
+                line_total: l.line_total,
+            })
+            .collect(),
+        subtotal: snapshot.subtotal,
+        discount: snapshot.discount,
+        tax: snapshot.tax,
+        shipping: snapshot.shipping,
+        total: snapshot.total,
+        shipping_address: input.shipping_address.clone(),
+    }
+}
+
+/// How the wait for the customer's payment ended: confirmed, failed as the provider said, or
+/// timed out after `wait_seconds`. A timeout counts even if a report arrives in the same
+/// moment, as before.
+pub(super) fn payment_result(
+    outcome: Option<PaymentOutcome>,
+    timed_out: bool,
+    wait_seconds: u64,
+) -> Result<(), Failure> {
+    if timed_out {
+        return Err(Failure {
+            code: "payment_timeout".into(),
+            message: format!("the payment was not confirmed within {wait_seconds} seconds"),
+        });
+    }
+    match outcome {
+        Some(PaymentOutcome::Failed(update)) => Err(Failure {
+            code: "card_declined".into(),
+            message: update.reason.unwrap_or_else(|| "the payment failed".into()),
+        }),
+        Some(PaymentOutcome::Confirmed) | None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn settings() -> CheckoutSettings {
+        CheckoutSettings {
+            reservation_ttl_seconds: 900,
+            capture_delay_seconds: 0,
+            price_tolerance_bp: 500,
+            payment_wait_seconds: None,
+        }
+    }
+
+    fn line(sku: &str, added: i64, now: i64, quantity: i64) -> serde_json::Value {
+        let money = |amount: i64| json!({"amount": amount, "currency": "EUR"});
+        json!({
+            "sku": sku, "title": format!("Item {sku}"),
+            "product_id": "0190b5b4-0000-7000-8000-000000000001",
+            "vendor_id": "0190b5b4-0000-7000-8000-000000000002",
+            "quantity": quantity, "unit_price": money(now), "added_unit_price": money(added),
+            "line_total": money(now * quantity), "discount": money(0), "tax": money(0),
+        })
+    }
+
+    fn snapshot(lines: Vec<serde_json::Value>, coupon: Option<(&str, bool)>) -> CartSnapshot {
+        let total: i64 = lines
+            .iter()
+            .map(|l| l["line_total"]["amount"].as_i64().unwrap())
+            .sum();
+        let money = |amount: i64| json!({"amount": amount, "currency": "EUR"});
+        serde_json::from_value(json!({
+            "snapshot_id": "0190b5b4-0000-7000-8000-000000000003",
+            "cart_id": "c1", "checkout_id": "checkout-c1", "attempt": 1,
+            "currency": "EUR", "country": "DE", "lines": lines,
+            "coupon_code": coupon.map(|c| c.0), "coupon_applied": coupon.is_some_and(|c| c.1),
+            "subtotal": money(total), "discount": money(0), "tax": money(0),
+            "shipping": money(0), "total": money(total),
+        }))
+        .expect("a snapshot")
+    }
+
+    #[test]
+    fn a_price_rise_within_the_tolerance_is_bought_one_beyond_it_stops_the_checkout() {
+        // 5 % of 20.00 is 1.00: 21.00 is accepted, 21.01 is not.
+        let within = snapshot(vec![line("MUG-1", 2000, 2100, 2)], None);
+        assert_eq!(check_snapshot(&within, &settings()), Ok(()));
+        let beyond = snapshot(
+            vec![line("MUG-1", 2000, 2101, 1), line("TEA-1", 500, 400, 1)],
+            None,
+        );
+        let failure = check_snapshot(&beyond, &settings()).unwrap_err();
+        assert_eq!(failure.code, "price_changed");
+        assert!(failure.message.contains("MUG-1"), "{}", failure.message);
+        // A price that fell is never a reason to stop.
+        assert!(!failure.message.contains("TEA-1"), "{}", failure.message);
+    }
+
+    #[test]
+    fn a_free_cart_is_not_checked_out() {
+        let free = snapshot(vec![line("GIFT-1", 0, 0, 1)], None);
+        assert_eq!(
+            check_snapshot(&free, &settings()).unwrap_err().code,
+            "nothing_to_pay"
+        );
+    }
+
+    #[test]
+    fn a_coupon_is_held_only_while_it_still_applies() {
+        assert_eq!(coupon_to_hold(&snapshot(vec![], None)), Ok(None));
+        assert_eq!(
+            coupon_to_hold(&snapshot(vec![], Some(("SPRING", true)))),
+            Ok(Some("SPRING"))
+        );
+        let stale = coupon_to_hold(&snapshot(vec![], Some(("SPRING", false)))).unwrap_err();
+        assert_eq!(stale.code, "coupon_invalid");
+        assert!(stale.message.contains("SPRING"));
+    }
+
+    #[test]
+    fn the_cart_is_held_longer_than_the_checkout_can_take_to_capture() {
+        let budget = DECISION_STEP_BUDGET.as_secs();
+        assert_eq!(cart_hold_seconds(&settings(), false), 900 + 6 * budget);
+        assert_eq!(cart_hold_seconds(&settings(), true), 900 + 9 * budget);
+        // The longest wait counts, and the review window adds to it.
+        let slow = CheckoutSettings {
+            payment_wait_seconds: Some(1800),
+            capture_delay_seconds: 60,
+            ..settings()
+        };
+        assert_eq!(cart_hold_seconds(&slow, true), 1800 + 60 + 9 * budget);
+    }
+
+    #[test]
+    fn keys_name_the_checkout_the_step_and_the_attempt() {
+        let s = snapshot(vec![line("MUG-1", 1, 1, 1), line("TEA-1", 1, 1, 1)], None);
+        assert_eq!(
+            reservation_ids("checkout-c1", 2, &s),
+            ["checkout-c1:reserve:MUG-1:2", "checkout-c1:reserve:TEA-1:2"]
+        );
+        assert_eq!(coupon_key("checkout-c1", 2), "checkout-c1:coupon:2");
+    }
+
+    #[test]
+    fn the_payment_wait_ends_by_timeout_failure_or_confirmation() {
+        use souk_contracts::payments::signals::PaymentUpdate;
+        let failed = PaymentUpdate {
+            reference: "pi_1".into(),
+            reason: Some("authentication_failed".into()),
+        };
+        assert_eq!(
+            payment_result(Some(PaymentOutcome::Confirmed), false, 60),
+            Ok(())
+        );
+        let declined = payment_result(Some(PaymentOutcome::Failed(failed)), false, 60).unwrap_err();
+        assert_eq!(
+            (declined.code.as_str(), declined.message.as_str()),
+            ("card_declined", "authentication_failed")
+        );
+        let late = payment_result(Some(PaymentOutcome::Confirmed), true, 60).unwrap_err();
+        assert_eq!(late.code, "payment_timeout");
+        assert!(late.message.contains("60 seconds"));
+    }
+}
