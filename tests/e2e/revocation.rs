@@ -294,3 +294,49 @@ async fn revocations_live_in_redis_under_the_auth_domains_keys() {
         "{key}: ttl {ttl}"
     );
 }
+
+#[tokio::test]
+async fn an_operator_cannot_block_their_own_account_or_take_away_their_own_roles() {
+    let (email, first) = account(&["staff", "super_admin"], None).await;
+    let client = reqwest::Client::new();
+    let (secret, _) = souk_tests::enroll_totp(&client, &app().api, first.token().unwrap(), &email)
+        .await
+        .unwrap();
+    let (access, _) = sign_in(&email, Some(&souk_tests::totp_code(&secret, &email, 30))).await;
+    let me = Http::new().with_token(&access);
+    let id = me.get("/v1/me").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let r = me
+        .post(
+            &format!("/v1/admin/users/{id}/block"),
+            json!({"reason": "testing the lock on my own account"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (422, "own_account"), "{}", r.text);
+    for role in ["super_admin", "staff"] {
+        let r = me
+            .delete(&format!("/v1/admin/users/{id}/roles/{role}"))
+            .await;
+        assert_eq!((r.status, r.code()), (422, "own_account"), "{}", r.text);
+    }
+    // Nothing changed: the token still works as an operator's.
+    let r = me.get("/v1/admin/audit?limit=1").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Another operator may do both.
+    let ops = Http::new().with_token(admin_token());
+    let r = ops
+        .delete(&format!("/v1/admin/users/{id}/roles/super_admin"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = ops
+        .post(
+            &format!("/v1/admin/users/{id}/block"),
+            json!({"reason": "left the company"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(me.get("/v1/me").await.status, 401);
+}

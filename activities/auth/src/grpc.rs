@@ -60,6 +60,7 @@ fn error(e: Error) -> Status {
         Error::UnknownRole(_) => invalid("unknown_role", msg),
         Error::VendorRequired => invalid("vendor_required", msg),
         Error::UserNotFound => not_found("user_not_found", msg),
+        Error::OwnAccount => status(Code::FailedPrecondition, "own_account", msg),
         Error::InvalidAudit(_) => invalid("invalid_audit_entry", msg),
         Error::InvalidResetToken => invalid("invalid_reset_token", msg),
         Error::InvalidUnlockToken => invalid("invalid_unlock_token", msg),

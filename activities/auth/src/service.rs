@@ -64,6 +64,16 @@ pub enum SecondFactor {
     Recovery(String),
 }
 
+/// Whether the signed-in user behind this call is `user_id` (an operator acting on their own
+/// account).
+fn acts_on_self(meta: &Meta, user_id: Uuid) -> bool {
+    meta.ctx
+        .on_behalf
+        .as_ref()
+        .and_then(|b| b.user_id.as_deref())
+        .is_some_and(|me| me == user_id.to_string())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -88,6 +98,10 @@ pub enum Error {
     VendorRequired,
     #[error("no such user")]
     UserNotFound,
+    #[error(
+        "an operator cannot block their own account or take away their own roles; ask another operator"
+    )]
+    OwnAccount,
     #[error("invalid audit entry: {0}")]
     InvalidAudit(&'static str),
     #[error("the reset token is unknown, used or expired")]
@@ -1135,6 +1149,9 @@ impl AuthService {
 
     pub async fn revoke_role(&self, meta: &Meta, user_id: Uuid, role: &str) -> Result<User, Error> {
         let role = Role::parse(role).ok_or_else(|| Error::UnknownRole(role.to_string()))?;
+        if acts_on_self(meta, user_id) {
+            return Err(Error::OwnAccount);
+        }
         let mut tx = self.pool.begin().await?;
         user_by_id(&mut tx, user_id)
             .await?
@@ -1184,6 +1201,9 @@ impl AuthService {
     ) -> Result<User, Error> {
         if !matches!(status, "active" | "blocked") {
             return Err(Error::InvalidStatus);
+        }
+        if status == "blocked" && acts_on_self(meta, user_id) {
+            return Err(Error::OwnAccount);
         }
         let mut tx = self.pool.begin().await?;
         let before = user_by_id(&mut tx, user_id)
