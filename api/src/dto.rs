@@ -209,20 +209,21 @@ impl From<cart_pb::Cart> for Cart {
 #[serde(deny_unknown_fields)]
 pub struct CreateCart {
     /// ISO 4217; defaults to the store's currency.
-    #[schema(example = "USD")]
+    #[schema(value_type = Option<crate::params::OptCurrencyCode>)]
     pub currency: Option<String>,
     /// ISO 3166-1 alpha-2 shipping destination; defaults to US.
-    #[schema(example = "US")]
+    #[schema(value_type = Option<crate::params::OptCountryText>)]
     pub country: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddItem {
-    #[schema(example = "AT-001-M")]
+    #[schema(value_type = crate::params::SkuParam)]
     pub sku: String,
     /// 1 to 999.
-    #[schema(example = 2)]
+    #[schema(example = 2, minimum = 1, maximum = 999)]
+    #[serde(deserialize_with = "integer")]
     pub quantity: i64,
 }
 
@@ -230,7 +231,8 @@ pub struct AddItem {
 #[serde(deny_unknown_fields)]
 pub struct UpdateItem {
     /// 1 to 999. Remove an item with DELETE.
-    #[schema(example = 3)]
+    #[schema(example = 3, minimum = 1, maximum = 999)]
+    #[serde(deserialize_with = "integer")]
     pub quantity: i64,
 }
 
@@ -285,7 +287,8 @@ impl From<inventory_pb::StockLevel> for Inventory {
 #[serde(deny_unknown_fields)]
 pub struct SetOnHand {
     /// Units physically in the warehouse; never below what is reserved there.
-    #[schema(example = 40)]
+    #[schema(example = 40, minimum = 0, maximum = 1_000_000_000)]
+    #[serde(deserialize_with = "integer")]
     pub on_hand: i64,
 }
 
@@ -322,17 +325,18 @@ pub struct LowStockAlertPage {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
-    #[schema(example = "Ada Lovelace")]
+    #[schema(example = "Ada Lovelace", value_type = crate::params::Line200)]
     pub name: String,
-    #[schema(example = "12 Analytical Row")]
+    #[schema(example = "12 Analytical Row", value_type = crate::params::Line200)]
     pub line1: String,
+    #[schema(value_type = Option<crate::params::OptLine200>)]
     pub line2: Option<String>,
-    #[schema(example = "London")]
+    #[schema(example = "London", value_type = crate::params::Line100)]
     pub city: String,
-    #[schema(example = "N1 9GU")]
+    #[schema(example = "N1 9GU", value_type = crate::params::Line20)]
     pub postal_code: String,
     /// ISO 3166-1 alpha-2.
-    #[schema(example = "US")]
+    #[schema(example = "US", value_type = crate::params::CountryText)]
     pub country: String,
 }
 
@@ -357,13 +361,14 @@ pub struct PaymentInput {
 #[serde(deny_unknown_fields)]
 pub struct CreateCheckout {
     pub cart_id: String,
-    #[schema(example = "ada@example.com")]
+    #[schema(example = "ada@example.com", value_type = crate::params::EmailText)]
     pub email: String,
     /// Where to ship; or, for a signed-in customer, `shipping_address_id`.
     #[serde(default)]
     pub shipping_address: Option<Address>,
     /// An address from the signed-in customer's address book.
     #[serde(default)]
+    #[schema(value_type = Option<uuid::Uuid>)]
     pub shipping_address_id: Option<String>,
     pub payment: PaymentInput,
 }
@@ -523,9 +528,10 @@ pub struct WebhookReceived {
 /// E-mail and password (register, sign in).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Credentials {
-    #[schema(example = "ann@example.com")]
+    #[schema(example = "ann@example.com", value_type = crate::params::EmailText)]
     pub email: String,
     /// 10 to 128 characters.
+    #[schema(min_length = 10, max_length = 128)]
     pub password: String,
 }
 
@@ -594,9 +600,10 @@ pub struct RotatedKey {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct GrantRole {
-    /// customer, vendor_admin, staff or super_admin
+    #[schema(value_type = crate::params::RoleName)]
     pub role: String,
     /// Required for vendor_admin.
+    #[schema(value_type = Option<crate::params::OptUuid>)]
     pub vendor_id: Option<String>,
 }
 
@@ -604,10 +611,9 @@ pub struct GrantRole {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorReason {
-    /// 1 to 500 characters.
+    /// 1 to 500 characters on one line.
     #[schema(
-        min_length = 1,
-        max_length = 500,
+        value_type = crate::params::Line500,
         example = "card testing from this account"
     )]
     pub reason: String,
@@ -680,9 +686,11 @@ pub struct VendorProductPage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductUpdate {
+    #[schema(value_type = Option<crate::params::Line200>)]
     pub title: Option<String>,
+    #[schema(value_type = Option<crate::params::Paragraphs20000>)]
     pub description: Option<String>,
-    /// draft, active or archived
+    #[schema(value_type = Option<crate::params::ProductStatusName>)]
     pub status: Option<String>,
 }
 
@@ -790,6 +798,7 @@ pub struct ResetPassword {
     /// The token from the reset mail.
     pub token: String,
     /// 10 to 128 characters.
+    #[schema(min_length = 10, max_length = 128)]
     pub new_password: String,
 }
 
@@ -814,9 +823,11 @@ pub struct Registered {
 pub struct Preferences {
     /// BCP 47, for example en-GB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::params::OptLocale>)]
     pub locale: Option<String>,
     /// ISO 4217.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::params::OptCurrencyCode>)]
     pub currency: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub marketing_emails: Option<bool>,
@@ -857,9 +868,11 @@ pub struct Me {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileUpdate {
+    #[schema(value_type = Option<crate::params::OptLine200>)]
     pub name: Option<String>,
-    #[schema(example = "+442071234567")]
+    #[schema(example = "+442071234567", value_type = Option<crate::params::OptPhoneText>)]
     pub phone: Option<String>,
+    #[serde(default, deserialize_with = "object")]
     pub preferences: Option<Preferences>,
 }
 
@@ -909,15 +922,22 @@ pub struct AddressBook {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAddress {
-    #[schema(example = "Home")]
+    #[schema(example = "Home", value_type = Option<crate::params::OptLine40>)]
     pub label: Option<String>,
+    #[schema(value_type = crate::params::Line200)]
     pub name: String,
+    #[schema(value_type = crate::params::Line200)]
     pub line1: String,
+    #[schema(value_type = Option<crate::params::OptLine200>)]
     pub line2: Option<String>,
+    #[schema(value_type = crate::params::Line100)]
     pub city: String,
+    #[schema(value_type = crate::params::Line20)]
     pub postal_code: String,
     /// ISO 3166-1 alpha-2.
+    #[schema(value_type = crate::params::CountryText)]
     pub country: String,
+    #[schema(value_type = Option<crate::params::OptPhoneText>)]
     pub phone: Option<String>,
     /// Make it the default (the first address always is).
     #[serde(default)]
@@ -928,15 +948,68 @@ pub struct NewAddress {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressPatch {
+    #[schema(value_type = Option<crate::params::OptLine40>)]
     pub label: Option<String>,
+    #[schema(value_type = Option<crate::params::Line200>)]
     pub name: Option<String>,
+    #[schema(value_type = Option<crate::params::Line200>)]
     pub line1: Option<String>,
+    #[schema(value_type = Option<crate::params::OptLine200>)]
     pub line2: Option<String>,
+    #[schema(value_type = Option<crate::params::Line100>)]
     pub city: Option<String>,
+    #[schema(value_type = Option<crate::params::Line20>)]
     pub postal_code: Option<String>,
+    #[schema(value_type = Option<crate::params::CountryText>)]
     pub country: Option<String>,
+    #[schema(value_type = Option<crate::params::OptPhoneText>)]
     pub phone: Option<String>,
     /// `true` makes it the default.
     #[serde(default)]
     pub is_default: bool,
+}
+
+/// A JSON object or `null` (serde would also take a list for a struct: the document says
+/// object, so only an object is taken).
+fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v @ serde_json::Value::Object(_)) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        Some(_) => Err(serde::de::Error::custom("expected an object")),
+    }
+}
+
+/// A list of JSON objects (serde would also take a list for each struct).
+pub(crate) fn objects<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    Vec::<serde_json::Value>::deserialize(d)?
+        .into_iter()
+        .map(|v| match v {
+            serde_json::Value::Object(_) => {
+                serde_json::from_value(v).map_err(serde::de::Error::custom)
+            }
+            _ => Err(serde::de::Error::custom("expected a list of objects")),
+        })
+        .collect()
+}
+
+/// An integer as JSON Schema has it: `3` and `3.0` are the same integer (`3.5` is not one).
+fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
+        _ => Err(serde::de::Error::custom(format!("{n} is not an integer"))),
+    }
 }

@@ -33,6 +33,13 @@ fn parse<T: DeserializeOwned>(content_type: Option<&str>, body: &[u8]) -> Result
             "send a JSON body with Content-Type: application/json",
         ));
     }
+    // A struct also deserializes from a list; every body this API takes is an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::unprocessable(
+            "invalid_body",
+            "the body must be a JSON object",
+        ));
+    }
     serde_json::from_slice(body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::unprocessable("invalid_body", e.to_string()),
         _ => ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")),
@@ -259,6 +266,7 @@ impl Caller {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod limit;
 pub mod observe;
 pub mod openapi;
+pub mod params;
 pub mod routes;
 pub mod state;
 
@@ -56,6 +57,8 @@ pub fn app(state: AppState) -> Router {
         .merge(vendor)
         .merge(routes::health::router())
         .split_for_parts();
+    let mut api = api;
+    openapi::StandardResponses::apply(&mut api);
     let router = router
         .merge(openapi::docs(api))
         .fallback(observe::not_found)

@@ -59,7 +59,9 @@ async fn a_checkout_reserves_captures_places_a_split_order_and_mails_the_custome
     once_at_provider(&db, &checkout_id, "capture").await;
 
     // The order, split by vendor, with its timeline.
-    let r = http.admin_get(&format!("/v1/orders/{order_no}")).await;
+    let r = http
+        .admin_get(&format!("/v1/admin/orders/{order_no}"))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let o = &r.body;
     assert_eq!(o["status"], "placed");
@@ -368,7 +370,9 @@ async fn a_coupon_is_held_then_redeemed_by_a_paid_checkout() {
     .unwrap();
     assert_eq!(state, "redeemed");
     let order_no = done["order_no"].as_str().unwrap();
-    let o = http.admin_get(&format!("/v1/orders/{order_no}")).await;
+    let o = http
+        .admin_get(&format!("/v1/admin/orders/{order_no}"))
+        .await;
     assert_eq!(o.body["discount"]["amount"], 500);
     assert_eq!(o.body["coupon_code"], code.as_str());
 }

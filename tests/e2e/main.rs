@@ -12,6 +12,7 @@ mod customers;
 mod durability;
 mod edge;
 mod inventory;
+mod openapi;
 mod operations;
 mod ownership;
 mod payments;

@@ -41,6 +41,7 @@ async fn the_openapi_document_covers_the_routes_and_the_docs_page_serves_it() {
         "/v1/checkouts",
         "/v1/checkouts/{checkout_id}",
         "/v1/checkouts/{checkout_id}/cancel",
+        "/v1/admin/orders/{order_no}",
         "/v1/orders/{order_no}",
         "/v1/webhooks/stripe",
         "/healthz",

@@ -93,6 +93,14 @@ pub fn stripe_app() -> &'static TestApp {
     })
 }
 
+/// A third stack for the API contract run (`tests/e2e/openapi.rs`), whose generated requests
+/// block accounts, rotate keys and fill address books: nothing another test sees. Started on
+/// first use.
+pub fn contract_app() -> &'static TestApp {
+    static APP: OnceLock<TestApp> = OnceLock::new();
+    APP.get_or_init(|| launch("souk-e2e-contract-stack", |_| {}))
+}
+
 /// Starts a stack on a thread of its own, with `customize` applied to the test configuration.
 fn launch(name: &str, customize: fn(&mut Config)) -> TestApp {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -397,6 +405,15 @@ impl Reply {
 
 /// Creates an account with `roles` (through the auth service) and signs it in.
 pub async fn account(roles: &[&str], vendor_id: Option<uuid::Uuid>) -> (String, Http) {
+    account_on(app(), roles, vendor_id).await
+}
+
+/// [`account`] on another stack.
+pub async fn account_on(
+    stack: &TestApp,
+    roles: &[&str],
+    vendor_id: Option<uuid::Uuid>,
+) -> (String, Http) {
     let email = format!(
         "{}-{}@example.com",
         roles.join("-"),
@@ -404,7 +421,7 @@ pub async fn account(roles: &[&str], vendor_id: Option<uuid::Uuid>) -> (String, 
     )
     .replace('_', "");
     let mut auth = souk_proto::auth::v1::auth_service_client::AuthServiceClient::connect(
-        app().grpc["auth"].clone(),
+        stack.grpc["auth"].clone(),
     )
     .await
     .expect("auth service");
@@ -416,7 +433,7 @@ pub async fn account(roles: &[&str], vendor_id: Option<uuid::Uuid>) -> (String, 
     })
     .await
     .expect("account created");
-    let http = Http::login(&email, PASSWORD).await;
+    let http = Http::login_at(&stack.api, &email, PASSWORD).await;
     (email, http)
 }
 
@@ -463,7 +480,12 @@ impl Http {
 
     /// Signs in over the API; the client for that account.
     pub async fn login(email: &str, password: &str) -> Self {
-        let http = Http::new();
+        Self::login_at(&app().api, email, password).await
+    }
+
+    /// [`Http::login`] at another API.
+    pub async fn login_at(base: &str, email: &str, password: &str) -> Self {
+        let http = Http::at(base);
         let r = http
             .post(
                 "/v1/auth/login",

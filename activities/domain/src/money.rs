@@ -32,6 +32,20 @@ impl Currency {
         }
     }
 
+    /// Every code [`Currency::parse`] takes, in alphabetical order.
+    pub fn all() -> &'static [Currency] {
+        static ALL: std::sync::OnceLock<Vec<Currency>> = std::sync::OnceLock::new();
+        ALL.get_or_init(|| {
+            let letters = b'A'..=b'Z';
+            letters
+                .clone()
+                .flat_map(|a| letters.clone().map(move |b| (a, b)))
+                .flat_map(|(a, b)| (b'A'..=b'Z').map(move |c| [a, b, c]))
+                .filter_map(|code| Currency::parse(std::str::from_utf8(&code).ok()?).ok())
+                .collect()
+        })
+    }
+
     pub fn code(&self) -> &str {
         // Only ASCII upper-case letters ever get in (see `parse`).
         std::str::from_utf8(&self.0).unwrap_or("XXX")
@@ -174,6 +188,18 @@ pub fn mul_div_round(amount: i64, numerator: i64, denominator: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn all_lists_every_code_parse_takes() {
+        let all = Currency::all();
+        assert!(all.contains(&Currency::USD) && all.contains(&Currency::EUR));
+        assert!(all.iter().any(|c| c.code() == "JPY"));
+        // Funds and metals have no minor units and are not money here.
+        assert!(!all.iter().any(|c| c.code() == "XAU"));
+        assert!(all.windows(2).all(|w| w[0].code() < w[1].code()));
+        assert!(all.iter().all(|c| Currency::parse(c.code()) == Ok(*c)));
+    }
+
     use super::*;
 
     #[test]

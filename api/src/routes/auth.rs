@@ -295,7 +295,8 @@ async fn jwks(State(s): State<AppState>) -> ApiResult<Response> {
     security(("bearer" = [])),
     responses((status = 200, body = TotpEnrollment), (status = 401, body = ErrorBody),
         (status = 409, description = "mfa_already_enabled", body = ErrorBody),
-        (status = 422, description = "invalid_password", body = ErrorBody)))]
+        (status = 422, description = "invalid_password", body = ErrorBody),
+        (status = 423, description = "account_locked: too many wrong passwords", body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 async fn enroll_totp(
     State(s): State<AppState>,
@@ -352,7 +353,8 @@ async fn confirm_totp(
 #[utoipa::path(post, path = "/v1/me/mfa/totp/disable", tag = "auth", request_body = DisableTotp,
     security(("bearer" = [])),
     responses((status = 204),
-        (status = 422, description = "invalid_password, invalid_mfa_code, mfa_not_enabled, mfa_required_for_role", body = ErrorBody)))]
+        (status = 422, description = "invalid_password, invalid_mfa_code, mfa_not_enabled, mfa_required_for_role", body = ErrorBody),
+        (status = 423, description = "account_locked: too many wrong passwords", body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 async fn disable_totp(
     State(s): State<AppState>,
@@ -402,10 +404,12 @@ async fn rotate_signing_key(
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only entries about this user.
+    #[param(value_type = Option<uuid::Uuid>)]
     user_id: Option<String>,
     /// Only this event (login, lockout, authorization, ...).
     event: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -465,7 +469,7 @@ async fn list_audit(
 /// Grants a role (vendor_admin needs the vendor). Takes effect at once: the user's access
 /// tokens from before are refused (`token_revoked`) and the next refresh carries the role.
 /// Super admins only.
-#[utoipa::path(post, path = "/v1/admin/users/{id}/roles", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/admin/users/{id}/roles", tag = "admin", params(("id" = uuid::Uuid, Path)),
     request_body = GrantRole, security(("bearer" = [])),
     responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, description = "unknown_role, vendor_required", body = ErrorBody)))]
@@ -484,7 +488,8 @@ async fn grant_role(
         .grant_role(caller.request(pb::RoleChange {
             user_id: id,
             role: body.role,
-            vendor_id: body.vendor_id,
+            // Empty is none, as everywhere in this API.
+            vendor_id: body.vendor_id.filter(|v| !v.trim().is_empty()),
         }))
         .await
         .map_err(auth_error)?
@@ -494,10 +499,10 @@ async fn grant_role(
 
 /// Blocks an account: every sign-in of it ends and its access tokens are refused at once.
 /// Staff may block customers and vendor admins; blocking an operator takes a super admin.
-#[utoipa::path(post, path = "/v1/admin/users/{id}/block", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/admin/users/{id}/block", tag = "admin", params(("id" = uuid::Uuid, Path)),
     request_body = OperatorReason, security(("bearer" = [])),
     responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, description = "invalid_reason", body = ErrorBody)))]
+        (status = 422, description = "invalid_reason; own_account: an operator cannot block their own account", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 async fn block_user(
     State(s): State<AppState>,
@@ -510,7 +515,7 @@ async fn block_user(
 }
 
 /// Lets a blocked account sign in again (its old tokens stay revoked).
-#[utoipa::path(post, path = "/v1/admin/users/{id}/unblock", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/admin/users/{id}/unblock", tag = "admin", params(("id" = uuid::Uuid, Path)),
     request_body = OperatorReason, security(("bearer" = [])),
     responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, description = "invalid_reason", body = ErrorBody)))]
@@ -573,8 +578,9 @@ async fn set_status(
 
 /// Revokes a role. Super admins only.
 #[utoipa::path(delete, path = "/v1/admin/users/{id}/roles/{role}", tag = "admin",
-    params(("id" = String, Path), ("role" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("id" = uuid::Uuid, Path), ("role" = crate::params::RoleName, Path)), security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "own_account: an operator cannot take away their own roles", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 async fn revoke_role(
     State(s): State<AppState>,

@@ -90,7 +90,7 @@ pub(crate) fn cart_error<'a>(
 }
 
 /// Starts an empty cart. The id is unguessable: it is the cart's only key, keep it private.
-#[utoipa::path(post, path = "/v1/carts", tag = "carts", request_body(content = CreateCart, description = "Optional"),
+#[utoipa::path(post, path = "/v1/carts", tag = "carts", request_body(content = Option<CreateCart>, description = "Optional: an empty body takes the defaults"),
     responses((status = 201, body = Cart, headers(("Location" = String))),
         (status = 422, description = "unknown currency or a country we do not ship to", body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
@@ -167,7 +167,7 @@ async fn add_item(
 
 /// Sets the quantity of an item in the cart.
 #[utoipa::path(patch, path = "/v1/carts/{id}/items/{sku}", tag = "carts",
-    params(("id" = String, Path), ("sku" = String, Path)), request_body = UpdateItem,
+    params(("id" = String, Path), ("sku" = crate::params::SkuParam, Path)), request_body = UpdateItem,
     responses((status = 200, body = Cart),
         (status = 404, description = "cart or item not found", body = ErrorBody),
         (status = 409, description = "insufficient_stock; cart_checking_out: a checkout holds the cart until it ends; cart_checked_out: the cart was bought", body = ErrorBody),
@@ -194,7 +194,7 @@ async fn update_item(
 
 /// Removes an item from the cart.
 #[utoipa::path(delete, path = "/v1/carts/{id}/items/{sku}", tag = "carts",
-    params(("id" = String, Path), ("sku" = String, Path)),
+    params(("id" = String, Path), ("sku" = crate::params::SkuParam, Path)),
     responses((status = 200, body = Cart), (status = 404, description = "cart or item not found", body = ErrorBody),
         (status = 409, description = "cart_checking_out: a checkout holds the cart until it ends; cart_checked_out: the cart was checked out", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(cart_id = %id, sku = %sku))]

@@ -55,13 +55,16 @@ async fn list_categories(
 pub struct ProductsQuery {
     /// A category slug or id; its subcategories are included.
     category: Option<String>,
-    /// Words to look for in titles and descriptions (prefix match).
+    /// Words to look for in titles and descriptions (prefix match), at most 200 characters.
+    #[param(max_length = 200)]
     q: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Currency of the prices shown (default: the store's).
+    #[param(value_type = Option<crate::params::OptCurrencyCode>)]
     currency: Option<String>,
 }
 
@@ -69,6 +72,7 @@ pub struct ProductsQuery {
 #[into_params(parameter_in = Query)]
 pub struct CurrencyQuery {
     /// Currency of the prices shown (default: the store's).
+    #[param(value_type = Option<crate::params::OptCurrencyCode>)]
     currency: Option<String>,
 }
 

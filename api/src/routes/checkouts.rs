@@ -269,7 +269,7 @@ fn money(m: Money) -> dto::Money {
 /// a few seconds with 202 and a status URL. The same `Idempotency-Key` always answers with the
 /// same checkout; another key while one runs is a 409.
 #[utoipa::path(post, path = "/v1/checkouts", tag = "checkouts",
-    params(("Idempotency-Key" = String, Header, description = "Chosen by the client; retry with the same value")),
+    params(crate::params::IdempotencyKey),
     request_body = CreateCheckout,
     responses(
         (status = 201, description = "Decided: order placed, or failed with a reason", body = dto::Checkout),

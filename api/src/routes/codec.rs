@@ -41,15 +41,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// empty list out (`{}`), as the Temporal CLI sends it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Payloads {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::dto::objects")]
     pub payloads: Vec<JsonPayload>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct JsonPayload {
     #[serde(default)]
+    #[schema(value_type = BTreeMap<String, crate::params::Base64>)]
     pub metadata: BTreeMap<String, String>,
     #[serde(default)]
+    #[schema(value_type = crate::params::Base64)]
     pub data: String,
 }
 

@@ -16,7 +16,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Stock of a SKU: on hand, reserved and available, in total and per warehouse.
-#[utoipa::path(get, path = "/v1/inventory/{sku}", tag = "inventory", params(("sku" = String, Path)),
+#[utoipa::path(get, path = "/v1/inventory/{sku}", tag = "inventory", params(("sku" = crate::params::SkuParam, Path)),
     responses((status = 200, body = Inventory),
         (status = 404, description = "no stock recorded for this SKU", body = ErrorBody),
         (status = 422, description = "not a valid SKU", body = ErrorBody)))]

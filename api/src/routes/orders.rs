@@ -12,14 +12,32 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Caller, Path};
 use crate::state::AppState;
 
+// The old path is deprecated for clients, not for this router.
+#[allow(deprecated)]
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_order))
+    OpenApiRouter::new()
+        .routes(routes!(get_order))
+        .routes(routes!(get_order_at_old_path))
+}
+
+/// The same as `GET /v1/admin/orders/{order_no}`, at the path it had before the back office
+/// had its own prefix; kept for clients written against it.
+#[utoipa::path(get, path = "/v1/orders/{order_no}", tag = "admin", params(("order_no" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = dto::Order), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[deprecated = "use GET /v1/admin/orders/{order_no}"]
+async fn get_order_at_old_path(
+    state: State<AppState>,
+    caller: Caller,
+    order_no: Path<String>,
+) -> ApiResult<Json<dto::Order>> {
+    get_order(state, caller, order_no).await
 }
 
 /// An order with its lines, vendor sub-orders, payment (captures, refunds) and timeline.
-#[utoipa::path(get, path = "/v1/orders/{order_no}", tag = "admin", params(("order_no" = String, Path)),
+#[utoipa::path(get, path = "/v1/admin/orders/{order_no}", tag = "admin", params(("order_no" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = dto::Order), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = dto::Order), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(order_no = %order_no))]
 async fn get_order(
     State(s): State<AppState>,

@@ -140,7 +140,7 @@ async fn create_address(
 }
 
 /// Changes an address, or makes it the default (`is_default: true`).
-#[utoipa::path(patch, path = "/v1/me/addresses/{id}", tag = "auth", params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/v1/me/addresses/{id}", tag = "auth", params(("id" = uuid::Uuid, Path)),
     request_body = AddressPatch, security(("bearer" = [])),
     responses((status = 200, body = SavedAddress), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(address_id = %id))]
@@ -202,7 +202,7 @@ async fn update_address(
 }
 
 /// Removes an address. If it was the default, the newest remaining one becomes it.
-#[utoipa::path(delete, path = "/v1/me/addresses/{id}", tag = "auth", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/me/addresses/{id}", tag = "auth", params(("id" = uuid::Uuid, Path)),
     security(("bearer" = [])),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(address_id = %id))]

@@ -164,7 +164,7 @@ async fn own_product(
 }
 
 /// One of the vendor's products.
-#[utoipa::path(get, path = "/v1/vendor/products/{id}", tag = "vendor", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/vendor/products/{id}", tag = "vendor", params(("id" = uuid::Uuid, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = VendorProduct), (status = 404, description = "no such product of this vendor", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
@@ -178,7 +178,7 @@ async fn get_product(
 }
 
 /// Changes one of the vendor's products (title, description, status).
-#[utoipa::path(patch, path = "/v1/vendor/products/{id}", tag = "vendor", params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/v1/vendor/products/{id}", tag = "vendor", params(("id" = uuid::Uuid, Path)),
     request_body = ProductUpdate, security(("bearer" = [])),
     responses((status = 200, body = VendorProduct),
         (status = 404, description = "no such product of this vendor", body = ErrorBody),
@@ -237,7 +237,7 @@ async fn own_sku(s: &AppState, caller: &Caller, scope: &VendorScope, sku: &str) 
 }
 
 /// Stock of one of the vendor's SKUs, per warehouse.
-#[utoipa::path(get, path = "/v1/vendor/inventory/{sku}", tag = "vendor", params(("sku" = String, Path)),
+#[utoipa::path(get, path = "/v1/vendor/inventory/{sku}", tag = "vendor", params(("sku" = crate::params::SkuParam, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = Inventory), (status = 404, description = "no such SKU of this vendor", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(sku = %sku))]
@@ -262,7 +262,7 @@ async fn get_stock(
 
 /// Sets the units on hand of one of the vendor's SKUs in a warehouse (a stock count).
 #[utoipa::path(put, path = "/v1/vendor/inventory/{sku}/{warehouse}", tag = "vendor",
-    params(("sku" = String, Path), ("warehouse" = String, Path)), request_body = SetOnHand,
+    params(("sku" = crate::params::SkuParam, Path), ("warehouse" = String, Path)), request_body = SetOnHand,
     security(("bearer" = [])),
     responses((status = 200, body = StockUpdated),
         (status = 404, description = "no such SKU of this vendor, or warehouse", body = ErrorBody),
