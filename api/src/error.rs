@@ -221,7 +221,7 @@ impl IntoResponse for ApiError {
         // Tell the readiness check of this API which domain ran out of connections.
         if code_is_busy && let Some(service) = busy_service {
             res.extensions_mut()
-                .insert(crate::routes::health::BusyService(service));
+                .insert(crate::busy::BusyService(service));
         }
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(

@@ -148,7 +148,7 @@ pub struct Caller {
     pub request_id: Option<String>,
     /// `user:<id>` for a signed-in caller, `customer:guest` otherwise.
     pub actor: String,
-    /// The client's address (see `auth::ClientIp`).
+    /// The client's address (see `identity::ClientIp`).
     pub client_ip: Option<String>,
     /// The signed-in user and their roles (`None`: a guest).
     pub user: Option<(String, Vec<String>)>,
@@ -160,7 +160,7 @@ impl Caller {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let principal = extensions.get::<crate::auth::Principal>();
+        let principal = extensions.get::<crate::identity::Principal>();
         let actor = principal.map_or_else(
             || "customer:guest".to_string(),
             |p| format!("user:{}", p.user_id()),
@@ -172,7 +172,7 @@ impl Caller {
             )
         });
         let client_ip = extensions
-            .get::<crate::auth::ClientIp>()
+            .get::<crate::identity::ClientIp>()
             .map(|c| c.0.clone())
             .or_else(|| {
                 extensions

@@ -7,15 +7,18 @@
 
 pub mod auth;
 pub mod breaker;
+pub mod busy;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod identity;
 pub mod limit;
 pub mod observe;
 pub mod openapi;
 pub mod params;
 pub mod routes;
 pub mod state;
+pub mod throttle;
 
 use std::net::SocketAddr;
 

@@ -70,7 +70,7 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     /// Longest a whole request may take.
     pub request_timeout: Duration,
-    pub rate_limits: crate::limit::RateLimits,
+    pub rate_limits: crate::throttle::RateLimits,
     /// A header that carries the client address, set by a trusted proxy in front of the API
     /// (`x-forwarded-for`: the right-most entry is used); empty: the peer address.
     pub client_ip_header: Option<String>,
@@ -94,15 +94,15 @@ pub struct Inner {
     pub auth: AuthServiceClient<Guarded>,
     pub users: UserServiceClient<Guarded>,
     /// Verifies access tokens against the auth domain's keys.
-    pub verifier: crate::auth::Verifier,
-    pub limiter: crate::limit::Limiter,
+    pub verifier: crate::identity::Verifier,
+    pub limiter: crate::throttle::Limiter,
     /// Standard gRPC health of each domain service (which reflects its database and Redis).
     pub health: Vec<(&'static str, HealthClient<Channel>)>,
     pub temporal: Temporal,
     pub settings: Settings,
     pub metrics: PrometheusHandle,
     /// Which domains ran out of database connections lately (for `/readyz`).
-    pub busy: crate::routes::health::Busy,
+    pub busy: crate::busy::Busy,
 }
 
 impl std::ops::Deref for AppState {
@@ -152,11 +152,11 @@ impl AppState {
         ];
         let b = settings.breaker;
         let auth = AuthServiceClient::new(breaker::guard("auth", auth, b)?);
-        let verifier = crate::auth::Verifier::new(
+        let verifier = crate::identity::Verifier::new(
             auth.clone(),
             &settings.token_issuer,
             &settings.token_audience,
-            crate::auth::KeyRefresh::default(),
+            crate::identity::KeyRefresh::default(),
         );
         Ok(AppState(Arc::new(Inner {
             catalog: CatalogServiceClient::new(breaker::guard("catalog", catalog, b)?),
@@ -168,7 +168,7 @@ impl AppState {
             auth,
             users: UserServiceClient::new(breaker::guard("users", users, b)?),
             verifier,
-            limiter: crate::limit::Limiter::new(settings.rate_limits.clone()),
+            limiter: crate::throttle::Limiter::new(settings.rate_limits.clone()),
             health,
             temporal: Temporal::new(
                 settings.temporal_address.clone(),

@@ -13,7 +13,6 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Principal;
 use crate::dto::{
     AuditEntry, AuditPage, Credentials, DisableTotp, ForgotPassword, GrantRole, Login,
     OperatorReason, Reauthenticate, RecoveryCodes, RefreshToken, Registered, ResetPassword,
@@ -21,6 +20,7 @@ use crate::dto::{
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, Caller, Path, Query};
+use crate::identity::Principal;
 use crate::state::AppState;
 
 /// Routes anyone may call.

@@ -31,7 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn my_cart(
     State(s): State<AppState>,
     caller: Caller,
-    _p: crate::auth::Principal,
+    _p: crate::identity::Principal,
 ) -> ApiResult<Json<Cart>> {
     let cart = s
         .cart
@@ -54,7 +54,7 @@ async fn my_cart(
 async fn merge_cart(
     State(s): State<AppState>,
     caller: Caller,
-    _p: crate::auth::Principal,
+    _p: crate::identity::Principal,
     extract::Json(body): extract::Json<MergeCart>,
 ) -> ApiResult<Json<Cart>> {
     let cart = s

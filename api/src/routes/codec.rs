@@ -20,15 +20,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, Caller};
+use crate::identity::Principal;
 use crate::state::AppState;
 
 /// Where the codec lives; the cookie is scoped to it.
-pub const CODEC_PATH: &str = "/v1/admin/codec";
-/// The cookie that carries a browser's access token to the codec.
-pub const COOKIE: &str = "souk_codec";
+pub use crate::identity::{CODEC_PATH, COOKIE, cookie_token};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -204,17 +202,4 @@ async fn session(
         serde_json::json!({"expires_in": max_age}),
     );
     Ok((StatusCode::NO_CONTENT, out))
-}
-
-/// The token in the codec cookie, for requests to the codec that carry no Authorization.
-pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.trim().to_string())
-        .filter(|v| !v.is_empty())
 }

@@ -6,10 +6,11 @@ use souk_proto::orders::v1 as pb;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Principal, audit_denied};
+use crate::auth::audit_denied;
 use crate::dto::{self, MyOrderPage, MyOrderSummary};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Caller, PageQuery, Path, Query};
+use crate::identity::Principal;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

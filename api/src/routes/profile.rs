@@ -8,10 +8,10 @@ use souk_proto::users::v1 as pb;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Principal;
 use crate::dto::{AddressBook, AddressPatch, Me, NewAddress, ProfileUpdate, SavedAddress};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, Caller, Path};
+use crate::identity::Principal;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

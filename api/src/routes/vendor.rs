@@ -15,13 +15,14 @@ use souk_proto::orders::v1 as orders_pb;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Principal, audit_denied, forbidden};
+use crate::auth::audit_denied;
 use crate::dto::{
     self, Inventory, ProductUpdate, SetOnHand, StockUpdated, VendorOrderPage, VendorOrderSummary,
     VendorProduct, VendorProductPage,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, Caller, PageQuery, Path, Query};
+use crate::identity::{Principal, forbidden};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
