@@ -977,7 +977,7 @@ where
     T: serde::de::DeserializeOwned,
 {
     match Option::<serde_json::Value>::deserialize(d)? {
-        None | Some(serde_json::Value::Null) => Ok(None),
+        None => Ok(None),
         Some(v @ serde_json::Value::Object(_)) => serde_json::from_value(v)
             .map(Some)
             .map_err(serde::de::Error::custom),

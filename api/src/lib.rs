@@ -47,7 +47,7 @@ pub fn app(state: AppState) -> Router {
         state.clone(),
         routes::vendor::require_vendor_admin,
     ));
-    let (router, api) = openapi::router()
+    let (router, mut api) = openapi::router()
         .merge(routes::auth::router())
         .merge(routes::catalog::router())
         .merge(routes::carts::router())
@@ -60,7 +60,6 @@ pub fn app(state: AppState) -> Router {
         .merge(vendor)
         .merge(routes::health::router())
         .split_for_parts();
-    let mut api = api;
     openapi::StandardResponses::apply(&mut api);
     let router = router
         .merge(openapi::docs(api))

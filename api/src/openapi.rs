@@ -76,9 +76,10 @@ impl Modify for BearerAuth {
 /// The answers every operation can give because of the layers in front of it, added to each
 /// operation that does not document them itself (and named in the description of those that
 /// do): a bad bearer token (`401`), the rate limit (`429`), a domain service that is down
-/// (`503`) or slow (`504`); for a JSON body, a malformed, oversized, mistyped or misshapen one (`400`, `413`,
-/// `415`, `422`); for parameters, a malformed one (`400`). The document then says every status
-/// an operation can give, which the API contract run checks.
+/// (`503`) or slow (`504`); for a JSON body, a malformed, oversized, mistyped or misshapen
+/// one (`400`, `413`, `415`, `422`); for parameters, a malformed or refused one (`400`,
+/// `422`); a missing role under `/v1/admin` and `/v1/vendor` (`403`). The document then says
+/// every status an operation can give, which the API contract run checks.
 pub struct StandardResponses;
 
 /// Operations no layer but the token check stands in front of (not rate limited, no domain).
@@ -151,6 +152,9 @@ impl StandardResponses {
             for op in ops.into_iter().flatten() {
                 for (status, description) in Self::answers(path, op) {
                     match op.responses.responses.get_mut(status) {
+                        Some(RefOr::T(r)) if r.description.is_empty() => {
+                            r.description = description.to_string();
+                        }
                         Some(RefOr::T(r)) => {
                             if !r.description.contains(description) {
                                 r.description = format!("{}; {description}", r.description);

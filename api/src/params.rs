@@ -5,18 +5,55 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+// Free text (`souk_domain::text`) refuses `<` and `>`, C1 controls and invisible or
+// direction-changing characters anywhere; C0 controls too (a paragraph takes tab and LF); and
+// it is trimmed, so a pattern's first and last characters are not spaces.
+macro_rules! refused {
+    () => {
+        r"<>\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff"
+    };
+}
+macro_rules! edge {
+    () => {
+        concat!(r"[^\s\x00-\x1f", refused!(), "]")
+    };
+}
+macro_rules! inside_line {
+    () => {
+        concat!(r"[^\x00-\x1f", refused!(), "]")
+    };
+}
+
 /// One line of text (`souk_domain::text::line`): no line breaks, control or invisible
 /// characters, no `<` or `>`, no space at either end.
-const LINE: &str = r"^[^\s<>\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff](?:[^<>\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]*[^\s<>\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff])?$";
+const LINE: &str = concat!("^", edge!(), "(?:", inside_line!(), "*", edge!(), ")?$");
 /// Text of several lines (`souk_domain::text::paragraphs`): like [`LINE`], but line breaks
 /// (LF) and tabs are taken inside it.
-const PARAGRAPHS: &str = r"^[^\s<>\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff](?:[^<>\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]*[^\s<>\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff])?$";
+const PARAGRAPHS: &str = concat!(
+    "^",
+    edge!(),
+    "(?:",
+    concat!(r"[^\x00-\x08\x0b-\x1f", refused!(), "]"),
+    "*",
+    edge!(),
+    ")?$"
+);
 
-/// [`LINE`] of at most `n` characters, or empty or spaces only (taken as none): the length
-/// is in the pattern, since spaces of any number are taken.
+/// [`LINE`] of at most `$inner + 2` characters, or empty or spaces only (taken as none): the
+/// length is in the pattern, since spaces of any number are taken.
 macro_rules! optional_line {
     ($inner:literal) => {
-        concat!(r"^(?: *|[^\s<>\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff](?:[^<>\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]{0,", $inner, r"}[^\s<>\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff])?)$")
+        concat!(
+            "^(?: *|",
+            edge!(),
+            "(?:",
+            inside_line!(),
+            "{0,",
+            $inner,
+            "}",
+            edge!(),
+            ")?)$"
+        )
     };
 }
 
@@ -144,7 +181,8 @@ impl utoipa::PartialSchema for OptCurrencyCode {
 
 impl ToSchema for OptCurrencyCode {}
 
-/// The `Idempotency-Key` of a request that must not be done twice.
+/// The `Idempotency-Key` of a request that must not be done twice: the document's header
+/// parameter (the handler reads the header itself, to answer its own error codes).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]
 pub struct IdempotencyKey {
@@ -177,43 +215,141 @@ pub enum RoleName {
 mod tests {
     use super::*;
     use souk_domain::identity::Role;
+    use souk_domain::text;
 
-    #[test]
-    fn the_documented_roles_are_the_domain_roles() {
-        let documented: Vec<String> = [
-            RoleName::Customer,
-            RoleName::VendorAdmin,
-            RoleName::Staff,
-            RoleName::SuperAdmin,
-        ]
-        .iter()
-        .map(|r| serde_json::to_value(format!("{r:?}")).unwrap().to_string())
-        .collect();
-        let schema = serde_json::to_value(<RoleName as utoipa::PartialSchema>::schema()).unwrap();
-        let names: Vec<&str> = schema["enum"]
+    fn pattern<T: utoipa::PartialSchema>() -> regex::Regex {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        regex::Regex::new(schema["pattern"].as_str().expect("a pattern")).expect("a regex")
+    }
+
+    fn names<T: utoipa::PartialSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        schema["enum"]
             .as_array()
             .expect("an enum")
             .iter()
-            .filter_map(|v| v.as_str())
-            .collect();
-        assert_eq!(documented.len(), Role::ALL.len());
-        assert_eq!(names, Role::ALL.map(Role::as_str));
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Text with what free text refuses and what it takes, at the ends and inside.
+    fn samples() -> Vec<String> {
+        let mut all: Vec<String> = [
+            "Ada Lovelace",
+            "12 Analytical Row",
+            "Zürich",
+            "東京都",
+            "O'Brien & Sons",
+            "a",
+            "",
+            " ",
+            "  ",
+            " a",
+            "a ",
+            "a<b",
+            "a>b",
+            "a\tb",
+            "a\nb",
+            "a\rb",
+            "\u{200b}a",
+            "a\u{2028}b",
+            "a\u{202e}b",
+            "a\u{85}b",
+            "\u{a0}a",
+            "a\u{feff}",
+            "a\u{1}b",
+            "a b  c",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        all.push("x".repeat(200));
+        all.push("x".repeat(201));
+        all
+    }
+
+    /// What the document allows, the server takes (the reverse holds for the common forms).
+    #[test]
+    fn the_text_patterns_allow_only_what_the_text_rules_take() {
+        let line = pattern::<Line200>();
+        let paragraphs = pattern::<Paragraphs20000>();
+        for s in samples() {
+            let allowed = line.is_match(&s) && s.chars().count() <= 200;
+            assert!(!allowed || text::line(&s, 200).is_ok(), "{s:?}");
+            assert!(
+                !paragraphs.is_match(&s) || text::paragraphs(&s, 20_000).is_ok(),
+                "{s:?}"
+            );
+        }
+        for s in ["Ada Lovelace", "Zürich", "東京都", "O'Brien & Sons"] {
+            assert!(line.is_match(s), "{s:?}");
+        }
+        assert!(paragraphs.is_match("Warm.\n\n\tMade to last."));
+        let optional = pattern::<OptLine40>();
+        assert!(optional.is_match("") && optional.is_match("   "));
+        assert!(optional.is_match(&"x".repeat(40)) && !optional.is_match(&"x".repeat(41)));
+    }
+
+    #[test]
+    fn the_email_pattern_allows_only_addresses_the_parser_takes() {
+        let email = pattern::<EmailText>();
+        for s in [
+            "ada@example.com",
+            "a.b+c@mail.example.co",
+            "x@y.io",
+            "a..b@example.com",
+            "a@b",
+            "a@-b.com",
+            "a@b.c0m",
+            "@example.com",
+            "a@@b.com",
+            "ädä@example.com",
+            "a b@example.com",
+            "a@b.c",
+        ] {
+            assert!(!email.is_match(s) || text::Email::parse(s).is_ok(), "{s:?}");
+        }
+        assert!(email.is_match("ada@example.com"));
     }
 
     #[test]
     fn the_sku_pattern_is_the_domain_rule() {
-        let schema = serde_json::to_value(<SkuParam as utoipa::PartialSchema>::schema()).unwrap();
-        let pattern = schema["pattern"].as_str().expect("a pattern");
-        assert_eq!(pattern, r"^[A-Za-z0-9._-]{1,64}$");
-        for (sku, ok) in [
-            ("AT-050-S", true),
-            ("a.b_c", true),
-            ("", false),
-            ("a b", false),
+        let sku = pattern::<SkuParam>();
+        for s in [
+            "AT-050-S".to_string(),
+            "a.b_c".into(),
+            "".into(),
+            "a b".into(),
+            "ä".into(),
+            "x".repeat(64),
+            "x".repeat(65),
         ] {
-            assert_eq!(souk_domain::Sku::parse(sku).is_ok(), ok, "{sku}");
+            assert_eq!(
+                sku.is_match(&s),
+                souk_domain::Sku::parse(&s).is_ok(),
+                "{s:?}"
+            );
         }
-        assert!(souk_domain::Sku::parse(&"x".repeat(64)).is_ok());
-        assert!(souk_domain::Sku::parse(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn the_documented_enums_are_the_domain_values() {
+        assert_eq!(names::<RoleName>(), Role::ALL.map(Role::as_str));
+        for name in names::<RoleName>() {
+            serde_json::from_value::<RoleName>(name.clone().into()).expect(&name);
+        }
+        for name in names::<ProductStatusName>() {
+            assert!(
+                souk_domain::catalog::ProductStatus::parse(&name).is_some(),
+                "{name}"
+            );
+        }
+        let currencies = names::<CurrencyCode>();
+        assert!(
+            currencies
+                .iter()
+                .all(|c| souk_domain::Currency::parse(c).is_ok())
+        );
+        assert_eq!(names::<OptCurrencyCode>()[1..], currencies[..]);
     }
 }

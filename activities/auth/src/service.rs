@@ -67,11 +67,7 @@ pub enum SecondFactor {
 /// Whether the signed-in user behind this call is `user_id` (an operator acting on their own
 /// account).
 fn acts_on_self(meta: &Meta, user_id: Uuid) -> bool {
-    meta.ctx
-        .on_behalf
-        .as_ref()
-        .and_then(|b| b.user_id.as_deref())
-        .is_some_and(|me| me == user_id.to_string())
+    meta.ctx.user_id() == Some(user_id.to_string().as_str())
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,22 +1,18 @@
 //! Undoing a checkout: what the forward path recorded as done, and the compensations that
 //! take it back, in reverse.
 
-use std::time::Duration;
-
 use souk_contracts::cart::{CartCheckout, ReleaseCheckout};
 use souk_contracts::inventory::{self, ReservationRef};
 use souk_contracts::orders::{self, CancelOrder};
 use souk_contracts::payments::{PaymentRef, Refund, RefundPayment, Void};
 use souk_contracts::pricing::{RedemptionRef, Release};
-use souk_contracts::queues::Queue;
 use souk_domain::Money;
 use souk_domain::order::PaymentStatus;
 use temporalio_sdk::workflows::join_all;
-use temporalio_sdk::{ActivityExecutionError, WorkflowCancellationToken, WorkflowContext};
+use temporalio_sdk::{ActivityExecutionError, WorkflowContext};
 
 use super::failure::{Stop, describe};
-use super::{CheckoutInput, CheckoutWorkflow, Phase, own_step};
-use crate::options;
+use super::{CheckoutInput, CheckoutWorkflow, Phase, detached, own_step};
 
 /// What to undo, in the order it was done.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,11 +80,6 @@ impl CheckoutWorkflow {
     ) -> Vec<String> {
         let (id, attempt) = (input.checkout_id.clone(), input.attempt);
         let reason = stop.reason();
-        let detached = |domain: Queue| {
-            let mut o = options::on(ctx, domain, Duration::from_secs(30));
-            o.cancellation_token = Some(WorkflowCancellationToken::new());
-            o
-        };
         let mut errors = Vec::new();
         // What became of the payment, for the cancelled order.
         let mut payment_status = None;
@@ -127,7 +118,7 @@ impl CheckoutWorkflow {
                                 reason: reason.clone(),
                                 sequence: 1,
                             },
-                            detached(souk_contracts::payments::QUEUE),
+                            detached(ctx, souk_contracts::payments::QUEUE),
                         )
                         .await;
                     if r.is_ok() {
@@ -143,7 +134,7 @@ impl CheckoutWorkflow {
                                 checkout_id: id.clone(),
                                 attempt,
                             },
-                            detached(souk_contracts::payments::QUEUE),
+                            detached(ctx, souk_contracts::payments::QUEUE),
                         )
                         .await;
                     if r.is_ok() {

@@ -135,13 +135,17 @@ where
     let opts = match phase {
         Phase::Decision => CheckoutWorkflow::before_decision(ctx, domain),
         Phase::Confirm => options::on(ctx, domain, Duration::from_secs(30)),
-        Phase::Undo => {
-            let mut o = options::on(ctx, domain, Duration::from_secs(30));
-            o.cancellation_token = Some(WorkflowCancellationToken::new());
-            o
-        }
+        Phase::Undo => detached(ctx, domain),
     };
     Either::Right(ctx.execute_activity(activity, input, opts))
+}
+
+/// Options for a compensation on `domain`'s queue: retried for as long as it takes, and run
+/// even while the workflow is being cancelled (a token of its own, never cancelled).
+fn detached(ctx: &WorkflowContext<CheckoutWorkflow>, domain: Queue) -> ActivityOptions {
+    let mut o = options::on(ctx, domain, Duration::from_secs(30));
+    o.cancellation_token = Some(WorkflowCancellationToken::new());
+    o
 }
 
 #[workflow_methods]
