@@ -138,6 +138,30 @@ text!(
     SkuParam, Some(1), Some(64), r"^[A-Za-z0-9._-]{1,64}$"
 );
 text!(
+    /// A SKU ([`SkuParam`]), or empty for every SKU.
+    OptSkuParam, None, Some(64), r"^[A-Za-z0-9._-]{0,64}$"
+);
+text!(
+    /// A product slug: 1 to 200 lower case letters, digits and `-` (`souk_domain::catalog::is_slug`).
+    SlugParam, Some(1), Some(200), r"^[a-z0-9-]{1,200}$"
+);
+text!(
+    /// A category's slug or id (`souk_domain::catalog::is_slug`), or empty for every category.
+    OptCategoryKey, None, Some(200), r"^[a-z0-9-]{0,200}$"
+);
+text!(
+    /// An order number (`souk_domain::order::is_order_no`): `SK-` and 6 to 19 digits.
+    OrderNoParam, Some(9), Some(22), r"^SK-[0-9]{6,19}$"
+);
+text!(
+    /// A warehouse code (`souk_domain::stock::is_warehouse_code`): 1 to 32 letters, digits, `_` or `-`.
+    WarehouseParam, Some(1), Some(32), r"^[A-Za-z0-9_-]{1,32}$"
+);
+text!(
+    /// An audit event name (`souk_domain::identity::is_audit_event`), or empty for every event.
+    OptAuditEvent, None, Some(64), r"^[a-z_.]{0,64}$"
+);
+text!(
     /// Bytes as standard base64, with padding.
     Base64, None, None, r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 );
@@ -327,6 +351,72 @@ mod tests {
             assert_eq!(
                 sku.is_match(&s),
                 souk_domain::Sku::parse(&s).is_ok(),
+                "{s:?}"
+            );
+            assert_eq!(
+                pattern::<OptSkuParam>().is_match(&s),
+                s.is_empty() || souk_domain::Sku::parse(&s).is_ok(),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_slug_patterns_are_the_domain_rule() {
+        let slug = pattern::<SlugParam>();
+        let key = pattern::<OptCategoryKey>();
+        for s in [
+            "linen-shirt".to_string(),
+            "01a23204-459a-7143-840c-350c55f9692a".into(),
+            "".into(),
+            "A".into(),
+            "a b".into(),
+            "a\0b".into(),
+            "ä".into(),
+            "x".repeat(200),
+            "x".repeat(201),
+        ] {
+            let rule = souk_domain::catalog::is_slug(&s);
+            assert_eq!(slug.is_match(&s), rule, "{s:?}");
+            assert_eq!(key.is_match(&s), rule || s.is_empty(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_lookup_key_patterns_are_the_domain_rules() {
+        let order = pattern::<OrderNoParam>();
+        let warehouse = pattern::<WarehouseParam>();
+        let event = pattern::<OptAuditEvent>();
+        for s in [
+            souk_domain::order::order_no(42),
+            souk_domain::order::order_no(i64::MAX),
+            "SK-12345".into(),
+            "west".into(),
+            "EU_1".into(),
+            "role_granted".into(),
+            "checkout.cancel".into(),
+            "".into(),
+            "a b".into(),
+            "a\0b".into(),
+            "é".into(),
+            "w".repeat(32),
+            "w".repeat(33),
+            "a".repeat(64),
+            "a".repeat(65),
+        ] {
+            assert_eq!(
+                order.is_match(&s),
+                souk_domain::order::is_order_no(&s),
+                "{s:?}"
+            );
+            assert_eq!(
+                warehouse.is_match(&s),
+                souk_domain::stock::is_warehouse_code(&s),
+                "{s:?}"
+            );
+            assert_eq!(
+                event.is_match(&s),
+                s.is_empty() || souk_domain::identity::is_audit_event(&s),
                 "{s:?}"
             );
         }

@@ -354,7 +354,7 @@ async fn every_cart_mistake_is_a_clear_4xx_and_writes_nothing() {
                 &format!(
                     "{{\"sku\": \"{}\", \"quantity\": 1, \"pad\": \"{}\"}}",
                     p.skus[0],
-                    "x".repeat(70_000)
+                    "x".repeat(300_000)
                 ),
             )
             .await,

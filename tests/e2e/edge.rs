@@ -353,3 +353,76 @@ async fn a_saturated_domain_pool_is_a_fast_503_and_not_ready_at_once() {
     );
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_key_no_record_can_have_is_not_found_or_refused_never_a_server_error() {
+    // A NUL character cannot reach the database: each domain checks the key's shape first.
+    let (_, customer) = souk_tests::account(&["customer"], None).await;
+    let ops = Http::new().with_token(souk_tests::admin_token());
+    let nul = "a%00b";
+    for (http, path, expected) in [
+        (
+            &customer,
+            format!("/v1/products?category={nul}"),
+            (404, "category_not_found"),
+        ),
+        (
+            &customer,
+            format!("/v1/products/{nul}"),
+            (404, "product_not_found"),
+        ),
+        (
+            &customer,
+            "/v1/products/Not-A-Slug".into(),
+            (404, "product_not_found"),
+        ),
+        (
+            &customer,
+            format!("/v1/me/orders/{nul}"),
+            (404, "order_not_found"),
+        ),
+        (
+            &ops,
+            format!("/v1/admin/orders/{nul}"),
+            (404, "order_not_found"),
+        ),
+        (
+            &ops,
+            format!("/v1/admin/inventory/alerts?sku={nul}"),
+            (422, "invalid_sku"),
+        ),
+        (
+            &ops,
+            format!("/v1/admin/audit?event={nul}"),
+            (422, "invalid_event"),
+        ),
+        (
+            &ops,
+            "/v1/admin/audit?event=Login".into(),
+            (422, "invalid_event"),
+        ),
+    ] {
+        let r = http.get(&path).await;
+        assert_eq!((r.status, r.code()), expected, "{path}: {}", r.text);
+    }
+    let db = app().db().await;
+    let p =
+        souk_tests::fixtures::product(&db, &[souk_tests::fixtures::VariantSpec::new(1_000, 5, 5)])
+            .await;
+    let r = ops
+        .admin_put(
+            &format!("/v1/admin/inventory/{}/{nul}", p.skus[0]),
+            None,
+            json!({"on_hand": 1}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (404, "unknown_warehouse"),
+        "{}",
+        r.text
+    );
+    // An empty filter is no filter.
+    let r = ops.get("/v1/admin/audit?event=&limit=1").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}

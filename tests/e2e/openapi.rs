@@ -10,23 +10,40 @@ use std::process::Command;
 use souk_tests::fixtures::{self, VariantSpec};
 use souk_tests::{account_on, contract_app};
 
+/// The generator's seed: fixed, so a run is repeatable and a red one reproduces;
+/// `SOUK_CONTRACT_SEED=random` explores with a new seed each run (the output names it).
+fn seed() -> Option<String> {
+    match std::env::var("SOUK_CONTRACT_SEED") {
+        Ok(s) if s == "random" => None,
+        Ok(s) => Some(s),
+        Err(_) => Some("20261201".into()),
+    }
+}
+
 /// Runs schemathesis with `args` after the common ones; its output, and whether it passed.
 fn schemathesis(api: &str, tokens: &[(&str, &str)], args: &[&str]) -> (bool, String) {
     let bin = std::env::var("SOUK_TEST_SCHEMATHESIS").expect(
         "SOUK_TEST_SCHEMATHESIS is not set: run the tests with `./dev test`, which installs schemathesis",
     );
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi");
-    let out = Command::new(bin)
-        .current_dir(dir)
+    // Hypothesis keeps its files in the working directory: a scratch one, not the tree.
+    let scratch = std::env::temp_dir().join(format!("souk-contract-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).expect("a scratch directory");
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(&scratch)
         .env("SCHEMATHESIS_HOOKS", "hooks")
         .env("PYTHONPATH", dir)
         .envs(tokens.iter().copied())
-        .args(["--no-color", "--config-file", "schemathesis.toml", "run"])
+        .args(["--no-color", "--config-file"])
+        .arg(format!("{dir}/schemathesis.toml"))
+        .arg("run")
         .arg(format!("{api}/openapi.json"))
-        .args(["--checks", "all"])
-        .args(args)
-        .output()
-        .expect("schemathesis runs");
+        .args(["--checks", "all", "--generation-database", "none"]);
+    if let Some(seed) = seed() {
+        cmd.args(["--seed", &seed]);
+    }
+    let out = cmd.args(args).output().expect("schemathesis runs");
+    let _ = std::fs::remove_dir_all(&scratch);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

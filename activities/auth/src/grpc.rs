@@ -360,10 +360,17 @@ impl Rpc for Auth {
                     .map_err(|_| invalid("invalid_cursor", "not a cursor from a previous page"))?,
             )
         };
+        let event = r.event.as_deref().filter(|e| !e.is_empty());
+        if event.is_some_and(|e| !souk_domain::identity::is_audit_event(e)) {
+            return Err(invalid(
+                "invalid_event",
+                "event is 1 to 64 lower case letters, '_' and '.'",
+            ));
+        }
         let limit = i64::from(if r.limit == 0 { 50 } else { r.limit.min(200) });
         let rows = self
             .service
-            .audit_log(user_id, r.event.as_deref(), before, limit + 1)
+            .audit_log(user_id, event, before, limit + 1)
             .await
             .map_err(error)?;
         let more = rows.len() as i64 > limit;

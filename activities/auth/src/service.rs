@@ -1259,12 +1259,7 @@ impl AuthService {
         user_id: Option<Uuid>,
         details: Value,
     ) -> Result<(), Error> {
-        if event.is_empty()
-            || event.len() > 64
-            || !event
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
-        {
+        if !souk_domain::identity::is_audit_event(event) {
             return Err(Error::InvalidAudit("event is 1-64 of [a-z_.]"));
         }
         if !matches!(outcome, "ok" | "denied" | "failed") {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use souk_domain::Sku;
-use souk_domain::catalog::ProductStatus;
+use souk_domain::catalog::{ProductStatus, is_slug};
 use souk_domain::cursor::TimeCursor;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -159,6 +159,7 @@ async fn with_details(pool: &PgPool, head: Option<ProductHead>) -> Result<Option
 pub async fn list_products(pool: &PgPool, filter: &ProductFilter) -> Result<Page<Product>, Error> {
     let category_ids: Option<Vec<Uuid>> = match &filter.category {
         None => None,
+        Some(c) if !is_slug(c) => return Err(Error::CategoryNotFound(c.clone())),
         Some(c) => {
             let ids = sqlx::query_scalar!(
                 r#"WITH RECURSIVE subtree AS (
@@ -232,6 +233,9 @@ pub async fn list_products(pool: &PgPool, filter: &ProductFilter) -> Result<Page
 
 /// An active product by slug, with its variants and categories.
 pub async fn product_by_slug(pool: &PgPool, slug: &str) -> Result<Option<Product>, Error> {
+    if !is_slug(slug) {
+        return Ok(None);
+    }
     let head = sqlx::query_as!(
         ProductHead,
         r#"SELECT id, vendor_id, slug, title, description, status, attributes, created_at

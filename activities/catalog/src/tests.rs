@@ -130,6 +130,20 @@ async fn a_category_filter_includes_its_subcategories(pool: PgPool) {
     )
     .await;
     assert!(matches!(missing, Err(Error::CategoryNotFound(_))));
+    // Keys no slug or id can be are not found either, without a database error.
+    for key in ["a\0b", "Ä", "two words"] {
+        let odd = store::list_products(
+            &pool,
+            &ProductFilter {
+                category: Some(key.into()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert!(matches!(odd, Err(Error::CategoryNotFound(_))), "{key:?}");
+        assert!(store::product_by_slug(&pool, key).await.unwrap().is_none());
+    }
 
     // Coupon scopes need the ancestors of a variant's categories.
     let facts = store::variant_facts(&pool, &["TEE-1".to_string(), "GHOST".to_string()])

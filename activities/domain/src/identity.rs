@@ -140,9 +140,32 @@ pub fn check_password(password: &str, email: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Whether `s` can name an audit event (`login`, `role_granted`, `checkout.cancel`, ...): 1 to
+/// 64 lower case ASCII letters, `_` and `.`.
+pub fn is_audit_event(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_event_names_are_lower_case_words() {
+        for s in [
+            "login",
+            "role_granted",
+            "checkout.cancel",
+            "a".repeat(64).as_str(),
+        ] {
+            assert!(is_audit_event(s), "{s:?}");
+        }
+        for s in ["", "Login", "a b", "a\0", "a1", "a".repeat(65).as_str()] {
+            assert!(!is_audit_event(s), "{s:?}");
+        }
+    }
 
     #[test]
     fn roles_round_trip_and_serialise_snake_case() {

@@ -118,9 +118,35 @@ pub fn order_no(seq: i64) -> String {
     format!("SK-{seq:06}")
 }
 
+/// Whether `s` can be an order number [`order_no`] made: `SK-` and 6 to 19 digits. A lookup
+/// by anything else finds nothing without asking the database.
+pub fn is_order_no(s: &str) -> bool {
+    s.strip_prefix("SK-").is_some_and(|digits| {
+        (6..=19).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_order_number_made_is_one_and_little_else_is() {
+        for seq in [0, 42, 100_042, i64::MAX] {
+            assert!(is_order_no(&order_no(seq)), "{seq}");
+        }
+        for s in [
+            "",
+            "SK-",
+            "SK-12345",
+            "sk-100042",
+            "SK-10004a",
+            "SK-100042\0",
+            "XX-100042",
+        ] {
+            assert!(!is_order_no(s), "{s:?}");
+        }
+    }
 
     #[test]
     fn only_the_documented_transitions_are_allowed() {

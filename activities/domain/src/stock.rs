@@ -65,9 +65,27 @@ impl ReservationState {
     }
 }
 
+/// Whether `s` can be a warehouse code: 1 to 32 ASCII letters, digits, `_` or `-` (the
+/// inventory schema's `warehouses_code_format`).
+pub fn is_warehouse_code(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warehouse_codes_are_what_the_schema_takes() {
+        for s in ["west", "EU_1", "a-b", "w".repeat(32).as_str()] {
+            assert!(is_warehouse_code(s), "{s:?}");
+        }
+        for s in ["", "a b", "a\0b", "é", "w".repeat(33).as_str()] {
+            assert!(!is_warehouse_code(s), "{s:?}");
+        }
+    }
 
     #[test]
     fn low_stock_is_crossed_only_on_the_way_down() {

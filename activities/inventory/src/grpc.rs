@@ -130,9 +130,15 @@ impl InventoryService for Inventory {
                     invalid("invalid_cursor", "cursor is not one this API returned")
                 })?),
             };
+        let only = r
+            .sku
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(sku)
+            .transpose()?;
         let (rows, next) = store::list_alerts(
             &self.pool,
-            r.sku.as_deref().filter(|s| !s.is_empty()),
+            only.as_ref().map(|s| s.as_str()),
             page_limit(r.limit, 20, 100),
             after,
         )

@@ -192,6 +192,9 @@ pub async fn set_on_hand(
     if on_hand < 0 {
         return Err(Error::Invalid("on_hand must not be negative".into()));
     }
+    if !souk_domain::stock::is_warehouse_code(warehouse) {
+        return Err(Error::UnknownWarehouse(warehouse.to_string()));
+    }
     let mut tx = pool.begin().await?;
     let known = sqlx::query_scalar!(
         "SELECT EXISTS (SELECT 1 FROM inventory.warehouses WHERE code = $1)",

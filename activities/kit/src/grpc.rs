@@ -103,11 +103,18 @@ pub fn parse_currency(code: &str) -> Result<Currency, Status> {
     Currency::parse(code).map_err(|e| invalid("invalid_currency", e.to_string()))
 }
 
+/// SQLSTATE of text PostgreSQL cannot hold (a NUL character).
+const UNTRANSLATABLE_TEXT: &str = "22021";
+
 /// Maps a database error: lost connections and timeouts are `UNAVAILABLE` (the caller may
-/// retry), anything else is internal.
+/// retry), text the database cannot hold is the caller's (`INVALID_ARGUMENT`, the last line
+/// of defence behind each field's own check), anything else is internal.
 pub fn db_error(err: sqlx::Error) -> Status {
     match &err {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            db_error_ref(&err)
+        }
+        sqlx::Error::Database(d) if d.code().as_deref() == Some(UNTRANSLATABLE_TEXT) => {
             db_error_ref(&err)
         }
         // Logged with its whole cause chain.
@@ -134,6 +141,10 @@ pub fn db_error_ref(err: &sqlx::Error) -> Status {
                 "database_unavailable",
                 "database unavailable",
             )
+        }
+        sqlx::Error::Database(d) if d.code().as_deref() == Some(UNTRANSLATABLE_TEXT) => {
+            tracing::warn!(error = %err, "text the database cannot hold");
+            invalid("invalid_text", "text must not contain NUL characters")
         }
         _ => internal(anyhow::anyhow!(chain(err))),
     }
@@ -182,4 +193,21 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[sqlx::test(migrations = false)]
+    async fn text_the_database_cannot_hold_is_the_callers_mistake(pool: sqlx::PgPool) {
+        let err = sqlx::query_scalar::<_, String>("SELECT $1::text")
+            .bind("a\0b")
+            .fetch_one(&pool)
+            .await
+            .unwrap_err();
+        let status = db_error(err);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(reason(&status).as_deref(), Some("invalid_text"));
+    }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use souk_contracts::orders::{CreateOrder, OrderRef};
-use souk_domain::order::{IllegalTransition, OrderStatus, PaymentStatus, order_no};
+use souk_domain::order::{IllegalTransition, OrderStatus, PaymentStatus, is_order_no, order_no};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -365,6 +365,9 @@ pub async fn transition(
     to: OrderStatus,
     note: Option<&str>,
 ) -> Result<(), Error> {
+    if !is_order_no(order_no) {
+        return Err(Error::NotFound(order_no.to_string()));
+    }
     let mut tx = pool.begin().await?;
     let row = sqlx::query!(
         "SELECT id, status FROM orders.orders WHERE order_no = $1 FOR UPDATE",
@@ -569,6 +572,9 @@ pub async fn customer_orders(
 
 /// An order with its lines, sub-orders and timeline, by order number.
 pub async fn by_order_no(pool: &PgPool, order_no: &str) -> Result<Option<OrderDetail>, Error> {
+    if !is_order_no(order_no) {
+        return Ok(None);
+    }
     let Some(o) = sqlx::query!(
         r#"SELECT id, order_no, checkout_id, attempt, customer_email, status, payment_status,
                   currency AS "currency: String", subtotal, discount, tax, shipping, total, coupon_code,

@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Sets the units on hand of a SKU in a warehouse (a stock count). If that takes the SKU
 /// below its low-stock threshold, a `LowStockAlert` workflow starts (see the Temporal UI).
 #[utoipa::path(put, path = "/v1/admin/inventory/{sku}/{warehouse}", tag = "admin",
-    params(("sku" = crate::params::SkuParam, Path), ("warehouse" = String, Path)), request_body = SetOnHand,
+    params(("sku" = crate::params::SkuParam, Path), ("warehouse" = crate::params::WarehouseParam, Path)), request_body = SetOnHand,
     security(("bearer" = [])),
     responses((status = 200, body = StockUpdated),
         (status = 401, body = ErrorBody),
@@ -164,6 +164,7 @@ pub(crate) async fn start_low_stock_alert(
 #[into_params(parameter_in = Query)]
 pub struct AlertsQuery {
     /// Only alerts for this SKU.
+    #[param(value_type = Option<crate::params::OptSkuParam>)]
     sku: Option<String>,
     /// Page size, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]

@@ -407,6 +407,7 @@ pub struct AuditQuery {
     #[param(value_type = Option<uuid::Uuid>)]
     user_id: Option<String>,
     /// Only this event (login, lockout, authorization, ...).
+    #[param(value_type = Option<crate::params::OptAuditEvent>)]
     event: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]

@@ -54,6 +54,7 @@ async fn list_categories(
 #[into_params(parameter_in = Query)]
 pub struct ProductsQuery {
     /// A category slug or id; its subcategories are included.
+    #[param(value_type = Option<crate::params::OptCategoryKey>)]
     category: Option<String>,
     /// Words to look for in titles and descriptions (prefix match), at most 200 characters.
     #[param(max_length = 200)]
@@ -127,7 +128,7 @@ async fn list_products(
 
 /// One active product with its variants, their prices and availability.
 #[utoipa::path(get, path = "/v1/products/{slug}", tag = "catalog",
-    params(("slug" = String, Path, description = "The product's slug"), CurrencyQuery),
+    params(("slug" = crate::params::SlugParam, Path, description = "The product's slug"), CurrencyQuery),
     responses((status = 200, body = Product), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(slug = %slug))]
 async fn get_product(

@@ -58,7 +58,7 @@ async fn my_orders(
 }
 
 /// One of the signed-in customer's orders. Anyone else's answers 404.
-#[utoipa::path(get, path = "/v1/me/orders/{order_no}", tag = "orders", params(("order_no" = String, Path)),
+#[utoipa::path(get, path = "/v1/me/orders/{order_no}", tag = "orders", params(("order_no" = crate::params::OrderNoParam, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = dto::Order), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(order_no = %order_no))]
@@ -69,7 +69,7 @@ async fn my_order(
     Path(order_no): Path<String>,
 ) -> ApiResult<Json<dto::Order>> {
     let missing = || ApiError::not_found("order_not_found", "no such order");
-    if order_no.is_empty() || order_no.len() > 40 {
+    if !souk_domain::order::is_order_no(&order_no) {
         return Err(missing());
     }
     let o = s

@@ -22,7 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The same as `GET /v1/admin/orders/{order_no}`, at the path it had before the back office
 /// had its own prefix; kept for clients written against it.
-#[utoipa::path(get, path = "/v1/orders/{order_no}", tag = "admin", params(("order_no" = String, Path)),
+#[utoipa::path(get, path = "/v1/orders/{order_no}", tag = "admin", params(("order_no" = crate::params::OrderNoParam, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = dto::Order), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[deprecated = "use GET /v1/admin/orders/{order_no}"]
@@ -35,7 +35,7 @@ async fn get_order_at_old_path(
 }
 
 /// An order with its lines, vendor sub-orders, payment (captures, refunds) and timeline.
-#[utoipa::path(get, path = "/v1/admin/orders/{order_no}", tag = "admin", params(("order_no" = String, Path)),
+#[utoipa::path(get, path = "/v1/admin/orders/{order_no}", tag = "admin", params(("order_no" = crate::params::OrderNoParam, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = dto::Order), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(order_no = %order_no))]
@@ -44,7 +44,7 @@ async fn get_order(
     caller: Caller,
     Path(order_no): Path<String>,
 ) -> ApiResult<Json<dto::Order>> {
-    if order_no.is_empty() || order_no.len() > 40 {
+    if !souk_domain::order::is_order_no(&order_no) {
         return Err(ApiError::not_found("order_not_found", "no such order"));
     }
     let o = s

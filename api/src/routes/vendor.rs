@@ -263,7 +263,7 @@ async fn get_stock(
 
 /// Sets the units on hand of one of the vendor's SKUs in a warehouse (a stock count).
 #[utoipa::path(put, path = "/v1/vendor/inventory/{sku}/{warehouse}", tag = "vendor",
-    params(("sku" = crate::params::SkuParam, Path), ("warehouse" = String, Path)), request_body = SetOnHand,
+    params(("sku" = crate::params::SkuParam, Path), ("warehouse" = crate::params::WarehouseParam, Path)), request_body = SetOnHand,
     security(("bearer" = [])),
     responses((status = 200, body = StockUpdated),
         (status = 404, description = "no such SKU of this vendor, or warehouse", body = ErrorBody),
