@@ -15,6 +15,7 @@ pub mod identity;
 pub mod limit;
 pub mod observe;
 pub mod openapi;
+pub mod order_view;
 pub mod params;
 pub mod routes;
 pub mod state;
@@ -34,15 +35,10 @@ pub fn app(state: AppState) -> Router {
         timeout: state.settings.request_timeout,
         cors_origins: state.settings.cors_origins.clone(),
     };
-    let admin = routes::admin::router()
-        .merge(routes::orders::router())
-        .merge(routes::auth::admin_router())
-        // A history's payloads come in batches larger than a usual body.
-        .merge(routes::codec::router().layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024)))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_operator,
-        ));
+    let admin = routes::admin::router().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_operator,
+    ));
     let vendor = routes::vendor::router().route_layer(axum::middleware::from_fn_with_state(
         state.clone(),
         routes::vendor::require_vendor_admin,
@@ -52,7 +48,6 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::catalog::router())
         .merge(routes::carts::router())
         .merge(routes::me::router())
-        .merge(routes::profile::router())
         .merge(routes::checkouts::router())
         .merge(routes::webhooks::router())
         .merge(routes::inventory::router())

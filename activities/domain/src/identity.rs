@@ -117,14 +117,6 @@ impl AccessClaims {
     }
 }
 
-/// A normalised e-mail address (trimmed, the domain lower-cased; compared case-insensitively),
-/// or why it is not one: see [`crate::text::Email`].
-pub fn normalise_email(raw: &str) -> Result<String, &'static str> {
-    crate::text::Email::parse(raw)
-        .map(String::from)
-        .map_err(|e| e.0)
-}
-
 /// Password rules: 10 to 128 characters, not the e-mail address.
 pub fn check_password(password: &str, email: &str) -> Result<(), &'static str> {
     let n = password.chars().count();
@@ -177,26 +169,6 @@ mod tests {
             "\"vendor_admin\""
         );
         assert!(Role::Staff.is_operator() && !Role::VendorAdmin.is_operator());
-    }
-
-    #[test]
-    fn emails_are_checked_and_trimmed() {
-        // Domains are case-insensitive: kept lower-cased.
-        assert_eq!(
-            normalise_email(" Ann@Example.com ").unwrap(),
-            "Ann@example.com"
-        );
-        for bad in [
-            "",
-            "ann",
-            "ann@",
-            "@example.com",
-            "ann@example",
-            "a n@example.com",
-            "ann@.com",
-        ] {
-            assert!(normalise_email(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

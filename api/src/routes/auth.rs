@@ -1,27 +1,20 @@
-//! Sign-up, sign-in, token refresh and sign-out; the public keys; the caller's account; and
-//! for operators the audit trail, role changes and signing key rotation.
+//! Sign-up, sign-in, token refresh, sign-out and the mailed resets and unlocks; the public
+//! keys that verify tokens.
 
+use crate::dto::User;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{self, Caller};
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use souk_domain::identity::Role;
+use serde::{Deserialize, Serialize};
 use souk_proto::auth::v1 as pb;
 use souk_proto::cart::v1 as cart_pb;
-use utoipa::IntoParams;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-
-use crate::dto::{
-    AuditEntry, AuditPage, Credentials, DisableTotp, ForgotPassword, GrantRole, Login,
-    OperatorReason, Reauthenticate, RecoveryCodes, RefreshToken, Registered, ResetPassword,
-    RotatedKey, Tokens, TotpCode, TotpEnrollment, Unlock, User,
-};
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{self, Caller, Path, Query};
-use crate::identity::Principal;
-use crate::state::AppState;
 
 /// Routes anyone may call.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -34,28 +27,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reset_password))
         .routes(routes!(unlock))
         .routes(routes!(jwks))
-        .routes(routes!(enroll_totp))
-        .routes(routes!(confirm_totp))
-        .routes(routes!(disable_totp))
 }
 
-/// Routes for operators (behind the operator guard).
-pub fn admin_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(rotate_signing_key))
-        .routes(routes!(list_audit))
-        .routes(routes!(grant_role))
-        .routes(routes!(revoke_role))
-        .routes(routes!(block_user))
-        .routes(routes!(unblock_user))
-}
-
-fn auth_error(e: tonic::Status) -> ApiError {
+pub(crate) fn auth_error(e: tonic::Status) -> ApiError {
     ApiError::from_status("auth", e)
 }
 
 /// Tokens must not be cached by anything between the client and us.
-fn no_store(body: impl IntoResponse) -> Response {
+pub(crate) fn no_store(body: impl IntoResponse) -> Response {
     let mut res = body.into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -289,317 +268,82 @@ async fn jwks(State(s): State<AppState>) -> ApiResult<Response> {
     Ok(res)
 }
 
-/// Starts enrolling a TOTP second factor (any account; staff and super admins must have
-/// one to use the back office). Confirm it with a code from the authenticator.
-#[utoipa::path(post, path = "/v1/me/mfa/totp", tag = "auth", request_body = Reauthenticate,
-    security(("bearer" = [])),
-    responses((status = 200, body = TotpEnrollment), (status = 401, body = ErrorBody),
-        (status = 409, description = "mfa_already_enabled", body = ErrorBody),
-        (status = 422, description = "invalid_password", body = ErrorBody),
-        (status = 423, description = "account_locked: too many wrong passwords", body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
-async fn enroll_totp(
-    State(s): State<AppState>,
-    caller: Caller,
-    p: Principal,
-    extract::Json(body): extract::Json<Reauthenticate>,
-) -> ApiResult<Response> {
-    let r = s
-        .auth
-        .clone()
-        .enroll_totp(caller.request(pb::EnrollTotpRequest {
-            user_id: p.user_id().to_string(),
-            password: body.password,
-        }))
-        .await
-        .map_err(auth_error)?
-        .into_inner();
-    Ok(no_store(Json(TotpEnrollment {
-        otpauth_url: r.otpauth_url,
-        secret: r.secret,
-    })))
+/// E-mail and password (register, sign in).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Credentials {
+    #[schema(example = "ann@example.com", value_type = crate::params::EmailText)]
+    pub email: String,
+    /// 10 to 128 characters.
+    #[schema(min_length = 10, max_length = 128)]
+    pub password: String,
 }
 
-/// Confirms the second factor with a current code. Answers ten recovery codes, once. From
-/// the next sign-in on, the account needs a code (`totp_code` or `recovery_code`).
-#[utoipa::path(post, path = "/v1/me/mfa/totp/confirm", tag = "auth", request_body = TotpCode,
-    security(("bearer" = [])),
-    responses((status = 200, body = RecoveryCodes),
-        (status = 422, description = "invalid_mfa_code, no_mfa_enrollment", body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
-async fn confirm_totp(
-    State(s): State<AppState>,
-    caller: Caller,
-    p: Principal,
-    extract::Json(body): extract::Json<TotpCode>,
-) -> ApiResult<Response> {
-    let r = s
-        .auth
-        .clone()
-        .confirm_totp(caller.request(pb::ConfirmTotpRequest {
-            user_id: p.user_id().to_string(),
-            code: body.code,
-        }))
-        .await
-        .map_err(auth_error)?
-        .into_inner();
-    Ok(no_store(Json(RecoveryCodes {
-        recovery_codes: r.recovery_codes,
-    })))
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshToken {
+    pub refresh_token: String,
 }
 
-/// Turns the second factor off, with a current code or a recovery code. Staff and super
-/// admins cannot (`mfa_required_for_role`).
-#[utoipa::path(post, path = "/v1/me/mfa/totp/disable", tag = "auth", request_body = DisableTotp,
-    security(("bearer" = [])),
-    responses((status = 204),
-        (status = 422, description = "invalid_password, invalid_mfa_code, mfa_not_enabled, mfa_required_for_role", body = ErrorBody),
-        (status = 423, description = "account_locked: too many wrong passwords", body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
-async fn disable_totp(
-    State(s): State<AppState>,
-    caller: Caller,
-    p: Principal,
-    extract::Json(body): extract::Json<DisableTotp>,
-) -> ApiResult<StatusCode> {
-    s.auth
-        .clone()
-        .disable_totp(caller.request(pb::DisableTotpRequest {
-            user_id: p.user_id().to_string(),
-            totp_code: body.totp_code,
-            recovery_code: body.recovery_code,
-            password: body.password,
-        }))
-        .await
-        .map_err(auth_error)?;
-    Ok(StatusCode::NO_CONTENT)
+/// Tokens of a sign-in. Send the access token as `Authorization: Bearer <access_token>`;
+/// when it expires, trade the refresh token for new ones (each refresh token works once).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Tokens {
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: String,
+    /// Seconds.
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub refresh_expires_in: i64,
+    pub user: User,
+    /// The customer's cart after a guest cart given at sign-in was merged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cart_id: Option<String>,
 }
 
-/// A new key signs access tokens from now on. Tokens signed with the previous key keep
-/// working until they expire, so nobody is signed out. Super admins only.
-#[utoipa::path(post, path = "/v1/admin/auth/signing-keys/rotate", tag = "admin",
-    security(("bearer" = [])),
-    responses((status = 200, body = RotatedKey), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
-async fn rotate_signing_key(
-    State(s): State<AppState>,
-    caller: Caller,
-    p: Principal,
-) -> ApiResult<Json<RotatedKey>> {
-    p.require(Role::SuperAdmin)?;
-    let r = s
-        .auth
-        .clone()
-        .rotate_signing_key(caller.request(pb::RotateSigningKeyRequest {}))
-        .await
-        .map_err(auth_error)?
-        .into_inner();
-    Ok(Json(RotatedKey {
-        kid: r.kid,
-        retired_kids: r.retired_kids,
-    }))
+/// Sign-in: e-mail, password, and optionally the guest cart to bring along.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Login {
+    #[schema(example = "ann@example.com")]
+    pub email: String,
+    pub password: String,
+    /// A cart used before signing in: it is merged into the customer's cart.
+    #[serde(default)]
+    pub cart_id: Option<String>,
+    /// With a second factor: the code from the authenticator...
+    #[serde(default)]
+    pub totp_code: Option<String>,
+    /// ... or one of the recovery codes (each works once).
+    #[serde(default)]
+    pub recovery_code: Option<String>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    /// Only entries about this user.
-    #[param(value_type = Option<uuid::Uuid>)]
-    user_id: Option<String>,
-    /// Only this event (login, lockout, authorization, ...).
-    #[param(value_type = Option<crate::params::OptAuditEvent>)]
-    event: Option<String>,
-    /// Page size, 1 to 200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ForgotPassword {
+    pub email: String,
 }
 
-/// The security audit trail, newest first.
-#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", params(AuditQuery),
-    security(("bearer" = [])),
-    responses((status = 200, body = AuditPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
-async fn list_audit(
-    State(s): State<AppState>,
-    caller: Caller,
-    Query(q): Query<AuditQuery>,
-) -> ApiResult<Json<AuditPage>> {
-    if let Some(limit) = q.limit
-        && !(1..=200).contains(&limit)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            "limit must be between 1 and 200",
-        ));
-    }
-    let page = s
-        .auth
-        .clone()
-        .list_audit(caller.request(pb::ListAuditRequest {
-            user_id: q.user_id,
-            event: q.event,
-            limit: q.limit.unwrap_or(50),
-            cursor: q.cursor.unwrap_or_default(),
-        }))
-        .await
-        .map_err(auth_error)?
-        .into_inner();
-    Ok(Json(AuditPage {
-        items: page
-            .records
-            .into_iter()
-            .map(|r| AuditEntry {
-                id: r.id,
-                at: r.at,
-                event: r.event,
-                outcome: r.outcome,
-                user_id: r.user_id,
-                email: r.email,
-                actor: r.actor,
-                ip: r.ip,
-                request_id: r.request_id,
-                details: serde_json::from_str(&r.details_json).unwrap_or_default(),
-            })
-            .collect(),
-        next_cursor: (!page.next_cursor.is_empty()).then_some(page.next_cursor),
-    }))
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResetPassword {
+    /// The token from the reset mail.
+    pub token: String,
+    /// 10 to 128 characters.
+    #[schema(min_length = 10, max_length = 128)]
+    pub new_password: String,
 }
 
-/// Grants a role (vendor_admin needs the vendor). Takes effect at once: the user's access
-/// tokens from before are refused (`token_revoked`) and the next refresh carries the role.
-/// Super admins only.
-#[utoipa::path(post, path = "/v1/admin/users/{id}/roles", tag = "admin", params(("id" = uuid::Uuid, Path)),
-    request_body = GrantRole, security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, description = "unknown_role, vendor_required", body = ErrorBody)))]
-#[tracing::instrument(skip_all, fields(user_id = %id))]
-async fn grant_role(
-    State(s): State<AppState>,
-    caller: Caller,
-    p: Principal,
-    Path(id): Path<String>,
-    extract::Json(body): extract::Json<GrantRole>,
-) -> ApiResult<Json<User>> {
-    p.require(Role::SuperAdmin)?;
-    let u = s
-        .auth
-        .clone()
-        .grant_role(caller.request(pb::RoleChange {
-            user_id: id,
-            role: body.role,
-            // Empty is none, as everywhere in this API.
-            vendor_id: body.vendor_id.filter(|v| !v.trim().is_empty()),
-        }))
-        .await
-        .map_err(auth_error)?
-        .into_inner();
-    Ok(Json(u.into()))
+/// The token from a lockout mail.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Unlock {
+    pub token: String,
 }
 
-/// Blocks an account: every sign-in of it ends and its access tokens are refused at once.
-/// Staff may block customers and vendor admins; blocking an operator takes a super admin.
-#[utoipa::path(post, path = "/v1/admin/users/{id}/block", tag = "admin", params(("id" = uuid::Uuid, Path)),
-    request_body = OperatorReason, security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, description = "invalid_reason; own_account: an operator cannot block their own account", body = ErrorBody)))]
-#[tracing::instrument(skip_all, fields(user_id = %id))]
-async fn block_user(
-    State(s): State<AppState>,
-    caller: Caller,
-    p: Principal,
-    Path(id): Path<String>,
-    extract::Json(body): extract::Json<OperatorReason>,
-) -> ApiResult<Json<User>> {
-    set_status(&s, &caller, &p, id, "blocked", body.reason).await
-}
-
-/// Lets a blocked account sign in again (its old tokens stay revoked).
-#[utoipa::path(post, path = "/v1/admin/users/{id}/unblock", tag = "admin", params(("id" = uuid::Uuid, Path)),
-    request_body = OperatorReason, security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, description = "invalid_reason", body = ErrorBody)))]
-#[tracing::instrument(skip_all, fields(user_id = %id))]
-async fn unblock_user(
-    State(s): State<AppState>,
-    caller: Caller,
-    p: Principal,
-    Path(id): Path<String>,
-    extract::Json(body): extract::Json<OperatorReason>,
-) -> ApiResult<Json<User>> {
-    set_status(&s, &caller, &p, id, "active", body.reason).await
-}
-
-async fn set_status(
-    s: &AppState,
-    caller: &Caller,
-    p: &Principal,
-    id: String,
-    status: &str,
-    reason: String,
-) -> ApiResult<Json<User>> {
-    let reason = reason.trim().to_string();
-    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
-        return Err(ApiError::unprocessable(
-            "invalid_reason",
-            "reason must be 1 to 500 characters on one line",
-        )
-        .with_details(serde_json::json!({"field": "reason"})));
-    }
-    let target = s
-        .auth
-        .clone()
-        .get_user(caller.request(pb::GetUserRequest {
-            user_id: id.clone(),
-        }))
-        .await
-        .map_err(auth_error)?
-        .into_inner();
-    if target
-        .roles
-        .iter()
-        .any(|r| r == "staff" || r == "super_admin")
-    {
-        p.require(Role::SuperAdmin)?;
-    }
-    let u = s
-        .auth
-        .clone()
-        .set_user_status(caller.request(pb::SetUserStatusRequest {
-            user_id: id,
-            status: status.to_string(),
-            reason,
-        }))
-        .await
-        .map_err(auth_error)?
-        .into_inner();
-    Ok(Json(u.into()))
-}
-
-/// Revokes a role. Super admins only.
-#[utoipa::path(delete, path = "/v1/admin/users/{id}/roles/{role}", tag = "admin",
-    params(("id" = uuid::Uuid, Path), ("role" = crate::params::RoleName, Path)), security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, description = "own_account: an operator cannot take away their own roles", body = ErrorBody)))]
-#[tracing::instrument(skip_all, fields(user_id = %id))]
-async fn revoke_role(
-    State(s): State<AppState>,
-    caller: Caller,
-    p: Principal,
-    Path((id, role)): Path<(String, String)>,
-) -> ApiResult<Json<User>> {
-    p.require(Role::SuperAdmin)?;
-    let u = s
-        .auth
-        .clone()
-        .revoke_role(caller.request(pb::RoleChange {
-            user_id: id,
-            role,
-            vendor_id: None,
-        }))
-        .await
-        .map_err(auth_error)?
-        .into_inner();
-    Ok(Json(u.into()))
+/// The answer to a sign-up: the same whether or not the address had an account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Registered {
+    pub accepted: bool,
+    #[schema(
+        example = "We have sent a message to that address. Sign in with it and your password."
+    )]
+    pub message: String,
 }

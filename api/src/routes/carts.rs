@@ -1,16 +1,17 @@
 //! Carts. The cart service validates and prices; these handlers translate HTTP.
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use souk_proto::cart::v1 as pb;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-
-use crate::dto::{AddItem, ApplyCoupon, Cart, CreateCart, MergeCart, UpdateItem};
+use crate::dto::{Money, money};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, Caller, OptionalJson, Path};
 use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use souk_proto::cart::v1 as pb;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -19,53 +20,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(add_item))
         .routes(routes!(update_item, remove_item))
         .routes(routes!(apply_coupon, remove_coupon))
-        .routes(routes!(my_cart))
-        .routes(routes!(merge_cart))
-}
-
-/// The signed-in customer's current cart (the one they created or merged last).
-#[utoipa::path(get, path = "/v1/me/cart", tag = "carts", security(("bearer" = [])),
-    responses((status = 200, body = Cart), (status = 401, body = ErrorBody),
-        (status = 404, description = "no cart yet", body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
-async fn my_cart(
-    State(s): State<AppState>,
-    caller: Caller,
-    _p: crate::identity::Principal,
-) -> ApiResult<Json<Cart>> {
-    let cart = s
-        .cart
-        .clone()
-        .get_my_cart(caller.request(pb::GetMyCartRequest {}))
-        .await
-        .map_err(cart_error(&s, &caller))?;
-    Ok(Json(cart.into_inner().into()))
-}
-
-/// Brings a guest cart to the signed-in customer: it becomes their cart, or its items are
-/// added to their current cart (and the guest cart is gone). `POST /v1/auth/login` does the
-/// same when given the guest cart's id.
-#[utoipa::path(post, path = "/v1/me/cart/merge", tag = "carts", request_body = MergeCart,
-    security(("bearer" = [])),
-    responses((status = 200, body = Cart), (status = 401, body = ErrorBody),
-        (status = 404, description = "no such guest cart", body = ErrorBody),
-        (status = 409, description = "cart_checking_out: a checkout holds the cart until it ends; cart_checked_out: the cart was checked out", body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
-async fn merge_cart(
-    State(s): State<AppState>,
-    caller: Caller,
-    _p: crate::identity::Principal,
-    extract::Json(body): extract::Json<MergeCart>,
-) -> ApiResult<Json<Cart>> {
-    let cart = s
-        .cart
-        .clone()
-        .merge_cart(caller.request(pb::MergeCartRequest {
-            cart_id: body.cart_id,
-        }))
-        .await
-        .map_err(cart_error(&s, &caller))?;
-    Ok(Json(cart.into_inner().into()))
 }
 
 /// Maps the cart service's answer. Another customer's cart is answered like a missing one,
@@ -256,4 +210,149 @@ async fn remove_coupon(
         .await
         .map_err(cart_error(&s, &caller))?;
     Ok(Json(cart.into_inner().into()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CartItem {
+    pub sku: String,
+    pub title: String,
+    pub product_slug: String,
+    pub vendor_id: String,
+    pub quantity: i64,
+    /// The current unit price.
+    pub unit_price: Money,
+    /// The unit price when the item was added; differs from `unit_price` if the price changed.
+    pub added_unit_price: Money,
+    pub line_total: Money,
+    pub discount: Money,
+    pub tax: Money,
+    /// False when the item can no longer be bought; it is left out of the totals.
+    pub available: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CartCoupon {
+    pub code: String,
+    /// Whether the coupon applies now (the cart may have changed since it was applied).
+    pub applied: bool,
+    /// Why it does not apply: expired, below_minimum, limit_reached, ...
+    pub reason: Option<String>,
+    pub description: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Cart {
+    pub id: String,
+    pub currency: String,
+    pub country: String,
+    pub items: Vec<CartItem>,
+    pub coupon: Option<CartCoupon>,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub shipping: Money,
+    pub total: Money,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The cart is deleted if left untouched until then.
+    pub expires_at: String,
+    /// The customer it belongs to; absent for a guest cart (anyone with its id may use it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    /// The checkout holding the cart: while it runs the cart cannot change (409
+    /// `cart_checking_out`); once completed, the cart was bought (409 `cart_checked_out`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkout: Option<CartCheckout>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CartCheckout {
+    pub checkout_id: String,
+    /// running or completed
+    pub state: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCart {
+    /// ISO 4217; defaults to the store's currency.
+    #[schema(value_type = Option<crate::params::OptCurrencyCode>)]
+    pub currency: Option<String>,
+    /// ISO 3166-1 alpha-2 shipping destination; defaults to US.
+    #[schema(value_type = Option<crate::params::OptCountryText>)]
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddItem {
+    #[schema(value_type = crate::params::SkuParam)]
+    pub sku: String,
+    /// 1 to 999.
+    #[schema(example = 2, minimum = 1, maximum = 999)]
+    #[serde(deserialize_with = "crate::dto::integer")]
+    pub quantity: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateItem {
+    /// 1 to 999. Remove an item with DELETE.
+    #[schema(example = 3, minimum = 1, maximum = 999)]
+    #[serde(deserialize_with = "crate::dto::integer")]
+    pub quantity: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyCoupon {
+    #[schema(example = "WELCOME10")]
+    pub code: String,
+}
+
+impl From<pb::Cart> for Cart {
+    fn from(c: pb::Cart) -> Self {
+        let cur = c.currency.clone();
+        Cart {
+            items: c
+                .items
+                .into_iter()
+                .map(|l| CartItem {
+                    sku: l.sku,
+                    title: l.title,
+                    product_slug: l.product_slug,
+                    vendor_id: l.vendor_id,
+                    quantity: l.quantity,
+                    unit_price: money(l.unit_price, &cur),
+                    added_unit_price: money(l.added_unit_price, &cur),
+                    line_total: money(l.line_total, &cur),
+                    discount: money(l.discount, &cur),
+                    tax: money(l.tax, &cur),
+                    available: l.available,
+                })
+                .collect(),
+            coupon: c.coupon.map(|k| CartCoupon {
+                code: k.code,
+                applied: k.applied,
+                reason: k.reason,
+                description: k.description,
+            }),
+            subtotal: money(c.subtotal, &cur),
+            discount: money(c.discount, &cur),
+            tax: money(c.tax, &cur),
+            shipping: money(c.shipping, &cur),
+            total: money(c.total, &cur),
+            id: c.id,
+            currency: c.currency,
+            country: c.country,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            expires_at: c.expires_at,
+            owner_id: c.owner_id,
+            checkout: c.checkout_id.map(|checkout_id| CartCheckout {
+                checkout_id,
+                state: c.checkout_state.unwrap_or_default(),
+            }),
+        }
+    }
 }

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
 use souk_domain::Currency;
 use souk_proto::catalog::v1 as catalog_pb;
 use souk_proto::inventory::v1 as inventory_pb;
@@ -14,10 +13,12 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::dto::{self, CategoryList, Money, Product, ProductPage};
+use crate::dto::Money;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Caller, Path, Query};
 use crate::state::AppState;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -211,7 +212,7 @@ async fn compose(
                 .into_iter()
                 .map(|v| {
                     let price = prices.get(&v.sku);
-                    dto::Variant {
+                    Variant {
                         price: price.and_then(|p| p.price.clone()).map(Money::from),
                         compare_at_price: price
                             .and_then(|p| p.compare_at_price.clone())
@@ -235,4 +236,70 @@ async fn compose(
             created_at: p.created_at,
         })
         .collect())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Category {
+    pub id: String,
+    pub parent_id: Option<String>,
+    #[schema(example = "shirts")]
+    pub slug: String,
+    pub name: String,
+    pub position: i32,
+}
+
+impl From<catalog_pb::Category> for Category {
+    fn from(c: catalog_pb::Category) -> Self {
+        Category {
+            id: c.id,
+            parent_id: c.parent_id,
+            slug: c.slug,
+            name: c.name,
+            position: c.position,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryList {
+    /// Every category; `parent_id` links them into a tree.
+    pub items: Vec<Category>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Variant {
+    #[schema(example = "AT-001-M")]
+    pub sku: String,
+    pub title: String,
+    /// Option values, e.g. `{"size": "M"}`.
+    pub options: BTreeMap<String, String>,
+    pub tax_class: String,
+    pub weight_grams: i32,
+    /// Absent when the variant has no price in the requested currency.
+    pub price: Option<Money>,
+    pub compare_at_price: Option<Money>,
+    /// Units that can be ordered now, over all warehouses.
+    pub available: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Product {
+    pub id: String,
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    pub vendor_id: String,
+    pub category_ids: Vec<String>,
+    /// Free-form attributes.
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Value,
+    pub created_at: String,
+    pub variants: Vec<Variant>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductPage {
+    pub items: Vec<Product>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }

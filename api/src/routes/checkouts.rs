@@ -27,10 +27,12 @@ use temporalio_common::search_attributes::SearchAttributes;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::dto::{self, CancelRequested, CheckoutFailure, CreateCheckout};
+use crate::dto::{self, PostalAddress};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Caller, Json as Body, Path};
 use crate::state::AppState;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -96,7 +98,7 @@ async fn shipping_address(
     s: &AppState,
     caller: &Caller,
     body: &CreateCheckout,
-) -> ApiResult<dto::Address> {
+) -> ApiResult<PostalAddress> {
     match (&body.shipping_address, &body.shipping_address_id) {
         (Some(a), None) => Ok(a.clone()),
         (None, Some(id)) => {
@@ -119,7 +121,7 @@ async fn shipping_address(
                 .into_inner()
                 .fields
                 .unwrap_or_default();
-            Ok(dto::Address {
+            Ok(PostalAddress {
                 name: a.name,
                 line1: a.line1,
                 line2: a.line2,
@@ -142,7 +144,7 @@ async fn shipping_address(
 
 fn validate(
     body: &CreateCheckout,
-    a: &dto::Address,
+    a: &PostalAddress,
 ) -> ApiResult<(Address, CountryCode, souk_domain::text::Email)> {
     let bad = |code: &str, field: &str, message: &str| {
         ApiError::unprocessable(code, message.to_string())
@@ -238,8 +240,8 @@ fn request_hash(
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn to_dto(s: &CheckoutStatus) -> dto::Checkout {
-    dto::Checkout {
+fn to_dto(s: &CheckoutStatus) -> Checkout {
+    Checkout {
         checkout_id: s.checkout_id.clone(),
         attempt: s.attempt,
         state: s.state.as_str().to_string(),
@@ -272,8 +274,8 @@ fn money(m: Money) -> dto::Money {
     params(crate::params::IdempotencyKey),
     request_body = CreateCheckout,
     responses(
-        (status = 201, description = "Decided: order placed, or failed with a reason", body = dto::Checkout),
-        (status = 202, description = "Still running; poll the status URL", body = dto::Checkout),
+        (status = 201, description = "Decided: order placed, or failed with a reason", body = Checkout),
+        (status = 202, description = "Still running; poll the status URL", body = Checkout),
         (status = 400, description = "missing Idempotency-Key, malformed JSON", body = ErrorBody),
         (status = 404, description = "cart not found", body = ErrorBody),
         (status = 409, description = "another checkout of this cart is running, or it was checked out", body = ErrorBody),
@@ -285,7 +287,7 @@ async fn create_checkout(
     caller: Caller,
     headers: HeaderMap,
     Body(body): Body<CreateCheckout>,
-) -> ApiResult<(StatusCode, HeaderMap, Json<dto::Checkout>)> {
+) -> ApiResult<(StatusCode, HeaderMap, Json<Checkout>)> {
     let key = headers
         .get(IDEMPOTENCY_KEY)
         .and_then(|v| v.to_str().ok())
@@ -448,7 +450,7 @@ async fn decided(
     s: &AppState,
     client: &CheckoutClient,
     checkout_id: &str,
-) -> ApiResult<(StatusCode, HeaderMap, Json<dto::Checkout>)> {
+) -> ApiResult<(StatusCode, HeaderMap, Json<Checkout>)> {
     let wait = client.wait_decided(checkout_id);
     let status = match tokio::time::timeout(s.settings.checkout.decision_wait, wait).await {
         Ok(Ok(status)) => Some(to_dto(&status)),
@@ -462,14 +464,14 @@ async fn answer(
     s: &AppState,
     client: &CheckoutClient,
     checkout_id: &str,
-    status: Option<dto::Checkout>,
-) -> ApiResult<(StatusCode, HeaderMap, Json<dto::Checkout>)> {
+    status: Option<Checkout>,
+) -> ApiResult<(StatusCode, HeaderMap, Json<Checkout>)> {
     let status = match status {
         Some(st) => st,
         // Not known yet (still deciding, or closed before the update could answer): read it.
         None => read_status(s, client, checkout_id)
             .await?
-            .unwrap_or(dto::Checkout {
+            .unwrap_or(Checkout {
                 checkout_id: checkout_id.to_string(),
                 attempt: 1,
                 state: "running".into(),
@@ -500,7 +502,7 @@ async fn read_status(
     s: &AppState,
     client: &CheckoutClient,
     checkout_id: &str,
-) -> ApiResult<Option<dto::Checkout>> {
+) -> ApiResult<Option<Checkout>> {
     Ok(read_status_owned(s, client, checkout_id)
         .await?
         .map(|(c, _)| c))
@@ -511,7 +513,7 @@ async fn read_status_owned(
     s: &AppState,
     client: &CheckoutClient,
     checkout_id: &str,
-) -> ApiResult<Option<(dto::Checkout, Option<String>)>> {
+) -> ApiResult<Option<(Checkout, Option<String>)>> {
     let query = client.status(checkout_id);
     if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(2), query).await {
         return Ok(Some((to_dto(&status), status.customer_id.clone())));
@@ -527,7 +529,7 @@ async fn read_status_owned(
     });
     let owner = run.customer_id.clone();
     Ok(Some((
-        dto::Checkout {
+        Checkout {
             checkout_id: checkout_id.to_string(),
             attempt: run.attempt,
             decided: run.order_no.is_some() || run.status != WorkflowExecutionStatus::Running,
@@ -581,13 +583,13 @@ fn checkout_path(checkout_id: &str) -> ApiResult<()> {
 
 /// A checkout's status: step, state, order number, failure.
 #[utoipa::path(get, path = "/v1/checkouts/{checkout_id}", tag = "checkouts", params(("checkout_id" = String, Path)),
-    responses((status = 200, body = dto::Checkout), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Checkout), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(checkout_id = %checkout_id))]
 async fn get_checkout(
     State(s): State<AppState>,
     caller: Caller,
     Path(checkout_id): Path<String>,
-) -> ApiResult<Json<dto::Checkout>> {
+) -> ApiResult<Json<Checkout>> {
     checkout_path(&checkout_id)?;
     let client = CheckoutClient::new(s.temporal.client().await?);
     let (status, owner) = read_status_owned(&s, &client, &checkout_id)
@@ -642,4 +644,70 @@ async fn cancel_checkout(
             cancel_requested: true,
         }),
     ))
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentInput {
+    /// A card payment method id (`pm_...`). Which payment provider takes it is the store's
+    /// configuration; a request cannot choose one. With the sandbox (and Stripe test mode)
+    /// `pm_card_visa` succeeds,
+    /// `pm_card_chargeDeclined` and `pm_card_chargeDeclinedInsufficientFunds` are declined,
+    /// `pm_card_authenticationRequired` waits for the customer (3-D Secure).
+    #[schema(
+        example = "pm_card_visa",
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[A-Za-z0-9_]+$"
+    )]
+    pub payment_method: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCheckout {
+    pub cart_id: String,
+    #[schema(example = "ada@example.com", value_type = crate::params::EmailText)]
+    pub email: String,
+    /// Where to ship; or, for a signed-in customer, `shipping_address_id`.
+    #[serde(default)]
+    pub shipping_address: Option<PostalAddress>,
+    /// An address from the signed-in customer's address book.
+    #[serde(default)]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub shipping_address_id: Option<String>,
+    pub payment: PaymentInput,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CheckoutFailure {
+    /// `card_declined`, `out_of_stock`, `coupon_invalid`, `price_changed`, `payment_timeout`,
+    /// `cart_empty`, `cancelled`, ...
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Checkout {
+    /// `checkout-<cart id>`.
+    pub checkout_id: String,
+    /// 1 for the first try of this cart; a new try after a failed one counts up.
+    pub attempt: u32,
+    /// running, completed, compensated, cancelled or failed.
+    pub state: String,
+    /// The saga step it is at (snapshot, reserve, authorize, awaiting_payment, capture, ...).
+    pub step: Option<String>,
+    /// True once the order is placed with the payment authorized, or the checkout ended.
+    pub decided: bool,
+    pub order_no: Option<String>,
+    pub total: Option<dto::Money>,
+    pub failure: Option<CheckoutFailure>,
+    pub status_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CancelRequested {
+    pub checkout_id: String,
+    pub cancel_requested: bool,
+    pub status_url: String,
 }

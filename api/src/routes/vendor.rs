@@ -16,14 +16,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::audit_denied;
-use crate::dto::{
-    self, Inventory, ProductUpdate, SetOnHand, StockUpdated, VendorOrderPage, VendorOrderSummary,
-    VendorProduct, VendorProductPage,
-};
+use crate::dto::{self, Money};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, Caller, PageQuery, Path, Query};
 use crate::identity::{Principal, forbidden};
+use crate::routes::admin::inventory::{SetOnHand, StockUpdated};
+use crate::routes::inventory::Inventory;
 use crate::state::AppState;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -278,7 +279,7 @@ async fn set_stock(
     extract::Json(body): extract::Json<SetOnHand>,
 ) -> ApiResult<Json<StockUpdated>> {
     let sku = own_sku(&s, &caller, &scope, &sku).await?;
-    super::admin::set_on_hand_checked(&s, &caller, &sku, warehouse, body.on_hand).await
+    super::admin::inventory::set_on_hand_checked(&s, &caller, &sku, warehouse, body.on_hand).await
 }
 
 /// The vendor's orders (its sub-orders), newest first.
@@ -324,7 +325,7 @@ async fn list_orders(
 /// the customer's checkout, payment or e-mail.
 #[utoipa::path(get, path = "/v1/vendor/orders/{order_no}", tag = "vendor", params(("order_no" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = dto::VendorOrder), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = crate::order_view::VendorOrder), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "no order with a part of this vendor", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(order_no = %order_no))]
 async fn get_order(
@@ -332,7 +333,7 @@ async fn get_order(
     caller: Caller,
     scope: VendorScope,
     Path(order_no): Path<String>,
-) -> ApiResult<Json<dto::VendorOrder>> {
+) -> ApiResult<Json<crate::order_view::VendorOrder>> {
     let missing = || ApiError::not_found("order_not_found", "no such order");
     if order_no.is_empty() || order_no.len() > 40 {
         return Err(missing());
@@ -346,7 +347,7 @@ async fn get_order(
         }))
         .await;
     match found {
-        Ok(o) => Ok(Json(super::orders::vendor_order_dto(o.into_inner())?)),
+        Ok(o) => Ok(Json(crate::order_view::vendor_order_dto(o.into_inner())?)),
         Err(e) if e.code() == tonic::Code::NotFound => {
             // Someone else's order, or none at all? Only the first is worth an audit entry.
             let exists = s
@@ -372,4 +373,67 @@ async fn get_order(
         }
         Err(e) => Err(ApiError::from_status("orders", e)),
     }
+}
+
+/// A product as its vendor manages it (any status).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VendorProduct {
+    pub id: String,
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    /// draft, active or archived
+    pub status: String,
+    pub skus: Vec<String>,
+    pub created_at: String,
+}
+
+impl From<catalog_pb::Product> for VendorProduct {
+    fn from(p: catalog_pb::Product) -> Self {
+        VendorProduct {
+            id: p.id,
+            slug: p.slug,
+            title: p.title,
+            description: p.description,
+            status: p.status,
+            skus: p.variants.into_iter().map(|v| v.sku).collect(),
+            created_at: p.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VendorProductPage {
+    pub items: Vec<VendorProduct>,
+    pub next_cursor: Option<String>,
+}
+
+/// Changes to a product; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductUpdate {
+    #[schema(value_type = Option<crate::params::Line200>)]
+    pub title: Option<String>,
+    #[schema(value_type = Option<crate::params::Paragraphs20000>)]
+    pub description: Option<String>,
+    #[schema(value_type = Option<crate::params::ProductStatusName>)]
+    pub status: Option<String>,
+}
+
+/// A vendor's part of an order, in the vendor's order list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VendorOrderSummary {
+    pub order_no: String,
+    pub sub_order_id: String,
+    /// The sub-order's status.
+    pub status: String,
+    pub total: Money,
+    pub units: i64,
+    pub placed_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VendorOrderPage {
+    pub items: Vec<VendorOrderSummary>,
+    pub next_cursor: Option<String>,
 }

@@ -7,10 +7,11 @@ use souk_proto::payments::v1 as pb;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::dto::WebhookReceived;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Caller, RawBody};
 use crate::state::AppState;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(stripe_webhook))
@@ -65,4 +66,12 @@ async fn stripe_webhook(
         event_id: res.event_id,
         duplicate: res.duplicate,
     }))
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookReceived {
+    pub received: bool,
+    pub event_id: String,
+    /// True when this event was delivered before; nothing was done again.
+    pub duplicate: bool,
 }

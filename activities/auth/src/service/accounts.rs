@@ -3,6 +3,7 @@
 use chrono::Utc;
 use serde_json::json;
 use souk_domain::identity::{self, Role};
+use souk_domain::text::Email;
 use souk_kit::outbox;
 use uuid::Uuid;
 
@@ -105,7 +106,8 @@ impl AuthService {
         vendor_id: Option<Uuid>,
         event: AuditEvent,
     ) -> Result<User, Error> {
-        let email = identity::normalise_email(email).map_err(Error::InvalidEmail)?;
+        // The one e-mail rule (checkout's too): trimmed, the domain lower-cased.
+        let email = String::from(Email::parse(email).map_err(|e| Error::InvalidEmail(e.0))?);
         identity::check_password(password, &email).map_err(Error::WeakPassword)?;
         if roles.contains(&Role::VendorAdmin) && vendor_id.is_none() {
             return Err(Error::VendorRequired);

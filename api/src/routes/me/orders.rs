@@ -7,11 +7,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::audit_denied;
-use crate::dto::{self, MyOrderPage, MyOrderSummary};
+use crate::dto::{self, Money};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Caller, PageQuery, Path, Query};
 use crate::identity::Principal;
 use crate::state::AppState;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -60,14 +62,14 @@ async fn my_orders(
 /// One of the signed-in customer's orders. Anyone else's answers 404.
 #[utoipa::path(get, path = "/v1/me/orders/{order_no}", tag = "orders", params(("order_no" = crate::params::OrderNoParam, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = dto::Order), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = crate::order_view::Order), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(order_no = %order_no))]
 async fn my_order(
     State(s): State<AppState>,
     caller: Caller,
     p: Principal,
     Path(order_no): Path<String>,
-) -> ApiResult<Json<dto::Order>> {
+) -> ApiResult<Json<crate::order_view::Order>> {
     let missing = || ApiError::not_found("order_not_found", "no such order");
     if !souk_domain::order::is_order_no(&order_no) {
         return Err(missing());
@@ -91,5 +93,21 @@ async fn my_order(
         );
         return Err(missing());
     }
-    Ok(Json(super::orders::order_dto(o, None)))
+    Ok(Json(crate::order_view::order_dto(o, None)))
+}
+
+/// A customer's order in their order list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyOrderSummary {
+    pub order_no: String,
+    pub status: String,
+    pub payment_status: String,
+    pub total: Money,
+    pub placed_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyOrderPage {
+    pub items: Vec<MyOrderSummary>,
+    pub next_cursor: Option<String>,
 }

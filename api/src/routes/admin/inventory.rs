@@ -1,8 +1,8 @@
-//! Admin routes, for staff and super admins (see `auth::require_operator`).
+//! Stock as operators set it (a count per warehouse, which may start a low-stock alert) and
+//! the low-stock alerts.
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
 use souk_contracts::low_stock::{self, LowStockInput};
 use souk_domain::Sku;
 use souk_proto::catalog::v1 as catalog_pb;
@@ -13,10 +13,12 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::dto::{LowStockAlert, LowStockAlertPage, SetOnHand, StockUpdated, WorkflowRef};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, Caller, Path, Query};
+use crate::routes::inventory::Inventory;
 use crate::state::AppState;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -217,4 +219,43 @@ async fn list_low_stock_alerts(
             .collect(),
         next_cursor: page.next_cursor,
     }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetOnHand {
+    /// Units physically in the warehouse; never below what is reserved there.
+    #[schema(example = 40, minimum = 0, maximum = 1_000_000_000)]
+    #[serde(deserialize_with = "crate::dto::integer")]
+    pub on_hand: i64,
+}
+
+/// The workflow started because a change took a SKU below its low-stock threshold.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkflowRef {
+    pub workflow_id: String,
+    pub run_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StockUpdated {
+    pub stock: Inventory,
+    /// Present when the change crossed the low-stock threshold and an alert workflow started.
+    pub low_stock_alert: Option<WorkflowRef>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LowStockAlert {
+    pub id: String,
+    pub sku: String,
+    pub available: i64,
+    pub threshold: i64,
+    pub raised_at: String,
+    pub raised_by: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LowStockAlertPage {
+    pub items: Vec<LowStockAlert>,
+    pub next_cursor: Option<String>,
 }

@@ -1,81 +1,16 @@
-//! Orders, for the back office (staff and super admins).
+//! An order as the API shows it: whole to operators and to its customer, and to each vendor
+//! only its own part.
 
-use axum::Json;
-use axum::extract::State;
+use crate::dto::{Money, PostalAddress, money};
+use crate::error::{ApiError, ApiResult};
+use serde::Serialize;
 use souk_proto::orders::v1 as pb;
 use souk_proto::payments::v1 as payments_pb;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-
-use crate::dto::{self, money};
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Caller, Path};
-use crate::state::AppState;
-
-// The old path is deprecated for clients, not for this router.
-#[allow(deprecated)]
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(get_order))
-        .routes(routes!(get_order_at_old_path))
-}
-
-/// The same as `GET /v1/admin/orders/{order_no}`, at the path it had before the back office
-/// had its own prefix; kept for clients written against it.
-#[utoipa::path(get, path = "/v1/orders/{order_no}", tag = "admin", params(("order_no" = crate::params::OrderNoParam, Path)),
-    security(("bearer" = [])),
-    responses((status = 200, body = dto::Order), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[deprecated = "use GET /v1/admin/orders/{order_no}"]
-async fn get_order_at_old_path(
-    state: State<AppState>,
-    caller: Caller,
-    order_no: Path<String>,
-) -> ApiResult<Json<dto::Order>> {
-    get_order(state, caller, order_no).await
-}
-
-/// An order with its lines, vendor sub-orders, payment (captures, refunds) and timeline.
-#[utoipa::path(get, path = "/v1/admin/orders/{order_no}", tag = "admin", params(("order_no" = crate::params::OrderNoParam, Path)),
-    security(("bearer" = [])),
-    responses((status = 200, body = dto::Order), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[tracing::instrument(skip_all, fields(order_no = %order_no))]
-async fn get_order(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(order_no): Path<String>,
-) -> ApiResult<Json<dto::Order>> {
-    if !souk_domain::order::is_order_no(&order_no) {
-        return Err(ApiError::not_found("order_not_found", "no such order"));
-    }
-    let o = s
-        .orders
-        .clone()
-        .get_order(caller.request(pb::GetOrderRequest {
-            order_no,
-            vendor_id: None,
-        }))
-        .await
-        .map_err(|e| ApiError::from_status("orders", e))?
-        .into_inner();
-    let payment = match s
-        .payments
-        .clone()
-        .get_payment(caller.request(payments_pb::GetPaymentRequest {
-            checkout_id: o.checkout_id.clone(),
-            attempt: o.attempt as u32,
-        }))
-        .await
-    {
-        Ok(p) => Some(p.into_inner()),
-        Err(e) if e.code() == tonic::Code::NotFound => None,
-        Err(e) => return Err(ApiError::from_status("payments", e)),
-    };
-    Ok(Json(order_dto(o, payment)))
-}
+use utoipa::ToSchema;
 
 /// The JSON of a vendor's part of an order (the orders domain answers only that part when
 /// asked with a vendor id).
-pub(crate) fn vendor_order_dto(o: pb::Order) -> ApiResult<dto::VendorOrder> {
+pub(crate) fn vendor_order_dto(o: pb::Order) -> ApiResult<VendorOrder> {
     let cur = o
         .subtotal
         .as_ref()
@@ -87,10 +22,10 @@ pub(crate) fn vendor_order_dto(o: pb::Order) -> ApiResult<dto::VendorOrder> {
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::not_found("order_not_found", "no such order"))?;
-    Ok(dto::VendorOrder {
+    Ok(VendorOrder {
         order_no: o.order_no,
         placed_at: o.placed_at,
-        sub_order: dto::VendorSubOrder {
+        sub_order: VendorSubOrder {
             id: so.id,
             status: so.status,
             subtotal: m(so.subtotal),
@@ -103,7 +38,7 @@ pub(crate) fn vendor_order_dto(o: pb::Order) -> ApiResult<dto::VendorOrder> {
             .lines
             .into_iter()
             .filter(|l| l.vendor_id == so.vendor_id)
-            .map(|l| dto::OrderLine {
+            .map(|l| OrderLine {
                 sku: l.sku,
                 title: l.title,
                 vendor_id: l.vendor_id,
@@ -114,7 +49,7 @@ pub(crate) fn vendor_order_dto(o: pb::Order) -> ApiResult<dto::VendorOrder> {
                 tax: m(l.tax),
             })
             .collect(),
-        shipping_address: o.shipping_address.map(|a| dto::ShippingAddress {
+        shipping_address: o.shipping_address.map(|a| PostalAddress {
             name: a.name,
             line1: a.line1,
             line2: a.line2,
@@ -126,14 +61,14 @@ pub(crate) fn vendor_order_dto(o: pb::Order) -> ApiResult<dto::VendorOrder> {
 }
 
 /// The JSON of an order (with its payment, for the back office).
-pub(crate) fn order_dto(o: pb::Order, payment: Option<payments_pb::Payment>) -> dto::Order {
+pub(crate) fn order_dto(o: pb::Order, payment: Option<payments_pb::Payment>) -> Order {
     let cur = o
         .subtotal
         .as_ref()
         .map(|m| m.currency.clone())
         .unwrap_or_default();
     let m = |x: Option<souk_proto::common::v1::Money>| money(x, &cur);
-    dto::Order {
+    Order {
         order_no: o.order_no,
         checkout_id: o.checkout_id,
         attempt: o.attempt,
@@ -146,7 +81,7 @@ pub(crate) fn order_dto(o: pb::Order, payment: Option<payments_pb::Payment>) -> 
         shipping: m(o.shipping),
         total: m(o.total),
         coupon_code: o.coupon_code,
-        shipping_address: o.shipping_address.map(|a| dto::ShippingAddress {
+        shipping_address: o.shipping_address.map(|a| PostalAddress {
             name: a.name,
             line1: a.line1,
             line2: a.line2,
@@ -158,7 +93,7 @@ pub(crate) fn order_dto(o: pb::Order, payment: Option<payments_pb::Payment>) -> 
         lines: o
             .lines
             .into_iter()
-            .map(|l| dto::OrderLine {
+            .map(|l| OrderLine {
                 sku: l.sku,
                 title: l.title,
                 vendor_id: l.vendor_id,
@@ -172,7 +107,7 @@ pub(crate) fn order_dto(o: pb::Order, payment: Option<payments_pb::Payment>) -> 
         sub_orders: o
             .sub_orders
             .into_iter()
-            .map(|so| dto::SubOrder {
+            .map(|so| SubOrder {
                 id: so.id,
                 vendor_id: so.vendor_id,
                 status: so.status,
@@ -184,7 +119,7 @@ pub(crate) fn order_dto(o: pb::Order, payment: Option<payments_pb::Payment>) -> 
                 total: m(so.total),
             })
             .collect(),
-        payment: payment.map(|p| dto::Payment {
+        payment: payment.map(|p| Payment {
             provider: p.provider,
             reference: p.provider_payment_id,
             status: p.status,
@@ -194,7 +129,7 @@ pub(crate) fn order_dto(o: pb::Order, payment: Option<payments_pb::Payment>) -> 
             refunds: p
                 .refunds
                 .into_iter()
-                .map(|r| dto::Refund {
+                .map(|r| Refund {
                     reference: r.reference,
                     amount: m(r.amount),
                     created_at: r.created_at,
@@ -204,7 +139,7 @@ pub(crate) fn order_dto(o: pb::Order, payment: Option<payments_pb::Payment>) -> 
         timeline: o
             .timeline
             .into_iter()
-            .map(|t| dto::TimelineEntry {
+            .map(|t| TimelineEntry {
                 event: t.event,
                 at: t.at,
                 actor: t.actor,
@@ -212,4 +147,105 @@ pub(crate) fn order_dto(o: pb::Order, payment: Option<payments_pb::Payment>) -> 
             })
             .collect(),
     }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OrderLine {
+    pub sku: String,
+    pub title: String,
+    pub vendor_id: String,
+    pub quantity: i64,
+    pub unit_price: Money,
+    pub line_total: Money,
+    pub discount: Money,
+    pub tax: Money,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SubOrder {
+    pub id: String,
+    pub vendor_id: String,
+    pub status: String,
+    pub skus: Vec<String>,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub shipping: Money,
+    pub total: Money,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TimelineEntry {
+    pub event: String,
+    pub at: String,
+    pub actor: String,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Refund {
+    pub reference: String,
+    pub amount: Money,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Payment {
+    pub provider: String,
+    pub reference: String,
+    /// pending, requires_action, authorized, declined, captured, voided, partially_refunded, refunded
+    pub status: String,
+    pub amount: Money,
+    pub captured: Money,
+    pub refunded: Money,
+    pub refunds: Vec<Refund>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Order {
+    pub order_no: String,
+    pub checkout_id: String,
+    pub attempt: i32,
+    pub customer_email: String,
+    /// placed, processing, shipped, delivered, cancelled, returned
+    pub status: String,
+    pub payment_status: String,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub shipping: Money,
+    pub total: Money,
+    pub coupon_code: Option<String>,
+    pub shipping_address: Option<PostalAddress>,
+    pub placed_at: String,
+    pub lines: Vec<OrderLine>,
+    pub sub_orders: Vec<SubOrder>,
+    pub payment: Option<Payment>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// A vendor's part of an order: what to pack and where to send it. Nothing of the
+/// customer's checkout, cart, payment or e-mail, nor of other vendors' parts.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VendorOrder {
+    pub order_no: String,
+    pub placed_at: String,
+    /// The vendor's sub-order: its status and its share of the money.
+    pub sub_order: VendorSubOrder,
+    /// The vendor's lines only.
+    pub lines: Vec<OrderLine>,
+    /// Where to ship.
+    pub shipping_address: Option<PostalAddress>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VendorSubOrder {
+    pub id: String,
+    /// placed, processing, shipped, delivered, cancelled, returned
+    pub status: String,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub shipping: Money,
+    pub total: Money,
 }

@@ -8,11 +8,13 @@ use souk_proto::users::v1 as pb;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::dto::{AddressBook, AddressPatch, Me, NewAddress, ProfileUpdate, SavedAddress};
+use crate::dto::User;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{self, Caller, Path};
 use crate::identity::Principal;
 use crate::state::AppState;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -221,4 +223,154 @@ async fn delete_address(
         .await
         .map_err(users_error)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct Preferences {
+    /// BCP 47, for example en-GB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::params::OptLocale>)]
+    pub locale: Option<String>,
+    /// ISO 4217.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::params::OptCurrencyCode>)]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marketing_emails: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Profile {
+    pub name: Option<String>,
+    /// E.164.
+    pub phone: Option<String>,
+    pub preferences: Preferences,
+}
+
+impl From<souk_proto::users::v1::Profile> for Profile {
+    fn from(p: souk_proto::users::v1::Profile) -> Self {
+        let prefs = p.preferences.unwrap_or_default();
+        Profile {
+            name: p.name,
+            phone: p.phone,
+            preferences: Preferences {
+                locale: prefs.locale,
+                currency: prefs.currency,
+                marketing_emails: prefs.marketing_emails,
+            },
+        }
+    }
+}
+
+/// The signed-in account with its profile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    #[serde(flatten)]
+    pub user: User,
+    pub profile: Profile,
+}
+
+/// Changes to the profile; absent fields stay, an empty name or phone clears it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    #[schema(value_type = Option<crate::params::OptLine200>)]
+    pub name: Option<String>,
+    #[schema(example = "+442071234567", value_type = Option<crate::params::OptPhoneText>)]
+    pub phone: Option<String>,
+    #[serde(default, deserialize_with = "crate::dto::object")]
+    pub preferences: Option<Preferences>,
+}
+
+/// An address in the address book.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SavedAddress {
+    pub id: String,
+    pub label: Option<String>,
+    pub name: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub postal_code: String,
+    pub country: String,
+    pub phone: Option<String>,
+    pub is_default: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<souk_proto::users::v1::Address> for SavedAddress {
+    fn from(a: souk_proto::users::v1::Address) -> Self {
+        let f = a.fields.unwrap_or_default();
+        SavedAddress {
+            id: a.id,
+            label: f.label,
+            name: f.name,
+            line1: f.line1,
+            line2: f.line2,
+            city: f.city,
+            postal_code: f.postal_code,
+            country: f.country,
+            phone: f.phone,
+            is_default: a.is_default,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AddressBook {
+    /// The default first.
+    pub items: Vec<SavedAddress>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAddress {
+    #[schema(example = "Home", value_type = Option<crate::params::OptLine40>)]
+    pub label: Option<String>,
+    #[schema(value_type = crate::params::Line200)]
+    pub name: String,
+    #[schema(value_type = crate::params::Line200)]
+    pub line1: String,
+    #[schema(value_type = Option<crate::params::OptLine200>)]
+    pub line2: Option<String>,
+    #[schema(value_type = crate::params::Line100)]
+    pub city: String,
+    #[schema(value_type = crate::params::Line20)]
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2.
+    #[schema(value_type = crate::params::CountryText)]
+    pub country: String,
+    #[schema(value_type = Option<crate::params::OptPhoneText>)]
+    pub phone: Option<String>,
+    /// Make it the default (the first address always is).
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+/// Changes to an address; absent fields stay.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressPatch {
+    #[schema(value_type = Option<crate::params::OptLine40>)]
+    pub label: Option<String>,
+    #[schema(value_type = Option<crate::params::Line200>)]
+    pub name: Option<String>,
+    #[schema(value_type = Option<crate::params::Line200>)]
+    pub line1: Option<String>,
+    #[schema(value_type = Option<crate::params::OptLine200>)]
+    pub line2: Option<String>,
+    #[schema(value_type = Option<crate::params::Line100>)]
+    pub city: Option<String>,
+    #[schema(value_type = Option<crate::params::Line20>)]
+    pub postal_code: Option<String>,
+    #[schema(value_type = Option<crate::params::CountryText>)]
+    pub country: Option<String>,
+    #[schema(value_type = Option<crate::params::OptPhoneText>)]
+    pub phone: Option<String>,
+    /// `true` makes it the default.
+    #[serde(default)]
+    pub is_default: bool,
 }
