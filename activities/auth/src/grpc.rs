@@ -2,11 +2,11 @@
 
 use souk_proto::auth::v1 as pb;
 use souk_proto::auth::v1::auth_service_server::{AuthService as Rpc, AuthServiceServer};
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::service::{AuditRecord, AuthService, Error, Meta, SecondFactor, Tokens, User};
-use souk_kit::grpc::{ctx, db_error, internal, invalid, not_found, status, status_with};
+use souk_kit::grpc::{ctx, invalid};
 
 /// Metadata key of the end client's address (set by the API; recorded in the audit trail).
 pub const CLIENT_IP: &str = "x-souk-client-ip";
@@ -40,40 +40,7 @@ fn meta<T>(req: &Request<T>) -> Meta {
 }
 
 fn error(e: Error) -> Status {
-    let msg = e.to_string();
-    match e {
-        Error::InvalidEmail(_) => invalid("invalid_email", msg),
-        Error::WeakPassword(_) => invalid("weak_password", msg),
-        Error::EmailTaken => status(Code::AlreadyExists, "email_taken", msg),
-        Error::InvalidCredentials => status(Code::Unauthenticated, "invalid_credentials", msg),
-        Error::Locked {
-            retry_after_seconds,
-        } => status_with(
-            Code::ResourceExhausted,
-            "account_locked",
-            msg,
-            [("retry_after_seconds", retry_after_seconds.to_string())],
-        ),
-        Error::Blocked => status(Code::PermissionDenied, "account_blocked", msg),
-        Error::InvalidRefreshToken => status(Code::Unauthenticated, "invalid_refresh_token", msg),
-        Error::RefreshTokenReused => status(Code::Unauthenticated, "refresh_token_reused", msg),
-        Error::UnknownRole(_) => invalid("unknown_role", msg),
-        Error::VendorRequired => invalid("vendor_required", msg),
-        Error::UserNotFound => not_found("user_not_found", msg),
-        Error::OwnAccount => status(Code::FailedPrecondition, "own_account", msg),
-        Error::InvalidAudit(_) => invalid("invalid_audit_entry", msg),
-        Error::InvalidResetToken => invalid("invalid_reset_token", msg),
-        Error::InvalidUnlockToken => invalid("invalid_unlock_token", msg),
-        Error::MfaRequired => status(Code::Unauthenticated, "mfa_required", msg),
-        Error::InvalidMfaCode => status(Code::Unauthenticated, "invalid_mfa_code", msg),
-        Error::MfaAlreadyEnabled => status(Code::AlreadyExists, "mfa_already_enabled", msg),
-        Error::NoMfaEnrollment => status(Code::FailedPrecondition, "no_mfa_enrollment", msg),
-        Error::MfaNotEnabled => status(Code::FailedPrecondition, "mfa_not_enabled", msg),
-        Error::MfaRequiredForRole => status(Code::FailedPrecondition, "mfa_required_for_role", msg),
-        Error::InvalidStatus => invalid("invalid_status", msg),
-        Error::Db(e) => db_error(e),
-        other => internal(other),
-    }
+    souk_kit::error::status(&e)
 }
 
 fn uuid(field: &str, s: &str) -> Result<Uuid, Status> {

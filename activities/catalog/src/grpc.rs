@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use super::store::{self, Error};
-use souk_kit::grpc::{db_error, invalid, not_found};
+use souk_kit::grpc::{invalid, not_found};
 
 pub const DEFAULT_PAGE: u32 = 20;
 pub const MAX_PAGE: u32 = 100;
@@ -30,13 +30,7 @@ impl Catalog {
 }
 
 fn store_error(e: Error) -> Status {
-    match e {
-        Error::CategoryNotFound(c) => not_found(
-            "category_not_found",
-            format!("category `{c}` does not exist"),
-        ),
-        Error::Db(e) => db_error(e),
-    }
+    souk_kit::error::status(&e)
 }
 
 fn parse_id(field: &str, s: &str) -> Result<uuid::Uuid, Status> {

@@ -9,6 +9,7 @@ use souk_domain::cursor::TimeCursor;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use souk_kit::error::{Described, Kind};
 use souk_kit::{Ctx, outbox};
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +18,29 @@ pub enum Error {
     CategoryNotFound(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+impl Described for Error {
+    fn kind(&self) -> Kind {
+        match self {
+            Error::CategoryNotFound(_) => Kind::NotFound,
+            Error::Db(_) => Kind::Internal,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Error::CategoryNotFound(_) => "category_not_found",
+            Error::Db(_) => "internal",
+        }
+    }
+
+    fn database(&self) -> Option<&sqlx::Error> {
+        match self {
+            Error::Db(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,6 +19,12 @@ pub enum Kind {
     /// The request is fine but the state does not allow it (not enough stock, a released
     /// reservation, a cancelled order).
     Conflict,
+    /// It exists already (an account for this address, a second factor).
+    Exists,
+    /// A limit is reached for a while (sign-ins locked after failures).
+    Exhausted,
+    /// Another change got there first: try again.
+    Busy,
     /// The caller must sign in.
     Unauthenticated,
     /// The caller may not do this.
@@ -35,6 +41,9 @@ impl Kind {
             Kind::Invalid => Code::InvalidArgument,
             Kind::NotFound => Code::NotFound,
             Kind::Conflict => Code::FailedPrecondition,
+            Kind::Exists => Code::AlreadyExists,
+            Kind::Exhausted => Code::ResourceExhausted,
+            Kind::Busy => Code::Aborted,
             Kind::Unauthenticated => Code::Unauthenticated,
             Kind::Forbidden => Code::PermissionDenied,
             Kind::Unavailable => Code::Unavailable,
@@ -57,7 +66,7 @@ pub trait Described: std::error::Error + 'static {
 
     /// The failure type workflows match on when a step fails with this error
     /// (`InsufficientStock`): a business failure, not retried. `None`: retried if the kind is
-    /// [`Kind::Unavailable`] or [`Kind::Internal`], otherwise `InvalidInput`.
+    /// [`Kind::Unavailable`], [`Kind::Busy`] or [`Kind::Internal`], otherwise `InvalidInput`.
     fn failure_type(&self) -> Option<&'static str> {
         None
     }
@@ -92,7 +101,7 @@ pub fn status(e: &impl Described) -> Status {
 pub fn step(e: impl Described) -> StepError {
     match (e.failure_type(), e.kind()) {
         (Some(t), _) => crate::failure::business(t, e),
-        (None, Kind::Unavailable | Kind::Internal) => {
+        (None, Kind::Unavailable | Kind::Internal | Kind::Busy) => {
             crate::failure::transient(anyhow::anyhow!(grpc::chain(&e)))
         }
         (None, _) if e.database().is_some() => {
@@ -162,5 +171,37 @@ mod tests {
         assert_eq!(status(&Error::Away).code(), Code::Unavailable);
         let f = step(Error::Away);
         assert!(!f.non_retryable && f.type_name.is_none());
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0:?}")]
+    struct Of(Kind);
+
+    impl Described for Of {
+        fn kind(&self) -> Kind {
+            self.0
+        }
+        fn reason(&self) -> &'static str {
+            "some_reason"
+        }
+    }
+
+    #[test]
+    fn each_kind_has_its_code_and_only_passing_ones_are_retried() {
+        for (kind, code, retried) in [
+            (Kind::Invalid, Code::InvalidArgument, false),
+            (Kind::NotFound, Code::NotFound, false),
+            (Kind::Conflict, Code::FailedPrecondition, false),
+            (Kind::Exists, Code::AlreadyExists, false),
+            (Kind::Exhausted, Code::ResourceExhausted, false),
+            (Kind::Busy, Code::Aborted, true),
+            (Kind::Unauthenticated, Code::Unauthenticated, false),
+            (Kind::Forbidden, Code::PermissionDenied, false),
+            (Kind::Unavailable, Code::Unavailable, true),
+            (Kind::Internal, Code::Internal, true),
+        ] {
+            assert_eq!(status(&Of(kind)).code(), code, "{kind:?}");
+            assert_eq!(!step(Of(kind)).non_retryable, retried, "{kind:?}");
+        }
     }
 }

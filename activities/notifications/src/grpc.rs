@@ -9,11 +9,11 @@ use souk_proto::notifications::v1::notification_service_server::{
     NotificationService, NotificationServiceServer,
 };
 use sqlx::PgPool;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use super::mailer::Mailer;
-use super::store::{self, Error};
-use souk_kit::grpc::{ctx, db_error, invalid, not_found, status};
+use super::store::{self};
+use souk_kit::grpc::{ctx, invalid};
 
 #[derive(Clone)]
 pub struct Notifications {
@@ -70,14 +70,7 @@ impl NotificationService for Notifications {
             &secrets,
         )
         .await
-        .map_err(|e| match e {
-            Error::UnknownTemplate(t) => {
-                not_found("unknown_template", format!("no template `{t}`"))
-            }
-            Error::Refused(m) => status(Code::FailedPrecondition, "mail_refused", m),
-            Error::Retry(m) => status(Code::Unavailable, "not_sent_yet", m),
-            Error::Db(e) => db_error(e),
-        })?;
+        .map_err(|e| souk_kit::error::status(&e))?;
         Ok(Response::new(pb::SendResponse {
             message_id: sent.message_id.to_string(),
             status: sent.status,

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::mailer::{Mail, MailError, Mailer};
+use souk_kit::error::{Described, Kind};
 use souk_kit::{Ctx, outbox};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +20,35 @@ pub enum Error {
     Retry(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+/// A refusal's own words often quote the address: a step that fails with one records
+/// [`failures::INVALID_RECIPIENT`] in a message of its own (see the activities), never these.
+impl Described for Error {
+    fn kind(&self) -> Kind {
+        match self {
+            Error::UnknownTemplate(_) => Kind::NotFound,
+            Error::Refused(_) => Kind::Conflict,
+            Error::Retry(_) => Kind::Unavailable,
+            Error::Db(_) => Kind::Internal,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Error::UnknownTemplate(_) => "unknown_template",
+            Error::Refused(_) => "mail_refused",
+            Error::Retry(_) => "not_sent_yet",
+            Error::Db(_) => "internal",
+        }
+    }
+
+    fn database(&self) -> Option<&sqlx::Error> {
+        match self {
+            Error::Db(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 /// How long a message may stay `sending` before another attempt assumes the first one died.

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use souk_contracts::failures;
 use souk_contracts::payments::{
     Authorize, AuthorizePayment, Capture, CapturePayment, PaymentAuthorized, PaymentRef, Refund,
     RefundPayment, Void,
@@ -11,24 +10,15 @@ use souk_domain::Money;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use super::provider::ProviderError;
 use super::service::{Error, Payments};
-use souk_kit::failure::{StepError, business, ctx_of, transient};
+use souk_kit::failure::{StepError, ctx_of};
 
 pub struct PaymentActivities {
     pub payments: Payments,
 }
 
 fn failure(e: Error) -> StepError {
-    match e {
-        Error::Declined { .. } => business(failures::CARD_DECLINED, e),
-        Error::Rejected(_) | Error::UnknownProvider(_) | Error::NotFound(_) => {
-            business(failures::PAYMENT_FAILED, e)
-        }
-        Error::Provider(ProviderError::Rejected { .. }) => business(failures::PAYMENT_FAILED, e),
-        Error::Provider(e) => transient(e),
-        Error::Db(e) => transient(e),
-    }
+    souk_kit::error::step(e)
 }
 
 #[activities]

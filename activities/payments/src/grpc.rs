@@ -9,7 +9,7 @@ use tonic::{Code, Request, Response, Status};
 
 use super::service::{Error, Payments};
 use super::webhook::{self, CheckoutSignals, WebhookFailure};
-use souk_kit::grpc::{db_error, internal, invalid, not_found, status};
+use souk_kit::grpc::{db_error, invalid, not_found, status};
 
 #[derive(Clone)]
 pub struct PaymentsRpc {
@@ -38,11 +38,7 @@ impl PaymentsRpc {
 }
 
 fn error(e: Error) -> Status {
-    match e {
-        Error::Db(e) => db_error(e),
-        Error::NotFound(m) => not_found("payment_not_found", m),
-        other => internal(other),
-    }
+    souk_kit::error::status(&e)
 }
 
 #[tonic::async_trait]

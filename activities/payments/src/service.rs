@@ -9,6 +9,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::provider::{Authorization, AuthorizeRequest, PaymentProvider, ProviderError};
+use souk_contracts::failures;
+use souk_kit::error::{Described, Kind};
 use souk_kit::{Ctx, outbox};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +27,48 @@ pub enum Error {
     Provider(ProviderError),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+impl Described for Error {
+    fn kind(&self) -> Kind {
+        match self {
+            Error::Declined { .. } | Error::Rejected(_) => Kind::Conflict,
+            Error::Provider(ProviderError::Rejected { .. }) => Kind::Conflict,
+            Error::NotFound(_) => Kind::NotFound,
+            Error::Provider(_) => Kind::Unavailable,
+            Error::UnknownProvider(_) | Error::Db(_) => Kind::Internal,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Error::Declined { .. } => "card_declined",
+            Error::Rejected(_) | Error::Provider(ProviderError::Rejected { .. }) => {
+                "payment_rejected"
+            }
+            Error::NotFound(_) => "payment_not_found",
+            Error::Provider(_) => "provider_unavailable",
+            Error::UnknownProvider(_) | Error::Db(_) => "internal",
+        }
+    }
+
+    fn failure_type(&self) -> Option<&'static str> {
+        match self {
+            Error::Declined { .. } => Some(failures::CARD_DECLINED),
+            Error::Rejected(_)
+            | Error::UnknownProvider(_)
+            | Error::NotFound(_)
+            | Error::Provider(ProviderError::Rejected { .. }) => Some(failures::PAYMENT_FAILED),
+            Error::Provider(_) | Error::Db(_) => None,
+        }
+    }
+
+    fn database(&self) -> Option<&sqlx::Error> {
+        match self {
+            Error::Db(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl From<ProviderError> for Error {

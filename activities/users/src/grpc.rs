@@ -3,11 +3,11 @@
 use souk_proto::users::v1 as pb;
 use souk_proto::users::v1::user_service_server::{UserService, UserServiceServer};
 use sqlx::PgPool;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::store::{self, Error};
-use souk_kit::grpc::{ctx, db_error, invalid, not_found, status, status_with};
+use souk_kit::grpc::{ctx, invalid, not_found};
 
 #[derive(Clone)]
 pub struct Users {
@@ -25,18 +25,7 @@ impl Users {
 }
 
 fn error(e: Error) -> Status {
-    let msg = e.to_string();
-    match e {
-        Error::Invalid { reason, field, .. } => status_with(
-            Code::InvalidArgument,
-            reason,
-            msg,
-            [("field", field.to_string())],
-        ),
-        Error::TooManyAddresses => status(Code::FailedPrecondition, "too_many_addresses", msg),
-        Error::AddressNotFound => not_found("address_not_found", msg),
-        Error::Db(e) => db_error(e),
-    }
+    souk_kit::error::status(&e)
 }
 
 fn user(s: &str) -> Result<Uuid, Status> {

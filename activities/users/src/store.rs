@@ -7,6 +7,7 @@ use souk_domain::{CountryCode, Currency};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use souk_kit::error::{Described, Kind};
 use souk_kit::{Ctx, outbox};
 
 pub const MAX_ADDRESSES: i64 = 20;
@@ -25,6 +26,40 @@ pub enum Error {
     AddressNotFound,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+impl Described for Error {
+    fn kind(&self) -> Kind {
+        match self {
+            Error::Invalid { .. } => Kind::Invalid,
+            Error::TooManyAddresses => Kind::Conflict,
+            Error::AddressNotFound => Kind::NotFound,
+            Error::Db(_) => Kind::Internal,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Error::Invalid { reason, .. } => reason,
+            Error::TooManyAddresses => "too_many_addresses",
+            Error::AddressNotFound => "address_not_found",
+            Error::Db(_) => "internal",
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Error::Invalid { field, .. } => vec![("field", field.to_string())],
+            _ => vec![],
+        }
+    }
+
+    fn database(&self) -> Option<&sqlx::Error> {
+        match self {
+            Error::Db(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 fn invalid(reason: &'static str, field: &'static str, message: impl Into<String>) -> Error {

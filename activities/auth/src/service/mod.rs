@@ -22,6 +22,7 @@ use super::notify::{AccountMail, Notifier};
 use super::password::{HashError, Hasher};
 use super::revocation::Revocations;
 use souk_kit::Ctx;
+use souk_kit::error::{Described, Kind};
 
 mod accounts;
 pub mod audit;
@@ -148,6 +149,83 @@ pub enum Error {
     InvalidStatus,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+impl Described for Error {
+    fn kind(&self) -> Kind {
+        match self {
+            Error::InvalidEmail(_)
+            | Error::WeakPassword(_)
+            | Error::UnknownRole(_)
+            | Error::VendorRequired
+            | Error::InvalidAudit(_)
+            | Error::InvalidResetToken
+            | Error::InvalidUnlockToken
+            | Error::InvalidStatus => Kind::Invalid,
+            Error::EmailTaken | Error::MfaAlreadyEnabled => Kind::Exists,
+            Error::InvalidCredentials
+            | Error::InvalidRefreshToken
+            | Error::RefreshTokenReused
+            | Error::MfaRequired
+            | Error::InvalidMfaCode => Kind::Unauthenticated,
+            Error::Locked { .. } => Kind::Exhausted,
+            Error::Blocked => Kind::Forbidden,
+            Error::UserNotFound => Kind::NotFound,
+            Error::OwnAccount
+            | Error::NoMfaEnrollment
+            | Error::MfaNotEnabled
+            | Error::MfaRequiredForRole => Kind::Conflict,
+            Error::Totp(_) | Error::Sealed(_) | Error::Hash(_) | Error::Keys(_) | Error::Db(_) => {
+                Kind::Internal
+            }
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Error::InvalidEmail(_) => "invalid_email",
+            Error::WeakPassword(_) => "weak_password",
+            Error::EmailTaken => "email_taken",
+            Error::InvalidCredentials => "invalid_credentials",
+            Error::Locked { .. } => "account_locked",
+            Error::Blocked => "account_blocked",
+            Error::InvalidRefreshToken => "invalid_refresh_token",
+            Error::RefreshTokenReused => "refresh_token_reused",
+            Error::UnknownRole(_) => "unknown_role",
+            Error::VendorRequired => "vendor_required",
+            Error::UserNotFound => "user_not_found",
+            Error::OwnAccount => "own_account",
+            Error::InvalidAudit(_) => "invalid_audit_entry",
+            Error::InvalidResetToken => "invalid_reset_token",
+            Error::InvalidUnlockToken => "invalid_unlock_token",
+            Error::MfaRequired => "mfa_required",
+            Error::InvalidMfaCode => "invalid_mfa_code",
+            Error::MfaAlreadyEnabled => "mfa_already_enabled",
+            Error::NoMfaEnrollment => "no_mfa_enrollment",
+            Error::MfaNotEnabled => "mfa_not_enabled",
+            Error::MfaRequiredForRole => "mfa_required_for_role",
+            Error::InvalidStatus => "invalid_status",
+            Error::Totp(_) | Error::Sealed(_) | Error::Hash(_) | Error::Keys(_) | Error::Db(_) => {
+                "internal"
+            }
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Error::Locked {
+                retry_after_seconds,
+            } => vec![("retry_after_seconds", retry_after_seconds.to_string())],
+            _ => vec![],
+        }
+    }
+
+    fn database(&self) -> Option<&sqlx::Error> {
+        match self {
+            Error::Db(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
