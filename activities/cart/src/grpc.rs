@@ -3,11 +3,11 @@
 use souk_domain::{CountryCode, Currency, Quantity, Sku};
 use souk_proto::cart::v1 as pb;
 use souk_proto::cart::v1::cart_service_server::{CartService as CartRpc, CartServiceServer};
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use super::service::{CartService, Error, RenderedCart};
 use super::store::StoreError;
-use souk_kit::grpc::{ctx, internal, invalid, money, not_found, status, status_with};
+use souk_kit::grpc::{ctx, invalid, money};
 
 #[derive(Clone)]
 pub struct Cart {
@@ -24,127 +24,19 @@ impl Cart {
     }
 }
 
+/// The status of a cart error (`souk_kit::error::status` of its description); another
+/// service's answer is relayed as it came, since it carries its own reason.
 pub fn error_status(e: Error) -> Status {
     match e {
-        Error::NotFound => not_found("cart_not_found", "cart not found or expired"),
-        // The API answers this as `cart_not_found` and records the attempt.
-        Error::NotOwned => not_found("cart_not_owned", "cart not found or expired"),
-        Error::SignInRequired => status(
-            Code::Unauthenticated,
-            "sign_in_required",
-            "sign in to do this",
-        ),
-        Error::ItemNotFound(sku) => {
-            not_found("item_not_found", format!("SKU {sku} is not in the cart"))
-        }
-        Error::UnknownSku(sku) => status_with(
-            Code::InvalidArgument,
-            "unknown_sku",
-            format!("SKU {sku} does not exist"),
-            [("sku", sku.to_string())],
-        ),
-        Error::NotSellable(sku) => status_with(
-            Code::FailedPrecondition,
-            "not_sellable",
-            format!("SKU {sku} is not for sale"),
-            [("sku", sku.to_string())],
-        ),
-        Error::PriceUnavailable { sku, currency } => status_with(
-            Code::FailedPrecondition,
-            "price_unavailable",
-            format!("SKU {sku} has no price in {currency}"),
-            [("sku", sku.to_string()), ("currency", currency.to_string())],
-        ),
-        Error::InsufficientStock {
-            sku,
-            requested,
-            available,
-        } => status_with(
-            Code::FailedPrecondition,
-            "insufficient_stock",
-            format!("only {available} of {sku} available"),
-            [
-                ("sku", sku.to_string()),
-                ("requested", requested.to_string()),
-                ("available", available.to_string()),
-            ],
-        ),
-        e @ (Error::TooManyLines | Error::QuantityTooLarge) => invalid(
-            if matches!(e, Error::TooManyLines) {
-                "too_many_items"
-            } else {
-                "invalid_quantity"
-            },
-            e.to_string(),
-        ),
-        Error::UnknownCoupon(code) => status_with(
-            Code::InvalidArgument,
-            "unknown_coupon",
-            format!("coupon `{code}` does not exist"),
-            [("code", code)],
-        ),
-        Error::CouponRejected {
-            code,
-            reason,
-            message,
-        } => status_with(
-            Code::FailedPrecondition,
-            "coupon_rejected",
-            message,
-            [("code", code), ("reason", reason)],
-        ),
-        Error::Empty => status(Code::FailedPrecondition, "cart_empty", "the cart is empty"),
-        Error::Unavailable { skus } => status_with(
-            Code::FailedPrecondition,
-            "items_unavailable",
-            format!("items can no longer be bought: {}", skus.join(", ")),
-            [("skus", skus.join(","))],
-        ),
-        Error::UnsupportedDestination { country, currency } => status_with(
-            Code::InvalidArgument,
-            "unsupported_destination",
-            format!("we do not ship to {country} in {currency}"),
-            [
-                ("country", country.to_string()),
-                ("currency", currency.to_string()),
-            ],
-        ),
-        Error::CheckingOut { checkout_id } => status_with(
-            Code::FailedPrecondition,
-            "cart_checking_out",
-            format!(
-                "the cart is being checked out ({checkout_id}); it cannot change until that ends"
-            ),
-            [("checkout_id", checkout_id)],
-        ),
-        Error::CheckedOut { checkout_id } => status_with(
-            Code::FailedPrecondition,
-            "cart_checked_out",
-            format!("the cart was checked out ({checkout_id}); start a new cart"),
-            [("checkout_id", checkout_id)],
-        ),
-        Error::Busy => status(
-            Code::Aborted,
-            "cart_busy",
-            "the cart is being changed by another request; try again",
-        ),
-        // Another service's answer is relayed as is: it already carries its reason.
         Error::Upstream { status, .. } => status,
-        Error::Store(StoreError::NotFound) => {
-            not_found("cart_not_found", "cart not found or expired")
+        e => {
+            if let Error::Store(StoreError::Redis(r)) = &e
+                && super::service::store_unavailable(r)
+            {
+                tracing::warn!(error = %r, "redis unavailable");
+            }
+            souk_kit::error::status(&e)
         }
-        Error::Store(StoreError::Redis(e))
-            if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() =>
-        {
-            tracing::warn!(error = %e, "redis unavailable");
-            status(
-                Code::Unavailable,
-                "cart_store_unavailable",
-                "cart storage unavailable",
-            )
-        }
-        Error::Store(e) => internal(e),
-        Error::Db(e) => souk_kit::grpc::db_error(e),
     }
 }
 

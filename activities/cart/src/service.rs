@@ -19,6 +19,7 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 use super::store::{self, CartStore, CheckoutHold, StoreError, StoredCart, StoredLine};
+use souk_kit::error::{Described, Kind};
 use souk_kit::grpc::{reason, reason_metadata, request};
 use souk_kit::{Ctx, outbox};
 
@@ -86,6 +87,129 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+/// Whether Redis is away (rather than the cart being unreadable).
+pub(crate) fn store_unavailable(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_timeout()
+}
+
+impl Described for Error {
+    fn kind(&self) -> Kind {
+        match self {
+            Error::NotFound | Error::NotOwned | Error::ItemNotFound(_) => Kind::NotFound,
+            Error::Store(StoreError::NotFound) => Kind::NotFound,
+            Error::SignInRequired => Kind::Unauthenticated,
+            Error::UnknownSku(_)
+            | Error::TooManyLines
+            | Error::QuantityTooLarge
+            | Error::UnknownCoupon(_)
+            | Error::UnsupportedDestination { .. } => Kind::Invalid,
+            Error::NotSellable(_)
+            | Error::PriceUnavailable { .. }
+            | Error::InsufficientStock { .. }
+            | Error::CouponRejected { .. }
+            | Error::Empty
+            | Error::Unavailable { .. }
+            | Error::CheckingOut { .. }
+            | Error::CheckedOut { .. } => Kind::Conflict,
+            Error::Busy => Kind::Busy,
+            Error::Store(StoreError::Redis(e)) if store_unavailable(e) => Kind::Unavailable,
+            // Relayed as they came by the gRPC service; as a step, retried.
+            Error::Upstream { .. } => Kind::Unavailable,
+            Error::Store(_) | Error::Db(_) => Kind::Internal,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Error::NotFound | Error::Store(StoreError::NotFound) => "cart_not_found",
+            // The API answers this as `cart_not_found` and records the attempt.
+            Error::NotOwned => "cart_not_owned",
+            Error::SignInRequired => "sign_in_required",
+            Error::ItemNotFound(_) => "item_not_found",
+            Error::UnknownSku(_) => "unknown_sku",
+            Error::NotSellable(_) => "not_sellable",
+            Error::PriceUnavailable { .. } => "price_unavailable",
+            Error::InsufficientStock { .. } => "insufficient_stock",
+            Error::TooManyLines => "too_many_items",
+            Error::QuantityTooLarge => "invalid_quantity",
+            Error::UnknownCoupon(_) => "unknown_coupon",
+            Error::CouponRejected { .. } => "coupon_rejected",
+            Error::Empty => "cart_empty",
+            Error::Unavailable { .. } => "items_unavailable",
+            Error::UnsupportedDestination { .. } => "unsupported_destination",
+            Error::CheckingOut { .. } => "cart_checking_out",
+            Error::CheckedOut { .. } => "cart_checked_out",
+            Error::Busy => "cart_busy",
+            Error::Store(StoreError::Redis(e)) if store_unavailable(e) => "cart_store_unavailable",
+            Error::Upstream { .. } => "upstream_failed",
+            Error::Store(_) | Error::Db(_) => "internal",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Error::NotFound | Error::NotOwned | Error::Store(StoreError::NotFound) => {
+                "cart not found or expired".into()
+            }
+            Error::InsufficientStock { sku, available, .. } => {
+                format!("only {available} of {sku} available")
+            }
+            Error::CouponRejected { message, .. } => message.clone(),
+            Error::Unavailable { skus } => {
+                format!("items can no longer be bought: {}", skus.join(", "))
+            }
+            Error::UnsupportedDestination { country, currency } => {
+                format!("we do not ship to {country} in {currency}")
+            }
+            Error::CheckedOut { checkout_id } => {
+                format!("the cart was checked out ({checkout_id}); start a new cart")
+            }
+            Error::Store(StoreError::Redis(e)) if store_unavailable(e) => {
+                "cart storage unavailable".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Error::UnknownSku(sku) | Error::NotSellable(sku) => vec![("sku", sku.to_string())],
+            Error::PriceUnavailable { sku, currency } => {
+                vec![("sku", sku.to_string()), ("currency", currency.to_string())]
+            }
+            Error::InsufficientStock {
+                sku,
+                requested,
+                available,
+            } => vec![
+                ("sku", sku.to_string()),
+                ("requested", requested.to_string()),
+                ("available", available.to_string()),
+            ],
+            Error::UnknownCoupon(code) => vec![("code", code.clone())],
+            Error::CouponRejected { code, reason, .. } => {
+                vec![("code", code.clone()), ("reason", reason.clone())]
+            }
+            Error::Unavailable { skus } => vec![("skus", skus.join(","))],
+            Error::UnsupportedDestination { country, currency } => vec![
+                ("country", country.to_string()),
+                ("currency", currency.to_string()),
+            ],
+            Error::CheckingOut { checkout_id } | Error::CheckedOut { checkout_id } => {
+                vec![("checkout_id", checkout_id.clone())]
+            }
+            _ => vec![],
+        }
+    }
+
+    fn database(&self) -> Option<&sqlx::Error> {
+        match self {
+            Error::Db(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 fn upstream(service: &'static str) -> impl Fn(Status) -> Error {

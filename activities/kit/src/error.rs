@@ -59,6 +59,12 @@ pub trait Described: std::error::Error + 'static {
     /// The stable, machine-readable code clients and operators see (`insufficient_stock`).
     fn reason(&self) -> &'static str;
 
+    /// The words the client sees (`message` in the API's error body); what the error says
+    /// unless a domain words it for the client.
+    fn message(&self) -> String {
+        self.to_string()
+    }
+
     /// Details for the client (`details` in the API's error body).
     fn details(&self) -> Vec<(&'static str, String)> {
         Vec::new()
@@ -92,7 +98,7 @@ pub fn status(e: &impl Described) -> Status {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect();
-            grpc::status_map(kind.code(), e.reason(), e.to_string(), details)
+            grpc::status_map(kind.code(), e.reason(), e.message(), details)
         }
     }
 }
