@@ -58,3 +58,6 @@ impl Step<CompleteCheckout> for CartActivities {
 }
 
 souk_contracts::cart_steps!(souk_kit::serve_steps!(CartActivities {}));
+
+// The workflow worker's side: each step sent to this domain's step service.
+souk_contracts::cart_steps!(souk_kit::forward_steps!(CartStepForwarder));

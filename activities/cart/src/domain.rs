@@ -13,7 +13,7 @@ use souk_proto::pricing::v1::pricing_service_client::PricingServiceClient;
 use sqlx::PgPool;
 use temporalio_sdk::WorkerOptions;
 
-use crate::activities::CartActivities;
+use crate::activities::{CartActivities, CartStepForwarder};
 use crate::grpc::Cart;
 use crate::service::{CartService, Clients};
 use crate::store::CartStore;
@@ -79,6 +79,15 @@ impl Domain for CartDomain {
             }),
         });
         Ok(served)
+    }
+
+    fn step_forwarders(
+        &self,
+        steps: &dyn Fn() -> anyhow::Result<souk_kit::steps::StepClient>,
+        options: &mut WorkerOptions,
+    ) -> anyhow::Result<()> {
+        options.register_activities(CartStepForwarder { client: steps()? });
+        Ok(())
     }
 
     fn has_activities(&self) -> bool {

@@ -91,3 +91,6 @@ souk_contracts::inventory_steps!(souk_kit::serve_steps!(InventoryActivities {
         Ok(alert)
     }
 }));
+
+// The workflow worker's side: each step sent to this domain's step service.
+souk_contracts::inventory_steps!(souk_kit::forward_steps!(InventoryStepForwarder));

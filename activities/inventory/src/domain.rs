@@ -9,7 +9,7 @@ use souk_kit::domain::{self, Domain, Env, Job, Served};
 use sqlx::PgPool;
 use temporalio_sdk::WorkerOptions;
 
-use crate::activities::InventoryActivities;
+use crate::activities::{InventoryActivities, InventoryStepForwarder};
 use crate::grpc::Inventory;
 
 /// `[inventory]`
@@ -55,6 +55,15 @@ impl Domain for InventoryDomain {
             }),
         });
         Ok(served)
+    }
+
+    fn step_forwarders(
+        &self,
+        steps: &dyn Fn() -> anyhow::Result<souk_kit::steps::StepClient>,
+        options: &mut WorkerOptions,
+    ) -> anyhow::Result<()> {
+        options.register_activities(InventoryStepForwarder { client: steps()? });
+        Ok(())
     }
 
     fn has_activities(&self) -> bool {

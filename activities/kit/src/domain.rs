@@ -207,6 +207,18 @@ pub trait Domain: Send + Sync + 'static {
         false
     }
 
+    /// Registers on the workflow worker the forwarders of the steps workflows run locally in
+    /// this domain (`souk_kit::forward_steps!`), each sending its step to this domain's step
+    /// service through the client `steps` makes (only asked for by a domain that has some).
+    fn step_forwarders(
+        &self,
+        steps: &dyn Fn() -> anyhow::Result<crate::steps::StepClient>,
+        options: &mut WorkerOptions,
+    ) -> anyhow::Result<()> {
+        let _ = (steps, options);
+        Ok(())
+    }
+
     /// Registers its activities; runs on the Temporal worker's own thread, with a pool of its
     /// own.
     async fn activities(

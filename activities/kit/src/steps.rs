@@ -11,11 +11,18 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use souk_domain::event::Trace;
 use souk_proto::steps::v1 as pb;
+use souk_proto::steps::v1::step_service_client::StepServiceClient;
 use souk_proto::steps::v1::step_service_server::{StepService, StepServiceServer};
+use temporalio_sdk::ApplicationFailure;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
 use crate::Ctx;
 use crate::failure::StepError;
+
+/// A client of a domain's step service.
+pub type StepClient = StepServiceClient<Channel>;
 
 /// A domain's steps, by activity name.
 #[tonic::async_trait]
@@ -164,6 +171,79 @@ macro_rules! serve_steps {
             )*
 
             $($extra)*
+        }
+    };
+}
+
+/// The workflow worker's side of local steps: a client of a domain's step service.
+pub fn step_client(url: &str) -> anyhow::Result<StepServiceClient<Channel>> {
+    Ok(StepServiceClient::new(
+        Endpoint::from_shared(url.to_string())?
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .timeout(std::time::Duration::from_secs(25))
+            .tcp_nodelay(true)
+            .connect_lazy(),
+    ))
+}
+
+/// Runs `activity` in the domain behind `client` and returns its output or its failure, as
+/// the domain's own activity would.
+pub async fn forward<I: Serialize, O: DeserializeOwned>(
+    client: &StepServiceClient<Channel>,
+    activity: &str,
+    ctx: &ActivityContext,
+    input: I,
+) -> Result<O, ActivityError> {
+    let request = pb::RunStepRequest {
+        activity: activity.to_string(),
+        input: serde_json::to_vec(&input).map_err(anyhow::Error::from)?,
+        workflow_id: ctx.info().workflow_id.clone().unwrap_or_default(),
+    };
+    // A domain that cannot be reached is a transient failure: retried with backoff.
+    let reply = client
+        .clone()
+        .run(request)
+        .await
+        .map_err(|s| anyhow::anyhow!("{activity}: {} ({})", s.message(), s.code()))?
+        .into_inner();
+    match reply.result {
+        Some(pb::run_step_response::Result::Output(bytes)) => {
+            Ok(serde_json::from_slice(&bytes).map_err(anyhow::Error::from)?)
+        }
+        Some(pb::run_step_response::Result::Failure(f)) => Err(ActivityError::application(
+            ApplicationFailure::builder(f.message)
+                .maybe_type_name((!f.r#type.is_empty()).then_some(f.r#type))
+                .non_retryable(f.non_retryable)
+                .build(),
+        )),
+        None => Err(anyhow::anyhow!("{activity}: empty reply").into()),
+    }
+}
+
+/// The forwarders of a domain's steps, from the list in its contract
+/// (`souk_contracts::cart_steps!(souk_kit::forward_steps!(CartStepForwarder))`): local
+/// activities of the workflow worker, each sending its step to the domain's step service. The
+/// domain registers them in `Domain::step_forwarders`.
+#[macro_export]
+macro_rules! forward_steps {
+    (($name:ident)
+        $($def:ident => $method:ident($input:ident) -> $output:ty),* $(,)?) => {
+        pub struct $name {
+            pub client: $crate::steps::StepClient,
+        }
+
+        #[::temporalio_macros::activities]
+        impl $name {
+            $(
+                #[activity(definition = $def)]
+                pub async fn $method(
+                    self: ::std::sync::Arc<Self>,
+                    ctx: ::temporalio_sdk::activities::ActivityContext,
+                    input: $input,
+                ) -> ::std::result::Result<$output, ::temporalio_sdk::activities::ActivityError> {
+                    $crate::steps::forward(&self.client, $def::NAME, &ctx, input).await
+                }
+            )*
         }
     };
 }

@@ -63,3 +63,6 @@ impl Step<Payment> for OrderActivities {
 }
 
 souk_contracts::orders_steps!(souk_kit::serve_steps!(OrderActivities {}));
+
+// The workflow worker's side: each step sent to this domain's step service.
+souk_contracts::orders_steps!(souk_kit::forward_steps!(OrderStepForwarder));

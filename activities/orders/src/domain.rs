@@ -7,7 +7,7 @@ use souk_kit::domain::{Domain, Env, Served};
 use sqlx::PgPool;
 use temporalio_sdk::WorkerOptions;
 
-use crate::activities::OrderActivities;
+use crate::activities::{OrderActivities, OrderStepForwarder};
 use crate::grpc::Orders;
 
 pub struct OrdersDomain;
@@ -25,6 +25,15 @@ impl Domain for OrdersDomain {
             .add_service(Orders::new(pool.clone()).into_server());
         served.steps = Some(Arc::new(OrderActivities { pool }));
         Ok(served)
+    }
+
+    fn step_forwarders(
+        &self,
+        steps: &dyn Fn() -> anyhow::Result<souk_kit::steps::StepClient>,
+        options: &mut WorkerOptions,
+    ) -> anyhow::Result<()> {
+        options.register_activities(OrderStepForwarder { client: steps()? });
+        Ok(())
     }
 
     fn has_activities(&self) -> bool {

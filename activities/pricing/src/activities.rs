@@ -57,3 +57,6 @@ impl Step<Release> for PricingActivities {
 }
 
 souk_contracts::pricing_steps!(souk_kit::serve_steps!(PricingActivities {}));
+
+// The workflow worker's side: each step sent to this domain's step service.
+souk_contracts::pricing_steps!(souk_kit::forward_steps!(PricingStepForwarder));

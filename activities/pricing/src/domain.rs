@@ -7,7 +7,7 @@ use souk_kit::domain::{Domain, Env, Served};
 use sqlx::PgPool;
 use temporalio_sdk::WorkerOptions;
 
-use crate::activities::PricingActivities;
+use crate::activities::{PricingActivities, PricingStepForwarder};
 use crate::grpc::Pricing;
 
 pub struct PricingDomain;
@@ -25,6 +25,15 @@ impl Domain for PricingDomain {
             .add_service(Pricing::new(pool.clone()).into_server());
         served.steps = Some(Arc::new(PricingActivities { pool }));
         Ok(served)
+    }
+
+    fn step_forwarders(
+        &self,
+        steps: &dyn Fn() -> anyhow::Result<souk_kit::steps::StepClient>,
+        options: &mut WorkerOptions,
+    ) -> anyhow::Result<()> {
+        options.register_activities(PricingStepForwarder { client: steps()? });
+        Ok(())
     }
 
     fn has_activities(&self) -> bool {
