@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use souk_contracts::checkout::CheckoutClient;
-use souk_contracts::payments::signals::{PAYMENT_CONFIRMED, PAYMENT_FAILED, PaymentUpdate};
 use souk_kit::db::{self, Schema};
 use souk_kit::domain::{Connections, Domain, Env, Served, WorkflowSignals};
 use sqlx::PgPool;
@@ -31,7 +30,7 @@ pub struct Running {
 }
 
 /// Signals workflows through Temporal, for domains that report back to a saga (payments, to
-/// checkouts), with the client in the receiving workflow's contract.
+/// checkouts): the receiving workflow's client in the contracts knows its signals by name.
 struct TemporalSignals {
     temporal: Arc<souk_api::state::Temporal>,
 }
@@ -49,14 +48,14 @@ impl WorkflowSignals for TemporalSignals {
             .client()
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-        let update: PaymentUpdate = serde_json::from_value(payload)?;
-        let checkouts = CheckoutClient::new(client);
-        match signal {
-            PAYMENT_CONFIRMED => checkouts.payment_confirmed(workflow_id, update).await?,
-            PAYMENT_FAILED => checkouts.payment_failed(workflow_id, update).await?,
-            other => anyhow::bail!("unknown checkout signal {other}"),
+        // Each workflow that takes signals from a domain, by its contract's client.
+        if CheckoutClient::new(client)
+            .signal_named(workflow_id, signal, payload)
+            .await?
+        {
+            return Ok(());
         }
-        Ok(())
+        anyhow::bail!("no workflow takes the signal {signal}")
     }
 }
 

@@ -266,7 +266,7 @@ impl SignalDefinition for PaymentFailed {
 }
 
 #[cfg(feature = "client")]
-pub use client::CheckoutClient;
+pub use client::{CheckoutClient, SignalError};
 
 #[cfg(feature = "client")]
 mod client {
@@ -284,6 +284,19 @@ mod client {
         Cancel, Checkout, CheckoutInput, CheckoutStatus, PaymentConfirmed, PaymentFailed,
         PaymentUpdate, Status, WaitDecided,
     };
+    use crate::payments::signals::{PAYMENT_CONFIRMED, PAYMENT_FAILED};
+
+    /// A signal named by another domain that could not be sent.
+    #[derive(Debug, thiserror::Error)]
+    pub enum SignalError {
+        #[error("the payload of {signal} is not one: {source}")]
+        Payload {
+            signal: String,
+            source: serde_json::Error,
+        },
+        #[error(transparent)]
+        Send(#[from] WorkflowInteractionError),
+    }
 
     /// Starts checkouts and talks to running ones, through a Temporal client (with Souk's
     /// payload codec).
@@ -360,6 +373,30 @@ mod client {
                 .get_workflow_handle::<Checkout>(id)
                 .signal(PaymentConfirmed, update, WorkflowSignalOptions::default())
                 .await
+        }
+
+        /// Sends the checkout `id` the signal another domain names (`payment_confirmed`,
+        /// `payment_failed`) with its JSON payload; `false` if it is not a checkout signal.
+        pub async fn signal_named(
+            &self,
+            id: &str,
+            signal: &str,
+            payload: serde_json::Value,
+        ) -> Result<bool, SignalError> {
+            let update = || {
+                serde_json::from_value::<PaymentUpdate>(payload.clone()).map_err(|source| {
+                    SignalError::Payload {
+                        signal: signal.to_string(),
+                        source,
+                    }
+                })
+            };
+            match signal {
+                PAYMENT_CONFIRMED => self.payment_confirmed(id, update()?).await?,
+                PAYMENT_FAILED => self.payment_failed(id, update()?).await?,
+                _ => return Ok(false),
+            }
+            Ok(true)
         }
 
         /// Tells the checkout `id` that the payment the customer was completing failed.
