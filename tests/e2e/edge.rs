@@ -422,6 +422,9 @@ async fn a_key_no_record_can_have_is_not_found_or_refused_never_a_server_error()
         "{}",
         r.text
     );
+    let (_, vendor) = souk_tests::account(&["vendor_admin"], Some(p.vendor_id)).await;
+    let r = vendor.get(&format!("/v1/vendor/orders/{nul}")).await;
+    assert_eq!((r.status, r.code()), (404, "order_not_found"), "{}", r.text);
     // An empty filter is no filter.
     let r = ops.get("/v1/admin/audit?event=&limit=1").await;
     assert_eq!(r.status, 200, "{}", r.text);

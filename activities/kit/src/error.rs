@@ -107,6 +107,10 @@ pub fn status(e: &impl Described) -> Status {
 pub fn step(e: impl Described) -> StepError {
     match (e.failure_type(), e.kind()) {
         (Some(t), _) => crate::failure::business(t, e),
+        // Text the database cannot hold fails the same way on every try.
+        (None, _) if e.database().is_some_and(grpc::is_untranslatable) => {
+            crate::failure::business(souk_contracts::failures::INVALID_INPUT, e)
+        }
         (None, Kind::Unavailable | Kind::Internal | Kind::Busy) => {
             crate::failure::transient(anyhow::anyhow!(grpc::chain(&e)))
         }

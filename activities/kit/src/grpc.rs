@@ -103,8 +103,14 @@ pub fn parse_currency(code: &str) -> Result<Currency, Status> {
     Currency::parse(code).map_err(|e| invalid("invalid_currency", e.to_string()))
 }
 
-/// SQLSTATE of text PostgreSQL cannot hold (a NUL character).
-const UNTRANSLATABLE_TEXT: &str = "22021";
+/// SQLSTATEs of text PostgreSQL cannot hold: a NUL character in text (22021) or in JSON
+/// (22P05).
+const UNTRANSLATABLE: [&str; 2] = ["22021", "22P05"];
+
+/// Whether `err` is text the database cannot hold: the caller's mistake, never worth a retry.
+pub fn is_untranslatable(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(d) if d.code().is_some_and(|c| UNTRANSLATABLE.contains(&c.as_ref())))
+}
 
 /// Maps a database error: lost connections and timeouts are `UNAVAILABLE` (the caller may
 /// retry), text the database cannot hold is the caller's (`INVALID_ARGUMENT`, the last line
@@ -114,9 +120,7 @@ pub fn db_error(err: sqlx::Error) -> Status {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
             db_error_ref(&err)
         }
-        sqlx::Error::Database(d) if d.code().as_deref() == Some(UNTRANSLATABLE_TEXT) => {
-            db_error_ref(&err)
-        }
+        e if is_untranslatable(e) => db_error_ref(&err),
         // Logged with its whole cause chain.
         _ => internal(err),
     }
@@ -142,7 +146,7 @@ pub fn db_error_ref(err: &sqlx::Error) -> Status {
                 "database unavailable",
             )
         }
-        sqlx::Error::Database(d) if d.code().as_deref() == Some(UNTRANSLATABLE_TEXT) => {
+        e if is_untranslatable(e) => {
             tracing::warn!(error = %err, "text the database cannot hold");
             invalid("invalid_text", "text must not contain NUL characters")
         }
@@ -209,5 +213,13 @@ mod tests {
         let status = db_error(err);
         assert_eq!(status.code(), Code::InvalidArgument);
         assert_eq!(reason(&status).as_deref(), Some("invalid_text"));
+        // A NUL in JSON text.
+        let err = sqlx::query_scalar::<_, String>("SELECT ($1::jsonb)->>'a'")
+            .bind(r#"{"a": "x\u0000y"}"#)
+            .fetch_one(&pool)
+            .await
+            .unwrap_err();
+        assert!(is_untranslatable(&err), "{err}");
+        assert_eq!(db_error(err).code(), Code::InvalidArgument);
     }
 }

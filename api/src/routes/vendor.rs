@@ -323,7 +323,7 @@ async fn list_orders(
 
 /// The vendor's part of an order: its lines and sub-order, the shipping address. Nothing of
 /// the customer's checkout, payment or e-mail.
-#[utoipa::path(get, path = "/v1/vendor/orders/{order_no}", tag = "vendor", params(("order_no" = String, Path)),
+#[utoipa::path(get, path = "/v1/vendor/orders/{order_no}", tag = "vendor", params(("order_no" = crate::params::OrderNoParam, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = crate::order_view::VendorOrder), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "no order with a part of this vendor", body = ErrorBody)))]
@@ -335,7 +335,7 @@ async fn get_order(
     Path(order_no): Path<String>,
 ) -> ApiResult<Json<crate::order_view::VendorOrder>> {
     let missing = || ApiError::not_found("order_not_found", "no such order");
-    if order_no.is_empty() || order_no.len() > 40 {
+    if !souk_domain::order::is_order_no(&order_no) {
         return Err(missing());
     }
     let found = s
