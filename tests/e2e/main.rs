@@ -3,6 +3,7 @@
 
 mod auth;
 mod browse;
+mod carriers;
 mod carts;
 mod checkout;
 mod checkout_support;

@@ -42,6 +42,7 @@ async fn the_production_profile_refuses_published_secrets_and_the_sandbox() {
         "database.role_password",
         "database.url",
         "payments.sandbox_enabled",
+        "shipping.carrier",
         "auth.password_reset_link",
         "auth.unlock_link",
         "temporal.payload_keys",
@@ -114,6 +115,14 @@ async fn seeding_creates_no_known_accounts_unless_asked_and_production_refuses_t
         ("SOUK_PROFILE", "production"),
         ("SOUK_PAYMENTS__SANDBOX_ENABLED", "false"),
         ("SOUK_PAYMENTS__PROVIDERS__CARD", "stripe"),
+        (
+            "SOUK_SHIPPING__EASYPOST_API_KEY",
+            "EZAK_production_key_of_its_own",
+        ),
+        (
+            "SOUK_SHIPPING__EASYPOST_WEBHOOK_SECRET",
+            "a webhook secret of its own",
+        ),
         (
             "SOUK_AUTH__PASSWORD_RESET_LINK",
             "https://shop.example.com/reset?t={token}",

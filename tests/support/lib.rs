@@ -14,6 +14,7 @@ use serde_json::Value;
 use souk_workers::{Config, Parts, Stack};
 use sqlx::{Connection, PgPool};
 
+pub mod easypost_double;
 pub mod fixtures;
 pub mod process;
 pub mod stripe_double;

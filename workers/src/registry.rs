@@ -15,6 +15,7 @@ pub static DOMAINS: &[&dyn Domain] = &[
     &souk_notifications::DOMAIN,
     &souk_auth::DOMAIN,
     &souk_users::DOMAIN,
+    &souk_shipping::DOMAIN,
 ];
 
 /// The domain called `name`.

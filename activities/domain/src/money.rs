@@ -105,6 +105,9 @@ pub enum MoneyError {
     CurrencyMismatch(Currency, Currency),
     #[error("amount out of range")]
     Overflow,
+    /// Not a decimal amount in the currency's major units, or more decimals than it has.
+    #[error("`{0}` is not an amount of {1}")]
+    Malformed(String, Currency),
 }
 
 impl Money {
@@ -140,6 +143,34 @@ impl Money {
             .checked_mul(factor)
             .map(|amount| Money::new(amount, self.currency))
             .ok_or(MoneyError::Overflow)
+    }
+
+    /// Reads a decimal amount in major units (`"7.47"`, `"12"`, `"0.5"`), as providers write
+    /// them, into minor units exactly: a sign, digits, at most as many decimals as the currency
+    /// has (`"7.475"` in USD is refused, never rounded).
+    pub fn parse_decimal(text: &str, currency: Currency) -> Result<Money, MoneyError> {
+        let malformed = || MoneyError::Malformed(text.to_string(), currency);
+        let (negative, unsigned) = match text.trim().strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text.trim()),
+        };
+        let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+        let exponent = currency.exponent() as usize;
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty()
+            || !digits(whole)
+            || !digits(fraction)
+            || fraction.len() > exponent
+            || (unsigned.contains('.') && fraction.is_empty())
+        {
+            return Err(malformed());
+        }
+        let padded = format!("{whole}{fraction:0<exponent$}");
+        let amount: i64 = padded.parse().map_err(|_| MoneyError::Overflow)?;
+        Ok(Money::new(
+            if negative { -amount } else { amount },
+            currency,
+        ))
     }
 
     fn same_currency(self, other: Money) -> Result<(), MoneyError> {
@@ -235,6 +266,41 @@ mod tests {
             Money::new(1500, Currency::parse("JPY").unwrap()).to_string(),
             "1500 JPY"
         );
+    }
+
+    #[test]
+    fn decimal_amounts_are_read_exactly_or_refused() {
+        let usd = |t: &str| Money::parse_decimal(t, Currency::USD).map(|m| m.amount);
+        assert_eq!(usd("7.47"), Ok(747));
+        assert_eq!(usd("7.4"), Ok(740));
+        assert_eq!(usd("12"), Ok(1_200));
+        assert_eq!(usd("0.05"), Ok(5));
+        assert_eq!(usd("-3.10"), Ok(-310));
+        for bad in [
+            "", ".5", "7.", "7.475", "1e3", "7,47", "+1", "--1", "NaN", "1.2.3",
+        ] {
+            assert!(
+                matches!(usd(bad), Err(MoneyError::Malformed(..))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(usd("92233720368547758.08"), Err(MoneyError::Overflow));
+        let yen = Currency::parse("JPY").unwrap();
+        assert_eq!(
+            Money::parse_decimal("1500", yen).map(|m| m.amount),
+            Ok(1_500)
+        );
+        assert!(Money::parse_decimal("1500.5", yen).is_err());
+        let dinar = Currency::parse("KWD").unwrap();
+        assert_eq!(
+            Money::parse_decimal("1.25", dinar).map(|m| m.amount),
+            Ok(1_250)
+        );
+        // What it reads, it displays back.
+        for t in ["7.47", "0.05", "12.00"] {
+            let m = Money::parse_decimal(t, Currency::USD).unwrap();
+            assert_eq!(m.to_string(), format!("{t} USD"));
+        }
     }
 
     #[test]

@@ -1,0 +1,711 @@
+//! SQL for the shipping schema. Every status change goes through
+//! [`ShipmentStatus::transition`] (or, for a carrier's report, [`ShipmentStatus::track`]),
+//! is written to the shipment's history with its actor, and emits its event in the same
+//! transaction. Each write is idempotent: a retried step that already happened answers what
+//! it did the first time.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use souk_contracts::failures;
+use souk_contracts::orders::Address;
+use souk_domain::shipment::{IllegalTransition, Parcel, ShipmentStatus, Tracking};
+use souk_domain::{Currency, Money, Sku};
+use souk_kit::error::{Described, Kind};
+use souk_kit::{Ctx, outbox};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::carrier::{Label, Quote, Rate, TrackingUpdate};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("shipment {0} does not exist")]
+    NotFound(String),
+    #[error(transparent)]
+    Transition(#[from] IllegalTransition),
+    /// A second, different answer to a step already done (another parcel, another label).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl Described for Error {
+    fn kind(&self) -> Kind {
+        match self {
+            Error::NotFound(_) => Kind::NotFound,
+            Error::Transition(_) | Error::Conflict(_) => Kind::Conflict,
+            Error::Invalid(_) => Kind::Invalid,
+            Error::Db(_) => Kind::Unavailable,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Error::NotFound(_) => "shipment_not_found",
+            Error::Transition(_) => "illegal_transition",
+            Error::Conflict(_) => "shipment_conflict",
+            Error::Invalid(_) => "invalid_request",
+            Error::Db(_) => "database_unavailable",
+        }
+    }
+
+    fn failure_type(&self) -> Option<&'static str> {
+        match self {
+            Error::Db(_) => None,
+            _ => Some(failures::INVALID_INPUT),
+        }
+    }
+
+    fn database(&self) -> Option<&sqlx::Error> {
+        match self {
+            Error::Db(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A line of the sub-order to ship.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub sku: Sku,
+    pub title: String,
+    pub quantity: i32,
+    /// Units the vendor could not ship.
+    pub cancelled: i32,
+}
+
+/// What a shipment starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewShipment {
+    /// `shipment-<order_no>-<vendor>`: the idempotency key.
+    pub workflow_id: String,
+    pub order_no: String,
+    pub vendor_id: Uuid,
+    pub customer_email: String,
+    pub warehouse: String,
+    pub ship_to: Address,
+    pub currency: Currency,
+    pub lines: Vec<(Sku, String, i32)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shipment {
+    pub id: Uuid,
+    pub workflow_id: String,
+    pub order_no: String,
+    pub vendor_id: Uuid,
+    pub customer_email: String,
+    pub status: ShipmentStatus,
+    pub warehouse: String,
+    pub ship_to: Address,
+    pub currency: Currency,
+    pub carrier: Option<String>,
+    pub carrier_shipment: Option<String>,
+    pub rate_id: Option<String>,
+    pub tracking_code: Option<String>,
+    pub label_url: Option<String>,
+    pub tracking_url: Option<String>,
+    pub last_tracked_at: Option<DateTime<Utc>>,
+    pub parcel: Option<Parcel>,
+    pub lines: Vec<Line>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One status change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub from: Option<ShipmentStatus>,
+    pub to: ShipmentStatus,
+    pub actor: String,
+    pub note: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A tracking event as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub carrier: String,
+    pub event_id: String,
+    pub carrier_status: String,
+    pub status: Option<ShipmentStatus>,
+    pub at: DateTime<Utc>,
+    pub location: Option<String>,
+    pub message: Option<String>,
+    pub outcome: String,
+}
+
+/// What receiving a tracking event came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// Recorded for the first time, for this shipment (none: no shipment has its tracking
+    /// code).
+    New { shipment: Option<(Uuid, String)> },
+    /// The carrier delivered it before: nothing was recorded again.
+    Duplicate,
+}
+
+struct Row {
+    id: Uuid,
+    workflow_id: String,
+    order_no: String,
+    vendor_id: Uuid,
+    customer_email: String,
+    status: String,
+    warehouse: String,
+    ship_to: serde_json::Value,
+    currency: String,
+    carrier: Option<String>,
+    carrier_shipment: Option<String>,
+    rate_id: Option<String>,
+    tracking_code: Option<String>,
+    label_url: Option<String>,
+    tracking_url: Option<String>,
+    last_tracked_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+fn corrupt(what: impl std::fmt::Display) -> Error {
+    Error::Db(sqlx::Error::Decode(what.to_string().into()))
+}
+
+fn status(s: &str) -> Result<ShipmentStatus> {
+    ShipmentStatus::parse(s).ok_or_else(|| corrupt(format!("unknown shipment status `{s}`")))
+}
+
+async fn load(conn: &mut PgConnection, row: Row) -> Result<Shipment> {
+    let lines = sqlx::query!(
+        "SELECT sku, title, quantity, cancelled FROM shipping.shipment_lines
+         WHERE shipment_id = $1 ORDER BY sku",
+        row.id
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|l| {
+        Ok(Line {
+            sku: Sku::parse(&l.sku).map_err(corrupt)?,
+            title: l.title,
+            quantity: l.quantity,
+            cancelled: l.cancelled,
+        })
+    })
+    .collect::<Result<Vec<_>>>()?;
+    let parcel = sqlx::query!(
+        "SELECT weight_grams, length_mm, width_mm, height_mm FROM shipping.packages
+         WHERE shipment_id = $1 ORDER BY seq LIMIT 1",
+        row.id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|p| Parcel {
+        weight_grams: p.weight_grams as u32,
+        length_mm: p.length_mm as u32,
+        width_mm: p.width_mm as u32,
+        height_mm: p.height_mm as u32,
+    });
+    Ok(Shipment {
+        id: row.id,
+        workflow_id: row.workflow_id,
+        order_no: row.order_no,
+        vendor_id: row.vendor_id,
+        customer_email: row.customer_email,
+        status: status(&row.status)?,
+        warehouse: row.warehouse,
+        ship_to: serde_json::from_value(row.ship_to).map_err(corrupt)?,
+        currency: Currency::parse(&row.currency).map_err(corrupt)?,
+        carrier: row.carrier,
+        carrier_shipment: row.carrier_shipment,
+        rate_id: row.rate_id,
+        tracking_code: row.tracking_code,
+        label_url: row.label_url,
+        tracking_url: row.tracking_url,
+        last_tracked_at: row.last_tracked_at,
+        parcel,
+        lines,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// The shipment `id`, locked for the rest of the transaction when `lock` is set.
+async fn fetch(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Shipment> {
+    let row = if lock {
+        sqlx::query_as!(
+            Row,
+            "SELECT id, workflow_id, order_no, vendor_id, customer_email, status, warehouse,
+                    ship_to, currency, carrier, carrier_shipment, rate_id, tracking_code,
+                    label_url, tracking_url, last_tracked_at, created_at, updated_at
+             FROM shipping.shipments WHERE id = $1 FOR UPDATE",
+            id
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+    } else {
+        sqlx::query_as!(
+            Row,
+            "SELECT id, workflow_id, order_no, vendor_id, customer_email, status, warehouse,
+                    ship_to, currency, carrier, carrier_shipment, rate_id, tracking_code,
+                    label_url, tracking_url, last_tracked_at, created_at, updated_at
+             FROM shipping.shipments WHERE id = $1",
+            id
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+    };
+    let row = row.ok_or_else(|| Error::NotFound(id.to_string()))?;
+    load(conn, row).await
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<Shipment> {
+    let mut conn = pool.acquire().await?;
+    fetch(&mut conn, id, false).await
+}
+
+/// The shipment its workflow follows.
+pub async fn by_workflow(pool: &PgPool, workflow_id: &str) -> Result<Shipment> {
+    let id = sqlx::query_scalar!(
+        "SELECT id FROM shipping.shipments WHERE workflow_id = $1",
+        workflow_id
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| Error::NotFound(workflow_id.to_string()))?;
+    get(pool, id).await
+}
+
+/// Writes a status change: the row, its history entry and its event.
+async fn change(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    shipment: &Shipment,
+    to: ShipmentStatus,
+    note: Option<&str>,
+) -> Result<()> {
+    shipment.status.transition(to)?;
+    sqlx::query!(
+        "UPDATE shipping.shipments SET status = $2, updated_at = now() WHERE id = $1",
+        shipment.id,
+        to.as_str()
+    )
+    .execute(&mut *tx)
+    .await?;
+    history(tx, shipment.id, Some(shipment.status), to, &ctx.actor, note).await?;
+    outbox::emit(
+        tx,
+        &crate::SCHEMA,
+        ctx,
+        "shipping.status_changed",
+        serde_json::json!({
+            "shipment_id": shipment.id,
+            "order_no": shipment.order_no,
+            "vendor_id": shipment.vendor_id,
+            "from": shipment.status,
+            "to": to,
+            "note": note,
+        }),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn history(
+    tx: &mut PgConnection,
+    shipment_id: Uuid,
+    from: Option<ShipmentStatus>,
+    to: ShipmentStatus,
+    actor: &str,
+    note: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO shipping.history (shipment_id, from_status, to_status, actor, note)
+         VALUES ($1, $2, $3, $4, $5)",
+        shipment_id,
+        from.map(ShipmentStatus::as_str),
+        to.as_str(),
+        actor,
+        note
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Opens the shipment of a sub-order, once per workflow id: opening it again answers the
+/// shipment opened the first time.
+pub async fn open(pool: &PgPool, ctx: &Ctx, new: &NewShipment) -> Result<Shipment> {
+    if new.lines.is_empty() || new.lines.iter().any(|(_, _, q)| *q <= 0) {
+        return Err(Error::Invalid(
+            "a shipment has at least one line, each of at least one unit".into(),
+        ));
+    }
+    let mut tx = pool.begin().await?;
+    let id = Uuid::now_v7();
+    let ship_to = serde_json::to_value(&new.ship_to).map_err(|e| Error::Invalid(e.to_string()))?;
+    let inserted = sqlx::query_scalar!(
+        "INSERT INTO shipping.shipments
+             (id, workflow_id, order_no, vendor_id, customer_email, warehouse, ship_to, currency)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (workflow_id) DO NOTHING
+         RETURNING id",
+        id,
+        new.workflow_id,
+        new.order_no,
+        new.vendor_id,
+        new.customer_email,
+        new.warehouse,
+        ship_to,
+        new.currency.code()
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = inserted else {
+        tx.rollback().await?;
+        return by_workflow(pool, &new.workflow_id).await;
+    };
+    for (sku, title, quantity) in &new.lines {
+        sqlx::query!(
+            "INSERT INTO shipping.shipment_lines (shipment_id, sku, title, quantity)
+             VALUES ($1, $2, $3, $4)",
+            id,
+            sku.as_str(),
+            title,
+            quantity
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    history(
+        &mut tx,
+        id,
+        None,
+        ShipmentStatus::AwaitingFulfillment,
+        &ctx.actor,
+        None,
+    )
+    .await?;
+    outbox::emit(
+        &mut tx,
+        &crate::SCHEMA,
+        ctx,
+        "shipping.opened",
+        serde_json::json!({
+            "shipment_id": id,
+            "workflow_id": new.workflow_id,
+            "order_no": new.order_no,
+            "vendor_id": new.vendor_id,
+            "warehouse": new.warehouse,
+        }),
+    )
+    .await?;
+    let shipment = fetch(&mut tx, id, false).await?;
+    tx.commit().await?;
+    Ok(shipment)
+}
+
+/// The vendor packed the shipment into `parcel`. Packing it again into the same parcel is the
+/// same step; into another one, a conflict.
+pub async fn pack(pool: &PgPool, ctx: &Ctx, id: Uuid, parcel: Parcel) -> Result<Shipment> {
+    let mut tx = pool.begin().await?;
+    let shipment = fetch(&mut tx, id, true).await?;
+    if let Some(packed) = shipment.parcel {
+        return if packed == parcel {
+            Ok(shipment)
+        } else {
+            Err(Error::Conflict(format!(
+                "shipment {id} is packed in another parcel already"
+            )))
+        };
+    }
+    change(&mut tx, ctx, &shipment, ShipmentStatus::Packed, None).await?;
+    sqlx::query!(
+        "INSERT INTO shipping.packages (shipment_id, seq, weight_grams, length_mm, width_mm, height_mm)
+         VALUES ($1, 1, $2, $3, $4, $5)",
+        id,
+        parcel.weight_grams as i32,
+        parcel.length_mm as i32,
+        parcel.width_mm as i32,
+        parcel.height_mm as i32
+    )
+    .execute(&mut *tx)
+    .await?;
+    let shipment = fetch(&mut tx, id, false).await?;
+    tx.commit().await?;
+    Ok(shipment)
+}
+
+/// Keeps `quote` (from `carrier`) as the shipment's rates, replacing an earlier quote. Only
+/// a packed shipment without a label is quoted.
+pub async fn record_quote(pool: &PgPool, id: Uuid, carrier: &str, quote: &Quote) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let shipment = fetch(&mut tx, id, true).await?;
+    if shipment.status != ShipmentStatus::Packed {
+        return Err(Error::Conflict(format!(
+            "shipment {id} is {}: only a packed shipment is quoted",
+            shipment.status
+        )));
+    }
+    sqlx::query!("DELETE FROM shipping.rates WHERE shipment_id = $1", id)
+        .execute(&mut *tx)
+        .await?;
+    for rate in &quote.rates {
+        sqlx::query!(
+            "INSERT INTO shipping.rates
+                 (shipment_id, rate_id, carrier_shipment, carrier, service, amount, currency, delivery_days)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            id,
+            rate.id,
+            quote.carrier_shipment,
+            rate.carrier,
+            rate.service,
+            rate.price.amount,
+            rate.price.currency.code(),
+            rate.delivery_days.map(|d| d as i32)
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query!(
+        "UPDATE shipping.shipments SET carrier = $2, carrier_shipment = $3, updated_at = now()
+         WHERE id = $1",
+        id,
+        carrier,
+        quote.carrier_shipment
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The rates of the shipment's latest quote, cheapest first.
+pub async fn rates(pool: &PgPool, id: Uuid) -> Result<Vec<Rate>> {
+    sqlx::query!(
+        "SELECT rate_id, carrier, service, amount, currency, delivery_days FROM shipping.rates
+         WHERE shipment_id = $1 ORDER BY amount, rate_id",
+        id
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| {
+        Ok(Rate {
+            id: r.rate_id,
+            carrier: r.carrier,
+            service: r.service,
+            price: Money::new(r.amount, Currency::parse(&r.currency).map_err(corrupt)?),
+            delivery_days: r.delivery_days.map(|d| d as u32),
+        })
+    })
+    .collect()
+}
+
+/// The label bought for the shipment: `packed → label_purchased`. The same label again (a
+/// retried step) changes nothing; another one is a conflict.
+pub async fn record_label(pool: &PgPool, ctx: &Ctx, id: Uuid, label: &Label) -> Result<Shipment> {
+    let mut tx = pool.begin().await?;
+    let shipment = fetch(&mut tx, id, true).await?;
+    if let Some(code) = &shipment.tracking_code {
+        return if *code == label.tracking_code {
+            Ok(shipment)
+        } else {
+            Err(Error::Conflict(format!(
+                "shipment {id} has a label already"
+            )))
+        };
+    }
+    if shipment.carrier_shipment.as_deref() != Some(label.carrier_shipment.as_str()) {
+        return Err(Error::Conflict(format!(
+            "the label is of carrier shipment {}, not of the one quoted for {id}",
+            label.carrier_shipment
+        )));
+    }
+    change(
+        &mut tx,
+        ctx,
+        &shipment,
+        ShipmentStatus::LabelPurchased,
+        None,
+    )
+    .await?;
+    sqlx::query!(
+        "UPDATE shipping.shipments
+         SET rate_id = $2, tracking_code = $3, label_url = $4, tracking_url = $5, updated_at = now()
+         WHERE id = $1",
+        id,
+        label.rate_id,
+        label.tracking_code,
+        label.label_url,
+        label.tracking_url
+    )
+    .execute(&mut *tx)
+    .await?;
+    let shipment = fetch(&mut tx, id, false).await?;
+    tx.commit().await?;
+    Ok(shipment)
+}
+
+/// Records a tracking event, once per carrier event id, against the shipment with its
+/// tracking code (if any).
+pub async fn receive_tracking(
+    pool: &PgPool,
+    carrier: &str,
+    update: &TrackingUpdate,
+) -> Result<Received> {
+    let mut tx = pool.begin().await?;
+    let shipment = sqlx::query!(
+        "SELECT id, workflow_id FROM shipping.shipments WHERE carrier = $1 AND tracking_code = $2",
+        carrier,
+        update.tracking_code
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .map(|s| (s.id, s.workflow_id));
+    let inserted = sqlx::query_scalar!(
+        "INSERT INTO shipping.tracking_events
+             (carrier, event_id, tracking_code, shipment_id, carrier_status, status, at, location,
+              message, outcome)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (carrier, event_id) DO NOTHING
+         RETURNING id",
+        carrier,
+        update.event_id,
+        update.tracking_code,
+        shipment.as_ref().map(|s| s.0),
+        update.carrier_status,
+        update.status.map(ShipmentStatus::as_str),
+        update.at,
+        update.location,
+        update.message,
+        if shipment.is_some() {
+            "received"
+        } else {
+            "unknown"
+        }
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(match inserted {
+        Some(_) => Received::New { shipment },
+        None => Received::Duplicate,
+    })
+}
+
+/// Applies a received tracking event to its shipment, by the machine's rule for carrier
+/// reports: a report that would move it backwards, or is older than the last one applied,
+/// is kept as `stale` and changes nothing. Applying an event again answers what it did.
+pub async fn apply_tracking(
+    pool: &PgPool,
+    ctx: &Ctx,
+    carrier: &str,
+    event_id: &str,
+) -> Result<Tracking> {
+    let mut tx = pool.begin().await?;
+    let event = sqlx::query!(
+        "SELECT shipment_id, status, at, outcome FROM shipping.tracking_events
+         WHERE carrier = $1 AND event_id = $2",
+        carrier,
+        event_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("tracking event {carrier}/{event_id}")))?;
+    let Some(shipment_id) = event.shipment_id else {
+        return Err(Error::NotFound(format!(
+            "the shipment of tracking event {carrier}/{event_id}"
+        )));
+    };
+    let shipment = fetch(&mut tx, shipment_id, true).await?;
+    let reported = event.status.as_deref().map(status).transpose()?;
+    let outcome = match event.outcome.as_str() {
+        "applied" => return Ok(Tracking::Advance(reported.unwrap_or(shipment.status))),
+        "unchanged" => return Ok(Tracking::Unchanged),
+        "stale" => return Ok(Tracking::Stale),
+        _ => match reported {
+            None => Tracking::Unchanged,
+            Some(reported) => shipment
+                .status
+                .track(shipment.last_tracked_at, reported, event.at),
+        },
+    };
+    let label = match outcome {
+        Tracking::Advance(to) => {
+            let note = format!("{carrier} event {event_id}");
+            change(&mut tx, ctx, &shipment, to, Some(&note)).await?;
+            sqlx::query!(
+                "UPDATE shipping.shipments SET last_tracked_at = $2 WHERE id = $1",
+                shipment_id,
+                event.at
+            )
+            .execute(&mut *tx)
+            .await?;
+            "applied"
+        }
+        Tracking::Unchanged => "unchanged",
+        Tracking::Stale => "stale",
+    };
+    sqlx::query!(
+        "UPDATE shipping.tracking_events SET outcome = $3 WHERE carrier = $1 AND event_id = $2",
+        carrier,
+        event_id,
+        label
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Every status change of the shipment, oldest first.
+pub async fn changes(pool: &PgPool, id: Uuid) -> Result<Vec<Change>> {
+    sqlx::query!(
+        "SELECT from_status, to_status, actor, note, at FROM shipping.history
+         WHERE shipment_id = $1 ORDER BY id",
+        id
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|h| {
+        Ok(Change {
+            from: h.from_status.as_deref().map(status).transpose()?,
+            to: status(&h.to_status)?,
+            actor: h.actor,
+            note: h.note,
+            at: h.at,
+        })
+    })
+    .collect()
+}
+
+/// Every tracking event of the shipment, in the carrier's order.
+pub async fn events(pool: &PgPool, id: Uuid) -> Result<Vec<Event>> {
+    sqlx::query!(
+        "SELECT carrier, event_id, carrier_status, status, at, location, message, outcome
+         FROM shipping.tracking_events WHERE shipment_id = $1 ORDER BY at, id",
+        id
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|e| {
+        Ok(Event {
+            carrier: e.carrier,
+            event_id: e.event_id,
+            carrier_status: e.carrier_status,
+            status: e.status.as_deref().map(status).transpose()?,
+            at: e.at,
+            location: e.location,
+            message: e.message,
+            outcome: e.outcome,
+        })
+    })
+    .collect()
+}
