@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "souk/auth/v1/auth.proto",
         "souk/notifications/v1/notifications.proto",
         "souk/users/v1/users.proto",
+        "souk/shipping/v1/shipping.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

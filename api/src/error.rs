@@ -121,10 +121,11 @@ impl ApiError {
         let message = status.message().to_string();
         let http = match (status.code(), reason.as_deref()) {
             (Code::NotFound, _) => StatusCode::NOT_FOUND,
-            // Mistakes in query parameters.
-            (Code::InvalidArgument, Some("invalid_cursor" | "invalid_query")) => {
-                StatusCode::BAD_REQUEST
-            }
+            // Mistakes in query parameters; a webhook whose signature or body is not one.
+            (
+                Code::InvalidArgument,
+                Some("invalid_cursor" | "invalid_query" | "invalid_signature" | "invalid_payload"),
+            ) => StatusCode::BAD_REQUEST,
             (
                 Code::FailedPrecondition | Code::Aborted | Code::AlreadyExists,
                 Some(

@@ -13,6 +13,7 @@ use souk_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use souk_proto::orders::v1::order_service_client::OrderServiceClient;
 use souk_proto::payments::v1::payment_service_client::PaymentServiceClient;
 use souk_proto::pricing::v1::pricing_service_client::PricingServiceClient;
+use souk_proto::shipping::v1::shipping_service_client::ShippingServiceClient;
 use souk_proto::users::v1::user_service_client::UserServiceClient;
 use temporalio_client::{Client, ClientOptions, ConnectionOptions, Url};
 use tonic::transport::{Channel, Endpoint};
@@ -33,6 +34,7 @@ pub struct ServiceUrls {
     pub notifications: String,
     pub auth: String,
     pub users: String,
+    pub shipping: String,
 }
 
 /// Checkout knobs passed to every new checkout workflow.
@@ -93,6 +95,7 @@ pub struct Inner {
     pub payments: PaymentServiceClient<Guarded>,
     pub auth: AuthServiceClient<Guarded>,
     pub users: UserServiceClient<Guarded>,
+    pub shipping: ShippingServiceClient<Guarded>,
     /// Verifies access tokens against the auth domain's keys.
     pub verifier: crate::identity::Verifier,
     pub limiter: crate::throttle::Limiter,
@@ -139,6 +142,7 @@ impl AppState {
             channel(&s.auth, t)?,
             channel(&s.users, t)?,
         );
+        let shipping = channel(&s.shipping, t)?;
         let health = vec![
             ("catalog", HealthClient::new(catalog.clone())),
             ("inventory", HealthClient::new(inventory.clone())),
@@ -149,6 +153,7 @@ impl AppState {
             ("notifications", HealthClient::new(notifications)),
             ("auth", HealthClient::new(auth.clone())),
             ("users", HealthClient::new(users.clone())),
+            ("shipping", HealthClient::new(shipping.clone())),
         ];
         let b = settings.breaker;
         let auth = AuthServiceClient::new(breaker::guard("auth", auth, b)?);
@@ -167,6 +172,7 @@ impl AppState {
             payments: PaymentServiceClient::new(breaker::guard("payments", payments, b)?),
             auth,
             users: UserServiceClient::new(breaker::guard("users", users, b)?),
+            shipping: ShippingServiceClient::new(breaker::guard("shipping", shipping, b)?),
             verifier,
             limiter: crate::throttle::Limiter::new(settings.rate_limits.clone()),
             health,

@@ -69,3 +69,9 @@ pub mod users {
         tonic::include_proto!("souk.users.v1");
     }
 }
+
+pub mod shipping {
+    pub mod v1 {
+        tonic::include_proto!("souk.shipping.v1");
+    }
+}

@@ -22,4 +22,5 @@ mod profiles;
 mod replay;
 mod revocation;
 mod setup_files;
+mod shipping;
 mod vendor;

@@ -52,6 +52,9 @@ pub struct TestApp {
     pub operator_token: String,
 }
 
+/// The secret that signs the sandbox carrier's tracking webhooks in tests.
+pub const SANDBOX_CARRIER_SECRET: &str = "sandbox-carrier-e2e-secret";
+
 /// The secret that signs Stripe webhooks in tests.
 pub const WEBHOOK_SECRET: &str = "whsec_e2e_secret";
 /// How long a checkout's reservation lasts between extensions, in tests.
@@ -187,6 +190,10 @@ async fn start(customize: fn(&mut Config)) -> anyhow::Result<(TestApp, Stack)> {
     cfg.set("payments.stripe_webhook_secret", WEBHOOK_SECRET.to_string());
     cfg.set("payments.sandbox_enabled", true);
     cfg.set("payments.providers.card", "sandbox".to_string());
+    cfg.set(
+        "shipping.sandbox_webhook_secret",
+        SANDBOX_CARRIER_SECRET.to_string(),
+    );
     customize(&mut cfg);
     souk_workers::stack::migrate(&cfg).await?;
     let stack = Stack::start(cfg.clone(), Parts::all()).await?;

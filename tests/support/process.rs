@@ -288,7 +288,7 @@ impl TemporalServer {
             "--db-filename".into(),
             db.display().to_string(),
         ]);
-        for sa in souk_workflows::checkout::SEARCH_ATTRIBUTES {
+        for sa in souk_contracts::search_attributes() {
             args.extend(["--search-attribute".into(), format!("{sa}=Keyword")]);
         }
         let mut s = TemporalServer {

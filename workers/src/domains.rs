@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use souk_contracts::checkout::CheckoutClient;
+use souk_contracts::shipping::ShipmentClient;
 use souk_kit::db::{self, Schema};
 use souk_kit::domain::{Connections, Domain, Env, Served, WorkflowSignals};
 use sqlx::PgPool;
@@ -49,9 +50,12 @@ impl WorkflowSignals for TemporalSignals {
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
         // Each workflow that takes signals from a domain, by its contract's client.
-        if CheckoutClient::new(client)
-            .signal_named(workflow_id, signal, payload)
+        if CheckoutClient::new(client.clone())
+            .signal_named(workflow_id, signal, payload.clone())
             .await?
+            || ShipmentClient::new(client)
+                .signal_named(workflow_id, signal, payload)
+                .await?
         {
             return Ok(());
         }

@@ -110,6 +110,7 @@ impl Stack {
                     let mut options = WorkerOptions::new(queue)
                         .register_workflow::<souk_workflows::LowStockAlertWorkflow>()?
                         .register_workflow::<souk_workflows::CheckoutWorkflow>()?
+                        .register_workflow::<souk_workflows::ShipmentWorkflow>()?
                         .build();
                     // Local activities run on the worker that runs the workflow.
                     crate::local_steps::register(&mut options, &steps_cfg)?;
@@ -211,6 +212,7 @@ pub fn api_settings(cfg: &Config) -> anyhow::Result<Settings> {
             notifications: url("notifications")?,
             auth: url("auth")?,
             users: url("users")?,
+            shipping: url("shipping")?,
         },
         checkout: souk_api::CheckoutSettings {
             reservation_ttl_seconds: cfg.checkout.reservation_ttl_seconds,

@@ -114,7 +114,7 @@ pub async fn ensure_search_attributes(cfg: &config::Temporal) {
     drop(tx);
     let mut operator = client.connection().operator_service();
     // One at a time: the server refuses a whole request if any attribute exists already.
-    for name in souk_contracts::checkout::SEARCH_ATTRIBUTES {
+    for name in souk_contracts::search_attributes() {
         let request = AddSearchAttributesRequest {
             search_attributes: [(name.to_string(), IndexedValueType::Keyword as i32)]
                 .into_iter()

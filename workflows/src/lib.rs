@@ -13,6 +13,8 @@
 pub mod checkout;
 pub mod low_stock;
 pub mod options;
+pub mod shipment;
 
 pub use checkout::CheckoutWorkflow;
 pub use low_stock::LowStockAlertWorkflow;
+pub use shipment::ShipmentWorkflow;

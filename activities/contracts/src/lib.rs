@@ -18,6 +18,15 @@ pub mod orders;
 pub mod payments;
 pub mod pricing;
 pub mod queues;
+pub mod shipping;
+
+/// Every search attribute Souk's workflows set (all keywords), for registering them with a
+/// namespace: the checkout's and the shipment's.
+pub fn search_attributes() -> impl Iterator<Item = &'static str> {
+    checkout::SEARCH_ATTRIBUTES
+        .into_iter()
+        .chain(shipping::SEARCH_ATTRIBUTES)
+}
 
 /// Declares an activity: a unit marker type with a pinned Temporal type name, its input and
 /// output. Implementations point at it with `#[activity(definition = ...)]`, which checks at
@@ -63,4 +72,6 @@ pub mod failures {
     pub const CARD_DECLINED: &str = "CardDeclined";
     pub const PAYMENT_FAILED: &str = "PaymentFailed";
     pub const INVALID_RECIPIENT: &str = "InvalidRecipient";
+    /// The carrier refused a request for good (an address it cannot serve, a rate gone).
+    pub const CARRIER_REJECTED: &str = "CarrierRejected";
 }

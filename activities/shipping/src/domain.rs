@@ -10,6 +10,10 @@ use souk_contracts::orders::Address;
 use souk_kit::db::Schema;
 use souk_kit::domain::{self, Domain, Env, Served};
 use sqlx::PgPool;
+use temporalio_sdk::WorkerOptions;
+
+use crate::activities::ShippingActivities;
+use crate::grpc::Shipping;
 
 use crate::carrier::Carrier;
 use crate::carrier::easypost::EasyPost;
@@ -129,10 +133,32 @@ impl Domain for ShippingDomain {
         Ok(Settings::load(settings)?.problems(settings.production()))
     }
 
-    /// Its service and workflow activities come with the shipment workflow; until then it
-    /// serves gRPC health, which follows its database, and checks its carrier builds.
-    async fn serve(&self, env: &Env, _pool: PgPool) -> anyhow::Result<Served> {
-        Settings::load(&env.settings)?.carrier()?;
-        Ok(Served::default())
+    /// The webhook receiver, with the configured carrier.
+    async fn serve(&self, env: &Env, pool: PgPool) -> anyhow::Result<Served> {
+        let carrier = Settings::load(&env.settings)?.carrier()?;
+        let mut served = Served::default();
+        served
+            .routes
+            .add_service(Shipping::new(pool, carrier, env.signals.clone()).into_server());
+        Ok(served)
+    }
+
+    fn has_activities(&self) -> bool {
+        true
+    }
+
+    async fn activities(
+        &self,
+        env: &Env,
+        pool: PgPool,
+        options: &mut WorkerOptions,
+    ) -> anyhow::Result<()> {
+        let settings = Settings::load(&env.settings)?;
+        options.register_activities(ShippingActivities {
+            pool,
+            carrier: settings.carrier()?,
+            settings,
+        });
+        Ok(())
     }
 }

@@ -13,8 +13,10 @@
 pub static SCHEMA: souk_kit::db::Schema = souk_kit::db::Schema::new("shipping", &MIGRATIONS);
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/shipping");
 
+pub mod activities;
 pub mod carrier;
 pub mod domain;
+pub mod grpc;
 pub mod store;
 
 #[cfg(test)]

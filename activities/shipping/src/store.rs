@@ -142,12 +142,13 @@ pub struct Event {
 
 /// What receiving a tracking event came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Received {
-    /// Recorded for the first time, for this shipment (none: no shipment has its tracking
-    /// code).
-    New { shipment: Option<(Uuid, String)> },
+pub struct Received {
     /// The carrier delivered it before: nothing was recorded again.
-    Duplicate,
+    pub duplicate: bool,
+    /// The shipment (id, workflow id) the event still waits to be applied to: tell its
+    /// workflow (again, for a redelivery whose first telling may have been lost; the workflow
+    /// takes each event once). None once applied, or for a tracking code no shipment has.
+    pub pending_for: Option<(Uuid, String)>,
 }
 
 struct Row {
@@ -559,14 +560,21 @@ pub async fn receive_tracking(
     update: &TrackingUpdate,
 ) -> Result<Received> {
     let mut tx = pool.begin().await?;
-    let shipment = sqlx::query!(
-        "SELECT id, workflow_id FROM shipping.shipments WHERE carrier = $1 AND tracking_code = $2",
+    let found = sqlx::query!(
+        "SELECT id, workflow_id, status FROM shipping.shipments
+         WHERE carrier = $1 AND tracking_code = $2",
         carrier,
         update.tracking_code
     )
     .fetch_optional(&mut *tx)
-    .await?
-    .map(|s| (s.id, s.workflow_id));
+    .await?;
+    // A shipment in a final status moves no more (and its workflow has ended): the event is
+    // kept as stale at once.
+    let fin = match &found {
+        Some(f) => status(&f.status)?.is_final(),
+        None => false,
+    };
+    let shipment = found.map(|s| (s.id, s.workflow_id));
     let inserted = sqlx::query_scalar!(
         "INSERT INTO shipping.tracking_events
              (carrier, event_id, tracking_code, shipment_id, carrier_status, status, at, location,
@@ -583,19 +591,35 @@ pub async fn receive_tracking(
         update.at,
         update.location,
         update.message,
-        if shipment.is_some() {
-            "received"
-        } else {
-            "unknown"
+        match (&shipment, fin) {
+            (None, _) => "unknown",
+            (Some(_), true) => "stale",
+            (Some(_), false) => "received",
         }
     )
     .fetch_optional(&mut *tx)
     .await?;
+    let received = match inserted {
+        Some(_) => Received {
+            duplicate: false,
+            pending_for: shipment.filter(|_| !fin),
+        },
+        None => {
+            let outcome = sqlx::query_scalar!(
+                "SELECT outcome FROM shipping.tracking_events WHERE carrier = $1 AND event_id = $2",
+                carrier,
+                update.event_id
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            Received {
+                duplicate: true,
+                pending_for: shipment.filter(|_| outcome == "received"),
+            }
+        }
+    };
     tx.commit().await?;
-    Ok(match inserted {
-        Some(_) => Received::New { shipment },
-        None => Received::Duplicate,
-    })
+    Ok(received)
 }
 
 /// Applies a received tracking event to its shipment, by the machine's rule for carrier

@@ -233,17 +233,24 @@ async fn a_tracking_event_is_recorded_once_and_never_moves_a_shipment_back(pool:
     let received = store::receive_tracking(&pool, "sandbox", &first)
         .await
         .unwrap();
+    let pending = Some((id, "shipment-d".to_string()));
     assert_eq!(
         received,
-        Received::New {
-            shipment: Some((id, "shipment-d".to_string()))
+        Received {
+            duplicate: false,
+            pending_for: pending.clone()
         }
     );
+    // A redelivery before the event was applied: recorded once, and the workflow is told
+    // again (its first telling may have been lost).
     assert_eq!(
         store::receive_tracking(&pool, "sandbox", &first)
             .await
             .unwrap(),
-        Received::Duplicate,
+        Received {
+            duplicate: true,
+            pending_for: pending
+        },
         "a redelivered event is recorded once"
     );
     assert_eq!(
@@ -258,6 +265,16 @@ async fn a_tracking_event_is_recorded_once_and_never_moves_a_shipment_back(pool:
             .await
             .unwrap(),
         Tracking::Advance(ShipmentStatus::InTransit)
+    );
+    // Once applied, a redelivery tells no one.
+    assert_eq!(
+        store::receive_tracking(&pool, "sandbox", &first)
+            .await
+            .unwrap(),
+        Received {
+            duplicate: true,
+            pending_for: None
+        }
     );
 
     for (event, status, secs) in [
@@ -305,7 +322,10 @@ async fn a_tracking_event_is_recorded_once_and_never_moves_a_shipment_back(pool:
         store::receive_tracking(&pool, "sandbox", &stray)
             .await
             .unwrap(),
-        Received::New { shipment: None }
+        Received {
+            duplicate: false,
+            pending_for: None
+        }
     );
     assert!(matches!(
         store::apply_tracking(&pool, &carrier, "sandbox", "evt-9").await,

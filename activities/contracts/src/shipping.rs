@@ -1,0 +1,375 @@
+//! Shipping: the activities the shipment workflow runs on `souk.shipping`, and the shipment
+//! workflow's contract (its id, type name, input, status, search attributes, and the
+//! definitions of its updates, signal and query), so callers never link workflow code.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use souk_domain::shipment::{Parcel, ShipmentStatus};
+use souk_domain::{Currency, Money, Sku};
+use temporalio_common::search_attributes::SearchAttributeKey;
+use temporalio_common::{
+    HasWorkflowDefinition, QueryDefinition, SignalDefinition, UpdateDefinition, WorkflowDefinition,
+};
+use uuid::Uuid;
+
+use crate::activity;
+use crate::orders::Address;
+
+/// The `shipping` domain's task queue.
+pub const QUEUE: crate::queues::Queue = crate::queues::Queue::new("shipping");
+
+/// The workflow type name in Temporal. Never change it.
+pub const WORKFLOW_TYPE: &str = "Shipment";
+
+/// Search attributes of every shipment (registered by `./dev`, the test harness and the
+/// workers), besides `OrderNo`.
+pub const VENDOR_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("VendorId");
+pub const SHIPMENT_STATE: SearchAttributeKey<String> = SearchAttributeKey::keyword("ShipmentState");
+pub const TRACKING_CODE: SearchAttributeKey<String> = SearchAttributeKey::keyword("TrackingCode");
+pub const SEARCH_ATTRIBUTES: [&str; 3] = ["VendorId", "ShipmentState", "TrackingCode"];
+
+/// The shipment of `vendor`'s part of order `order_no`.
+pub fn workflow_id(order_no: &str, vendor: Uuid) -> String {
+    souk_domain::shipment::shipment_workflow_id(order_no, vendor)
+}
+
+/// A line of the sub-order to ship, and the warehouse its stock was reserved in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentLine {
+    pub sku: Sku,
+    pub title: String,
+    pub quantity: i32,
+    pub warehouse: String,
+}
+
+/// Durations from configuration, recorded in the history so a running shipment keeps them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentSettings {
+    /// The vendor packs within this long, or is reminded (and staff alerted).
+    pub fulfilment_sla_seconds: u64,
+    /// After the label, the carrier scans within this long, or the shipment is an exception.
+    pub scan_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentInput {
+    pub order_no: String,
+    pub vendor_id: Uuid,
+    pub customer_email: String,
+    pub ship_to: Address,
+    pub currency: Currency,
+    pub lines: Vec<ShipmentLine>,
+    pub settings: ShipmentSettings,
+}
+
+/// `shipping.open`: opens the shipment of a sub-order, once per workflow id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenShipment {
+    pub workflow_id: String,
+    pub input: ShipmentInput,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Opened {
+    pub shipment_id: Uuid,
+    pub status: ShipmentStatus,
+}
+
+/// `shipping.pack`: the vendor packed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pack {
+    pub shipment_id: Uuid,
+    pub parcel: Parcel,
+    /// Who: `user:<id>`.
+    pub actor: String,
+}
+
+/// One way to send it, as quoted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateChoice {
+    pub id: String,
+    pub carrier: String,
+    pub service: String,
+    pub price: Money,
+    pub delivery_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuoteShipment {
+    pub shipment_id: Uuid,
+}
+
+/// `shipping.buy_label`: buys the label at `rate_id` (none: the cheapest quoted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuyLabel {
+    pub shipment_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_id: Option<String>,
+    pub actor: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelBought {
+    pub carrier: String,
+    pub service: String,
+    pub price: Money,
+    pub tracking_code: String,
+    pub label_url: String,
+    pub tracking_url: Option<String>,
+}
+
+/// A carrier's tracking event, as the webhook receiver signals it to the shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingEvent {
+    pub carrier: String,
+    pub event_id: String,
+    pub status: Option<ShipmentStatus>,
+    pub at: DateTime<Utc>,
+}
+
+/// What applying a tracking event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackingOutcome {
+    Applied(ShipmentStatus),
+    Unchanged,
+    Stale,
+}
+
+/// The `pack` update: the vendor (or staff) packed the shipment into this parcel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackRequest {
+    pub parcel: Parcel,
+    /// Who: `user:<id>`.
+    pub actor: String,
+}
+
+/// The `buy_label` update: buy the label at this rate (none: the cheapest quoted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_id: Option<String>,
+    pub actor: String,
+}
+
+/// What the `status` query answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentView {
+    pub shipment_id: Option<Uuid>,
+    pub order_no: String,
+    pub vendor_id: Uuid,
+    pub status: ShipmentStatus,
+    /// The rates of the latest quote.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rates: Vec<RateChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<LabelBought>,
+    /// Tracking events received (each carrier event once).
+    pub tracking_events: u32,
+}
+
+/// Update, signal and query names of the shipment workflow.
+pub mod messages {
+    pub const PACK: &str = "pack";
+    pub const RATES: &str = "rates";
+    pub const BUY_LABEL: &str = "buy_label";
+    pub const TRACKING: &str = "tracking";
+    pub const STATUS: &str = "status";
+}
+
+activity!(
+    /// Opens the shipment (idempotent by workflow id).
+    Open, "shipping.open", OpenShipment => Opened
+);
+activity!(
+    /// Records the parcel: `awaiting_fulfillment → packed`. Fails with `InvalidInput` if the
+    /// shipment cannot be packed (cancelled, packed in another parcel).
+    PackShipment, "shipping.pack", Pack => ()
+);
+activity!(
+    /// Asks the carrier for rates and keeps them (a packed shipment only).
+    Quote, "shipping.quote", QuoteShipment => Vec<RateChoice>
+);
+activity!(
+    /// Buys the label at the carrier, at most once per shipment: `packed → label_purchased`.
+    Buy, "shipping.buy_label", BuyLabel => LabelBought
+);
+activity!(
+    /// Applies a recorded tracking event to the shipment, by the machine's rule for carrier
+    /// reports.
+    ApplyTracking, "shipping.apply_tracking", TrackingEvent => TrackingOutcome
+);
+
+/// The shipment workflow, as callers name it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Shipment;
+
+impl WorkflowDefinition for Shipment {
+    type Input = ShipmentInput;
+    type Output = ShipmentStatus;
+
+    fn name(&self) -> &str {
+        WORKFLOW_TYPE
+    }
+}
+
+impl HasWorkflowDefinition for Shipment {
+    type Run = Shipment;
+}
+
+macro_rules! message {
+    ($(#[$meta:meta])* $marker:ident: $kind:ident, $name:expr, $input:ty $(=> $output:ty)?) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $marker;
+
+        impl $kind for $marker {
+            type Workflow = Shipment;
+            type Input = $input;
+            $(type Output = $output;)?
+
+            fn name(&self) -> &str {
+                $name
+            }
+        }
+    };
+}
+
+message!(
+    /// Update: the vendor packed the shipment (refused unless it awaits fulfilment).
+    PackUpdate: UpdateDefinition, messages::PACK, PackRequest => ShipmentView
+);
+message!(
+    /// Update: the carrier's rates for the packed parcel.
+    RatesUpdate: UpdateDefinition, messages::RATES, () => Vec<RateChoice>
+);
+message!(
+    /// Update: buy the label (refused unless packed; at most one is bought).
+    BuyLabelUpdate: UpdateDefinition, messages::BUY_LABEL, LabelRequest => LabelBought
+);
+message!(
+    /// Signal: a carrier's tracking event, recorded by the shipping domain first.
+    Tracking: SignalDefinition, messages::TRACKING, TrackingEvent
+);
+message!(
+    /// Query: the shipment now (none until it is opened).
+    Status: QueryDefinition, messages::STATUS, () => Option<ShipmentView>
+);
+
+#[cfg(feature = "client")]
+pub use client::ShipmentClient;
+
+#[cfg(feature = "client")]
+mod client {
+    use temporalio_client::errors::{
+        WorkflowInteractionError, WorkflowQueryError, WorkflowStartError, WorkflowUpdateError,
+    };
+    use temporalio_client::{
+        Client, WorkflowExecuteUpdateOptions, WorkflowQueryOptions, WorkflowSignalOptions,
+        WorkflowStartOptions,
+    };
+
+    use super::{
+        BuyLabelUpdate, LabelBought, LabelRequest, PackRequest, PackUpdate, RateChoice,
+        RatesUpdate, Shipment, ShipmentInput, ShipmentView, Status, Tracking, TrackingEvent,
+        messages,
+    };
+    use crate::checkout::SignalError;
+
+    /// Starts shipments and talks to running ones, through a Temporal client (with Souk's
+    /// payload codec).
+    #[derive(Clone)]
+    pub struct ShipmentClient {
+        client: Client,
+    }
+
+    impl ShipmentClient {
+        pub fn new(client: Client) -> Self {
+            Self { client }
+        }
+
+        /// Starts the shipment `options` name (its id: [`super::workflow_id`]).
+        pub async fn start(
+            &self,
+            input: ShipmentInput,
+            options: WorkflowStartOptions,
+        ) -> Result<(), WorkflowStartError> {
+            self.client
+                .start_workflow(Shipment, input, options)
+                .await
+                .map(|_| ())
+        }
+
+        pub async fn status(&self, id: &str) -> Result<Option<ShipmentView>, WorkflowQueryError> {
+            self.client
+                .get_workflow_handle::<Shipment>(id)
+                .query(Status, (), WorkflowQueryOptions::default())
+                .await
+        }
+
+        pub async fn pack(
+            &self,
+            id: &str,
+            request: PackRequest,
+        ) -> Result<ShipmentView, WorkflowUpdateError> {
+            self.client
+                .get_workflow_handle::<Shipment>(id)
+                .execute_update(PackUpdate, request, WorkflowExecuteUpdateOptions::default())
+                .await
+        }
+
+        pub async fn rates(&self, id: &str) -> Result<Vec<RateChoice>, WorkflowUpdateError> {
+            self.client
+                .get_workflow_handle::<Shipment>(id)
+                .execute_update(RatesUpdate, (), WorkflowExecuteUpdateOptions::default())
+                .await
+        }
+
+        pub async fn buy_label(
+            &self,
+            id: &str,
+            request: LabelRequest,
+        ) -> Result<LabelBought, WorkflowUpdateError> {
+            self.client
+                .get_workflow_handle::<Shipment>(id)
+                .execute_update(
+                    BuyLabelUpdate,
+                    request,
+                    WorkflowExecuteUpdateOptions::default(),
+                )
+                .await
+        }
+
+        pub async fn tracking(
+            &self,
+            id: &str,
+            event: TrackingEvent,
+        ) -> Result<(), WorkflowInteractionError> {
+            self.client
+                .get_workflow_handle::<Shipment>(id)
+                .signal(Tracking, event, WorkflowSignalOptions::default())
+                .await
+        }
+
+        /// Sends the shipment `id` the signal another domain names (`tracking`) with its
+        /// JSON payload; `false` if it is not a shipment signal.
+        pub async fn signal_named(
+            &self,
+            id: &str,
+            signal: &str,
+            payload: serde_json::Value,
+        ) -> Result<bool, SignalError> {
+            if signal != messages::TRACKING {
+                return Ok(false);
+            }
+            let event = serde_json::from_value::<TrackingEvent>(payload).map_err(|source| {
+                SignalError::Payload {
+                    signal: signal.to_string(),
+                    source,
+                }
+            })?;
+            self.tracking(id, event).await?;
+            Ok(true)
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Shipping activities, run by the shipping worker on `souk.shipping`: the shipment
+//! workflow's steps. Each is idempotent: opening, packing and labelling again answer what was
+//! done the first time, and a label is bought at most once per shipment (the store keeps it,
+//! and the carrier looks for it before buying again).
+
+use std::sync::Arc;
+
+use souk_contracts::failures;
+use souk_contracts::shipping::{
+    ApplyTracking, Buy, BuyLabel, LabelBought, Open, OpenShipment, Opened, Pack, PackShipment,
+    Quote, QuoteShipment, RateChoice, TrackingEvent, TrackingOutcome,
+};
+use souk_domain::shipment::Tracking;
+use souk_kit::Ctx;
+use souk_kit::failure::{StepError, business, ctx_of, transient};
+use sqlx::PgPool;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+use crate::carrier::{Carrier, CarrierError, RateRequest};
+use crate::domain::Settings;
+use crate::store::{self, NewShipment};
+
+pub struct ShippingActivities {
+    pub pool: PgPool,
+    pub carrier: Arc<dyn Carrier>,
+    pub settings: Settings,
+}
+
+fn failed(e: store::Error) -> ActivityError {
+    souk_kit::error::step(e).into_activity()
+}
+
+fn carrier_failed(e: CarrierError) -> ActivityError {
+    match e {
+        CarrierError::Rejected { code, message } => {
+            business(failures::CARRIER_REJECTED, format!("{code}: {message}"))
+        }
+        CarrierError::Unavailable(m) => transient(anyhow::anyhow!(m)),
+    }
+    .into_activity()
+}
+
+fn rate_choice(r: crate::carrier::Rate) -> RateChoice {
+    RateChoice {
+        id: r.id,
+        carrier: r.carrier,
+        service: r.service,
+        price: r.price,
+        delivery_days: r.delivery_days,
+    }
+}
+
+impl ShippingActivities {
+    /// Asks the carrier for rates of a packed shipment and keeps them.
+    async fn quote_rates(&self, shipment_id: uuid::Uuid) -> Result<Vec<RateChoice>, ActivityError> {
+        let shipment = store::get(&self.pool, shipment_id).await.map_err(failed)?;
+        let parcel = shipment.parcel.ok_or_else(|| {
+            business(
+                failures::INVALID_INPUT,
+                format!("shipment {shipment_id} is not packed"),
+            )
+            .into_activity()
+        })?;
+        let from = self
+            .settings
+            .origin(&shipment.warehouse)
+            .cloned()
+            .ok_or_else(|| {
+                StepError::into_activity(business(
+                    failures::INVALID_INPUT,
+                    format!("no origin address for warehouse {}", shipment.warehouse),
+                ))
+            })?;
+        let quote = self
+            .carrier
+            .quote(&RateRequest {
+                reference: shipment.id.to_string(),
+                from,
+                to: shipment.ship_to.clone(),
+                parcel,
+                currency: shipment.currency,
+            })
+            .await
+            .map_err(carrier_failed)?;
+        store::record_quote(&self.pool, shipment.id, self.carrier.name(), &quote)
+            .await
+            .map_err(failed)?;
+        let rates = store::rates(&self.pool, shipment.id)
+            .await
+            .map_err(failed)?;
+        Ok(rates.into_iter().map(rate_choice).collect())
+    }
+}
+
+#[activities]
+impl ShippingActivities {
+    #[activity(definition = Open)]
+    pub async fn open(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: OpenShipment,
+    ) -> Result<Opened, ActivityError> {
+        let i = &input.input;
+        // The parcel leaves from the warehouse that holds most of the units.
+        let mut by_warehouse = std::collections::BTreeMap::<&str, i32>::new();
+        for l in &i.lines {
+            *by_warehouse.entry(l.warehouse.as_str()).or_default() += l.quantity;
+        }
+        let warehouse = by_warehouse
+            .iter()
+            .max_by_key(|(w, q)| (**q, std::cmp::Reverse(**w)))
+            .map(|(w, _)| w.to_string())
+            .ok_or_else(|| {
+                business(failures::INVALID_INPUT, "a shipment without lines").into_activity()
+            })?;
+        let shipment = store::open(
+            &self.pool,
+            &ctx_of(&ctx),
+            &NewShipment {
+                workflow_id: input.workflow_id.clone(),
+                order_no: i.order_no.clone(),
+                vendor_id: i.vendor_id,
+                customer_email: i.customer_email.clone(),
+                warehouse,
+                ship_to: i.ship_to.clone(),
+                currency: i.currency,
+                lines: i
+                    .lines
+                    .iter()
+                    .map(|l| (l.sku.clone(), l.title.clone(), l.quantity))
+                    .collect(),
+            },
+        )
+        .await
+        .map_err(failed)?;
+        Ok(Opened {
+            shipment_id: shipment.id,
+            status: shipment.status,
+        })
+    }
+
+    #[activity(definition = PackShipment)]
+    pub async fn pack(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: Pack,
+    ) -> Result<(), ActivityError> {
+        store::pack(
+            &self.pool,
+            &Ctx::new(&input.actor),
+            input.shipment_id,
+            input.parcel,
+        )
+        .await
+        .map_err(failed)?;
+        Ok(())
+    }
+
+    #[activity(definition = Quote)]
+    pub async fn quote(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: QuoteShipment,
+    ) -> Result<Vec<RateChoice>, ActivityError> {
+        self.quote_rates(input.shipment_id).await
+    }
+
+    #[activity(definition = Buy)]
+    pub async fn buy_label(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: BuyLabel,
+    ) -> Result<LabelBought, ActivityError> {
+        let shipment = store::get(&self.pool, input.shipment_id)
+            .await
+            .map_err(failed)?;
+        let mut rates = store::rates(&self.pool, shipment.id)
+            .await
+            .map_err(failed)?;
+        if shipment.tracking_code.is_none() && rates.is_empty() {
+            self.quote_rates(shipment.id).await?;
+            rates = store::rates(&self.pool, shipment.id)
+                .await
+                .map_err(failed)?;
+        }
+        // Bought already (a retried step): the label recorded then.
+        let wanted = shipment.rate_id.clone().or(input.rate_id.clone());
+        let rate = match &wanted {
+            Some(id) => rates.iter().find(|r| &r.id == id),
+            None => rates.first(),
+        }
+        .cloned()
+        .ok_or_else(|| {
+            business(
+                failures::INVALID_INPUT,
+                format!(
+                    "`{}` is not a rate quoted for shipment {}",
+                    wanted.as_deref().unwrap_or("the cheapest"),
+                    shipment.id
+                ),
+            )
+            .into_activity()
+        })?;
+        let shipment = if shipment.tracking_code.is_some() {
+            shipment
+        } else {
+            let carrier_shipment = shipment.carrier_shipment.clone().ok_or_else(|| {
+                business(failures::INVALID_INPUT, "the shipment was not quoted").into_activity()
+            })?;
+            let label = self
+                .carrier
+                .buy(&carrier_shipment, &rate.id)
+                .await
+                .map_err(carrier_failed)?;
+            store::record_label(&self.pool, &Ctx::new(&input.actor), shipment.id, &label)
+                .await
+                .map_err(failed)?
+        };
+        tracing::info!(shipment_id = %shipment.id, carrier = self.carrier.name(), rate = %rate.id, "label bought");
+        Ok(LabelBought {
+            carrier: shipment.carrier.clone().unwrap_or_default(),
+            service: rate.service,
+            price: rate.price,
+            tracking_code: shipment.tracking_code.clone().unwrap_or_default(),
+            label_url: shipment.label_url.clone().unwrap_or_default(),
+            tracking_url: shipment.tracking_url.clone(),
+        })
+    }
+
+    #[activity(definition = ApplyTracking)]
+    pub async fn apply_tracking(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: TrackingEvent,
+    ) -> Result<TrackingOutcome, ActivityError> {
+        let ctx = Ctx::new(format!("carrier:{}", input.carrier));
+        let outcome = store::apply_tracking(&self.pool, &ctx, &input.carrier, &input.event_id)
+            .await
+            .map_err(failed)?;
+        Ok(match outcome {
+            Tracking::Advance(to) => TrackingOutcome::Applied(to),
+            Tracking::Unchanged => TrackingOutcome::Unchanged,
+            Tracking::Stale => TrackingOutcome::Stale,
+        })
+    }
+}

@@ -1,0 +1,285 @@
+//! The shipment workflow on the whole stack: opened for a vendor's sub-order, packed and
+//! labelled through its Updates (an action the shipment is not ready for is refused with a
+//! reason), tracked through the carrier webhook endpoint over HTTP (a bad signature is a coded
+//! 400, a redelivered event is taken once, a late scan never moves the shipment back), and
+//! delivered.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use souk_contracts::orders::Address;
+use souk_contracts::shipping::{
+    LabelRequest, PackRequest, ShipmentClient, ShipmentInput, ShipmentLine, ShipmentSettings,
+    workflow_id,
+};
+use souk_domain::shipment::{Parcel, ShipmentStatus};
+use souk_domain::{CountryCode, Currency, Sku};
+use souk_shipping::carrier::sandbox::{SIGNATURE_HEADER, Sandbox};
+use souk_tests::{Http, SANDBOX_CARRIER_SECRET, app, eventually};
+use temporalio_client::WorkflowStartOptions;
+use uuid::Uuid;
+
+fn input(order_no: &str, vendor: Uuid) -> ShipmentInput {
+    ShipmentInput {
+        order_no: order_no.to_string(),
+        vendor_id: vendor,
+        customer_email: "ada@example.com".into(),
+        ship_to: Address {
+            name: "Ada Lovelace".into(),
+            line1: "12 Harbour St".into(),
+            line2: None,
+            city: "Boston".into(),
+            postal_code: "02110".into(),
+            country: CountryCode::parse("US").unwrap(),
+        },
+        currency: Currency::USD,
+        lines: vec![ShipmentLine {
+            sku: Sku::parse("MUG-BLUE").unwrap(),
+            title: "Blue mug".into(),
+            quantity: 2,
+            warehouse: "main".into(),
+        }],
+        settings: ShipmentSettings {
+            fulfilment_sla_seconds: 3_600,
+            scan_timeout_seconds: 3_600,
+        },
+    }
+}
+
+/// Starts a shipment for a new order number; its workflow id.
+async fn started(client: &ShipmentClient) -> String {
+    let order_no = format!("SK-{}", 900_000_000 + rand_u32() % 99_999_999);
+    let id = workflow_id(&order_no, Uuid::now_v7());
+    let queue = souk_contracts::queues::workflows(&app().task_queue_prefix);
+    client
+        .start(
+            input(&order_no, Uuid::now_v7()),
+            WorkflowStartOptions::new(queue, id.clone()).build(),
+        )
+        .await
+        .expect("shipment started");
+    eventually(
+        Duration::from_secs(20),
+        "the shipment to be opened",
+        || async { client.status(&id).await.ok().flatten() },
+    )
+    .await;
+    id
+}
+
+fn rand_u32() -> u32 {
+    Uuid::new_v4().as_u128() as u32
+}
+
+async fn post_event(body: &[u8], signature: (&str, &str), carrier: &str) -> souk_tests::Reply {
+    let http = Http::new();
+    http.send(
+        http.request(
+            reqwest::Method::POST,
+            &format!("/v1/webhooks/carriers/{carrier}"),
+        )
+        .header("content-type", "application/json")
+        .header(signature.0, signature.1)
+        .body(body.to_vec()),
+    )
+    .await
+}
+
+fn at(offset_minutes: i64) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-12-01T08:00:00Z")
+        .unwrap()
+        .to_utc()
+        + chrono::Duration::minutes(offset_minutes)
+}
+
+async fn status_of(client: &ShipmentClient, id: &str) -> ShipmentStatus {
+    client.status(id).await.unwrap().unwrap().status
+}
+
+#[tokio::test]
+async fn a_shipment_is_packed_labelled_tracked_and_delivered() {
+    let client = ShipmentClient::new(app().temporal().await);
+    let id = started(&client).await;
+    let vendor = "user:e2e-vendor".to_string();
+
+    // Nothing the shipment is not ready for reaches its history.
+    let early = client
+        .buy_label(
+            &id,
+            LabelRequest {
+                rate_id: None,
+                actor: vendor.clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(early.to_string().contains("cannot get a label"), "{early}");
+    let bad_parcel = Parcel {
+        weight_grams: 0,
+        length_mm: 300,
+        width_mm: 200,
+        height_mm: 100,
+    };
+    let refused = client
+        .pack(
+            &id,
+            PackRequest {
+                parcel: bad_parcel,
+                actor: vendor.clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("weighs"), "{refused}");
+
+    let parcel = Parcel::new(1_200, 300, 200, 100).unwrap();
+    let packed = client
+        .pack(
+            &id,
+            PackRequest {
+                parcel,
+                actor: vendor.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(packed.status, ShipmentStatus::Packed);
+    let again = client
+        .pack(
+            &id,
+            PackRequest {
+                parcel,
+                actor: vendor.clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("cannot be packed"), "{again}");
+
+    let rates = client.rates(&id).await.unwrap();
+    let services: Vec<_> = rates.iter().map(|r| r.service.as_str()).collect();
+    assert_eq!(services, ["standard", "express"], "cheapest first");
+    let unknown = client
+        .buy_label(
+            &id,
+            LabelRequest {
+                rate_id: Some("rate_nope".into()),
+                actor: vendor.clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        unknown.to_string().contains("not one of the rates"),
+        "{unknown}"
+    );
+    let label = client
+        .buy_label(
+            &id,
+            LabelRequest {
+                rate_id: Some(rates[1].id.clone()),
+                actor: vendor.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(label.service, "express");
+    assert_eq!(label.price, rates[1].price);
+    assert!(label.tracking_code.starts_with("SBX"));
+    assert_eq!(
+        status_of(&client, &id).await,
+        ShipmentStatus::LabelPurchased
+    );
+
+    // The carrier reports, over the webhook endpoint.
+    let sandbox = Sandbox::new(SANDBOX_CARRIER_SECRET);
+    let code = &label.tracking_code;
+    let (body, (_, signature)) = sandbox.event(
+        "sbx_evt_1",
+        code,
+        ShipmentStatus::InTransit,
+        at(0),
+        Some("Reno"),
+    );
+    let forged = post_event(&body, (SIGNATURE_HEADER, "sha256=00ff"), "sandbox").await;
+    assert_eq!(
+        (forged.status, forged.code()),
+        (400, "invalid_signature"),
+        "{}",
+        forged.text
+    );
+    let unsigned = post_event(&body, ("x-other", "1"), "sandbox").await;
+    assert_eq!(unsigned.status, 400, "{}", unsigned.text);
+    let elsewhere = post_event(&body, (SIGNATURE_HEADER, &signature), "fedex").await;
+    assert_eq!(
+        (elsewhere.status, elsewhere.code()),
+        (404, "unknown_carrier"),
+        "{}",
+        elsewhere.text
+    );
+
+    let first = post_event(&body, (SIGNATURE_HEADER, &signature), "sandbox").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.body["received"], 1);
+    let redelivered = post_event(&body, (SIGNATURE_HEADER, &signature), "sandbox").await;
+    assert_eq!(redelivered.status, 200, "{}", redelivered.text);
+    assert_eq!(redelivered.body["duplicates"], 1);
+    eventually(Duration::from_secs(20), "in transit", || async {
+        (status_of(&client, &id).await == ShipmentStatus::InTransit).then_some(())
+    })
+    .await;
+
+    // Delivered at 10:00; an out-for-delivery scan from 09:00 arrives after it.
+    for (event, status, minutes) in [
+        ("sbx_evt_3", ShipmentStatus::Delivered, 120),
+        ("sbx_evt_2", ShipmentStatus::OutForDelivery, 60),
+    ] {
+        let (body, (_, signature)) = sandbox.event(event, code, status, at(minutes), None);
+        let reply = post_event(&body, (SIGNATURE_HEADER, &signature), "sandbox").await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        eventually(Duration::from_secs(20), "the delivery", || async {
+            (status_of(&client, &id).await == ShipmentStatus::Delivered).then_some(())
+        })
+        .await;
+    }
+    let temporal = app().temporal().await;
+    let outcome: ShipmentStatus = temporal
+        .get_workflow_handle::<souk_contracts::shipping::Shipment>(&id)
+        .get_result(Default::default())
+        .await
+        .expect("the shipment ends");
+    assert_eq!(outcome, ShipmentStatus::Delivered);
+
+    let db = app().db().await;
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT e.event_id, e.outcome FROM shipping.tracking_events e
+         JOIN shipping.shipments s ON s.id = e.shipment_id
+         WHERE s.workflow_id = $1 ORDER BY e.event_id",
+    )
+    .bind(&id)
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let rows: Vec<(&str, &str)> = rows.iter().map(|(e, o)| (e.as_str(), o.as_str())).collect();
+    assert_eq!(
+        rows,
+        [
+            ("sbx_evt_1", "applied"),
+            ("sbx_evt_2", "stale"),
+            ("sbx_evt_3", "applied")
+        ]
+    );
+    let (status, changes): (String, i64) = sqlx::query_as(
+        "SELECT s.status, (SELECT count(*) FROM shipping.history h WHERE h.shipment_id = s.id)
+         FROM shipping.shipments s WHERE s.workflow_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(status, "delivered");
+    assert_eq!(
+        changes, 5,
+        "opened, packed, labelled, in transit, delivered"
+    );
+}
