@@ -3,7 +3,7 @@
 //! recorded with `./dev record-histories`; a change that must alter a workflow's commands
 //! goes behind `ctx.patched(..)`, and the old histories stay here to prove it.
 
-use souk_workflows::{CheckoutWorkflow, LowStockAlertWorkflow};
+use souk_workflows::{CheckoutWorkflow, LowStockAlertWorkflow, ShipmentWorkflow};
 use temporalio_client::WorkflowHistory;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
@@ -18,6 +18,7 @@ fn replayer() -> WorkflowReplayer {
     let options = WorkflowReplayerOptions::new()
         .register_workflow::<CheckoutWorkflow>()
         .and_then(|o| o.register_workflow::<LowStockAlertWorkflow>())
+        .and_then(|o| o.register_workflow::<ShipmentWorkflow>())
         .expect("workflows register")
         .data_converter(souk_contracts::codec::data_converter(codec))
         .build();
@@ -53,6 +54,8 @@ async fn recorded_histories_replay_without_nondeterminism() {
         "checkout_capture_renewed.json",
         "checkout_refunded_after_capture.json",
         "low_stock_alert.json",
+        // A shipment packed, labelled, tracked and delivered.
+        "shipment_delivered.json",
         // The same branches recorded before the `reservation-lease` patch.
         "checkout_completed_before_reservation_lease.json",
         "checkout_compensated_before_reservation_lease.json",

@@ -6,91 +6,11 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use souk_contracts::orders::Address;
-use souk_contracts::shipping::{
-    LabelRequest, PackRequest, ShipmentClient, ShipmentInput, ShipmentLine, ShipmentSettings,
-    workflow_id,
-};
+use souk_contracts::shipping::{LabelRequest, PackRequest, ShipmentClient};
 use souk_domain::shipment::{Parcel, ShipmentStatus};
-use souk_domain::{CountryCode, Currency, Sku};
 use souk_shipping::carrier::sandbox::{SIGNATURE_HEADER, Sandbox};
-use souk_tests::{Http, SANDBOX_CARRIER_SECRET, app, eventually};
-use temporalio_client::WorkflowStartOptions;
-use uuid::Uuid;
-
-fn input(order_no: &str, vendor: Uuid) -> ShipmentInput {
-    ShipmentInput {
-        order_no: order_no.to_string(),
-        vendor_id: vendor,
-        customer_email: "ada@example.com".into(),
-        ship_to: Address {
-            name: "Ada Lovelace".into(),
-            line1: "12 Harbour St".into(),
-            line2: None,
-            city: "Boston".into(),
-            postal_code: "02110".into(),
-            country: CountryCode::parse("US").unwrap(),
-        },
-        currency: Currency::USD,
-        lines: vec![ShipmentLine {
-            sku: Sku::parse("MUG-BLUE").unwrap(),
-            title: "Blue mug".into(),
-            quantity: 2,
-            warehouse: "main".into(),
-        }],
-        settings: ShipmentSettings {
-            fulfilment_sla_seconds: 3_600,
-            scan_timeout_seconds: 3_600,
-        },
-    }
-}
-
-/// Starts a shipment for a new order number; its workflow id.
-async fn started(client: &ShipmentClient) -> String {
-    let order_no = format!("SK-{}", 900_000_000 + rand_u32() % 99_999_999);
-    let id = workflow_id(&order_no, Uuid::now_v7());
-    let queue = souk_contracts::queues::workflows(&app().task_queue_prefix);
-    client
-        .start(
-            input(&order_no, Uuid::now_v7()),
-            WorkflowStartOptions::new(queue, id.clone()).build(),
-        )
-        .await
-        .expect("shipment started");
-    eventually(
-        Duration::from_secs(20),
-        "the shipment to be opened",
-        || async { client.status(&id).await.ok().flatten() },
-    )
-    .await;
-    id
-}
-
-fn rand_u32() -> u32 {
-    Uuid::new_v4().as_u128() as u32
-}
-
-async fn post_event(body: &[u8], signature: (&str, &str), carrier: &str) -> souk_tests::Reply {
-    let http = Http::new();
-    http.send(
-        http.request(
-            reqwest::Method::POST,
-            &format!("/v1/webhooks/carriers/{carrier}"),
-        )
-        .header("content-type", "application/json")
-        .header(signature.0, signature.1)
-        .body(body.to_vec()),
-    )
-    .await
-}
-
-fn at(offset_minutes: i64) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-12-01T08:00:00Z")
-        .unwrap()
-        .to_utc()
-        + chrono::Duration::minutes(offset_minutes)
-}
+use souk_tests::shipments::{at, post_event, started};
+use souk_tests::{SANDBOX_CARRIER_SECRET, app, eventually};
 
 async fn status_of(client: &ShipmentClient, id: &str) -> ShipmentStatus {
     client.status(id).await.unwrap().unwrap().status
@@ -99,7 +19,7 @@ async fn status_of(client: &ShipmentClient, id: &str) -> ShipmentStatus {
 #[tokio::test]
 async fn a_shipment_is_packed_labelled_tracked_and_delivered() {
     let client = ShipmentClient::new(app().temporal().await);
-    let id = started(&client).await;
+    let id = started(app(), &client).await;
     let vendor = "user:e2e-vendor".to_string();
 
     // Nothing the shipment is not ready for reaches its history.

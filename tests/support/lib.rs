@@ -17,6 +17,7 @@ use sqlx::{Connection, PgPool};
 pub mod easypost_double;
 pub mod fixtures;
 pub mod process;
+pub mod shipments;
 pub mod stripe_double;
 
 /// The operator account every run creates (staff and super admin).

@@ -3,7 +3,8 @@
 //! signed webhook; 3-D Secure never confirmed (`payment_timeout`); with a capture delay and a
 //! coupon; cancelled while waiting for the customer; stopped before capture because its
 //! reservation was lost; a capture held past two lease renewals; refunded after the capture;
-//! and a low-stock alert. They run on fresh stacks (the sandbox one, and one that takes cards with
+//! a low-stock alert; and a shipment packed, labelled and delivered (`record-histories
+//! shipment` records only that one). They run on fresh stacks (the sandbox one, and one that takes cards with
 //! Stripe and waits before capturing). Payloads are encrypted with the development key,
 //! which the replay test uses too. Run it with `./dev record-histories` after a change to a
 //! workflow that is meant to change its histories, and keep the old files too if running
@@ -145,6 +146,22 @@ async fn product(a: &TestApp) -> Product {
 async fn main() -> anyhow::Result<()> {
     // The sandbox stack: no capture delay.
     let a = app();
+    // A shipment, packed, labelled and delivered through the carrier webhook.
+    let client = souk_contracts::shipping::ShipmentClient::new(a.temporal().await);
+    let id = souk_tests::shipments::started(a, &client).await;
+    let outcome = souk_tests::shipments::deliver(a, &client, &id).await;
+    assert_eq!(outcome, souk_domain::shipment::ShipmentStatus::Delivered);
+    let json = a
+        .temporal()
+        .await
+        .get_workflow_handle::<souk_workflows::ShipmentWorkflow>(id)
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .to_json()
+        .await?;
+    write("shipment_delivered", json)?;
+    if std::env::args().nth(1).as_deref() == Some("shipment") {
+        return Ok(());
+    }
     let db = a.db().await;
     let p = product(a).await;
     let sku = p.skus[0].as_str();

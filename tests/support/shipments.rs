@@ -1,0 +1,145 @@
+//! Shipments driven as a vendor and a carrier would: started for an order number of their
+//! own, packed, labelled, and tracked through the carrier webhook endpoint with events the
+//! sandbox carrier signs. For the end-to-end tests and the history recorder.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use souk_contracts::orders::Address;
+use souk_contracts::shipping::{
+    LabelRequest, PackRequest, ShipmentClient, ShipmentInput, ShipmentLine, ShipmentSettings,
+    workflow_id,
+};
+use souk_domain::shipment::{Parcel, ShipmentStatus};
+use souk_domain::{CountryCode, Currency, Sku};
+use souk_shipping::carrier::sandbox::{SIGNATURE_HEADER, Sandbox};
+use temporalio_client::WorkflowStartOptions;
+use uuid::Uuid;
+
+use crate::{Http, Reply, SANDBOX_CARRIER_SECRET, TestApp, app, eventually};
+
+fn a_api() -> String {
+    app().api.clone()
+}
+
+pub fn input(order_no: &str, vendor: Uuid) -> ShipmentInput {
+    ShipmentInput {
+        order_no: order_no.to_string(),
+        vendor_id: vendor,
+        customer_email: "ada@example.com".into(),
+        ship_to: Address {
+            name: "Ada Lovelace".into(),
+            line1: "12 Harbour St".into(),
+            line2: None,
+            city: "Boston".into(),
+            postal_code: "02110".into(),
+            country: CountryCode::parse("US").unwrap(),
+        },
+        currency: Currency::USD,
+        lines: vec![ShipmentLine {
+            sku: Sku::parse("MUG-BLUE").unwrap(),
+            title: "Blue mug".into(),
+            quantity: 2,
+            warehouse: "main".into(),
+        }],
+        settings: ShipmentSettings {
+            fulfilment_sla_seconds: 3_600,
+            scan_timeout_seconds: 3_600,
+        },
+    }
+}
+
+/// Starts a shipment for a new order number; its workflow id.
+pub async fn started(a: &TestApp, client: &ShipmentClient) -> String {
+    let order_no = format!("SK-{}", 900_000_000 + rand_u32() % 99_999_999);
+    let id = workflow_id(&order_no, Uuid::now_v7());
+    let queue = souk_contracts::queues::workflows(&a.task_queue_prefix);
+    client
+        .start(
+            input(&order_no, Uuid::now_v7()),
+            WorkflowStartOptions::new(queue, id.clone()).build(),
+        )
+        .await
+        .expect("shipment started");
+    eventually(
+        Duration::from_secs(20),
+        "the shipment to be opened",
+        || async { client.status(&id).await.ok().flatten() },
+    )
+    .await;
+    id
+}
+
+fn rand_u32() -> u32 {
+    Uuid::new_v4().as_u128() as u32
+}
+
+pub async fn post_event(body: &[u8], signature: (&str, &str), carrier: &str) -> Reply {
+    let http = Http::at(&a_api());
+    http.send(
+        http.request(
+            reqwest::Method::POST,
+            &format!("/v1/webhooks/carriers/{carrier}"),
+        )
+        .header("content-type", "application/json")
+        .header(signature.0, signature.1)
+        .body(body.to_vec()),
+    )
+    .await
+}
+
+pub fn at(offset_minutes: i64) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-12-01T08:00:00Z")
+        .unwrap()
+        .to_utc()
+        + chrono::Duration::minutes(offset_minutes)
+}
+
+/// Packs, labels (the cheapest rate) and delivers the shipment `id`, as its vendor and the
+/// sandbox carrier would; waits until it has ended.
+pub async fn deliver(a: &TestApp, client: &ShipmentClient, id: &str) -> ShipmentStatus {
+    let actor = "user:recorder".to_string();
+    let parcel = Parcel::new(900, 250, 200, 100).expect("a parcel");
+    client
+        .pack(
+            id,
+            PackRequest {
+                parcel,
+                actor: actor.clone(),
+            },
+        )
+        .await
+        .expect("packed");
+    client.rates(id).await.expect("rates");
+    let label = client
+        .buy_label(
+            id,
+            LabelRequest {
+                rate_id: None,
+                actor,
+            },
+        )
+        .await
+        .expect("a label");
+    let sandbox = Sandbox::new(SANDBOX_CARRIER_SECRET);
+    for (n, status) in [ShipmentStatus::InTransit, ShipmentStatus::Delivered]
+        .into_iter()
+        .enumerate()
+    {
+        let (body, (_, signature)) = sandbox.event(
+            &format!("sbx_evt_{}_{n}", Uuid::now_v7().simple()),
+            &label.tracking_code,
+            status,
+            at(n as i64 * 60),
+            None,
+        );
+        let reply = post_event(&body, (SIGNATURE_HEADER, &signature), "sandbox").await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    a.temporal()
+        .await
+        .get_workflow_handle::<souk_contracts::shipping::Shipment>(id)
+        .get_result(Default::default())
+        .await
+        .expect("the shipment ends")
+}
