@@ -46,6 +46,8 @@ pub struct CheckoutSettings {
     pub price_tolerance_bp: i64,
     /// How long `POST /v1/checkouts` waits for the decision before answering 202.
     pub decision_wait: Duration,
+    /// What the shipments a checkout starts run with.
+    pub shipment: souk_contracts::shipping::ShipmentSettings,
 }
 
 #[derive(Debug, Clone)]

@@ -54,8 +54,10 @@ async fn recorded_histories_replay_without_nondeterminism() {
         "checkout_capture_renewed.json",
         "checkout_refunded_after_capture.json",
         "low_stock_alert.json",
-        // A shipment packed, labelled, tracked and delivered.
+        // A shipment packed, labelled, tracked and delivered; a checkout that started its
+        // shipment (`shipments`). The checkout histories above predate that patch.
         "shipment_delivered.json",
+        "checkout_started_shipments.json",
         // The same branches recorded before the `reservation-lease` patch.
         "checkout_completed_before_reservation_lease.json",
         "checkout_compensated_before_reservation_lease.json",

@@ -203,3 +203,76 @@ async fn a_shipment_is_packed_labelled_tracked_and_delivered() {
         "opened, packed, labelled, in transit, delivered"
     );
 }
+
+#[tokio::test]
+async fn a_captured_checkout_starts_one_shipment_per_vendor() {
+    use crate::checkout_support::{cart_with, checkout_body, ended, start, two_vendors};
+
+    let db = app().db().await;
+    let (a, b, email) = two_vendors(&db).await;
+    let http = souk_tests::Http::new();
+    let cart = cart_with(&http, &[(&a.skus[0], 2), (&b.skus[0], 1)]).await;
+    let r = start(
+        &http,
+        &souk_tests::unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    let order_no = r.body["order_no"].as_str().unwrap().to_string();
+    let done = ended(&http, &checkout_id).await;
+    assert_eq!(done["state"], "completed", "{done}");
+
+    let client = ShipmentClient::new(app().temporal().await);
+    let shipments: Vec<(String, uuid::Uuid, String, i64)> = eventually(
+        Duration::from_secs(20),
+        "both shipments opened",
+        || async {
+            let rows: Vec<(String, uuid::Uuid, String, i64)> = sqlx::query_as(
+                "SELECT s.workflow_id, s.vendor_id, s.status,
+                        (SELECT sum(quantity) FROM shipping.shipment_lines l WHERE l.shipment_id = s.id)
+                 FROM shipping.shipments s WHERE s.order_no = $1 ORDER BY s.workflow_id",
+            )
+            .bind(&order_no)
+            .fetch_all(&db)
+            .await
+            .unwrap();
+            (rows.len() == 2).then_some(rows)
+        },
+    )
+    .await;
+    let mut units: Vec<i64> = shipments.iter().map(|s| s.3).collect();
+    units.sort_unstable();
+    assert_eq!(units, [1, 2], "each vendor ships its own lines");
+    assert_ne!(shipments[0].1, shipments[1].1);
+    for (workflow_id, vendor, status, _) in &shipments {
+        assert_eq!(
+            workflow_id,
+            &souk_contracts::shipping::workflow_id(&order_no, *vendor)
+        );
+        assert_eq!(status, "awaiting_fulfillment");
+        let view = client.status(workflow_id).await.unwrap().unwrap();
+        assert_eq!(view.order_no, order_no);
+        assert_eq!(view.status, ShipmentStatus::AwaitingFulfillment);
+    }
+    // The checkout names them, and support finds them by the order number.
+    let status = http.get(&format!("/v1/checkouts/{checkout_id}")).await;
+    assert_eq!(status.status, 200, "{}", status.text);
+    let temporal = app().temporal().await;
+    let found = eventually(Duration::from_secs(20), "shipments by OrderNo", || async {
+        use futures::StreamExt;
+        let query = format!("WorkflowType = 'Shipment' AND OrderNo = '{order_no}'");
+        let listed: Vec<_> = temporal
+            .list_workflows(query, Default::default())
+            .collect::<Vec<_>>()
+            .await;
+        let ids: Vec<String> = listed
+            .into_iter()
+            .filter_map(|w| w.ok().map(|w| w.id().to_string()))
+            .collect();
+        (ids.len() == 2).then_some(ids)
+    })
+    .await;
+    assert_eq!(found.len(), 2);
+}

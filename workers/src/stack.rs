@@ -220,6 +220,13 @@ pub fn api_settings(cfg: &Config) -> anyhow::Result<Settings> {
             capture_delay_seconds: cfg.checkout.capture_delay_seconds,
             price_tolerance_bp: cfg.checkout.price_tolerance_bp,
             decision_wait: Duration::from_millis(cfg.checkout.decision_wait_ms),
+            shipment: {
+                let s = souk_shipping::domain::Settings::load(&cfg.settings())?;
+                souk_contracts::shipping::ShipmentSettings {
+                    fulfilment_sla_seconds: s.fulfilment_sla_seconds,
+                    scan_timeout_seconds: s.scan_timeout_seconds,
+                }
+            },
         },
         service_timeout: Duration::from_millis(cfg.api.service_timeout_ms),
         breaker: souk_api::breaker::BreakerSettings {

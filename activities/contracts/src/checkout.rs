@@ -54,6 +54,10 @@ pub struct CheckoutSettings {
     /// predate the setting wait as long as the reservation lasts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_wait_seconds: Option<u64>,
+    /// What each shipment the checkout starts runs with (checkouts that predate it: the
+    /// defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipment: Option<crate::shipping::ShipmentSettings>,
 }
 
 impl CheckoutSettings {
@@ -168,6 +172,9 @@ pub struct CheckoutStatus {
     /// The signed-in customer checking out (none for a guest): only they may read it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<String>,
+    /// The workflow ids of the shipments it started, one per vendor, once captured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shipments: Vec<String>,
 }
 
 /// Memo keys of a checkout run (the memo is encrypted like every payload).

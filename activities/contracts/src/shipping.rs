@@ -51,6 +51,16 @@ pub struct ShipmentSettings {
     pub scan_timeout_seconds: u64,
 }
 
+impl Default for ShipmentSettings {
+    /// Two days to pack, a week for the first scan.
+    fn default() -> Self {
+        Self {
+            fulfilment_sla_seconds: 48 * 3_600,
+            scan_timeout_seconds: 7 * 24 * 3_600,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShipmentInput {
     pub order_no: String,

@@ -34,6 +34,10 @@ pub struct Settings {
     pub easypost_webhook_secret: SecretString,
     /// How long one call to the carrier may take.
     pub carrier_timeout_ms: u64,
+    /// A vendor packs a shipment within this long, or is reminded.
+    pub fulfilment_sla_seconds: u64,
+    /// The carrier scans a labelled parcel within this long, or the shipment is an exception.
+    pub scan_timeout_seconds: u64,
     /// Where parcels leave from, by warehouse code; `default` for every other warehouse.
     pub origins: BTreeMap<String, Address>,
 }

@@ -384,6 +384,7 @@ async fn create_checkout(
                 capture_delay_seconds: s.settings.checkout.capture_delay_seconds,
                 price_tolerance_bp: s.settings.checkout.price_tolerance_bp,
                 payment_wait_seconds: Some(s.settings.checkout.payment_wait_seconds),
+                shipment: Some(s.settings.checkout.shipment.clone()),
             },
             request_id: caller.request_id.clone(),
             customer_id: caller.user_id().map(str::to_string),

@@ -3,8 +3,8 @@
 //! signed webhook; 3-D Secure never confirmed (`payment_timeout`); with a capture delay and a
 //! coupon; cancelled while waiting for the customer; stopped before capture because its
 //! reservation was lost; a capture held past two lease renewals; refunded after the capture;
-//! a low-stock alert; and a shipment packed, labelled and delivered (`record-histories
-//! shipment` records only that one). They run on fresh stacks (the sandbox one, and one that takes cards with
+//! a low-stock alert; a shipment packed, labelled and delivered, and a checkout that started
+//! its shipment (`record-histories shipment` records only these two). They run on fresh stacks (the sandbox one, and one that takes cards with
 //! Stripe and waits before capturing). Payloads are encrypted with the development key,
 //! which the replay test uses too. Run it with `./dev record-histories` after a change to a
 //! workflow that is meant to change its histories, and keep the old files too if running
@@ -159,6 +159,12 @@ async fn main() -> anyhow::Result<()> {
         .to_json()
         .await?;
     write("shipment_delivered", json)?;
+    // A completed checkout that started its vendor's shipment (the `shipments` patch).
+    let p = product(a).await;
+    let http = Http::new();
+    let id = start(&http, p.skus[0].as_str(), "pm_card_visa", None).await;
+    assert_eq!(ended(&http, &id).await, "completed");
+    save(a, "checkout_started_shipments", id).await?;
     if std::env::args().nth(1).as_deref() == Some("shipment") {
         return Ok(());
     }

@@ -76,6 +76,9 @@ pub struct CheckoutWorkflow {
     cart_hold: bool,
     /// Whether this run has [`RESERVATION_LEASE_PATCH`].
     reservation_lease: bool,
+    /// The warehouse that gives the most of each line's reservation, line by line: where
+    /// each vendor's shipment leaves from.
+    warehouses: Vec<String>,
 }
 
 /// The patch that moved the steps without external side effects to local activities. A
@@ -96,6 +99,11 @@ pub const COUPON_CARD_PATCH: &str = "coupon-card";
 /// stalled past its lease, an operator released it) stops the checkout before money moves.
 /// Checkouts that predate it rely on the first TTL alone.
 pub const RESERVATION_LEASE_PATCH: &str = "reservation-lease";
+
+/// The patch that starts the shipment of each vendor's part once the checkout has captured
+/// and confirmed: a child workflow (`shipment-<order_no>-<vendor>`) that outlives the
+/// checkout. Checkouts that predate it start none.
+pub const SHIPMENTS_PATCH: &str = "shipments";
 
 /// When a step without external side effects runs, which sets its timeouts and cancellation.
 #[derive(Debug, Clone, Copy)]

@@ -8,6 +8,7 @@ use souk_contracts::cart::CartSnapshot;
 use souk_contracts::notifications::{ConfirmationLine, SendOrderConfirmation};
 use souk_contracts::orders::{CreateOrder, OrderLine};
 use souk_contracts::payments::PaymentAuthorized;
+use souk_contracts::shipping::{ShipmentInput, ShipmentLine, ShipmentSettings};
 use souk_domain::quote;
 
 use super::{CheckoutInput, CheckoutSettings, Failure, PaymentOutcome};
@@ -191,6 +192,57 @@ pub(super) fn payment_result(
     }
 }
 
+/// The shipments of an order: one per vendor, in the order its vendors first appear in the
+/// cart, each with its lines and the warehouse each line's stock was reserved in (`warehouses`,
+/// line by line; lines past its end ship from `unassigned`). Its workflow id names the order
+/// and the vendor.
+pub(super) fn shipments(
+    input: &CheckoutInput,
+    snapshot: &CartSnapshot,
+    warehouses: &[String],
+    order_no: &str,
+    settings: &ShipmentSettings,
+) -> Vec<(String, ShipmentInput)> {
+    let mut vendors: Vec<uuid::Uuid> = Vec::new();
+    for l in &snapshot.lines {
+        if !vendors.contains(&l.vendor_id) {
+            vendors.push(l.vendor_id);
+        }
+    }
+    vendors
+        .into_iter()
+        .map(|vendor| {
+            let lines = snapshot
+                .lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.vendor_id == vendor)
+                .map(|(i, l)| ShipmentLine {
+                    sku: l.sku.clone(),
+                    title: l.title.clone(),
+                    quantity: i32::try_from(l.quantity.get()).unwrap_or(i32::MAX),
+                    warehouse: warehouses
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| "unassigned".to_string()),
+                })
+                .collect();
+            (
+                souk_contracts::shipping::workflow_id(order_no, vendor),
+                ShipmentInput {
+                    order_no: order_no.to_string(),
+                    vendor_id: vendor,
+                    customer_email: input.email.clone(),
+                    ship_to: input.shipping_address.clone(),
+                    currency: snapshot.currency,
+                    lines,
+                    settings: settings.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +254,7 @@ mod tests {
             capture_delay_seconds: 0,
             price_tolerance_bp: 500,
             payment_wait_seconds: None,
+            shipment: None,
         }
     }
 
@@ -313,5 +366,56 @@ mod tests {
         let late = payment_result(Some(PaymentOutcome::Confirmed), true, 60).unwrap_err();
         assert_eq!(late.code, "payment_timeout");
         assert!(late.message.contains("60 seconds"));
+    }
+
+    #[test]
+    fn each_vendor_gets_one_shipment_with_its_lines_and_their_warehouses() {
+        let other = "0190b5b4-0000-7000-8000-0000000000ff";
+        let mut tea = line("TEA-1", 1, 1, 3);
+        tea["vendor_id"] = json!(other);
+        let s = snapshot(
+            vec![line("MUG-1", 1, 1, 2), tea, line("CUP-1", 1, 1, 1)],
+            None,
+        );
+        let input: CheckoutInput = serde_json::from_value(json!({
+            "checkout_id": "checkout-c1", "attempt": 1, "cart_id": "c1", "email": "ada@example.com",
+            "shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "Town",
+                                 "postal_code": "12345", "country": "US"},
+            "payment": {"payment_method": "pm_card_visa"},
+            "settings": {"reservation_ttl_seconds": 900, "price_tolerance_bp": 0},
+        }))
+        .unwrap();
+        let warehouses = ["east".to_string(), "west".to_string(), "west".to_string()];
+        let planned = shipments(
+            &input,
+            &s,
+            &warehouses,
+            "SK-100042",
+            &ShipmentSettings::default(),
+        );
+        assert_eq!(planned.len(), 2, "one per vendor");
+        let (id, first) = &planned[0];
+        assert_eq!(
+            id,
+            "shipment-SK-100042-0190b5b4-0000-7000-8000-000000000002"
+        );
+        let lines: Vec<_> = first
+            .lines
+            .iter()
+            .map(|l| (l.sku.as_str(), l.quantity, l.warehouse.as_str()))
+            .collect();
+        assert_eq!(lines, [("MUG-1", 2, "east"), ("CUP-1", 1, "west")]);
+        let (id, second) = &planned[1];
+        assert!(id.ends_with(other));
+        assert_eq!(second.lines.len(), 1);
+        assert_eq!(
+            (second.lines[0].quantity, second.lines[0].warehouse.as_str()),
+            (3, "west")
+        );
+        assert_eq!(second.customer_email, "ada@example.com");
+        assert_eq!(second.ship_to, input.shipping_address);
+        // Fewer warehouses than lines (never in practice): the rest are unassigned.
+        let planned = shipments(&input, &s, &[], "SK-100042", &ShipmentSettings::default());
+        assert_eq!(planned[0].1.lines[0].warehouse, "unassigned");
     }
 }

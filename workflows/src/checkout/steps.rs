@@ -13,13 +13,14 @@ use souk_contracts::payments::{
 use souk_contracts::pricing::{Hold, HoldCoupon, Redeem, RedemptionRef};
 use souk_domain::order::PaymentStatus;
 use souk_domain::{Money, coupon};
-use temporalio_sdk::WorkflowContext;
 use temporalio_sdk::workflows::{join, join_all, select};
+use temporalio_sdk::{ChildWorkflowOptions, ParentClosePolicy, WorkflowContext};
 
 use super::compensate::{self, Undo};
 use super::failure::{self, Stop, describe};
 use super::{CheckoutInput, CheckoutWorkflow, ORDER_NO, Phase, Step, own_step, rules};
 use crate::options;
+use crate::shipment::ShipmentWorkflow;
 
 impl CheckoutWorkflow {
     pub(super) async fn forward(
@@ -45,6 +46,7 @@ impl CheckoutWorkflow {
         let captured = Self::capture(ctx, input, &snapshot, &reservations, undo).await?;
         Self::commit(ctx, &reservations, undo).await?;
         Self::confirm(ctx, input, &snapshot, &order_no, captured).await;
+        Self::start_shipments(ctx, input, &snapshot, &order_no).await;
         Ok(())
     }
 
@@ -156,9 +158,11 @@ impl CheckoutWorkflow {
             )
         }))
         .await;
+        let mut warehouses = Vec::with_capacity(results.len());
         for r in results {
-            r.map_err(|e| failure::RESERVE.of(&e))?;
+            warehouses.push(r.map_err(|e| failure::RESERVE.of(&e))?.warehouse);
         }
+        ctx.state_mut(|s| s.warehouses = warehouses);
         Ok(reservations)
     }
 
@@ -435,5 +439,42 @@ impl CheckoutWorkflow {
             problems.push(format!("confirmation not sent: {}", describe(&e).1));
         }
         ctx.state_mut(|s| s.status.compensation_errors.extend(problems));
+    }
+
+    /// 10. Start the shipment of each vendor's part: children that outlive the checkout (they
+    ///     wait days for the vendor and the carrier). A shipment that cannot be started is
+    ///     noted for an operator; the checkout stays completed.
+    async fn start_shipments(
+        ctx: &WorkflowContext<Self>,
+        input: &CheckoutInput,
+        snapshot: &CartSnapshot,
+        order_no: &str,
+    ) {
+        if !ctx.patched(super::SHIPMENTS_PATCH) {
+            return;
+        }
+        let warehouses = ctx.state(|s| s.warehouses.clone());
+        let settings = input.settings.shipment.clone().unwrap_or_default();
+        let planned = rules::shipments(input, snapshot, &warehouses, order_no, &settings);
+        let started = join_all(planned.into_iter().map(|(id, shipment)| {
+            let options = ChildWorkflowOptions::builder()
+                .workflow_id(id.clone())
+                .parent_close_policy(ParentClosePolicy::Abandon)
+                .build();
+            let start = ctx.start_child_workflow(ShipmentWorkflow::run, shipment, options);
+            async move { (id, start.await.map(|_| ())) }
+        }))
+        .await;
+        ctx.state_mut(|s| {
+            for (id, result) in started {
+                match result {
+                    Ok(()) => s.status.shipments.push(id),
+                    Err(e) => s
+                        .status
+                        .compensation_errors
+                        .push(format!("shipment {id} not started: {e}")),
+                }
+            }
+        });
     }
 }
