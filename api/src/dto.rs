@@ -24,6 +24,15 @@ impl From<common_pb::Money> for Money {
     }
 }
 
+impl From<souk_domain::Money> for Money {
+    fn from(m: souk_domain::Money) -> Self {
+        Money {
+            amount: m.amount,
+            currency: m.currency.code().to_string(),
+        }
+    }
+}
+
 /// An amount from a service, or zero in `currency` when it sent none.
 pub fn money(m: Option<common_pb::Money>, currency: &str) -> Money {
     m.map(Money::from).unwrap_or_else(|| Money {

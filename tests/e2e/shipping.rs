@@ -276,3 +276,111 @@ async fn a_captured_checkout_starts_one_shipment_per_vendor() {
     .await;
     assert_eq!(found.len(), 2);
 }
+
+#[tokio::test]
+async fn a_vendor_packs_and_labels_its_shipment_over_rest_and_sees_no_one_elses() {
+    use crate::checkout_support::{cart_with, checkout_body, ended, start, two_vendors};
+    use serde_json::json;
+
+    let db = app().db().await;
+    let (a, b, email) = two_vendors(&db).await;
+    let http = souk_tests::Http::new();
+    let cart = cart_with(&http, &[(&a.skus[0], 1)]).await;
+    let r = start(
+        &http,
+        &souk_tests::unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let order_no = r.body["order_no"].as_str().unwrap().to_string();
+    ended(&http, r.body["checkout_id"].as_str().unwrap()).await;
+
+    let (_, vendor) = souk_tests::account(&["vendor_admin"], Some(a.vendor_id)).await;
+    let listed = eventually(Duration::from_secs(20), "the vendor's shipment", || async {
+        let r = vendor
+            .get("/v1/vendor/shipments?status=awaiting_fulfillment")
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["items"]
+            .as_array()?
+            .iter()
+            .find(|s| s["order_no"] == order_no.as_str())
+            .cloned()
+    })
+    .await;
+    let id = listed["id"].as_str().unwrap().to_string();
+    assert_eq!(listed["lines"][0]["sku"], a.skus[0].as_str());
+
+    // Another vendor: as if it did not exist.
+    let (_, stranger) = souk_tests::account(&["vendor_admin"], Some(b.vendor_id)).await;
+    let r = stranger.get(&format!("/v1/vendor/shipments/{id}")).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (404, "shipment_not_found"),
+        "{}",
+        r.text
+    );
+    let r = stranger
+        .post(
+            &format!("/v1/vendor/shipments/{id}/pack"),
+            json!({"weight_grams": 500, "length_mm": 200, "width_mm": 150, "height_mm": 80}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+
+    // Out of order, and bad input: refused with a reason, nothing changes.
+    let r = vendor
+        .post(&format!("/v1/vendor/shipments/{id}/label"), json!({}))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "shipment_action_refused"),
+        "{}",
+        r.text
+    );
+    let r = vendor
+        .post(
+            &format!("/v1/vendor/shipments/{id}/pack"),
+            json!({"weight_grams": 90000, "length_mm": 200, "width_mm": 150, "height_mm": 80}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (422, "invalid_weight"), "{}", r.text);
+
+    let r = vendor
+        .post(
+            &format!("/v1/vendor/shipments/{id}/pack"),
+            json!({"weight_grams": 500, "length_mm": 200, "width_mm": 150, "height_mm": 80}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "packed");
+    assert_eq!(r.body["parcel"]["weight_grams"], 500);
+    let r = vendor
+        .post(&format!("/v1/vendor/shipments/{id}/rates"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let cheapest = r.body[0]["id"].as_str().unwrap().to_string();
+    let r = vendor
+        .post(
+            &format!("/v1/vendor/shipments/{id}/label"),
+            json!({"rate_id": cheapest}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let code = r.body["tracking_code"].as_str().unwrap().to_string();
+    let r = vendor.get(&format!("/v1/vendor/shipments/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "label_purchased");
+    assert_eq!(r.body["tracking_code"], code.as_str());
+    // The actor of each change is the vendor's user.
+    let actors: Vec<String> = sqlx::query_scalar(
+        "SELECT actor FROM shipping.history WHERE shipment_id = $1::uuid AND to_status IN ('packed', 'label_purchased')",
+    )
+    .bind(&id)
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(actors.len(), 2);
+    assert!(actors.iter().all(|a| a.starts_with("user:")), "{actors:?}");
+}

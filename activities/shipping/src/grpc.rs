@@ -7,12 +7,15 @@
 use std::sync::Arc;
 
 use souk_contracts::shipping::{TrackingEvent, messages};
+use souk_domain::cursor::{TimeCursor, page_limit};
+use souk_domain::shipment::ShipmentStatus;
 use souk_kit::domain::WorkflowSignals;
 use souk_kit::grpc::{invalid, not_found, status};
 use souk_proto::shipping::v1 as pb;
 use souk_proto::shipping::v1::shipping_service_server::{ShippingService, ShippingServiceServer};
 use sqlx::PgPool;
 use tonic::{Code, Request, Response, Status};
+use uuid::Uuid;
 
 use crate::carrier::{Carrier, WebhookError};
 use crate::store;
@@ -95,5 +98,114 @@ impl ShippingService for Shipping {
             }
         }
         Ok(Response::new(reply))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_shipments(
+        &self,
+        req: Request<pb::ListShipmentsRequest>,
+    ) -> Result<Response<pb::ListShipmentsReply>, Status> {
+        let r = req.into_inner();
+        let vendor = uuid(&r.vendor_id, "invalid_vendor")?;
+        let status = match r.status.as_deref() {
+            None => None,
+            Some(s) => Some(ShipmentStatus::parse(s).ok_or_else(|| {
+                invalid("invalid_status", format!("`{s}` is not a shipment status"))
+            })?),
+        };
+        let after = r
+            .cursor
+            .as_deref()
+            .map(TimeCursor::decode)
+            .transpose()
+            .map_err(|_| invalid("invalid_cursor", "the cursor is not one this list gave"))?;
+        let limit = i64::from(page_limit(r.limit, 20, 100));
+        let mut rows = store::for_vendor(&self.pool, vendor, status, after, limit + 1)
+            .await
+            .map_err(|e| souk_kit::error::status(&e))?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = more.then(|| rows.last()).flatten().map(|s| {
+            TimeCursor {
+                created_at: s.created_at,
+                id: s.id,
+            }
+            .encode()
+        });
+        Ok(Response::new(pb::ListShipmentsReply {
+            items: rows.into_iter().map(|s| shipment(s, Vec::new())).collect(),
+            next_cursor,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_shipment(
+        &self,
+        req: Request<pb::GetShipmentRequest>,
+    ) -> Result<Response<pb::Shipment>, Status> {
+        let r = req.into_inner();
+        let missing = || not_found("shipment_not_found", "no such shipment");
+        let id = Uuid::parse_str(&r.id).map_err(|_| missing())?;
+        let found = store::get(&self.pool, id)
+            .await
+            .map_err(|e| souk_kit::error::status(&e))?;
+        if let Some(v) = &r.vendor_id
+            && found.vendor_id.to_string() != *v
+        {
+            return Err(missing());
+        }
+        let events = store::events(&self.pool, id)
+            .await
+            .map_err(|e| souk_kit::error::status(&e))?;
+        Ok(Response::new(shipment(found, events)))
+    }
+}
+
+fn uuid(s: &str, reason: &str) -> Result<Uuid, Status> {
+    Uuid::parse_str(s).map_err(|_| invalid(reason, format!("`{s}` is not an id")))
+}
+
+fn shipment(s: store::Shipment, events: Vec<store::Event>) -> pb::Shipment {
+    pb::Shipment {
+        id: s.id.to_string(),
+        workflow_id: s.workflow_id,
+        order_no: s.order_no,
+        vendor_id: s.vendor_id.to_string(),
+        status: s.status.as_str().to_string(),
+        warehouse: s.warehouse,
+        carrier: s.carrier,
+        tracking_code: s.tracking_code,
+        label_url: s.label_url,
+        tracking_url: s.tracking_url,
+        lines: s
+            .lines
+            .into_iter()
+            .map(|l| pb::ShipmentLine {
+                sku: l.sku.to_string(),
+                title: l.title,
+                quantity: l.quantity,
+                cancelled: l.cancelled,
+            })
+            .collect(),
+        parcel: s.parcel.map(|p| pb::Parcel {
+            weight_grams: p.weight_grams,
+            length_mm: p.length_mm,
+            width_mm: p.width_mm,
+            height_mm: p.height_mm,
+        }),
+        events: events
+            .into_iter()
+            .map(|e| pb::TrackingEvent {
+                event_id: e.event_id,
+                carrier_status: e.carrier_status,
+                status: e.status.map(|s| s.as_str().to_string()),
+                at: e.at.to_rfc3339(),
+                location: e.location,
+                message: e.message,
+                outcome: e.outcome,
+            })
+            .collect(),
+        created_at: s.created_at.to_rfc3339(),
+        updated_at: s.updated_at.to_rfc3339(),
     }
 }

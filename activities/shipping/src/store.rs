@@ -264,6 +264,41 @@ async fn fetch(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Shipment
     load(conn, row).await
 }
 
+/// A vendor's shipments (in `status`, if given), newest first, `limit` after `after`.
+pub async fn for_vendor(
+    pool: &PgPool,
+    vendor: Uuid,
+    status: Option<ShipmentStatus>,
+    after: Option<souk_domain::cursor::TimeCursor>,
+    limit: i64,
+) -> Result<Vec<Shipment>> {
+    let rows = sqlx::query_as!(
+        Row,
+        "SELECT id, workflow_id, order_no, vendor_id, customer_email, status, warehouse,
+                ship_to, currency, carrier, carrier_shipment, rate_id, tracking_code,
+                label_url, tracking_url, last_tracked_at, created_at, updated_at
+         FROM shipping.shipments
+         WHERE vendor_id = $1
+           AND ($2::text IS NULL OR status = $2)
+           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
+         ORDER BY created_at DESC, id DESC
+         LIMIT $5",
+        vendor,
+        status.map(ShipmentStatus::as_str),
+        after.as_ref().map(|c| c.created_at),
+        after.as_ref().map(|c| c.id),
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut conn = pool.acquire().await?;
+    let mut shipments = Vec::with_capacity(rows.len());
+    for row in rows {
+        shipments.push(load(&mut conn, row).await?);
+    }
+    Ok(shipments)
+}
+
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Shipment> {
     let mut conn = pool.acquire().await?;
     fetch(&mut conn, id, false).await

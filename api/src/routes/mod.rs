@@ -11,4 +11,5 @@ pub mod health;
 pub mod inventory;
 pub mod me;
 pub mod vendor;
+pub mod vendor_shipments;
 pub mod webhooks;

@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_stock))
         .routes(routes!(list_orders))
         .routes(routes!(get_order))
+        .merge(super::vendor_shipments::router())
 }
 
 /// The vendor a signed-in vendor admin manages.
@@ -88,7 +89,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for VendorScope {
 }
 
 /// Refuses access to another vendor's `resource`: audited, and answered like a miss.
-fn other_vendors(
+pub(crate) fn other_vendors(
     s: &AppState,
     caller: &Caller,
     scope: &VendorScope,

@@ -1,0 +1,470 @@
+//! A vendor's shipments: list them, read one with its tracking, and act on it (pack, ask for
+//! rates, buy the label). Actions are Updates of the shipment's workflow: one the shipment is
+//! not ready for is refused (`409 shipment_action_refused`, with the reason) before anything
+//! is recorded. Another vendor's shipment answers 404 and is written to the audit trail.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use souk_contracts::shipping::{LabelRequest, PackRequest, ShipmentClient};
+use souk_domain::shipment::Parcel;
+use souk_proto::shipping::v1 as pb;
+use temporalio_client::errors::WorkflowUpdateError;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::vendor::{VendorScope, other_vendors};
+use crate::dto::Money;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{self, Caller, Path, Query};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_shipments))
+        .routes(routes!(get_shipment))
+        .routes(routes!(pack))
+        .routes(routes!(rates))
+        .routes(routes!(buy_label))
+}
+
+/// Where a shipment is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ShipmentState {
+    AwaitingFulfillment,
+    Packed,
+    LabelPurchased,
+    InTransit,
+    OutForDelivery,
+    Delivered,
+    Exception,
+    ReturnedToSender,
+    Cancelled,
+}
+
+impl ShipmentState {
+    fn as_str(self) -> &'static str {
+        match self {
+            ShipmentState::AwaitingFulfillment => "awaiting_fulfillment",
+            ShipmentState::Packed => "packed",
+            ShipmentState::LabelPurchased => "label_purchased",
+            ShipmentState::InTransit => "in_transit",
+            ShipmentState::OutForDelivery => "out_for_delivery",
+            ShipmentState::Delivered => "delivered",
+            ShipmentState::Exception => "exception",
+            ShipmentState::ReturnedToSender => "returned_to_sender",
+            ShipmentState::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ShipmentsQuery {
+    /// Only shipments in this status.
+    pub status: Option<ShipmentState>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShipmentLine {
+    pub sku: String,
+    pub title: String,
+    pub quantity: i32,
+    /// Units the vendor could not ship.
+    pub cancelled: i32,
+}
+
+/// A packed parcel: grams and millimetres.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParcelBody {
+    #[schema(minimum = 1, maximum = 70000)]
+    #[serde(deserialize_with = "crate::dto::integer")]
+    pub weight_grams: i64,
+    #[schema(minimum = 1, maximum = 2700)]
+    #[serde(deserialize_with = "crate::dto::integer")]
+    pub length_mm: i64,
+    #[schema(minimum = 1, maximum = 2700)]
+    #[serde(deserialize_with = "crate::dto::integer")]
+    pub width_mm: i64,
+    #[schema(minimum = 1, maximum = 2700)]
+    #[serde(deserialize_with = "crate::dto::integer")]
+    pub height_mm: i64,
+}
+
+impl ParcelBody {
+    /// The parcel, checked as the shipping domain checks it.
+    fn parcel(&self) -> Result<Parcel, souk_domain::shipment::ParcelError> {
+        use souk_domain::shipment::ParcelError;
+        let side = |v: i64| u32::try_from(v).map_err(|_| ParcelError::Dimensions);
+        let weight = u32::try_from(self.weight_grams).map_err(|_| ParcelError::Weight)?;
+        Parcel::new(
+            weight,
+            side(self.length_mm)?,
+            side(self.width_mm)?,
+            side(self.height_mm)?,
+        )
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackingEvent {
+    pub event_id: String,
+    /// The carrier's own word for it.
+    pub carrier_status: String,
+    /// What it means for the shipment, if anything.
+    pub status: Option<String>,
+    pub at: String,
+    pub location: Option<String>,
+    pub message: Option<String>,
+    /// applied, unchanged, stale (recorded, ignored: older than what the shipment knows), or
+    /// received (not applied yet).
+    pub outcome: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Shipment {
+    pub id: String,
+    pub order_no: String,
+    pub status: ShipmentState,
+    /// Where the parcel leaves from.
+    pub warehouse: String,
+    pub carrier: Option<String>,
+    pub tracking_code: Option<String>,
+    pub tracking_url: Option<String>,
+    pub label_url: Option<String>,
+    pub lines: Vec<ShipmentLine>,
+    pub parcel: Option<ParcelBody>,
+    /// The carrier's tracking events, oldest first (in a list: none).
+    pub events: Vec<TrackingEvent>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShipmentPage {
+    pub items: Vec<Shipment>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rate {
+    /// What to buy the label at (`POST .../label`).
+    pub id: String,
+    pub carrier: String,
+    pub service: String,
+    pub price: Money,
+    pub delivery_days: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabelBody {
+    /// One of the rates quoted; absent: the cheapest.
+    #[schema(max_length = 200)]
+    pub rate_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Label {
+    pub carrier: String,
+    pub service: String,
+    pub price: Money,
+    pub tracking_code: String,
+    pub label_url: String,
+    pub tracking_url: Option<String>,
+}
+
+fn state_of(s: &str) -> ApiResult<ShipmentState> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| ApiError::internal(format!("a shipment in an unknown status `{s}`")))
+}
+
+fn shipment_dto(s: pb::Shipment) -> ApiResult<Shipment> {
+    Ok(Shipment {
+        status: state_of(&s.status)?,
+        id: s.id,
+        order_no: s.order_no,
+        warehouse: s.warehouse,
+        carrier: s.carrier,
+        tracking_code: s.tracking_code,
+        tracking_url: s.tracking_url,
+        label_url: s.label_url,
+        lines: s
+            .lines
+            .into_iter()
+            .map(|l| ShipmentLine {
+                sku: l.sku,
+                title: l.title,
+                quantity: l.quantity,
+                cancelled: l.cancelled,
+            })
+            .collect(),
+        parcel: s.parcel.map(|p| ParcelBody {
+            weight_grams: p.weight_grams.into(),
+            length_mm: p.length_mm.into(),
+            width_mm: p.width_mm.into(),
+            height_mm: p.height_mm.into(),
+        }),
+        events: s
+            .events
+            .into_iter()
+            .map(|e| TrackingEvent {
+                event_id: e.event_id,
+                carrier_status: e.carrier_status,
+                status: e.status,
+                at: e.at,
+                location: e.location,
+                message: e.message,
+                outcome: e.outcome,
+            })
+            .collect(),
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+    })
+}
+
+/// The vendor's own shipment `id`; another vendor's is a 404 (and audited).
+async fn own_shipment(
+    s: &AppState,
+    caller: &Caller,
+    scope: &VendorScope,
+    id: &str,
+) -> ApiResult<pb::Shipment> {
+    let missing = || ApiError::not_found("shipment_not_found", "no such shipment");
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(missing());
+    }
+    let ask = |vendor_id: Option<String>| {
+        let mut shipping = s.shipping.clone();
+        let request = caller.request(pb::GetShipmentRequest {
+            id: id.to_string(),
+            vendor_id,
+        });
+        async move { shipping.get_shipment(request).await }
+    };
+    match ask(Some(scope.vendor_id.clone())).await {
+        Ok(found) => Ok(found.into_inner()),
+        Err(e) if e.code() == tonic::Code::NotFound => {
+            if ask(None).await.is_ok() {
+                Err(other_vendors(
+                    s,
+                    caller,
+                    scope,
+                    serde_json::json!({"shipment_id": id}),
+                    missing(),
+                ))
+            } else {
+                Err(missing())
+            }
+        }
+        Err(e) => Err(ApiError::from_status("shipping", e)),
+    }
+}
+
+fn update_error(e: WorkflowUpdateError) -> ApiError {
+    match e {
+        WorkflowUpdateError::Failed(failure) => ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "shipment_action_refused",
+            failure.message.clone(),
+        ),
+        WorkflowUpdateError::NotFound(_) => ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "shipment_closed",
+            "the shipment takes no more actions",
+        ),
+        other => {
+            tracing::warn!(error = %other, "shipment update failed");
+            ApiError::unavailable(
+                "service_unavailable",
+                "the shipment could not be reached; try again shortly",
+            )
+        }
+    }
+}
+
+fn actor(scope: &VendorScope) -> String {
+    format!("user:{}", scope.user_id)
+}
+
+/// The vendor's shipments, newest first.
+#[utoipa::path(get, path = "/v1/vendor/shipments", tag = "vendor", params(ShipmentsQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = ShipmentPage),
+        (status = 400, description = "invalid_limit, invalid_cursor, invalid_query", body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn list_shipments(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: VendorScope,
+    Query(q): Query<ShipmentsQuery>,
+) -> ApiResult<Json<ShipmentPage>> {
+    let limit = extract::PageQuery {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
+    let page = s
+        .shipping
+        .clone()
+        .list_shipments(caller.request(pb::ListShipmentsRequest {
+            vendor_id: scope.vendor_id.clone(),
+            status: q.status.map(|st| st.as_str().to_string()),
+            limit,
+            cursor: q.cursor.filter(|c| !c.is_empty()),
+        }))
+        .await
+        .map_err(|e| ApiError::from_status("shipping", e))?
+        .into_inner();
+    Ok(Json(ShipmentPage {
+        items: page
+            .items
+            .into_iter()
+            .map(shipment_dto)
+            .collect::<ApiResult<_>>()?,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One of the vendor's shipments, with the carrier's tracking events.
+#[utoipa::path(get, path = "/v1/vendor/shipments/{id}", tag = "vendor", params(("id" = uuid::Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Shipment),
+        (status = 404, description = "shipment_not_found: no such shipment of this vendor", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(shipment_id = %id))]
+async fn get_shipment(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: VendorScope,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Shipment>> {
+    Ok(Json(shipment_dto(
+        own_shipment(&s, &caller, &scope, &id).await?,
+    )?))
+}
+
+/// The vendor packed the shipment: its parcel (`awaiting_fulfillment → packed`).
+#[utoipa::path(post, path = "/v1/vendor/shipments/{id}/pack", tag = "vendor", params(("id" = uuid::Uuid, Path)),
+    request_body = ParcelBody, security(("bearer" = [])),
+    responses((status = 200, body = Shipment),
+        (status = 404, description = "shipment_not_found", body = ErrorBody),
+        (status = 409, description = "shipment_action_refused (the shipment is not awaiting fulfilment, or another action runs), shipment_closed", body = ErrorBody),
+        (status = 422, description = "invalid_body", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(shipment_id = %id))]
+async fn pack(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: VendorScope,
+    Path(id): Path<String>,
+    extract::Json(body): extract::Json<ParcelBody>,
+) -> ApiResult<Json<Shipment>> {
+    let parcel = body.parcel().map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            e.code(),
+            e.to_string(),
+        )
+    })?;
+    let shipment = own_shipment(&s, &caller, &scope, &id).await?;
+    ShipmentClient::new(s.temporal.client().await?)
+        .pack(
+            &shipment.workflow_id,
+            PackRequest {
+                parcel,
+                actor: actor(&scope),
+            },
+        )
+        .await
+        .map_err(update_error)?;
+    Ok(Json(shipment_dto(
+        own_shipment(&s, &caller, &scope, &id).await?,
+    )?))
+}
+
+/// The carrier's rates for the packed parcel, cheapest first.
+#[utoipa::path(post, path = "/v1/vendor/shipments/{id}/rates", tag = "vendor", params(("id" = uuid::Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<Rate>),
+        (status = 404, description = "shipment_not_found", body = ErrorBody),
+        (status = 409, description = "shipment_action_refused (not packed, or labelled already), shipment_closed", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(shipment_id = %id))]
+async fn rates(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: VendorScope,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<Rate>>> {
+    let shipment = own_shipment(&s, &caller, &scope, &id).await?;
+    let rates = ShipmentClient::new(s.temporal.client().await?)
+        .rates(&shipment.workflow_id)
+        .await
+        .map_err(update_error)?;
+    Ok(Json(
+        rates
+            .into_iter()
+            .map(|r| Rate {
+                id: r.id,
+                carrier: r.carrier,
+                service: r.service,
+                price: Money::from(r.price),
+                delivery_days: r.delivery_days,
+            })
+            .collect(),
+    ))
+}
+
+/// Buys the label at a quoted rate, or the cheapest (`packed → label_purchased`). At most one
+/// label is ever bought for a shipment.
+#[utoipa::path(post, path = "/v1/vendor/shipments/{id}/label", tag = "vendor", params(("id" = uuid::Uuid, Path)),
+    request_body = LabelBody, security(("bearer" = [])),
+    responses((status = 200, body = Label),
+        (status = 404, description = "shipment_not_found", body = ErrorBody),
+        (status = 409, description = "shipment_action_refused (not packed, a rate not quoted, the carrier refused), shipment_closed", body = ErrorBody),
+        (status = 422, description = "invalid_body", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(shipment_id = %id))]
+async fn buy_label(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: VendorScope,
+    Path(id): Path<String>,
+    extract::Json(body): extract::Json<LabelBody>,
+) -> ApiResult<Json<Label>> {
+    if body
+        .rate_id
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 200)
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "rate_id has at most 200 characters",
+        ));
+    }
+    let shipment = own_shipment(&s, &caller, &scope, &id).await?;
+    let label = ShipmentClient::new(s.temporal.client().await?)
+        .buy_label(
+            &shipment.workflow_id,
+            LabelRequest {
+                rate_id: body.rate_id,
+                actor: actor(&scope),
+            },
+        )
+        .await
+        .map_err(update_error)?;
+    Ok(Json(Label {
+        carrier: label.carrier,
+        service: label.service,
+        price: Money::from(label.price),
+        tracking_code: label.tracking_code,
+        label_url: label.label_url,
+        tracking_url: label.tracking_url,
+    }))
+}
