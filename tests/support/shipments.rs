@@ -52,11 +52,12 @@ pub fn input(order_no: &str, vendor: Uuid) -> ShipmentInput {
 /// Starts a shipment for a new order number; its workflow id.
 pub async fn started(a: &TestApp, client: &ShipmentClient) -> String {
     let order_no = format!("SK-{}", 900_000_000 + rand_u32() % 99_999_999);
-    let id = workflow_id(&order_no, Uuid::now_v7());
+    let vendor = Uuid::now_v7();
+    let id = workflow_id(&order_no, vendor);
     let queue = souk_contracts::queues::workflows(&a.task_queue_prefix);
     client
         .start(
-            input(&order_no, Uuid::now_v7()),
+            input(&order_no, vendor),
             WorkflowStartOptions::new(queue, id.clone()).build(),
         )
         .await

@@ -374,6 +374,14 @@ mod tests {
         cfg.database.url =
             SecretString::from("postgres://souk:3f9c1a7e2b@db.internal:5432/souk".to_string());
         cfg.set("payments.sandbox_enabled", false);
+        cfg.set(
+            "shipping.easypost_api_key",
+            "EZAK_a_key_of_its_own".to_string(),
+        );
+        cfg.set(
+            "shipping.easypost_webhook_secret",
+            "a webhook secret of its own".to_string(),
+        );
         cfg.api.secure_cookies = true;
         cfg.temporal.payload_keys = SecretString::from(format!(
             "k1:{}",

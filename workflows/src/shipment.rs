@@ -78,6 +78,19 @@ fn set_status(ctx: &WorkflowContext<ShipmentWorkflow>, status: ShipmentStatus) {
     ctx.upsert_search_attributes([SHIPMENT_STATE.value_set(status.as_str().into())]);
 }
 
+/// Takes the shipment for one vendor action: validators of Updates delivered together all run
+/// before any handler, so the handler checks again, before its first await, and marks the
+/// shipment busy.
+fn claim(
+    ctx: &WorkflowContext<ShipmentWorkflow>,
+    needed: ShipmentStatus,
+    action: &str,
+) -> Result<(), UpdateError> {
+    ctx.state(|s| s.refuse(needed, action))?;
+    ctx.state_mut(|s| s.busy = true);
+    Ok(())
+}
+
 fn step_error(e: impl std::fmt::Display) -> UpdateError {
     e.to_string().into()
 }
@@ -139,8 +152,10 @@ impl ShipmentWorkflow {
                     event,
                     options::on(ctx, QUEUE, Duration::from_secs(30)),
                 )
-                .await?;
-            if let TrackingOutcome::Applied(to) = outcome {
+                .await;
+            // An event the domain refuses for good (none recorded by that id) changes nothing;
+            // the shipment waits for the next one.
+            if let Ok(TrackingOutcome::Applied(to)) = outcome {
                 set_status(ctx, to);
             }
         }
@@ -173,7 +188,7 @@ impl ShipmentWorkflow {
         ctx: &mut WorkflowContext<Self>,
         r: PackRequest,
     ) -> Result<ShipmentView, UpdateError> {
-        ctx.state_mut(|s| s.busy = true);
+        claim(ctx, ShipmentStatus::AwaitingFulfillment, "be packed")?;
         let done = ctx
             .execute_activity(
                 PackShipment,
@@ -204,7 +219,7 @@ impl ShipmentWorkflow {
         ctx: &mut WorkflowContext<Self>,
         _r: (),
     ) -> Result<Vec<RateChoice>, UpdateError> {
-        ctx.state_mut(|s| s.busy = true);
+        claim(ctx, ShipmentStatus::Packed, "be quoted")?;
         let rates = ctx
             .execute_activity(
                 Quote,
@@ -247,7 +262,7 @@ impl ShipmentWorkflow {
         ctx: &mut WorkflowContext<Self>,
         r: LabelRequest,
     ) -> Result<LabelBought, UpdateError> {
-        ctx.state_mut(|s| s.busy = true);
+        claim(ctx, ShipmentStatus::Packed, "get a label")?;
         let bought = ctx
             .execute_activity(
                 Buy,

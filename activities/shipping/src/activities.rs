@@ -219,7 +219,7 @@ impl ShippingActivities {
         };
         tracing::info!(shipment_id = %shipment.id, carrier = self.carrier.name(), rate = %rate.id, "label bought");
         Ok(LabelBought {
-            carrier: shipment.carrier.clone().unwrap_or_default(),
+            carrier: rate.carrier,
             service: rate.service,
             price: rate.price,
             tracking_code: shipment.tracking_code.clone().unwrap_or_default(),

@@ -649,7 +649,7 @@ pub async fn receive_tracking(
             .await?;
             Received {
                 duplicate: true,
-                pending_for: shipment.filter(|_| outcome == "received"),
+                pending_for: shipment.filter(|_| outcome == "received" && !fin),
             }
         }
     };

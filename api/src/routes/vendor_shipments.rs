@@ -357,7 +357,7 @@ async fn get_shipment(
     responses((status = 200, body = Shipment),
         (status = 404, description = "shipment_not_found", body = ErrorBody),
         (status = 409, description = "shipment_action_refused (the shipment is not awaiting fulfilment, or another action runs), shipment_closed", body = ErrorBody),
-        (status = 422, description = "invalid_body", body = ErrorBody)))]
+        (status = 422, description = "invalid_body; invalid_weight, invalid_dimensions (the parcel a carrier takes)", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(shipment_id = %id))]
 async fn pack(
     State(s): State<AppState>,
