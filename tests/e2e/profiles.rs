@@ -7,7 +7,7 @@ use souk_tests::unique;
 use sqlx::Connection;
 
 /// Runs the `souk` binary with only `env` (and PATH) set; its exit status and output.
-async fn souk(args: &[&str], env: &[(&str, String)]) -> (Option<i32>, String) {
+pub(crate) async fn souk(args: &[&str], env: &[(&str, String)]) -> (Option<i32>, String) {
     let bin = std::env::var("SOUK_TEST_BIN").expect("SOUK_TEST_BIN: run the tests with ./dev test");
     let mut cmd = tokio::process::Command::new(bin);
     cmd.args(args)

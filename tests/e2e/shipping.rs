@@ -384,3 +384,68 @@ async fn a_vendor_packs_and_labels_its_shipment_over_rest_and_sees_no_one_elses(
     assert_eq!(actors.len(), 2);
     assert!(actors.iter().all(|a| a.starts_with("user:")), "{actors:?}");
 }
+
+#[tokio::test]
+async fn souk_shipping_simulate_reports_tracking_through_the_webhook() {
+    let client = ShipmentClient::new(app().temporal().await);
+    let id = started(app(), &client).await;
+    let actor = "user:e2e-vendor".to_string();
+    let parcel = Parcel::new(700, 200, 150, 100).unwrap();
+    client
+        .pack(
+            &id,
+            PackRequest {
+                parcel,
+                actor: actor.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    let label = client
+        .buy_label(
+            &id,
+            LabelRequest {
+                rate_id: None,
+                actor,
+            },
+        )
+        .await
+        .unwrap();
+    let secret = (
+        "SOUK_SHIPPING__SANDBOX_WEBHOOK_SECRET",
+        SANDBOX_CARRIER_SECRET.to_string(),
+    );
+    let (code, out) = crate::profiles::souk(
+        &[
+            "shipping",
+            "simulate",
+            &label.tracking_code,
+            "packed",
+            "--api",
+            &app().api,
+        ],
+        std::slice::from_ref(&secret),
+    )
+    .await;
+    assert_ne!(code, Some(0), "a carrier does not pack: {out}");
+    let (code, out) = crate::profiles::souk(
+        &[
+            "shipping",
+            "simulate",
+            &label.tracking_code,
+            "delivered",
+            "--location",
+            "Boston",
+            "--api",
+            &app().api,
+        ],
+        &[secret],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("\"received\":1"), "{out}");
+    eventually(Duration::from_secs(20), "the delivery", || async {
+        (status_of(&client, &id).await == ShipmentStatus::Delivered).then_some(())
+    })
+    .await;
+}

@@ -44,6 +44,29 @@ enum Command {
         #[command(subcommand)]
         command: AuthCommand,
     },
+    /// Shipments: developer tools.
+    Shipping {
+        #[command(subcommand)]
+        command: ShippingCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ShippingCommand {
+    /// Reports a tracking event for a sandbox label, as the sandbox carrier would: a signed
+    /// webhook to the API's carrier endpoint (the way a real carrier's events go).
+    Simulate {
+        /// The label's tracking code (`SBX...`).
+        tracking_code: String,
+        /// in_transit, out_for_delivery, delivered, exception or returned_to_sender.
+        status: String,
+        /// Where the carrier saw the parcel.
+        #[arg(long)]
+        location: Option<String>,
+        /// The API's base URL (default: where this configuration's API listens).
+        #[arg(long)]
+        api: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -125,6 +148,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Auth { command } => return auth(command, &cfg).await,
+        Command::Shipping { command } => return shipping(command, &cfg).await,
         Command::Dev => {
             stack::migrate(&cfg).await?;
             Parts::all()
@@ -157,6 +181,35 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             Err(e)
         }
     }
+}
+
+async fn shipping(command: ShippingCommand, cfg: &Config) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    let ShippingCommand::Simulate {
+        tracking_code,
+        status,
+        location,
+        api,
+    } = command;
+    let settings = souk_shipping::domain::Settings::load(&cfg.settings())?;
+    anyhow::ensure!(
+        settings.carrier_name()? == "sandbox",
+        "only the sandbox carrier's events can be simulated; this configuration ships with {}",
+        settings.carrier_name()?
+    );
+    let status = souk_domain::shipment::ShipmentStatus::parse(&status)
+        .ok_or_else(|| anyhow::anyhow!("`{status}` is not a shipment status"))?;
+    let api = api.unwrap_or_else(|| format!("http://{}", cfg.api.listen));
+    let answer = souk_shipping::carrier::sandbox::send_event(
+        &api,
+        settings.sandbox_webhook_secret.expose_secret(),
+        &tracking_code,
+        status,
+        location.as_deref(),
+    )
+    .await?;
+    println!("{answer}");
+    Ok(())
 }
 
 async fn auth(command: AuthCommand, cfg: &Config) -> anyhow::Result<()> {

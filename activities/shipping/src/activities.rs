@@ -172,14 +172,18 @@ impl ShippingActivities {
         _ctx: ActivityContext,
         input: BuyLabel,
     ) -> Result<LabelBought, ActivityError> {
-        let shipment = store::get(&self.pool, input.shipment_id)
+        let mut shipment = store::get(&self.pool, input.shipment_id)
             .await
             .map_err(failed)?;
         let mut rates = store::rates(&self.pool, shipment.id)
             .await
             .map_err(failed)?;
         if shipment.tracking_code.is_none() && rates.is_empty() {
+            // Never quoted: quote now, and buy from what came back.
             self.quote_rates(shipment.id).await?;
+            shipment = store::get(&self.pool, input.shipment_id)
+                .await
+                .map_err(failed)?;
             rates = store::rates(&self.pool, shipment.id)
                 .await
                 .map_err(failed)?;

@@ -309,11 +309,17 @@ impl Carrier for EasyPost {
             self.call(reqwest::Method::POST, "/v2/shipments", Some(body))
                 .await?,
         )?;
+        // A rate Souk cannot read as money (an unknown currency, more decimals than it has)
+        // is left out, so one odd rate never blocks the others.
         let rates = shipment
             .rates
             .into_iter()
-            .map(rate)
-            .collect::<Result<_, _>>()?;
+            .filter_map(|r| {
+                rate(r)
+                    .map_err(|e| tracing::warn!(error = %e, "EasyPost rate left out"))
+                    .ok()
+            })
+            .collect();
         Ok(Quote {
             carrier_shipment: shipment.id,
             rates,

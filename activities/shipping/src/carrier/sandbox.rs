@@ -151,6 +151,39 @@ impl Sandbox {
     }
 }
 
+/// Sends a signed tracking event for `tracking_code` to Souk's carrier webhook at `api`
+/// (`http://127.0.0.1:8080`), as the sandbox carrier does; what the endpoint answered.
+/// `souk shipping simulate` uses it: the event goes the way a real carrier's goes.
+pub async fn send_event(
+    api: &str,
+    secret: &str,
+    tracking_code: &str,
+    status: ShipmentStatus,
+    location: Option<&str>,
+) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        status.is_carrier_status(),
+        "a carrier reports in_transit, out_for_delivery, delivered, exception or returned_to_sender, not {status}"
+    );
+    let id = format!("sbx_evt_{}", uuid::Uuid::now_v7().simple());
+    let (body, (name, value)) =
+        Sandbox::new(secret).event(&id, tracking_code, status, Utc::now(), location);
+    let reply = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/webhooks/carriers/sandbox",
+            api.trim_end_matches('/')
+        ))
+        .header("content-type", "application/json")
+        .header(name, value)
+        .body(body)
+        .send()
+        .await?;
+    let code = reply.status();
+    let text = reply.text().await?;
+    anyhow::ensure!(code.is_success(), "the API answered {code}: {text}");
+    Ok(text)
+}
+
 #[tonic::async_trait]
 impl Carrier for Sandbox {
     fn name(&self) -> &'static str {
