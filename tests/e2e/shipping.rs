@@ -157,6 +157,9 @@ async fn a_shipment_is_packed_labelled_tracked_and_delivered() {
         let (body, (_, signature)) = sandbox.event(event, code, status, at(minutes), None);
         let reply = post_event(&body, (SIGNATURE_HEADER, &signature), "sandbox").await;
         assert_eq!(reply.status, 200, "{}", reply.text);
+        if status == ShipmentStatus::OutForDelivery {
+            assert_eq!(reply.body["stale"], 1, "after the delivery: {}", reply.text);
+        }
         eventually(Duration::from_secs(20), "the delivery", || async {
             (status_of(&client, &id).await == ShipmentStatus::Delivered).then_some(())
         })

@@ -76,6 +76,9 @@ impl ShippingService for Shipping {
                 reply.duplicates += 1;
             } else if received.pending_for.is_some() {
                 reply.received += 1;
+            } else if received.known {
+                // For a shipment that moves no more: kept, ignored.
+                reply.stale += 1;
             } else {
                 reply.unknown += 1;
                 tracing::warn!(tracking_code = %update.tracking_code, event_id = %update.event_id, "tracking event for no shipment");

@@ -149,6 +149,8 @@ pub struct Received {
     /// workflow (again, for a redelivery whose first telling may have been lost; the workflow
     /// takes each event once). None once applied, or for a tracking code no shipment has.
     pub pending_for: Option<(Uuid, String)>,
+    /// A shipment has the event's tracking code (false: the event is kept for no one).
+    pub known: bool,
 }
 
 struct Row {
@@ -636,6 +638,7 @@ pub async fn receive_tracking(
     .await?;
     let received = match inserted {
         Some(_) => Received {
+            known: shipment.is_some(),
             duplicate: false,
             pending_for: shipment.filter(|_| !fin),
         },
@@ -648,6 +651,7 @@ pub async fn receive_tracking(
             .fetch_one(&mut *tx)
             .await?;
             Received {
+                known: shipment.is_some(),
                 duplicate: true,
                 pending_for: shipment.filter(|_| outcome == "received" && !fin),
             }

@@ -238,7 +238,8 @@ async fn a_tracking_event_is_recorded_once_and_never_moves_a_shipment_back(pool:
         received,
         Received {
             duplicate: false,
-            pending_for: pending.clone()
+            pending_for: pending.clone(),
+            known: true
         }
     );
     // A redelivery before the event was applied: recorded once, and the workflow is told
@@ -249,7 +250,8 @@ async fn a_tracking_event_is_recorded_once_and_never_moves_a_shipment_back(pool:
             .unwrap(),
         Received {
             duplicate: true,
-            pending_for: pending
+            pending_for: pending,
+            known: true
         },
         "a redelivered event is recorded once"
     );
@@ -273,7 +275,8 @@ async fn a_tracking_event_is_recorded_once_and_never_moves_a_shipment_back(pool:
             .unwrap(),
         Received {
             duplicate: true,
-            pending_for: None
+            pending_for: None,
+            known: true
         }
     );
 
@@ -324,7 +327,8 @@ async fn a_tracking_event_is_recorded_once_and_never_moves_a_shipment_back(pool:
             .unwrap(),
         Received {
             duplicate: false,
-            pending_for: None
+            pending_for: None,
+            known: false
         }
     );
     assert!(matches!(

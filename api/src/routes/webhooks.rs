@@ -130,6 +130,7 @@ async fn carrier_webhook(
         received: res.received,
         duplicates: res.duplicates,
         unknown: res.unknown,
+        stale: res.stale,
     }))
 }
 
@@ -141,4 +142,7 @@ pub struct CarrierEventsReceived {
     pub duplicates: u32,
     /// Events for a tracking code no shipment has.
     pub unknown: u32,
+    /// Events for a shipment that moves no more (delivered, returned, cancelled): kept,
+    /// ignored.
+    pub stale: u32,
 }
