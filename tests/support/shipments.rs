@@ -16,11 +16,7 @@ use souk_shipping::carrier::sandbox::{SIGNATURE_HEADER, Sandbox};
 use temporalio_client::WorkflowStartOptions;
 use uuid::Uuid;
 
-use crate::{Http, Reply, SANDBOX_CARRIER_SECRET, TestApp, app, eventually};
-
-fn a_api() -> String {
-    app().api.clone()
-}
+use crate::{Http, Reply, SANDBOX_CARRIER_SECRET, TestApp, eventually};
 
 pub fn input(order_no: &str, vendor: Uuid) -> ShipmentInput {
     ShipmentInput {
@@ -76,7 +72,7 @@ fn rand_u32() -> u32 {
 }
 
 pub async fn post_event(body: &[u8], signature: (&str, &str), carrier: &str) -> Reply {
-    let http = Http::at(&a_api());
+    let http = Http::new();
     http.send(
         http.request(
             reqwest::Method::POST,

@@ -47,6 +47,16 @@ pub fn secret_problem(name: &str, value: &str, min: usize) -> Option<String> {
     }
 }
 
+/// `current`, or, when it is empty, the environment variable `var` (a provider's conventional
+/// name, such as `STRIPE_SECRET_KEY`), if set.
+pub fn secret_or_env(current: &secrecy::SecretString, var: &str) -> secrecy::SecretString {
+    use secrecy::ExposeSecret;
+    match std::env::var(var) {
+        Ok(v) if current.expose_secret().is_empty() => secrecy::SecretString::from(v),
+        _ => current.clone(),
+    }
+}
+
 /// The whole layered configuration, from which each domain reads its own sections.
 #[derive(Clone)]
 pub struct Settings {

@@ -40,12 +40,9 @@ impl Settings {
     /// `STRIPE_WEBHOOK_SECRET`) fill the keys left empty.
     pub fn load(settings: &domain::Settings) -> anyhow::Result<Self> {
         let mut s: Settings = settings.section("payments")?;
-        let from_env = |current: &SecretString, var: &str| match std::env::var(var) {
-            Ok(v) if current.expose_secret().is_empty() => SecretString::from(v),
-            _ => current.clone(),
-        };
-        s.stripe_secret_key = from_env(&s.stripe_secret_key, "STRIPE_SECRET_KEY");
-        s.stripe_webhook_secret = from_env(&s.stripe_webhook_secret, "STRIPE_WEBHOOK_SECRET");
+        s.stripe_secret_key = domain::secret_or_env(&s.stripe_secret_key, "STRIPE_SECRET_KEY");
+        s.stripe_webhook_secret =
+            domain::secret_or_env(&s.stripe_webhook_secret, "STRIPE_WEBHOOK_SECRET");
         Ok(s)
     }
 

@@ -46,12 +46,9 @@ impl Settings {
     /// The `[shipping]` section; EasyPost's conventional variables fill the keys left empty.
     pub fn load(settings: &domain::Settings) -> anyhow::Result<Self> {
         let mut s: Settings = settings.section("shipping")?;
-        let from_env = |current: &SecretString, var: &str| match std::env::var(var) {
-            Ok(v) if current.expose_secret().is_empty() => SecretString::from(v),
-            _ => current.clone(),
-        };
-        s.easypost_api_key = from_env(&s.easypost_api_key, "EASYPOST_API_KEY");
-        s.easypost_webhook_secret = from_env(&s.easypost_webhook_secret, "EASYPOST_WEBHOOK_SECRET");
+        s.easypost_api_key = domain::secret_or_env(&s.easypost_api_key, "EASYPOST_API_KEY");
+        s.easypost_webhook_secret =
+            domain::secret_or_env(&s.easypost_webhook_secret, "EASYPOST_WEBHOOK_SECRET");
         Ok(s)
     }
 

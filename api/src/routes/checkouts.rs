@@ -13,7 +13,6 @@ use souk_contracts::checkout::{
 };
 use souk_contracts::orders::Address;
 use souk_domain::CountryCode;
-use souk_domain::Money;
 use souk_proto::cart::v1 as cart_pb;
 use temporalio_client::errors::{
     WorkflowInteractionError, WorkflowStartError, WorkflowUpdateWithStartError,
@@ -250,19 +249,12 @@ fn to_dto(s: &CheckoutStatus) -> Checkout {
             .and_then(|v| v.as_str().map(str::to_string)),
         decided: s.decided,
         order_no: s.order_no.clone(),
-        total: s.total.map(money),
+        total: s.total.map(dto::Money::from),
         failure: s.failure.as_ref().map(|f| CheckoutFailure {
             code: f.code.clone(),
             message: f.message.clone(),
         }),
         status_url: status_url(&s.checkout_id),
-    }
-}
-
-fn money(m: Money) -> dto::Money {
-    dto::Money {
-        amount: m.amount,
-        currency: m.currency.to_string(),
     }
 }
 

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use souk_contracts::shipping::{LabelRequest, PackRequest, ShipmentClient};
-use souk_domain::shipment::Parcel;
+use souk_domain::shipment::{Parcel, ShipmentStatus};
 use souk_proto::shipping::v1 as pb;
 use temporalio_client::errors::WorkflowUpdateError;
 use utoipa::{IntoParams, ToSchema};
@@ -29,7 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(buy_label))
 }
 
-/// Where a shipment is.
+/// Where a shipment is: the names of `souk_domain::shipment::ShipmentStatus`, for the
+/// document (the handlers read and write that type).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ShipmentState {
@@ -44,27 +45,12 @@ pub enum ShipmentState {
     Cancelled,
 }
 
-impl ShipmentState {
-    fn as_str(self) -> &'static str {
-        match self {
-            ShipmentState::AwaitingFulfillment => "awaiting_fulfillment",
-            ShipmentState::Packed => "packed",
-            ShipmentState::LabelPurchased => "label_purchased",
-            ShipmentState::InTransit => "in_transit",
-            ShipmentState::OutForDelivery => "out_for_delivery",
-            ShipmentState::Delivered => "delivered",
-            ShipmentState::Exception => "exception",
-            ShipmentState::ReturnedToSender => "returned_to_sender",
-            ShipmentState::Cancelled => "cancelled",
-        }
-    }
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ShipmentsQuery {
     /// Only shipments in this status.
-    pub status: Option<ShipmentState>,
+    #[param(value_type = Option<ShipmentState>)]
+    pub status: Option<ShipmentStatus>,
     /// Page size, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
@@ -133,7 +119,8 @@ pub struct TrackingEvent {
 pub struct Shipment {
     pub id: String,
     pub order_no: String,
-    pub status: ShipmentState,
+    #[schema(value_type = ShipmentState)]
+    pub status: ShipmentStatus,
     /// Where the parcel leaves from.
     pub warehouse: String,
     pub carrier: Option<String>,
@@ -182,9 +169,9 @@ pub struct Label {
     pub tracking_url: Option<String>,
 }
 
-fn state_of(s: &str) -> ApiResult<ShipmentState> {
-    serde_json::from_value(serde_json::Value::String(s.to_string()))
-        .map_err(|_| ApiError::internal(format!("a shipment in an unknown status `{s}`")))
+fn state_of(s: &str) -> ApiResult<ShipmentStatus> {
+    ShipmentStatus::parse(s)
+        .ok_or_else(|| ApiError::internal(format!("a shipment in an unknown status `{s}`")))
 }
 
 fn shipment_dto(s: pb::Shipment) -> ApiResult<Shipment> {
@@ -366,13 +353,9 @@ async fn pack(
     Path(id): Path<String>,
     extract::Json(body): extract::Json<ParcelBody>,
 ) -> ApiResult<Json<Shipment>> {
-    let parcel = body.parcel().map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            e.code(),
-            e.to_string(),
-        )
-    })?;
+    let parcel = body
+        .parcel()
+        .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
     let shipment = own_shipment(&s, &caller, &scope, &id).await?;
     ShipmentClient::new(s.temporal.client().await?)
         .pack(
@@ -442,8 +425,7 @@ async fn buy_label(
         .as_ref()
         .is_some_and(|r| r.chars().count() > 200)
     {
-        return Err(ApiError::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        return Err(ApiError::unprocessable(
             "invalid_body",
             "rate_id has at most 200 characters",
         ));
@@ -467,4 +449,33 @@ async fn buy_label(
         label_url: label.label_url,
         tracking_url: label.tracking_url,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_states_are_the_domains_statuses() {
+        for status in ShipmentStatus::ALL {
+            let named: ShipmentState =
+                serde_json::from_value(serde_json::to_value(status).unwrap()).unwrap();
+            assert_eq!(
+                serde_json::to_value(named).unwrap(),
+                serde_json::to_value(status).unwrap()
+            );
+        }
+        let documented = [
+            ShipmentState::AwaitingFulfillment,
+            ShipmentState::Packed,
+            ShipmentState::LabelPurchased,
+            ShipmentState::InTransit,
+            ShipmentState::OutForDelivery,
+            ShipmentState::Delivered,
+            ShipmentState::Exception,
+            ShipmentState::ReturnedToSender,
+            ShipmentState::Cancelled,
+        ];
+        assert_eq!(documented.len(), ShipmentStatus::ALL.len());
+    }
 }
