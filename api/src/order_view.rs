@@ -3,14 +3,93 @@
 
 use crate::dto::{Money, PostalAddress, money};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Caller;
+use crate::state::AppState;
 use serde::Serialize;
 use souk_proto::orders::v1 as pb;
 use souk_proto::payments::v1 as payments_pb;
+use souk_proto::shipping::v1 as shipping_pb;
 use utoipa::ToSchema;
+
+/// Who reads an order's shipments: staff also see their alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reader {
+    Customer,
+    Vendor,
+    Staff,
+}
+
+/// The shipments of order `order_no` (only `vendor_id`'s, if set), as `reader` sees them.
+pub(crate) async fn shipments(
+    s: &AppState,
+    caller: &Caller,
+    order_no: &str,
+    vendor_id: Option<String>,
+    reader: Reader,
+) -> ApiResult<Vec<OrderShipment>> {
+    let found = s
+        .shipping
+        .clone()
+        .order_shipments(caller.request(shipping_pb::OrderShipmentsRequest {
+            order_no: order_no.to_string(),
+            vendor_id,
+        }))
+        .await
+        .map_err(|e| ApiError::from_status("shipping", e))?
+        .into_inner();
+    Ok(found
+        .items
+        .into_iter()
+        .map(|sh| OrderShipment {
+            id: sh.id,
+            vendor_id: sh.vendor_id,
+            status: sh.status,
+            carrier: sh.carrier,
+            tracking_code: sh.tracking_code,
+            tracking_url: sh.tracking_url,
+            lines: sh
+                .lines
+                .into_iter()
+                .map(|l| ShipmentItem {
+                    sku: l.sku,
+                    title: l.title,
+                    quantity: l.quantity,
+                    cancelled: l.cancelled,
+                })
+                .collect(),
+            events: sh
+                .events
+                .into_iter()
+                .map(|e| ShipmentEvent {
+                    status: e.status,
+                    carrier_status: e.carrier_status,
+                    at: e.at,
+                    location: e.location,
+                    message: e.message,
+                })
+                .collect(),
+            alerts: if reader == Reader::Staff {
+                sh.alerts
+                    .into_iter()
+                    .map(|a| ShipmentAlert {
+                        kind: a.kind,
+                        note: a.note,
+                        raised_at: a.raised_at,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        })
+        .collect())
+}
 
 /// The JSON of a vendor's part of an order (the orders domain answers only that part when
 /// asked with a vendor id).
-pub(crate) fn vendor_order_dto(o: pb::Order) -> ApiResult<VendorOrder> {
+pub(crate) fn vendor_order_dto(
+    o: pb::Order,
+    shipments: Vec<OrderShipment>,
+) -> ApiResult<VendorOrder> {
     let cur = o
         .subtotal
         .as_ref()
@@ -57,11 +136,16 @@ pub(crate) fn vendor_order_dto(o: pb::Order) -> ApiResult<VendorOrder> {
             postal_code: a.postal_code,
             country: a.country,
         }),
+        shipments,
     })
 }
 
 /// The JSON of an order (with its payment, for the back office).
-pub(crate) fn order_dto(o: pb::Order, payment: Option<payments_pb::Payment>) -> Order {
+pub(crate) fn order_dto(
+    o: pb::Order,
+    payment: Option<payments_pb::Payment>,
+    shipments: Vec<OrderShipment>,
+) -> Order {
     let cur = o
         .subtotal
         .as_ref()
@@ -146,6 +230,7 @@ pub(crate) fn order_dto(o: pb::Order, payment: Option<payments_pb::Payment>) -> 
                 note: t.note,
             })
             .collect(),
+        shipments,
     }
 }
 
@@ -207,7 +292,7 @@ pub struct Order {
     pub checkout_id: String,
     pub attempt: i32,
     pub customer_email: String,
-    /// placed, processing, shipped, delivered, cancelled, returned
+    /// placed, processing, partially_shipped, shipped, delivered, cancelled, returned
     pub status: String,
     pub payment_status: String,
     pub subtotal: Money,
@@ -222,6 +307,55 @@ pub struct Order {
     pub sub_orders: Vec<SubOrder>,
     pub payment: Option<Payment>,
     pub timeline: Vec<TimelineEntry>,
+    /// Each vendor's parcel on its way, oldest first.
+    pub shipments: Vec<OrderShipment>,
+}
+
+/// A parcel of an order: where it is and how to follow it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OrderShipment {
+    pub id: String,
+    pub vendor_id: String,
+    /// awaiting_fulfillment, packed, label_purchased, in_transit, out_for_delivery,
+    /// delivered, exception, returned_to_sender, cancelled
+    pub status: String,
+    pub carrier: Option<String>,
+    pub tracking_code: Option<String>,
+    /// The carrier's page for the parcel.
+    pub tracking_url: Option<String>,
+    pub lines: Vec<ShipmentItem>,
+    /// The carrier's scans, oldest first.
+    pub events: Vec<ShipmentEvent>,
+    /// What staff were alerted to (fulfilment_late, no_scan); staff only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<ShipmentAlert>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ShipmentItem {
+    pub sku: String,
+    pub title: String,
+    pub quantity: i32,
+    /// Units the vendor could not ship (refunded).
+    pub cancelled: i32,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ShipmentEvent {
+    /// What it meant for the parcel, if anything.
+    pub status: Option<String>,
+    /// The carrier's own word for it.
+    pub carrier_status: String,
+    pub at: String,
+    pub location: Option<String>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ShipmentAlert {
+    pub kind: String,
+    pub note: String,
+    pub raised_at: String,
 }
 
 /// A vendor's part of an order: what to pack and where to send it. Nothing of the
@@ -236,6 +370,8 @@ pub struct VendorOrder {
     pub lines: Vec<OrderLine>,
     /// Where to ship.
     pub shipping_address: Option<PostalAddress>,
+    /// The vendor's shipments of this order.
+    pub shipments: Vec<OrderShipment>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

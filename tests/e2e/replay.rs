@@ -54,10 +54,16 @@ async fn recorded_histories_replay_without_nondeterminism() {
         "checkout_capture_renewed.json",
         "checkout_refunded_after_capture.json",
         "low_stock_alert.json",
-        // A shipment packed, labelled, tracked and delivered; a checkout that started its
-        // shipment (`shipments`). The checkout histories above predate that patch.
-        "shipment_delivered.json",
+        // A checkout that started its shipment (`shipments`; the checkout histories above
+        // predate that patch), and that shipment packed, labelled, tracked and delivered, the
+        // order following it (`orders_follow`, `timers`); a shipment whose fulfilment and scan
+        // timers fired; a shipment whose line was cancelled and refunded; a shipment recorded
+        // before those two patches.
         "checkout_started_shipments.json",
+        "shipment_delivered.json",
+        "shipment_lines_cancelled.json",
+        "shipment_late_and_unscanned.json",
+        "shipment_delivered_before_timers.json",
         // The same branches recorded before the `reservation-lease` patch.
         "checkout_completed_before_reservation_lease.json",
         "checkout_compensated_before_reservation_lease.json",

@@ -452,3 +452,491 @@ async fn souk_shipping_simulate_reports_tracking_through_the_webhook() {
     })
     .await;
 }
+
+/// The vendor acts on its shipment of `order_no` over REST: pack, label at the cheapest rate;
+/// the shipment's id and tracking code.
+async fn pack_and_label(vendor: &souk_tests::Http, order_no: &str) -> (String, String) {
+    use serde_json::json;
+    let listed = eventually(Duration::from_secs(20), "the vendor's shipment", || async {
+        let r = vendor.get("/v1/vendor/shipments").await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["items"]
+            .as_array()?
+            .iter()
+            .find(|s| s["order_no"] == order_no)
+            .cloned()
+    })
+    .await;
+    let id = listed["id"].as_str().unwrap().to_string();
+    let r = vendor
+        .post(
+            &format!("/v1/vendor/shipments/{id}/pack"),
+            json!({"weight_grams": 800, "length_mm": 250, "width_mm": 150, "height_mm": 90}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = vendor
+        .post(&format!("/v1/vendor/shipments/{id}/label"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    (id, r.body["tracking_code"].as_str().unwrap().to_string())
+}
+
+async fn order_status(customer: &souk_tests::Http, order_no: &str) -> serde_json::Value {
+    let r = customer.get(&format!("/v1/me/orders/{order_no}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+async fn order_reaches(
+    customer: &souk_tests::Http,
+    order_no: &str,
+    status: &str,
+) -> serde_json::Value {
+    eventually(Duration::from_secs(20), status, || async {
+        let o = order_status(customer, order_no).await;
+        (o["status"] == status).then_some(o)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_order_follows_its_two_shipments_to_the_door_and_the_customer_hears_of_each_once() {
+    use crate::checkout_support::{
+        cart_with, checkout_body, ended, settled_mails_to, start, two_vendors,
+    };
+    use serde_json::json;
+
+    let db = app().db().await;
+    let (a, b, _) = two_vendors(&db).await;
+    let (email, customer) = souk_tests::account(&["customer"], None).await;
+    let cart = cart_with(&customer, &[(&a.skus[0], 2), (&b.skus[0], 1)]).await;
+    let r = start(
+        &customer,
+        &souk_tests::unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let order_no = r.body["order_no"].as_str().unwrap().to_string();
+    let done = ended(&customer, r.body["checkout_id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    let o = eventually(Duration::from_secs(20), "two shipments shown", || async {
+        let o = order_status(&customer, &order_no).await;
+        (o["shipments"].as_array().map(Vec::len) == Some(2)).then_some(o)
+    })
+    .await;
+    assert_eq!(o["status"], "placed");
+    assert!(
+        o["shipments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "awaiting_fulfillment" && s.get("alerts").is_none()),
+        "{o}"
+    );
+
+    // Vendor A packs, labels and hands its parcel over: the order is partly on its way.
+    let (_, vendor_a) = souk_tests::account(&["vendor_admin"], Some(a.vendor_id)).await;
+    let (_, vendor_b) = souk_tests::account(&["vendor_admin"], Some(b.vendor_id)).await;
+    let (id_a, code_a) = pack_and_label(&vendor_a, &order_no).await;
+    order_reaches(&customer, &order_no, "processing").await;
+    let r = vendor_a
+        .post(&format!("/v1/vendor/shipments/{id_a}/ship"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "in_transit");
+    let r = vendor_a
+        .post(&format!("/v1/vendor/shipments/{id_a}/ship"), json!({}))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "shipment_action_refused"),
+        "handed over once: {}",
+        r.text
+    );
+    let o = order_reaches(&customer, &order_no, "partially_shipped").await;
+    let shown = o["shipments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id_a.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(shown["tracking_code"], code_a.as_str(), "{shown}");
+    assert_eq!(shown["status"], "in_transit");
+
+    // Vendor B's parcel is scanned by the carrier: all of it is on its way.
+    let (_, code_b) = pack_and_label(&vendor_b, &order_no).await;
+    souk_tests::shipments::scan(&code_b, ShipmentStatus::InTransit, at(0)).await;
+    order_reaches(&customer, &order_no, "shipped").await;
+
+    // One delivered: the order is still on its way. Both: it is delivered.
+    souk_tests::shipments::scan(&code_a, ShipmentStatus::Delivered, at(60)).await;
+    let o = eventually(Duration::from_secs(20), "A delivered", || async {
+        let o = order_status(&customer, &order_no).await;
+        o["shipments"]
+            .as_array()?
+            .iter()
+            .any(|s| s["id"] == id_a.as_str() && s["status"] == "delivered")
+            .then_some(o)
+    })
+    .await;
+    assert_eq!(o["status"], "shipped", "{o}");
+    let a_events = o["shipments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id_a.as_str())
+        .map(|s| s["events"].clone())
+        .unwrap();
+    assert_eq!(a_events.as_array().map(Vec::len), Some(1), "{a_events}");
+    assert_eq!(a_events[0]["status"], "delivered");
+    souk_tests::shipments::scan(&code_b, ShipmentStatus::Delivered, at(90)).await;
+    let o = order_reaches(&customer, &order_no, "delivered").await;
+    let events: Vec<&str> = o["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["event"].as_str())
+        .collect();
+    for step in ["processing", "partially_shipped", "shipped", "delivered"] {
+        assert_eq!(
+            events.iter().filter(|e| **e == step).count(),
+            1,
+            "{step} once in {events:?}"
+        );
+    }
+    let vendor_actor = o["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| {
+            t["event"] == "sub_order_shipped"
+                && t["note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains(&a.vendor_id.to_string()))
+        })
+        .map(|t| t["actor"].clone());
+    assert!(
+        vendor_actor
+            .as_ref()
+            .and_then(|a| a.as_str())
+            .is_some_and(|a| a.starts_with("user:")),
+        "vendor A's hand-over is by its user: {vendor_actor:?}"
+    );
+
+    // The vendor sees its own shipment in its view of the order, and only that one.
+    let r = vendor_b.get(&format!("/v1/vendor/orders/{order_no}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["shipments"].as_array().map(Vec::len), Some(1));
+    assert_eq!(r.body["shipments"][0]["tracking_code"], code_b.as_str());
+
+    // The customer's mails: the confirmation, then each parcel on its way and delivered, once.
+    let mails = settled_mails_to(&email, Duration::from_secs(2)).await;
+    let subjects: Vec<&str> = mails.iter().map(|(s, _)| s.as_str()).collect();
+    let count = |needle: &str| subjects.iter().filter(|s| s.contains(needle)).count();
+    assert_eq!(count("is on its way"), 2, "{subjects:?}");
+    assert_eq!(count("a parcel was delivered"), 2, "{subjects:?}");
+    assert_eq!(count("a problem"), 0, "{subjects:?}");
+    for code in [&code_a, &code_b] {
+        assert!(
+            mails
+                .iter()
+                .any(|(s, text)| s.contains("on its way") && text.contains(code.as_str())),
+            "a shipped mail names {code}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_late_vendor_is_reminded_and_a_parcel_never_scanned_becomes_an_exception() {
+    use crate::checkout_support::settled_mails_to;
+    use souk_contracts::shipping::ShipmentSettings;
+
+    let db = app().db().await;
+    let vendor = uuid::Uuid::now_v7();
+    let vendor_email = souk_tests::fixtures::vendor(&db, vendor, "Late Crafts").await;
+    let customer_email = format!("buyer-{}@example.com", souk_tests::unique().to_lowercase());
+    let client = ShipmentClient::new(app().temporal().await);
+    let mut input = souk_tests::shipments::input(&souk_tests::shipments::order_no(), vendor);
+    input.customer_email = customer_email.clone();
+    input.settings = ShipmentSettings {
+        fulfilment_sla_seconds: 2,
+        scan_timeout_seconds: 3,
+    };
+    let id = souk_tests::shipments::start(app(), &client, input).await;
+    let alerts = |kind: &'static str| {
+        let db = db.clone();
+        let id = id.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT a.note FROM shipping.alerts a JOIN shipping.shipments s ON s.id = a.shipment_id
+                 WHERE s.workflow_id = $1 AND a.kind = $2",
+            )
+            .bind(&id)
+            .bind(kind)
+            .fetch_all(&db)
+            .await
+            .unwrap()
+        }
+    };
+
+    // Not packed within 2 s: the vendor is reminded once, and staff alerted.
+    let reminders = settled_mails_to(&vendor_email, Duration::from_secs(3)).await;
+    assert_eq!(reminders.len(), 1, "{reminders:?}");
+    assert!(
+        reminders[0].0.contains("is waiting to be packed"),
+        "{reminders:?}"
+    );
+    assert!(reminders[0].1.contains("2 seconds"), "{}", reminders[0].1);
+    assert_eq!(
+        alerts("fulfilment_late").await,
+        ["not packed within 2 seconds"]
+    );
+
+    // Packed and labelled late, then no scan within 3 s: an exception, the customer told.
+    let actor = "user:e2e-vendor".to_string();
+    client
+        .pack(
+            &id,
+            PackRequest {
+                parcel: Parcel::new(700, 200, 150, 100).unwrap(),
+                actor: actor.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    let label = client
+        .buy_label(
+            &id,
+            LabelRequest {
+                rate_id: None,
+                actor,
+            },
+        )
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(20), "the exception", || async {
+        (status_of(&client, &id).await == ShipmentStatus::Exception).then_some(())
+    })
+    .await;
+    assert_eq!(
+        alerts("no_scan").await,
+        ["no carrier scan within 3 seconds of the label"]
+    );
+    let mails = settled_mails_to(&customer_email, Duration::from_secs(2)).await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(
+        mails[0].0.contains("a problem with a delivery"),
+        "{mails:?}"
+    );
+    assert!(
+        mails[0].1.contains("no carrier scan within 3 seconds"),
+        "{}",
+        mails[0].1
+    );
+    assert!(mails[0].1.contains(&label.tracking_code), "{}", mails[0].1);
+
+    // The carrier finds it after all: on its way, then delivered; each mail once.
+    souk_tests::shipments::scan(&label.tracking_code, ShipmentStatus::InTransit, at(0)).await;
+    souk_tests::shipments::scan(&label.tracking_code, ShipmentStatus::Delivered, at(30)).await;
+    let temporal = app().temporal().await;
+    let outcome: ShipmentStatus = temporal
+        .get_workflow_handle::<souk_contracts::shipping::Shipment>(&id)
+        .get_result(Default::default())
+        .await
+        .expect("the shipment ends");
+    assert_eq!(outcome, ShipmentStatus::Delivered);
+    let mails = settled_mails_to(&customer_email, Duration::from_secs(2)).await;
+    let subjects: Vec<&str> = mails.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(subjects.len(), 3, "{subjects:?}");
+    assert!(
+        subjects.iter().any(|s| s.contains("on its way")),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects.iter().any(|s| s.contains("was delivered")),
+        "{subjects:?}"
+    );
+    assert_eq!(
+        settled_mails_to(&vendor_email, Duration::from_secs(1))
+            .await
+            .len(),
+        1,
+        "one reminder only"
+    );
+}
+
+#[tokio::test]
+async fn a_vendor_cancels_units_it_cannot_send_and_exactly_their_share_is_refunded_once() {
+    use crate::checkout_support::{
+        at_provider, cart_with, checkout_body, ended, payment, settled_mails_to, start, stock,
+        two_vendors,
+    };
+    use serde_json::json;
+    use souk_domain::refund::{LinePaid, shipping_shares};
+
+    let db = app().db().await;
+    let (a, b, _) = two_vendors(&db).await;
+    let (email, customer) = souk_tests::account(&["customer"], None).await;
+    let cart = cart_with(&customer, &[(&a.skus[0], 2), (&b.skus[0], 1)]).await;
+    let r = start(
+        &customer,
+        &souk_tests::unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    let order_no = r.body["order_no"].as_str().unwrap().to_string();
+    assert_eq!(ended(&customer, &checkout_id).await["state"], "completed");
+    let on_hand = stock(&db, &a.skus[0]).await.on_hand;
+
+    // What vendor A's line paid, as the order recorded it.
+    let (unit_price, quantity, discount, tax, shipping, sub_total): (i64, i32, i64, i64, i64, i64) =
+        sqlx::query_as(
+            "SELECT l.unit_price, l.quantity, l.discount, l.tax, s.shipping, s.total
+             FROM orders.order_lines l JOIN orders.sub_orders s ON s.id = l.sub_order_id
+             JOIN orders.orders o ON o.id = l.order_id
+             WHERE o.order_no = $1 AND l.sku = $2",
+        )
+        .bind(&order_no)
+        .bind(&a.skus[0])
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let line = LinePaid {
+        unit_price,
+        quantity: i64::from(quantity),
+        discount,
+        tax,
+        shipping: shipping_shares(shipping, &[unit_price * i64::from(quantity)])[0],
+    };
+    assert_eq!(line.paid(), sub_total, "vendor A's part is this one line");
+
+    let (_, vendor) = souk_tests::account(&["vendor_admin"], Some(a.vendor_id)).await;
+    let listed = eventually(Duration::from_secs(20), "the vendor's shipment", || async {
+        let r = vendor.get("/v1/vendor/shipments").await;
+        r.body["items"]
+            .as_array()?
+            .iter()
+            .find(|s| s["order_no"] == order_no.as_str())
+            .cloned()
+    })
+    .await;
+    let id = listed["id"].as_str().unwrap().to_string();
+    let cancel = |body: serde_json::Value| {
+        let vendor = vendor.clone();
+        let path = format!("/v1/vendor/shipments/{id}/cancel-lines");
+        async move { vendor.post(&path, body).await }
+    };
+
+    // Bad requests change nothing.
+    for (body, status, code) in [
+        (json!({"lines": [], "reason": "lost"}), 422, "invalid_body"),
+        (
+            json!({"lines": [{"sku": a.skus[0], "quantity": 1}], "reason": ""}),
+            422,
+            "invalid_body",
+        ),
+        (
+            json!({"lines": [{"sku": "no such sku!", "quantity": 1}], "reason": "lost"}),
+            422,
+            "invalid_body",
+        ),
+        (
+            json!({"lines": [{"sku": a.skus[0], "quantity": 0}], "reason": "lost"}),
+            422,
+            "invalid_body",
+        ),
+        (
+            json!({"lines": [{"sku": a.skus[0], "quantity": 3}], "reason": "lost"}),
+            409,
+            "shipment_action_refused",
+        ),
+        (
+            json!({"lines": [{"sku": b.skus[0], "quantity": 1}], "reason": "lost"}),
+            409,
+            "shipment_action_refused",
+        ),
+    ] {
+        let r = cancel(body.clone()).await;
+        assert_eq!((r.status, r.code()), (status, code), "{body}: {}", r.text);
+    }
+    assert_eq!(at_provider(&db, &checkout_id, "refund").await.effects, 0);
+
+    // One unit lost: exactly its share refunded, the stock left as it is (it is gone).
+    let r = cancel(json!({"lines": [{"sku": a.skus[0], "quantity": 1}], "reason": "one broke in the warehouse"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let first = line.refund(0, 1).unwrap();
+    assert_eq!(r.body["refunded"]["amount"], first, "{}", r.text);
+    assert_eq!(r.body["shipment"]["status"], "awaiting_fulfillment");
+    assert_eq!(r.body["shipment"]["lines"][0]["cancelled"], 1);
+    assert_eq!(stock(&db, &a.skus[0]).await.on_hand, on_hand);
+
+    // The other unit, back on the shelf: the shipment and vendor A's part are cancelled.
+    let r = cancel(json!({"lines": [{"sku": a.skus[0], "quantity": 1}], "reason": "the rest was mislabelled", "restock": true})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let second = line.refund(1, 1).unwrap();
+    assert_eq!(r.body["refunded"]["amount"], second, "{}", r.text);
+    assert_eq!(r.body["shipment"]["status"], "cancelled");
+    assert_eq!(
+        first + second,
+        sub_total,
+        "all of vendor A's part, to the minor unit"
+    );
+    assert_eq!(stock(&db, &a.skus[0]).await.on_hand, on_hand + 1);
+    let r = cancel(json!({"lines": [{"sku": a.skus[0], "quantity": 1}], "reason": "again"})).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+
+    // Each refund reached the provider once; the order says what happened.
+    let refunds = at_provider(&db, &checkout_id, "refund").await;
+    assert_eq!((refunds.effects, refunds.keys), (2, 2), "{refunds:?}");
+    let (_, _, _, refunded) = payment(&db, &checkout_id, 1).await.unwrap();
+    assert_eq!(refunded, sub_total);
+    let temporal = app().temporal().await;
+    let outcome: ShipmentStatus = temporal
+        .get_workflow_handle::<souk_contracts::shipping::Shipment>(
+            &souk_contracts::shipping::workflow_id(&order_no, a.vendor_id),
+        )
+        .get_result(Default::default())
+        .await
+        .expect("the shipment ends");
+    assert_eq!(outcome, ShipmentStatus::Cancelled);
+    let o = eventually(Duration::from_secs(20), "A's part cancelled", || async {
+        let r = customer.get(&format!("/v1/me/orders/{order_no}")).await;
+        r.body["sub_orders"]
+            .as_array()?
+            .iter()
+            .any(|s| s["vendor_id"] == a.vendor_id.to_string() && s["status"] == "cancelled")
+            .then_some(r.body)
+    })
+    .await;
+    assert_eq!(o["status"], "placed", "vendor B's part still ships: {o}");
+    assert_eq!(o["payment_status"], "partially_refunded", "{o}");
+    let refunded_entries: Vec<&serde_json::Value> = o["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["event"] == "lines_refunded")
+        .collect();
+    assert_eq!(refunded_entries.len(), 2, "{o}");
+    assert!(
+        refunded_entries
+            .iter()
+            .all(|t| t["actor"].as_str().is_some_and(|a| a.starts_with("user:")))
+    );
+
+    // The customer was told twice, with the amounts.
+    let mails = settled_mails_to(&email, Duration::from_secs(2)).await;
+    let told: Vec<&(String, String)> = mails
+        .iter()
+        .filter(|(s, _)| s.contains("cannot be sent"))
+        .collect();
+    assert_eq!(told.len(), 2, "{mails:?}");
+    assert!(
+        told.iter()
+            .any(|(_, t)| t.contains("one broke in the warehouse"))
+    );
+}

@@ -147,3 +147,21 @@ pub async fn coupon(db: &PgPool, c: Coupon) -> String {
         .unwrap();
     c.code
 }
+
+/// The vendors row of `vendor_id` (products from [`product`] have none), named `name`, with
+/// an address unique to the test; the address.
+pub async fn vendor(db: &PgPool, vendor_id: Uuid, name: &str) -> String {
+    let u = crate::unique().to_lowercase();
+    let email = format!("vendor-{u}@example.com");
+    sqlx::query(
+        "INSERT INTO vendors.vendors (id, slug, name, email, country) VALUES ($1, $2, $3, $4, 'US')",
+    )
+    .bind(vendor_id)
+    .bind(format!("vendor-{u}"))
+    .bind(name)
+    .bind(&email)
+    .execute(db)
+    .await
+    .expect("a vendor");
+    email
+}

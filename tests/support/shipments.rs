@@ -45,17 +45,22 @@ pub fn input(order_no: &str, vendor: Uuid) -> ShipmentInput {
     }
 }
 
+/// An order number no order has.
+pub fn order_no() -> String {
+    format!("SK-{}", 900_000_000 + rand_u32() % 99_999_999)
+}
+
 /// Starts a shipment for a new order number; its workflow id.
 pub async fn started(a: &TestApp, client: &ShipmentClient) -> String {
-    let order_no = format!("SK-{}", 900_000_000 + rand_u32() % 99_999_999);
-    let vendor = Uuid::now_v7();
-    let id = workflow_id(&order_no, vendor);
+    start(a, client, input(&order_no(), Uuid::now_v7())).await
+}
+
+/// Starts the shipment `input` describes; its workflow id, once it is opened.
+pub async fn start(a: &TestApp, client: &ShipmentClient, input: ShipmentInput) -> String {
+    let id = workflow_id(&input.order_no, input.vendor_id);
     let queue = souk_contracts::queues::workflows(&a.task_queue_prefix);
     client
-        .start(
-            input(&order_no, vendor),
-            WorkflowStartOptions::new(queue, id.clone()).build(),
-        )
+        .start(input, WorkflowStartOptions::new(queue, id.clone()).build())
         .await
         .expect("shipment started");
     eventually(
@@ -69,6 +74,20 @@ pub async fn started(a: &TestApp, client: &ShipmentClient) -> String {
 
 fn rand_u32() -> u32 {
     Uuid::new_v4().as_u128() as u32
+}
+
+/// The sandbox carrier reports `status` for `tracking_code` at `at`, through the webhook.
+pub async fn scan(tracking_code: &str, status: ShipmentStatus, at: DateTime<Utc>) -> Reply {
+    let (body, (_, signature)) = Sandbox::new(SANDBOX_CARRIER_SECRET).event(
+        &format!("sbx_evt_{}", Uuid::now_v7().simple()),
+        tracking_code,
+        status,
+        at,
+        None,
+    );
+    let reply = post_event(&body, (SIGNATURE_HEADER, &signature), "sandbox").await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply
 }
 
 pub async fn post_event(body: &[u8], signature: (&str, &str), carrier: &str) -> Reply {
@@ -90,6 +109,53 @@ pub fn at(offset_minutes: i64) -> DateTime<Utc> {
         .unwrap()
         .to_utc()
         + chrono::Duration::minutes(offset_minutes)
+}
+
+/// Packs and labels (the cheapest rate) the shipment `id`, as its vendor would; the label's
+/// tracking code.
+pub async fn pack_and_label(client: &ShipmentClient, id: &str) -> String {
+    let actor = "user:recorder".to_string();
+    let parcel = Parcel::new(900, 250, 200, 100).expect("a parcel");
+    client
+        .pack(
+            id,
+            PackRequest {
+                parcel,
+                actor: actor.clone(),
+            },
+        )
+        .await
+        .expect("packed");
+    client
+        .buy_label(
+            id,
+            LabelRequest {
+                rate_id: None,
+                actor,
+            },
+        )
+        .await
+        .expect("a label")
+        .tracking_code
+}
+
+/// Packs and labels the shipment `id`, waits for its scan timeout to make it an exception,
+/// then has the carrier find and deliver it; waits until it has ended.
+pub async fn deliver_late(a: &TestApp, client: &ShipmentClient, id: &str) -> ShipmentStatus {
+    let code = pack_and_label(client, id).await;
+    eventually(Duration::from_secs(30), "the exception", || async {
+        let v = client.status(id).await.ok().flatten()?;
+        (v.status == ShipmentStatus::Exception).then_some(())
+    })
+    .await;
+    scan(&code, ShipmentStatus::InTransit, at(0)).await;
+    scan(&code, ShipmentStatus::Delivered, at(60)).await;
+    a.temporal()
+        .await
+        .get_workflow_handle::<souk_contracts::shipping::Shipment>(id)
+        .get_result(Default::default())
+        .await
+        .expect("the shipment ends")
 }
 
 /// Packs, labels (the cheapest rate) and delivers the shipment `id`, as its vendor and the

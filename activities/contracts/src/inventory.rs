@@ -63,6 +63,18 @@ pub struct CommitReservations {
     pub reservation_ids: Vec<String>,
 }
 
+/// Units sold but not shipped, back on the shelf of the warehouse they left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestockUnits {
+    /// Idempotency key: the units go back once per key.
+    pub key: String,
+    pub sku: Sku,
+    pub warehouse: String,
+    pub quantity: i64,
+    /// For the stock's history: why they came back.
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RaiseLowStockAlert {
     /// Idempotency key, derived from the workflow id and run.
@@ -108,6 +120,11 @@ activity!(
     Release, "inventory.release", ReservationRef => ()
 );
 activity!(
+    /// Puts units back on hand in a warehouse, once per key. Fails with `InvalidInput`
+    /// (non-retryable) for an unknown warehouse or a quantity that is not positive.
+    Restock, "inventory.restock", RestockUnits => ()
+);
+activity!(
     /// Records a low-stock alert (once per alert id) and emits `inventory.low_stock`.
     RaiseAlert, "inventory.raise_low_stock_alert", RaiseLowStockAlert => LowStockAlert
 );
@@ -126,6 +143,7 @@ macro_rules! inventory_steps {
             Commit => commit(ReservationRef) -> (),
             CommitAll => commit_all(CommitReservations) -> (),
             Release => release(ReservationRef) -> (),
+            Restock => restock(RestockUnits) -> (),
         }
     };
 }

@@ -19,6 +19,7 @@ pub mod payments;
 pub mod pricing;
 pub mod queues;
 pub mod shipping;
+pub mod vendors;
 
 /// Every search attribute Souk's workflows set (all keywords), for registering them with a
 /// namespace: the checkout's and the shipment's.

@@ -1,5 +1,7 @@
 //! Notification activities. They run on `souk.notifications`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use souk_domain::Money;
 use uuid::Uuid;
@@ -46,4 +48,22 @@ activity!(
     /// Renders the `order_confirmation` template and sends it by e-mail, once per key.
     /// Fails with `InvalidRecipient` (non-retryable) if the mail server refuses the address.
     SendConfirmation, "notifications.send_order_confirmation", SendOrderConfirmation => MessageRef
+);
+
+/// A message from one of the domain's templates (`shipment_shipped`, `fulfilment_reminder`,
+/// ...), its `{{name}}`s filled from `vars`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendMessage {
+    /// The message is sent once per key, however often the activity runs.
+    pub idempotency_key: String,
+    pub to: String,
+    pub template: String,
+    pub vars: BTreeMap<String, String>,
+}
+
+activity!(
+    /// Renders a template and sends it by e-mail, once per key. Fails with `InvalidRecipient`
+    /// (non-retryable) if the mail server refuses the address, `InvalidInput` for a template
+    /// that does not exist.
+    SendMail, "notifications.send", SendMessage => MessageRef
 );

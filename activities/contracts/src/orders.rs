@@ -1,7 +1,7 @@
 //! Orders activities. They run on `souk.orders`.
 
 use serde::{Deserialize, Serialize};
-use souk_domain::order::PaymentStatus;
+use souk_domain::order::{OrderStatus, PaymentStatus, SubOrderStatus};
 use souk_domain::{CountryCode, Currency, Money, Quantity, Sku};
 use uuid::Uuid;
 
@@ -85,6 +85,68 @@ pub struct RecordPayment {
     pub note: String,
 }
 
+/// A vendor's part of an order moved on (its shipment was packed, left, arrived).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordFulfilment {
+    pub order_no: String,
+    pub vendor_id: Uuid,
+    pub status: SubOrderStatus,
+    /// Who or what moved it: `user:<id>`, `carrier:<name>`, `system:<why>`.
+    pub actor: String,
+    /// For the timeline: the shipment's own status, a tracking code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fulfilment {
+    pub sub_order: SubOrderStatus,
+    pub order: OrderStatus,
+}
+
+/// Units of one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineUnits {
+    pub sku: Sku,
+    pub quantity: i32,
+}
+
+/// Units of a vendor's lines given back (the vendor cannot ship them), to be refunded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundLines {
+    pub order_no: String,
+    pub vendor_id: Uuid,
+    /// Idempotency key (`<workflow id>/cancel/<n>`): one refund per key.
+    pub refund_key: String,
+    pub lines: Vec<LineUnits>,
+    pub reason: String,
+    /// Who: `user:<id>`.
+    pub actor: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineRefund {
+    pub sku: Sku,
+    pub quantity: i32,
+    pub amount: Money,
+}
+
+/// What giving the units back is worth, by [`souk_domain::refund`], and where to refund it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinesRefunded {
+    pub checkout_id: String,
+    pub attempt: u32,
+    /// The payment refund's sequence for this key (from [`LINE_REFUND_SEQUENCES`] on).
+    pub sequence: u32,
+    pub amount: Money,
+    pub lines: Vec<LineRefund>,
+    /// Every unit of the order has been given back: the payment is refunded in full.
+    pub order_refunded: bool,
+}
+
+/// The payment refund sequences of line refunds start here (the checkout's own refund is 1).
+pub const LINE_REFUND_SEQUENCES: u32 = 1_000;
+
 activity!(
     /// Places the order, split by vendor. Idempotent by checkout attempt. Fails with
     /// `OrderCancelled` (non-retryable) if the attempt was cancelled first.
@@ -100,6 +162,22 @@ activity!(
     Payment, "orders.record_payment", RecordPayment => ()
 );
 
+activity!(
+    /// Moves the vendor's sub-order forward (a report it has reached already changes nothing,
+    /// so a retry is harmless) and the order with it, by the orders machine, with timeline
+    /// entries. Answers where both are. Fails with `InvalidInput` for a move the machine
+    /// refuses (a cancelled sub-order that ships), `NotFound` for an unknown order or vendor.
+    Fulfil, "orders.record_fulfilment", RecordFulfilment => Fulfilment
+);
+
+activity!(
+    /// Records units of a vendor's lines as given back and what each is worth (the line's unit
+    /// price and its shares of discount, tax and shipping, by `souk_domain::refund`), with a
+    /// timeline entry; once per key (again: what was recorded). Fails with `InvalidInput`
+    /// for a line not the vendor's or more units than are left.
+    GiveBack, "orders.refund_lines", RefundLines => LinesRefunded
+);
+
 /// The orders steps workflows may run as local activities (through the domain's step service)
 /// as well as on `souk.orders`: the one list of them, as `marker => method(input) -> output`.
 /// It calls back the macro it is given with that list, after the macro's own arguments: the
@@ -112,6 +190,8 @@ macro_rules! orders_steps {
             Create => create(CreateOrder) -> OrderRef,
             Cancel => cancel(CancelOrder) -> (),
             Payment => record_payment(RecordPayment) -> (),
+            Fulfil => record_fulfilment(RecordFulfilment) -> Fulfilment,
+            GiveBack => refund_lines(RefundLines) -> LinesRefunded,
         }
     };
 }

@@ -146,6 +146,88 @@ pub enum TrackingOutcome {
     Stale,
 }
 
+/// Why staff are alerted about a shipment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// Not packed within the fulfilment time.
+    FulfilmentLate,
+    /// No carrier scan within the scan timeout after the label.
+    NoScan,
+}
+
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::FulfilmentLate => "fulfilment_late",
+            AlertKind::NoScan => "no_scan",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [AlertKind::FulfilmentLate, AlertKind::NoScan]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// `shipping.raise_alert`: records an alert, once per shipment and kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaiseAlert {
+    pub shipment_id: Uuid,
+    pub kind: AlertKind,
+    pub note: String,
+}
+
+/// `shipping.hand_over`: the vendor handed the labelled parcel to the carrier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandOver {
+    pub shipment_id: Uuid,
+    pub actor: String,
+}
+
+/// The `ship` update: the vendor (or staff) handed the parcel to the carrier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipRequest {
+    pub actor: String,
+}
+
+/// `shipping.cancel_lines`: units of the shipment the vendor cannot send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelUnits {
+    pub shipment_id: Uuid,
+    /// Idempotency key (`<workflow id>/cancel/<n>`).
+    pub key: String,
+    pub lines: Vec<crate::orders::LineUnits>,
+    pub reason: String,
+    pub actor: String,
+}
+
+/// The `cancel_lines` update: the vendor cannot send these units (lost, damaged); they are
+/// refunded to the customer, and put back on hand if `restock`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelLinesRequest {
+    pub lines: Vec<crate::orders::LineUnits>,
+    pub reason: String,
+    #[serde(default)]
+    pub restock: bool,
+    pub actor: String,
+}
+
+/// What a line cancellation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinesCancelled {
+    pub refunded: Money,
+    pub shipment: ShipmentView,
+}
+
+/// `shipping.no_scan`: the carrier never scanned the labelled parcel in time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoScan {
+    pub shipment_id: Uuid,
+    pub note: String,
+}
+
 /// The `pack` update: the vendor (or staff) packed the shipment into this parcel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackRequest {
@@ -176,6 +258,9 @@ pub struct ShipmentView {
     pub label: Option<LabelBought>,
     /// Tracking events received (each carrier event once).
     pub tracking_events: u32,
+    /// What went wrong on the way that support should know of (the shipment went on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 /// Update, signal and query names of the shipment workflow.
@@ -183,6 +268,8 @@ pub mod messages {
     pub const PACK: &str = "pack";
     pub const RATES: &str = "rates";
     pub const BUY_LABEL: &str = "buy_label";
+    pub const SHIP: &str = "ship";
+    pub const CANCEL_LINES: &str = "cancel_lines";
     pub const TRACKING: &str = "tracking";
     pub const STATUS: &str = "status";
 }
@@ -208,6 +295,29 @@ activity!(
     /// Applies a recorded tracking event to the shipment, by the machine's rule for carrier
     /// reports.
     ApplyTracking, "shipping.apply_tracking", TrackingEvent => TrackingOutcome
+);
+
+activity!(
+    /// Records an alert for staff (once per shipment and kind; raising it again changes
+    /// nothing).
+    Alert, "shipping.raise_alert", RaiseAlert => ()
+);
+activity!(
+    /// The parcel is with the carrier: `label_purchased → in_transit`, by the vendor's word
+    /// (the carrier's scans follow). Answers the status (as it was if it moved on already).
+    HandOverShipment, "shipping.hand_over", HandOver => ShipmentStatus
+);
+activity!(
+    /// Records units the vendor cannot send (once per key); with every unit cancelled the
+    /// shipment is `cancelled`. Answers its status. Fails with `InvalidInput` once a label is
+    /// bought, or for more units than are left.
+    CancelShipmentLines, "shipping.cancel_lines", CancelUnits => ShipmentStatus
+);
+activity!(
+    /// A labelled shipment no carrier scanned in time (labelled, or handed over by the vendor
+    /// but never scanned): it becomes an `exception`, with a `no_scan` alert. Answers the
+    /// shipment's status (unchanged if a scan came first).
+    MarkNoScan, "shipping.no_scan", NoScan => ShipmentStatus
 );
 
 /// The shipment workflow, as callers name it.
@@ -258,6 +368,14 @@ message!(
     BuyLabelUpdate: UpdateDefinition, messages::BUY_LABEL, LabelRequest => LabelBought
 );
 message!(
+    /// Update: the parcel was handed to the carrier (refused unless labelled).
+    ShipUpdate: UpdateDefinition, messages::SHIP, ShipRequest => ShipmentView
+);
+message!(
+    /// Update: units the vendor cannot send, refunded (refused once a label is bought).
+    CancelLinesUpdate: UpdateDefinition, messages::CANCEL_LINES, CancelLinesRequest => LinesCancelled
+);
+message!(
     /// Signal: a carrier's tracking event, recorded by the shipping domain first.
     Tracking: SignalDefinition, messages::TRACKING, TrackingEvent
 );
@@ -280,9 +398,9 @@ mod client {
     };
 
     use super::{
-        BuyLabelUpdate, LabelBought, LabelRequest, PackRequest, PackUpdate, RateChoice,
-        RatesUpdate, Shipment, ShipmentInput, ShipmentView, Status, Tracking, TrackingEvent,
-        messages,
+        BuyLabelUpdate, CancelLinesRequest, CancelLinesUpdate, LabelBought, LabelRequest,
+        LinesCancelled, PackRequest, PackUpdate, RateChoice, RatesUpdate, ShipRequest, ShipUpdate,
+        Shipment, ShipmentInput, ShipmentView, Status, Tracking, TrackingEvent, messages,
     };
     use crate::checkout::SignalError;
 
@@ -344,6 +462,32 @@ mod client {
                 .get_workflow_handle::<Shipment>(id)
                 .execute_update(
                     BuyLabelUpdate,
+                    request,
+                    WorkflowExecuteUpdateOptions::default(),
+                )
+                .await
+        }
+
+        pub async fn ship(
+            &self,
+            id: &str,
+            request: ShipRequest,
+        ) -> Result<ShipmentView, WorkflowUpdateError> {
+            self.client
+                .get_workflow_handle::<Shipment>(id)
+                .execute_update(ShipUpdate, request, WorkflowExecuteUpdateOptions::default())
+                .await
+        }
+
+        pub async fn cancel_lines(
+            &self,
+            id: &str,
+            request: CancelLinesRequest,
+        ) -> Result<LinesCancelled, WorkflowUpdateError> {
+            self.client
+                .get_workflow_handle::<Shipment>(id)
+                .execute_update(
+                    CancelLinesUpdate,
                     request,
                     WorkflowExecuteUpdateOptions::default(),
                 )

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod money;
 pub mod order;
 pub mod quote;
+pub mod refund;
 pub mod shipment;
 pub mod stock;
 pub mod text;

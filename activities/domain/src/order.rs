@@ -2,12 +2,16 @@
 
 use serde::{Deserialize, Serialize};
 
-/// placed → processing → shipped → delivered; placed/processing → cancelled; delivered → returned.
+/// An order's fulfilment follows its vendors' sub-orders ([`OrderStatus::of_sub_orders`]):
+/// placed → processing → partially_shipped → shipped → delivered, moving forward only (a step
+/// may be skipped: a second vendor's parcel delivered before the first one left);
+/// placed/processing → cancelled; delivered → returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     Placed,
     Processing,
+    PartiallyShipped,
     Shipped,
     Delivered,
     Cancelled,
@@ -22,9 +26,10 @@ pub struct IllegalTransition {
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 6] = [
+    pub const ALL: [OrderStatus; 7] = [
         OrderStatus::Placed,
         OrderStatus::Processing,
+        OrderStatus::PartiallyShipped,
         OrderStatus::Shipped,
         OrderStatus::Delivered,
         OrderStatus::Cancelled,
@@ -35,6 +40,7 @@ impl OrderStatus {
         match self {
             OrderStatus::Placed => "placed",
             OrderStatus::Processing => "processing",
+            OrderStatus::PartiallyShipped => "partially_shipped",
             OrderStatus::Shipped => "shipped",
             OrderStatus::Delivered => "delivered",
             OrderStatus::Cancelled => "cancelled",
@@ -46,18 +52,28 @@ impl OrderStatus {
         Self::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
+    /// Where the status is on the way to the customer (none: off it).
+    fn progress(self) -> Option<u8> {
+        match self {
+            OrderStatus::Placed => Some(0),
+            OrderStatus::Processing => Some(1),
+            OrderStatus::PartiallyShipped => Some(2),
+            OrderStatus::Shipped => Some(3),
+            OrderStatus::Delivered => Some(4),
+            OrderStatus::Cancelled | OrderStatus::Returned => None,
+        }
+    }
+
     /// Whether `self → to` is allowed. Staying in the same status is not a transition.
     pub fn can_become(self, to: OrderStatus) -> bool {
         use OrderStatus::*;
-        matches!(
-            (self, to),
-            (Placed, Processing)
-                | (Processing, Shipped)
-                | (Shipped, Delivered)
-                | (Placed, Cancelled)
-                | (Processing, Cancelled)
-                | (Delivered, Returned)
-        )
+        match (self.progress(), to.progress()) {
+            (Some(from), Some(to)) => to > from,
+            _ => matches!(
+                (self, to),
+                (Placed | Processing, Cancelled) | (Delivered, Returned)
+            ),
+        }
     }
 
     pub fn transition(self, to: OrderStatus) -> Result<OrderStatus, IllegalTransition> {
@@ -67,9 +83,137 @@ impl OrderStatus {
             Err(IllegalTransition { from: self, to })
         }
     }
+
+    /// What an order is at, from its sub-orders: the cancelled ones aside, processing once any
+    /// is, partially shipped once any left, shipped and delivered when all have; cancelled
+    /// when every one is; returned when every one delivered came back.
+    pub fn of_sub_orders(subs: &[SubOrderStatus]) -> OrderStatus {
+        use SubOrderStatus as S;
+        let active: Vec<SubOrderStatus> = subs
+            .iter()
+            .copied()
+            .filter(|s| *s != S::Cancelled)
+            .collect();
+        if active.is_empty() {
+            return if subs.is_empty() {
+                OrderStatus::Placed
+            } else {
+                OrderStatus::Cancelled
+            };
+        }
+        if active.iter().all(|s| *s == S::Returned) {
+            return OrderStatus::Returned;
+        }
+        let least = active.iter().map(|s| s.progress()).min().unwrap_or(0);
+        let most = active.iter().map(|s| s.progress()).max().unwrap_or(0);
+        match (least, most) {
+            (3, _) => OrderStatus::Delivered,
+            (2, _) => OrderStatus::Shipped,
+            (_, 2..) => OrderStatus::PartiallyShipped,
+            (_, 1) => OrderStatus::Processing,
+            _ => OrderStatus::Placed,
+        }
+    }
 }
 
 impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One vendor's part of an order: placed → processing (packed) → shipped (with the carrier)
+/// → delivered, forward only; placed/processing → cancelled (nothing of it will ship);
+/// delivered → returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubOrderStatus {
+    Placed,
+    Processing,
+    Shipped,
+    Delivered,
+    Cancelled,
+    Returned,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a vendor's part of an order cannot go from {from} to {to}")]
+pub struct IllegalSubOrderTransition {
+    pub from: SubOrderStatus,
+    pub to: SubOrderStatus,
+}
+
+impl SubOrderStatus {
+    pub const ALL: [SubOrderStatus; 6] = [
+        SubOrderStatus::Placed,
+        SubOrderStatus::Processing,
+        SubOrderStatus::Shipped,
+        SubOrderStatus::Delivered,
+        SubOrderStatus::Cancelled,
+        SubOrderStatus::Returned,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubOrderStatus::Placed => "placed",
+            SubOrderStatus::Processing => "processing",
+            SubOrderStatus::Shipped => "shipped",
+            SubOrderStatus::Delivered => "delivered",
+            SubOrderStatus::Cancelled => "cancelled",
+            SubOrderStatus::Returned => "returned",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Where it is on the way (returned counts as delivered).
+    fn progress(self) -> u8 {
+        match self {
+            SubOrderStatus::Placed | SubOrderStatus::Cancelled => 0,
+            SubOrderStatus::Processing => 1,
+            SubOrderStatus::Shipped => 2,
+            SubOrderStatus::Delivered | SubOrderStatus::Returned => 3,
+        }
+    }
+
+    /// Whether `self → to` is allowed. Staying in the same status is not a transition.
+    pub fn can_become(self, to: SubOrderStatus) -> bool {
+        use SubOrderStatus::*;
+        match (self, to) {
+            (Placed | Processing | Shipped, Processing | Shipped | Delivered) => {
+                to.progress() > self.progress()
+            }
+            (Placed | Processing, Cancelled) | (Delivered, Returned) => true,
+            _ => false,
+        }
+    }
+
+    pub fn transition(
+        self,
+        to: SubOrderStatus,
+    ) -> Result<SubOrderStatus, IllegalSubOrderTransition> {
+        if self.can_become(to) {
+            Ok(to)
+        } else {
+            Err(IllegalSubOrderTransition { from: self, to })
+        }
+    }
+
+    /// Whether `self` is already at or past `to` on the way to the customer: reporting `to`
+    /// again (a retried or late report) changes nothing.
+    pub fn has_reached(self, to: SubOrderStatus) -> bool {
+        match to {
+            SubOrderStatus::Processing | SubOrderStatus::Shipped | SubOrderStatus::Delivered => {
+                self != SubOrderStatus::Cancelled && self.progress() >= to.progress()
+            }
+            _ => self == to,
+        }
+    }
+}
+
+impl std::fmt::Display for SubOrderStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -151,19 +295,95 @@ mod tests {
     #[test]
     fn only_the_documented_transitions_are_allowed() {
         use OrderStatus::*;
-        let allowed = [
-            (Placed, Processing),
-            (Processing, Shipped),
-            (Shipped, Delivered),
+        let way = [Placed, Processing, PartiallyShipped, Shipped, Delivered];
+        let mut allowed = vec![
             (Placed, Cancelled),
             (Processing, Cancelled),
             (Delivered, Returned),
         ];
+        for (i, from) in way.iter().enumerate() {
+            for to in &way[i + 1..] {
+                allowed.push((*from, *to));
+            }
+        }
         for from in OrderStatus::ALL {
             for to in OrderStatus::ALL {
                 let expected = allowed.contains(&(from, to));
                 assert_eq!(from.can_become(to), expected, "{from} -> {to}");
                 assert_eq!(from.transition(to).is_ok(), expected);
+            }
+        }
+    }
+
+    #[test]
+    fn a_sub_order_moves_forward_only() {
+        use SubOrderStatus::*;
+        let allowed = [
+            (Placed, Processing),
+            (Placed, Shipped),
+            (Placed, Delivered),
+            (Processing, Shipped),
+            (Processing, Delivered),
+            (Shipped, Delivered),
+            (Placed, Cancelled),
+            (Processing, Cancelled),
+            (Delivered, Returned),
+        ];
+        for from in SubOrderStatus::ALL {
+            for to in SubOrderStatus::ALL {
+                let expected = allowed.contains(&(from, to));
+                assert_eq!(from.can_become(to), expected, "{from} -> {to}");
+                assert_eq!(from.transition(to).is_ok(), expected);
+            }
+        }
+        assert!(Delivered.has_reached(Shipped));
+        assert!(Shipped.has_reached(Shipped));
+        assert!(Returned.has_reached(Delivered));
+        assert!(!Processing.has_reached(Shipped));
+        assert!(!Cancelled.has_reached(Processing));
+        assert!(!Placed.has_reached(Cancelled));
+    }
+
+    #[test]
+    fn the_order_follows_its_sub_orders() {
+        use SubOrderStatus as S;
+        let cases: [(&[S], OrderStatus); 12] = [
+            (&[], OrderStatus::Placed),
+            (&[S::Placed, S::Placed], OrderStatus::Placed),
+            (&[S::Processing, S::Placed], OrderStatus::Processing),
+            (&[S::Shipped, S::Placed], OrderStatus::PartiallyShipped),
+            (
+                &[S::Delivered, S::Processing],
+                OrderStatus::PartiallyShipped,
+            ),
+            (&[S::Shipped, S::Delivered], OrderStatus::Shipped),
+            (&[S::Delivered, S::Delivered], OrderStatus::Delivered),
+            (&[S::Delivered, S::Cancelled], OrderStatus::Delivered),
+            (&[S::Placed, S::Cancelled], OrderStatus::Placed),
+            (&[S::Cancelled, S::Cancelled], OrderStatus::Cancelled),
+            (&[S::Returned, S::Delivered], OrderStatus::Delivered),
+            (&[S::Returned, S::Cancelled], OrderStatus::Returned),
+        ];
+        for (subs, expected) in cases {
+            assert_eq!(OrderStatus::of_sub_orders(subs), expected, "{subs:?}");
+        }
+    }
+
+    #[test]
+    fn a_sub_order_moving_forward_never_moves_its_order_back() {
+        use SubOrderStatus as S;
+        let forward = [S::Placed, S::Processing, S::Shipped, S::Delivered];
+        // Every pair of sub-orders, and every forward move of either one.
+        for a in forward {
+            for b in forward {
+                let before = OrderStatus::of_sub_orders(&[a, b]);
+                for a2 in forward.into_iter().filter(|x| a.can_become(*x)) {
+                    let after = OrderStatus::of_sub_orders(&[a2, b]);
+                    assert!(
+                        after == before || before.can_become(after),
+                        "{a:?},{b:?} -> {a2:?},{b:?}: {before} -> {after}"
+                    );
+                }
             }
         }
     }

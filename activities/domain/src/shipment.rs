@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::order::SubOrderStatus;
+
 /// `awaiting_fulfillment → packed → label_purchased → in_transit → out_for_delivery →
 /// delivered`, with `exception` (a carrier problem, from which a parcel may recover),
 /// `returned_to_sender` and `cancelled`. `delivered`, `returned_to_sender` and `cancelled`
@@ -92,6 +94,25 @@ impl ShipmentStatus {
                 | ShipmentStatus::Exception
                 | ShipmentStatus::ReturnedToSender
         )
+    }
+
+    /// What the vendor's part of the order is at when its shipment reaches `self` (none: the
+    /// shipment says nothing new about it). Packed or labelled: processing; with the carrier:
+    /// shipped; an exception or a return to the sender leaves it where it was.
+    pub fn sub_order(self) -> Option<SubOrderStatus> {
+        match self {
+            ShipmentStatus::AwaitingFulfillment
+            | ShipmentStatus::Exception
+            | ShipmentStatus::ReturnedToSender => None,
+            ShipmentStatus::Packed | ShipmentStatus::LabelPurchased => {
+                Some(SubOrderStatus::Processing)
+            }
+            ShipmentStatus::InTransit | ShipmentStatus::OutForDelivery => {
+                Some(SubOrderStatus::Shipped)
+            }
+            ShipmentStatus::Delivered => Some(SubOrderStatus::Delivered),
+            ShipmentStatus::Cancelled => Some(SubOrderStatus::Cancelled),
+        }
     }
 
     /// Whether `self → to` is allowed. Staying in the same status is not a transition.

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use souk_contracts::inventory::{
     Commit, CommitAll, CommitReservations, Extend, ExtendReservation, LowStockAlert, RaiseAlert,
-    RaiseLowStockAlert, Release, Reservation, ReservationRef, Reserve, ReserveStock,
+    RaiseLowStockAlert, Release, Reservation, ReservationRef, Reserve, ReserveStock, Restock,
+    RestockUnits,
 };
 use sqlx::PgPool;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -73,6 +74,17 @@ impl Step<Release> for InventoryActivities {
         )
         .await
         .map_err(failure)
+    }
+}
+
+#[tonic::async_trait]
+impl Step<Restock> for InventoryActivities {
+    async fn run(&self, ctx: &Ctx, input: RestockUnits) -> Result<(), StepError> {
+        let new = store::restock(&self.pool, ctx, &input)
+            .await
+            .map_err(failure)?;
+        tracing::info!(sku = %input.sku, warehouse = %input.warehouse, quantity = input.quantity, new, "restocked");
+        Ok(())
     }
 }
 

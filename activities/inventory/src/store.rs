@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use souk_contracts::inventory::{
-    Allocation, LowStockAlert, RaiseLowStockAlert, Reservation, ReserveStock,
+    Allocation, LowStockAlert, RaiseLowStockAlert, Reservation, ReserveStock, RestockUnits,
 };
 use souk_domain::Sku;
 use souk_domain::cursor::TextCursor;
@@ -257,6 +257,66 @@ pub async fn set_on_hand(
     .await?;
     tx.commit().await?;
     Ok((level, crossed))
+}
+
+/// Puts `r.quantity` units of `r.sku` back on hand in `r.warehouse`, once per `r.key`.
+/// Answers whether they went back now (false: they had before).
+pub async fn restock(pool: &PgPool, ctx: &Ctx, r: &RestockUnits) -> Result<bool, Error> {
+    if r.quantity <= 0 {
+        return Err(Error::Invalid("a restock is of at least one unit".into()));
+    }
+    if !souk_domain::stock::is_warehouse_code(&r.warehouse) {
+        return Err(Error::UnknownWarehouse(r.warehouse.clone()));
+    }
+    let mut tx = pool.begin().await?;
+    let known = sqlx::query_scalar!(
+        "SELECT EXISTS (SELECT 1 FROM inventory.warehouses WHERE code = $1)",
+        r.warehouse
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if known != Some(true) {
+        return Err(Error::UnknownWarehouse(r.warehouse.clone()));
+    }
+    let new = sqlx::query!(
+        "INSERT INTO inventory.restocks (key, sku, warehouse, quantity, reason, actor)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
+        r.key,
+        r.sku.as_str(),
+        r.warehouse,
+        r.quantity,
+        r.reason,
+        ctx.actor
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if new {
+        sqlx::query!(
+            "INSERT INTO inventory.stock (sku, warehouse, on_hand) VALUES ($1, $2, $3)
+             ON CONFLICT ON CONSTRAINT stock_pkey
+             DO UPDATE SET on_hand = inventory.stock.on_hand + EXCLUDED.on_hand, updated_at = now()",
+            r.sku.as_str(),
+            r.warehouse,
+            r.quantity
+        )
+        .execute(&mut *tx)
+        .await?;
+        outbox::emit(
+            &mut tx,
+            &crate::SCHEMA,
+            ctx,
+            "inventory.restocked",
+            serde_json::json!({
+                "key": r.key, "sku": r.sku, "warehouse": r.warehouse, "quantity": r.quantity,
+                "reason": r.reason,
+            }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(new)
 }
 
 /// Creates or renames a warehouse.

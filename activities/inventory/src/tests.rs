@@ -462,3 +462,37 @@ async fn a_low_stock_alert_is_recorded_once_per_alert_id(pool: PgPool) {
     assert!(next.is_none());
     assert_eq!(outbox_count(&pool, "inventory.low_stock").await, 1);
 }
+
+#[sqlx::test(migrations = false)]
+async fn units_go_back_on_hand_once_per_key(pool: PgPool) {
+    let sku = setup(&pool, "BACK-1", &[("east", 5)]).await;
+    let units =
+        |key: &str, warehouse: &str, quantity: i64| souk_contracts::inventory::RestockUnits {
+            key: key.into(),
+            sku: sku.clone(),
+            warehouse: warehouse.into(),
+            quantity,
+            reason: "not shipped".into(),
+        };
+    let ctx = Ctx::new("user:vendor");
+    assert!(
+        store::restock(&pool, &ctx, &units("k/1", "east", 2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store::restock(&pool, &ctx, &units("k/1", "east", 2))
+            .await
+            .unwrap()
+    );
+    assert_eq!(level(&pool, &sku).await.on_hand(), 7);
+    assert_eq!(outbox_count(&pool, "inventory.restocked").await, 1);
+    let unknown = store::restock(&pool, &ctx, &units("k/2", "mars", 1)).await;
+    assert!(
+        matches!(unknown, Err(Error::UnknownWarehouse(_))),
+        "{unknown:?}"
+    );
+    let none = store::restock(&pool, &ctx, &units("k/3", "east", 0)).await;
+    assert!(matches!(none, Err(Error::Invalid(_))), "{none:?}");
+    assert_eq!(level(&pool, &sku).await.on_hand(), 7);
+}

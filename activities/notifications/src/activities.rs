@@ -4,14 +4,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use souk_contracts::failures;
-use souk_contracts::notifications::{MessageRef, SendConfirmation, SendOrderConfirmation};
+use souk_contracts::notifications::{
+    MessageRef, SendConfirmation, SendMail, SendMessage, SendOrderConfirmation,
+};
 use sqlx::PgPool;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use super::mailer::Mailer;
 use super::store::{self, Error};
-use souk_kit::failure::{StepError, business, ctx_of, transient};
+use souk_kit::failure::{business, ctx_of, transient};
 
 pub struct NotificationActivities {
     pub pool: PgPool,
@@ -65,26 +67,60 @@ impl NotificationActivities {
             &vars,
         )
         .await
-        .map_err(|e| match e {
-            // The server's words often quote the address: they go to the log, not into the
-            // workflow's history.
-            Error::Refused(reply) => {
-                tracing::warn!(order_no = %input.order_no, reply = %reply, "confirmation refused by the mail server");
-                business(
-                    failures::INVALID_RECIPIENT,
-                    "the mail server refused the recipient",
-                )
-            }
-            Error::UnknownTemplate(_) => business(failures::INVALID_INPUT, e),
-            other => transient(anyhow::anyhow!("{other}")),
-        })
-        .map_err(StepError::into_activity)?;
+        .map_err(|e| failed(e, "order_confirmation"))?;
         tracing::info!(order_no = %input.order_no, newly_sent = sent.newly_sent, "order confirmation");
-        Ok(MessageRef {
-            message_id: sent.message_id,
-            status: sent.status,
-            provider_message_id: sent.provider_message_id,
-            newly_sent: sent.newly_sent,
-        })
+        Ok(message_ref(sent))
     }
+
+    #[activity(definition = SendMail)]
+    pub async fn send(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: SendMessage,
+    ) -> Result<MessageRef, ActivityError> {
+        let vars: BTreeMap<&str, String> = input
+            .vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        let sent = store::send_once(
+            &self.pool,
+            self.mailer.as_ref(),
+            &ctx_of(&ctx),
+            &input.idempotency_key,
+            &input.to,
+            &input.template,
+            &vars,
+        )
+        .await
+        .map_err(|e| failed(e, &input.template))?;
+        tracing::info!(template = %input.template, key = %input.idempotency_key, newly_sent = sent.newly_sent, "message");
+        Ok(message_ref(sent))
+    }
+}
+
+fn message_ref(sent: store::Sent) -> MessageRef {
+    MessageRef {
+        message_id: sent.message_id,
+        status: sent.status,
+        provider_message_id: sent.provider_message_id,
+        newly_sent: sent.newly_sent,
+    }
+}
+
+fn failed(e: Error, template: &str) -> ActivityError {
+    match e {
+        // The server's words often quote the address: they go to the log, not into the
+        // workflow's history.
+        Error::Refused(reply) => {
+            tracing::warn!(template, reply = %reply, "message refused by the mail server");
+            business(
+                failures::INVALID_RECIPIENT,
+                "the mail server refused the recipient",
+            )
+        }
+        Error::UnknownTemplate(_) => business(failures::INVALID_INPUT, e),
+        other => transient(anyhow::anyhow!("{other}")),
+    }
+    .into_activity()
 }

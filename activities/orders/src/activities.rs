@@ -1,7 +1,8 @@
 //! Orders steps: as Temporal activities on `souk.orders`, and over the step service.
 
 use souk_contracts::orders::{
-    Cancel, CancelOrder, Create, CreateOrder, OrderRef, Payment, RecordPayment,
+    Cancel, CancelOrder, Create, CreateOrder, Fulfil, Fulfilment, GiveBack, LinesRefunded,
+    OrderRef, Payment, RecordFulfilment, RecordPayment, RefundLines,
 };
 use sqlx::PgPool;
 
@@ -59,6 +60,28 @@ impl Step<Payment> for OrderActivities {
         )
         .await
         .map_err(failure)
+    }
+}
+
+#[tonic::async_trait]
+impl Step<Fulfil> for OrderActivities {
+    async fn run(&self, ctx: &Ctx, input: RecordFulfilment) -> Result<Fulfilment, StepError> {
+        let done = store::record_fulfilment(&self.pool, ctx, &input)
+            .await
+            .map_err(failure)?;
+        tracing::info!(order_no = %input.order_no, vendor_id = %input.vendor_id, sub_order = %done.sub_order, order = %done.order, "fulfilment recorded");
+        Ok(done)
+    }
+}
+
+#[tonic::async_trait]
+impl Step<GiveBack> for OrderActivities {
+    async fn run(&self, ctx: &Ctx, input: RefundLines) -> Result<LinesRefunded, StepError> {
+        let done = store::refund_lines(&self.pool, ctx, &input)
+            .await
+            .map_err(failure)?;
+        tracing::info!(order_no = %input.order_no, vendor_id = %input.vendor_id, key = %input.refund_key, amount = %done.amount, "lines given back");
+        Ok(done)
     }
 }
 

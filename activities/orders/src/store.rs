@@ -3,8 +3,16 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use souk_contracts::orders::{CreateOrder, OrderRef};
-use souk_domain::order::{IllegalTransition, OrderStatus, PaymentStatus, is_order_no, order_no};
+use souk_contracts::orders::{
+    CreateOrder, Fulfilment, LINE_REFUND_SEQUENCES, LineRefund, LinesRefunded, OrderRef,
+    RecordFulfilment, RefundLines,
+};
+use souk_domain::Sku;
+use souk_domain::order::{
+    IllegalSubOrderTransition, IllegalTransition, OrderStatus, PaymentStatus, SubOrderStatus,
+    is_order_no, order_no,
+};
+use souk_domain::refund::{LinePaid, RefundError};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -20,6 +28,8 @@ pub enum Error {
     NotFound(String),
     #[error(transparent)]
     Transition(#[from] IllegalTransition),
+    #[error(transparent)]
+    SubOrder(#[from] IllegalSubOrderTransition),
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -29,7 +39,7 @@ pub enum Error {
 impl Described for Error {
     fn kind(&self) -> Kind {
         match self {
-            Error::Cancelled { .. } | Error::Transition(_) => Kind::Conflict,
+            Error::Cancelled { .. } | Error::Transition(_) | Error::SubOrder(_) => Kind::Conflict,
             Error::NotFound(_) => Kind::NotFound,
             Error::Invalid(_) => Kind::Invalid,
             Error::Db(_) => Kind::Unavailable,
@@ -39,7 +49,7 @@ impl Described for Error {
     fn reason(&self) -> &'static str {
         match self {
             Error::Cancelled { .. } => "order_cancelled",
-            Error::Transition(_) => "illegal_transition",
+            Error::Transition(_) | Error::SubOrder(_) => "illegal_transition",
             Error::NotFound(_) => "order_not_found",
             Error::Invalid(_) => "invalid_request",
             Error::Db(_) => "database_unavailable",
@@ -357,54 +367,323 @@ pub async fn record_payment(
     Ok(())
 }
 
-/// Moves an order (and its sub-orders) to another status through the state machine.
-pub async fn transition(
+/// Moves `vendor`'s part of order `order_no` to `to` and the order with it (by
+/// [`OrderStatus::of_sub_orders`]), each change with a timeline entry by `actor` and an event.
+/// A sub-order that has reached `to` already stays as it is, so a retried or late report
+/// changes nothing. Answers where both are.
+pub async fn record_fulfilment(
     pool: &PgPool,
     ctx: &Ctx,
-    order_no: &str,
-    to: OrderStatus,
-    note: Option<&str>,
-) -> Result<(), Error> {
-    if !is_order_no(order_no) {
-        return Err(Error::NotFound(order_no.to_string()));
+    r: &RecordFulfilment,
+) -> Result<Fulfilment, Error> {
+    if !is_order_no(&r.order_no) {
+        return Err(Error::NotFound(r.order_no.clone()));
     }
     let mut tx = pool.begin().await?;
-    let row = sqlx::query!(
+    let order = sqlx::query!(
         "SELECT id, status FROM orders.orders WHERE order_no = $1 FOR UPDATE",
-        order_no
+        r.order_no
     )
     .fetch_optional(&mut *tx)
     .await?
-    .ok_or_else(|| Error::NotFound(order_no.to_string()))?;
-    let from = OrderStatus::parse(&row.status)
-        .ok_or_else(|| Error::Invalid(format!("unknown status {}", row.status)))?;
-    from.transition(to)?;
+    .ok_or_else(|| Error::NotFound(r.order_no.clone()))?;
+    let subs = sqlx::query!(
+        "SELECT vendor_id, status FROM orders.sub_orders WHERE order_id = $1",
+        order.id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let parse = |s: &str| {
+        SubOrderStatus::parse(s).ok_or_else(|| Error::Invalid(format!("unknown status {s}")))
+    };
+    let mut statuses = Vec::with_capacity(subs.len());
+    let mut current = None;
+    for sub in &subs {
+        let status = parse(&sub.status)?;
+        if sub.vendor_id == r.vendor_id {
+            current = Some(statuses.len());
+        }
+        statuses.push(status);
+    }
+    let at = current.ok_or_else(|| {
+        Error::NotFound(format!(
+            "{}: no part of it is vendor {}",
+            r.order_no, r.vendor_id
+        ))
+    })?;
+    let from_order = OrderStatus::parse(&order.status)
+        .ok_or_else(|| Error::Invalid(format!("unknown status {}", order.status)))?;
+    if statuses[at].has_reached(r.status) {
+        return Ok(Fulfilment {
+            sub_order: statuses[at],
+            order: from_order,
+        });
+    }
+    statuses[at].transition(r.status)?;
+    statuses[at] = r.status;
     sqlx::query!(
-        "UPDATE orders.orders SET status = $2, updated_at = now() WHERE id = $1",
-        row.id,
-        to.as_str()
+        "UPDATE orders.sub_orders SET status = $3, updated_at = now()
+         WHERE order_id = $1 AND vendor_id = $2",
+        order.id,
+        r.vendor_id,
+        r.status.as_str()
     )
     .execute(&mut *tx)
     .await?;
-    sqlx::query!(
-        "UPDATE orders.sub_orders SET status = $2, updated_at = now() WHERE order_id = $1 AND status = $3",
-        row.id,
-        to.as_str(),
-        from.as_str()
+    let vendor_note = match &r.note {
+        Some(n) => format!("vendor {}: {n}", r.vendor_id),
+        None => format!("vendor {}", r.vendor_id),
+    };
+    timeline(
+        &mut tx,
+        order.id,
+        &format!("sub_order_{}", r.status.as_str()),
+        &r.actor,
+        Some(&vendor_note),
     )
-    .execute(&mut *tx)
     .await?;
-    timeline(&mut tx, row.id, to.as_str(), &ctx.actor, note).await?;
     outbox::emit(
         &mut tx,
         &crate::SCHEMA,
         ctx,
-        "orders.status_changed",
-        serde_json::json!({"order_id": row.id, "order_no": order_no, "from": from.as_str(), "to": to.as_str()}),
+        "orders.sub_order_status_changed",
+        serde_json::json!({"order_id": order.id, "order_no": r.order_no, "vendor_id": r.vendor_id, "to": r.status.as_str()}),
     )
     .await?;
+    let to_order = OrderStatus::of_sub_orders(&statuses);
+    // The order never moves back: a status it cannot become from here (a payment problem
+    // cancelled it) stays, with the sub-order's move recorded.
+    if to_order != from_order && from_order.can_become(to_order) {
+        sqlx::query!(
+            "UPDATE orders.orders SET status = $2, updated_at = now() WHERE id = $1",
+            order.id,
+            to_order.as_str()
+        )
+        .execute(&mut *tx)
+        .await?;
+        timeline(&mut tx, order.id, to_order.as_str(), &r.actor, None).await?;
+        outbox::emit(
+            &mut tx,
+            &crate::SCHEMA,
+            ctx,
+            "orders.status_changed",
+            serde_json::json!({"order_id": order.id, "order_no": r.order_no, "from": from_order.as_str(), "to": to_order.as_str()}),
+        )
+        .await?;
+    }
     tx.commit().await?;
-    Ok(())
+    Ok(Fulfilment {
+        sub_order: r.status,
+        order: if from_order.can_become(to_order) {
+            to_order
+        } else {
+            from_order
+        },
+    })
+}
+
+/// Records units of `r.vendor_id`'s lines as given back and what each is worth, by
+/// [`souk_domain::refund`], with a timeline entry and an event, once per `r.refund_key` (again:
+/// what was recorded then). Each key gets the next payment refund sequence of the order.
+pub async fn refund_lines(
+    pool: &PgPool,
+    ctx: &Ctx,
+    r: &RefundLines,
+) -> Result<LinesRefunded, Error> {
+    if !is_order_no(&r.order_no) {
+        return Err(Error::NotFound(r.order_no.clone()));
+    }
+    if r.lines.is_empty() {
+        return Err(Error::Invalid("no lines to give back".into()));
+    }
+    let mut tx = pool.begin().await?;
+    let order = sqlx::query!(
+        "SELECT id, checkout_id, attempt, currency FROM orders.orders WHERE order_no = $1 FOR UPDATE",
+        r.order_no
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| Error::NotFound(r.order_no.clone()))?;
+    let currency = souk_domain::Currency::parse(&order.currency)
+        .map_err(|e| Error::Invalid(format!("the order's currency: {e}")))?;
+    let money = |amount: i64| souk_domain::Money::new(amount, currency);
+    let lines = sqlx::query!(
+        "SELECT l.sku, l.unit_price, l.quantity, l.line_total, l.discount, l.tax,
+                l.refunded_quantity
+         FROM orders.order_lines l
+         WHERE l.order_id = $1 AND l.vendor_id = $2 ORDER BY l.sku",
+        order.id,
+        r.vendor_id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let done = sqlx::query!(
+        "SELECT sequence, sku, quantity, amount FROM orders.line_refunds
+         WHERE order_id = $1 AND refund_key = $2 ORDER BY sku",
+        order.id,
+        r.refund_key
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let everything_back = |lines: &[(i32, i32)]| lines.iter().all(|(q, back)| q == back);
+    if let Some(first) = done.first() {
+        let all: Vec<(i32, i32)> = sqlx::query!(
+            "SELECT quantity, refunded_quantity FROM orders.order_lines WHERE order_id = $1",
+            order.id
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|l| (l.quantity, l.refunded_quantity))
+        .collect();
+        let lines = done
+            .iter()
+            .map(|d| {
+                Ok(LineRefund {
+                    sku: Sku::parse(&d.sku).map_err(|e| Error::Invalid(e.to_string()))?,
+                    quantity: d.quantity,
+                    amount: money(d.amount),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        return Ok(LinesRefunded {
+            checkout_id: order.checkout_id,
+            attempt: order.attempt as u32,
+            sequence: first.sequence as u32,
+            amount: money(done.iter().map(|d| d.amount).sum()),
+            lines,
+            order_refunded: everything_back(&all),
+        });
+    }
+    let shipping = sqlx::query_scalar!(
+        "SELECT shipping FROM orders.sub_orders WHERE order_id = $1 AND vendor_id = $2",
+        order.id,
+        r.vendor_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| {
+        Error::NotFound(format!(
+            "{}: no part of it is vendor {}",
+            r.order_no, r.vendor_id
+        ))
+    })?;
+    let values: Vec<i64> = lines.iter().map(|l| l.line_total).collect();
+    let shipping_shares = souk_domain::refund::shipping_shares(shipping, &values);
+    let sequence = LINE_REFUND_SEQUENCES as i64
+        + sqlx::query_scalar!(
+            r#"SELECT count(DISTINCT refund_key) AS "n!" FROM orders.line_refunds WHERE order_id = $1"#,
+            order.id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut refunds = Vec::with_capacity(r.lines.len());
+    for (n, wanted) in r.lines.iter().enumerate() {
+        if r.lines[..n].iter().any(|w| w.sku == wanted.sku) {
+            return Err(Error::Invalid(format!("{} is named twice", wanted.sku)));
+        }
+        let i = lines
+            .iter()
+            .position(|l| l.sku == wanted.sku.as_str())
+            .ok_or_else(|| {
+                Error::Invalid(format!("{} is not one of the vendor's lines", wanted.sku))
+            })?;
+        let l = &lines[i];
+        let paid = LinePaid {
+            unit_price: l.unit_price,
+            quantity: i64::from(l.quantity),
+            discount: l.discount,
+            tax: l.tax,
+            shipping: shipping_shares[i],
+        };
+        let amount = paid
+            .refund(i64::from(l.refunded_quantity), i64::from(wanted.quantity))
+            .map_err(|e| match e {
+                RefundError::TooMany { .. } => Error::Invalid(format!(
+                    "{} units of {} cannot be given back: {} of {} are left",
+                    wanted.quantity,
+                    wanted.sku,
+                    l.quantity - l.refunded_quantity,
+                    l.quantity
+                )),
+                other => Error::Invalid(other.to_string()),
+            })?;
+        sqlx::query!(
+            "UPDATE orders.order_lines SET refunded_quantity = refunded_quantity + $3, updated_at = now()
+             WHERE order_id = $1 AND sku = $2",
+            order.id,
+            wanted.sku.as_str(),
+            wanted.quantity
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "INSERT INTO orders.line_refunds (order_id, refund_key, sequence, sku, quantity, amount, reason, actor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            order.id,
+            r.refund_key,
+            sequence as i32,
+            wanted.sku.as_str(),
+            wanted.quantity,
+            amount,
+            r.reason,
+            r.actor
+        )
+        .execute(&mut *tx)
+        .await?;
+        refunds.push(LineRefund {
+            sku: wanted.sku.clone(),
+            quantity: wanted.quantity,
+            amount: money(amount),
+        });
+    }
+    let total = money(refunds.iter().map(|l| l.amount.amount).sum());
+    let what = refunds
+        .iter()
+        .map(|l| format!("{} × {} ({})", l.quantity, l.sku, l.amount))
+        .collect::<Vec<_>>()
+        .join(", ");
+    timeline(
+        &mut tx,
+        order.id,
+        "lines_refunded",
+        &r.actor,
+        Some(&format!(
+            "vendor {}: {what}, {total} to refund: {}",
+            r.vendor_id, r.reason
+        )),
+    )
+    .await?;
+    outbox::emit(
+        &mut tx,
+        &crate::SCHEMA,
+        ctx,
+        "orders.lines_refunded",
+        serde_json::json!({
+            "order_id": order.id, "order_no": r.order_no, "vendor_id": r.vendor_id,
+            "refund_key": r.refund_key, "amount": total, "reason": r.reason,
+            "lines": refunds.iter().map(|l| serde_json::json!({"sku": l.sku, "quantity": l.quantity, "amount": l.amount})).collect::<Vec<_>>(),
+        }),
+    )
+    .await?;
+    let all: Vec<(i32, i32)> = sqlx::query!(
+        "SELECT quantity, refunded_quantity FROM orders.order_lines WHERE order_id = $1",
+        order.id
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|l| (l.quantity, l.refunded_quantity))
+    .collect();
+    tx.commit().await?;
+    Ok(LinesRefunded {
+        checkout_id: order.checkout_id,
+        attempt: order.attempt as u32,
+        sequence: sequence as u32,
+        amount: total,
+        lines: refunds,
+        order_refunded: everything_back(&all),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq)]

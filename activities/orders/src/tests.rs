@@ -1,8 +1,8 @@
 //! Orders: creation idempotent by checkout attempt, split by vendor, cancellation with a
 //! tombstone, and the guarded status machine.
 
-use souk_contracts::orders::{Address, CreateOrder, OrderLine};
-use souk_domain::order::{OrderStatus, PaymentStatus};
+use souk_contracts::orders::{Address, CreateOrder, OrderLine, RecordFulfilment};
+use souk_domain::order::{OrderStatus, PaymentStatus, SubOrderStatus};
 use souk_domain::{CountryCode, Currency, Money, Quantity, Sku};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -93,32 +93,118 @@ async fn an_order_is_split_by_vendor_and_created_once_per_attempt(pool: PgPool) 
     assert_eq!(o.timeline[0].event, "placed");
 }
 
+fn fulfil(order_no: &str, vendor: Uuid, status: SubOrderStatus) -> RecordFulfilment {
+    RecordFulfilment {
+        order_no: order_no.into(),
+        vendor_id: vendor,
+        status,
+        actor: "carrier:sandbox".into(),
+        note: Some("SBX123".into()),
+    }
+}
+
 #[sqlx::test(migrations = false)]
-async fn status_changes_go_through_the_state_machine(pool: PgPool) {
+async fn the_order_follows_its_vendors_sub_orders(pool: PgPool) {
     test_schema(&pool, &crate::SCHEMA).await;
-    let ctx = Ctx::new("staff");
-    let o = store::create(&pool, &ctx, &order("co-2", 1)).await.unwrap();
-    let illegal = store::transition(&pool, &ctx, &o.order_no, OrderStatus::Delivered, None).await;
-    assert!(matches!(illegal, Err(Error::Transition(_))));
-    for to in [
-        OrderStatus::Processing,
-        OrderStatus::Shipped,
-        OrderStatus::Delivered,
-        OrderStatus::Returned,
-    ] {
-        store::transition(&pool, &ctx, &o.order_no, to, Some("ok"))
+    let ctx = Ctx::new("workflow:shipment");
+    let input = order("co-2", 1);
+    let (a, b) = (input.lines[0].vendor_id, input.lines[2].vendor_id);
+    let o = store::create(&pool, &ctx, &input).await.unwrap();
+    let no = o.order_no.as_str();
+    let steps = [
+        (a, SubOrderStatus::Processing, OrderStatus::Processing),
+        // A retried report changes nothing.
+        (a, SubOrderStatus::Processing, OrderStatus::Processing),
+        (a, SubOrderStatus::Shipped, OrderStatus::PartiallyShipped),
+        (b, SubOrderStatus::Processing, OrderStatus::PartiallyShipped),
+        // A late report of a step passed: nothing moves back.
+        (a, SubOrderStatus::Processing, OrderStatus::PartiallyShipped),
+        // Every part has left: shipped, whichever arrived already.
+        (b, SubOrderStatus::Delivered, OrderStatus::Shipped),
+        (a, SubOrderStatus::Shipped, OrderStatus::Shipped),
+        (a, SubOrderStatus::Delivered, OrderStatus::Delivered),
+    ];
+    for (vendor, to, expected) in steps {
+        let done = store::record_fulfilment(&pool, &ctx, &fulfil(no, vendor, to))
             .await
             .unwrap();
+        assert_eq!(done.order, expected, "{vendor} {to}");
     }
-    let cancel_after_return = store::cancel(&pool, &ctx, "co-2", 1, "too late", None).await;
-    assert!(matches!(cancel_after_return, Err(Error::Transition(_))));
-    let detail = store::by_order_no(&pool, &o.order_no)
+    let detail = store::by_order_no(&pool, no).await.unwrap().unwrap();
+    assert_eq!(detail.status, "delivered");
+    assert!(detail.sub_orders.iter().all(|s| s.status == "delivered"));
+    let events: Vec<(&str, &str)> = detail
+        .timeline
+        .iter()
+        .map(|t| (t.event.as_str(), t.actor.as_str()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("placed", "workflow:shipment"),
+            ("sub_order_processing", "carrier:sandbox"),
+            ("processing", "carrier:sandbox"),
+            ("sub_order_shipped", "carrier:sandbox"),
+            ("partially_shipped", "carrier:sandbox"),
+            ("sub_order_processing", "carrier:sandbox"),
+            ("sub_order_delivered", "carrier:sandbox"),
+            ("shipped", "carrier:sandbox"),
+            ("sub_order_delivered", "carrier:sandbox"),
+            ("delivered", "carrier:sandbox"),
+        ]
+    );
+    assert_eq!(
+        detail.timeline[1].note.as_deref(),
+        Some(format!("vendor {a}: SBX123").as_str())
+    );
+    // The machine refuses what cannot happen; an unknown vendor or order is not found.
+    let returned =
+        store::record_fulfilment(&pool, &ctx, &fulfil(no, a, SubOrderStatus::Cancelled)).await;
+    assert!(matches!(returned, Err(Error::SubOrder(_))), "{returned:?}");
+    let stranger = store::record_fulfilment(
+        &pool,
+        &ctx,
+        &fulfil(no, Uuid::now_v7(), SubOrderStatus::Shipped),
+    )
+    .await;
+    assert!(matches!(stranger, Err(Error::NotFound(_))), "{stranger:?}");
+    let nothing = store::record_fulfilment(
+        &pool,
+        &ctx,
+        &fulfil("SK-999999", a, SubOrderStatus::Shipped),
+    )
+    .await;
+    assert!(matches!(nothing, Err(Error::NotFound(_))));
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_order_whose_every_part_is_cancelled_is_cancelled(pool: PgPool) {
+    test_schema(&pool, &crate::SCHEMA).await;
+    let ctx = Ctx::system();
+    let input = order("co-4", 1);
+    let (a, b) = (input.lines[0].vendor_id, input.lines[2].vendor_id);
+    let o = store::create(&pool, &ctx, &input).await.unwrap();
+    let cancel = |v| fulfil(&o.order_no, v, SubOrderStatus::Cancelled);
+    let one = store::record_fulfilment(&pool, &ctx, &cancel(a))
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(detail.status, "returned");
-    assert!(detail.sub_orders.iter().all(|s| s.status == "returned"));
-    assert_eq!(detail.timeline.len(), 5);
+    assert_eq!(one.order, OrderStatus::Placed);
+    let both = store::record_fulfilment(&pool, &ctx, &cancel(b))
+        .await
+        .unwrap();
+    assert_eq!(both.order, OrderStatus::Cancelled);
+    // Once cancelled, it is: a cancelled part never ships.
+    let ships = store::record_fulfilment(
+        &pool,
+        &ctx,
+        &fulfil(&o.order_no, a, SubOrderStatus::Shipped),
+    )
+    .await;
+    assert!(matches!(ships, Err(Error::SubOrder(_))));
+    // And a cancelled order stays one when the payment is undone later.
+    store::cancel(&pool, &ctx, "co-4", 1, "refunded", None)
+        .await
+        .unwrap();
 }
 
 #[sqlx::test(migrations = false)]
@@ -170,5 +256,82 @@ async fn cancelling_is_idempotent_and_blocks_a_late_create(pool: PgPool) {
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn units_given_back_are_worth_their_share_once_per_key_and_all_of_it_is_the_whole(
+    pool: PgPool,
+) {
+    use souk_contracts::orders::{LINE_REFUND_SEQUENCES, LineUnits, RefundLines};
+    test_schema(&pool, &crate::SCHEMA).await;
+    let ctx = Ctx::new("workflow:shipment");
+    let input = order("co-5", 1);
+    let a = input.lines[0].vendor_id;
+    let o = store::create(&pool, &ctx, &input).await.unwrap();
+    let give = |key: &str, lines: &[(&str, i32)]| RefundLines {
+        order_no: o.order_no.clone(),
+        vendor_id: a,
+        refund_key: key.into(),
+        lines: lines
+            .iter()
+            .map(|(sku, q)| LineUnits {
+                sku: Sku::parse(sku).unwrap(),
+                quantity: *q,
+            })
+            .collect(),
+        reason: "lost".into(),
+        actor: "user:vendor".into(),
+    };
+    // Vendor A: 2 × A-1 at 10.00 and 1 × A-2 at 5.00, 5.99 shipping (by value: 4.79 / 1.20).
+    let first = store::refund_lines(&pool, &ctx, &give("k/1", &[("A-1", 1)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.amount,
+        usd(1_000 + 239),
+        "a unit and half its line's shipping"
+    );
+    assert_eq!(first.sequence, LINE_REFUND_SEQUENCES);
+    assert!(!first.order_refunded);
+    let again = store::refund_lines(&pool, &ctx, &give("k/1", &[("A-1", 1)]))
+        .await
+        .unwrap();
+    assert_eq!(again, first, "once per key");
+    for bad in [
+        give("k/2", &[("A-1", 2)]),
+        give("k/2", &[("B-1", 1)]),
+        give("k/2", &[("A-2", 1), ("A-2", 1)]),
+        give("k/2", &[]),
+    ] {
+        let refused = store::refund_lines(&pool, &ctx, &bad).await;
+        assert!(
+            matches!(refused, Err(Error::Invalid(_))),
+            "{bad:?}: {refused:?}"
+        );
+    }
+    let rest = store::refund_lines(&pool, &ctx, &give("k/3", &[("A-1", 1), ("A-2", 1)]))
+        .await
+        .unwrap();
+    assert_eq!(rest.sequence, LINE_REFUND_SEQUENCES + 1);
+    assert_eq!(rest.amount, usd(1_000 + 240 + 500 + 120));
+    let detail = store::by_order_no(&pool, &o.order_no)
+        .await
+        .unwrap()
+        .unwrap();
+    let sub = detail.sub_orders.iter().find(|s| s.vendor_id == a).unwrap();
+    assert_eq!(
+        first.amount.amount + rest.amount.amount,
+        sub.total,
+        "all of vendor A's part, to the minor unit"
+    );
+    assert!(!rest.order_refunded, "vendor B's line is still paid for");
+    assert_eq!(
+        detail
+            .timeline
+            .iter()
+            .filter(|t| t.event == "lines_refunded")
+            .count(),
+        2
     );
 }

@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use souk_contracts::failures;
 use souk_contracts::shipping::{
-    ApplyTracking, Buy, BuyLabel, LabelBought, Open, OpenShipment, Opened, Pack, PackShipment,
-    Quote, QuoteShipment, RateChoice, TrackingEvent, TrackingOutcome,
+    Alert, ApplyTracking, Buy, BuyLabel, CancelShipmentLines, CancelUnits, HandOver,
+    HandOverShipment, LabelBought, MarkNoScan, NoScan, Open, OpenShipment, Opened, Pack,
+    PackShipment, Quote, QuoteShipment, RaiseAlert, RateChoice, TrackingEvent, TrackingOutcome,
 };
+use souk_domain::shipment::ShipmentStatus;
 use souk_domain::shipment::Tracking;
 use souk_kit::Ctx;
 use souk_kit::failure::{StepError, business, ctx_of, transient};
@@ -247,5 +249,80 @@ impl ShippingActivities {
             Tracking::Unchanged => TrackingOutcome::Unchanged,
             Tracking::Stale => TrackingOutcome::Stale,
         })
+    }
+
+    #[activity(definition = Alert)]
+    pub async fn raise_alert(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: RaiseAlert,
+    ) -> Result<(), ActivityError> {
+        let new = store::raise_alert(
+            &self.pool,
+            &Ctx::new("system:shipment"),
+            input.shipment_id,
+            input.kind,
+            &input.note,
+        )
+        .await
+        .map_err(failed)?;
+        if new {
+            tracing::warn!(alert = input.kind.as_str(), shipment_id = %input.shipment_id, note = %input.note, "shipment alert");
+        }
+        Ok(())
+    }
+
+    #[activity(definition = MarkNoScan)]
+    pub async fn no_scan(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: NoScan,
+    ) -> Result<ShipmentStatus, ActivityError> {
+        let status = store::no_scan(
+            &self.pool,
+            &Ctx::new("system:scan_timeout"),
+            input.shipment_id,
+            &input.note,
+        )
+        .await
+        .map_err(failed)?;
+        if status == ShipmentStatus::Exception {
+            tracing::warn!(alert = "no_scan", shipment_id = %input.shipment_id, note = %input.note, "shipment alert");
+        }
+        Ok(status)
+    }
+
+    #[activity(definition = HandOverShipment)]
+    pub async fn hand_over(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: HandOver,
+    ) -> Result<ShipmentStatus, ActivityError> {
+        store::hand_over(&self.pool, &Ctx::new(&input.actor), input.shipment_id)
+            .await
+            .map_err(failed)
+    }
+
+    #[activity(definition = CancelShipmentLines)]
+    pub async fn cancel_lines(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: CancelUnits,
+    ) -> Result<ShipmentStatus, ActivityError> {
+        let lines: Vec<_> = input
+            .lines
+            .iter()
+            .map(|l| (l.sku.clone(), l.quantity))
+            .collect();
+        store::cancel_lines(
+            &self.pool,
+            &Ctx::new(&input.actor),
+            input.shipment_id,
+            &input.key,
+            &lines,
+            &input.reason,
+        )
+        .await
+        .map_err(failed)
     }
 }

@@ -154,10 +154,53 @@ impl ShippingService for Shipping {
         {
             return Err(missing());
         }
-        let events = store::events(&self.pool, id)
+        Ok(Response::new(self.whole(found).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(order_no = %req.get_ref().order_no))]
+    async fn order_shipments(
+        &self,
+        req: Request<pb::OrderShipmentsRequest>,
+    ) -> Result<Response<pb::ListShipmentsReply>, Status> {
+        let r = req.into_inner();
+        let vendor = r
+            .vendor_id
+            .as_deref()
+            .map(|v| uuid(v, "invalid_vendor"))
+            .transpose()?;
+        let found = store::for_order(&self.pool, &r.order_no, vendor)
             .await
             .map_err(|e| souk_kit::error::status(&e))?;
-        Ok(Response::new(shipment(found, events)))
+        let mut items = Vec::with_capacity(found.len());
+        for s in found {
+            items.push(self.whole(s).await?);
+        }
+        Ok(Response::new(pb::ListShipmentsReply {
+            items,
+            next_cursor: None,
+        }))
+    }
+}
+
+impl Shipping {
+    /// A shipment with its tracking events and alerts.
+    async fn whole(&self, s: store::Shipment) -> Result<pb::Shipment, Status> {
+        let events = store::events(&self.pool, s.id)
+            .await
+            .map_err(|e| souk_kit::error::status(&e))?;
+        let alerts = store::alerts(&self.pool, s.id)
+            .await
+            .map_err(|e| souk_kit::error::status(&e))?;
+        let mut whole = shipment(s, events);
+        whole.alerts = alerts
+            .into_iter()
+            .map(|a| pb::Alert {
+                kind: a.kind.as_str().to_string(),
+                note: a.note,
+                raised_at: a.raised_at.to_rfc3339(),
+            })
+            .collect();
+        Ok(whole)
     }
 }
 
@@ -207,5 +250,6 @@ fn shipment(s: store::Shipment, events: Vec<store::Event>) -> pb::Shipment {
             .collect(),
         created_at: s.created_at.to_rfc3339(),
         updated_at: s.updated_at.to_rfc3339(),
+        alerts: Vec::new(),
     }
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use souk_contracts::failures;
 use souk_contracts::orders::Address;
+use souk_contracts::shipping::AlertKind;
 use souk_domain::shipment::{IllegalTransition, Parcel, ShipmentStatus, Tracking};
 use souk_domain::{Currency, Money, Sku};
 use souk_kit::error::{Described, Kind};
@@ -290,6 +291,33 @@ pub async fn for_vendor(
         after.as_ref().map(|c| c.created_at),
         after.as_ref().map(|c| c.id),
         limit
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut conn = pool.acquire().await?;
+    let mut shipments = Vec::with_capacity(rows.len());
+    for row in rows {
+        shipments.push(load(&mut conn, row).await?);
+    }
+    Ok(shipments)
+}
+
+/// The shipments of order `order_no` (only `vendor`'s, if given), oldest first.
+pub async fn for_order(
+    pool: &PgPool,
+    order_no: &str,
+    vendor: Option<Uuid>,
+) -> Result<Vec<Shipment>> {
+    let rows = sqlx::query_as!(
+        Row,
+        "SELECT id, workflow_id, order_no, vendor_id, customer_email, status, warehouse,
+                ship_to, currency, carrier, carrier_shipment, rate_id, tracking_code,
+                label_url, tracking_url, last_tracked_at, created_at, updated_at
+         FROM shipping.shipments
+         WHERE order_no = $1 AND ($2::uuid IS NULL OR vendor_id = $2)
+         ORDER BY created_at, id",
+        order_no,
+        vendor
     )
     .fetch_all(pool)
     .await?;
@@ -724,6 +752,235 @@ pub async fn apply_tracking(
     .await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// Records an alert for staff, once per shipment and kind. Answers whether it is new.
+pub async fn raise_alert(
+    pool: &PgPool,
+    ctx: &Ctx,
+    id: Uuid,
+    kind: AlertKind,
+    note: &str,
+) -> Result<bool> {
+    let mut tx = pool.begin().await?;
+    let shipment = fetch(&mut tx, id, true).await?;
+    let new = alert(&mut tx, ctx, &shipment, kind, note).await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
+async fn alert(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    shipment: &Shipment,
+    kind: AlertKind,
+    note: &str,
+) -> Result<bool> {
+    let new = sqlx::query!(
+        "INSERT INTO shipping.alerts (shipment_id, kind, note) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+        shipment.id,
+        kind.as_str(),
+        note
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if new {
+        outbox::emit(
+            tx,
+            &crate::SCHEMA,
+            ctx,
+            "shipping.alert_raised",
+            serde_json::json!({
+                "shipment_id": shipment.id,
+                "order_no": shipment.order_no,
+                "vendor_id": shipment.vendor_id,
+                "kind": kind.as_str(),
+                "note": note,
+            }),
+        )
+        .await?;
+    }
+    Ok(new)
+}
+
+/// A labelled shipment the carrier never scanned in time becomes an exception, with a
+/// `no_scan` alert, in one transaction. A shipment a scan moved already stays as it is.
+/// Answers its status.
+pub async fn no_scan(pool: &PgPool, ctx: &Ctx, id: Uuid, note: &str) -> Result<ShipmentStatus> {
+    let mut tx = pool.begin().await?;
+    let shipment = fetch(&mut tx, id, true).await?;
+    let unscanned = shipment.last_tracked_at.is_none()
+        && matches!(
+            shipment.status,
+            ShipmentStatus::LabelPurchased | ShipmentStatus::InTransit
+        );
+    if unscanned {
+        change(
+            &mut tx,
+            ctx,
+            &shipment,
+            ShipmentStatus::Exception,
+            Some(note),
+        )
+        .await?;
+        alert(&mut tx, ctx, &shipment, AlertKind::NoScan, note).await?;
+    }
+    let now = fetch(&mut tx, id, false).await?.status;
+    tx.commit().await?;
+    Ok(now)
+}
+
+/// The vendor handed the labelled parcel to the carrier: `label_purchased → in_transit`.
+/// A shipment past that already stays as it is. Answers its status.
+pub async fn hand_over(pool: &PgPool, ctx: &Ctx, id: Uuid) -> Result<ShipmentStatus> {
+    let mut tx = pool.begin().await?;
+    let shipment = fetch(&mut tx, id, true).await?;
+    match shipment.status {
+        ShipmentStatus::LabelPurchased => {
+            change(
+                &mut tx,
+                ctx,
+                &shipment,
+                ShipmentStatus::InTransit,
+                Some("handed over to the carrier"),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(ShipmentStatus::InTransit)
+        }
+        s if s.is_carrier_status() => Ok(s),
+        from => Err(Error::Transition(IllegalTransition {
+            from,
+            to: ShipmentStatus::InTransit,
+        })),
+    }
+}
+
+/// Records units of the shipment its vendor cannot send, once per `key`; with every unit
+/// cancelled the shipment is `cancelled`. Only before a label is bought. Answers its status.
+pub async fn cancel_lines(
+    pool: &PgPool,
+    ctx: &Ctx,
+    id: Uuid,
+    key: &str,
+    lines: &[(Sku, i32)],
+    reason: &str,
+) -> Result<ShipmentStatus> {
+    let mut tx = pool.begin().await?;
+    let shipment = fetch(&mut tx, id, true).await?;
+    let done = sqlx::query_scalar!(
+        "SELECT EXISTS (SELECT 1 FROM shipping.line_cancellations WHERE key = $1)",
+        key
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if done == Some(true) {
+        return Ok(shipment.status);
+    }
+    if !matches!(
+        shipment.status,
+        ShipmentStatus::AwaitingFulfillment | ShipmentStatus::Packed
+    ) {
+        return Err(Error::Conflict(format!(
+            "the shipment is {}: its lines can no longer be cancelled",
+            shipment.status
+        )));
+    }
+    if lines.is_empty() {
+        return Err(Error::Invalid("no lines to cancel".into()));
+    }
+    for (n, (sku, quantity)) in lines.iter().enumerate() {
+        if lines[..n].iter().any(|(s, _)| s == sku) {
+            return Err(Error::Invalid(format!("{sku} is named twice")));
+        }
+        let line = shipment
+            .lines
+            .iter()
+            .find(|l| &l.sku == sku)
+            .ok_or_else(|| Error::Invalid(format!("{sku} is not in the shipment")))?;
+        if *quantity <= 0 || line.cancelled + quantity > line.quantity {
+            return Err(Error::Invalid(format!(
+                "{quantity} units of {sku} cannot be cancelled: {} of {} are left",
+                line.quantity - line.cancelled,
+                line.quantity
+            )));
+        }
+        sqlx::query!(
+            "UPDATE shipping.shipment_lines SET cancelled = cancelled + $3
+             WHERE shipment_id = $1 AND sku = $2",
+            id,
+            sku.as_str(),
+            quantity
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "INSERT INTO shipping.line_cancellations (shipment_id, key, sku, quantity, reason, actor)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            id,
+            key,
+            sku.as_str(),
+            quantity,
+            reason,
+            ctx.actor
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    outbox::emit(
+        &mut tx,
+        &crate::SCHEMA,
+        ctx,
+        "shipping.lines_cancelled",
+        serde_json::json!({
+            "shipment_id": id, "order_no": shipment.order_no, "vendor_id": shipment.vendor_id,
+            "key": key, "reason": reason,
+            "lines": lines.iter().map(|(sku, q)| serde_json::json!({"sku": sku, "quantity": q})).collect::<Vec<_>>(),
+        }),
+    )
+    .await?;
+    let now = fetch(&mut tx, id, true).await?;
+    let status = if now.lines.iter().all(|l| l.cancelled == l.quantity) {
+        let note = format!("every line cancelled: {reason}");
+        change(&mut tx, ctx, &now, ShipmentStatus::Cancelled, Some(&note)).await?;
+        ShipmentStatus::Cancelled
+    } else {
+        now.status
+    };
+    tx.commit().await?;
+    Ok(status)
+}
+
+/// A raised alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRow {
+    pub kind: AlertKind,
+    pub note: String,
+    pub raised_at: DateTime<Utc>,
+}
+
+/// The shipment's alerts, oldest first.
+pub async fn alerts(pool: &PgPool, id: Uuid) -> Result<Vec<AlertRow>> {
+    sqlx::query!(
+        "SELECT kind, note, raised_at FROM shipping.alerts WHERE shipment_id = $1
+         ORDER BY raised_at, kind",
+        id
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|a| {
+        Ok(AlertRow {
+            kind: AlertKind::parse(&a.kind)
+                .ok_or_else(|| corrupt(format!("unknown alert kind `{}`", a.kind)))?,
+            note: a.note,
+            raised_at: a.raised_at,
+        })
+    })
+    .collect()
 }
 
 /// Every status change of the shipment, oldest first.

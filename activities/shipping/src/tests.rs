@@ -350,3 +350,99 @@ async fn an_unknown_shipment_is_not_found(pool: PgPool) {
         Err(Error::NotFound(_))
     ));
 }
+
+#[sqlx::test(migrations = false)]
+async fn lines_are_cancelled_once_per_key_and_all_of_them_cancel_the_shipment(pool: PgPool) {
+    test_schema(&pool, &crate::SCHEMA).await;
+    let ctx = Ctx::new("user:vendor");
+    let s = store::open(&pool, &Ctx::system(), &new_shipment("shipment-c1"))
+        .await
+        .unwrap();
+    let mug = Sku::parse("MUG-1").unwrap();
+    let tee = Sku::parse("TEE-1").unwrap();
+    let one_mug = [(mug.clone(), 1)];
+    for _ in 0..2 {
+        let status = store::cancel_lines(&pool, &ctx, s.id, "k/1", &one_mug, "broke")
+            .await
+            .unwrap();
+        assert_eq!(status, ShipmentStatus::AwaitingFulfillment);
+    }
+    let now = store::get(&pool, s.id).await.unwrap();
+    let cancelled: Vec<(String, i32)> = now
+        .lines
+        .iter()
+        .map(|l| (l.sku.to_string(), l.cancelled))
+        .collect();
+    assert_eq!(
+        cancelled,
+        [("MUG-1".into(), 1), ("TEE-1".into(), 0)],
+        "once"
+    );
+    for bad in [
+        vec![(mug.clone(), 2)],
+        vec![(Sku::parse("NOPE-1").unwrap(), 1)],
+        vec![(tee.clone(), 1), (tee.clone(), 1)],
+        vec![],
+    ] {
+        let refused = store::cancel_lines(&pool, &ctx, s.id, "k/2", &bad, "lost").await;
+        assert!(
+            matches!(refused, Err(Error::Invalid(_))),
+            "{bad:?}: {refused:?}"
+        );
+    }
+    let status = store::cancel_lines(&pool, &ctx, s.id, "k/3", &[(mug, 1), (tee, 1)], "lost")
+        .await
+        .unwrap();
+    assert_eq!(status, ShipmentStatus::Cancelled);
+    let last = store::changes(&pool, s.id).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (last.to, last.actor.as_str()),
+        (ShipmentStatus::Cancelled, "user:vendor")
+    );
+
+    // Once labelled, it is too late.
+    let (labelled, _) = labelled(&pool, "shipment-c2").await;
+    let late = store::cancel_lines(
+        &pool,
+        &ctx,
+        labelled,
+        "k/4",
+        &[(Sku::parse("MUG-1").unwrap(), 1)],
+        "lost",
+    )
+    .await;
+    assert!(matches!(late, Err(Error::Conflict(_))), "{late:?}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_unscanned_label_becomes_an_exception_with_one_alert(pool: PgPool) {
+    test_schema(&pool, &crate::SCHEMA).await;
+    let (id, _) = labelled(&pool, "shipment-n1").await;
+    let ctx = Ctx::new("system:scan_timeout");
+    for _ in 0..2 {
+        let status = store::no_scan(&pool, &ctx, id, "no scan in 3 seconds")
+            .await
+            .unwrap();
+        assert_eq!(status, ShipmentStatus::Exception);
+    }
+    let alerts = store::alerts(&pool, id).await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].note, "no scan in 3 seconds");
+    // A shipment the carrier has scanned is left alone.
+    let (scanned, code2) = labelled(&pool, "shipment-n2").await;
+    store::receive_tracking(
+        &pool,
+        "sandbox",
+        &scan("e1", &code2, ShipmentStatus::InTransit, 0),
+    )
+    .await
+    .unwrap();
+    store::apply_tracking(&pool, &ctx, "sandbox", "e1")
+        .await
+        .unwrap();
+    let status = store::no_scan(&pool, &ctx, scanned, "too late")
+        .await
+        .unwrap();
+    assert_eq!(status, ShipmentStatus::InTransit);
+    assert!(store::alerts(&pool, scanned).await.unwrap().is_empty());
+}

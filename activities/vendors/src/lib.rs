@@ -8,6 +8,7 @@
 pub static SCHEMA: souk_kit::db::Schema = souk_kit::db::Schema::new("vendors", &MIGRATIONS);
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/vendors");
 
+pub mod activities;
 pub mod domain;
 pub mod store;
 

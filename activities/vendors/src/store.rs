@@ -61,3 +61,14 @@ pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<Vendor>> {
     .fetch_all(pool)
     .await
 }
+
+/// One vendor by id.
+pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Vendor>> {
+    sqlx::query_as!(
+        Vendor,
+        r#"SELECT id, slug, name, email, status, country AS "country: String" FROM vendors.vendors WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(pool)
+    .await
+}

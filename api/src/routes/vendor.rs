@@ -348,7 +348,20 @@ async fn get_order(
         }))
         .await;
     match found {
-        Ok(o) => Ok(Json(crate::order_view::vendor_order_dto(o.into_inner())?)),
+        Ok(o) => {
+            let shipments = crate::order_view::shipments(
+                &s,
+                &caller,
+                &order_no,
+                Some(scope.vendor_id.clone()),
+                crate::order_view::Reader::Vendor,
+            )
+            .await?;
+            Ok(Json(crate::order_view::vendor_order_dto(
+                o.into_inner(),
+                shipments,
+            )?))
+        }
         Err(e) if e.code() == tonic::Code::NotFound => {
             // Someone else's order, or none at all? Only the first is worth an audit entry.
             let exists = s

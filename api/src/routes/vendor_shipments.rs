@@ -1,12 +1,15 @@
 //! A vendor's shipments: list them, read one with its tracking, and act on it (pack, ask for
-//! rates, buy the label). Actions are Updates of the shipment's workflow: one the shipment is
+//! rates, buy the label, hand it to the carrier). Actions are Updates of the shipment's workflow: one the shipment is
 //! not ready for is refused (`409 shipment_action_refused`, with the reason) before anything
 //! is recorded. Another vendor's shipment answers 404 and is written to the audit trail.
 
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use souk_contracts::shipping::{LabelRequest, PackRequest, ShipmentClient};
+use souk_contracts::orders::LineUnits;
+use souk_contracts::shipping::{
+    CancelLinesRequest, LabelRequest, PackRequest, ShipRequest, ShipmentClient,
+};
 use souk_domain::shipment::{Parcel, ShipmentStatus};
 use souk_proto::shipping::v1 as pb;
 use temporalio_client::errors::WorkflowUpdateError;
@@ -27,6 +30,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(pack))
         .routes(routes!(rates))
         .routes(routes!(buy_label))
+        .routes(routes!(ship))
+        .routes(routes!(cancel_lines))
 }
 
 /// Where a shipment is: the names of `souk_domain::shipment::ShipmentStatus`, for the
@@ -448,6 +453,124 @@ async fn buy_label(
         tracking_code: label.tracking_code,
         label_url: label.label_url,
         tracking_url: label.tracking_url,
+    }))
+}
+
+/// The vendor handed the labelled parcel to the carrier (`label_purchased → in_transit`); the
+/// customer is told it is on its way. The carrier's scans follow.
+#[utoipa::path(post, path = "/v1/vendor/shipments/{id}/ship", tag = "vendor", params(("id" = uuid::Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Shipment),
+        (status = 404, description = "shipment_not_found", body = ErrorBody),
+        (status = 409, description = "shipment_action_refused (no label yet, or with the carrier already), shipment_closed", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(shipment_id = %id))]
+async fn ship(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: VendorScope,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Shipment>> {
+    let shipment = own_shipment(&s, &caller, &scope, &id).await?;
+    ShipmentClient::new(s.temporal.client().await?)
+        .ship(
+            &shipment.workflow_id,
+            ShipRequest {
+                actor: actor(&scope),
+            },
+        )
+        .await
+        .map_err(update_error)?;
+    Ok(Json(shipment_dto(
+        own_shipment(&s, &caller, &scope, &id).await?,
+    )?))
+}
+
+/// Units of one line the vendor cannot send.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelLine {
+    #[schema(value_type = crate::params::SkuParam)]
+    pub sku: String,
+    #[schema(minimum = 1, maximum = 10000)]
+    #[serde(deserialize_with = "crate::dto::integer")]
+    pub quantity: i64,
+}
+
+/// What to cancel, and why.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelLinesBody {
+    /// Each line once.
+    #[schema(min_items = 1, max_items = 100)]
+    pub lines: Vec<CancelLine>,
+    /// Told to the customer.
+    #[schema(min_length = 1, max_length = 500)]
+    pub reason: String,
+    /// Put the units back on hand (they were not lost). Default false.
+    #[serde(default)]
+    pub restock: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinesCancelled {
+    /// Refunded to the customer for these units: their price and shares of the order's
+    /// discount, tax and shipping.
+    pub refunded: Money,
+    pub shipment: Shipment,
+}
+
+/// The vendor cannot send some units (lost stock): they are refunded to the customer, exactly
+/// their share of what was paid, once; the customer is told. Cancelling every unit cancels the
+/// shipment and the vendor's part of the order. Only before the label is bought.
+#[utoipa::path(post, path = "/v1/vendor/shipments/{id}/cancel-lines", tag = "vendor", params(("id" = uuid::Uuid, Path)),
+    request_body = CancelLinesBody, security(("bearer" = [])),
+    responses((status = 200, body = LinesCancelled),
+        (status = 404, description = "shipment_not_found", body = ErrorBody),
+        (status = 409, description = "shipment_action_refused (labelled already, a line not in the shipment, more units than are left), shipment_closed", body = ErrorBody),
+        (status = 422, description = "invalid_body (no lines, a quantity below 1, no reason)", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(shipment_id = %id))]
+async fn cancel_lines(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: VendorScope,
+    Path(id): Path<String>,
+    extract::Json(body): extract::Json<CancelLinesBody>,
+) -> ApiResult<Json<LinesCancelled>> {
+    let invalid = |m: &str| ApiError::unprocessable("invalid_body", m.to_string());
+    let reason = body.reason.as_str();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(invalid("reason has 1 to 500 characters"));
+    }
+    if body.lines.is_empty() || body.lines.len() > 100 {
+        return Err(invalid("lines has 1 to 100 entries"));
+    }
+    let mut lines = Vec::with_capacity(body.lines.len());
+    for l in &body.lines {
+        if !(1..=10_000).contains(&l.quantity) {
+            return Err(invalid("a line's quantity is 1 to 10000"));
+        }
+        let sku = souk_domain::Sku::parse(&l.sku).map_err(|e| invalid(&e.to_string()))?;
+        lines.push(LineUnits {
+            sku,
+            quantity: l.quantity as i32,
+        });
+    }
+    let shipment = own_shipment(&s, &caller, &scope, &id).await?;
+    let done = ShipmentClient::new(s.temporal.client().await?)
+        .cancel_lines(
+            &shipment.workflow_id,
+            CancelLinesRequest {
+                lines,
+                reason: reason.to_string(),
+                restock: body.restock,
+                actor: actor(&scope),
+            },
+        )
+        .await
+        .map_err(update_error)?;
+    Ok(Json(LinesCancelled {
+        refunded: Money::from(done.refunded),
+        shipment: shipment_dto(own_shipment(&s, &caller, &scope, &id).await?)?,
     }))
 }
 

@@ -3,8 +3,9 @@
 //! signed webhook; 3-D Secure never confirmed (`payment_timeout`); with a capture delay and a
 //! coupon; cancelled while waiting for the customer; stopped before capture because its
 //! reservation was lost; a capture held past two lease renewals; refunded after the capture;
-//! a low-stock alert; a shipment packed, labelled and delivered, and a checkout that started
-//! its shipment (`record-histories shipment` records only these two). They run on fresh stacks (the sandbox one, and one that takes cards with
+//! a low-stock alert; a checkout that started its shipment, that shipment packed, labelled and
+//! delivered, a shipment whose vendor cancelled its line, and a shipment whose timers fired
+//! (`record-histories shipment` records only these four). They run on fresh stacks (the sandbox one, and one that takes cards with
 //! Stripe and waits before capturing). Payloads are encrypted with the development key,
 //! which the replay test uses too. Run it with `./dev record-histories` after a change to a
 //! workflow that is meant to change its histories, and keep the old files too if running
@@ -131,6 +132,17 @@ async fn save(a: &TestApp, name: &str, id: String) -> anyhow::Result<()> {
     write(name, json)
 }
 
+async fn save_shipment(a: &TestApp, name: &str, id: String) -> anyhow::Result<()> {
+    let json = a
+        .temporal()
+        .await
+        .get_workflow_handle::<souk_workflows::ShipmentWorkflow>(id)
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .to_json()
+        .await?;
+    write(name, json)
+}
+
 fn write(name: &str, json: Vec<u8>) -> anyhow::Result<()> {
     let path = format!("{DIR}/{name}.json");
     std::fs::write(&path, json)?;
@@ -146,25 +158,92 @@ async fn product(a: &TestApp) -> Product {
 async fn main() -> anyhow::Result<()> {
     // The sandbox stack: no capture delay.
     let a = app();
-    // A shipment, packed, labelled and delivered through the carrier webhook.
-    let client = souk_contracts::shipping::ShipmentClient::new(a.temporal().await);
-    let id = souk_tests::shipments::started(a, &client).await;
-    let outcome = souk_tests::shipments::deliver(a, &client, &id).await;
-    assert_eq!(outcome, souk_domain::shipment::ShipmentStatus::Delivered);
-    let json = a
-        .temporal()
-        .await
-        .get_workflow_handle::<souk_workflows::ShipmentWorkflow>(id)
-        .fetch_history(WorkflowFetchHistoryOptions::default())
-        .to_json()
-        .await?;
-    write("shipment_delivered", json)?;
-    // A completed checkout that started its vendor's shipment (the `shipments` patch).
+    // A completed checkout that started its vendor's shipment (the `shipments` patch), and
+    // that shipment packed, labelled, tracked and delivered through the carrier webhook, the
+    // order following it (`orders_follow`, `timers`).
     let p = product(a).await;
+    fixtures::vendor(&a.db().await, p.vendor_id, "Recorded Goods").await;
     let http = Http::new();
     let id = start(&http, p.skus[0].as_str(), "pm_card_visa", None).await;
     assert_eq!(ended(&http, &id).await, "completed");
+    let order_no = http.get(&format!("/v1/checkouts/{id}")).await.body["order_no"]
+        .as_str()
+        .expect("an order number")
+        .to_string();
     save(a, "checkout_started_shipments", id).await?;
+    let client = souk_contracts::shipping::ShipmentClient::new(a.temporal().await);
+    let shipment = souk_contracts::shipping::workflow_id(&order_no, p.vendor_id);
+    eventually(Duration::from_secs(20), "the shipment opened", || async {
+        client.status(&shipment).await.ok().flatten()
+    })
+    .await;
+    let outcome = souk_tests::shipments::deliver(a, &client, &shipment).await;
+    assert_eq!(outcome, souk_domain::shipment::ShipmentStatus::Delivered);
+    save_shipment(a, "shipment_delivered", shipment).await?;
+    // A shipment whose vendor could not send its line: refunded, restocked, cancelled.
+    let p = product(a).await;
+    fixtures::vendor(&a.db().await, p.vendor_id, "Short Stock").await;
+    let id = start(&http, p.skus[0].as_str(), "pm_card_visa", None).await;
+    assert_eq!(ended(&http, &id).await, "completed");
+    let order_no = http.get(&format!("/v1/checkouts/{id}")).await.body["order_no"]
+        .as_str()
+        .expect("an order number")
+        .to_string();
+    let shipment = souk_contracts::shipping::workflow_id(&order_no, p.vendor_id);
+    eventually(Duration::from_secs(20), "the shipment opened", || async {
+        client.status(&shipment).await.ok().flatten()
+    })
+    .await;
+    let done = client
+        .cancel_lines(
+            &shipment,
+            souk_contracts::shipping::CancelLinesRequest {
+                lines: vec![souk_contracts::orders::LineUnits {
+                    sku: souk_domain::Sku::parse(&p.skus[0]).expect("a sku"),
+                    quantity: 1,
+                }],
+                reason: "lost in the warehouse".into(),
+                restock: true,
+                actor: "user:recorder".into(),
+            },
+        )
+        .await
+        .expect("cancelled");
+    assert!(done.refunded.amount > 0);
+    let outcome: souk_domain::shipment::ShipmentStatus = a
+        .temporal()
+        .await
+        .get_workflow_handle::<souk_contracts::shipping::Shipment>(&shipment)
+        .get_result(Default::default())
+        .await?;
+    assert_eq!(outcome, souk_domain::shipment::ShipmentStatus::Cancelled);
+    save_shipment(a, "shipment_lines_cancelled", shipment).await?;
+    // A shipment not packed in time (the vendor reminded) and never scanned after its label
+    // (an exception), then found by the carrier and delivered.
+    let vendor = uuid::Uuid::now_v7();
+    fixtures::vendor(&a.db().await, vendor, "Late Crafts").await;
+    let mut input = souk_tests::shipments::input(&souk_tests::shipments::order_no(), vendor);
+    input.settings = souk_contracts::shipping::ShipmentSettings {
+        fulfilment_sla_seconds: 1,
+        scan_timeout_seconds: 1,
+    };
+    let shipment = souk_tests::shipments::start(a, &client, input).await;
+    eventually(Duration::from_secs(20), "the reminder", || async {
+        let v = client.status(&shipment).await.ok().flatten()?;
+        let reminded: Option<i64> = sqlx::query_scalar(
+            "SELECT count(*) FROM shipping.alerts a JOIN shipping.shipments s ON s.id = a.shipment_id
+             WHERE s.workflow_id = $1",
+        )
+        .bind(&shipment)
+        .fetch_one(&a.db().await)
+        .await
+        .ok();
+        (reminded == Some(1)).then_some(v)
+    })
+    .await;
+    let outcome = souk_tests::shipments::deliver_late(a, &client, &shipment).await;
+    assert_eq!(outcome, souk_domain::shipment::ShipmentStatus::Delivered);
+    save_shipment(a, "shipment_late_and_unscanned", shipment).await?;
     if std::env::args().nth(1).as_deref() == Some("shipment") {
         return Ok(());
     }

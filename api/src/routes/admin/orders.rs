@@ -69,5 +69,13 @@ async fn get_order(
         Err(e) if e.code() == tonic::Code::NotFound => None,
         Err(e) => return Err(ApiError::from_status("payments", e)),
     };
-    Ok(Json(order_dto(o, payment)))
+    let shipments = crate::order_view::shipments(
+        &s,
+        &caller,
+        &o.order_no,
+        None,
+        crate::order_view::Reader::Staff,
+    )
+    .await?;
+    Ok(Json(order_dto(o, payment, shipments)))
 }

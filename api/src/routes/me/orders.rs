@@ -93,7 +93,15 @@ async fn my_order(
         );
         return Err(missing());
     }
-    Ok(Json(crate::order_view::order_dto(o, None)))
+    let shipments = crate::order_view::shipments(
+        &s,
+        &caller,
+        &order_no,
+        None,
+        crate::order_view::Reader::Customer,
+    )
+    .await?;
+    Ok(Json(crate::order_view::order_dto(o, None, shipments)))
 }
 
 /// A customer's order in their order list.
