@@ -216,6 +216,27 @@ pub struct IdempotencyKey {
     pub key: String,
 }
 
+/// The request's `Idempotency-Key` header: 400 `idempotency_key_required` without one,
+/// `invalid_idempotency_key` if longer than 255 characters.
+pub fn idempotency_key(headers: &axum::http::HeaderMap) -> crate::error::ApiResult<String> {
+    use crate::error::ApiError;
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("idempotency_key_required", "send an Idempotency-Key header")
+        })?;
+    if key.len() > 255 {
+        return Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be at most 255 characters",
+        ));
+    }
+    Ok(key.to_string())
+}
+
 /// A product's status (`souk_domain::catalog::ProductStatus`).
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -263,3 +263,114 @@ async fn a_worker_killed_after_stripe_refunded_refunds_once() {
     );
     souk.kill().await;
 }
+
+/// The worker dies while EasyPost is buying a label (the double bought it and holds its
+/// answer). Back up, the retried step reads the shipment at EasyPost before buying, finds the
+/// label and buys none: one label at the carrier, and the shipment has it.
+#[tokio::test]
+async fn a_worker_killed_while_the_carrier_buys_a_label_buys_one() {
+    use souk_contracts::shipping::{LabelRequest, PackRequest, ShipmentClient};
+    use souk_domain::shipment::{Parcel, ShipmentStatus};
+    use souk_tests::easypost_double::{BuyFault, EasyPostDouble};
+
+    const KEY: &str = "EZTK_durability";
+    let double = EasyPostDouble::start(KEY).await.unwrap();
+    let mut souk = SoukProcess::start(
+        app(),
+        "durability-label",
+        &app().temporal_address,
+        &[
+            ("SOUK_SHIPPING__CARRIER", "easypost".into()),
+            ("SOUK_SHIPPING__EASYPOST_API_KEY", KEY.into()),
+            ("SOUK_SHIPPING__EASYPOST_API_BASE", double.url()),
+            (
+                "SOUK_SHIPPING__EASYPOST_WEBHOOK_SECRET",
+                "whsec_durability".into(),
+            ),
+        ],
+    )
+    .await;
+    let client = ShipmentClient::new(app().temporal().await);
+    let input =
+        souk_tests::shipments::input(&souk_tests::shipments::order_no(), uuid::Uuid::now_v7());
+    let id = souk_tests::shipments::start_on(souk.task_queue_prefix(), &client, input).await;
+    let shipment_id = client
+        .status(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .shipment_id
+        .unwrap();
+    let reference = shipment_id.to_string();
+    let actor = "user:e2e-vendor".to_string();
+    client
+        .pack(
+            &id,
+            PackRequest {
+                parcel: Parcel::new(900, 250, 200, 100).unwrap(),
+                actor: actor.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    client.rates(&id).await.unwrap();
+    double.fault_next_buy(&reference, BuyFault::Delay(Duration::from_secs(15)));
+    let buying = tokio::spawn({
+        let client = client.clone();
+        let id = id.clone();
+        async move {
+            client
+                .buy_label(
+                    &id,
+                    LabelRequest {
+                        rate_id: None,
+                        actor,
+                    },
+                )
+                .await
+        }
+    });
+    eventually(
+        Duration::from_secs(30),
+        "the buy to reach EasyPost",
+        || async { (double.purchases(&reference) == 1).then_some(()) },
+    )
+    .await;
+    souk.kill().await;
+    let db = app().db().await;
+    let recorded: Option<String> =
+        sqlx::query_scalar("SELECT tracking_code FROM shipping.shipments WHERE id = $1")
+            .bind(shipment_id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(recorded, None, "the answer never reached the database");
+
+    souk.restart().await;
+    let view = eventually(
+        Duration::from_secs(150),
+        "the label after the restart",
+        || async {
+            let v = client.status(&id).await.ok().flatten()?;
+            (v.status == ShipmentStatus::LabelPurchased).then_some(v)
+        },
+    )
+    .await;
+    assert_eq!(double.purchases(&reference), 1, "one label at the carrier");
+    let buys = double
+        .calls(&reference)
+        .iter()
+        .filter(|(method, path)| method == "POST" && path.ends_with("/buy"))
+        .count();
+    assert_eq!(buys, 1, "the retry read the shipment and bought nothing");
+    let label = view.label.expect("the label");
+    let recorded: Option<String> =
+        sqlx::query_scalar("SELECT tracking_code FROM shipping.shipments WHERE id = $1")
+            .bind(shipment_id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(recorded.as_deref(), Some(label.tracking_code.as_str()));
+    buying.abort();
+    souk.kill().await;
+}

@@ -695,18 +695,64 @@ async fn a_late_vendor_is_reminded_and_a_parcel_never_scanned_becomes_an_excepti
         ["not packed within 2 seconds"]
     );
 
-    // Packed and labelled late, then no scan within 3 s: an exception, the customer told.
-    let actor = "user:e2e-vendor".to_string();
-    client
-        .pack(
-            &id,
-            PackRequest {
-                parcel: Parcel::new(700, 200, 150, 100).unwrap(),
-                actor: actor.clone(),
-            },
-        )
+    // Staff find it by its alert (a vendor may not look), and pack it for the vendor.
+    let shipment_id = client
+        .status(&id)
         .await
+        .unwrap()
+        .unwrap()
+        .shipment_id
         .unwrap();
+    let ops = souk_tests::Http::new().with_token(souk_tests::admin_token());
+    let r = ops
+        .get("/v1/admin/shipments?alert=fulfilment_late&limit=100")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == shipment_id.to_string().as_str()),
+        "{}",
+        r.text
+    );
+    let r = ops.get("/v1/admin/shipments?alert=no_scan&limit=100").await;
+    assert!(
+        !r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == shipment_id.to_string().as_str()),
+        "not yet: {}",
+        r.text
+    );
+    let (_, a_vendor) = souk_tests::account(&["vendor_admin"], Some(vendor)).await;
+    let r = a_vendor.get("/v1/admin/shipments").await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = ops
+        .post(
+            &format!("/v1/admin/shipments/{shipment_id}/pack"),
+            serde_json::json!({"weight_grams": 700, "length_mm": 200, "width_mm": 150, "height_mm": 100}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["status"].as_str()),
+        (200, Some("packed")),
+        "{}",
+        r.text
+    );
+    let packer: String = sqlx::query_scalar(
+        "SELECT actor FROM shipping.history WHERE shipment_id = $1 AND to_status = 'packed'",
+    )
+    .bind(shipment_id)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert!(packer.starts_with("user:"), "{packer}");
+
+    // Labelled late, then no scan within 3 s: an exception, the customer told.
+    let actor = "user:e2e-vendor".to_string();
     let label = client
         .buy_label(
             &id,
@@ -826,11 +872,13 @@ async fn a_vendor_cancels_units_it_cannot_send_and_exactly_their_share_is_refund
     })
     .await;
     let id = listed["id"].as_str().unwrap().to_string();
-    let cancel = |body: serde_json::Value| {
+    let path = format!("/v1/vendor/shipments/{id}/cancel-lines");
+    let cancel_as = |key: String, body: serde_json::Value| {
         let vendor = vendor.clone();
-        let path = format!("/v1/vendor/shipments/{id}/cancel-lines");
-        async move { vendor.post(&path, body).await }
+        let path = path.clone();
+        async move { vendor.post_idempotent(&path, &key, body).await }
     };
+    let cancel = |body: serde_json::Value| cancel_as(souk_tests::unique(), body);
 
     // Bad requests change nothing.
     for (body, status, code) in [
@@ -864,13 +912,36 @@ async fn a_vendor_cancels_units_it_cannot_send_and_exactly_their_share_is_refund
         let r = cancel(body.clone()).await;
         assert_eq!((r.status, r.code()), (status, code), "{body}: {}", r.text);
     }
+    let r = vendor
+        .post(
+            &path,
+            json!({"lines": [{"sku": a.skus[0], "quantity": 1}], "reason": "lost"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "idempotency_key_required"),
+        "{}",
+        r.text
+    );
     assert_eq!(at_provider(&db, &checkout_id, "refund").await.effects, 0);
 
-    // One unit lost: exactly its share refunded, the stock left as it is (it is gone).
-    let r = cancel(json!({"lines": [{"sku": a.skus[0], "quantity": 1}], "reason": "one broke in the warehouse"})).await;
+    // One unit lost: exactly its share refunded, the stock left as it is (it is gone). The
+    // same request again (a retry) answers the same and cancels nothing more.
+    let key = souk_tests::unique();
+    let body = json!({"lines": [{"sku": a.skus[0], "quantity": 1}], "reason": "one broke in the warehouse"});
+    let r = cancel_as(key.clone(), body.clone()).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let first = line.refund(0, 1).unwrap();
     assert_eq!(r.body["refunded"]["amount"], first, "{}", r.text);
+    let again = cancel_as(key, body).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.body["refunded"], r.body["refunded"]);
+    assert_eq!(
+        again.body["shipment"]["lines"][0]["cancelled"], 1,
+        "{}",
+        again.text
+    );
     assert_eq!(r.body["shipment"]["status"], "awaiting_fulfillment");
     assert_eq!(r.body["shipment"]["lines"][0]["cancelled"], 1);
     assert_eq!(stock(&db, &a.skus[0]).await.on_hand, on_hand);

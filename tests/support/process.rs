@@ -252,6 +252,15 @@ impl SoukProcess {
     pub fn http(&self) -> Http {
         Http::at(&self.api)
     }
+
+    /// The prefix of its task queues (`<name>-<unique>.`): workflows started on
+    /// `souk_contracts::queues::workflows(prefix)` run in this process.
+    pub fn task_queue_prefix(&self) -> &str {
+        self.env
+            .get("SOUK_TEMPORAL__TASK_QUEUE_PREFIX")
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
 }
 
 /// A Temporal dev server of the test's own, persisted to a file so it can be restarted.

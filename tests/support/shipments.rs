@@ -57,8 +57,13 @@ pub async fn started(a: &TestApp, client: &ShipmentClient) -> String {
 
 /// Starts the shipment `input` describes; its workflow id, once it is opened.
 pub async fn start(a: &TestApp, client: &ShipmentClient, input: ShipmentInput) -> String {
+    start_on(&a.task_queue_prefix, client, input).await
+}
+
+/// Starts the shipment `input` describes on the workers of task queue prefix `prefix`.
+pub async fn start_on(prefix: &str, client: &ShipmentClient, input: ShipmentInput) -> String {
     let id = workflow_id(&input.order_no, input.vendor_id);
-    let queue = souk_contracts::queues::workflows(&a.task_queue_prefix);
+    let queue = souk_contracts::queues::workflows(prefix);
     client
         .start(input, WorkflowStartOptions::new(queue, id.clone()).build())
         .await

@@ -75,9 +75,9 @@ pub struct ShipmentWorkflow {
     vendor: Option<VendorContact>,
     /// The customer mails sent (or being sent): each kind once.
     mailed: BTreeSet<&'static str>,
-    /// Line cancellations so far, and the units each line lost to them.
-    cancels: u32,
+    /// The units each line lost to cancellations, and each cancellation request's answer.
     cancelled: BTreeMap<Sku, i32>,
+    cancellations: BTreeMap<String, LinesCancelled>,
 }
 
 /// Where a shipment's lines can still be cancelled: before its label is bought.
@@ -167,6 +167,9 @@ pub const TIMERS_PATCH: &str = "timers";
 /// it and notes the problem.
 const MAIL_BUDGET: Duration = Duration::from_secs(6 * 3_600);
 
+/// The same, for a mail an Update sends before it answers (the vendor waits on it).
+const UPDATE_MAIL_BUDGET: Duration = Duration::from_secs(120);
+
 fn problem(ctx: &WorkflowContext<ShipmentWorkflow>, what: String) {
     ctx.state_mut(|s| {
         if let Some(v) = s.view.as_mut() {
@@ -198,22 +201,29 @@ async fn moved(
     status: ShipmentStatus,
     actor: &str,
     reason: Option<&str>,
+    mail_budget: Duration,
 ) {
     set_status(ctx, status);
-    follow(ctx, status, actor).await;
-    announce(ctx, status, reason).await;
+    follow(ctx, status, actor, false).await;
+    announce(ctx, status, reason, mail_budget).await;
 }
 
 /// Tells the orders domain what `status` means for the vendor's sub-order (packed:
 /// processing; with the carrier: shipped; delivered), once per step. The orders domain
 /// refusing the move (the sub-order was cancelled) is kept in the status for support; the
-/// shipment goes on.
-async fn follow(ctx: &WorkflowContext<ShipmentWorkflow>, status: ShipmentStatus, actor: &str) {
+/// shipment goes on. `always`: even for a shipment started before the order followed them
+/// (a cancellation, which they never had).
+async fn follow(
+    ctx: &WorkflowContext<ShipmentWorkflow>,
+    status: ShipmentStatus,
+    actor: &str,
+    always: bool,
+) {
     let Some(sub) = status.sub_order() else {
         return;
     };
     let Some(view) = ctx.state(|s| {
-        (s.follows && s.reported != Some(sub))
+        ((s.follows || always) && s.reported != Some(sub))
             .then(|| s.view.clone())
             .flatten()
     }) else {
@@ -271,10 +281,11 @@ async fn mail(
     to: String,
     template: &str,
     vars: BTreeMap<String, String>,
+    budget: Duration,
 ) {
     let mut opts = options::on(ctx, notifications::QUEUE, Duration::from_secs(30));
     opts.close_timeouts = ActivityCloseTimeouts::ScheduleAndStartToClose {
-        schedule_to_close: MAIL_BUDGET,
+        schedule_to_close: budget,
         start_to_close: Duration::from_secs(30),
     };
     let sent = ctx
@@ -294,12 +305,15 @@ async fn mail(
     }
 }
 
-/// What the lines of the shipment read as in a mail.
-fn lines_of(input: &ShipmentInput) -> String {
+/// What the lines of the shipment read as in a mail: the units still in it.
+fn lines_of(input: &ShipmentInput, cancelled: &BTreeMap<Sku, i32>) -> String {
     input
         .lines
         .iter()
-        .map(|l| format!("  {} × {}", l.quantity, l.title))
+        .filter_map(|l| {
+            let left = l.quantity - cancelled.get(&l.sku).copied().unwrap_or(0);
+            (left > 0).then(|| format!("  {left} × {}", l.title))
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -309,6 +323,7 @@ async fn announce(
     ctx: &WorkflowContext<ShipmentWorkflow>,
     status: ShipmentStatus,
     reason: Option<&str>,
+    budget: Duration,
 ) {
     let kind = match status {
         ShipmentStatus::InTransit | ShipmentStatus::OutForDelivery => "shipped",
@@ -343,7 +358,10 @@ async fn announce(
             "vendor".to_string(),
             vendor.map_or_else(|| "The seller".to_string(), |v| v.name),
         ),
-        ("lines".to_string(), lines_of(&input)),
+        (
+            "lines".to_string(),
+            lines_of(&input, &ctx.state(|s| s.cancelled.clone())),
+        ),
         ("carrier".to_string(), label.carrier),
         ("service".to_string(), label.service),
         ("tracking_code".to_string(), label.tracking_code),
@@ -361,7 +379,15 @@ async fn announce(
         ),
     ]);
     let template = format!("shipment_{kind}");
-    mail(ctx, kind, input.customer_email.clone(), &template, vars).await;
+    mail(
+        ctx,
+        kind,
+        input.customer_email.clone(),
+        &template,
+        vars,
+        budget,
+    )
+    .await;
 }
 
 /// Not packed within the fulfilment time: staff are alerted and the vendor reminded, once.
@@ -387,7 +413,10 @@ async fn remind(ctx: &WorkflowContext<ShipmentWorkflow>, input: &ShipmentInput) 
     let vars = BTreeMap::from([
         ("order_no".to_string(), input.order_no.clone()),
         ("vendor".to_string(), vendor.name.clone()),
-        ("lines".to_string(), lines_of(input)),
+        (
+            "lines".to_string(),
+            lines_of(input, &ctx.state(|s| s.cancelled.clone())),
+        ),
         ("waited".to_string(), waited),
     ]);
     mail(
@@ -396,6 +425,7 @@ async fn remind(ctx: &WorkflowContext<ShipmentWorkflow>, input: &ShipmentInput) 
         vendor.email,
         "fulfilment_reminder",
         vars,
+        MAIL_BUDGET,
     )
     .await;
 }
@@ -423,6 +453,7 @@ async fn no_scan(ctx: &WorkflowContext<ShipmentWorkflow>, input: &ShipmentInput)
                 ShipmentStatus::Exception,
                 "system:scan_timeout",
                 Some(&reason),
+                MAIL_BUDGET,
             )
             .await
         }
@@ -448,16 +479,20 @@ fn step_error(e: impl std::fmt::Display) -> UpdateError {
     e.to_string().into()
 }
 
+/// What was refunded: nothing if the refund failed.
+fn refunded_amount(refunded: &Result<Money, String>, currency: souk_domain::Currency) -> Money {
+    refunded.clone().unwrap_or(Money::zero(currency))
+}
+
 /// What the cancelled units are worth (the orders domain's rule) and its refund, once: the
 /// payment refund's key is the order's sequence for this cancellation. Answers the amount
-/// refunded.
+/// refunded, or why nothing was (for support: the units stay cancelled, the refund is owed).
 async fn refund_lines(
     ctx: &WorkflowContext<ShipmentWorkflow>,
     input: &ShipmentInput,
     key: &str,
     r: &CancelLinesRequest,
-) -> Money {
-    let nothing = Money::zero(input.currency);
+) -> Result<Money, String> {
     let worth = ctx
         .execute_local_activity(
             GiveBack,
@@ -472,14 +507,16 @@ async fn refund_lines(
             options::local(None, false),
         )
         .await;
-    let worth = match worth {
-        Ok(w) => w,
-        Err(e) => {
-            problem(ctx, format!("the cancelled units were not refunded: {e}"));
-            return nothing;
-        }
-    };
-    if worth.amount.amount > 0 {
+    let worth = worth.map_err(|e| {
+        format!(
+            "what the cancelled units of {} are worth is unknown, so they were not refunded: {e}",
+            input.order_no
+        )
+    })?;
+    if worth.amount.amount == 0 {
+        return Ok(worth.amount);
+    }
+    {
         let refunded = ctx
             .execute_activity(
                 Refund,
@@ -493,13 +530,12 @@ async fn refund_lines(
                 options::on(ctx, payments::QUEUE, Duration::from_secs(60)),
             )
             .await;
-        if let Err(e) = refunded {
-            problem(
-                ctx,
-                format!("the payment refund of {} failed: {e}", worth.amount),
-            );
-            return nothing;
-        }
+        refunded.map_err(|e| {
+            format!(
+                "the refund of {} for cancellation {key} failed; it is owed: {e}",
+                worth.amount
+            )
+        })?;
     }
     let recorded = ctx
         .execute_local_activity(
@@ -523,7 +559,7 @@ async fn refund_lines(
             format!("the order's payment status was not updated: {e}"),
         );
     }
-    worth.amount
+    Ok(worth.amount)
 }
 
 /// Puts the cancelled units back on hand in the warehouse each was reserved in, once per
@@ -561,10 +597,10 @@ async fn restock(
 async fn tell_of_cancellation(
     ctx: &WorkflowContext<ShipmentWorkflow>,
     input: &ShipmentInput,
-    n: u32,
     r: &CancelLinesRequest,
     refunded: Money,
 ) {
+    let request = &r.request;
     let vendor = vendor(ctx).await;
     let lines = r
         .lines
@@ -591,10 +627,11 @@ async fn tell_of_cancellation(
     ]);
     mail(
         ctx,
-        &format!("cancel/{n}"),
+        &format!("cancel/{request}"),
         input.customer_email.clone(),
         "lines_cancelled",
         vars,
+        UPDATE_MAIL_BUDGET,
     )
     .await;
 }
@@ -668,8 +705,10 @@ impl ShipmentWorkflow {
         let labelled = ctx.state(|s| s.status_of().is_some_and(|st| !st.is_final()));
         if timers && labelled {
             let mut quiet = ctx.timer(Duration::from_secs(input.settings.scan_timeout_seconds));
+            // A carrier's scan: an event with a status (not EasyPost's "label created").
             let mut scanned = ctx.wait_condition(|s| {
-                !s.pending.is_empty() || s.status_of().is_some_and(ShipmentStatus::is_final)
+                s.pending.iter().any(|e| e.status.is_some())
+                    || s.status_of().is_some_and(ShipmentStatus::is_final)
             });
             let fired = select! {
                 _ = quiet => true,
@@ -700,7 +739,14 @@ impl ShipmentWorkflow {
             // An event the domain refuses for good (none recorded by that id) changes nothing;
             // the shipment waits for the next one.
             if let Ok(TrackingOutcome::Applied(to)) = outcome {
-                moved(ctx, to, &format!("carrier:{}", event.carrier), None).await;
+                moved(
+                    ctx,
+                    to,
+                    &format!("carrier:{}", event.carrier),
+                    None,
+                    MAIL_BUDGET,
+                )
+                .await;
             }
         }
         // Let a running update answer before the run closes.
@@ -746,7 +792,7 @@ impl ShipmentWorkflow {
             .await;
         ctx.state_mut(|s| s.busy = false);
         done.map_err(step_error)?;
-        moved(ctx, ShipmentStatus::Packed, &r.actor, None).await;
+        moved(ctx, ShipmentStatus::Packed, &r.actor, None, MAIL_BUDGET).await;
         Ok(ctx
             .state(|s| s.view.clone())
             .unwrap_or_else(|| unreachable!("validated")))
@@ -826,7 +872,14 @@ impl ShipmentWorkflow {
                 v.label = Some(label.clone());
             }
         });
-        moved(ctx, ShipmentStatus::LabelPurchased, &r.actor, None).await;
+        moved(
+            ctx,
+            ShipmentStatus::LabelPurchased,
+            &r.actor,
+            None,
+            MAIL_BUDGET,
+        )
+        .await;
         Ok(label)
     }
 
@@ -858,8 +911,11 @@ impl ShipmentWorkflow {
             .await;
         ctx.state_mut(|s| s.busy = false);
         let status = done.map_err(step_error)?;
-        if ctx.state(|s| s.status_of()) != Some(status) {
-            moved(ctx, status, &r.actor, None).await;
+        // A carrier scan applied meanwhile has moved it further: it stays there.
+        if ctx.state(|s| s.status_of()) == Some(ShipmentStatus::LabelPurchased)
+            && status != ShipmentStatus::LabelPurchased
+        {
+            moved(ctx, status, &r.actor, None, UPDATE_MAIL_BUDGET).await;
         }
         Ok(ctx
             .state(|s| s.view.clone())
@@ -872,6 +928,9 @@ impl ShipmentWorkflow {
         _ctx: &WorkflowContextView,
         r: &CancelLinesRequest,
     ) -> Result<(), UpdateError> {
+        if self.cancellations.contains_key(&r.request) {
+            return Ok(());
+        }
         self.refuse_unless(&CANCELLABLE, "have lines cancelled")?;
         self.refuse_units(r)
     }
@@ -886,19 +945,22 @@ impl ShipmentWorkflow {
         ctx: &mut WorkflowContext<Self>,
         r: CancelLinesRequest,
     ) -> Result<LinesCancelled, UpdateError> {
+        // The same request again (a client's retry): what it did the first time.
+        if let Some(done) = ctx.state(|s| s.cancellations.get(&r.request).cloned()) {
+            return Ok(done);
+        }
         ctx.state(|s| {
             s.refuse_unless(&CANCELLABLE, "have lines cancelled")?;
             s.refuse_units(&r)
         })?;
-        let (n, input) = ctx.state_mut(|s| {
+        let input = ctx.state_mut(|s| {
             s.busy = true;
-            s.cancels += 1;
-            (s.cancels, s.input.clone())
+            s.input.clone()
         });
         let Some(input) = input else {
             unreachable!("validated");
         };
-        let key = format!("{}/cancel/{n}", ctx.workflow_id());
+        let key = format!("{}/cancel/{}", ctx.workflow_id(), r.request);
         let status = ctx
             .execute_activity(
                 CancelShipmentLines,
@@ -928,17 +990,26 @@ impl ShipmentWorkflow {
         if r.restock {
             restock(ctx, &input, &key, &r).await;
         }
-        tell_of_cancellation(ctx, &input, n, &r, refunded).await;
-        ctx.state_mut(|s| s.busy = false);
-        if status != ctx.state(|s| s.status_of().unwrap_or(status)) {
-            moved(ctx, status, &r.actor, None).await;
+        if status == ShipmentStatus::Cancelled {
+            set_status(ctx, status);
+            follow(ctx, status, &r.actor, true).await;
         }
-        Ok(LinesCancelled {
-            refunded,
+        // Other actions may run again; the mail goes out before the answer.
+        ctx.state_mut(|s| s.busy = false);
+        match &refunded {
+            Ok(amount) => tell_of_cancellation(ctx, &input, &r, *amount).await,
+            Err(e) => problem(ctx, e.clone()),
+        }
+        let done = LinesCancelled {
+            refunded: refunded_amount(&refunded, input.currency),
             shipment: ctx
                 .state(|s| s.view.clone())
                 .unwrap_or_else(|| unreachable!("validated")),
-        })
+        };
+        ctx.state_mut(|s| {
+            s.cancellations.insert(r.request.clone(), done.clone());
+        });
+        Ok(done)
     }
 
     /// A carrier's tracking event, from the webhook receiver (recorded there first). A

@@ -207,6 +207,9 @@ pub struct CancelUnits {
 /// refunded to the customer, and put back on hand if `restock`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CancelLinesRequest {
+    /// The caller's idempotency key: the same request again answers what it did, and the
+    /// cancellation's refund is keyed by it.
+    pub request: String,
     pub lines: Vec<crate::orders::LineUnits>,
     pub reason: String,
     #[serde(default)]
@@ -479,18 +482,19 @@ mod client {
                 .await
         }
 
+        /// The update's id is the request's key, so Temporal answers a retried one from the
+        /// first.
         pub async fn cancel_lines(
             &self,
             id: &str,
             request: CancelLinesRequest,
         ) -> Result<LinesCancelled, WorkflowUpdateError> {
+            let options = WorkflowExecuteUpdateOptions::builder()
+                .update_id(format!("cancel-lines-{}", request.request))
+                .build();
             self.client
                 .get_workflow_handle::<Shipment>(id)
-                .execute_update(
-                    CancelLinesUpdate,
-                    request,
-                    WorkflowExecuteUpdateOptions::default(),
-                )
+                .execute_update(CancelLinesUpdate, request, options)
                 .await
         }
 

@@ -337,7 +337,11 @@ pub async fn record_payment(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| Error::NotFound(format!("{checkout_id}:{attempt}")))?;
-    if row.payment_status == status.as_str() {
+    // A later partial refund's report never takes a fully refunded payment back.
+    if row.payment_status == status.as_str()
+        || (row.payment_status == PaymentStatus::Refunded.as_str()
+            && status == PaymentStatus::PartiallyRefunded)
+    {
         return Ok(());
     }
     sqlx::query!(

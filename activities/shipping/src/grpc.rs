@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use souk_contracts::shipping::{TrackingEvent, messages};
+use souk_contracts::shipping::{AlertKind, TrackingEvent, messages};
 use souk_domain::cursor::{TimeCursor, page_limit};
 use souk_domain::shipment::ShipmentStatus;
 use souk_kit::domain::WorkflowSignals;
@@ -106,7 +106,17 @@ impl ShippingService for Shipping {
         req: Request<pb::ListShipmentsRequest>,
     ) -> Result<Response<pb::ListShipmentsReply>, Status> {
         let r = req.into_inner();
-        let vendor = uuid(&r.vendor_id, "invalid_vendor")?;
+        let vendor = match r.vendor_id.as_str() {
+            "" => None,
+            v => Some(uuid(v, "invalid_vendor")?),
+        };
+        let alert =
+            match r.alert.as_deref() {
+                None => None,
+                Some(a) => Some(AlertKind::parse(a).ok_or_else(|| {
+                    invalid("invalid_alert", format!("`{a}` is not an alert kind"))
+                })?),
+            };
         let status = match r.status.as_deref() {
             None => None,
             Some(s) => Some(ShipmentStatus::parse(s).ok_or_else(|| {
@@ -120,7 +130,7 @@ impl ShippingService for Shipping {
             .transpose()
             .map_err(|_| invalid("invalid_cursor", "the cursor is not one this list gave"))?;
         let limit = i64::from(page_limit(r.limit, 20, 100));
-        let mut rows = store::for_vendor(&self.pool, vendor, status, after, limit + 1)
+        let mut rows = store::list(&self.pool, vendor, status, alert, after, limit + 1)
             .await
             .map_err(|e| souk_kit::error::status(&e))?;
         let more = rows.len() as i64 > limit;

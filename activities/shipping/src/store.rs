@@ -267,11 +267,13 @@ async fn fetch(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Shipment
     load(conn, row).await
 }
 
-/// A vendor's shipments (in `status`, if given), newest first, `limit` after `after`.
-pub async fn for_vendor(
+/// Shipments, newest first, `limit` after `after`: `vendor`'s (every vendor's if none), in
+/// `status` and with an `alert` of that kind, if given.
+pub async fn list(
     pool: &PgPool,
-    vendor: Uuid,
+    vendor: Option<Uuid>,
     status: Option<ShipmentStatus>,
+    alert: Option<AlertKind>,
     after: Option<souk_domain::cursor::TimeCursor>,
     limit: i64,
 ) -> Result<Vec<Shipment>> {
@@ -280,17 +282,20 @@ pub async fn for_vendor(
         "SELECT id, workflow_id, order_no, vendor_id, customer_email, status, warehouse,
                 ship_to, currency, carrier, carrier_shipment, rate_id, tracking_code,
                 label_url, tracking_url, last_tracked_at, created_at, updated_at
-         FROM shipping.shipments
-         WHERE vendor_id = $1
+         FROM shipping.shipments s
+         WHERE ($1::uuid IS NULL OR vendor_id = $1)
            AND ($2::text IS NULL OR status = $2)
            AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
+           AND ($6::text IS NULL OR EXISTS (
+                 SELECT 1 FROM shipping.alerts a WHERE a.shipment_id = s.id AND a.kind = $6))
          ORDER BY created_at DESC, id DESC
          LIMIT $5",
         vendor,
         status.map(ShipmentStatus::as_str),
         after.as_ref().map(|c| c.created_at),
         after.as_ref().map(|c| c.id),
-        limit
+        limit,
+        alert.map(AlertKind::as_str)
     )
     .fetch_all(pool)
     .await?;

@@ -40,8 +40,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel_checkout))
 }
 
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
-
 fn status_url(checkout_id: &str) -> String {
     format!("/v1/checkouts/{checkout_id}")
 }
@@ -280,21 +278,7 @@ async fn create_checkout(
     headers: HeaderMap,
     Body(body): Body<CreateCheckout>,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Checkout>)> {
-    let key = headers
-        .get(IDEMPOTENCY_KEY)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| {
-            ApiError::bad_request("idempotency_key_required", "send an Idempotency-Key header")
-        })?
-        .to_string();
-    if key.len() > 255 {
-        return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
-            "Idempotency-Key must be at most 255 characters",
-        ));
-    }
+    let key = crate::params::idempotency_key(&headers)?;
     let given = shipping_address(&s, &caller, &body).await?;
     let (address, country, email) = validate(&body, &given)?;
     // The cart must exist, hold something and be able to ship where the order goes before

@@ -223,11 +223,36 @@ fn shipment_dto(s: pb::Shipment) -> ApiResult<Shipment> {
     })
 }
 
-/// The vendor's own shipment `id`; another vendor's is a 404 (and audited).
+/// Who acts on a shipment: its vendor (another vendor's shipment is a 404, audited), or staff
+/// (any shipment).
+#[derive(Debug, Clone)]
+pub(crate) enum Acting {
+    Vendor(VendorScope),
+    Staff { user_id: String },
+}
+
+impl Acting {
+    fn vendor_id(&self) -> Option<String> {
+        match self {
+            Acting::Vendor(scope) => Some(scope.vendor_id.clone()),
+            Acting::Staff { .. } => None,
+        }
+    }
+
+    /// Who, as the shipment's history and the order's timeline record it.
+    fn actor(&self) -> String {
+        match self {
+            Acting::Vendor(scope) => format!("user:{}", scope.user_id),
+            Acting::Staff { user_id } => format!("user:{user_id}"),
+        }
+    }
+}
+
+/// The shipment `id` as `who` may see it; another vendor's is a 404 (and audited).
 async fn own_shipment(
     s: &AppState,
     caller: &Caller,
-    scope: &VendorScope,
+    who: &Acting,
     id: &str,
 ) -> ApiResult<pb::Shipment> {
     let missing = || ApiError::not_found("shipment_not_found", "no such shipment");
@@ -242,21 +267,18 @@ async fn own_shipment(
         });
         async move { shipping.get_shipment(request).await }
     };
-    match ask(Some(scope.vendor_id.clone())).await {
+    match ask(who.vendor_id()).await {
         Ok(found) => Ok(found.into_inner()),
-        Err(e) if e.code() == tonic::Code::NotFound => {
-            if ask(None).await.is_ok() {
-                Err(other_vendors(
-                    s,
-                    caller,
-                    scope,
-                    serde_json::json!({"shipment_id": id}),
-                    missing(),
-                ))
-            } else {
-                Err(missing())
-            }
-        }
+        Err(e) if e.code() == tonic::Code::NotFound => match who {
+            Acting::Vendor(scope) if ask(None).await.is_ok() => Err(other_vendors(
+                s,
+                caller,
+                scope,
+                serde_json::json!({"shipment_id": id}),
+                missing(),
+            )),
+            _ => Err(missing()),
+        },
         Err(e) => Err(ApiError::from_status("shipping", e)),
     }
 }
@@ -283,22 +305,14 @@ fn update_error(e: WorkflowUpdateError) -> ApiError {
     }
 }
 
-fn actor(scope: &VendorScope) -> String {
-    format!("user:{}", scope.user_id)
-}
-
-/// The vendor's shipments, newest first.
-#[utoipa::path(get, path = "/v1/vendor/shipments", tag = "vendor", params(ShipmentsQuery),
-    security(("bearer" = [])),
-    responses((status = 200, body = ShipmentPage),
-        (status = 400, description = "invalid_limit, invalid_cursor, invalid_query", body = ErrorBody)))]
-#[tracing::instrument(skip_all)]
-async fn list_shipments(
-    State(s): State<AppState>,
-    caller: Caller,
-    scope: VendorScope,
-    Query(q): Query<ShipmentsQuery>,
-) -> ApiResult<Json<ShipmentPage>> {
+/// One page of shipments: `vendor_id`'s (all, for staff), in `status`, with an `alert`.
+pub(crate) async fn list_as(
+    s: &AppState,
+    caller: &Caller,
+    vendor_id: Option<String>,
+    q: ShipmentsQuery,
+    alert: Option<String>,
+) -> ApiResult<ShipmentPage> {
     let limit = extract::PageQuery {
         limit: q.limit,
         cursor: None,
@@ -308,123 +322,88 @@ async fn list_shipments(
         .shipping
         .clone()
         .list_shipments(caller.request(pb::ListShipmentsRequest {
-            vendor_id: scope.vendor_id.clone(),
+            vendor_id: vendor_id.unwrap_or_default(),
             status: q.status.map(|st| st.as_str().to_string()),
             limit,
             cursor: q.cursor.filter(|c| !c.is_empty()),
+            alert,
         }))
         .await
         .map_err(|e| ApiError::from_status("shipping", e))?
         .into_inner();
-    Ok(Json(ShipmentPage {
+    Ok(ShipmentPage {
         items: page
             .items
             .into_iter()
             .map(shipment_dto)
             .collect::<ApiResult<_>>()?,
         next_cursor: page.next_cursor,
-    }))
+    })
 }
 
-/// One of the vendor's shipments, with the carrier's tracking events.
-#[utoipa::path(get, path = "/v1/vendor/shipments/{id}", tag = "vendor", params(("id" = uuid::Uuid, Path)),
-    security(("bearer" = [])),
-    responses((status = 200, body = Shipment),
-        (status = 404, description = "shipment_not_found: no such shipment of this vendor", body = ErrorBody)))]
-#[tracing::instrument(skip_all, fields(shipment_id = %id))]
-async fn get_shipment(
-    State(s): State<AppState>,
-    caller: Caller,
-    scope: VendorScope,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Shipment>> {
-    Ok(Json(shipment_dto(
-        own_shipment(&s, &caller, &scope, &id).await?,
-    )?))
+pub(crate) async fn get_as(
+    s: &AppState,
+    caller: &Caller,
+    who: &Acting,
+    id: &str,
+) -> ApiResult<Shipment> {
+    shipment_dto(own_shipment(s, caller, who, id).await?)
 }
 
-/// The vendor packed the shipment: its parcel (`awaiting_fulfillment → packed`).
-#[utoipa::path(post, path = "/v1/vendor/shipments/{id}/pack", tag = "vendor", params(("id" = uuid::Uuid, Path)),
-    request_body = ParcelBody, security(("bearer" = [])),
-    responses((status = 200, body = Shipment),
-        (status = 404, description = "shipment_not_found", body = ErrorBody),
-        (status = 409, description = "shipment_action_refused (the shipment is not awaiting fulfilment, or another action runs), shipment_closed", body = ErrorBody),
-        (status = 422, description = "invalid_body; invalid_weight, invalid_dimensions (the parcel a carrier takes)", body = ErrorBody)))]
-#[tracing::instrument(skip_all, fields(shipment_id = %id))]
-async fn pack(
-    State(s): State<AppState>,
-    caller: Caller,
-    scope: VendorScope,
-    Path(id): Path<String>,
-    extract::Json(body): extract::Json<ParcelBody>,
-) -> ApiResult<Json<Shipment>> {
+pub(crate) async fn pack_as(
+    s: &AppState,
+    caller: &Caller,
+    who: &Acting,
+    id: &str,
+    body: ParcelBody,
+) -> ApiResult<Shipment> {
     let parcel = body
         .parcel()
         .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
-    let shipment = own_shipment(&s, &caller, &scope, &id).await?;
+    let shipment = own_shipment(s, caller, who, id).await?;
     ShipmentClient::new(s.temporal.client().await?)
         .pack(
             &shipment.workflow_id,
             PackRequest {
                 parcel,
-                actor: actor(&scope),
+                actor: who.actor(),
             },
         )
         .await
         .map_err(update_error)?;
-    Ok(Json(shipment_dto(
-        own_shipment(&s, &caller, &scope, &id).await?,
-    )?))
+    get_as(s, caller, who, id).await
 }
 
-/// The carrier's rates for the packed parcel, cheapest first.
-#[utoipa::path(post, path = "/v1/vendor/shipments/{id}/rates", tag = "vendor", params(("id" = uuid::Uuid, Path)),
-    security(("bearer" = [])),
-    responses((status = 200, body = Vec<Rate>),
-        (status = 404, description = "shipment_not_found", body = ErrorBody),
-        (status = 409, description = "shipment_action_refused (not packed, or labelled already), shipment_closed", body = ErrorBody)))]
-#[tracing::instrument(skip_all, fields(shipment_id = %id))]
-async fn rates(
-    State(s): State<AppState>,
-    caller: Caller,
-    scope: VendorScope,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Vec<Rate>>> {
-    let shipment = own_shipment(&s, &caller, &scope, &id).await?;
+pub(crate) async fn rates_as(
+    s: &AppState,
+    caller: &Caller,
+    who: &Acting,
+    id: &str,
+) -> ApiResult<Vec<Rate>> {
+    let shipment = own_shipment(s, caller, who, id).await?;
     let rates = ShipmentClient::new(s.temporal.client().await?)
         .rates(&shipment.workflow_id)
         .await
         .map_err(update_error)?;
-    Ok(Json(
-        rates
-            .into_iter()
-            .map(|r| Rate {
-                id: r.id,
-                carrier: r.carrier,
-                service: r.service,
-                price: Money::from(r.price),
-                delivery_days: r.delivery_days,
-            })
-            .collect(),
-    ))
+    Ok(rates
+        .into_iter()
+        .map(|r| Rate {
+            id: r.id,
+            carrier: r.carrier,
+            service: r.service,
+            price: Money::from(r.price),
+            delivery_days: r.delivery_days,
+        })
+        .collect())
 }
 
-/// Buys the label at a quoted rate, or the cheapest (`packed → label_purchased`). At most one
-/// label is ever bought for a shipment.
-#[utoipa::path(post, path = "/v1/vendor/shipments/{id}/label", tag = "vendor", params(("id" = uuid::Uuid, Path)),
-    request_body = LabelBody, security(("bearer" = [])),
-    responses((status = 200, body = Label),
-        (status = 404, description = "shipment_not_found", body = ErrorBody),
-        (status = 409, description = "shipment_action_refused (not packed, a rate not quoted, the carrier refused), shipment_closed", body = ErrorBody),
-        (status = 422, description = "invalid_body", body = ErrorBody)))]
-#[tracing::instrument(skip_all, fields(shipment_id = %id))]
-async fn buy_label(
-    State(s): State<AppState>,
-    caller: Caller,
-    scope: VendorScope,
-    Path(id): Path<String>,
-    extract::Json(body): extract::Json<LabelBody>,
-) -> ApiResult<Json<Label>> {
+pub(crate) async fn label_as(
+    s: &AppState,
+    caller: &Caller,
+    who: &Acting,
+    id: &str,
+    body: LabelBody,
+) -> ApiResult<Label> {
     if body
         .rate_id
         .as_ref()
@@ -435,54 +414,87 @@ async fn buy_label(
             "rate_id has at most 200 characters",
         ));
     }
-    let shipment = own_shipment(&s, &caller, &scope, &id).await?;
+    let shipment = own_shipment(s, caller, who, id).await?;
     let label = ShipmentClient::new(s.temporal.client().await?)
         .buy_label(
             &shipment.workflow_id,
             LabelRequest {
                 rate_id: body.rate_id,
-                actor: actor(&scope),
+                actor: who.actor(),
             },
         )
         .await
         .map_err(update_error)?;
-    Ok(Json(Label {
+    Ok(Label {
         carrier: label.carrier,
         service: label.service,
         price: Money::from(label.price),
         tracking_code: label.tracking_code,
         label_url: label.label_url,
         tracking_url: label.tracking_url,
-    }))
+    })
 }
 
-/// The vendor handed the labelled parcel to the carrier (`label_purchased → in_transit`); the
-/// customer is told it is on its way. The carrier's scans follow.
-#[utoipa::path(post, path = "/v1/vendor/shipments/{id}/ship", tag = "vendor", params(("id" = uuid::Uuid, Path)),
-    security(("bearer" = [])),
-    responses((status = 200, body = Shipment),
-        (status = 404, description = "shipment_not_found", body = ErrorBody),
-        (status = 409, description = "shipment_action_refused (no label yet, or with the carrier already), shipment_closed", body = ErrorBody)))]
-#[tracing::instrument(skip_all, fields(shipment_id = %id))]
-async fn ship(
-    State(s): State<AppState>,
-    caller: Caller,
-    scope: VendorScope,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Shipment>> {
-    let shipment = own_shipment(&s, &caller, &scope, &id).await?;
+pub(crate) async fn ship_as(
+    s: &AppState,
+    caller: &Caller,
+    who: &Acting,
+    id: &str,
+) -> ApiResult<Shipment> {
+    let shipment = own_shipment(s, caller, who, id).await?;
     ShipmentClient::new(s.temporal.client().await?)
-        .ship(
+        .ship(&shipment.workflow_id, ShipRequest { actor: who.actor() })
+        .await
+        .map_err(update_error)?;
+    get_as(s, caller, who, id).await
+}
+
+pub(crate) async fn cancel_lines_as(
+    s: &AppState,
+    caller: &Caller,
+    who: &Acting,
+    id: &str,
+    key: String,
+    body: CancelLinesBody,
+) -> ApiResult<LinesCancelled> {
+    let invalid = |m: &str| ApiError::unprocessable("invalid_body", m.to_string());
+    let reason = body.reason.as_str();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(invalid("reason has 1 to 500 characters"));
+    }
+    if body.lines.is_empty() || body.lines.len() > 100 {
+        return Err(invalid("lines has 1 to 100 entries"));
+    }
+    let mut lines = Vec::with_capacity(body.lines.len());
+    for l in &body.lines {
+        if !(1..=10_000).contains(&l.quantity) {
+            return Err(invalid("a line's quantity is 1 to 10000"));
+        }
+
+        let sku = souk_domain::Sku::parse(&l.sku).map_err(|e| invalid(&e.to_string()))?;
+        lines.push(LineUnits {
+            sku,
+            quantity: l.quantity as i32,
+        });
+    }
+    let shipment = own_shipment(s, caller, who, id).await?;
+    let done = ShipmentClient::new(s.temporal.client().await?)
+        .cancel_lines(
             &shipment.workflow_id,
-            ShipRequest {
-                actor: actor(&scope),
+            CancelLinesRequest {
+                request: key,
+                lines,
+                reason: reason.to_string(),
+                restock: body.restock,
+                actor: who.actor(),
             },
         )
         .await
         .map_err(update_error)?;
-    Ok(Json(shipment_dto(
-        own_shipment(&s, &caller, &scope, &id).await?,
-    )?))
+    Ok(LinesCancelled {
+        refunded: Money::from(done.refunded),
+        shipment: get_as(s, caller, who, id).await?,
+    })
 }
 
 /// Units of one line the vendor cannot send.
@@ -519,14 +531,128 @@ pub struct LinesCancelled {
     pub shipment: Shipment,
 }
 
+/// The vendor's shipments, newest first.
+#[utoipa::path(get, path = "/v1/vendor/shipments", tag = "vendor", params(ShipmentsQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = ShipmentPage),
+        (status = 400, description = "invalid_limit, invalid_cursor, invalid_query", body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn list_shipments(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: VendorScope,
+    Query(q): Query<ShipmentsQuery>,
+) -> ApiResult<Json<ShipmentPage>> {
+    list_as(&s, &caller, Some(scope.vendor_id.clone()), q, None)
+        .await
+        .map(Json)
+}
+
+/// One of the vendor's shipments, with the carrier's tracking events.
+#[utoipa::path(get, path = "/v1/vendor/shipments/{id}", tag = "vendor", params(("id" = uuid::Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Shipment),
+        (status = 404, description = "shipment_not_found: no such shipment of this vendor", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(shipment_id = %id))]
+async fn get_shipment(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: VendorScope,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Shipment>> {
+    get_as(&s, &caller, &Acting::Vendor(scope), &id)
+        .await
+        .map(Json)
+}
+
+/// The vendor packed the shipment: its parcel (`awaiting_fulfillment → packed`).
+#[utoipa::path(post, path = "/v1/vendor/shipments/{id}/pack", tag = "vendor", params(("id" = uuid::Uuid, Path)),
+    request_body = ParcelBody, security(("bearer" = [])),
+    responses((status = 200, body = Shipment),
+        (status = 404, description = "shipment_not_found", body = ErrorBody),
+        (status = 409, description = "shipment_action_refused (the shipment is not awaiting fulfilment, or another action runs), shipment_closed", body = ErrorBody),
+        (status = 422, description = "invalid_body; invalid_weight, invalid_dimensions (the parcel a carrier takes)", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(shipment_id = %id))]
+async fn pack(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: VendorScope,
+    Path(id): Path<String>,
+    extract::Json(body): extract::Json<ParcelBody>,
+) -> ApiResult<Json<Shipment>> {
+    pack_as(&s, &caller, &Acting::Vendor(scope), &id, body)
+        .await
+        .map(Json)
+}
+
+/// The carrier's rates for the packed parcel, cheapest first.
+#[utoipa::path(post, path = "/v1/vendor/shipments/{id}/rates", tag = "vendor", params(("id" = uuid::Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<Rate>),
+        (status = 404, description = "shipment_not_found", body = ErrorBody),
+        (status = 409, description = "shipment_action_refused (not packed, or labelled already), shipment_closed", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(shipment_id = %id))]
+async fn rates(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: VendorScope,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<Rate>>> {
+    rates_as(&s, &caller, &Acting::Vendor(scope), &id)
+        .await
+        .map(Json)
+}
+
+/// Buys the label at a quoted rate, or the cheapest (`packed → label_purchased`). At most one
+/// label is ever bought for a shipment.
+#[utoipa::path(post, path = "/v1/vendor/shipments/{id}/label", tag = "vendor", params(("id" = uuid::Uuid, Path)),
+    request_body = LabelBody, security(("bearer" = [])),
+    responses((status = 200, body = Label),
+        (status = 404, description = "shipment_not_found", body = ErrorBody),
+        (status = 409, description = "shipment_action_refused (not packed, a rate not quoted, the carrier refused), shipment_closed", body = ErrorBody),
+        (status = 422, description = "invalid_body", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(shipment_id = %id))]
+async fn buy_label(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: VendorScope,
+    Path(id): Path<String>,
+    extract::Json(body): extract::Json<LabelBody>,
+) -> ApiResult<Json<Label>> {
+    label_as(&s, &caller, &Acting::Vendor(scope), &id, body)
+        .await
+        .map(Json)
+}
+
+/// The vendor handed the labelled parcel to the carrier (`label_purchased → in_transit`); the
+/// customer is told it is on its way. The carrier's scans follow.
+#[utoipa::path(post, path = "/v1/vendor/shipments/{id}/ship", tag = "vendor", params(("id" = uuid::Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Shipment),
+        (status = 404, description = "shipment_not_found", body = ErrorBody),
+        (status = 409, description = "shipment_action_refused (no label yet, or with the carrier already), shipment_closed", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(shipment_id = %id))]
+async fn ship(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: VendorScope,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Shipment>> {
+    ship_as(&s, &caller, &Acting::Vendor(scope), &id)
+        .await
+        .map(Json)
+}
+
 /// The vendor cannot send some units (lost stock): they are refunded to the customer, exactly
 /// their share of what was paid, once; the customer is told. Cancelling every unit cancels the
-/// shipment and the vendor's part of the order. Only before the label is bought.
-#[utoipa::path(post, path = "/v1/vendor/shipments/{id}/cancel-lines", tag = "vendor", params(("id" = uuid::Uuid, Path)),
+/// shipment and the vendor's part of the order. Only before the label is bought. The same
+/// `Idempotency-Key` again answers what the first request did, and cancels nothing more.
+#[utoipa::path(post, path = "/v1/vendor/shipments/{id}/cancel-lines", tag = "vendor", params(("id" = uuid::Uuid, Path), crate::params::IdempotencyKey),
     request_body = CancelLinesBody, security(("bearer" = [])),
     responses((status = 200, body = LinesCancelled),
+        (status = 400, description = "idempotency_key_required, invalid_idempotency_key", body = ErrorBody),
         (status = 404, description = "shipment_not_found", body = ErrorBody),
-        (status = 409, description = "shipment_action_refused (labelled already, a line not in the shipment, more units than are left), shipment_closed", body = ErrorBody),
+        (status = 409, description = "shipment_action_refused (labelled already, a line not in the shipment or named twice, more units than are left), shipment_closed", body = ErrorBody),
         (status = 422, description = "invalid_body (no lines, a quantity below 1, no reason)", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(shipment_id = %id))]
 async fn cancel_lines(
@@ -534,44 +660,13 @@ async fn cancel_lines(
     caller: Caller,
     scope: VendorScope,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     extract::Json(body): extract::Json<CancelLinesBody>,
 ) -> ApiResult<Json<LinesCancelled>> {
-    let invalid = |m: &str| ApiError::unprocessable("invalid_body", m.to_string());
-    let reason = body.reason.as_str();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(invalid("reason has 1 to 500 characters"));
-    }
-    if body.lines.is_empty() || body.lines.len() > 100 {
-        return Err(invalid("lines has 1 to 100 entries"));
-    }
-    let mut lines = Vec::with_capacity(body.lines.len());
-    for l in &body.lines {
-        if !(1..=10_000).contains(&l.quantity) {
-            return Err(invalid("a line's quantity is 1 to 10000"));
-        }
-        let sku = souk_domain::Sku::parse(&l.sku).map_err(|e| invalid(&e.to_string()))?;
-        lines.push(LineUnits {
-            sku,
-            quantity: l.quantity as i32,
-        });
-    }
-    let shipment = own_shipment(&s, &caller, &scope, &id).await?;
-    let done = ShipmentClient::new(s.temporal.client().await?)
-        .cancel_lines(
-            &shipment.workflow_id,
-            CancelLinesRequest {
-                lines,
-                reason: reason.to_string(),
-                restock: body.restock,
-                actor: actor(&scope),
-            },
-        )
+    let key = crate::params::idempotency_key(&headers)?;
+    cancel_lines_as(&s, &caller, &Acting::Vendor(scope), &id, key, body)
         .await
-        .map_err(update_error)?;
-    Ok(Json(LinesCancelled {
-        refunded: Money::from(done.refunded),
-        shipment: shipment_dto(own_shipment(&s, &caller, &scope, &id).await?)?,
-    }))
+        .map(Json)
 }
 
 #[cfg(test)]

@@ -198,6 +198,7 @@ async fn main() -> anyhow::Result<()> {
         .cancel_lines(
             &shipment,
             souk_contracts::shipping::CancelLinesRequest {
+                request: "recorder-cancel-1".into(),
                 lines: vec![souk_contracts::orders::LineUnits {
                     sku: souk_domain::Sku::parse(&p.skus[0]).expect("a sku"),
                     quantity: 1,

@@ -4,6 +4,7 @@ pub mod codec;
 pub mod inventory;
 pub mod orders;
 pub mod security;
+pub mod shipments;
 pub mod users;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -18,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(inventory::router())
         .merge(orders::router())
         .merge(security::router())
+        .merge(shipments::router())
         .merge(users::router())
         .merge(codec::router().layer(axum::extract::DefaultBodyLimit::max(CODEC_BODY_LIMIT)))
 }
