@@ -214,11 +214,20 @@ impl ShippingActivities {
             let carrier_shipment = shipment.carrier_shipment.clone().ok_or_else(|| {
                 business(failures::INVALID_INPUT, "the shipment was not quoted").into_activity()
             })?;
-            let label = self
-                .carrier
-                .buy(&carrier_shipment, &rate.id)
+            store::purchase_started(&self.pool, shipment.id)
                 .await
-                .map_err(carrier_failed)?;
+                .map_err(failed)?;
+            let label = match self.carrier.buy(&carrier_shipment, &rate.id).await {
+                Ok(label) => label,
+                Err(e) => {
+                    if matches!(e, CarrierError::Rejected { .. }) {
+                        store::purchase_refused(&self.pool, shipment.id)
+                            .await
+                            .map_err(failed)?;
+                    }
+                    return Err(carrier_failed(e));
+                }
+            };
             store::record_label(&self.pool, &Ctx::new(&input.actor), shipment.id, &label)
                 .await
                 .map_err(failed)?

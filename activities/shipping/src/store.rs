@@ -522,6 +522,17 @@ pub async fn record_quote(pool: &PgPool, id: Uuid, carrier: &str, quote: &Quote)
             shipment.status
         )));
     }
+    let started = sqlx::query_scalar!(
+        "SELECT purchase_started_at FROM shipping.shipments WHERE id = $1",
+        id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if started.is_some() {
+        return Err(Error::Conflict(format!(
+            "a label purchase for shipment {id} is under way: it is not quoted again"
+        )));
+    }
     sqlx::query!("DELETE FROM shipping.rates WHERE shipment_id = $1", id)
         .execute(&mut *tx)
         .await?;
@@ -552,6 +563,31 @@ pub async fn record_quote(pool: &PgPool, id: Uuid, carrier: &str, quote: &Quote)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Marks a label purchase as sent to the carrier (the first time only): the shipment is not
+/// quoted again until [`purchase_refused`] says nothing was bought.
+pub async fn purchase_started(pool: &PgPool, id: Uuid) -> Result<()> {
+    sqlx::query!(
+        "UPDATE shipping.shipments SET purchase_started_at = COALESCE(purchase_started_at, now())
+         WHERE id = $1",
+        id
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The carrier refused the purchase (nothing was bought): the shipment may be quoted again.
+pub async fn purchase_refused(pool: &PgPool, id: Uuid) -> Result<()> {
+    sqlx::query!(
+        "UPDATE shipping.shipments SET purchase_started_at = NULL
+         WHERE id = $1 AND tracking_code IS NULL",
+        id
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

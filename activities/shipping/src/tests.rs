@@ -446,3 +446,38 @@ async fn an_unscanned_label_becomes_an_exception_with_one_alert(pool: PgPool) {
     assert_eq!(status, ShipmentStatus::InTransit);
     assert!(store::alerts(&pool, scanned).await.unwrap().is_empty());
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_shipment_is_not_quoted_again_once_a_purchase_was_sent(pool: PgPool) {
+    test_schema(&pool, &crate::SCHEMA).await;
+    let s = store::open(&pool, &Ctx::system(), &new_shipment("shipment-q1"))
+        .await
+        .unwrap();
+    store::pack(&pool, &Ctx::new("vendor:v"), s.id, parcel())
+        .await
+        .unwrap();
+    let sandbox = Sandbox::new("secret");
+    let quote = || async {
+        sandbox
+            .quote(&RateRequest {
+                reference: s.id.to_string(),
+                from: address("US"),
+                to: s.ship_to.clone(),
+                parcel: parcel(),
+                currency: s.currency,
+            })
+            .await
+            .unwrap()
+    };
+    store::record_quote(&pool, s.id, "sandbox", &quote().await)
+        .await
+        .unwrap();
+    store::purchase_started(&pool, s.id).await.unwrap();
+    let again = store::record_quote(&pool, s.id, "sandbox", &quote().await).await;
+    assert!(matches!(again, Err(Error::Conflict(_))), "{again:?}");
+    // The carrier refused it, nothing was bought: a new quote is fine.
+    store::purchase_refused(&pool, s.id).await.unwrap();
+    store::record_quote(&pool, s.id, "sandbox", &quote().await)
+        .await
+        .unwrap();
+}
