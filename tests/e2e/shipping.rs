@@ -453,6 +453,43 @@ async fn souk_shipping_simulate_reports_tracking_through_the_webhook() {
     .await;
 }
 
+/// A signed-in customer's completed checkout of two units of vendor A's product and one of
+/// vendor B's.
+struct TwoVendorOrder {
+    a: souk_tests::fixtures::Product,
+    b: souk_tests::fixtures::Product,
+    email: String,
+    customer: souk_tests::Http,
+    checkout_id: String,
+    order_no: String,
+}
+
+async fn two_vendor_order() -> TwoVendorOrder {
+    use crate::checkout_support::{cart_with, checkout_body, ended, start, two_vendors};
+    let (a, b, _) = two_vendors(&app().db().await).await;
+    let (email, customer) = souk_tests::account(&["customer"], None).await;
+    let cart = cart_with(&customer, &[(&a.skus[0], 2), (&b.skus[0], 1)]).await;
+    let r = start(
+        &customer,
+        &souk_tests::unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    let order_no = r.body["order_no"].as_str().unwrap().to_string();
+    let done = ended(&customer, &checkout_id).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    TwoVendorOrder {
+        a,
+        b,
+        email,
+        customer,
+        checkout_id,
+        order_no,
+    }
+}
+
 /// The vendor acts on its shipment of `order_no` over REST: pack, label at the cheapest rate;
 /// the shipment's id and tracking code.
 async fn pack_and_label(vendor: &souk_tests::Http, order_no: &str) -> (String, String) {
@@ -502,25 +539,17 @@ async fn order_reaches(
 
 #[tokio::test]
 async fn an_order_follows_its_two_shipments_to_the_door_and_the_customer_hears_of_each_once() {
-    use crate::checkout_support::{
-        cart_with, checkout_body, ended, settled_mails_to, start, two_vendors,
-    };
+    use crate::checkout_support::settled_mails_to;
     use serde_json::json;
 
-    let db = app().db().await;
-    let (a, b, _) = two_vendors(&db).await;
-    let (email, customer) = souk_tests::account(&["customer"], None).await;
-    let cart = cart_with(&customer, &[(&a.skus[0], 2), (&b.skus[0], 1)]).await;
-    let r = start(
-        &customer,
-        &souk_tests::unique(),
-        checkout_body(&cart, &email, "pm_card_visa"),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let order_no = r.body["order_no"].as_str().unwrap().to_string();
-    let done = ended(&customer, r.body["checkout_id"].as_str().unwrap()).await;
-    assert_eq!(done["state"], "completed", "{done}");
+    let TwoVendorOrder {
+        a,
+        b,
+        email,
+        customer,
+        order_no,
+        ..
+    } = two_vendor_order().await;
     let o = eventually(Duration::from_secs(20), "two shipments shown", || async {
         let o = order_status(&customer, &order_no).await;
         (o["shipments"].as_array().map(Vec::len) == Some(2)).then_some(o)
@@ -816,27 +845,19 @@ async fn a_late_vendor_is_reminded_and_a_parcel_never_scanned_becomes_an_excepti
 
 #[tokio::test]
 async fn a_vendor_cancels_units_it_cannot_send_and_exactly_their_share_is_refunded_once() {
-    use crate::checkout_support::{
-        at_provider, cart_with, checkout_body, ended, payment, settled_mails_to, start, stock,
-        two_vendors,
-    };
+    use crate::checkout_support::{at_provider, payment, settled_mails_to, stock};
     use serde_json::json;
     use souk_domain::refund::{LinePaid, shipping_shares};
 
     let db = app().db().await;
-    let (a, b, _) = two_vendors(&db).await;
-    let (email, customer) = souk_tests::account(&["customer"], None).await;
-    let cart = cart_with(&customer, &[(&a.skus[0], 2), (&b.skus[0], 1)]).await;
-    let r = start(
-        &customer,
-        &souk_tests::unique(),
-        checkout_body(&cart, &email, "pm_card_visa"),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
-    let order_no = r.body["order_no"].as_str().unwrap().to_string();
-    assert_eq!(ended(&customer, &checkout_id).await["state"], "completed");
+    let TwoVendorOrder {
+        a,
+        b,
+        email,
+        customer,
+        checkout_id,
+        order_no,
+    } = two_vendor_order().await;
     let on_hand = stock(&db, &a.skus[0]).await.on_hand;
 
     // What vendor A's line paid, as the order recorded it.

@@ -116,8 +116,8 @@ pub fn at(offset_minutes: i64) -> DateTime<Utc> {
         + chrono::Duration::minutes(offset_minutes)
 }
 
-/// Packs and labels (the cheapest rate) the shipment `id`, as its vendor would; the label's
-/// tracking code.
+/// Packs the shipment `id`, asks for rates and buys the cheapest label, as its vendor would;
+/// the label's tracking code.
 pub async fn pack_and_label(client: &ShipmentClient, id: &str) -> String {
     let actor = "user:recorder".to_string();
     let parcel = Parcel::new(900, 250, 200, 100).expect("a parcel");
@@ -131,6 +131,7 @@ pub async fn pack_and_label(client: &ShipmentClient, id: &str) -> String {
         )
         .await
         .expect("packed");
+    client.rates(id).await.expect("rates");
     client
         .buy_label(
             id,
@@ -144,6 +145,19 @@ pub async fn pack_and_label(client: &ShipmentClient, id: &str) -> String {
         .tracking_code
 }
 
+/// The sandbox carrier takes the parcel `code` and delivers it an hour later; waits until the
+/// shipment `id` has ended.
+async fn carried(a: &TestApp, id: &str, code: &str) -> ShipmentStatus {
+    scan(code, ShipmentStatus::InTransit, at(0)).await;
+    scan(code, ShipmentStatus::Delivered, at(60)).await;
+    a.temporal()
+        .await
+        .get_workflow_handle::<souk_contracts::shipping::Shipment>(id)
+        .get_result(Default::default())
+        .await
+        .expect("the shipment ends")
+}
+
 /// Packs and labels the shipment `id`, waits for its scan timeout to make it an exception,
 /// then has the carrier find and deliver it; waits until it has ended.
 pub async fn deliver_late(a: &TestApp, client: &ShipmentClient, id: &str) -> ShipmentStatus {
@@ -153,61 +167,12 @@ pub async fn deliver_late(a: &TestApp, client: &ShipmentClient, id: &str) -> Shi
         (v.status == ShipmentStatus::Exception).then_some(())
     })
     .await;
-    scan(&code, ShipmentStatus::InTransit, at(0)).await;
-    scan(&code, ShipmentStatus::Delivered, at(60)).await;
-    a.temporal()
-        .await
-        .get_workflow_handle::<souk_contracts::shipping::Shipment>(id)
-        .get_result(Default::default())
-        .await
-        .expect("the shipment ends")
+    carried(a, id, &code).await
 }
 
 /// Packs, labels (the cheapest rate) and delivers the shipment `id`, as its vendor and the
 /// sandbox carrier would; waits until it has ended.
 pub async fn deliver(a: &TestApp, client: &ShipmentClient, id: &str) -> ShipmentStatus {
-    let actor = "user:recorder".to_string();
-    let parcel = Parcel::new(900, 250, 200, 100).expect("a parcel");
-    client
-        .pack(
-            id,
-            PackRequest {
-                parcel,
-                actor: actor.clone(),
-            },
-        )
-        .await
-        .expect("packed");
-    client.rates(id).await.expect("rates");
-    let label = client
-        .buy_label(
-            id,
-            LabelRequest {
-                rate_id: None,
-                actor,
-            },
-        )
-        .await
-        .expect("a label");
-    let sandbox = Sandbox::new(SANDBOX_CARRIER_SECRET);
-    for (n, status) in [ShipmentStatus::InTransit, ShipmentStatus::Delivered]
-        .into_iter()
-        .enumerate()
-    {
-        let (body, (_, signature)) = sandbox.event(
-            &format!("sbx_evt_{}_{n}", Uuid::now_v7().simple()),
-            &label.tracking_code,
-            status,
-            at(n as i64 * 60),
-            None,
-        );
-        let reply = post_event(&body, (SIGNATURE_HEADER, &signature), "sandbox").await;
-        assert_eq!(reply.status, 200, "{}", reply.text);
-    }
-    a.temporal()
-        .await
-        .get_workflow_handle::<souk_contracts::shipping::Shipment>(id)
-        .get_result(Default::default())
-        .await
-        .expect("the shipment ends")
+    let code = pack_and_label(client, id).await;
+    carried(a, id, &code).await
 }

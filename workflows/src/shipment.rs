@@ -347,7 +347,7 @@ async fn announce(
     let label = label.unwrap_or_else(|| LabelBought {
         carrier: "the carrier".into(),
         service: "-".into(),
-        price: Money::new(0, input.currency),
+        price: Money::zero(input.currency),
         tracking_code: "-".into(),
         label_url: String::new(),
         tracking_url: None,

@@ -192,19 +192,8 @@ pub async fn set_on_hand(
     if on_hand < 0 {
         return Err(Error::Invalid("on_hand must not be negative".into()));
     }
-    if !souk_domain::stock::is_warehouse_code(warehouse) {
-        return Err(Error::UnknownWarehouse(warehouse.to_string()));
-    }
     let mut tx = pool.begin().await?;
-    let known = sqlx::query_scalar!(
-        "SELECT EXISTS (SELECT 1 FROM inventory.warehouses WHERE code = $1)",
-        warehouse
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    if known != Some(true) {
-        return Err(Error::UnknownWarehouse(warehouse.to_string()));
-    }
+    known_warehouse(&mut tx, warehouse).await?;
     // Lock every row of the SKU so "before" and "after" totals are consistent.
     let before = sqlx::query!(
         r#"SELECT warehouse, on_hand, reserved FROM inventory.stock
@@ -259,25 +248,32 @@ pub async fn set_on_hand(
     Ok((level, crossed))
 }
 
+/// `UnknownWarehouse` unless `code` is a warehouse (a code that cannot be one is not looked
+/// up).
+async fn known_warehouse(tx: &mut PgConnection, code: &str) -> Result<(), Error> {
+    if !souk_domain::stock::is_warehouse_code(code) {
+        return Err(Error::UnknownWarehouse(code.to_string()));
+    }
+    let known = sqlx::query_scalar!(
+        "SELECT EXISTS (SELECT 1 FROM inventory.warehouses WHERE code = $1)",
+        code
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if known != Some(true) {
+        return Err(Error::UnknownWarehouse(code.to_string()));
+    }
+    Ok(())
+}
+
 /// Puts `r.quantity` units of `r.sku` back on hand in `r.warehouse`, once per `r.key`.
 /// Answers whether they went back now (false: they had before).
 pub async fn restock(pool: &PgPool, ctx: &Ctx, r: &RestockUnits) -> Result<bool, Error> {
     if r.quantity <= 0 {
         return Err(Error::Invalid("a restock is of at least one unit".into()));
     }
-    if !souk_domain::stock::is_warehouse_code(&r.warehouse) {
-        return Err(Error::UnknownWarehouse(r.warehouse.clone()));
-    }
     let mut tx = pool.begin().await?;
-    let known = sqlx::query_scalar!(
-        "SELECT EXISTS (SELECT 1 FROM inventory.warehouses WHERE code = $1)",
-        r.warehouse
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    if known != Some(true) {
-        return Err(Error::UnknownWarehouse(r.warehouse.clone()));
-    }
+    known_warehouse(&mut tx, &r.warehouse).await?;
     let new = sqlx::query!(
         "INSERT INTO inventory.restocks (key, sku, warehouse, quantity, reason, actor)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",

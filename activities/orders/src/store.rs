@@ -529,17 +529,7 @@ pub async fn refund_lines(
     )
     .fetch_all(&mut *tx)
     .await?;
-    let everything_back = |lines: &[(i32, i32)]| lines.iter().all(|(q, back)| q == back);
     if let Some(first) = done.first() {
-        let all: Vec<(i32, i32)> = sqlx::query!(
-            "SELECT quantity, refunded_quantity FROM orders.order_lines WHERE order_id = $1",
-            order.id
-        )
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|l| (l.quantity, l.refunded_quantity))
-        .collect();
         let lines = done
             .iter()
             .map(|d| {
@@ -556,7 +546,7 @@ pub async fn refund_lines(
             sequence: first.sequence as u32,
             amount: money(done.iter().map(|d| d.amount).sum()),
             lines,
-            order_refunded: everything_back(&all),
+            order_refunded: everything_back(&mut tx, order.id).await?,
         });
     }
     let shipping = sqlx::query_scalar!(
@@ -670,15 +660,7 @@ pub async fn refund_lines(
         }),
     )
     .await?;
-    let all: Vec<(i32, i32)> = sqlx::query!(
-        "SELECT quantity, refunded_quantity FROM orders.order_lines WHERE order_id = $1",
-        order.id
-    )
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .map(|l| (l.quantity, l.refunded_quantity))
-    .collect();
+    let order_refunded = everything_back(&mut tx, order.id).await?;
     tx.commit().await?;
     Ok(LinesRefunded {
         checkout_id: order.checkout_id,
@@ -686,8 +668,19 @@ pub async fn refund_lines(
         sequence: sequence as u32,
         amount: total,
         lines: refunds,
-        order_refunded: everything_back(&all),
+        order_refunded,
     })
+}
+
+/// Whether every unit of every line of the order has been given back.
+async fn everything_back(tx: &mut PgConnection, order_id: Uuid) -> Result<bool, Error> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT bool_and(refunded_quantity = quantity) AS "all!" FROM orders.order_lines
+           WHERE order_id = $1"#,
+        order_id
+    )
+    .fetch_one(tx)
+    .await?)
 }
 
 #[derive(Debug, Clone, PartialEq)]

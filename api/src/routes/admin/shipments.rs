@@ -32,7 +32,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel_lines))
 }
 
-/// What staff are alerted to about a shipment.
+/// What staff are alerted to about a shipment: the names of
+/// `souk_contracts::shipping::AlertKind`, for the document (the handler reads that type).
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
@@ -51,7 +52,8 @@ pub struct AdminShipmentsQuery {
     /// Only this vendor's.
     pub vendor_id: Option<uuid::Uuid>,
     /// Only shipments with an alert of this kind.
-    pub alert: Option<AlertKind>,
+    #[param(value_type = Option<AlertKind>)]
+    pub alert: Option<souk_contracts::shipping::AlertKind>,
     /// Page size, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
@@ -77,13 +79,7 @@ async fn list_shipments(
     caller: Caller,
     Query(q): Query<AdminShipmentsQuery>,
 ) -> ApiResult<Json<ShipmentPage>> {
-    let alert = q.alert.map(|a| {
-        match a {
-            AlertKind::FulfilmentLate => "fulfilment_late",
-            AlertKind::NoScan => "no_scan",
-        }
-        .to_string()
-    });
+    let alert = q.alert.map(|a| a.as_str().to_string());
     let page = ShipmentsQuery {
         status: q.status,
         limit: q.limit,
@@ -205,4 +201,22 @@ async fn cancel_lines(
     cancel_lines_as(&s, &caller, &staff(&p), &id, key, body)
         .await
         .map(Json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_alerts_are_the_domains_kinds() {
+        use souk_contracts::shipping::AlertKind as Kind;
+        for (kind, named) in [
+            (Kind::FulfilmentLate, AlertKind::FulfilmentLate),
+            (Kind::NoScan, AlertKind::NoScan),
+        ] {
+            let read: AlertKind = serde_json::from_value(serde_json::json!(kind.as_str())).unwrap();
+            assert!(std::mem::discriminant(&read) == std::mem::discriminant(&named));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
 }
