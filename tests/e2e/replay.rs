@@ -54,15 +54,19 @@ async fn recorded_histories_replay_without_nondeterminism() {
         "checkout_capture_renewed.json",
         "checkout_refunded_after_capture.json",
         "low_stock_alert.json",
-        // A checkout that started its shipment (`shipments`; the checkout histories above
-        // predate that patch), and that shipment packed, labelled, tracked and delivered, the
-        // order following it (`orders_follow`, `timers`); a shipment whose fulfilment and scan
-        // timers fired; a shipment whose line was cancelled and refunded; a shipment recorded
-        // before those two patches.
+        // A checkout that started its shipment while it confirmed, with the shipment's search
+        // attributes (`shipments_with_confirmation`; the checkout histories above predate
+        // it), and one that started it after (`shipments`); that shipment opened with a local
+        // step (`local_open`), packed, labelled, tracked and delivered, the order following
+        // it (`orders_follow`, `timers`); a shipment whose fulfilment and scan timers fired; a
+        // shipment whose line was cancelled and refunded; a shipment opened with an activity
+        // on `souk.shipping`, and one recorded before the timers too.
         "checkout_started_shipments.json",
+        "checkout_started_shipments_after_confirmation.json",
         "shipment_delivered.json",
         "shipment_lines_cancelled.json",
         "shipment_late_and_unscanned.json",
+        "shipment_delivered_before_local_open.json",
         "shipment_delivered_before_timers.json",
         // The same branches recorded before the `reservation-lease` patch.
         "checkout_completed_before_reservation_lease.json",

@@ -11,6 +11,7 @@ use souk_domain::shipment::{Parcel, ShipmentStatus};
 use souk_shipping::carrier::sandbox::{SIGNATURE_HEADER, Sandbox};
 use souk_tests::shipments::{at, post_event, started};
 use souk_tests::{SANDBOX_CARRIER_SECRET, app, eventually};
+use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 
 async fn status_of(client: &ShipmentClient, id: &str) -> ShipmentStatus {
     client.status(id).await.unwrap().unwrap().status
@@ -278,6 +279,76 @@ async fn a_captured_checkout_starts_one_shipment_per_vendor() {
     })
     .await;
     assert_eq!(found.len(), 2);
+    // Each shipment was given its search attributes at the start, and opened as a local
+    // step: no activity task on `souk.shipping`, no search-attribute upsert in its history.
+    for (workflow_id, vendor, _, _) in &shipments {
+        let handle =
+            temporal.get_workflow_handle::<souk_contracts::shipping::Shipment>(workflow_id.clone());
+        let events: Vec<_> = {
+            use futures::StreamExt;
+            handle
+                .fetch_history(Default::default())
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .map(|e| e.expect("history event"))
+                .collect()
+        };
+        let Some(Attributes::WorkflowExecutionStartedEventAttributes(started)) =
+            &events[0].attributes
+        else {
+            panic!("the history starts with WorkflowExecutionStarted");
+        };
+        let given: Vec<&str> = started
+            .search_attributes
+            .as_ref()
+            .map(|sa| sa.indexed_fields.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        for name in ["OrderNo", "VendorId", "ShipmentState"] {
+            assert!(
+                given.contains(&name),
+                "{name} given at the start: {given:?}"
+            );
+        }
+        let remote = events.iter().any(|e| {
+            matches!(
+                e.attributes,
+                Some(Attributes::ActivityTaskScheduledEventAttributes(_))
+            )
+        });
+        // (Patches record their names in `TemporalChangeVersion`; nothing else is upserted.)
+        let upserted: Vec<&String> = events
+            .iter()
+            .filter_map(|e| match &e.attributes {
+                Some(Attributes::UpsertWorkflowSearchAttributesEventAttributes(u)) => {
+                    u.search_attributes.as_ref()
+                }
+                _ => None,
+            })
+            .flat_map(|sa| sa.indexed_fields.keys())
+            .filter(|k| *k != "TemporalChangeVersion")
+            .collect();
+        assert!(!remote, "{workflow_id} opened with a local step");
+        assert!(
+            upserted.is_empty(),
+            "{workflow_id} set no search attribute again: {upserted:?}"
+        );
+        let by_vendor = format!(
+            "WorkflowType = 'Shipment' AND VendorId = '{vendor}' AND ShipmentState = 'awaiting_fulfillment' AND OrderNo = '{order_no}'"
+        );
+        let n = eventually(
+            Duration::from_secs(20),
+            "a shipment by VendorId",
+            || async {
+                let n = temporal
+                    .count_workflows(by_vendor.clone(), Default::default())
+                    .await;
+                n.ok().filter(|c| c.count() == 1).map(|c| c.count())
+            },
+        )
+        .await;
+        assert_eq!(n, 1);
+    }
 }
 
 #[tokio::test]

@@ -41,6 +41,7 @@ use souk_domain::order::{PaymentStatus, SubOrderStatus};
 use souk_domain::shipment::{Parcel, ShipmentStatus};
 use souk_domain::{Money, Sku};
 use temporalio_common::ActivityCloseTimeouts;
+use temporalio_common::search_attributes::SearchAttributeUpdate;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::workflows::select;
 use temporalio_sdk::{
@@ -162,6 +163,21 @@ fn set_status(ctx: &WorkflowContext<ShipmentWorkflow>, status: ShipmentStatus) {
 
 /// Shipments started before the timers and mails have neither.
 pub const TIMERS_PATCH: &str = "timers";
+
+/// Shipments started before it open the shipment with an activity on `souk.shipping`, and
+/// set their search attributes again once it is open; since, the workflow worker runs the
+/// step locally through the shipping domain's step service (the Temporal server records a
+/// marker instead of scheduling a task), and the unchanged state is not set twice.
+pub const LOCAL_OPEN_PATCH: &str = "local_open";
+
+/// What support finds a new shipment by: its order, its vendor, and its state.
+pub fn initial_search_attributes(input: &ShipmentInput) -> [SearchAttributeUpdate; 3] {
+    [
+        ORDER_NO.value_set(input.order_no.clone()),
+        VENDOR_ID.value_set(input.vendor_id.to_string()),
+        SHIPMENT_STATE.value_set(ShipmentStatus::AwaitingFulfillment.as_str().into()),
+    ]
+}
 
 /// How long a mail may take to go out (the mail server down) before the shipment gives up on
 /// it and notes the problem.
@@ -645,26 +661,27 @@ impl ShipmentWorkflow {
     ) -> WorkflowResult<ShipmentStatus> {
         let follows = ctx.patched(ORDERS_FOLLOW_PATCH);
         let timers = ctx.patched(TIMERS_PATCH);
+        let local_open = ctx.patched(LOCAL_OPEN_PATCH);
         ctx.state_mut(|s| {
             s.follows = follows;
             s.timers = timers;
             s.input = Some(input.clone());
         });
-        ctx.upsert_search_attributes([
-            ORDER_NO.value_set(input.order_no.clone()),
-            VENDOR_ID.value_set(input.vendor_id.to_string()),
-            SHIPMENT_STATE.value_set(ShipmentStatus::AwaitingFulfillment.as_str().into()),
-        ]);
-        let opened = ctx
-            .execute_activity(
-                Open,
-                OpenShipment {
-                    workflow_id: ctx.workflow_id().to_string(),
-                    input: input.clone(),
-                },
-                options::on(ctx, QUEUE, Duration::from_secs(30)),
-            )
-            .await?;
+        // The checkout gives these at the start; another starter may not have.
+        if ctx.search_attributes().get(&SHIPMENT_STATE).is_none() {
+            ctx.upsert_search_attributes(initial_search_attributes(&input));
+        }
+        let open = OpenShipment {
+            workflow_id: ctx.workflow_id().to_string(),
+            input: input.clone(),
+        };
+        let opened = if local_open {
+            ctx.execute_local_activity(Open, open, options::local(None, false))
+                .await?
+        } else {
+            ctx.execute_activity(Open, open, options::on(ctx, QUEUE, Duration::from_secs(30)))
+                .await?
+        };
         ctx.state_mut(|s| {
             s.view = Some(ShipmentView {
                 shipment_id: Some(opened.shipment_id),
@@ -677,7 +694,10 @@ impl ShipmentWorkflow {
                 problems: Vec::new(),
             });
         });
-        set_status(ctx, opened.status);
+        // A shipment opened again (the workflow reset) may have moved on.
+        if !local_open || opened.status != ShipmentStatus::AwaitingFulfillment {
+            set_status(ctx, opened.status);
+        }
 
         // Packed within the fulfilment time, or the vendor is reminded.
         if timers {

@@ -281,6 +281,17 @@ activity!(
     /// Opens the shipment (idempotent by workflow id).
     Open, "shipping.open", OpenShipment => Opened
 );
+
+/// The shipping steps workflows may run as local activities, as in [`crate::orders_steps`]:
+/// those without a carrier call.
+#[macro_export]
+macro_rules! shipping_steps {
+    ($($then:ident)::+ ! ($($args:tt)*)) => {
+        $($then)::+! { ($($args)*)
+            Open => open(OpenShipment) -> Opened,
+        }
+    };
+}
 activity!(
     /// Records the parcel: `awaiting_fulfillment → packed`. Fails with `InvalidInput` if the
     /// shipment cannot be packed (cancelled, packed in another parcel).

@@ -14,7 +14,8 @@ use souk_contracts::shipping::{
 use souk_domain::shipment::ShipmentStatus;
 use souk_domain::shipment::Tracking;
 use souk_kit::Ctx;
-use souk_kit::failure::{StepError, business, ctx_of, transient};
+use souk_kit::failure::{StepError, business, transient};
+use souk_kit::steps::Step;
 use sqlx::PgPool;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -95,14 +96,16 @@ impl ShippingActivities {
     }
 }
 
-#[activities]
-impl ShippingActivities {
-    #[activity(definition = Open)]
-    pub async fn open(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: OpenShipment,
-    ) -> Result<Opened, ActivityError> {
+/// The shipping steps, over the step service as well as on `souk.shipping`: the ones that
+/// call no carrier, which workflows run as local activities.
+#[derive(Clone)]
+pub struct ShippingSteps {
+    pub pool: PgPool,
+}
+
+#[tonic::async_trait]
+impl Step<Open> for ShippingSteps {
+    async fn run(&self, ctx: &Ctx, input: OpenShipment) -> Result<Opened, StepError> {
         let i = &input.input;
         // The parcel leaves from the warehouse that holds most of the units.
         let mut by_warehouse = std::collections::BTreeMap::<&str, i32>::new();
@@ -113,12 +116,10 @@ impl ShippingActivities {
             .iter()
             .max_by_key(|(w, q)| (**q, std::cmp::Reverse(**w)))
             .map(|(w, _)| w.to_string())
-            .ok_or_else(|| {
-                business(failures::INVALID_INPUT, "a shipment without lines").into_activity()
-            })?;
+            .ok_or_else(|| business(failures::INVALID_INPUT, "a shipment without lines"))?;
         let shipment = store::open(
             &self.pool,
-            &ctx_of(&ctx),
+            ctx,
             &NewShipment {
                 workflow_id: input.workflow_id.clone(),
                 order_no: i.order_no.clone(),
@@ -135,13 +136,21 @@ impl ShippingActivities {
             },
         )
         .await
-        .map_err(failed)?;
+        .map_err(souk_kit::error::step)?;
         Ok(Opened {
             shipment_id: shipment.id,
             status: shipment.status,
         })
     }
+}
 
+souk_contracts::shipping_steps!(souk_kit::serve_steps!(ShippingSteps {}));
+
+// The workflow worker's side: each step sent to this domain's step service.
+souk_contracts::shipping_steps!(souk_kit::forward_steps!(ShippingStepForwarder));
+
+#[activities]
+impl ShippingActivities {
     #[activity(definition = PackShipment)]
     pub async fn pack(
         self: Arc<Self>,

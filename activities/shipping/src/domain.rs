@@ -1,4 +1,5 @@
-//! The shipping domain as the workers start it, with its carrier.
+//! The shipping domain as the workers start it, with its carrier: its gRPC service (the
+//! webhook receiver, the shipment views), its steps and its activities.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use souk_kit::domain::{self, Domain, Env, Served};
 use sqlx::PgPool;
 use temporalio_sdk::WorkerOptions;
 
-use crate::activities::ShippingActivities;
+use crate::activities::{ShippingActivities, ShippingStepForwarder, ShippingSteps};
 use crate::grpc::Shipping;
 
 use crate::carrier::Carrier;
@@ -140,8 +141,18 @@ impl Domain for ShippingDomain {
         let mut served = Served::default();
         served
             .routes
-            .add_service(Shipping::new(pool, carrier, env.signals.clone()).into_server());
+            .add_service(Shipping::new(pool.clone(), carrier, env.signals.clone()).into_server());
+        served.steps = Some(Arc::new(ShippingSteps { pool }));
         Ok(served)
+    }
+
+    fn step_forwarders(
+        &self,
+        steps: &dyn Fn() -> anyhow::Result<souk_kit::steps::StepClient>,
+        options: &mut WorkerOptions,
+    ) -> anyhow::Result<()> {
+        options.register_activities(ShippingStepForwarder { client: steps()? });
+        Ok(())
     }
 
     fn has_activities(&self) -> bool {
@@ -155,6 +166,9 @@ impl Domain for ShippingDomain {
         options: &mut WorkerOptions,
     ) -> anyhow::Result<()> {
         let settings = Settings::load(&env.settings)?;
+        // The steps, too, for shipments that run them on the queue (opened before
+        // `local_open`).
+        options.register_activities(ShippingSteps { pool: pool.clone() });
         options.register_activities(ShippingActivities {
             pool,
             carrier: settings.carrier()?,

@@ -158,8 +158,9 @@ async fn product(a: &TestApp) -> Product {
 async fn main() -> anyhow::Result<()> {
     // The sandbox stack: no capture delay.
     let a = app();
-    // A completed checkout that started its vendor's shipment (the `shipments` patch), and
-    // that shipment packed, labelled, tracked and delivered through the carrier webhook, the
+    // A completed checkout that started its vendor's shipment while it confirmed (the
+    // `shipments_with_confirmation` patch), and that shipment opened with a local step
+    // (`local_open`), packed, labelled, tracked and delivered through the carrier webhook, the
     // order following it (`orders_follow`, `timers`).
     let p = product(a).await;
     fixtures::vendor(&a.db().await, p.vendor_id, "Recorded Goods").await;

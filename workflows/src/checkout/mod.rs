@@ -105,6 +105,11 @@ pub const RESERVATION_LEASE_PATCH: &str = "reservation-lease";
 /// checkout. Checkouts that predate it start none.
 pub const SHIPMENTS_PATCH: &str = "shipments";
 
+/// The patch that starts the shipments while the confirmation runs instead of after it (the
+/// checkout completes as soon as both are done), each with its search attributes given at
+/// the start rather than set by the shipment afterwards.
+pub const SHIPMENTS_WITH_CONFIRMATION_PATCH: &str = "shipments_with_confirmation";
+
 /// When a step without external side effects runs, which sets its timeouts and cancellation.
 #[derive(Debug, Clone, Copy)]
 enum Phase {

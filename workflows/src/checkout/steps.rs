@@ -13,6 +13,7 @@ use souk_contracts::payments::{
 use souk_contracts::pricing::{Hold, HoldCoupon, Redeem, RedemptionRef};
 use souk_domain::order::PaymentStatus;
 use souk_domain::{Money, coupon};
+use temporalio_common::search_attributes::SearchAttributes;
 use temporalio_sdk::workflows::{join, join_all, select};
 use temporalio_sdk::{ChildWorkflowOptions, ParentClosePolicy, WorkflowContext};
 
@@ -45,8 +46,17 @@ impl CheckoutWorkflow {
         Self::check_cancel(ctx)?;
         let captured = Self::capture(ctx, input, &snapshot, &reservations, undo).await?;
         Self::commit(ctx, &reservations, undo).await?;
-        Self::confirm(ctx, input, &snapshot, &order_no, captured).await;
-        Self::start_shipments(ctx, input, &snapshot, &order_no).await;
+        if ctx.patched(super::SHIPMENTS_WITH_CONFIRMATION_PATCH) {
+            join!(
+                Self::confirm(ctx, input, &snapshot, &order_no, captured),
+                Self::start_shipments(ctx, input, &snapshot, &order_no, true),
+            );
+        } else {
+            Self::confirm(ctx, input, &snapshot, &order_no, captured).await;
+            if ctx.patched(super::SHIPMENTS_PATCH) {
+                Self::start_shipments(ctx, input, &snapshot, &order_no, false).await;
+            }
+        }
         Ok(())
     }
 
@@ -441,18 +451,18 @@ impl CheckoutWorkflow {
         ctx.state_mut(|s| s.status.compensation_errors.extend(problems));
     }
 
-    /// 10. Start the shipment of each vendor's part: children that outlive the checkout (they
-    ///     wait days for the vendor and the carrier). A shipment that cannot be started is
-    ///     noted for an operator; the checkout stays completed.
+    /// 13. Start the shipment of each vendor's part: children that outlive the checkout (they
+    ///     wait days for the vendor and the carrier), with the confirmation since
+    ///     [`super::SHIPMENTS_WITH_CONFIRMATION_PATCH`] and then with their search attributes
+    ///     (`with_attributes`). A shipment that cannot be started is noted for an operator;
+    ///     the checkout stays completed.
     async fn start_shipments(
         ctx: &WorkflowContext<Self>,
         input: &CheckoutInput,
         snapshot: &CartSnapshot,
         order_no: &str,
+        with_attributes: bool,
     ) {
-        if !ctx.patched(super::SHIPMENTS_PATCH) {
-            return;
-        }
         let warehouses = ctx.state(|s| s.warehouses.clone());
         let settings = input.settings.shipment.clone().unwrap_or_default();
         let planned = rules::shipments(input, snapshot, &warehouses, order_no, &settings);
@@ -460,6 +470,9 @@ impl CheckoutWorkflow {
             let options = ChildWorkflowOptions::builder()
                 .workflow_id(id.clone())
                 .parent_close_policy(ParentClosePolicy::Abandon)
+                .maybe_search_attributes(with_attributes.then(|| {
+                    SearchAttributes::new(crate::shipment::initial_search_attributes(&shipment))
+                }))
                 .build();
             let start = ctx.start_child_workflow(ShipmentWorkflow::run, shipment, options);
             async move { (id, start.await.map(|_| ())) }
