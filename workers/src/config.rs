@@ -95,6 +95,8 @@ pub struct Temporal {
     /// The Temporal Web UI's origin (`http://host:8233`): it may call the codec endpoint from
     /// the browser. Empty: none.
     pub ui_origin: String,
+    /// How many workflow task polls the workflow worker keeps open at most (at least 2).
+    pub workflow_task_pollers: usize,
 }
 
 impl Temporal {
@@ -237,6 +239,9 @@ impl Config {
     pub fn check(&self) -> anyhow::Result<()> {
         let settings = self.settings();
         let mut always = Vec::new();
+        if self.temporal.workflow_task_pollers < 2 {
+            always.push("temporal.workflow_task_pollers must be at least 2".to_string());
+        }
         for d in crate::registry::DOMAINS {
             anyhow::ensure!(
                 self.services.contains_key(d.name()),

@@ -105,12 +105,20 @@ impl Stack {
         }
         if parts.workflows {
             let steps_cfg = cfg.clone();
+            let pollers = cfg.temporal.workflow_task_pollers;
             let setup: temporal::Setup = Box::new(move |queue: String| {
                 Box::pin(async move {
                     let mut options = WorkerOptions::new(queue)
                         .register_workflow::<souk_workflows::LowStockAlertWorkflow>()?
                         .register_workflow::<souk_workflows::CheckoutWorkflow>()?
                         .register_workflow::<souk_workflows::ShipmentWorkflow>()?
+                        .workflow_task_poller_behavior(
+                            temporalio_sdk::runtime::PollerBehavior::SimpleMaximum(pollers),
+                        )
+                        // Half the polls on the shared queue, where the first task of every
+                        // new workflow waits (each checkout starts its shipments too), rather
+                        // than one in five.
+                        .nonsticky_to_sticky_poll_ratio(0.5)
                         .build();
                     // Local activities run on the worker that runs the workflow.
                     crate::local_steps::register(&mut options, &steps_cfg)?;
