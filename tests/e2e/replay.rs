@@ -63,6 +63,9 @@ async fn recorded_histories_replay_without_nondeterminism() {
         // on `souk.shipping`, and one recorded before the timers too.
         "checkout_started_shipments.json",
         "checkout_started_shipments_after_confirmation.json",
+        // A checkout whose units came from two warehouses: a shipment from each
+        // (`split_shipments`).
+        "checkout_split_shipments.json",
         "shipment_delivered.json",
         "shipment_lines_cancelled.json",
         "shipment_late_and_unscanned.json",

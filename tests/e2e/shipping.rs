@@ -564,7 +564,6 @@ async fn two_vendor_order() -> TwoVendorOrder {
 /// The vendor acts on its shipment of `order_no` over REST: pack, label at the cheapest rate;
 /// the shipment's id and tracking code.
 async fn pack_and_label(vendor: &souk_tests::Http, order_no: &str) -> (String, String) {
-    use serde_json::json;
     let listed = eventually(Duration::from_secs(20), "the vendor's shipment", || async {
         let r = vendor.get("/v1/vendor/shipments").await;
         assert_eq!(r.status, 200, "{}", r.text);
@@ -576,6 +575,13 @@ async fn pack_and_label(vendor: &souk_tests::Http, order_no: &str) -> (String, S
     })
     .await;
     let id = listed["id"].as_str().unwrap().to_string();
+    let code = pack_and_label_id(vendor, &id).await;
+    (id, code)
+}
+
+/// The vendor packs shipment `id` and buys its label at the cheapest rate: its tracking code.
+async fn pack_and_label_id(vendor: &souk_tests::Http, id: &str) -> String {
+    use serde_json::json;
     let r = vendor
         .post(
             &format!("/v1/vendor/shipments/{id}/pack"),
@@ -587,7 +593,7 @@ async fn pack_and_label(vendor: &souk_tests::Http, order_no: &str) -> (String, S
         .post(&format!("/v1/vendor/shipments/{id}/label"), json!({}))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    (id, r.body["tracking_code"].as_str().unwrap().to_string())
+    r.body["tracking_code"].as_str().unwrap().to_string()
 }
 
 async fn order_status(customer: &souk_tests::Http, order_no: &str) -> serde_json::Value {
@@ -606,6 +612,95 @@ async fn order_reaches(
         (o["status"] == status).then_some(o)
     })
     .await
+}
+
+/// Five units of one vendor's product, three on hand in one warehouse and three in another:
+/// one shipment from each, and the vendor's part (and the order) follows both.
+#[tokio::test]
+async fn a_part_reserved_in_two_warehouses_ships_from_each_and_the_order_follows_both() {
+    use crate::checkout_support::{cart_with, checkout_body, ended, start};
+    use souk_tests::fixtures::{self, VariantSpec};
+
+    let db = app().db().await;
+    let p = fixtures::product(&db, &[VariantSpec::new(1_000, 3, 3)]).await;
+    fixtures::vendor(&db, p.vendor_id, "Two Warehouses").await;
+    let (email, customer) = souk_tests::account(&["customer"], None).await;
+    let cart = cart_with(&customer, &[(&p.skus[0], 5)]).await;
+    let r = start(
+        &customer,
+        &souk_tests::unique(),
+        checkout_body(&cart, &email, "pm_card_visa"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let order_no = r.body["order_no"].as_str().unwrap().to_string();
+    let done = ended(&customer, r.body["checkout_id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "completed", "{done}");
+
+    let base = souk_contracts::shipping::workflow_id(&order_no, p.vendor_id);
+    let opened: Vec<(String, String, i64)> =
+        eventually(Duration::from_secs(20), "two shipments opened", || async {
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT s.workflow_id, s.warehouse,
+                        (SELECT sum(quantity) FROM shipping.shipment_lines l WHERE l.shipment_id = s.id)
+                 FROM shipping.shipments s WHERE s.order_no = $1 ORDER BY s.workflow_id",
+            )
+            .bind(&order_no)
+            .fetch_all(&db)
+            .await
+            .unwrap();
+            (rows.len() == 2).then_some(rows)
+        })
+        .await;
+    assert_eq!(opened[0].0, base);
+    assert_eq!(opened[1].0, format!("{base}-2"));
+    assert_ne!(
+        opened[0].1, opened[1].1,
+        "one from each warehouse: {opened:?}"
+    );
+    assert_eq!(
+        opened[0].2 + opened[1].2,
+        5,
+        "every unit ships once: {opened:?}"
+    );
+
+    let (_, vendor) = souk_tests::account(&["vendor_admin"], Some(p.vendor_id)).await;
+    let ids: Vec<String> = {
+        let r = vendor.get("/v1/vendor/shipments").await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["order_no"] == order_no.as_str())
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids.len(), 2, "the vendor sees both");
+    let sub_order = |o: &serde_json::Value| {
+        o["sub_orders"]
+            .as_array()
+            .and_then(|s| s.first())
+            .map(|s| s["status"].clone())
+            .unwrap_or_default()
+    };
+
+    // One shipment leaves: the part is still being prepared, the order partly shipped.
+    let first = pack_and_label_id(&vendor, &ids[0]).await;
+    order_reaches(&customer, &order_no, "processing").await;
+    souk_tests::shipments::scan(&first, ShipmentStatus::InTransit, at(0)).await;
+    let o = order_reaches(&customer, &order_no, "partially_shipped").await;
+    assert_eq!(sub_order(&o), "processing", "{o}");
+    // The other leaves too: shipped; both delivered: delivered.
+    let second = pack_and_label_id(&vendor, &ids[1]).await;
+    souk_tests::shipments::scan(&second, ShipmentStatus::InTransit, at(10)).await;
+    let o = order_reaches(&customer, &order_no, "shipped").await;
+    assert_eq!(sub_order(&o), "shipped", "{o}");
+    souk_tests::shipments::scan(&first, ShipmentStatus::Delivered, at(60)).await;
+    souk_tests::shipments::scan(&second, ShipmentStatus::Delivered, at(70)).await;
+    let o = order_reaches(&customer, &order_no, "delivered").await;
+    assert_eq!(sub_order(&o), "delivered", "{o}");
+    assert_eq!(o["shipments"].as_array().map(Vec::len), Some(2), "{o}");
 }
 
 #[tokio::test]

@@ -42,6 +42,7 @@ pub fn input(order_no: &str, vendor: Uuid) -> ShipmentInput {
             fulfilment_sla_seconds: 3_600,
             scan_timeout_seconds: 3_600,
         },
+        parts: Vec::new(),
     }
 }
 

@@ -245,6 +245,14 @@ async fn follow(
     }) else {
         return;
     };
+    // A part shipped in several shipments: the order learns which one moved.
+    let parts = ctx.state(|s| {
+        s.input
+            .as_ref()
+            .map(|i| i.parts.clone())
+            .unwrap_or_default()
+    });
+    let shipment = (!parts.is_empty()).then(|| ctx.workflow_id().to_string());
     let told = ctx
         .execute_local_activity(
             Fulfil,
@@ -254,6 +262,8 @@ async fn follow(
                 status: sub,
                 actor: actor.to_string(),
                 note: Some(format!("shipment {status}")),
+                shipment,
+                parts,
             },
             options::local(None, false),
         )

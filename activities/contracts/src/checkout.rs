@@ -172,7 +172,8 @@ pub struct CheckoutStatus {
     /// The signed-in customer checking out (none for a guest): only they may read it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<String>,
-    /// The workflow ids of the shipments it started, one per vendor, once captured.
+    /// The workflow ids of the shipments it started, once captured: one per vendor, or one
+    /// per vendor and warehouse where a vendor's units come from several.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shipments: Vec<String>,
 }

@@ -96,6 +96,13 @@ pub struct RecordFulfilment {
     /// For the timeline: the shipment's own status, a tracking code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// When the part ships in several shipments: the one reporting (its workflow id), whose
+    /// status `status` is, and all of them (`parts`); the part follows them by
+    /// `SubOrderStatus::of_parts`. None: the part is one shipment, and `status` is its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipment: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -33,6 +33,15 @@ pub fn workflow_id(order_no: &str, vendor: Uuid) -> String {
     souk_domain::shipment::shipment_workflow_id(order_no, vendor)
 }
 
+/// The `n`-th shipment (from 1) of `vendor`'s part of order `order_no`, when the part ships
+/// from several warehouses: the first is [`workflow_id`], the next ones end in `-<n>`.
+pub fn part_workflow_id(order_no: &str, vendor: Uuid, n: usize) -> String {
+    match n {
+        0 | 1 => workflow_id(order_no, vendor),
+        n => format!("{}-{n}", workflow_id(order_no, vendor)),
+    }
+}
+
 /// A line of the sub-order to ship, and the warehouse its stock was reserved in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShipmentLine {
@@ -70,6 +79,10 @@ pub struct ShipmentInput {
     pub currency: Currency,
     pub lines: Vec<ShipmentLine>,
     pub settings: ShipmentSettings,
+    /// When the vendor's part ships from several warehouses, one shipment each: the workflow
+    /// ids of all of them (this one included). Empty: this shipment is the whole part.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<String>,
 }
 
 /// `shipping.open`: opens the shipment of a sub-order, once per workflow id.

@@ -213,6 +213,40 @@ impl SubOrderStatus {
     }
 }
 
+impl SubOrderStatus {
+    /// A vendor's part that ships in several shipments (one per warehouse), from where each
+    /// of them is: cancelled once every one is; processing once any is packed; shipped, and
+    /// delivered, once all the others are. A shipment moving forward never moves the whole
+    /// back; a cancelled one can lower it, which the part does not follow (it never moves
+    /// back).
+    pub fn of_parts(parts: &[SubOrderStatus]) -> SubOrderStatus {
+        use SubOrderStatus as S;
+        let active: Vec<SubOrderStatus> = parts
+            .iter()
+            .copied()
+            .filter(|s| *s != S::Cancelled)
+            .collect();
+        if active.is_empty() {
+            return if parts.is_empty() {
+                S::Placed
+            } else {
+                S::Cancelled
+            };
+        }
+        if active.iter().all(|s| *s == S::Returned) {
+            return S::Returned;
+        }
+        let least = active.iter().map(|s| s.progress()).min().unwrap_or(0);
+        let most = active.iter().map(|s| s.progress()).max().unwrap_or(0);
+        match (least, most) {
+            (3, _) => S::Delivered,
+            (2, _) => S::Shipped,
+            (_, 1..) => S::Processing,
+            _ => S::Placed,
+        }
+    }
+}
+
 impl std::fmt::Display for SubOrderStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -386,6 +420,62 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_part_shipped_in_several_shipments_follows_them() {
+        use SubOrderStatus as S;
+        let cases: [(&[S], S); 9] = [
+            (&[], S::Placed),
+            (&[S::Placed, S::Placed], S::Placed),
+            (&[S::Processing, S::Placed], S::Processing),
+            (&[S::Shipped, S::Placed], S::Processing),
+            (&[S::Shipped, S::Shipped], S::Shipped),
+            (&[S::Delivered, S::Shipped], S::Shipped),
+            (&[S::Delivered, S::Cancelled], S::Delivered),
+            (&[S::Cancelled, S::Placed], S::Placed),
+            (&[S::Cancelled, S::Cancelled], S::Cancelled),
+        ];
+        for (parts, expected) in cases {
+            assert_eq!(SubOrderStatus::of_parts(parts), expected, "{parts:?}");
+        }
+        // One shipment is the whole part.
+        for s in SubOrderStatus::ALL {
+            assert_eq!(SubOrderStatus::of_parts(&[s]), s);
+        }
+    }
+
+    #[test]
+    fn a_shipment_moving_forward_never_moves_its_part_back() {
+        use SubOrderStatus as S;
+        let all = [
+            S::Placed,
+            S::Processing,
+            S::Shipped,
+            S::Delivered,
+            S::Cancelled,
+        ];
+        let forward = [S::Processing, S::Shipped, S::Delivered];
+        for a in all {
+            for b in all {
+                let before = SubOrderStatus::of_parts(&[a, b]);
+                for a2 in forward.into_iter().filter(|x| a.can_become(*x)) {
+                    let after = SubOrderStatus::of_parts(&[a2, b]);
+                    assert!(
+                        after == before || before.can_become(after),
+                        "{a:?},{b:?} -> {a2:?},{b:?}: {before} -> {after}"
+                    );
+                }
+            }
+        }
+        // Only a cancellation can lower it (the packed shipment cancelled, the other not yet
+        // packed): the orders store keeps a part where it was rather than move it back.
+        assert_eq!(
+            SubOrderStatus::of_parts(&[S::Cancelled, S::Placed]),
+            S::Placed,
+            "from processing"
+        );
+        assert!(!S::Processing.can_become(S::Placed));
     }
 
     #[test]

@@ -371,10 +371,11 @@ pub async fn record_payment(
     Ok(())
 }
 
-/// Moves `vendor`'s part of order `order_no` to `to` and the order with it (by
-/// [`OrderStatus::of_sub_orders`]), each change with a timeline entry by `actor` and an event.
-/// A sub-order that has reached `to` already stays as it is, so a retried or late report
-/// changes nothing. Answers where both are.
+/// Moves `vendor`'s part of order `order_no` to `to` (or, when it ships in several shipments,
+/// moves the reporting one and the part by [`SubOrderStatus::of_parts`]) and the order with it
+/// (by [`OrderStatus::of_sub_orders`] over every shipment), each change with a timeline entry
+/// by `actor` and an event. A sub-order or shipment that has reached `to` already stays as it
+/// is, so a retried or late report changes nothing. Answers where both are.
 pub async fn record_fulfilment(
     pool: &PgPool,
     ctx: &Ctx,
@@ -417,44 +418,96 @@ pub async fn record_fulfilment(
     })?;
     let from_order = OrderStatus::parse(&order.status)
         .ok_or_else(|| Error::Invalid(format!("unknown status {}", order.status)))?;
-    if statuses[at].has_reached(r.status) {
+    let vendor_note = match &r.note {
+        Some(n) => format!("vendor {}: {n}", r.vendor_id),
+        None => format!("vendor {}", r.vendor_id),
+    };
+    // Where the part is: the report itself, or, when it ships in several shipments, where
+    // all of them are.
+    let target = match &r.shipment {
+        None => r.status,
+        Some(shipment) => {
+            let moved = record_shipment_part(&mut tx, order.id, r, shipment).await?;
+            if moved {
+                let note = format!("{vendor_note} (shipment {shipment})");
+                let event = format!("shipment_{}", r.status.as_str());
+                timeline(&mut tx, order.id, &event, &r.actor, Some(&note)).await?;
+            }
+            let parts = sqlx::query_scalar!(
+                "SELECT status FROM orders.shipment_parts WHERE order_id = $1 AND vendor_id = $2",
+                order.id,
+                r.vendor_id
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let parts = parts
+                .iter()
+                .map(|s| parse(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            SubOrderStatus::of_parts(&parts)
+        }
+    };
+    // A part never moves back (a cancelled shipment can lower where its shipments are).
+    let moves = !statuses[at].has_reached(target)
+        && (r.shipment.is_none() || statuses[at].can_become(target));
+    if !moves && r.shipment.is_none() {
         return Ok(Fulfilment {
             sub_order: statuses[at],
             order: from_order,
         });
     }
-    statuses[at].transition(r.status)?;
-    statuses[at] = r.status;
-    sqlx::query!(
-        "UPDATE orders.sub_orders SET status = $3, updated_at = now()
-         WHERE order_id = $1 AND vendor_id = $2",
-        order.id,
-        r.vendor_id,
-        r.status.as_str()
+    if moves {
+        statuses[at].transition(target)?;
+        statuses[at] = target;
+        sqlx::query!(
+            "UPDATE orders.sub_orders SET status = $3, updated_at = now()
+             WHERE order_id = $1 AND vendor_id = $2",
+            order.id,
+            r.vendor_id,
+            target.as_str()
+        )
+        .execute(&mut *tx)
+        .await?;
+        timeline(
+            &mut tx,
+            order.id,
+            &format!("sub_order_{}", target.as_str()),
+            &r.actor,
+            Some(&vendor_note),
+        )
+        .await?;
+        outbox::emit(
+            &mut tx,
+            &crate::SCHEMA,
+            ctx,
+            "orders.sub_order_status_changed",
+            serde_json::json!({"order_id": order.id, "order_no": r.order_no, "vendor_id": r.vendor_id, "to": target.as_str()}),
+        )
+        .await?;
+    }
+    // The order follows every shipment: a part shipped in several counts as each of them.
+    let all_parts = sqlx::query!(
+        "SELECT vendor_id, status FROM orders.shipment_parts WHERE order_id = $1",
+        order.id
     )
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    let vendor_note = match &r.note {
-        Some(n) => format!("vendor {}: {n}", r.vendor_id),
-        None => format!("vendor {}", r.vendor_id),
-    };
-    timeline(
-        &mut tx,
-        order.id,
-        &format!("sub_order_{}", r.status.as_str()),
-        &r.actor,
-        Some(&vendor_note),
-    )
-    .await?;
-    outbox::emit(
-        &mut tx,
-        &crate::SCHEMA,
-        ctx,
-        "orders.sub_order_status_changed",
-        serde_json::json!({"order_id": order.id, "order_no": r.order_no, "vendor_id": r.vendor_id, "to": r.status.as_str()}),
-    )
-    .await?;
-    let to_order = OrderStatus::of_sub_orders(&statuses);
+    let mut units = Vec::with_capacity(statuses.len() + all_parts.len());
+    for (sub, status) in subs.iter().zip(&statuses) {
+        let parts: Vec<&str> = all_parts
+            .iter()
+            .filter(|p| p.vendor_id == sub.vendor_id)
+            .map(|p| p.status.as_str())
+            .collect();
+        if parts.is_empty() {
+            units.push(*status);
+        } else {
+            for p in parts {
+                units.push(parse(p)?);
+            }
+        }
+    }
+    let to_order = OrderStatus::of_sub_orders(&units);
     // The order never moves back: a status it cannot become from here (a payment problem
     // cancelled it) stays, with the sub-order's move recorded.
     if to_order != from_order && from_order.can_become(to_order) {
@@ -477,13 +530,64 @@ pub async fn record_fulfilment(
     }
     tx.commit().await?;
     Ok(Fulfilment {
-        sub_order: r.status,
+        sub_order: statuses[at],
         order: if from_order.can_become(to_order) {
             to_order
         } else {
             from_order
         },
     })
+}
+
+/// Records where `shipment`, one of the shipments of `r.vendor_id`'s part, is (`r.status`),
+/// forward only; every shipment of the part (`r.parts`) is known from the first report on, so
+/// the part waits for those that have not reported yet. Whether it moved.
+async fn record_shipment_part(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    r: &RecordFulfilment,
+    shipment: &str,
+) -> Result<bool, Error> {
+    let mut all: Vec<&str> = r.parts.iter().map(String::as_str).collect();
+    if !all.contains(&shipment) {
+        all.push(shipment);
+    }
+    sqlx::query!(
+        "INSERT INTO orders.shipment_parts (order_id, vendor_id, shipment, status)
+         SELECT $1, $2, s, 'placed' FROM unnest($3::text[]) AS s
+         ON CONFLICT DO NOTHING",
+        order_id,
+        r.vendor_id,
+        &all as &[&str]
+    )
+    .execute(&mut *tx)
+    .await?;
+    let current = sqlx::query_scalar!(
+        "SELECT status FROM orders.shipment_parts
+         WHERE order_id = $1 AND vendor_id = $2 AND shipment = $3 FOR UPDATE",
+        order_id,
+        r.vendor_id,
+        shipment
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let current = SubOrderStatus::parse(&current)
+        .ok_or_else(|| Error::Invalid(format!("unknown status {current}")))?;
+    if current.has_reached(r.status) {
+        return Ok(false);
+    }
+    current.transition(r.status)?;
+    sqlx::query!(
+        "UPDATE orders.shipment_parts SET status = $4, updated_at = now()
+         WHERE order_id = $1 AND vendor_id = $2 AND shipment = $3",
+        order_id,
+        r.vendor_id,
+        shipment,
+        r.status.as_str()
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(true)
 }
 
 /// Records units of `r.vendor_id`'s lines as given back and what each is worth, by

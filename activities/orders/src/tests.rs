@@ -100,7 +100,101 @@ fn fulfil(order_no: &str, vendor: Uuid, status: SubOrderStatus) -> RecordFulfilm
         status,
         actor: "carrier:sandbox".into(),
         note: Some("SBX123".into()),
+        shipment: None,
+        parts: Vec::new(),
     }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_part_shipped_from_two_warehouses_follows_both_shipments(pool: PgPool) {
+    test_schema(&pool, &crate::SCHEMA).await;
+    let ctx = Ctx::new("workflow:shipment");
+    let input = order("co-parts", 1);
+    let (a, b) = (input.lines[0].vendor_id, input.lines[2].vendor_id);
+    let o = store::create(&pool, &ctx, &input).await.unwrap();
+    let no = o.order_no.as_str();
+    let parts = vec![format!("shipment-{no}-{a}"), format!("shipment-{no}-{a}-2")];
+    let report = |n: usize, status| RecordFulfilment {
+        shipment: Some(parts[n].clone()),
+        parts: parts.clone(),
+        ..fulfil(no, a, status)
+    };
+    use SubOrderStatus as S;
+    let steps = [
+        (
+            report(0, S::Processing),
+            S::Processing,
+            OrderStatus::Processing,
+        ),
+        // One of the two left: the part is still being prepared, the order partly shipped.
+        (
+            report(0, S::Shipped),
+            S::Processing,
+            OrderStatus::PartiallyShipped,
+        ),
+        (
+            report(0, S::Shipped),
+            S::Processing,
+            OrderStatus::PartiallyShipped,
+        ),
+        (
+            report(1, S::Processing),
+            S::Processing,
+            OrderStatus::PartiallyShipped,
+        ),
+        (
+            report(1, S::Shipped),
+            S::Shipped,
+            OrderStatus::PartiallyShipped,
+        ),
+        // The other vendor, in one shipment.
+        (fulfil(no, b, S::Shipped), S::Shipped, OrderStatus::Shipped),
+        (report(1, S::Delivered), S::Shipped, OrderStatus::Shipped),
+        // A late report of a step passed: nothing moves back.
+        (report(1, S::Processing), S::Shipped, OrderStatus::Shipped),
+        (report(0, S::Delivered), S::Delivered, OrderStatus::Shipped),
+        (
+            fulfil(no, b, S::Delivered),
+            S::Delivered,
+            OrderStatus::Delivered,
+        ),
+    ];
+    for (n, (r, part, whole)) in steps.into_iter().enumerate() {
+        let done = store::record_fulfilment(&pool, &ctx, &r).await.unwrap();
+        assert_eq!((done.sub_order, done.order), (part, whole), "step {n}");
+    }
+    let detail = store::by_order_no(&pool, no).await.unwrap().unwrap();
+    assert_eq!(detail.status, "delivered");
+    let moves = detail
+        .timeline
+        .iter()
+        .filter(|t| t.event.starts_with("shipment_"))
+        .count();
+    assert_eq!(moves, 6, "each shipment's three moves, once each");
+
+    // A part whose packed shipment is cancelled while the other waits stays processing (it
+    // never moves back), and is cancelled once the other is too.
+    let input = order("co-parts-2", 1);
+    let a = input.lines[0].vendor_id;
+    let o = store::create(&pool, &ctx, &input).await.unwrap();
+    let no = o.order_no.as_str();
+    let parts = vec![format!("shipment-{no}-{a}"), format!("shipment-{no}-{a}-2")];
+    let report = |n: usize, status| RecordFulfilment {
+        shipment: Some(parts[n].clone()),
+        parts: parts.clone(),
+        ..fulfil(no, a, status)
+    };
+    for (r, part) in [
+        (report(0, S::Processing), S::Processing),
+        (report(0, S::Cancelled), S::Processing),
+        (report(1, S::Cancelled), S::Cancelled),
+    ] {
+        let done = store::record_fulfilment(&pool, &ctx, &r).await.unwrap();
+        assert_eq!(done.sub_order, part);
+    }
+    // A shipment cannot move in a way the machine refuses.
+    let late = store::record_fulfilment(&pool, &ctx, &report(1, S::Shipped)).await;
+    assert!(matches!(late, Err(Error::SubOrder(_))), "{late:?}");
 }
 
 #[sqlx::test(migrations = false)]

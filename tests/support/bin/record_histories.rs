@@ -4,8 +4,9 @@
 //! coupon; cancelled while waiting for the customer; stopped before capture because its
 //! reservation was lost; a capture held past two lease renewals; refunded after the capture;
 //! a low-stock alert; a checkout that started its shipment, that shipment packed, labelled and
-//! delivered, a shipment whose vendor cancelled its line, and a shipment whose timers fired
-//! (`record-histories shipment` records only these four). They run on fresh stacks (the sandbox one, and one that takes cards with
+//! delivered, a shipment whose vendor cancelled its line, a shipment whose timers fired, and
+//! a checkout that shipped from two warehouses (`record-histories shipment` records only
+//! these five). They run on fresh stacks (the sandbox one, and one that takes cards with
 //! Stripe and waits before capturing). Payloads are encrypted with the development key,
 //! which the replay test uses too. Run it with `./dev record-histories` after a change to a
 //! workflow that is meant to change its histories, and keep the old files too if running
@@ -246,6 +247,35 @@ async fn main() -> anyhow::Result<()> {
     let outcome = souk_tests::shipments::deliver_late(a, &client, &shipment).await;
     assert_eq!(outcome, souk_domain::shipment::ShipmentStatus::Delivered);
     save_shipment(a, "shipment_late_and_unscanned", shipment).await?;
+    // Five units that two warehouses hold together: a shipment from each
+    // (`split_shipments`).
+    let p = fixtures::product(&a.db().await, &[VariantSpec::new(1_999, 3, 3)]).await;
+    fixtures::vendor(&a.db().await, p.vendor_id, "Recorded Goods").await;
+    let cart = start_cart(&http, p.skus[0].as_str(), None).await;
+    let r = http
+        .patch(
+            &format!("/v1/carts/{cart}/items/{}", p.skus[0].as_str()),
+            json!({"quantity": 5}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let id = checkout(&http, &cart, "pm_card_visa").await;
+    assert_eq!(ended(&http, &id).await, "completed");
+    let order_no = http.get(&format!("/v1/checkouts/{id}")).await.body["order_no"]
+        .as_str()
+        .expect("an order number")
+        .to_string();
+    eventually(Duration::from_secs(20), "two shipments opened", || async {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM shipping.shipments WHERE order_no = $1")
+                .bind(&order_no)
+                .fetch_one(&a.db().await)
+                .await
+                .ok()?;
+        (n == 2).then_some(())
+    })
+    .await;
+    save(a, "checkout_split_shipments", id).await?;
     if std::env::args().nth(1).as_deref() == Some("shipment") {
         return Ok(());
     }

@@ -46,6 +46,7 @@ use crate::options;
 use compensate::Undo;
 use failure::Stop;
 use rules::DECISION_STEP_BUDGET;
+use souk_contracts::inventory::Allocation;
 
 pub use souk_contracts::checkout::{
     CHECKOUT_STATE, CUSTOMER_EMAIL, CheckoutInput, CheckoutSettings, CheckoutState, CheckoutStatus,
@@ -79,6 +80,9 @@ pub struct CheckoutWorkflow {
     /// The warehouse that gives the most of each line's reservation, line by line: where
     /// each vendor's shipment leaves from.
     warehouses: Vec<String>,
+    /// Each line's reservation by warehouse, line by line: a vendor's part reserved in several
+    /// warehouses ships in one shipment from each ([`SPLIT_SHIPMENTS_PATCH`]).
+    allocations: Vec<Vec<Allocation>>,
 }
 
 /// The patch that moved the steps without external side effects to local activities. A
@@ -109,6 +113,12 @@ pub const SHIPMENTS_PATCH: &str = "shipments";
 /// checkout completes as soon as both are done), each with its search attributes given at
 /// the start rather than set by the shipment afterwards.
 pub const SHIPMENTS_WITH_CONFIRMATION_PATCH: &str = "shipments_with_confirmation";
+
+/// The patch that ships a vendor's part reserved in several warehouses in one shipment from
+/// each (`shipment-<order_no>-<vendor>`, then `...-2`, ...), the part following all of them;
+/// before it, one shipment left from the warehouse that gave the most. Asked only of a
+/// checkout whose reservations came from several warehouses for one vendor.
+pub const SPLIT_SHIPMENTS_PATCH: &str = "split_shipments";
 
 /// When a step without external side effects runs, which sets its timeouts and cancellation.
 #[derive(Debug, Clone, Copy)]

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use souk_contracts::cart::CartSnapshot;
+use souk_contracts::inventory::{Allocation, Reservation};
 use souk_contracts::notifications::{ConfirmationLine, SendOrderConfirmation};
 use souk_contracts::orders::{CreateOrder, OrderLine};
 use souk_contracts::payments::PaymentAuthorized;
@@ -237,16 +238,225 @@ pub(super) fn shipments(
                     currency: snapshot.currency,
                     lines,
                     settings: settings.clone(),
+                    parts: Vec::new(),
                 },
             )
         })
         .collect()
 }
 
+/// Where a reservation's units come from, by warehouse (a reservation from before
+/// allocations were reported: all from its warehouse).
+pub(super) fn allocations(r: &Reservation) -> Vec<Allocation> {
+    if r.allocations.is_empty() {
+        vec![Allocation {
+            warehouse: r.warehouse.clone(),
+            quantity: r.quantity,
+        }]
+    } else {
+        r.allocations.clone()
+    }
+}
+
+/// A warehouse and what it gives of a vendor's lines: `(line index, units)`.
+type FromWarehouse = (String, Vec<(usize, i64)>);
+
+/// Each vendor with its units by warehouse, in the order the vendors, and then the
+/// warehouses, first appear in the cart's lines.
+fn by_vendor_and_warehouse(
+    snapshot: &CartSnapshot,
+    allocations: &[Vec<Allocation>],
+) -> Vec<(uuid::Uuid, Vec<FromWarehouse>)> {
+    let mut plan: Vec<(uuid::Uuid, Vec<FromWarehouse>)> = Vec::new();
+    for (i, l) in snapshot.lines.iter().enumerate() {
+        let sources = match allocations.get(i) {
+            Some(a) if !a.is_empty() => a.clone(),
+            _ => vec![Allocation {
+                warehouse: "unassigned".into(),
+                quantity: l.quantity.get(),
+            }],
+        };
+        let at = match plan.iter().position(|(v, _)| *v == l.vendor_id) {
+            Some(at) => at,
+            None => {
+                plan.push((l.vendor_id, Vec::new()));
+                plan.len() - 1
+            }
+        };
+        let warehouses = &mut plan[at].1;
+        for a in sources.into_iter().filter(|a| a.quantity > 0) {
+            match warehouses.iter_mut().find(|(w, _)| *w == a.warehouse) {
+                Some((_, lines)) => lines.push((i, a.quantity)),
+                None => warehouses.push((a.warehouse, vec![(i, a.quantity)])),
+            }
+        }
+    }
+    plan
+}
+
+/// Whether some vendor's units were reserved in more than one warehouse.
+pub(super) fn ships_from_several_warehouses(
+    snapshot: &CartSnapshot,
+    allocations: &[Vec<Allocation>],
+) -> bool {
+    by_vendor_and_warehouse(snapshot, allocations)
+        .iter()
+        .any(|(_, warehouses)| warehouses.len() > 1)
+}
+
+/// The shipments of an order by vendor and warehouse: a vendor whose units were all reserved
+/// in one warehouse gets one shipment, as in [`shipments`]; one reserved in several gets a
+/// shipment from each (the first `shipment-<order_no>-<vendor>`, the next ones `...-2`, ...),
+/// each with the units that warehouse gives and every one naming all of them (`parts`), so
+/// the vendor's part follows them together.
+pub(super) fn shipments_by_warehouse(
+    input: &CheckoutInput,
+    snapshot: &CartSnapshot,
+    allocations: &[Vec<Allocation>],
+    order_no: &str,
+    settings: &ShipmentSettings,
+) -> Vec<(String, ShipmentInput)> {
+    let mut planned = Vec::new();
+    for (vendor, warehouses) in by_vendor_and_warehouse(snapshot, allocations) {
+        let ids: Vec<String> = (1..=warehouses.len())
+            .map(|n| souk_contracts::shipping::part_workflow_id(order_no, vendor, n))
+            .collect();
+        let parts = if ids.len() > 1 {
+            ids.clone()
+        } else {
+            Vec::new()
+        };
+        for (id, (warehouse, lines)) in ids.into_iter().zip(warehouses) {
+            let lines = lines
+                .into_iter()
+                .map(|(i, units)| {
+                    let l = &snapshot.lines[i];
+                    ShipmentLine {
+                        sku: l.sku.clone(),
+                        title: l.title.clone(),
+                        quantity: i32::try_from(units).unwrap_or(i32::MAX),
+                        warehouse: warehouse.clone(),
+                    }
+                })
+                .collect();
+            planned.push((
+                id,
+                ShipmentInput {
+                    order_no: order_no.to_string(),
+                    vendor_id: vendor,
+                    customer_email: input.email.clone(),
+                    ship_to: input.shipping_address.clone(),
+                    currency: snapshot.currency,
+                    lines,
+                    settings: settings.clone(),
+                    parts: parts.clone(),
+                },
+            ));
+        }
+    }
+    planned
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn split_input() -> CheckoutInput {
+        serde_json::from_value(json!({
+            "checkout_id": "checkout-c1", "attempt": 1, "cart_id": "c1", "email": "ada@example.com",
+            "shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "Town",
+                                 "postal_code": "12345", "country": "US"},
+            "payment": {"payment_method": "pm_card_visa"},
+            "settings": {"reservation_ttl_seconds": 900, "price_tolerance_bp": 0},
+        }))
+        .unwrap()
+    }
+
+    fn from(parts: &[(&str, i64)]) -> Vec<Allocation> {
+        parts
+            .iter()
+            .map(|(w, q)| Allocation {
+                warehouse: w.to_string(),
+                quantity: *q,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_vendor_reserved_in_two_warehouses_gets_a_shipment_from_each() {
+        let other = "0190b5b4-0000-7000-8000-0000000000ff";
+        let mut tea = line("TEA-1", 1, 1, 3);
+        tea["vendor_id"] = json!(other);
+        let s = snapshot(
+            vec![line("MUG-1", 1, 1, 5), tea, line("CUP-1", 1, 1, 1)],
+            None,
+        );
+        let input = split_input();
+        // MUG-1: 3 from east, 2 from west; TEA-1 (the other vendor): west; CUP-1: west.
+        let allocations = [
+            from(&[("east", 3), ("west", 2)]),
+            from(&[("west", 3)]),
+            from(&[("west", 1)]),
+        ];
+        assert!(ships_from_several_warehouses(&s, &allocations));
+        let planned = shipments_by_warehouse(
+            &input,
+            &s,
+            &allocations,
+            "SK-100042",
+            &ShipmentSettings::default(),
+        );
+        let vendor = "0190b5b4-0000-7000-8000-000000000002";
+        let ids: Vec<&str> = planned.iter().map(|(id, _)| id.as_str()).collect();
+        let first = format!("shipment-SK-100042-{vendor}");
+        let second = format!("shipment-SK-100042-{vendor}-2");
+        let theirs = format!("shipment-SK-100042-{other}");
+        assert_eq!(ids, [first.as_str(), second.as_str(), theirs.as_str()]);
+        let lines = |n: usize| -> Vec<(&str, i32, &str)> {
+            planned[n]
+                .1
+                .lines
+                .iter()
+                .map(|l| (l.sku.as_str(), l.quantity, l.warehouse.as_str()))
+                .collect()
+        };
+        assert_eq!(lines(0), [("MUG-1", 3, "east")]);
+        assert_eq!(lines(1), [("MUG-1", 2, "west"), ("CUP-1", 1, "west")]);
+        assert_eq!(lines(2), [("TEA-1", 3, "west")]);
+        // The vendor's two shipments name each other; the other vendor's is its whole part.
+        assert_eq!(planned[0].1.parts, [first.clone(), second.clone()]);
+        assert_eq!(planned[1].1.parts, planned[0].1.parts);
+        assert!(planned[2].1.parts.is_empty());
+        // Every unit ships exactly once.
+        let units: i32 = planned
+            .iter()
+            .flat_map(|p| &p.1.lines)
+            .map(|l| l.quantity)
+            .sum();
+        assert_eq!(units, 9);
+    }
+
+    #[test]
+    fn reservations_from_one_warehouse_per_vendor_plan_as_before() {
+        let s = snapshot(vec![line("MUG-1", 1, 1, 2), line("CUP-1", 1, 1, 1)], None);
+        let allocations = [from(&[("east", 2)]), from(&[("east", 1)])];
+        assert!(!ships_from_several_warehouses(&s, &allocations));
+        let input = split_input();
+        let warehouses = ["east".to_string(), "east".to_string()];
+        let settings = ShipmentSettings::default();
+        assert_eq!(
+            shipments_by_warehouse(&input, &s, &allocations, "SK-1", &settings),
+            shipments(&input, &s, &warehouses, "SK-1", &settings)
+        );
+        // A reservation from before allocations were reported comes from its warehouse.
+        let r: Reservation = serde_json::from_value(json!({
+            "reservation_id": "r1", "sku": "MUG-1", "warehouse": "east", "quantity": 2,
+            "state": "reserved", "expires_at": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        assert_eq!(super::allocations(&r), from(&[("east", 2)]));
+    }
 
     fn settings() -> CheckoutSettings {
         CheckoutSettings {

@@ -169,10 +169,16 @@ impl CheckoutWorkflow {
         }))
         .await;
         let mut warehouses = Vec::with_capacity(results.len());
+        let mut allocations = Vec::with_capacity(results.len());
         for r in results {
-            warehouses.push(r.map_err(|e| failure::RESERVE.of(&e))?.warehouse);
+            let r = r.map_err(|e| failure::RESERVE.of(&e))?;
+            allocations.push(rules::allocations(&r));
+            warehouses.push(r.warehouse);
         }
-        ctx.state_mut(|s| s.warehouses = warehouses);
+        ctx.state_mut(|s| {
+            s.warehouses = warehouses;
+            s.allocations = allocations;
+        });
         Ok(reservations)
     }
 
@@ -463,9 +469,16 @@ impl CheckoutWorkflow {
         order_no: &str,
         with_attributes: bool,
     ) {
-        let warehouses = ctx.state(|s| s.warehouses.clone());
+        let (warehouses, allocations) =
+            ctx.state(|s| (s.warehouses.clone(), s.allocations.clone()));
         let settings = input.settings.shipment.clone().unwrap_or_default();
-        let planned = rules::shipments(input, snapshot, &warehouses, order_no, &settings);
+        let split = rules::ships_from_several_warehouses(snapshot, &allocations)
+            && ctx.patched(super::SPLIT_SHIPMENTS_PATCH);
+        let planned = if split {
+            rules::shipments_by_warehouse(input, snapshot, &allocations, order_no, &settings)
+        } else {
+            rules::shipments(input, snapshot, &warehouses, order_no, &settings)
+        };
         let started = join_all(planned.into_iter().map(|(id, shipment)| {
             let options = ChildWorkflowOptions::builder()
                 .workflow_id(id.clone())
