@@ -59,7 +59,7 @@ async fn recorded_histories_replay_without_nondeterminism() {
         // it), and one that started it after (`shipments`); that shipment opened with a local
         // step (`local_open`), packed, labelled, tracked and delivered, the order following
         // it (`orders_follow`, `timers`); a shipment whose fulfilment and scan timers fired; a
-        // shipment whose line was cancelled and refunded; a shipment opened with an activity
+        // shipment whose line was cancelled and refunded; the same three opened with an activity
         // on `souk.shipping`, and one recorded before the timers too.
         "checkout_started_shipments.json",
         "checkout_started_shipments_after_confirmation.json",
@@ -70,6 +70,8 @@ async fn recorded_histories_replay_without_nondeterminism() {
         "shipment_lines_cancelled.json",
         "shipment_late_and_unscanned.json",
         "shipment_delivered_before_local_open.json",
+        "shipment_lines_cancelled_before_local_open.json",
+        "shipment_late_and_unscanned_before_local_open.json",
         "shipment_delivered_before_timers.json",
         // The same branches recorded before the `reservation-lease` patch.
         "checkout_completed_before_reservation_lease.json",

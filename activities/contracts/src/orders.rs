@@ -99,6 +99,8 @@ pub struct RecordFulfilment {
     /// When the part ships in several shipments: the one reporting (its workflow id), whose
     /// status `status` is, and all of them (`parts`); the part follows them by
     /// `SubOrderStatus::of_parts`. None: the part is one shipment, and `status` is its own.
+    /// (An orders service older than these fields would take one shipment's report for the
+    /// whole part: the orders domain is deployed before the workflow worker.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipment: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

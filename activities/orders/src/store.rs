@@ -337,10 +337,17 @@ pub async fn record_payment(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| Error::NotFound(format!("{checkout_id}:{attempt}")))?;
-    // A later partial refund's report never takes a fully refunded payment back.
+    // A later partial refund's report never takes a fully refunded payment back, and the
+    // capture's report (the checkout's confirmation, running while the shipments start)
+    // never takes back a refund that came first.
+    let refunded = [
+        PaymentStatus::Refunded.as_str(),
+        PaymentStatus::PartiallyRefunded.as_str(),
+    ];
     if row.payment_status == status.as_str()
         || (row.payment_status == PaymentStatus::Refunded.as_str()
             && status == PaymentStatus::PartiallyRefunded)
+        || (refunded.contains(&row.payment_status.as_str()) && status == PaymentStatus::Captured)
     {
         return Ok(());
     }
@@ -426,6 +433,13 @@ pub async fn record_fulfilment(
     // all of them are.
     let target = match &r.shipment {
         None => r.status,
+        // A cancelled part takes no shipment's move (as a report of the whole part would).
+        Some(_) if statuses[at] == SubOrderStatus::Cancelled && r.status != statuses[at] => {
+            return Err(Error::SubOrder(IllegalSubOrderTransition {
+                from: statuses[at],
+                to: r.status,
+            }));
+        }
         Some(shipment) => {
             let moved = record_shipment_part(&mut tx, order.id, r, shipment).await?;
             if moved {
@@ -499,7 +513,9 @@ pub async fn record_fulfilment(
             .filter(|p| p.vendor_id == sub.vendor_id)
             .map(|p| p.status.as_str())
             .collect();
-        if parts.is_empty() {
+        // A part cancelled as a whole (the order cancelled) is cancelled, whatever its
+        // shipments last said.
+        if parts.is_empty() || *status == SubOrderStatus::Cancelled {
             units.push(*status);
         } else {
             for p in parts {

@@ -195,6 +195,28 @@ async fn a_part_shipped_from_two_warehouses_follows_both_shipments(pool: PgPool)
     // A shipment cannot move in a way the machine refuses.
     let late = store::record_fulfilment(&pool, &ctx, &report(1, S::Shipped)).await;
     assert!(matches!(late, Err(Error::SubOrder(_))), "{late:?}");
+
+    // An order cancelled as a whole: no shipment of it moves on, and it stays cancelled.
+    let input = order("co-parts-3", 1);
+    let a = input.lines[0].vendor_id;
+    let o = store::create(&pool, &ctx, &input).await.unwrap();
+    let no = o.order_no.as_str();
+    let parts = vec![format!("shipment-{no}-{a}"), format!("shipment-{no}-{a}-2")];
+    let report = |n: usize, status| RecordFulfilment {
+        shipment: Some(parts[n].clone()),
+        parts: parts.clone(),
+        ..fulfil(no, a, status)
+    };
+    store::record_fulfilment(&pool, &ctx, &report(0, S::Processing))
+        .await
+        .unwrap();
+    store::cancel(&pool, &ctx, "co-parts-3", 1, "refunded", None)
+        .await
+        .unwrap();
+    let moved = store::record_fulfilment(&pool, &ctx, &report(1, S::Processing)).await;
+    assert!(matches!(moved, Err(Error::SubOrder(_))), "{moved:?}");
+    let detail = store::by_order_no(&pool, no).await.unwrap().unwrap();
+    assert_eq!(detail.status, "cancelled");
 }
 
 #[sqlx::test(migrations = false)]

@@ -246,9 +246,13 @@ pub(super) fn shipments(
 }
 
 /// Where a reservation's units come from, by warehouse (a reservation from before
-/// allocations were reported: all from its warehouse).
+/// allocations were reported, or whose parts do not add up to it: all from its warehouse).
 pub(super) fn allocations(r: &Reservation) -> Vec<Allocation> {
-    if r.allocations.is_empty() {
+    let given: i64 = r.allocations.iter().map(|a| a.quantity).sum();
+    if r.allocations.is_empty()
+        || given != r.quantity
+        || r.allocations.iter().any(|a| a.quantity < 0)
+    {
         vec![Allocation {
             warehouse: r.warehouse.clone(),
             quantity: r.quantity,
@@ -456,6 +460,12 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(super::allocations(&r), from(&[("east", 2)]));
+        // Parts that do not add up to the reservation are not trusted.
+        let odd = Reservation {
+            allocations: from(&[("east", 1), ("west", 2)]),
+            ..r
+        };
+        assert_eq!(super::allocations(&odd), from(&[("east", 2)]));
     }
 
     fn settings() -> CheckoutSettings {
