@@ -105,6 +105,24 @@ fn fulfil(order_no: &str, vendor: Uuid, status: SubOrderStatus) -> RecordFulfilm
     }
 }
 
+/// Reports of `vendor`'s part of `order_no` shipped in two shipments: `report(n, status)` is
+/// shipment `n`'s (0 or 1).
+fn split_reports(
+    order_no: &str,
+    vendor: Uuid,
+) -> impl Fn(usize, SubOrderStatus) -> RecordFulfilment {
+    let parts = vec![
+        format!("shipment-{order_no}-{vendor}"),
+        format!("shipment-{order_no}-{vendor}-2"),
+    ];
+    let order_no = order_no.to_string();
+    move |n, status| RecordFulfilment {
+        shipment: Some(parts[n].clone()),
+        parts: parts.clone(),
+        ..fulfil(&order_no, vendor, status)
+    }
+}
+
 #[sqlx::test(migrations = false)]
 async fn a_part_shipped_from_two_warehouses_follows_both_shipments(pool: PgPool) {
     test_schema(&pool, &crate::SCHEMA).await;
@@ -113,12 +131,7 @@ async fn a_part_shipped_from_two_warehouses_follows_both_shipments(pool: PgPool)
     let (a, b) = (input.lines[0].vendor_id, input.lines[2].vendor_id);
     let o = store::create(&pool, &ctx, &input).await.unwrap();
     let no = o.order_no.as_str();
-    let parts = vec![format!("shipment-{no}-{a}"), format!("shipment-{no}-{a}-2")];
-    let report = |n: usize, status| RecordFulfilment {
-        shipment: Some(parts[n].clone()),
-        parts: parts.clone(),
-        ..fulfil(no, a, status)
-    };
+    let report = split_reports(no, a);
     use SubOrderStatus as S;
     let steps = [
         (
@@ -178,12 +191,7 @@ async fn a_part_shipped_from_two_warehouses_follows_both_shipments(pool: PgPool)
     let a = input.lines[0].vendor_id;
     let o = store::create(&pool, &ctx, &input).await.unwrap();
     let no = o.order_no.as_str();
-    let parts = vec![format!("shipment-{no}-{a}"), format!("shipment-{no}-{a}-2")];
-    let report = |n: usize, status| RecordFulfilment {
-        shipment: Some(parts[n].clone()),
-        parts: parts.clone(),
-        ..fulfil(no, a, status)
-    };
+    let report = split_reports(no, a);
     for (r, part) in [
         (report(0, S::Processing), S::Processing),
         (report(0, S::Cancelled), S::Processing),
@@ -201,12 +209,7 @@ async fn a_part_shipped_from_two_warehouses_follows_both_shipments(pool: PgPool)
     let a = input.lines[0].vendor_id;
     let o = store::create(&pool, &ctx, &input).await.unwrap();
     let no = o.order_no.as_str();
-    let parts = vec![format!("shipment-{no}-{a}"), format!("shipment-{no}-{a}-2")];
-    let report = |n: usize, status| RecordFulfilment {
-        shipment: Some(parts[n].clone()),
-        parts: parts.clone(),
-        ..fulfil(no, a, status)
-    };
+    let report = split_reports(no, a);
     store::record_fulfilment(&pool, &ctx, &report(0, S::Processing))
         .await
         .unwrap();
