@@ -40,6 +40,19 @@ pub async fn start(http: &Http, key: &str, body: Value) -> Reply {
     http.post_idempotent("/v1/checkouts", key, body).await
 }
 
+/// `http` buys `items` as `email` with the sandbox's good card, and the checkout completes:
+/// its id and the order number.
+pub async fn bought(http: &Http, items: &[(&str, i64)], email: &str) -> (String, String) {
+    let cart = cart_with(http, items).await;
+    let r = start(http, &unique(), checkout_body(&cart, email, "pm_card_visa")).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
+    let order_no = r.body["order_no"].as_str().unwrap().to_string();
+    let done = ended(http, &checkout_id).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    (checkout_id, order_no)
+}
+
 /// Polls the checkout until it has ended; returns its final status.
 pub async fn ended(http: &Http, checkout_id: &str) -> Value {
     ended_within(http, checkout_id, Duration::from_secs(60)).await

@@ -210,23 +210,13 @@ async fn a_shipment_is_packed_labelled_tracked_and_delivered() {
 
 #[tokio::test]
 async fn a_captured_checkout_starts_one_shipment_per_vendor() {
-    use crate::checkout_support::{cart_with, checkout_body, ended, start, two_vendors};
+    use crate::checkout_support::{bought, two_vendors};
 
     let db = app().db().await;
     let (a, b, email) = two_vendors(&db).await;
     let http = souk_tests::Http::new();
-    let cart = cart_with(&http, &[(&a.skus[0], 2), (&b.skus[0], 1)]).await;
-    let r = start(
-        &http,
-        &souk_tests::unique(),
-        checkout_body(&cart, &email, "pm_card_visa"),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
-    let order_no = r.body["order_no"].as_str().unwrap().to_string();
-    let done = ended(&http, &checkout_id).await;
-    assert_eq!(done["state"], "completed", "{done}");
+    let items = [(a.skus[0].as_str(), 2), (b.skus[0].as_str(), 1)];
+    let (checkout_id, order_no) = bought(&http, &items, &email).await;
 
     let client = ShipmentClient::new(app().temporal().await);
     let shipments: Vec<(String, uuid::Uuid, String, i64)> = eventually(
@@ -465,28 +455,7 @@ async fn a_vendor_packs_and_labels_its_shipment_over_rest_and_sees_no_one_elses(
 async fn souk_shipping_simulate_reports_tracking_through_the_webhook() {
     let client = ShipmentClient::new(app().temporal().await);
     let id = started(app(), &client).await;
-    let actor = "user:e2e-vendor".to_string();
-    let parcel = Parcel::new(700, 200, 150, 100).unwrap();
-    client
-        .pack(
-            &id,
-            PackRequest {
-                parcel,
-                actor: actor.clone(),
-            },
-        )
-        .await
-        .unwrap();
-    let label = client
-        .buy_label(
-            &id,
-            LabelRequest {
-                rate_id: None,
-                actor,
-            },
-        )
-        .await
-        .unwrap();
+    let tracking_code = souk_tests::shipments::pack_and_label(&client, &id).await;
     let secret = (
         "SOUK_SHIPPING__SANDBOX_WEBHOOK_SECRET",
         SANDBOX_CARRIER_SECRET.to_string(),
@@ -495,7 +464,7 @@ async fn souk_shipping_simulate_reports_tracking_through_the_webhook() {
         &[
             "shipping",
             "simulate",
-            &label.tracking_code,
+            &tracking_code,
             "packed",
             "--api",
             &app().api,
@@ -508,7 +477,7 @@ async fn souk_shipping_simulate_reports_tracking_through_the_webhook() {
         &[
             "shipping",
             "simulate",
-            &label.tracking_code,
+            &tracking_code,
             "delivered",
             "--location",
             "Boston",
@@ -538,21 +507,11 @@ struct TwoVendorOrder {
 }
 
 async fn two_vendor_order() -> TwoVendorOrder {
-    use crate::checkout_support::{cart_with, checkout_body, ended, start, two_vendors};
+    use crate::checkout_support::{bought, two_vendors};
     let (a, b, _) = two_vendors(&app().db().await).await;
     let (email, customer) = souk_tests::account(&["customer"], None).await;
-    let cart = cart_with(&customer, &[(&a.skus[0], 2), (&b.skus[0], 1)]).await;
-    let r = start(
-        &customer,
-        &souk_tests::unique(),
-        checkout_body(&cart, &email, "pm_card_visa"),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let checkout_id = r.body["checkout_id"].as_str().unwrap().to_string();
-    let order_no = r.body["order_no"].as_str().unwrap().to_string();
-    let done = ended(&customer, &checkout_id).await;
-    assert_eq!(done["state"], "completed", "{done}");
+    let items = [(a.skus[0].as_str(), 2), (b.skus[0].as_str(), 1)];
+    let (checkout_id, order_no) = bought(&customer, &items, &email).await;
     TwoVendorOrder {
         a,
         b,
@@ -620,24 +579,14 @@ async fn order_reaches(
 /// one shipment from each, and the vendor's part (and the order) follows both.
 #[tokio::test]
 async fn a_part_reserved_in_two_warehouses_ships_from_each_and_the_order_follows_both() {
-    use crate::checkout_support::{cart_with, checkout_body, ended, start};
+    use crate::checkout_support::bought;
     use souk_tests::fixtures::{self, VariantSpec};
 
     let db = app().db().await;
     let p = fixtures::product(&db, &[VariantSpec::new(1_000, 3, 3)]).await;
     fixtures::vendor(&db, p.vendor_id, "Two Warehouses").await;
     let (email, customer) = souk_tests::account(&["customer"], None).await;
-    let cart = cart_with(&customer, &[(&p.skus[0], 5)]).await;
-    let r = start(
-        &customer,
-        &souk_tests::unique(),
-        checkout_body(&cart, &email, "pm_card_visa"),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let order_no = r.body["order_no"].as_str().unwrap().to_string();
-    let done = ended(&customer, r.body["checkout_id"].as_str().unwrap()).await;
-    assert_eq!(done["state"], "completed", "{done}");
+    let (_, order_no) = bought(&customer, &[(p.skus[0].as_str(), 5)], &email).await;
 
     let base = souk_contracts::shipping::workflow_id(&order_no, p.vendor_id);
     let opened: Vec<(String, String, i64)> =

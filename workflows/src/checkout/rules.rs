@@ -218,31 +218,58 @@ pub(super) fn shipments(
                 .iter()
                 .enumerate()
                 .filter(|(_, l)| l.vendor_id == vendor)
-                .map(|(i, l)| ShipmentLine {
-                    sku: l.sku.clone(),
-                    title: l.title.clone(),
-                    quantity: i32::try_from(l.quantity.get()).unwrap_or(i32::MAX),
-                    warehouse: warehouses
-                        .get(i)
-                        .cloned()
-                        .unwrap_or_else(|| "unassigned".to_string()),
+                .map(|(i, l)| {
+                    let warehouse = warehouses.get(i).map_or("unassigned", String::as_str);
+                    shipment_line(snapshot, i, l.quantity.get(), warehouse)
                 })
                 .collect();
             (
                 souk_contracts::shipping::workflow_id(order_no, vendor),
-                ShipmentInput {
-                    order_no: order_no.to_string(),
-                    vendor_id: vendor,
-                    customer_email: input.email.clone(),
-                    ship_to: input.shipping_address.clone(),
-                    currency: snapshot.currency,
+                shipment(
+                    input,
+                    snapshot,
+                    order_no,
+                    settings,
+                    vendor,
                     lines,
-                    settings: settings.clone(),
-                    parts: Vec::new(),
-                },
+                    Vec::new(),
+                ),
             )
         })
         .collect()
+}
+
+/// `units` of the cart's line `i`, leaving from `warehouse`.
+fn shipment_line(snapshot: &CartSnapshot, i: usize, units: i64, warehouse: &str) -> ShipmentLine {
+    let l = &snapshot.lines[i];
+    ShipmentLine {
+        sku: l.sku.clone(),
+        title: l.title.clone(),
+        quantity: i32::try_from(units).unwrap_or(i32::MAX),
+        warehouse: warehouse.to_string(),
+    }
+}
+
+/// The shipment of `lines` of `vendor`'s part of the order (`parts`: as in `ShipmentInput`).
+fn shipment(
+    input: &CheckoutInput,
+    snapshot: &CartSnapshot,
+    order_no: &str,
+    settings: &ShipmentSettings,
+    vendor: uuid::Uuid,
+    lines: Vec<ShipmentLine>,
+    parts: Vec<String>,
+) -> ShipmentInput {
+    ShipmentInput {
+        order_no: order_no.to_string(),
+        vendor_id: vendor,
+        customer_email: input.email.clone(),
+        ship_to: input.shipping_address.clone(),
+        currency: snapshot.currency,
+        lines,
+        settings: settings.clone(),
+        parts,
+    }
 }
 
 /// Where a reservation's units come from, by warehouse (a reservation from before
@@ -333,29 +360,18 @@ pub(super) fn shipments_by_warehouse(
         for (id, (warehouse, lines)) in ids.into_iter().zip(warehouses) {
             let lines = lines
                 .into_iter()
-                .map(|(i, units)| {
-                    let l = &snapshot.lines[i];
-                    ShipmentLine {
-                        sku: l.sku.clone(),
-                        title: l.title.clone(),
-                        quantity: i32::try_from(units).unwrap_or(i32::MAX),
-                        warehouse: warehouse.clone(),
-                    }
-                })
+                .map(|(i, units)| shipment_line(snapshot, i, units, &warehouse))
                 .collect();
-            planned.push((
-                id,
-                ShipmentInput {
-                    order_no: order_no.to_string(),
-                    vendor_id: vendor,
-                    customer_email: input.email.clone(),
-                    ship_to: input.shipping_address.clone(),
-                    currency: snapshot.currency,
-                    lines,
-                    settings: settings.clone(),
-                    parts: parts.clone(),
-                },
-            ));
+            let shipment = shipment(
+                input,
+                snapshot,
+                order_no,
+                settings,
+                vendor,
+                lines,
+                parts.clone(),
+            );
+            planned.push((id, shipment));
         }
     }
     planned
