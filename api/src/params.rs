@@ -216,6 +216,17 @@ pub struct IdempotencyKey {
     pub key: String,
 }
 
+/// An `Idempotency-Key` a request may carry: the same key again answers what the first
+/// request did.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct OptionalIdempotencyKey {
+    /// Chosen by the client, 1 to 255 visible ASCII characters; retry with the same value.
+    #[serde(rename = "Idempotency-Key")]
+    #[param(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")]
+    pub key: Option<String>,
+}
+
 /// The request's `Idempotency-Key` header: 400 `idempotency_key_required` without one,
 /// `invalid_idempotency_key` if longer than 255 characters.
 pub fn idempotency_key(headers: &axum::http::HeaderMap) -> crate::error::ApiResult<String> {

@@ -61,6 +61,8 @@ pub struct Settings {
     pub default_currency: Currency,
     pub services: ServiceUrls,
     pub checkout: CheckoutSettings,
+    /// What new returns run with (windows, decision times, the auto-approval policy).
+    pub returns: souk_contracts::returns::ReturnSettings,
     /// How long one call to a domain service may take.
     pub service_timeout: Duration,
     pub breaker: BreakerSettings,

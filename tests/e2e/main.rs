@@ -20,6 +20,7 @@ mod payments;
 mod personal_data;
 mod profiles;
 mod replay;
+mod returns;
 mod revocation;
 mod setup_files;
 mod shipping;

@@ -3,7 +3,7 @@
 //! recorded with `./dev record-histories`; a change that must alter a workflow's commands
 //! goes behind `ctx.patched(..)`, and the old histories stay here to prove it.
 
-use souk_workflows::{CheckoutWorkflow, LowStockAlertWorkflow, ShipmentWorkflow};
+use souk_workflows::{CheckoutWorkflow, LowStockAlertWorkflow, ReturnWorkflow, ShipmentWorkflow};
 use temporalio_client::WorkflowHistory;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
@@ -19,6 +19,7 @@ fn replayer() -> WorkflowReplayer {
         .register_workflow::<CheckoutWorkflow>()
         .and_then(|o| o.register_workflow::<LowStockAlertWorkflow>())
         .and_then(|o| o.register_workflow::<ShipmentWorkflow>())
+        .and_then(|o| o.register_workflow::<ReturnWorkflow>())
         .expect("workflows register")
         .data_converter(souk_contracts::codec::data_converter(codec))
         .build();
@@ -73,6 +74,9 @@ async fn recorded_histories_replay_without_nondeterminism() {
         "shipment_lines_cancelled_before_local_open.json",
         "shipment_late_and_unscanned_before_local_open.json",
         "shipment_delivered_before_timers.json",
+        // A return approved by its vendor, received, refunded and restocked; a declined one.
+        "return_refunded.json",
+        "return_declined.json",
         // The same branches recorded before the `reservation-lease` patch.
         "checkout_completed_before_reservation_lease.json",
         "checkout_compensated_before_reservation_lease.json",

@@ -524,7 +524,7 @@ async fn two_vendor_order() -> TwoVendorOrder {
 
 /// The vendor acts on its shipment of `order_no` over REST: pack, label at the cheapest rate;
 /// the shipment's id and tracking code.
-async fn pack_and_label(vendor: &souk_tests::Http, order_no: &str) -> (String, String) {
+pub(crate) async fn pack_and_label(vendor: &souk_tests::Http, order_no: &str) -> (String, String) {
     let listed = eventually(Duration::from_secs(20), "the vendor's shipment", || async {
         let r = vendor.get("/v1/vendor/shipments").await;
         assert_eq!(r.status, 200, "{}", r.text);
@@ -563,7 +563,7 @@ async fn order_status(customer: &souk_tests::Http, order_no: &str) -> serde_json
     r.body
 }
 
-async fn order_reaches(
+pub(crate) async fn order_reaches(
     customer: &souk_tests::Http,
     order_no: &str,
     status: &str,

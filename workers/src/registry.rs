@@ -16,6 +16,7 @@ pub static DOMAINS: &[&dyn Domain] = &[
     &souk_auth::DOMAIN,
     &souk_users::DOMAIN,
     &souk_shipping::DOMAIN,
+    &souk_returns::DOMAIN,
 ];
 
 /// The domain called `name`.

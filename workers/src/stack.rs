@@ -112,6 +112,7 @@ impl Stack {
                         .register_workflow::<souk_workflows::LowStockAlertWorkflow>()?
                         .register_workflow::<souk_workflows::CheckoutWorkflow>()?
                         .register_workflow::<souk_workflows::ShipmentWorkflow>()?
+                        .register_workflow::<souk_workflows::ReturnWorkflow>()?
                         .workflow_task_poller_behavior(
                             temporalio_sdk::runtime::PollerBehavior::SimpleMaximum(pollers),
                         )
@@ -236,6 +237,7 @@ pub fn api_settings(cfg: &Config) -> anyhow::Result<Settings> {
                 }
             },
         },
+        returns: souk_returns::domain::Settings::load(&cfg.settings())?.workflow(),
         service_timeout: Duration::from_millis(cfg.api.service_timeout_ms),
         breaker: souk_api::breaker::BreakerSettings {
             failures: cfg.api.breaker_failures,

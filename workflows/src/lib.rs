@@ -13,8 +13,10 @@
 pub mod checkout;
 pub mod low_stock;
 pub mod options;
+pub mod returns;
 pub mod shipment;
 
 pub use checkout::CheckoutWorkflow;
 pub use low_stock::LowStockAlertWorkflow;
+pub use returns::ReturnWorkflow;
 pub use shipment::ShipmentWorkflow;

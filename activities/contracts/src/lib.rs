@@ -18,15 +18,17 @@ pub mod orders;
 pub mod payments;
 pub mod pricing;
 pub mod queues;
+pub mod returns;
 pub mod shipping;
 pub mod vendors;
 
 /// Every search attribute Souk's workflows set (all keywords), for registering them with a
-/// namespace: the checkout's and the shipment's.
+/// namespace: the checkout's, the shipment's and the return's.
 pub fn search_attributes() -> impl Iterator<Item = &'static str> {
     checkout::SEARCH_ATTRIBUTES
         .into_iter()
         .chain(shipping::SEARCH_ATTRIBUTES)
+        .chain(returns::SEARCH_ATTRIBUTES)
 }
 
 /// Declares an activity: a unit marker type with a pinned Temporal type name, its input and

@@ -153,6 +153,38 @@ pub struct LinesRefunded {
     pub order_refunded: bool,
 }
 
+/// `orders.returnable`: what a return of the order's lines is checked against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnableOf {
+    pub order_no: String,
+}
+
+/// A line of an order, as a return request is checked against it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnableLine {
+    pub sku: Sku,
+    pub title: String,
+    pub vendor_id: Uuid,
+    pub quantity: i32,
+    /// Units refunded already (the seller could not send them; an earlier return).
+    pub refunded_quantity: i32,
+    pub unit_price: Money,
+    /// When the vendor's part was delivered (none: not yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnableOrder {
+    pub order_no: String,
+    pub customer_email: String,
+    /// The signed-in customer who placed it (none: a guest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    pub currency: Currency,
+    pub lines: Vec<ReturnableLine>,
+}
+
 /// The payment refund sequences of line refunds start here (the checkout's own refund is 1).
 pub const LINE_REFUND_SEQUENCES: u32 = 1_000;
 
@@ -187,6 +219,12 @@ activity!(
     GiveBack, "orders.refund_lines", RefundLines => LinesRefunded
 );
 
+activity!(
+    /// The order's lines as a return is checked against them: what was delivered and when,
+    /// what is refunded already. Fails with `InvalidInput` for an unknown order.
+    Returnable, "orders.returnable", ReturnableOf => ReturnableOrder
+);
+
 /// The orders steps workflows may run as local activities (through the domain's step service)
 /// as well as on `souk.orders`: the one list of them, as `marker => method(input) -> output`.
 /// It calls back the macro it is given with that list, after the macro's own arguments: the
@@ -201,6 +239,7 @@ macro_rules! orders_steps {
             Payment => record_payment(RecordPayment) -> (),
             Fulfil => record_fulfilment(RecordFulfilment) -> Fulfilment,
             GiveBack => refund_lines(RefundLines) -> LinesRefunded,
+            Returnable => returnable(ReturnableOf) -> ReturnableOrder,
         }
     };
 }

@@ -15,6 +15,7 @@ pub mod money;
 pub mod order;
 pub mod quote;
 pub mod refund;
+pub mod returns;
 pub mod shipment;
 pub mod stock;
 pub mod text;

@@ -2,7 +2,8 @@
 
 use souk_contracts::orders::{
     Cancel, CancelOrder, Create, CreateOrder, Fulfil, Fulfilment, GiveBack, LinesRefunded,
-    OrderRef, Payment, RecordFulfilment, RecordPayment, RefundLines,
+    OrderRef, Payment, RecordFulfilment, RecordPayment, RefundLines, Returnable, ReturnableOf,
+    ReturnableOrder,
 };
 use sqlx::PgPool;
 
@@ -82,6 +83,15 @@ impl Step<GiveBack> for OrderActivities {
             .map_err(failure)?;
         tracing::info!(order_no = %input.order_no, vendor_id = %input.vendor_id, key = %input.refund_key, amount = %done.amount, "lines given back");
         Ok(done)
+    }
+}
+
+#[tonic::async_trait]
+impl Step<Returnable> for OrderActivities {
+    async fn run(&self, _ctx: &Ctx, input: ReturnableOf) -> Result<ReturnableOrder, StepError> {
+        store::returnable(&self.pool, &input.order_no)
+            .await
+            .map_err(failure)
     }
 }
 

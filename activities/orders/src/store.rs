@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use souk_contracts::orders::{
     CreateOrder, Fulfilment, LINE_REFUND_SEQUENCES, LineRefund, LinesRefunded, OrderRef,
-    RecordFulfilment, RefundLines,
+    RecordFulfilment, RefundLines, ReturnableLine, ReturnableOrder,
 };
 use souk_domain::Sku;
 use souk_domain::order::{
@@ -474,7 +474,8 @@ pub async fn record_fulfilment(
         statuses[at].transition(target)?;
         statuses[at] = target;
         sqlx::query!(
-            "UPDATE orders.sub_orders SET status = $3, updated_at = now()
+            "UPDATE orders.sub_orders SET status = $3, updated_at = now(),
+                    delivered_at = CASE WHEN $3 = 'delivered' THEN now() ELSE delivered_at END
              WHERE order_id = $1 AND vendor_id = $2",
             order.id,
             r.vendor_id,
@@ -609,6 +610,54 @@ async fn record_shipment_part(
 /// Records units of `r.vendor_id`'s lines as given back and what each is worth, by
 /// [`souk_domain::refund`], with a timeline entry and an event, once per `r.refund_key` (again:
 /// what was recorded then). Each key gets the next payment refund sequence of the order.
+/// The order's lines as a return request is checked against them. A line is delivered when
+/// its vendor's part is (every shipment of it).
+pub async fn returnable(pool: &PgPool, order_no: &str) -> Result<ReturnableOrder, Error> {
+    if !is_order_no(order_no) {
+        return Err(Error::NotFound(order_no.to_string()));
+    }
+    let order = sqlx::query!(
+        "SELECT id, customer_email, customer_id, currency FROM orders.orders WHERE order_no = $1",
+        order_no
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| Error::NotFound(order_no.to_string()))?;
+    let currency = souk_domain::Currency::parse(&order.currency)
+        .map_err(|e| Error::Invalid(format!("the order's currency: {e}")))?;
+    let rows = sqlx::query!(
+        r#"SELECT l.sku, l.title, l.vendor_id, l.quantity, l.refunded_quantity, l.unit_price,
+                  CASE WHEN s.status = 'delivered' THEN s.delivered_at END AS delivered_at
+           FROM orders.order_lines l JOIN orders.sub_orders s ON s.id = l.sub_order_id
+           WHERE l.order_id = $1 ORDER BY l.sku"#,
+        order.id
+    )
+    .fetch_all(pool)
+    .await?;
+    let lines = rows
+        .into_iter()
+        .map(|l| {
+            Ok(ReturnableLine {
+                sku: Sku::parse(&l.sku)
+                    .map_err(|e| Error::Invalid(format!("a line's SKU: {e}")))?,
+                title: l.title,
+                vendor_id: l.vendor_id,
+                quantity: l.quantity,
+                refunded_quantity: l.refunded_quantity,
+                unit_price: souk_domain::Money::new(l.unit_price, currency),
+                delivered_at: l.delivered_at,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(ReturnableOrder {
+        order_no: order_no.to_string(),
+        customer_email: order.customer_email,
+        customer_id: order.customer_id.map(|c| c.to_string()),
+        currency,
+        lines,
+    })
+}
+
 pub async fn refund_lines(
     pool: &PgPool,
     ctx: &Ctx,

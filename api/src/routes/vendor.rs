@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_orders))
         .routes(routes!(get_order))
         .merge(super::vendor_shipments::router())
+        .merge(super::returns::vendor_router())
 }
 
 /// The vendor a signed-in vendor admin manages.

@@ -6,7 +6,8 @@
 //! a low-stock alert; a checkout that started its shipment, that shipment packed, labelled and
 //! delivered, a shipment whose vendor cancelled its line, a shipment whose timers fired, and
 //! a checkout that shipped from two warehouses (`record-histories shipment` records only
-//! these five). They run on fresh stacks (the sandbox one, and one that takes cards with
+//! these five); a return approved, received and refunded, and a declined one
+//! (`record-histories returns` records only these two). They run on fresh stacks (the sandbox one, and one that takes cards with
 //! Stripe and waits before capturing). Payloads are encrypted with the development key,
 //! which the replay test uses too. Run it with `./dev record-histories` after a change to a
 //! workflow that is meant to change its histories, and keep the old files too if running
@@ -144,6 +145,121 @@ async fn save_shipment(a: &TestApp, name: &str, id: String) -> anyhow::Result<()
     write(name, json)
 }
 
+async fn save_return(a: &TestApp, name: &str, id: String) -> anyhow::Result<()> {
+    let json = a
+        .temporal()
+        .await
+        .get_workflow_handle::<souk_workflows::ReturnWorkflow>(id)
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .to_json()
+        .await?;
+    write(name, json)
+}
+
+/// A return of two of three delivered units, approved by its vendor, received (one as new,
+/// one damaged) and refunded; then the last unit's return, declined.
+async fn record_returns(a: &TestApp) -> anyhow::Result<()> {
+    use souk_contracts::returns::{Decision, LineCount, Receipt, ReturnClient, workflow_id};
+    let p = product(a).await;
+    fixtures::vendor(&a.db().await, p.vendor_id, "Recorded Returns").await;
+    let sku = p.skus[0].as_str();
+    let (_, customer) = souk_tests::account(&["customer"], None).await;
+    let cart = start_cart(&customer, sku, None).await;
+    let r = customer
+        .patch(
+            &format!("/v1/carts/{cart}/items/{sku}"),
+            json!({"quantity": 3}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let id = checkout(&customer, &cart, "pm_card_visa").await;
+    assert_eq!(ended(&customer, &id).await, "completed");
+    let order_no = customer.get(&format!("/v1/checkouts/{id}")).await.body["order_no"]
+        .as_str()
+        .expect("an order number")
+        .to_string();
+    let shipments = souk_contracts::shipping::ShipmentClient::new(a.temporal().await);
+    let shipment = souk_contracts::shipping::workflow_id(&order_no, p.vendor_id);
+    eventually(Duration::from_secs(20), "the shipment opened", || async {
+        shipments.status(&shipment).await.ok().flatten()
+    })
+    .await;
+    souk_tests::shipments::deliver(a, &shipments, &shipment).await;
+    eventually(Duration::from_secs(20), "the order delivered", || async {
+        let r = customer.get(&format!("/v1/me/orders/{order_no}")).await;
+        (r.body["status"] == "delivered").then_some(())
+    })
+    .await;
+    let returns = ReturnClient::new(a.temporal().await);
+    let ask = |n: i64| json!({"lines": [{"sku": sku, "quantity": n, "reason": "changed_mind"}]});
+    let path = format!("/v1/me/orders/{order_no}/returns");
+    let r = customer.post(&path, ask(2)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let rma = r.body["rma_no"].as_str().expect("an RMA").to_string();
+    let actor = "user:recorder".to_string();
+    returns
+        .decide(
+            &workflow_id(&rma),
+            Decision {
+                approve: true,
+                reason: None,
+                actor: actor.clone(),
+            },
+        )
+        .await?;
+    let warehouse: String =
+        sqlx::query_scalar("SELECT warehouse FROM inventory.stock WHERE sku = $1 LIMIT 1")
+            .bind(sku)
+            .fetch_one(&a.db().await)
+            .await?;
+    returns
+        .receive(
+            &workflow_id(&rma),
+            Receipt {
+                warehouse,
+                lines: vec![LineCount {
+                    sku: souk_domain::Sku::parse(sku)?,
+                    counted: souk_domain::returns::Counted {
+                        sellable: 1,
+                        damaged: 1,
+                        ..Default::default()
+                    },
+                }],
+                actor: actor.clone(),
+            },
+        )
+        .await?;
+    let ended: String = a
+        .temporal()
+        .await
+        .get_workflow_handle::<souk_contracts::returns::Return>(workflow_id(&rma))
+        .get_result(Default::default())
+        .await?;
+    assert_eq!(ended, "closed");
+    save_return(a, "return_refunded", workflow_id(&rma)).await?;
+    let r = customer.post(&path, ask(1)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let rma = r.body["rma_no"].as_str().expect("an RMA").to_string();
+    returns
+        .decide(
+            &workflow_id(&rma),
+            Decision {
+                approve: false,
+                reason: Some("worn".into()),
+                actor,
+            },
+        )
+        .await?;
+    let ended: String = a
+        .temporal()
+        .await
+        .get_workflow_handle::<souk_contracts::returns::Return>(workflow_id(&rma))
+        .get_result(Default::default())
+        .await?;
+    assert_eq!(ended, "declined");
+    save_return(a, "return_declined", workflow_id(&rma)).await
+}
+
 fn write(name: &str, json: Vec<u8>) -> anyhow::Result<()> {
     let path = format!("{DIR}/{name}.json");
     std::fs::write(&path, json)?;
@@ -159,6 +275,10 @@ async fn product(a: &TestApp) -> Product {
 async fn main() -> anyhow::Result<()> {
     // The sandbox stack: no capture delay.
     let a = app();
+    record_returns(a).await?;
+    if std::env::args().nth(1).as_deref() == Some("returns") {
+        return Ok(());
+    }
     // A completed checkout that started its vendor's shipment while it confirmed (the
     // `shipments_with_confirmation` patch), and that shipment opened with a local step
     // (`local_open`), packed, labelled, tracked and delivered through the carrier webhook, the

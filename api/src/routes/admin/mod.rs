@@ -21,5 +21,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(security::router())
         .merge(shipments::router())
         .merge(users::router())
+        .merge(crate::routes::returns::admin_router())
         .merge(codec::router().layer(axum::extract::DefaultBodyLimit::max(CODEC_BODY_LIMIT)))
 }

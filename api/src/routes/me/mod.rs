@@ -16,4 +16,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(orders::router())
         .merge(cart::router())
         .merge(mfa::router())
+        .merge(super::returns::me_router())
 }

@@ -1,0 +1,438 @@
+//! Returns: the steps the return workflow runs in the returns domain (all local: no external
+//! side effect), and the return workflow's contract (its id, type name, input, view, search
+//! attributes, and the definitions of its updates and query), so callers never link workflow
+//! code.
+
+use serde::{Deserialize, Serialize};
+use souk_domain::returns::{Counted, ReturnReason, ReturnStatus};
+use souk_domain::{Money, Sku};
+use temporalio_common::search_attributes::SearchAttributeKey;
+use temporalio_common::{
+    HasWorkflowDefinition, QueryDefinition, UpdateDefinition, WorkflowDefinition,
+};
+use uuid::Uuid;
+
+use crate::activity;
+use crate::orders::ReturnableOrder;
+
+/// The `returns` domain's task queue (its steps run locally; nothing polls it yet).
+pub const QUEUE: crate::queues::Queue = crate::queues::Queue::new("returns");
+
+/// The workflow type name in Temporal. Never change it.
+pub const WORKFLOW_TYPE: &str = "Return";
+
+/// Search attributes of every return (registered by `./dev`, the test harness and the
+/// workers), besides `OrderNo` and `VendorId`.
+pub const RMA_NO: SearchAttributeKey<String> = SearchAttributeKey::keyword("RmaNo");
+pub const RETURN_STATE: SearchAttributeKey<String> = SearchAttributeKey::keyword("ReturnState");
+pub const SEARCH_ATTRIBUTES: [&str; 2] = ["RmaNo", "ReturnState"];
+
+/// `ReturnState` of a request the returns domain refused (it never became a return).
+pub const REFUSED: &str = "refused";
+
+/// The return `rma_no`.
+pub fn workflow_id(rma_no: &str) -> String {
+    format!("return-{rma_no}")
+}
+
+/// What support finds a new return by: its RMA number, its order, and its state (the API
+/// gives them at the start; the workflow sets them if a starter did not).
+pub fn initial_search_attributes(
+    input: &ReturnInput,
+) -> [temporalio_common::search_attributes::SearchAttributeUpdate; 3] {
+    [
+        RMA_NO.value_set(input.rma_no.clone()),
+        crate::checkout::ORDER_NO.value_set(input.order_no.clone()),
+        RETURN_STATE.value_set(ReturnStatus::Requested.as_str().into()),
+    ]
+}
+
+/// Durations and rules from configuration, recorded in the history so a running return keeps
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnSettings {
+    /// A line may be asked back this long after its delivery.
+    pub window_seconds: u64,
+    /// The vendor decides within this long, or is reminded...
+    pub decision_sla_seconds: u64,
+    /// ...and this long after the reminder, staff are asked to decide.
+    pub escalate_after_seconds: u64,
+    /// An approved return is sent back within this long, or it expires.
+    pub send_by_seconds: u64,
+    /// A request whose every line has one of these reasons, worth at most
+    /// `auto_approve_max_minor` (minor units of the order's currency), is approved by itself.
+    pub auto_approve_reasons: Vec<ReturnReason>,
+    pub auto_approve_max_minor: i64,
+}
+
+impl Default for ReturnSettings {
+    /// 30 days to ask, two days to decide (a day more before staff), 14 days to send it back;
+    /// damaged and wrong items up to 50.00 are approved by themselves.
+    fn default() -> Self {
+        Self {
+            window_seconds: 30 * 86_400,
+            decision_sla_seconds: 2 * 86_400,
+            escalate_after_seconds: 86_400,
+            send_by_seconds: 14 * 86_400,
+            auto_approve_reasons: vec![ReturnReason::Damaged, ReturnReason::WrongItem],
+            auto_approve_max_minor: 5_000,
+        }
+    }
+}
+
+/// A line the customer asks to send back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnLineRequest {
+    pub sku: Sku,
+    pub quantity: i32,
+    pub reason: ReturnReason,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnInput {
+    pub rma_no: String,
+    pub order_no: String,
+    /// The customer asking: `user:<id>`.
+    pub actor: String,
+    /// The customer's user id: only the customer who placed the order may return from it.
+    pub customer_id: String,
+    pub lines: Vec<ReturnLineRequest>,
+    pub settings: ReturnSettings,
+}
+
+/// `returns.open`: checks the request against the order and records it, once per workflow id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenReturn {
+    pub workflow_id: String,
+    pub input: ReturnInput,
+    pub order: ReturnableOrder,
+}
+
+/// A line of a return, as the return is seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnLine {
+    pub sku: Sku,
+    pub title: String,
+    pub quantity: i32,
+    pub reason: ReturnReason,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub unit_price: Money,
+    /// What the warehouse found, once inspected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted: Option<Counted>,
+    /// What was refunded for the line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded: Option<Money>,
+}
+
+/// What the `status` query answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnView {
+    pub return_id: Uuid,
+    pub rma_no: String,
+    pub order_no: String,
+    pub vendor_id: Uuid,
+    pub customer_id: String,
+    pub status: ReturnStatus,
+    pub lines: Vec<ReturnLine>,
+    /// Who approved or declined it, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_note: Option<String>,
+    /// Staff were asked to decide (the vendor did not in time).
+    #[serde(default)]
+    pub escalated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded: Option<Money>,
+    /// What went wrong on the way that support should know of.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+/// `returns.move`: the return moves to `to` by the machine (a return already there stays).
+/// Answers its status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveReturn {
+    pub return_id: Uuid,
+    pub to: ReturnStatus,
+    pub actor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `returns.note`: an entry in the return's history that moves nothing (a reminder, an
+/// escalation to staff).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteReturn {
+    pub return_id: Uuid,
+    pub event: String,
+    pub actor: String,
+    pub note: String,
+}
+
+/// What the warehouse counted of one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineCount {
+    pub sku: Sku,
+    #[serde(flatten)]
+    pub counted: Counted,
+}
+
+/// `returns.inspect`: the parcel came back and was inspected: `→ inspected`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InspectReturn {
+    pub return_id: Uuid,
+    pub warehouse: String,
+    pub lines: Vec<LineCount>,
+    pub actor: String,
+}
+
+/// `returns.record_refund`: what each line was refunded: `inspected → refunded`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordReturnRefund {
+    pub return_id: Uuid,
+    pub lines: Vec<crate::orders::LineRefund>,
+}
+
+/// The `decide` update: the vendor (for its returns) or staff approve or decline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub approve: bool,
+    /// Required to decline; shown to the customer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Who: `user:<id>`.
+    pub actor: String,
+}
+
+/// The `cancel` update: the customer calls it off (before the parcel is with the carrier).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelReturn {
+    pub actor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The `receive` update: the warehouse received the parcel and counted each line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The warehouse it came back to (sellable units go back on hand there).
+    pub warehouse: String,
+    pub lines: Vec<LineCount>,
+    pub actor: String,
+}
+
+/// Update and query names of the return workflow.
+pub mod messages {
+    pub const SUBMITTED: &str = "submitted";
+    pub const DECIDE: &str = "decide";
+    pub const CANCEL: &str = "cancel";
+    pub const RECEIVE: &str = "receive";
+    pub const STATUS: &str = "status";
+}
+
+activity!(
+    /// Checks the request against the order (delivered, in the window, at most the units
+    /// left, counting other returns on their way) under the order's lock, and records it
+    /// (once per workflow id: again, what was recorded).
+    Open, "returns.open", OpenReturn => Submitted
+);
+activity!(
+    /// Moves the return by the machine, with a history entry (once: a return already there
+    /// stays). Fails with `InvalidInput` for a move the machine refuses.
+    Move, "returns.move", MoveReturn => ReturnStatus
+);
+activity!(
+    /// A history entry (once per return and event).
+    Note, "returns.note", NoteReturn => ()
+);
+activity!(
+    /// Records what the warehouse counted (once; again: unchanged): `→ inspected`.
+    Inspect, "returns.inspect", InspectReturn => ()
+);
+activity!(
+    /// Records the refund of each line: `inspected → refunded`.
+    RecordRefund, "returns.record_refund", RecordReturnRefund => ()
+);
+
+/// The returns steps workflows run as local activities, as in [`crate::orders_steps`].
+#[macro_export]
+macro_rules! returns_steps {
+    ($($then:ident)::+ ! ($($args:tt)*)) => {
+        $($then)::+! { ($($args)*)
+            Open => open(OpenReturn) -> Submitted,
+            Move => move_to(MoveReturn) -> ReturnStatus,
+            Note => note(NoteReturn) -> (),
+            Inspect => inspect(InspectReturn) -> (),
+            RecordRefund => record_refund(RecordReturnRefund) -> (),
+        }
+    };
+}
+
+/// What the `submitted` update (and the `returns.open` step) answers: the return, or why the
+/// request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Submitted {
+    Opened { view: ReturnView },
+    Refused { code: String, message: String },
+}
+
+/// The return workflow, as callers name it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Return;
+
+impl WorkflowDefinition for Return {
+    type Input = ReturnInput;
+    /// The status it ended in (`refused`: never opened).
+    type Output = String;
+
+    fn name(&self) -> &str {
+        WORKFLOW_TYPE
+    }
+}
+
+impl HasWorkflowDefinition for Return {
+    type Run = Return;
+}
+
+macro_rules! message {
+    ($(#[$meta:meta])* $marker:ident: $kind:ident, $name:expr, $input:ty $(=> $output:ty)?) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $marker;
+
+        impl $kind for $marker {
+            type Workflow = Return;
+            type Input = $input;
+            $(type Output = $output;)?
+
+            fn name(&self) -> &str {
+                $name
+            }
+        }
+    };
+}
+
+message!(
+    /// Update (sent with the start): waits until the request is opened or refused.
+    SubmittedUpdate: UpdateDefinition, messages::SUBMITTED, () => Submitted
+);
+message!(
+    /// Update: approve or decline (refused unless the return is requested).
+    DecideUpdate: UpdateDefinition, messages::DECIDE, Decision => ReturnView
+);
+message!(
+    /// Update: the customer calls it off (refused once the parcel is with the carrier).
+    CancelUpdate: UpdateDefinition, messages::CANCEL, CancelReturn => ReturnView
+);
+message!(
+    /// Update: the warehouse received and counted the parcel (refused unless approved).
+    ReceiveUpdate: UpdateDefinition, messages::RECEIVE, Receipt => ReturnView
+);
+message!(
+    /// Query: the return now (none until it is opened).
+    Status: QueryDefinition, messages::STATUS, () => Option<ReturnView>
+);
+
+#[cfg(feature = "client")]
+pub use client::ReturnClient;
+
+#[cfg(feature = "client")]
+mod client {
+    use temporalio_client::errors::{
+        WorkflowQueryError, WorkflowUpdateError, WorkflowUpdateWithStartError,
+    };
+    use temporalio_client::{
+        Client, WorkflowExecuteUpdateOptions, WorkflowQueryOptions, WorkflowUpdateHandle,
+        WorkflowUpdateWithStartOptions,
+    };
+
+    use super::{
+        CancelReturn, CancelUpdate, DecideUpdate, Decision, Receipt, ReceiveUpdate, Return,
+        ReturnInput, ReturnView, Status, Submitted, SubmittedUpdate,
+    };
+
+    /// Starts returns and talks to running ones, through a Temporal client (with Souk's
+    /// payload codec).
+    #[derive(Clone)]
+    pub struct ReturnClient {
+        client: Client,
+    }
+
+    impl ReturnClient {
+        pub fn new(client: Client) -> Self {
+            Self { client }
+        }
+
+        /// Starts a return and waits for it to be opened or refused, in one call
+        /// (update-with-start). `options` carry the workflow id, policies and search
+        /// attributes.
+        pub async fn start(
+            &self,
+            input: ReturnInput,
+            options: WorkflowUpdateWithStartOptions,
+        ) -> Result<WorkflowUpdateHandle<Client, Submitted>, WorkflowUpdateWithStartError> {
+            self.client
+                .start_update_with_start_workflow(Return, input, SubmittedUpdate, (), options)
+                .await
+        }
+
+        /// The return `id` as its workflow sees it (a worker must answer).
+        pub async fn status(&self, id: &str) -> Result<Option<ReturnView>, WorkflowQueryError> {
+            self.client
+                .get_workflow_handle::<Return>(id)
+                .query(Status, (), WorkflowQueryOptions::default())
+                .await
+        }
+
+        pub async fn decide(
+            &self,
+            id: &str,
+            decision: Decision,
+        ) -> Result<ReturnView, WorkflowUpdateError> {
+            self.client
+                .get_workflow_handle::<Return>(id)
+                .execute_update(
+                    DecideUpdate,
+                    decision,
+                    WorkflowExecuteUpdateOptions::default(),
+                )
+                .await
+        }
+
+        pub async fn cancel(
+            &self,
+            id: &str,
+            request: CancelReturn,
+        ) -> Result<ReturnView, WorkflowUpdateError> {
+            self.client
+                .get_workflow_handle::<Return>(id)
+                .execute_update(
+                    CancelUpdate,
+                    request,
+                    WorkflowExecuteUpdateOptions::default(),
+                )
+                .await
+        }
+
+        pub async fn receive(
+            &self,
+            id: &str,
+            receipt: Receipt,
+        ) -> Result<ReturnView, WorkflowUpdateError> {
+            self.client
+                .get_workflow_handle::<Return>(id)
+                .execute_update(
+                    ReceiveUpdate,
+                    receipt,
+                    WorkflowExecuteUpdateOptions::default(),
+                )
+                .await
+        }
+    }
+}

@@ -1,0 +1,824 @@
+//! `Return`: one return request (`return-<rma_no>`), from the customer's ask to the refund.
+//!
+//! Asks the orders domain what the order's lines are (delivered when, refunded already) →
+//! the returns domain checks the request under the order's lock and records it (or refuses
+//! it: the `submitted` update, sent with the start, answers which) → approved by the return
+//! policy, or by the vendor or staff through the `decide` update (not decided within the
+//! decision time: the vendor is reminded; later still, staff are asked) → the customer is
+//! told how to send it back → the warehouse counts what came back (the `receive` update:
+//! sellable, damaged, wrong item, missing) → the refundable units are worth what the orders
+//! domain's one rule says and are refunded once through the payments domain → sellable units
+//! go back on hand where they were received → the customer is told what was refunded.
+//! Not sent back within the send-by time: the return expires. The customer may call it off
+//! (`cancel`) until the parcel is with the carrier.
+//!
+//! Every record is a local step through the returns domain's step service; the refund and
+//! the mails are activities on the payments and notifications queues, idempotent by the
+//! workflow id. Support finds returns by `RmaNo`, `OrderNo`, `VendorId` and `ReturnState`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use souk_contracts::inventory::{Restock, RestockUnits};
+use souk_contracts::notifications::{self, SendMail, SendMessage};
+use souk_contracts::orders::{
+    GiveBack, LineUnits, Payment, RecordPayment, RefundLines, Returnable, ReturnableOf,
+    ReturnableOrder,
+};
+use souk_contracts::payments::{self, Refund, RefundPayment};
+use souk_contracts::returns::{
+    CancelReturn, Decision, Inspect, InspectReturn, Move, MoveReturn, Note, NoteReturn, Open,
+    OpenReturn, REFUSED, RETURN_STATE, Receipt, RecordRefund, RecordReturnRefund, ReturnInput,
+    ReturnView, Submitted, initial_search_attributes,
+};
+use souk_contracts::shipping::VENDOR_ID;
+use souk_contracts::vendors::{Contact, ContactOf};
+use souk_domain::Money;
+use souk_domain::order::PaymentStatus;
+use souk_domain::returns::{ReturnStatus, auto_approves};
+use temporalio_common::ActivityCloseTimeouts;
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::workflows::select;
+use temporalio_sdk::{CancellableFuture, WorkflowContext, WorkflowContextView, WorkflowResult};
+
+use crate::options;
+
+pub use souk_contracts::returns::{WORKFLOW_TYPE, workflow_id};
+
+type UpdateError = Box<dyn std::error::Error + Send + Sync>;
+
+#[workflow]
+#[derive(Default)]
+pub struct ReturnWorkflow {
+    view: Option<ReturnView>,
+    /// Why the request was refused (code, message), if it was.
+    refused: Option<(String, String)>,
+    /// An update's step is running (one at a time).
+    busy: bool,
+    /// Where the parcel came back to.
+    warehouse: Option<String>,
+    customer_email: Option<String>,
+}
+
+/// Where the warehouse may receive a return: approved, and not yet counted.
+const RECEIVABLE: [ReturnStatus; 4] = [
+    ReturnStatus::Approved,
+    ReturnStatus::LabelIssued,
+    ReturnStatus::InTransit,
+    ReturnStatus::Received,
+];
+
+impl ReturnWorkflow {
+    fn status_of(&self) -> Option<ReturnStatus> {
+        self.view.as_ref().map(|v| v.status)
+    }
+
+    /// Why an action allowed in `allowed` cannot run now, if it cannot.
+    fn refuse_unless(&self, allowed: &[ReturnStatus], action: &str) -> Result<(), UpdateError> {
+        match self.status_of() {
+            None if self.refused.is_some() => Err("the return request was refused".into()),
+            None => Err("the return is still being opened; try again in a moment".into()),
+            Some(_) if self.busy => Err("another action on this return is running".into()),
+            Some(s) if !allowed.contains(&s) => {
+                Err(format!("the return is {s}: it cannot {action}").into())
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn refuse_receipt(&self, r: &Receipt) -> Result<(), UpdateError> {
+        self.refuse_unless(&RECEIVABLE, "be received")?;
+        if r.warehouse.trim().is_empty() {
+            return Err("say which warehouse received it".into());
+        }
+        let Some(view) = &self.view else {
+            unreachable!("checked");
+        };
+        for line in &view.lines {
+            let counted = r
+                .lines
+                .iter()
+                .find(|c| c.sku == line.sku)
+                .ok_or_else(|| format!("count {}", line.sku))?;
+            if !counted.counted.is_valid_for(line.quantity) {
+                return Err(format!(
+                    "{}: {} units were sent back, {} counted",
+                    line.sku,
+                    line.quantity,
+                    counted.counted.total()
+                )
+                .into());
+            }
+        }
+        if r.lines.len() != view.lines.len() {
+            return Err("count only the lines of this return, each once".into());
+        }
+        Ok(())
+    }
+
+    fn return_id(&self) -> uuid::Uuid {
+        self.view.as_ref().map(|v| v.return_id).unwrap_or_default()
+    }
+}
+
+/// How long a mail may take to go out (the mail server down) before the return gives up on
+/// it and notes the problem.
+const MAIL_BUDGET: Duration = Duration::from_secs(6 * 3_600);
+
+fn problem(ctx: &WorkflowContext<ReturnWorkflow>, what: String) {
+    ctx.state_mut(|s| {
+        if let Some(v) = s.view.as_mut() {
+            v.problems.push(what);
+        }
+    });
+}
+
+fn set_status(ctx: &WorkflowContext<ReturnWorkflow>, status: ReturnStatus) {
+    ctx.state_mut(|s| {
+        if let Some(v) = s.view.as_mut() {
+            v.status = status;
+        }
+    });
+    ctx.upsert_search_attributes([RETURN_STATE.value_set(status.as_str().into())]);
+}
+
+/// `seconds` for people: `14 days`, `48 hours`, `90 seconds`.
+fn span(seconds: u64) -> String {
+    let (n, unit) = match seconds {
+        s if s >= 86_400 && s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s >= 3_600 && s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s >= 60 && s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
+/// Moves the return in the returns domain and here; a move the domain refuses for good is
+/// noted for support and answered.
+async fn move_to(
+    ctx: &WorkflowContext<ReturnWorkflow>,
+    to: ReturnStatus,
+    actor: &str,
+    note: Option<String>,
+) -> Result<(), String> {
+    let moved = ctx
+        .execute_local_activity(
+            Move,
+            MoveReturn {
+                return_id: ctx.state(|s| s.return_id()),
+                to,
+                actor: actor.to_string(),
+                note,
+            },
+            options::local(None, false),
+        )
+        .await;
+    match moved {
+        Ok(status) => {
+            set_status(ctx, status);
+            Ok(())
+        }
+        Err(e) => {
+            let what = format!("the return could not become {to}: {e}");
+            problem(ctx, what.clone());
+            Err(what)
+        }
+    }
+}
+
+async fn note(ctx: &WorkflowContext<ReturnWorkflow>, event: &str, actor: &str, what: String) {
+    let noted = ctx
+        .execute_local_activity(
+            Note,
+            NoteReturn {
+                return_id: ctx.state(|s| s.return_id()),
+                event: event.into(),
+                actor: actor.into(),
+                note: what,
+            },
+            options::local(None, false),
+        )
+        .await;
+    if let Err(e) = noted {
+        problem(ctx, format!("the {event} note was not recorded: {e}"));
+    }
+}
+
+/// Sends `template` once per return and `kind` (the idempotency key is the workflow's id and
+/// the kind). A mail that cannot go out is noted for support.
+async fn mail(
+    ctx: &WorkflowContext<ReturnWorkflow>,
+    kind: &str,
+    to: String,
+    template: &str,
+    mut vars: BTreeMap<String, String>,
+) {
+    let Some(view) = ctx.state(|s| s.view.clone()) else {
+        return;
+    };
+    vars.insert("rma_no".into(), view.rma_no.clone());
+    vars.insert("order_no".into(), view.order_no.clone());
+    vars.entry("lines".into()).or_insert_with(|| {
+        view.lines
+            .iter()
+            .map(|l| format!("  {} × {}", l.quantity, l.title))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let mut opts = options::on(ctx, notifications::QUEUE, Duration::from_secs(30));
+    opts.close_timeouts = ActivityCloseTimeouts::ScheduleAndStartToClose {
+        schedule_to_close: MAIL_BUDGET,
+        start_to_close: Duration::from_secs(30),
+    };
+    let sent = ctx
+        .execute_activity(
+            SendMail,
+            SendMessage {
+                idempotency_key: format!("{}/mail/{kind}", ctx.workflow_id()),
+                to,
+                template: template.into(),
+                vars,
+            },
+            opts,
+        )
+        .await;
+    if let Err(e) = sent {
+        problem(ctx, format!("the {kind} mail was not sent: {e}"));
+    }
+}
+
+async fn mail_customer(
+    ctx: &WorkflowContext<ReturnWorkflow>,
+    kind: &str,
+    vars: BTreeMap<String, String>,
+) {
+    let Some(to) = ctx.state(|s| s.customer_email.clone()) else {
+        return;
+    };
+    mail(ctx, kind, to, &format!("return_{kind}"), vars).await;
+}
+
+/// The vendor's name (and where it is mailed), asked of the vendors domain.
+async fn vendor(ctx: &WorkflowContext<ReturnWorkflow>) -> Option<(String, String)> {
+    let vendor_id = ctx.state(|s| s.view.as_ref().map(|v| v.vendor_id))?;
+    let found = ctx
+        .execute_local_activity(
+            Contact,
+            ContactOf { vendor_id },
+            options::local(Some(Duration::from_secs(600)), false),
+        )
+        .await;
+    match found {
+        Ok(v) => Some((v.name, v.email)),
+        Err(e) => {
+            problem(ctx, format!("the vendor's contact is unknown: {e}"));
+            None
+        }
+    }
+}
+
+/// Waits until the return is decided; not within the decision time, the vendor is reminded,
+/// and later still staff are asked to decide.
+async fn decision(
+    ctx: &WorkflowContext<ReturnWorkflow>,
+    input: &ReturnInput,
+) -> WorkflowResult<()> {
+    let settings = &input.settings;
+    for (seconds, event) in [
+        (settings.decision_sla_seconds, "reminded"),
+        (settings.escalate_after_seconds, "escalated"),
+    ] {
+        let mut late = ctx.timer(Duration::from_secs(seconds));
+        let mut decided = ctx.wait_condition(|s| s.status_of() != Some(ReturnStatus::Requested));
+        let fired = select! {
+            _ = late => true,
+            _ = decided => false,
+        };
+        if !fired {
+            late.cancel();
+            return Ok(());
+        }
+        if event == "reminded" {
+            let waited = span(seconds);
+            note(
+                ctx,
+                event,
+                "system:decision_sla",
+                format!("not decided within {waited}: the vendor is reminded"),
+            )
+            .await;
+            if let Some((name, email)) = vendor(ctx).await {
+                let vars =
+                    BTreeMap::from([("vendor".to_string(), name), ("waited".to_string(), waited)]);
+                mail(
+                    ctx,
+                    "decision_reminder",
+                    email,
+                    "return_decision_reminder",
+                    vars,
+                )
+                .await;
+            }
+        } else {
+            note(
+                ctx,
+                event,
+                "system:decision_sla",
+                "the vendor did not decide: staff are asked to".into(),
+            )
+            .await;
+            ctx.state_mut(|s| {
+                if let Some(v) = s.view.as_mut() {
+                    v.escalated = true;
+                }
+            });
+        }
+    }
+    ctx.wait_condition(|s| s.status_of() != Some(ReturnStatus::Requested))
+        .await?;
+    Ok(())
+}
+
+/// The counted units refunded: what the orders domain's rule says they are worth, refunded
+/// once through the payments domain, then recorded per line. Answers what was refunded.
+async fn refund(
+    ctx: &WorkflowContext<ReturnWorkflow>,
+    view: &ReturnView,
+) -> Result<Option<Money>, String> {
+    let lines: Vec<LineUnits> = view
+        .lines
+        .iter()
+        .filter_map(|l| {
+            let n = l.counted.map_or(0, |c| c.refunded());
+            (n > 0).then(|| LineUnits {
+                sku: l.sku.clone(),
+                quantity: n,
+            })
+        })
+        .collect();
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    let key = format!("{}/refund", ctx.workflow_id());
+    let worth = ctx
+        .execute_local_activity(
+            GiveBack,
+            RefundLines {
+                order_no: view.order_no.clone(),
+                vendor_id: view.vendor_id,
+                refund_key: key.clone(),
+                lines,
+                reason: format!("return {}", view.rma_no),
+                actor: "system:return".into(),
+            },
+            options::local(None, false),
+        )
+        .await
+        .map_err(|e| {
+            format!("what the returned units are worth is unknown, so nothing was refunded: {e}")
+        })?;
+    if worth.amount.amount > 0 {
+        ctx.execute_activity(
+            Refund,
+            RefundPayment {
+                checkout_id: worth.checkout_id.clone(),
+                attempt: worth.attempt,
+                amount: worth.amount,
+                reason: format!("return {}", view.rma_no),
+                sequence: worth.sequence,
+            },
+            options::on(ctx, payments::QUEUE, Duration::from_secs(60)),
+        )
+        .await
+        .map_err(|e| format!("the refund of {} failed; it is owed: {e}", worth.amount))?;
+        let recorded = ctx
+            .execute_local_activity(
+                Payment,
+                RecordPayment {
+                    checkout_id: worth.checkout_id.clone(),
+                    attempt: worth.attempt,
+                    payment_status: if worth.order_refunded {
+                        PaymentStatus::Refunded
+                    } else {
+                        PaymentStatus::PartiallyRefunded
+                    },
+                    note: format!("{} refunded: return {}", worth.amount, view.rma_no),
+                },
+                options::local(None, false),
+            )
+            .await;
+        if let Err(e) = recorded {
+            problem(
+                ctx,
+                format!("the order's payment status was not updated: {e}"),
+            );
+        }
+    }
+    ctx.execute_local_activity(
+        RecordRefund,
+        RecordReturnRefund {
+            return_id: view.return_id,
+            lines: worth.lines.clone(),
+        },
+        options::local(None, false),
+    )
+    .await
+    .map_err(|e| format!("the refund of {} was not recorded: {e}", worth.amount))?;
+    ctx.state_mut(|s| {
+        if let Some(v) = s.view.as_mut() {
+            v.status = ReturnStatus::Refunded;
+            v.refunded = Some(worth.amount);
+            for l in &mut v.lines {
+                l.refunded = worth
+                    .lines
+                    .iter()
+                    .find(|r| r.sku == l.sku)
+                    .map(|r| r.amount);
+            }
+        }
+    });
+    set_status(ctx, ReturnStatus::Refunded);
+    Ok(Some(worth.amount))
+}
+
+/// Sellable units go back on hand in the warehouse that received them, once per line.
+async fn restock(ctx: &WorkflowContext<ReturnWorkflow>, view: &ReturnView, warehouse: &str) {
+    for l in &view.lines {
+        let n = l.counted.map_or(0, |c| c.sellable);
+        if n == 0 {
+            continue;
+        }
+        let done = ctx
+            .execute_local_activity(
+                Restock,
+                RestockUnits {
+                    key: format!("{}/restock/{}", ctx.workflow_id(), l.sku),
+                    sku: l.sku.clone(),
+                    warehouse: warehouse.to_string(),
+                    quantity: i64::from(n),
+                    reason: format!("return {}", view.rma_no),
+                },
+                options::local(None, false),
+            )
+            .await;
+        if let Err(e) = done {
+            problem(ctx, format!("{} was not restocked: {e}", l.sku));
+        }
+    }
+}
+
+/// What each line was refunded, for the customer.
+fn refunded_lines(view: &ReturnView) -> String {
+    view.lines
+        .iter()
+        .map(|l| {
+            let counted = l.counted.unwrap_or_default();
+            let amount = l
+                .refunded
+                .map_or_else(|| "nothing refunded".to_string(), |m| m.to_string());
+            format!(
+                "  {} × {}: {} as new, {} damaged, {} not ours, {} missing: {amount}",
+                l.quantity,
+                l.title,
+                counted.sellable,
+                counted.damaged,
+                counted.wrong_item,
+                counted.missing
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn step_error(e: impl std::fmt::Display) -> UpdateError {
+    e.to_string().into()
+}
+
+#[workflow_methods]
+impl ReturnWorkflow {
+    #[run(name = "Return")]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: ReturnInput,
+    ) -> WorkflowResult<String> {
+        // The API gives these at the start; another starter may not have.
+        if ctx.search_attributes().get(&RETURN_STATE).is_none() {
+            ctx.upsert_search_attributes(initial_search_attributes(&input));
+        }
+        let order: Result<ReturnableOrder, _> = ctx
+            .execute_local_activity(
+                Returnable,
+                ReturnableOf {
+                    order_no: input.order_no.clone(),
+                },
+                options::local(None, false),
+            )
+            .await;
+        let opened = match order {
+            Ok(order) => {
+                ctx.state_mut(|s| s.customer_email = Some(order.customer_email.clone()));
+                ctx.execute_local_activity(
+                    Open,
+                    OpenReturn {
+                        workflow_id: ctx.workflow_id().to_string(),
+                        input: input.clone(),
+                        order,
+                    },
+                    options::local(None, false),
+                )
+                .await?
+            }
+            // No such order (the orders domain refuses it for good).
+            Err(_) => Submitted::Refused {
+                code: "order_not_found".into(),
+                message: format!("no order {} of yours", input.order_no),
+            },
+        };
+        let view = match opened {
+            Submitted::Opened { view } => view,
+            Submitted::Refused { code, message } => {
+                ctx.state_mut(|s| s.refused = Some((code, message)));
+                ctx.upsert_search_attributes([RETURN_STATE.value_set(REFUSED.into())]);
+                let c = ctx.clone();
+                ctx.wait_condition(move |_| c.all_handlers_finished())
+                    .await?;
+                return Ok(REFUSED.into());
+            }
+        };
+        ctx.upsert_search_attributes([VENDOR_ID.value_set(view.vendor_id.to_string())]);
+        ctx.state_mut(|s| s.view = Some(view.clone()));
+        if view.status != ReturnStatus::Requested {
+            set_status(ctx, view.status);
+        }
+
+        // Approved by the policy, or by the vendor or staff.
+        let settings = &input.settings;
+        let worth: i64 = view
+            .lines
+            .iter()
+            .map(|l| l.unit_price.amount.saturating_mul(i64::from(l.quantity)))
+            .sum();
+        let reasons: Vec<_> = view.lines.iter().map(|l| l.reason).collect();
+        if view.status == ReturnStatus::Requested
+            && auto_approves(
+                &reasons,
+                &settings.auto_approve_reasons,
+                worth,
+                settings.auto_approve_max_minor,
+            )
+        {
+            let _ = move_to(
+                ctx,
+                ReturnStatus::Approved,
+                "system:return_policy",
+                Some("approved by the return policy".into()),
+            )
+            .await;
+        }
+        decision(ctx, &input).await?;
+
+        let vendor_name = vendor(ctx)
+            .await
+            .map_or_else(|| "the seller".to_string(), |v| v.0);
+        match ctx.state(|s| s.status_of()) {
+            Some(ReturnStatus::Declined) => {
+                let reason = ctx
+                    .state(|s| s.view.as_ref().and_then(|v| v.decision_note.clone()))
+                    .unwrap_or_default();
+                let vars = BTreeMap::from([
+                    ("vendor".to_string(), vendor_name),
+                    ("reason".to_string(), reason),
+                ]);
+                mail_customer(ctx, "declined", vars).await;
+            }
+            Some(ReturnStatus::Approved) => {
+                let send_by = span(settings.send_by_seconds);
+                let vars = BTreeMap::from([
+                    ("vendor".to_string(), vendor_name),
+                    ("send_by".to_string(), send_by.clone()),
+                ]);
+                mail_customer(ctx, "approved", vars).await;
+                // Received (and counted), called off, or never sent back.
+                let mut late = ctx.timer(Duration::from_secs(settings.send_by_seconds));
+                let mut moved = ctx.wait_condition(|s| {
+                    !s.busy && !s.status_of().is_some_and(|st| RECEIVABLE.contains(&st))
+                });
+                let expired = select! {
+                    _ = late => true,
+                    _ = moved => false,
+                };
+                if !expired {
+                    late.cancel();
+                } else {
+                    // A receipt being recorded as the time ran out decides it.
+                    ctx.wait_condition(|s| !s.busy).await?;
+                }
+                if expired && ctx.state(|s| s.status_of() == Some(ReturnStatus::Approved)) {
+                    let note = Some(format!("not sent back within {send_by}"));
+                    if move_to(ctx, ReturnStatus::Expired, "system:send_by", note)
+                        .await
+                        .is_ok()
+                    {
+                        let vars = BTreeMap::from([("send_by".to_string(), send_by)]);
+                        mail_customer(ctx, "expired", vars).await;
+                    }
+                }
+            }
+            _ => {}
+        }
+        // Let a running receipt finish before the refund.
+        ctx.wait_condition(|s| !s.busy).await?;
+        if ctx.state(|s| s.status_of()) == Some(ReturnStatus::Inspected) {
+            let view = ctx
+                .state(|s| s.view.clone())
+                .unwrap_or_else(|| unreachable!("opened"));
+            let warehouse = ctx.state(|s| s.warehouse.clone()).unwrap_or_default();
+            match refund(ctx, &view).await {
+                Ok(refunded) => {
+                    restock(ctx, &view, &warehouse).await;
+                    if move_to(ctx, ReturnStatus::Closed, "system:return", None)
+                        .await
+                        .is_ok()
+                    {
+                        let view = ctx
+                            .state(|s| s.view.clone())
+                            .unwrap_or_else(|| unreachable!("opened"));
+                        let lines = refunded_lines(&view);
+                        match refunded {
+                            Some(amount) => {
+                                let vars = BTreeMap::from([
+                                    ("amount".to_string(), amount.to_string()),
+                                    ("lines".to_string(), lines),
+                                ]);
+                                mail_customer(ctx, "refunded", vars).await;
+                            }
+                            None => {
+                                let vars = BTreeMap::from([("lines".to_string(), lines)]);
+                                mail_customer(ctx, "closed", vars).await;
+                            }
+                        }
+                    }
+                }
+                // Owed: support sees it in the status; the return stays inspected.
+                Err(e) => problem(ctx, e),
+            }
+        }
+        let c = ctx.clone();
+        ctx.wait_condition(move |_| c.all_handlers_finished())
+            .await?;
+        Ok(ctx
+            .state(|s| s.status_of())
+            .map_or_else(|| REFUSED.to_string(), |s| s.as_str().to_string()))
+    }
+
+    #[query(name = "status")]
+    pub fn status(&self, _ctx: &WorkflowContextView, _input: ()) -> Option<ReturnView> {
+        self.view.clone()
+    }
+
+    /// Sent with the start: answers once the request is opened or refused.
+    #[update(name = "submitted")]
+    pub async fn submitted(
+        ctx: &mut WorkflowContext<Self>,
+        _r: (),
+    ) -> Result<Submitted, UpdateError> {
+        ctx.wait_condition(|s| s.view.is_some() || s.refused.is_some())
+            .await
+            .map_err(step_error)?;
+        Ok(ctx.state(|s| match (&s.view, &s.refused) {
+            (Some(view), _) => Submitted::Opened { view: view.clone() },
+            (None, Some((code, message))) => Submitted::Refused {
+                code: code.clone(),
+                message: message.clone(),
+            },
+            (None, None) => unreachable!("waited for"),
+        }))
+    }
+
+    #[update_validator(decide)]
+    fn validate_decide(&self, _ctx: &WorkflowContextView, d: &Decision) -> Result<(), UpdateError> {
+        if !d.approve && d.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+            return Err("say why the return is declined".into());
+        }
+        self.refuse_unless(&[ReturnStatus::Requested], "be decided")
+    }
+
+    /// The vendor (or staff) approve or decline: `requested → approved | declined`.
+    #[update(name = "decide")]
+    pub async fn decide(
+        ctx: &mut WorkflowContext<Self>,
+        d: Decision,
+    ) -> Result<ReturnView, UpdateError> {
+        ctx.state(|s| s.refuse_unless(&[ReturnStatus::Requested], "be decided"))?;
+        ctx.state_mut(|s| s.busy = true);
+        let to = if d.approve {
+            ReturnStatus::Approved
+        } else {
+            ReturnStatus::Declined
+        };
+        let moved = move_to(ctx, to, &d.actor, d.reason.clone()).await;
+        ctx.state_mut(|s| {
+            s.busy = false;
+            if let Some(v) = s.view.as_mut()
+                && moved.is_ok()
+            {
+                v.decided_by = Some(d.actor.clone());
+                v.decision_note = d.reason.clone();
+            }
+        });
+        moved.map_err(step_error)?;
+        Ok(ctx
+            .state(|s| s.view.clone())
+            .unwrap_or_else(|| unreachable!("validated")))
+    }
+
+    #[update_validator(cancel)]
+    fn validate_cancel(
+        &self,
+        _ctx: &WorkflowContextView,
+        _r: &CancelReturn,
+    ) -> Result<(), UpdateError> {
+        self.refuse_unless(
+            &[
+                ReturnStatus::Requested,
+                ReturnStatus::Approved,
+                ReturnStatus::LabelIssued,
+            ],
+            "be called off",
+        )
+    }
+
+    /// The customer calls the return off, before the parcel is with the carrier.
+    #[update(name = "cancel")]
+    pub async fn cancel(
+        ctx: &mut WorkflowContext<Self>,
+        r: CancelReturn,
+    ) -> Result<ReturnView, UpdateError> {
+        ctx.state(|s| {
+            s.refuse_unless(
+                &[
+                    ReturnStatus::Requested,
+                    ReturnStatus::Approved,
+                    ReturnStatus::LabelIssued,
+                ],
+                "be called off",
+            )
+        })?;
+        ctx.state_mut(|s| s.busy = true);
+        let moved = move_to(ctx, ReturnStatus::Cancelled, &r.actor, r.reason.clone()).await;
+        ctx.state_mut(|s| s.busy = false);
+        moved.map_err(step_error)?;
+        Ok(ctx
+            .state(|s| s.view.clone())
+            .unwrap_or_else(|| unreachable!("validated")))
+    }
+
+    #[update_validator(receive)]
+    fn validate_receive(&self, _ctx: &WorkflowContextView, r: &Receipt) -> Result<(), UpdateError> {
+        self.refuse_receipt(r)
+    }
+
+    /// The warehouse received the parcel and counted every line: `→ inspected`. The refund
+    /// and the restock follow in the run.
+    #[update(name = "receive")]
+    pub async fn receive(
+        ctx: &mut WorkflowContext<Self>,
+        r: Receipt,
+    ) -> Result<ReturnView, UpdateError> {
+        ctx.state(|s| s.refuse_receipt(&r))?;
+        ctx.state_mut(|s| s.busy = true);
+        let done = ctx
+            .execute_local_activity(
+                Inspect,
+                InspectReturn {
+                    return_id: ctx.state(|s| s.return_id()),
+                    warehouse: r.warehouse.clone(),
+                    lines: r.lines.clone(),
+                    actor: r.actor.clone(),
+                },
+                options::local(None, false),
+            )
+            .await;
+        if let Err(e) = done {
+            ctx.state_mut(|s| s.busy = false);
+            return Err(step_error(e));
+        }
+        ctx.state_mut(|s| {
+            s.warehouse = Some(r.warehouse.clone());
+            if let Some(v) = s.view.as_mut() {
+                for l in &mut v.lines {
+                    l.counted = r.lines.iter().find(|c| c.sku == l.sku).map(|c| c.counted);
+                }
+            }
+        });
+        set_status(ctx, ReturnStatus::Inspected);
+        ctx.state_mut(|s| s.busy = false);
+        Ok(ctx
+            .state(|s| s.view.clone())
+            .unwrap_or_else(|| unreachable!("validated")))
+    }
+}
