@@ -571,6 +571,8 @@ impl ReturnWorkflow {
                 settings.auto_approve_max_minor,
             )
         {
+            // Held busy, so a decision or a cancellation waits for the policy's move.
+            ctx.state_mut(|s| s.busy = true);
             let _ = move_to(
                 ctx,
                 ReturnStatus::Approved,
@@ -578,6 +580,14 @@ impl ReturnWorkflow {
                 Some("approved by the return policy".into()),
             )
             .await;
+            ctx.state_mut(|s| {
+                s.busy = false;
+                if let Some(v) = s.view.as_mut()
+                    && v.status == ReturnStatus::Approved
+                {
+                    v.decided_by = Some("system:return_policy".into());
+                }
+            });
         }
         decision(ctx, &input).await?;
 
@@ -619,10 +629,10 @@ impl ReturnWorkflow {
                 }
                 if expired && ctx.state(|s| s.status_of() == Some(ReturnStatus::Approved)) {
                     let note = Some(format!("not sent back within {send_by}"));
-                    if move_to(ctx, ReturnStatus::Expired, "system:send_by", note)
-                        .await
-                        .is_ok()
-                    {
+                    ctx.state_mut(|s| s.busy = true);
+                    let moved = move_to(ctx, ReturnStatus::Expired, "system:send_by", note).await;
+                    ctx.state_mut(|s| s.busy = false);
+                    if moved.is_ok() {
                         let vars = BTreeMap::from([("send_by".to_string(), send_by)]);
                         mail_customer(ctx, "expired", vars).await;
                     }

@@ -382,6 +382,15 @@ mod client {
                 .await
         }
 
+        /// Waits until the return `id` is opened or refused (a request retried with the same
+        /// key, while or after the first is answered).
+        pub async fn submitted(&self, id: &str) -> Result<Submitted, WorkflowUpdateError> {
+            self.client
+                .get_workflow_handle::<Return>(id)
+                .execute_update(SubmittedUpdate, (), WorkflowExecuteUpdateOptions::default())
+                .await
+        }
+
         /// The return `id` as its workflow sees it (a worker must answer).
         pub async fn status(&self, id: &str) -> Result<Option<ReturnView>, WorkflowQueryError> {
             self.client

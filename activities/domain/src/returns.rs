@@ -334,21 +334,21 @@ pub fn auto_approves(
     !reasons.is_empty() && reasons.iter().all(|r| auto_reasons.contains(r)) && worth <= max_amount
 }
 
-/// The RMA number of a return: `R` and eight characters of Crockford base 32 from `entropy`
-/// (not guessable from another customer's number).
+/// The RMA number of a return: `R` and thirteen characters of Crockford base 32 carrying all
+/// 64 bits of `entropy` (not guessable from another customer's number, and not colliding).
 pub fn rma_no(entropy: u64) -> String {
     const DIGITS: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    let mut out = String::with_capacity(9);
+    let mut out = String::with_capacity(14);
     out.push('R');
-    for i in (0..8).rev() {
-        out.push(DIGITS[((entropy >> (i * 5)) & 31) as usize] as char);
+    for i in (0..13).rev() {
+        out.push(DIGITS[((u128::from(entropy) >> (i * 5)) & 31) as usize] as char);
     }
     out
 }
 
 /// Whether `s` is an RMA number as [`rma_no`] makes them.
 pub fn is_rma_no(s: &str) -> bool {
-    s.len() == 9
+    s.len() == 14
         && s.starts_with('R')
         && s[1..]
             .bytes()
@@ -494,12 +494,13 @@ mod tests {
     }
 
     #[test]
-    fn rma_numbers_are_nine_characters_without_ambiguous_letters() {
+    fn rma_numbers_carry_64_bits_without_ambiguous_letters() {
         let a = rma_no(0);
-        assert_eq!(a, "R00000000");
+        assert_eq!(a, "R0000000000000");
         let b = rma_no(u64::MAX);
-        assert_eq!(b, "RZZZZZZZZ");
+        assert_eq!(b, "RFZZZZZZZZZZZZ");
+        assert_ne!(rma_no(1 << 63), rma_no(1 << 62));
         assert!(is_rma_no(&a) && is_rma_no(&b) && is_rma_no(&rma_no(0x1234_5678_9abc)));
-        assert!(!is_rma_no("R0000000I") && !is_rma_no("X00000000") && !is_rma_no("R000"));
+        assert!(!is_rma_no("R000000000000I") && !is_rma_no("X0000000000000") && !is_rma_no("R000"));
     }
 }

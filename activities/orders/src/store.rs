@@ -607,9 +607,6 @@ async fn record_shipment_part(
     Ok(true)
 }
 
-/// Records units of `r.vendor_id`'s lines as given back and what each is worth, by
-/// [`souk_domain::refund`], with a timeline entry and an event, once per `r.refund_key` (again:
-/// what was recorded then). Each key gets the next payment refund sequence of the order.
 /// The order's lines as a return request is checked against them. A line is delivered when
 /// its vendor's part is (every shipment of it).
 pub async fn returnable(pool: &PgPool, order_no: &str) -> Result<ReturnableOrder, Error> {
@@ -658,6 +655,9 @@ pub async fn returnable(pool: &PgPool, order_no: &str) -> Result<ReturnableOrder
     })
 }
 
+/// Records units of `r.vendor_id`'s lines as given back and what each is worth, by
+/// [`souk_domain::refund`], with a timeline entry and an event, once per `r.refund_key` (again:
+/// what was recorded then). Each key gets the next payment refund sequence of the order.
 pub async fn refund_lines(
     pool: &PgPool,
     ctx: &Ctx,

@@ -108,13 +108,11 @@ async fn history(
 /// Checks a request against the order and records it, once per workflow id (again: what was
 /// recorded). A request the rules refuse is answered, not recorded.
 pub async fn open(pool: &PgPool, ctx: &Ctx, o: &OpenReturn) -> Result<Submitted, Error> {
-    if let Some(id) = by_workflow(pool, &o.workflow_id).await? {
-        return Ok(Submitted::Opened {
-            view: view(pool, id).await?,
-        });
-    }
     let order = &o.order;
     let input = &o.input;
+    if let Some(id) = by_workflow(pool, &o.workflow_id).await? {
+        return mine(pool, id, o).await;
+    }
     if order.customer_id.as_deref() != Some(input.customer_id.as_str()) {
         return Ok(Submitted::Refused {
             code: "order_not_found".into(),
@@ -123,6 +121,17 @@ pub async fn open(pool: &PgPool, ctx: &Ctx, o: &OpenReturn) -> Result<Submitted,
     }
     let mut tx = pool.begin().await?;
     lock_order(&mut tx, &order.order_no).await?;
+    // A first try may have committed while this one waited for the lock.
+    if let Some(id) = sqlx::query_scalar!(
+        "SELECT id FROM returns.returns WHERE workflow_id = $1",
+        o.workflow_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    {
+        drop(tx);
+        return mine(pool, id, o).await;
+    }
     let in_returns: BTreeMap<String, i64> = sqlx::query!(
         r#"SELECT l.sku, sum(l.quantity)::bigint AS "units!"
            FROM returns.return_lines l JOIN returns.returns r ON r.id = l.return_id
@@ -223,6 +232,19 @@ pub async fn open(pool: &PgPool, ctx: &Ctx, o: &OpenReturn) -> Result<Submitted,
     Ok(Submitted::Opened {
         view: view(pool, id).await?,
     })
+}
+
+/// The return recorded for this workflow id, if it is this request's (an RMA number reused
+/// for another order or customer is refused, never shown).
+async fn mine(pool: &PgPool, id: Uuid, o: &OpenReturn) -> Result<Submitted, Error> {
+    let view = view(pool, id).await?;
+    if view.customer_id != o.input.customer_id || view.order_no != o.input.order_no {
+        return Ok(Submitted::Refused {
+            code: "rma_taken".into(),
+            message: format!("the return number {} is taken", o.input.rma_no),
+        });
+    }
+    Ok(Submitted::Opened { view })
 }
 
 async fn by_workflow(pool: &PgPool, workflow_id: &str) -> Result<Option<Uuid>, Error> {

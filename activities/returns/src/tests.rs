@@ -103,6 +103,14 @@ async fn a_request_is_checked_against_the_order_and_recorded_once(pool: PgPool) 
         .await
         .unwrap();
     assert_eq!(n, 1);
+    // The same number for someone else's request is refused, never shown.
+    let mut taken = r.clone();
+    taken.input.customer_id = "u-2".into();
+    taken.order.customer_id = Some("u-2".into());
+    assert_eq!(
+        refused(&store::open(&pool, &ctx, &taken).await.unwrap()),
+        "rma_taken"
+    );
 
     // Two units are in a return on their way back, so one is left of MUG-1; one of TEE-1
     // was refunded by the seller, so one is left of it.

@@ -199,7 +199,8 @@ pub struct Return {
     /// Staff are asked to decide: the vendor did not in time.
     pub escalated: bool,
     pub refunded: Option<Money>,
-    /// What went wrong on the way that support should know of.
+    /// What went wrong on the way that support should know of (shown to vendors and staff,
+    /// not to the customer).
     pub problems: Vec<String>,
 }
 
@@ -260,6 +261,12 @@ fn to_dto(v: ReturnView) -> Return {
     }
 }
 
+/// What a customer sees of a return: not support's notes.
+fn for_customer(mut r: Return) -> Return {
+    r.problems.clear();
+    r
+}
+
 fn temporal_error(e: impl std::fmt::Display) -> ApiError {
     tracing::warn!(error = %e, "workflow engine call failed");
     ApiError::unavailable(
@@ -307,7 +314,10 @@ async fn load(s: &AppState, rma: &str) -> ApiResult<Option<ReturnView>> {
 /// again finds the same return), otherwise fresh.
 fn rma_for(customer: &str, headers: &HeaderMap) -> ApiResult<String> {
     match headers.get("idempotency-key") {
-        None => Ok(rma_no(uuid::Uuid::new_v4().as_u64_pair().0)),
+        None => {
+            let (hi, lo) = uuid::Uuid::new_v4().as_u64_pair();
+            Ok(rma_no(hi ^ lo.rotate_left(32)))
+        }
         Some(key) => {
             let key = key
                 .to_str()
@@ -366,7 +376,7 @@ fn lines_of(body: ReturnRequestBody) -> ApiResult<Vec<ReturnLineRequest>> {
     responses((status = 201, body = Return),
         (status = 400, description = "invalid_idempotency_key", body = ErrorBody),
         (status = 404, description = "order_not_found: no such order of the caller's", body = ErrorBody),
-        (status = 409, description = "return_request_refused: this Idempotency-Key's request was refused before", body = ErrorBody),
+        (status = 409, description = "return_request_refused: this Idempotency-Key's request was refused, or was for another order", body = ErrorBody),
         (status = 422, description = "invalid_body; not_returnable (not delivered, not in the order), outside_return_window, quantity_exceeds_returnable, several_vendors", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(order_no = %order_no))]
 async fn request_return(
@@ -406,26 +416,40 @@ async fn request_return(
             .get_result(temporalio_client::RpcOptions::default())
             .await
             .map_err(temporal_error)?,
-        // The same key again: the return it started, if it is the caller's.
+        // The same key again: what the first request was answered (waited for if it is
+        // still being opened).
         Err(WorkflowUpdateWithStartError::Start(WorkflowStartError::AlreadyStarted { .. })) => {
-            match load(&s, &rma).await? {
-                Some(view) if view.customer_id == customer => Submitted::Opened { view },
-                Some(_) => return Err(ApiError::not_found("order_not_found", "no such order")),
-                None => {
-                    return Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        "return_request_refused",
-                        "a request with this Idempotency-Key was refused; use a new key for a new request",
-                    ));
+            let reused = || {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "return_request_refused",
+                    "a request with this Idempotency-Key was refused or was for another order; use a new key for a new request",
+                )
+            };
+            match client.submitted(&workflow_id(&rma)).await {
+                Ok(Submitted::Opened { view })
+                    if view.customer_id == customer && view.order_no == order_no =>
+                {
+                    Submitted::Opened { view }
                 }
+                Ok(_) | Err(WorkflowUpdateError::Failed(_) | WorkflowUpdateError::NotFound(_)) => {
+                    return Err(reused());
+                }
+                Err(e) => return Err(temporal_error(e)),
             }
         }
         Err(e) => return Err(temporal_error(e)),
     };
+    // A fresh number another return holds (never shown to anyone else).
+    if let Submitted::Opened { view } = &submitted
+        && (view.customer_id != customer || view.order_no != order_no)
+    {
+        return Err(temporal_error("an RMA number was taken"));
+    }
     match submitted {
         Submitted::Opened { view } => {
             tracing::info!(rma_no = %view.rma_no, "return requested");
-            Ok((StatusCode::CREATED, Json(to_dto(view))))
+            Ok((StatusCode::CREATED, Json(for_customer(to_dto(view)))))
         }
         Submitted::Refused { code, message } if code == "order_not_found" => {
             Err(ApiError::not_found("order_not_found", message))
@@ -446,7 +470,7 @@ async fn my_return(
     Path(rma): Path<String>,
 ) -> ApiResult<Json<Return>> {
     match load(&s, &rma).await? {
-        Some(v) if v.customer_id == p.user_id() => Ok(Json(to_dto(v))),
+        Some(v) if v.customer_id == p.user_id() => Ok(Json(for_customer(to_dto(v)))),
         _ => Err(missing()),
     }
 }
@@ -489,7 +513,7 @@ async fn cancel_return(
         )
         .await
         .map_err(update_error)?;
-    Ok(Json(to_dto(view)))
+    Ok(Json(for_customer(to_dto(view))))
 }
 
 /// Who acts on a return: its vendor, or staff (any return).
