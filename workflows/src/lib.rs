@@ -15,6 +15,7 @@ pub mod low_stock;
 pub mod options;
 pub mod returns;
 pub mod shipment;
+pub mod text;
 
 pub use checkout::CheckoutWorkflow;
 pub use low_stock::LowStockAlertWorkflow;

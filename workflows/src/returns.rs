@@ -42,6 +42,7 @@ use temporalio_sdk::workflows::select;
 use temporalio_sdk::{CancellableFuture, WorkflowContext, WorkflowContextView, WorkflowResult};
 
 use crate::options;
+use crate::text::span;
 
 pub use souk_contracts::returns::{WORKFLOW_TYPE, workflow_id};
 
@@ -140,21 +141,6 @@ fn set_status(ctx: &WorkflowContext<ReturnWorkflow>, status: ReturnStatus) {
         }
     });
     ctx.upsert_search_attributes([RETURN_STATE.value_set(status.as_str().into())]);
-}
-
-/// `seconds` for people: `14 days`, `48 hours`, `90 seconds`.
-fn span(seconds: u64) -> String {
-    let (n, unit) = match seconds {
-        s if s >= 86_400 && s % 86_400 == 0 => (s / 86_400, "day"),
-        s if s >= 3_600 && s % 3_600 == 0 => (s / 3_600, "hour"),
-        s if s >= 60 && s % 60 == 0 => (s / 60, "minute"),
-        s => (s, "second"),
-    };
-    if n == 1 {
-        format!("1 {unit}")
-    } else {
-        format!("{n} {unit}s")
-    }
 }
 
 /// Moves the return in the returns domain and here; a move the domain refuses for good is

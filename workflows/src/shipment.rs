@@ -50,6 +50,7 @@ use temporalio_sdk::{
 use uuid::Uuid;
 
 use crate::options;
+use crate::text::span;
 
 pub use souk_contracts::shipping::{WORKFLOW_TYPE, workflow_id};
 
@@ -192,21 +193,6 @@ fn problem(ctx: &WorkflowContext<ShipmentWorkflow>, what: String) {
             v.problems.push(what);
         }
     });
-}
-
-/// `seconds` for people: `2 days`, `48 hours`, `90 seconds`.
-fn span(seconds: u64) -> String {
-    let (n, unit) = match seconds {
-        s if s >= 86_400 && s % 86_400 == 0 => (s / 86_400, "day"),
-        s if s >= 3_600 && s % 3_600 == 0 => (s / 3_600, "hour"),
-        s if s >= 60 && s % 60 == 0 => (s / 60, "minute"),
-        s => (s, "second"),
-    };
-    if n == 1 {
-        format!("1 {unit}")
-    } else {
-        format!("{n} {unit}s")
-    }
 }
 
 /// The shipment is at `status`, moved by `actor` (for `reason`, if one is known): the order
