@@ -292,7 +292,8 @@ pub struct Order {
     pub checkout_id: String,
     pub attempt: i32,
     pub customer_email: String,
-    /// placed, processing, partially_shipped, shipped, delivered, cancelled, returned
+    /// placed, processing, partially_shipped, shipped, delivered, cancelled,
+    /// partially_returned, returned
     pub status: String,
     pub payment_status: String,
     pub subtotal: Money,
@@ -377,7 +378,7 @@ pub struct VendorOrder {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct VendorSubOrder {
     pub id: String,
-    /// placed, processing, shipped, delivered, cancelled, returned
+    /// placed, processing, shipped, delivered, cancelled, partially_returned, returned
     pub status: String,
     pub subtotal: Money,
     pub discount: Money,

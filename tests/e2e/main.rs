@@ -12,6 +12,7 @@ mod coupons;
 mod customers;
 mod durability;
 mod edge;
+mod goodwill;
 mod inventory;
 mod openapi;
 mod operations;

@@ -3,7 +3,10 @@
 //! recorded with `./dev record-histories`; a change that must alter a workflow's commands
 //! goes behind `ctx.patched(..)`, and the old histories stay here to prove it.
 
-use souk_workflows::{CheckoutWorkflow, LowStockAlertWorkflow, ReturnWorkflow, ShipmentWorkflow};
+use souk_workflows::{
+    CheckoutWorkflow, GoodwillRefundWorkflow, LowStockAlertWorkflow, ReturnWorkflow,
+    ShipmentWorkflow,
+};
 use temporalio_client::WorkflowHistory;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
@@ -20,6 +23,7 @@ fn replayer() -> WorkflowReplayer {
         .and_then(|o| o.register_workflow::<LowStockAlertWorkflow>())
         .and_then(|o| o.register_workflow::<ShipmentWorkflow>())
         .and_then(|o| o.register_workflow::<ReturnWorkflow>())
+        .and_then(|o| o.register_workflow::<GoodwillRefundWorkflow>())
         .expect("workflows register")
         .data_converter(souk_contracts::codec::data_converter(codec))
         .build();
@@ -77,6 +81,9 @@ async fn recorded_histories_replay_without_nondeterminism() {
         // A return approved by its vendor, received, refunded and restocked; a declined one.
         "return_refunded.json",
         "return_declined.json",
+        // A goodwill refund of a unit, refunded and mailed; one refused for more than is left.
+        "goodwill_refunded.json",
+        "goodwill_refused.json",
         // The same branches recorded before the `reservation-lease` patch.
         "checkout_completed_before_reservation_lease.json",
         "checkout_compensated_before_reservation_lease.json",

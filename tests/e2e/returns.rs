@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use souk_domain::refund::{LinePaid, shipping_shares};
+use souk_domain::refund::{LinePaid, LineRefunds, shipping_shares};
 use souk_domain::shipment::ShipmentStatus;
 use souk_tests::shipments::at;
 use souk_tests::{Http, app, eventually, unique};
@@ -245,7 +245,7 @@ async fn a_delivered_order_is_returned_in_part_and_exactly_the_rules_amount_is_r
     // Both units are refunded by the rule (the damaged one too), once; one is back on hand.
     let closed = return_reaches(&customer, &rma, "closed").await;
     let line = line_paid(&order_no, &sku).await;
-    let worth = line.refund(0, 2).unwrap();
+    let worth = line.refund(LineRefunds::default(), 2).unwrap();
     assert_eq!(closed["refunded"]["amount"], worth, "{closed}");
     assert_eq!(closed["lines"][0]["refunded"]["amount"], worth, "{closed}");
     assert_eq!(closed["lines"][0]["counted"]["sellable"], 1, "{closed}");
@@ -264,8 +264,11 @@ async fn a_delivered_order_is_returned_in_part_and_exactly_the_rules_amount_is_r
     let (_, _, _, refunded) = payment(&db, &checkout_id, 1).await.unwrap();
     assert_eq!(refunded, worth);
     assert_eq!(on_hand(&sku, &warehouse).await, before + 1);
-    let o = crate::shipping::order_reaches(&customer, &order_no, "delivered").await;
+    // Two of its three units came back: the vendor's part and the order are partially
+    // returned.
+    let o = crate::shipping::order_reaches(&customer, &order_no, "partially_returned").await;
     assert_eq!(o["payment_status"], "partially_refunded", "{o}");
+    assert_eq!(o["sub_orders"][0]["status"], "partially_returned", "{o}");
 
     // The third unit may still be asked back; a closed return takes no more actions.
     let r = vendor

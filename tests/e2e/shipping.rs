@@ -964,7 +964,7 @@ async fn a_late_vendor_is_reminded_and_a_parcel_never_scanned_becomes_an_excepti
 async fn a_vendor_cancels_units_it_cannot_send_and_exactly_their_share_is_refunded_once() {
     use crate::checkout_support::{at_provider, payment, settled_mails_to, stock};
     use serde_json::json;
-    use souk_domain::refund::{LinePaid, shipping_shares};
+    use souk_domain::refund::{LinePaid, LineRefunds, shipping_shares};
 
     let db = app().db().await;
     let TwoVendorOrder {
@@ -1070,7 +1070,7 @@ async fn a_vendor_cancels_units_it_cannot_send_and_exactly_their_share_is_refund
     let body = json!({"lines": [{"sku": a.skus[0], "quantity": 1}], "reason": "one broke in the warehouse"});
     let r = cancel_as(key.clone(), body.clone()).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let first = line.refund(0, 1).unwrap();
+    let first = line.refund(LineRefunds::default(), 1).unwrap();
     assert_eq!(r.body["refunded"]["amount"], first, "{}", r.text);
     let again = cancel_as(key, body).await;
     assert_eq!(again.status, 200, "{}", again.text);
@@ -1087,7 +1087,15 @@ async fn a_vendor_cancels_units_it_cannot_send_and_exactly_their_share_is_refund
     // The other unit, back on the shelf: the shipment and vendor A's part are cancelled.
     let r = cancel(json!({"lines": [{"sku": a.skus[0], "quantity": 1}], "reason": "the rest was mislabelled", "restock": true})).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let second = line.refund(1, 1).unwrap();
+    let second = line
+        .refund(
+            LineRefunds {
+                units: 1,
+                amount: first,
+            },
+            1,
+        )
+        .unwrap();
     assert_eq!(r.body["refunded"]["amount"], second, "{}", r.text);
     assert_eq!(r.body["shipment"]["status"], "cancelled");
     assert_eq!(

@@ -113,6 +113,7 @@ impl Stack {
                         .register_workflow::<souk_workflows::CheckoutWorkflow>()?
                         .register_workflow::<souk_workflows::ShipmentWorkflow>()?
                         .register_workflow::<souk_workflows::ReturnWorkflow>()?
+                        .register_workflow::<souk_workflows::GoodwillRefundWorkflow>()?
                         .workflow_task_poller_behavior(
                             temporalio_sdk::runtime::PollerBehavior::SimpleMaximum(pollers),
                         )

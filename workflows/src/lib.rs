@@ -11,6 +11,7 @@
 //! implementations or databases.
 
 pub mod checkout;
+pub mod goodwill;
 pub mod low_stock;
 pub mod options;
 pub mod returns;
@@ -18,6 +19,7 @@ pub mod shipment;
 pub mod text;
 
 pub use checkout::CheckoutWorkflow;
+pub use goodwill::GoodwillRefundWorkflow;
 pub use low_stock::LowStockAlertWorkflow;
 pub use returns::ReturnWorkflow;
 pub use shipment::ShipmentWorkflow;

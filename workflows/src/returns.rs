@@ -22,7 +22,7 @@ use std::time::Duration;
 use souk_contracts::inventory::{Restock, RestockUnits};
 use souk_contracts::notifications::{self, SendMail, SendMessage};
 use souk_contracts::orders::{
-    GiveBack, LineUnits, Payment, RecordPayment, RefundLines, Returnable, ReturnableOf,
+    GiveBack, LineUnits, Payment, RecordPayment, RefundKind, RefundLines, Returnable, ReturnableOf,
     ReturnableOrder,
 };
 use souk_contracts::payments::{self, Refund, RefundPayment};
@@ -360,6 +360,7 @@ async fn refund(
                 lines,
                 reason: format!("return {}", view.rma_no),
                 actor: "system:return".into(),
+                kind: RefundKind::Return,
             },
             options::local(None, false),
         )

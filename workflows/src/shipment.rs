@@ -26,7 +26,7 @@ use souk_contracts::checkout::ORDER_NO;
 use souk_contracts::inventory::{Restock, RestockUnits};
 use souk_contracts::notifications::{self, SendMail, SendMessage};
 use souk_contracts::orders::{
-    Fulfil, GiveBack, Payment, RecordFulfilment, RecordPayment, RefundLines,
+    Fulfil, GiveBack, Payment, RecordFulfilment, RecordPayment, RefundKind, RefundLines,
 };
 use souk_contracts::payments::{self, Refund, RefundPayment};
 use souk_contracts::shipping::{
@@ -515,6 +515,7 @@ async fn refund_lines(
                 lines: r.lines.clone(),
                 reason: r.reason.clone(),
                 actor: r.actor.clone(),
+                kind: RefundKind::Cancel,
             },
             options::local(None, false),
         )

@@ -11,6 +11,7 @@ pub mod cart;
 pub mod catalog;
 pub mod checkout;
 pub mod codec;
+pub mod goodwill;
 pub mod inventory;
 pub mod low_stock;
 pub mod notifications;

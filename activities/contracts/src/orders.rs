@@ -120,7 +120,19 @@ pub struct LineUnits {
     pub quantity: i32,
 }
 
-/// Units of a vendor's lines given back (the vendor cannot ship them), to be refunded.
+/// Why units of lines are given back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundKind {
+    /// The vendor cannot ship them.
+    #[default]
+    Cancel,
+    /// They came back in a return: the vendor's part becomes partially returned or returned.
+    Return,
+}
+
+/// Units of a vendor's lines given back (the vendor cannot ship them; a return), to be
+/// refunded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundLines {
     pub order_no: String,
@@ -131,6 +143,47 @@ pub struct RefundLines {
     pub reason: String,
     /// Who: `user:<id>`.
     pub actor: String,
+    /// (A caller older than this field gives back units the vendor cannot ship.)
+    #[serde(default)]
+    pub kind: RefundKind,
+}
+
+/// `orders.refund_goodwill`: staff refund part of an order without a return: units of lines
+/// (by the one rule; they are not sent back), or an amount spread over lines by what each has
+/// left to refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundGoodwill {
+    pub order_no: String,
+    /// Idempotency key (the goodwill workflow's id): one refund per key.
+    pub refund_key: String,
+    /// Units refunded, when no `amount` is given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<LineUnits>,
+    /// An amount in the order's currency, spread over the lines named in `skus` (every line
+    /// when none are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Money>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skus: Vec<Sku>,
+    pub reason: String,
+    /// Who: `user:<id>`.
+    pub actor: String,
+}
+
+/// What a goodwill refund comes to, or why it cannot be made (`code`: `exceeds_refundable`,
+/// `not_in_order`, `currency_mismatch`, `not_captured`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Goodwill {
+    Refunding {
+        refund: LinesRefunded,
+        /// Where the customer is told.
+        customer_email: String,
+    },
+    Refused {
+        code: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,7 +193,8 @@ pub struct LineRefund {
     pub amount: Money,
 }
 
-/// What giving the units back is worth, by [`souk_domain::refund`], and where to refund it.
+/// What giving the units back (or an amount without units) is worth, by
+/// [`souk_domain::refund`], and where to refund it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinesRefunded {
     pub checkout_id: String,
@@ -220,6 +274,13 @@ activity!(
 );
 
 activity!(
+    /// Records staff's refund of units or of an amount without a return, by the one rule and
+    /// within what each line has left, with a timeline entry; once per key (again: what was
+    /// recorded). A refund beyond the bounds is answered `Goodwill::Refused`.
+    GoodwillRefund, "orders.refund_goodwill", RefundGoodwill => Goodwill
+);
+
+activity!(
     /// The order's lines as a return is checked against them: what was delivered and when,
     /// what is refunded already. Fails with `InvalidInput` for an unknown order.
     Returnable, "orders.returnable", ReturnableOf => ReturnableOrder
@@ -239,6 +300,7 @@ macro_rules! orders_steps {
             Payment => record_payment(RecordPayment) -> (),
             Fulfil => record_fulfilment(RecordFulfilment) -> Fulfilment,
             GiveBack => refund_lines(RefundLines) -> LinesRefunded,
+            GoodwillRefund => refund_goodwill(RefundGoodwill) -> Goodwill,
             Returnable => returnable(ReturnableOf) -> ReturnableOrder,
         }
     };

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 /// An order's fulfilment follows its vendors' sub-orders ([`OrderStatus::of_sub_orders`]):
 /// placed → processing → partially_shipped → shipped → delivered, moving forward only (a step
 /// may be skipped: a second vendor's parcel delivered before the first one left);
-/// placed/processing → cancelled; delivered → returned.
+/// placed/processing → cancelled; once a vendor's part came back, in part or whole,
+/// partially_returned (from anywhere on the way), and returned when every part that was not
+/// cancelled came back whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
@@ -15,6 +17,7 @@ pub enum OrderStatus {
     Shipped,
     Delivered,
     Cancelled,
+    PartiallyReturned,
     Returned,
 }
 
@@ -26,13 +29,14 @@ pub struct IllegalTransition {
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 7] = [
+    pub const ALL: [OrderStatus; 8] = [
         OrderStatus::Placed,
         OrderStatus::Processing,
         OrderStatus::PartiallyShipped,
         OrderStatus::Shipped,
         OrderStatus::Delivered,
         OrderStatus::Cancelled,
+        OrderStatus::PartiallyReturned,
         OrderStatus::Returned,
     ];
 
@@ -44,6 +48,7 @@ impl OrderStatus {
             OrderStatus::Shipped => "shipped",
             OrderStatus::Delivered => "delivered",
             OrderStatus::Cancelled => "cancelled",
+            OrderStatus::PartiallyReturned => "partially_returned",
             OrderStatus::Returned => "returned",
         }
     }
@@ -60,7 +65,7 @@ impl OrderStatus {
             OrderStatus::PartiallyShipped => Some(2),
             OrderStatus::Shipped => Some(3),
             OrderStatus::Delivered => Some(4),
-            OrderStatus::Cancelled | OrderStatus::Returned => None,
+            OrderStatus::Cancelled | OrderStatus::PartiallyReturned | OrderStatus::Returned => None,
         }
     }
 
@@ -71,7 +76,12 @@ impl OrderStatus {
             (Some(from), Some(to)) => to > from,
             _ => matches!(
                 (self, to),
-                (Placed | Processing, Cancelled) | (Delivered, Returned)
+                (Placed | Processing, Cancelled)
+                    | (
+                        Processing | PartiallyShipped | Shipped | Delivered,
+                        PartiallyReturned
+                    )
+                    | (Delivered | PartiallyReturned, Returned)
             ),
         }
     }
@@ -86,7 +96,8 @@ impl OrderStatus {
 
     /// What an order is at, from its sub-orders: the cancelled ones aside, processing once any
     /// is, partially shipped once any left, shipped and delivered when all have; cancelled
-    /// when every one is; returned when every one delivered came back.
+    /// when every one is; partially returned once any came back, in part or whole, and
+    /// returned when every one came back whole.
     pub fn of_sub_orders(subs: &[SubOrderStatus]) -> OrderStatus {
         use SubOrderStatus as S;
         let active: Vec<SubOrderStatus> = subs
@@ -103,6 +114,12 @@ impl OrderStatus {
         }
         if active.iter().all(|s| *s == S::Returned) {
             return OrderStatus::Returned;
+        }
+        if active
+            .iter()
+            .any(|s| matches!(s, S::Returned | S::PartiallyReturned))
+        {
+            return OrderStatus::PartiallyReturned;
         }
         let least = active.iter().map(|s| s.progress()).min().unwrap_or(0);
         let most = active.iter().map(|s| s.progress()).max().unwrap_or(0);
@@ -124,7 +141,8 @@ impl std::fmt::Display for OrderStatus {
 
 /// One vendor's part of an order: placed → processing (packed) → shipped (with the carrier)
 /// → delivered, forward only; placed/processing → cancelled (nothing of it will ship);
-/// delivered → returned.
+/// delivered → partially_returned (some units came back) → returned (every unit delivered
+/// came back); delivered → returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SubOrderStatus {
@@ -133,6 +151,7 @@ pub enum SubOrderStatus {
     Shipped,
     Delivered,
     Cancelled,
+    PartiallyReturned,
     Returned,
 }
 
@@ -144,12 +163,13 @@ pub struct IllegalSubOrderTransition {
 }
 
 impl SubOrderStatus {
-    pub const ALL: [SubOrderStatus; 6] = [
+    pub const ALL: [SubOrderStatus; 7] = [
         SubOrderStatus::Placed,
         SubOrderStatus::Processing,
         SubOrderStatus::Shipped,
         SubOrderStatus::Delivered,
         SubOrderStatus::Cancelled,
+        SubOrderStatus::PartiallyReturned,
         SubOrderStatus::Returned,
     ];
 
@@ -160,6 +180,7 @@ impl SubOrderStatus {
             SubOrderStatus::Shipped => "shipped",
             SubOrderStatus::Delivered => "delivered",
             SubOrderStatus::Cancelled => "cancelled",
+            SubOrderStatus::PartiallyReturned => "partially_returned",
             SubOrderStatus::Returned => "returned",
         }
     }
@@ -168,13 +189,15 @@ impl SubOrderStatus {
         Self::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
-    /// Where it is on the way (returned counts as delivered).
+    /// Where it is on the way (returned, in part or whole, counts as delivered).
     fn progress(self) -> u8 {
         match self {
             SubOrderStatus::Placed | SubOrderStatus::Cancelled => 0,
             SubOrderStatus::Processing => 1,
             SubOrderStatus::Shipped => 2,
-            SubOrderStatus::Delivered | SubOrderStatus::Returned => 3,
+            SubOrderStatus::Delivered
+            | SubOrderStatus::PartiallyReturned
+            | SubOrderStatus::Returned => 3,
         }
     }
 
@@ -185,7 +208,9 @@ impl SubOrderStatus {
             (Placed | Processing | Shipped, Processing | Shipped | Delivered) => {
                 to.progress() > self.progress()
             }
-            (Placed | Processing, Cancelled) | (Delivered, Returned) => true,
+            (Placed | Processing, Cancelled)
+            | (Delivered, PartiallyReturned)
+            | (Delivered | PartiallyReturned, Returned) => true,
             _ => false,
         }
     }
@@ -235,6 +260,12 @@ impl SubOrderStatus {
         }
         if active.iter().all(|s| *s == S::Returned) {
             return S::Returned;
+        }
+        if active
+            .iter()
+            .any(|s| matches!(s, S::Returned | S::PartiallyReturned))
+        {
+            return S::PartiallyReturned;
         }
         let least = active.iter().map(|s| s.progress()).min().unwrap_or(0);
         let most = active.iter().map(|s| s.progress()).max().unwrap_or(0);
@@ -333,7 +364,12 @@ mod tests {
         let mut allowed = vec![
             (Placed, Cancelled),
             (Processing, Cancelled),
+            (Processing, PartiallyReturned),
+            (PartiallyShipped, PartiallyReturned),
+            (Shipped, PartiallyReturned),
+            (Delivered, PartiallyReturned),
             (Delivered, Returned),
+            (PartiallyReturned, Returned),
         ];
         for (i, from) in way.iter().enumerate() {
             for to in &way[i + 1..] {
@@ -361,7 +397,9 @@ mod tests {
             (Shipped, Delivered),
             (Placed, Cancelled),
             (Processing, Cancelled),
+            (Delivered, PartiallyReturned),
             (Delivered, Returned),
+            (PartiallyReturned, Returned),
         ];
         for from in SubOrderStatus::ALL {
             for to in SubOrderStatus::ALL {
@@ -373,6 +411,7 @@ mod tests {
         assert!(Delivered.has_reached(Shipped));
         assert!(Shipped.has_reached(Shipped));
         assert!(Returned.has_reached(Delivered));
+        assert!(PartiallyReturned.has_reached(Delivered));
         assert!(!Processing.has_reached(Shipped));
         assert!(!Cancelled.has_reached(Processing));
         assert!(!Placed.has_reached(Cancelled));
@@ -381,7 +420,7 @@ mod tests {
     #[test]
     fn the_order_follows_its_sub_orders() {
         use SubOrderStatus as S;
-        let cases: [(&[S], OrderStatus); 12] = [
+        let cases: [(&[S], OrderStatus); 15] = [
             (&[], OrderStatus::Placed),
             (&[S::Placed, S::Placed], OrderStatus::Placed),
             (&[S::Processing, S::Placed], OrderStatus::Processing),
@@ -395,7 +434,13 @@ mod tests {
             (&[S::Delivered, S::Cancelled], OrderStatus::Delivered),
             (&[S::Placed, S::Cancelled], OrderStatus::Placed),
             (&[S::Cancelled, S::Cancelled], OrderStatus::Cancelled),
-            (&[S::Returned, S::Delivered], OrderStatus::Delivered),
+            (&[S::Returned, S::Delivered], OrderStatus::PartiallyReturned),
+            (&[S::PartiallyReturned], OrderStatus::PartiallyReturned),
+            (
+                &[S::PartiallyReturned, S::Processing],
+                OrderStatus::PartiallyReturned,
+            ),
+            (&[S::Returned, S::Returned], OrderStatus::Returned),
             (&[S::Returned, S::Cancelled], OrderStatus::Returned),
         ];
         for (subs, expected) in cases {

@@ -1,5 +1,7 @@
 //! What a line of an order is worth when some of its units are given back: the one rule every
-//! refund of order lines goes by (a vendor cancelling units it cannot ship now; returns later).
+//! refund of order lines goes by (a vendor cancelling units it cannot ship, a return, staff
+//! refunding units as a goodwill gesture), and how an amount refunded without units (goodwill)
+//! is spread over lines.
 //!
 //! A line paid `unit_price × quantity − discount + tax + shipping`, where `discount` and `tax`
 //! are the shares of the order's discount and tax the line was given at checkout and
@@ -9,6 +11,11 @@
 //! units after `already` is the difference between the worth of `already + q` and of
 //! `already` units: so refunds of a line, in any steps, never exceed what it paid, and giving
 //! back every unit of every line refunds exactly what the order paid, to the minor unit.
+//!
+//! Money refunded without units ([`spread`]) comes out of what the lines have left, each no
+//! more than it has left; a later refund of units is capped by what its line has left, so a
+//! line never refunds more than it paid, and giving back every unit still ends exactly at what
+//! it paid.
 
 use crate::quote::allocate;
 
@@ -35,6 +42,15 @@ pub enum RefundError {
     },
     #[error("a line's amounts do not add up: {0:?}")]
     Inconsistent(LinePaid),
+    #[error("{asked} cannot be refunded: {left} is left to refund")]
+    MoreThanLeft { asked: i64, left: i64 },
+}
+
+/// What a line has given back so far: units, and money (for those units and without units).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineRefunds {
+    pub units: i64,
+    pub amount: i64,
 }
 
 impl LinePaid {
@@ -62,9 +78,16 @@ impl LinePaid {
         self.unit_price * k - share(self.discount) + share(self.tax) + share(self.shipping)
     }
 
-    /// The refund of `q` more units after `already` were given back.
-    pub fn refund(&self, already: i64, q: i64) -> Result<i64, RefundError> {
+    /// What is left to refund of the line after `done`.
+    pub fn left(&self, done: LineRefunds) -> i64 {
+        (self.paid() - done.amount).max(0)
+    }
+
+    /// The refund of `q` more units after `done`: what they are worth, no more than the line
+    /// has left.
+    pub fn refund(&self, done: LineRefunds, q: i64) -> Result<i64, RefundError> {
         self.check()?;
+        let already = done.units;
         if q <= 0 || already < 0 || already + q > self.quantity {
             return Err(RefundError::TooMany {
                 asked: q,
@@ -72,8 +95,23 @@ impl LinePaid {
                 quantity: self.quantity,
             });
         }
-        Ok(self.worth(already + q) - self.worth(already))
+        Ok((self.worth(already + q) - self.worth(already)).min(self.left(done)))
     }
+}
+
+/// `amount` refunded without units spread over lines in proportion to what each has `left`,
+/// exactly (the shares add up to `amount`) and none more than its line has left. More than
+/// they have left together, or nothing, is refused.
+pub fn spread(amount: i64, left: &[i64]) -> Result<Vec<i64>, RefundError> {
+    let total: i64 = left.iter().map(|l| (*l).max(0)).sum();
+    if amount <= 0 || amount > total {
+        return Err(RefundError::MoreThanLeft {
+            asked: amount,
+            left: total,
+        });
+    }
+    let weights: Vec<i64> = left.iter().map(|l| (*l).max(0)).collect();
+    Ok(allocate(amount, &weights))
 }
 
 /// A sub-order's `shipping` spread over its lines by their value (`unit_price × quantity`),
@@ -102,24 +140,61 @@ mod tests {
         // 3 × 10.00, 5.00 off, 2.51 tax, 1.99 shipping: paid 29.50.
         let l = line(1_000, 3, 500, 251, 199);
         assert_eq!(l.paid(), 2_950);
-        let steps: Vec<i64> = (0..3).map(|k| l.refund(k, 1).unwrap()).collect();
+        let steps: Vec<i64> = (0..3)
+            .map(|k| l.refund(done(k, 983 * k), 1).unwrap())
+            .collect();
         assert_eq!(steps, [983, 983, 984]);
         assert_eq!(steps.iter().sum::<i64>(), l.paid());
-        assert_eq!(l.refund(0, 3), Ok(l.paid()));
-        assert_eq!(l.refund(1, 2), Ok(983 + 984));
+        assert_eq!(l.refund(done(0, 0), 3), Ok(l.paid()));
+        assert_eq!(l.refund(done(1, 983), 2), Ok(983 + 984));
+    }
+
+    fn done(units: i64, amount: i64) -> LineRefunds {
+        LineRefunds { units, amount }
+    }
+
+    #[test]
+    fn money_refunded_without_units_caps_what_units_refund_later() {
+        let l = line(1_000, 2, 0, 0, 0);
+        // 15.00 of the 20.00 refunded as goodwill: one unit is worth 10.00, 5.00 is left.
+        assert_eq!(l.refund(done(0, 1_500), 1), Ok(500));
+        assert_eq!(l.refund(done(1, 2_000), 1), Ok(0));
+        assert_eq!(l.left(done(1, 2_000)), 0);
+    }
+
+    #[test]
+    fn an_amount_is_spread_by_what_is_left_and_never_beyond_it() {
+        assert_eq!(spread(1_000, &[3_000, 1_000]), Ok(vec![750, 250]));
+        assert_eq!(spread(4_000, &[3_000, 1_000]), Ok(vec![3_000, 1_000]));
+        assert_eq!(spread(1, &[0, 5]), Ok(vec![0, 1]));
+        assert_eq!(
+            spread(4_001, &[3_000, 1_000]),
+            Err(RefundError::MoreThanLeft {
+                asked: 4_001,
+                left: 4_000
+            })
+        );
+        assert!(spread(0, &[3_000]).is_err());
+        assert!(spread(1, &[]).is_err());
     }
 
     #[test]
     fn more_than_is_left_or_a_line_that_does_not_add_up_is_refused() {
         let l = line(1_000, 2, 0, 0, 0);
-        assert!(matches!(l.refund(1, 2), Err(RefundError::TooMany { .. })));
-        assert!(matches!(l.refund(0, 0), Err(RefundError::TooMany { .. })));
         assert!(matches!(
-            line(1_000, 2, 2_001, 0, 0).refund(0, 1),
+            l.refund(done(1, 1_000), 2),
+            Err(RefundError::TooMany { .. })
+        ));
+        assert!(matches!(
+            l.refund(done(0, 0), 0),
+            Err(RefundError::TooMany { .. })
+        ));
+        assert!(matches!(
+            line(1_000, 2, 2_001, 0, 0).refund(done(0, 0), 1),
             Err(RefundError::Inconsistent(_))
         ));
         assert!(matches!(
-            line(1_000, 0, 0, 0, 0).refund(0, 1),
+            line(1_000, 0, 0, 0, 0).refund(done(0, 0), 1),
             Err(RefundError::Inconsistent(_))
         ));
     }
@@ -156,38 +231,84 @@ mod tests {
             })
     }
 
+    /// One refund of an order: units of a line (a vendor's cancellation, a return, staff
+    /// refunding units), or money without units spread over some lines (goodwill).
+    #[derive(Debug, Clone)]
+    enum Step {
+        Units { line: usize, quantity: i64 },
+        Goodwill { lines: Vec<usize>, per_mille: i64 },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (0usize..6, 1i64..4).prop_map(|(line, quantity)| Step::Units { line, quantity }),
+            1 => (prop::collection::vec(0usize..6, 0..4), 1i64..=1_000)
+                .prop_map(|(lines, per_mille)| Step::Goodwill { lines, per_mille }),
+        ]
+    }
+
     proptest! {
-        /// Any sequence of partial refunds: never more than a line paid, never more than the
-        /// order paid, each refund at least zero; all of it back is exactly what was paid.
+        /// Any sequence of refunds of units and of money: each at least zero, never more than
+        /// a line paid, never more than the order paid; all of it back is exactly what was
+        /// paid.
         #[test]
         fn refunds_never_exceed_what_was_paid_and_all_of_it_back_is_exact(
             lines in order(),
-            steps in prop::collection::vec((0usize..6, 1i64..4), 0..20),
+            steps in prop::collection::vec(step(), 0..20),
         ) {
             let captured: i64 = lines.iter().map(LinePaid::paid).sum();
-            let mut back = vec![0i64; lines.len()];
-            let mut refunded = vec![0i64; lines.len()];
-            for (i, q) in steps {
-                let i = i % lines.len();
-                let q = q.min(lines[i].quantity - back[i]);
-                if q == 0 {
-                    continue;
+            let mut done = vec![LineRefunds::default(); lines.len()];
+            for s in steps {
+                match s {
+                    Step::Units { line, quantity } => {
+                        let i = line % lines.len();
+                        let q = quantity.min(lines[i].quantity - done[i].units);
+                        if q == 0 {
+                            continue;
+                        }
+                        let r = lines[i].refund(done[i], q).unwrap();
+                        prop_assert!(r >= 0);
+                        done[i].units += q;
+                        done[i].amount += r;
+                    }
+                    Step::Goodwill { lines: named, per_mille } => {
+                        // The named lines (all of them if none are named), each once.
+                        let mut at: Vec<usize> = named.iter().map(|n| n % lines.len()).collect();
+                        at.sort_unstable();
+                        at.dedup();
+                        if at.is_empty() {
+                            at = (0..lines.len()).collect();
+                        }
+                        let left: Vec<i64> = at.iter().map(|i| lines[*i].left(done[*i])).collect();
+                        let total: i64 = left.iter().sum();
+                        // Up to a tenth more than is left: beyond it is refused.
+                        let amount = total * per_mille / 900;
+                        match spread(amount, &left) {
+                            Ok(shares) => {
+                                prop_assert!(amount > 0 && amount <= total);
+                                prop_assert_eq!(shares.iter().sum::<i64>(), amount);
+                                for (k, i) in at.iter().enumerate() {
+                                    prop_assert!((0..=left[k]).contains(&shares[k]));
+                                    done[*i].amount += shares[k];
+                                }
+                            }
+                            Err(_) => prop_assert!(amount <= 0 || amount > total),
+                        }
+                    }
                 }
-                let r = lines[i].refund(back[i], q).unwrap();
-                prop_assert!(r >= 0);
-                back[i] += q;
-                refunded[i] += r;
-                prop_assert!(refunded[i] <= lines[i].paid());
-                prop_assert!(refunded.iter().sum::<i64>() <= captured);
+                for (i, l) in lines.iter().enumerate() {
+                    prop_assert!(done[i].amount <= l.paid());
+                }
+                prop_assert!(done.iter().map(|d| d.amount).sum::<i64>() <= captured);
             }
             // Give back what is left.
             for (i, l) in lines.iter().enumerate() {
-                if back[i] < l.quantity {
-                    refunded[i] += l.refund(back[i], l.quantity - back[i]).unwrap();
+                if done[i].units < l.quantity {
+                    done[i].amount += l.refund(done[i], l.quantity - done[i].units).unwrap();
                 }
-                prop_assert_eq!(refunded[i], l.paid());
+                prop_assert_eq!(done[i].amount, l.paid());
             }
-            prop_assert_eq!(refunded.iter().sum::<i64>(), captured);
+            prop_assert_eq!(done.iter().map(|d| d.amount).sum::<i64>(), captured);
         }
     }
 }

@@ -1,9 +1,9 @@
 //! Orders steps: as Temporal activities on `souk.orders`, and over the step service.
 
 use souk_contracts::orders::{
-    Cancel, CancelOrder, Create, CreateOrder, Fulfil, Fulfilment, GiveBack, LinesRefunded,
-    OrderRef, Payment, RecordFulfilment, RecordPayment, RefundLines, Returnable, ReturnableOf,
-    ReturnableOrder,
+    Cancel, CancelOrder, Create, CreateOrder, Fulfil, Fulfilment, GiveBack, Goodwill,
+    GoodwillRefund, LinesRefunded, OrderRef, Payment, RecordFulfilment, RecordPayment,
+    RefundGoodwill, RefundLines, Returnable, ReturnableOf, ReturnableOrder,
 };
 use sqlx::PgPool;
 
@@ -82,6 +82,24 @@ impl Step<GiveBack> for OrderActivities {
             .await
             .map_err(failure)?;
         tracing::info!(order_no = %input.order_no, vendor_id = %input.vendor_id, key = %input.refund_key, amount = %done.amount, "lines given back");
+        Ok(done)
+    }
+}
+
+#[tonic::async_trait]
+impl Step<GoodwillRefund> for OrderActivities {
+    async fn run(&self, ctx: &Ctx, input: RefundGoodwill) -> Result<Goodwill, StepError> {
+        let done = store::refund_goodwill(&self.pool, ctx, &input)
+            .await
+            .map_err(failure)?;
+        match &done {
+            Goodwill::Refunding { refund, .. } => {
+                tracing::info!(order_no = %input.order_no, key = %input.refund_key, amount = %refund.amount, actor = %input.actor, "goodwill refund recorded")
+            }
+            Goodwill::Refused { code, .. } => {
+                tracing::info!(order_no = %input.order_no, key = %input.refund_key, code = %code, "goodwill refund refused")
+            }
+        }
         Ok(done)
     }
 }

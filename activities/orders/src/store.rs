@@ -4,15 +4,16 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use souk_contracts::orders::{
-    CreateOrder, Fulfilment, LINE_REFUND_SEQUENCES, LineRefund, LinesRefunded, OrderRef,
-    RecordFulfilment, RefundLines, ReturnableLine, ReturnableOrder,
+    CreateOrder, Fulfilment, Goodwill, LINE_REFUND_SEQUENCES, LineRefund, LineUnits, LinesRefunded,
+    OrderRef, RecordFulfilment, RefundGoodwill, RefundKind, RefundLines, ReturnableLine,
+    ReturnableOrder,
 };
 use souk_domain::Sku;
 use souk_domain::order::{
     IllegalSubOrderTransition, IllegalTransition, OrderStatus, PaymentStatus, SubOrderStatus,
     is_order_no, order_no,
 };
-use souk_domain::refund::{LinePaid, RefundError};
+use souk_domain::refund::{LinePaid, LineRefunds, RefundError};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -624,7 +625,7 @@ pub async fn returnable(pool: &PgPool, order_no: &str) -> Result<ReturnableOrder
         .map_err(|e| Error::Invalid(format!("the order's currency: {e}")))?;
     let rows = sqlx::query!(
         r#"SELECT l.sku, l.title, l.vendor_id, l.quantity, l.refunded_quantity, l.unit_price,
-                  CASE WHEN s.status = 'delivered' THEN s.delivered_at END AS delivered_at
+                  CASE WHEN s.status IN ('delivered', 'partially_returned') THEN s.delivered_at END AS delivered_at
            FROM orders.order_lines l JOIN orders.sub_orders s ON s.id = l.sub_order_id
            WHERE l.order_id = $1 ORDER BY l.sku"#,
         order.id
@@ -655,197 +656,599 @@ pub async fn returnable(pool: &PgPool, order_no: &str) -> Result<ReturnableOrder
     })
 }
 
-/// Records units of `r.vendor_id`'s lines as given back and what each is worth, by
-/// [`souk_domain::refund`], with a timeline entry and an event, once per `r.refund_key` (again:
-/// what was recorded then). Each key gets the next payment refund sequence of the order.
-pub async fn refund_lines(
-    pool: &PgPool,
-    ctx: &Ctx,
-    r: &RefundLines,
-) -> Result<LinesRefunded, Error> {
-    if !is_order_no(&r.order_no) {
-        return Err(Error::NotFound(r.order_no.clone()));
+/// The order a refund is recorded on, locked.
+struct RefundedOrder {
+    id: Uuid,
+    checkout_id: String,
+    attempt: i32,
+    currency: souk_domain::Currency,
+    payment_status: String,
+    customer_email: String,
+}
+
+impl RefundedOrder {
+    fn money(&self, amount: i64) -> souk_domain::Money {
+        souk_domain::Money::new(amount, self.currency)
     }
-    if r.lines.is_empty() {
-        return Err(Error::Invalid("no lines to give back".into()));
+}
+
+async fn lock_for_refund(tx: &mut PgConnection, order_no: &str) -> Result<RefundedOrder, Error> {
+    if !is_order_no(order_no) {
+        return Err(Error::NotFound(order_no.to_string()));
     }
-    let mut tx = pool.begin().await?;
     let order = sqlx::query!(
-        "SELECT id, checkout_id, attempt, currency FROM orders.orders WHERE order_no = $1 FOR UPDATE",
-        r.order_no
+        "SELECT id, checkout_id, attempt, currency, payment_status, customer_email
+         FROM orders.orders WHERE order_no = $1 FOR UPDATE",
+        order_no
     )
     .fetch_optional(&mut *tx)
     .await?
-    .ok_or_else(|| Error::NotFound(r.order_no.clone()))?;
-    let currency = souk_domain::Currency::parse(&order.currency)
-        .map_err(|e| Error::Invalid(format!("the order's currency: {e}")))?;
-    let money = |amount: i64| souk_domain::Money::new(amount, currency);
-    let lines = sqlx::query!(
-        "SELECT l.sku, l.unit_price, l.quantity, l.line_total, l.discount, l.tax,
-                l.refunded_quantity
-         FROM orders.order_lines l
-         WHERE l.order_id = $1 AND l.vendor_id = $2 ORDER BY l.sku",
-        order.id,
-        r.vendor_id
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    .ok_or_else(|| Error::NotFound(order_no.to_string()))?;
+    Ok(RefundedOrder {
+        id: order.id,
+        checkout_id: order.checkout_id,
+        attempt: order.attempt,
+        currency: souk_domain::Currency::parse(&order.currency)
+            .map_err(|e| Error::Invalid(format!("the order's currency: {e}")))?,
+        payment_status: order.payment_status,
+        customer_email: order.customer_email,
+    })
+}
+
+/// What was recorded for `key` already, if anything.
+async fn recorded_refund(
+    tx: &mut PgConnection,
+    order: &RefundedOrder,
+    key: &str,
+) -> Result<Option<LinesRefunded>, Error> {
     let done = sqlx::query!(
         "SELECT sequence, sku, quantity, amount FROM orders.line_refunds
          WHERE order_id = $1 AND refund_key = $2 ORDER BY sku",
         order.id,
-        r.refund_key
+        key
     )
     .fetch_all(&mut *tx)
     .await?;
-    if let Some(first) = done.first() {
-        let lines = done
-            .iter()
-            .map(|d| {
-                Ok(LineRefund {
-                    sku: Sku::parse(&d.sku).map_err(|e| Error::Invalid(e.to_string()))?,
-                    quantity: d.quantity,
-                    amount: money(d.amount),
-                })
+    let Some(first) = done.first() else {
+        return Ok(None);
+    };
+    let lines = done
+        .iter()
+        .map(|d| {
+            Ok(LineRefund {
+                sku: Sku::parse(&d.sku).map_err(|e| Error::Invalid(e.to_string()))?,
+                quantity: d.quantity,
+                amount: order.money(d.amount),
             })
-            .collect::<Result<Vec<_>, Error>>()?;
-        return Ok(LinesRefunded {
-            checkout_id: order.checkout_id,
-            attempt: order.attempt as u32,
-            sequence: first.sequence as u32,
-            amount: money(done.iter().map(|d| d.amount).sum()),
-            lines,
-            order_refunded: everything_back(&mut tx, order.id).await?,
-        });
-    }
-    let shipping = sqlx::query_scalar!(
-        "SELECT shipping FROM orders.sub_orders WHERE order_id = $1 AND vendor_id = $2",
-        order.id,
-        r.vendor_id
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(Some(LinesRefunded {
+        checkout_id: order.checkout_id.clone(),
+        attempt: order.attempt as u32,
+        sequence: first.sequence as u32,
+        amount: order.money(done.iter().map(|d| d.amount).sum()),
+        lines,
+        order_refunded: everything_back(tx, order.id).await?,
+    }))
+}
+
+/// A line as a refund sees it: what it paid (with its share of its vendor's shipping) and
+/// what it has given back.
+struct RefundableLine {
+    sku: String,
+    vendor_id: Uuid,
+    paid: LinePaid,
+    done: LineRefunds,
+}
+
+/// The order's lines (only `vendor`'s, if given), by SKU.
+async fn refundable_lines(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    vendor: Option<Uuid>,
+) -> Result<Vec<RefundableLine>, Error> {
+    let rows = sqlx::query!(
+        "SELECT l.sku, l.vendor_id, l.unit_price, l.quantity, l.line_total, l.discount, l.tax,
+                l.refunded_quantity, l.refunded_amount, s.shipping
+         FROM orders.order_lines l JOIN orders.sub_orders s ON s.id = l.sub_order_id
+         WHERE l.order_id = $1 AND ($2::uuid IS NULL OR l.vendor_id = $2) ORDER BY l.sku",
+        order_id,
+        vendor
     )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| {
-        Error::NotFound(format!(
-            "{}: no part of it is vendor {}",
-            r.order_no, r.vendor_id
-        ))
-    })?;
-    let values: Vec<i64> = lines.iter().map(|l| l.line_total).collect();
-    let shipping_shares = souk_domain::refund::shipping_shares(shipping, &values);
-    let sequence = LINE_REFUND_SEQUENCES as i64
+    .fetch_all(&mut *tx)
+    .await?;
+    // Each vendor's shipping, spread over its lines by value.
+    let mut shares: BTreeMap<Uuid, Vec<i64>> = BTreeMap::new();
+    for (vendor_id, shipping) in rows
+        .iter()
+        .map(|r| (r.vendor_id, r.shipping))
+        .collect::<BTreeMap<_, _>>()
+    {
+        let values: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.vendor_id == vendor_id)
+            .map(|r| r.line_total)
+            .collect();
+        let mut spread = souk_domain::refund::shipping_shares(shipping, &values);
+        spread.reverse();
+        shares.insert(vendor_id, spread);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let shipping = shares
+                .get_mut(&r.vendor_id)
+                .and_then(Vec::pop)
+                .unwrap_or_default();
+            RefundableLine {
+                sku: r.sku,
+                vendor_id: r.vendor_id,
+                paid: LinePaid {
+                    unit_price: r.unit_price,
+                    quantity: i64::from(r.quantity),
+                    discount: r.discount,
+                    tax: r.tax,
+                    shipping,
+                },
+                done: LineRefunds {
+                    units: i64::from(r.refunded_quantity),
+                    amount: r.refunded_amount,
+                },
+            }
+        })
+        .collect())
+}
+
+/// The next payment refund sequence of the order: one per refund key.
+async fn next_refund_sequence(tx: &mut PgConnection, order_id: Uuid) -> Result<i64, Error> {
+    Ok(LINE_REFUND_SEQUENCES as i64
         + sqlx::query_scalar!(
             r#"SELECT count(DISTINCT refund_key) AS "n!" FROM orders.line_refunds WHERE order_id = $1"#,
-            order.id
+            order_id
         )
         .fetch_one(&mut *tx)
+        .await?)
+}
+
+/// One line's part of a refund.
+struct Refunded {
+    sku: String,
+    vendor_id: Uuid,
+    quantity: i32,
+    amount: i64,
+}
+
+/// Why a refund is recorded: the `kind` of `orders.line_refunds`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Why {
+    Cancel,
+    Return,
+    Goodwill,
+}
+
+impl Why {
+    fn as_str(self) -> &'static str {
+        match self {
+            Why::Cancel => "cancel",
+            Why::Return => "return",
+            Why::Goodwill => "goodwill",
+        }
+    }
+}
+
+/// Records `refunds` under `key`: each line's units and money given back (units that came
+/// back in a return as returned), with a timeline entry and an event. Answers the refund.
+#[allow(clippy::too_many_arguments)]
+async fn record_refund(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    order: &RefundedOrder,
+    order_no: &str,
+    key: &str,
+    why: Why,
+    refunds: &[Refunded],
+    reason: &str,
+    actor: &str,
+) -> Result<LinesRefunded, Error> {
+    let sequence = next_refund_sequence(tx, order.id).await?;
+    for r in refunds {
+        sqlx::query!(
+            "UPDATE orders.order_lines SET refunded_quantity = refunded_quantity + $3,
+                    refunded_amount = refunded_amount + $4,
+                    returned_quantity = returned_quantity + CASE WHEN $5 THEN $3 ELSE 0 END,
+                    updated_at = now()
+             WHERE order_id = $1 AND sku = $2",
+            order.id,
+            r.sku,
+            r.quantity,
+            r.amount,
+            why == Why::Return
+        )
+        .execute(&mut *tx)
         .await?;
-    let mut refunds = Vec::with_capacity(r.lines.len());
-    for (n, wanted) in r.lines.iter().enumerate() {
-        if r.lines[..n].iter().any(|w| w.sku == wanted.sku) {
+        sqlx::query!(
+            "INSERT INTO orders.line_refunds (order_id, refund_key, sequence, sku, quantity, amount, reason, actor, kind)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            order.id,
+            key,
+            sequence as i32,
+            r.sku,
+            r.quantity,
+            r.amount,
+            reason,
+            actor,
+            why.as_str()
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let total = order.money(refunds.iter().map(|l| l.amount).sum());
+    let what = refunds
+        .iter()
+        .map(|l| match l.quantity {
+            0 => format!("{} ({})", l.sku, order.money(l.amount)),
+            q => format!("{q} × {} ({})", l.sku, order.money(l.amount)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let vendors: Vec<String> = refunds
+        .iter()
+        .map(|r| r.vendor_id)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|v| v.to_string())
+        .collect();
+    let (event, note) = match why {
+        Why::Goodwill => (
+            "goodwill_refund",
+            format!("{what}, {total} to refund: {reason}"),
+        ),
+        Why::Cancel | Why::Return => (
+            "lines_refunded",
+            format!(
+                "vendor {}: {what}, {total} to refund: {reason}",
+                vendors.join(", ")
+            ),
+        ),
+    };
+    timeline(&mut *tx, order.id, event, actor, Some(&note)).await?;
+    outbox::emit(
+        &mut *tx,
+        &crate::SCHEMA,
+        ctx,
+        "orders.lines_refunded",
+        serde_json::json!({
+            "order_id": order.id, "order_no": order_no, "vendor_ids": vendors,
+            "refund_key": key, "kind": why.as_str(), "amount": total, "reason": reason,
+            "lines": refunds.iter().map(|l| serde_json::json!({"sku": l.sku, "vendor_id": l.vendor_id, "quantity": l.quantity, "amount": order.money(l.amount)})).collect::<Vec<_>>(),
+        }),
+    )
+    .await?;
+    let lines = refunds
+        .iter()
+        .map(|r| {
+            Ok(LineRefund {
+                sku: Sku::parse(&r.sku).map_err(|e| Error::Invalid(e.to_string()))?,
+                quantity: r.quantity,
+                amount: order.money(r.amount),
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(LinesRefunded {
+        checkout_id: order.checkout_id.clone(),
+        attempt: order.attempt as u32,
+        sequence: sequence as u32,
+        amount: total,
+        lines,
+        order_refunded: everything_back(tx, order.id).await?,
+    })
+}
+
+/// Units of `units` lines, by the one rule: each line named once, none beyond what is left.
+fn units_refund(lines: &[RefundableLine], units: &[LineUnits]) -> Result<Vec<Refunded>, Error> {
+    let mut refunds = Vec::with_capacity(units.len());
+    for (n, wanted) in units.iter().enumerate() {
+        if units[..n].iter().any(|w| w.sku == wanted.sku) {
             return Err(Error::Invalid(format!("{} is named twice", wanted.sku)));
         }
-        let i = lines
+        let l = lines
             .iter()
-            .position(|l| l.sku == wanted.sku.as_str())
-            .ok_or_else(|| {
-                Error::Invalid(format!("{} is not one of the vendor's lines", wanted.sku))
-            })?;
-        let l = &lines[i];
-        let paid = LinePaid {
-            unit_price: l.unit_price,
-            quantity: i64::from(l.quantity),
-            discount: l.discount,
-            tax: l.tax,
-            shipping: shipping_shares[i],
-        };
-        let amount = paid
-            .refund(i64::from(l.refunded_quantity), i64::from(wanted.quantity))
+            .find(|l| l.sku == wanted.sku.as_str())
+            .ok_or_else(|| Error::Invalid(format!("{} is not one of the lines", wanted.sku)))?;
+        let amount = l
+            .paid
+            .refund(l.done, i64::from(wanted.quantity))
             .map_err(|e| match e {
                 RefundError::TooMany { .. } => Error::Invalid(format!(
                     "{} units of {} cannot be given back: {} of {} are left",
                     wanted.quantity,
                     wanted.sku,
-                    l.quantity - l.refunded_quantity,
-                    l.quantity
+                    l.paid.quantity - l.done.units,
+                    l.paid.quantity
                 )),
                 other => Error::Invalid(other.to_string()),
             })?;
-        sqlx::query!(
-            "UPDATE orders.order_lines SET refunded_quantity = refunded_quantity + $3, updated_at = now()
-             WHERE order_id = $1 AND sku = $2",
-            order.id,
-            wanted.sku.as_str(),
-            wanted.quantity
-        )
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query!(
-            "INSERT INTO orders.line_refunds (order_id, refund_key, sequence, sku, quantity, amount, reason, actor)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            order.id,
-            r.refund_key,
-            sequence as i32,
-            wanted.sku.as_str(),
-            wanted.quantity,
-            amount,
-            r.reason,
-            r.actor
-        )
-        .execute(&mut *tx)
-        .await?;
-        refunds.push(LineRefund {
-            sku: wanted.sku.clone(),
+        refunds.push(Refunded {
+            sku: l.sku.clone(),
+            vendor_id: l.vendor_id,
             quantity: wanted.quantity,
-            amount: money(amount),
+            amount,
         });
     }
-    let total = money(refunds.iter().map(|l| l.amount.amount).sum());
-    let what = refunds
-        .iter()
-        .map(|l| format!("{} × {} ({})", l.quantity, l.sku, l.amount))
-        .collect::<Vec<_>>()
-        .join(", ");
-    timeline(
+    Ok(refunds)
+}
+
+/// Records units of `r.vendor_id`'s lines as given back and what each is worth, by
+/// [`souk_domain::refund`], with a timeline entry and an event, once per `r.refund_key` (again:
+/// what was recorded then). Each key gets the next payment refund sequence of the order. Units
+/// that came back in a return move the vendor's part to partially returned or returned, and
+/// the order with it.
+pub async fn refund_lines(
+    pool: &PgPool,
+    ctx: &Ctx,
+    r: &RefundLines,
+) -> Result<LinesRefunded, Error> {
+    if r.lines.is_empty() {
+        return Err(Error::Invalid("no lines to give back".into()));
+    }
+    let mut tx = pool.begin().await?;
+    let order = lock_for_refund(&mut tx, &r.order_no).await?;
+    if let Some(done) = recorded_refund(&mut tx, &order, &r.refund_key).await? {
+        return Ok(done);
+    }
+    let lines = refundable_lines(&mut tx, order.id, Some(r.vendor_id)).await?;
+    if lines.is_empty() {
+        return Err(Error::NotFound(format!(
+            "{}: no part of it is vendor {}",
+            r.order_no, r.vendor_id
+        )));
+    }
+    let refunds = units_refund(&lines, &r.lines)?;
+    let why = match r.kind {
+        RefundKind::Cancel => Why::Cancel,
+        RefundKind::Return => Why::Return,
+    };
+    let done = record_refund(
         &mut tx,
-        order.id,
-        "lines_refunded",
-        &r.actor,
-        Some(&format!(
-            "vendor {}: {what}, {total} to refund: {}",
-            r.vendor_id, r.reason
-        )),
-    )
-    .await?;
-    outbox::emit(
-        &mut tx,
-        &crate::SCHEMA,
         ctx,
-        "orders.lines_refunded",
-        serde_json::json!({
-            "order_id": order.id, "order_no": r.order_no, "vendor_id": r.vendor_id,
-            "refund_key": r.refund_key, "amount": total, "reason": r.reason,
-            "lines": refunds.iter().map(|l| serde_json::json!({"sku": l.sku, "quantity": l.quantity, "amount": l.amount})).collect::<Vec<_>>(),
-        }),
+        &order,
+        &r.order_no,
+        &r.refund_key,
+        why,
+        &refunds,
+        &r.reason,
+        &r.actor,
     )
     .await?;
-    let order_refunded = everything_back(&mut tx, order.id).await?;
+    if why == Why::Return {
+        returned(&mut tx, ctx, &order, &r.order_no, r.vendor_id, &r.actor).await?;
+    }
     tx.commit().await?;
-    Ok(LinesRefunded {
-        checkout_id: order.checkout_id,
-        attempt: order.attempt as u32,
-        sequence: sequence as u32,
-        amount: total,
-        lines: refunds,
-        order_refunded,
+    Ok(done)
+}
+
+/// After units came back: the vendor's part is returned when every unit that was not
+/// cancelled came back, partially returned otherwise; the order follows its parts.
+async fn returned(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    order: &RefundedOrder,
+    order_no: &str,
+    vendor_id: Uuid,
+    actor: &str,
+) -> Result<(), Error> {
+    let whole = sqlx::query_scalar!(
+        r#"SELECT bool_and(l.returned_quantity = l.quantity - COALESCE(c.cancelled, 0)) AS "whole!"
+           FROM orders.order_lines l
+           LEFT JOIN (SELECT sku, sum(quantity) AS cancelled FROM orders.line_refunds
+                      WHERE order_id = $1 AND kind = 'cancel' GROUP BY sku) c ON c.sku = l.sku
+           WHERE l.order_id = $1 AND l.vendor_id = $2"#,
+        order.id,
+        vendor_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let subs = sqlx::query!(
+        "SELECT vendor_id, status FROM orders.sub_orders WHERE order_id = $1",
+        order.id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let parse = |s: &str| {
+        SubOrderStatus::parse(s).ok_or_else(|| Error::Invalid(format!("unknown status {s}")))
+    };
+    let target = if whole {
+        SubOrderStatus::Returned
+    } else {
+        SubOrderStatus::PartiallyReturned
+    };
+    let mut statuses = Vec::with_capacity(subs.len());
+    for sub in &subs {
+        let mut status = parse(&sub.status)?;
+        if sub.vendor_id == vendor_id && status != target && status.can_become(target) {
+            status = target;
+            sqlx::query!(
+                "UPDATE orders.sub_orders SET status = $3, updated_at = now()
+                 WHERE order_id = $1 AND vendor_id = $2",
+                order.id,
+                vendor_id,
+                target.as_str()
+            )
+            .execute(&mut *tx)
+            .await?;
+            let note = format!("vendor {vendor_id}");
+            let event = format!("sub_order_{}", target.as_str());
+            timeline(&mut *tx, order.id, &event, actor, Some(&note)).await?;
+            outbox::emit(
+                &mut *tx,
+                &crate::SCHEMA,
+                ctx,
+                "orders.sub_order_status_changed",
+                serde_json::json!({"order_id": order.id, "order_no": order_no, "vendor_id": vendor_id, "to": target.as_str()}),
+            )
+            .await?;
+        }
+        statuses.push(status);
+    }
+    let from = sqlx::query_scalar!("SELECT status FROM orders.orders WHERE id = $1", order.id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let from = OrderStatus::parse(&from)
+        .ok_or_else(|| Error::Invalid(format!("unknown status {from}")))?;
+    let to = OrderStatus::of_sub_orders(&statuses);
+    if to != from && from.can_become(to) {
+        sqlx::query!(
+            "UPDATE orders.orders SET status = $2, updated_at = now() WHERE id = $1",
+            order.id,
+            to.as_str()
+        )
+        .execute(&mut *tx)
+        .await?;
+        timeline(&mut *tx, order.id, to.as_str(), actor, None).await?;
+        outbox::emit(
+            &mut *tx,
+            &crate::SCHEMA,
+            ctx,
+            "orders.status_changed",
+            serde_json::json!({"order_id": order.id, "order_no": order_no, "from": from.as_str(), "to": to.as_str()}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Records staff's refund without a return: units of lines by the one rule (they stay with
+/// the customer), or an amount spread over lines by what each has left; once per key (again:
+/// what was recorded). Beyond the bounds, or before the payment is captured: refused with a
+/// code.
+pub async fn refund_goodwill(
+    pool: &PgPool,
+    ctx: &Ctx,
+    r: &RefundGoodwill,
+) -> Result<Goodwill, Error> {
+    let refused = |code: &str, message: String| {
+        Ok(Goodwill::Refused {
+            code: code.into(),
+            message,
+        })
+    };
+    let mut tx = pool.begin().await?;
+    let order = lock_for_refund(&mut tx, &r.order_no).await?;
+    if let Some(refund) = recorded_refund(&mut tx, &order, &r.refund_key).await? {
+        return Ok(Goodwill::Refunding {
+            refund,
+            customer_email: order.customer_email,
+        });
+    }
+    let refundable = [
+        PaymentStatus::Captured.as_str(),
+        PaymentStatus::PartiallyRefunded.as_str(),
+    ];
+    if order.payment_status == PaymentStatus::Refunded.as_str() {
+        return refused(
+            "exceeds_refundable",
+            "the order is refunded in full: nothing is left to refund".into(),
+        );
+    }
+    if !refundable.contains(&order.payment_status.as_str()) {
+        return refused(
+            "not_captured",
+            format!(
+                "the order's payment is {}: nothing can be refunded",
+                order.payment_status
+            ),
+        );
+    }
+    let lines = refundable_lines(&mut tx, order.id, None).await?;
+    let refunds = match &r.amount {
+        None => match units_refund(&lines, &r.lines) {
+            Ok(refunds) if !refunds.is_empty() => refunds,
+            Ok(_) => return Err(Error::Invalid("name units or an amount to refund".into())),
+            Err(Error::Invalid(m)) if m.contains("cannot be given back") => {
+                return refused("exceeds_refundable", m);
+            }
+            Err(Error::Invalid(m)) => return refused("not_in_order", m),
+            Err(e) => return Err(e),
+        },
+        Some(amount) => {
+            if amount.currency != order.currency {
+                return refused(
+                    "currency_mismatch",
+                    format!("the order is paid in {}", order.currency.code()),
+                );
+            }
+            let mut at = Vec::new();
+            for sku in &r.skus {
+                match lines.iter().position(|l| l.sku == sku.as_str()) {
+                    Some(i) if !at.contains(&i) => at.push(i),
+                    Some(_) => return refused("not_in_order", format!("{sku} is named twice")),
+                    None => {
+                        return refused("not_in_order", format!("{sku} is not one of the lines"));
+                    }
+                }
+            }
+            if at.is_empty() {
+                at = (0..lines.len()).collect();
+            }
+            let left: Vec<i64> = at
+                .iter()
+                .map(|i| lines[*i].paid.left(lines[*i].done))
+                .collect();
+            let shares = match souk_domain::refund::spread(amount.amount, &left) {
+                Ok(shares) => shares,
+                Err(_) => {
+                    return refused(
+                        "exceeds_refundable",
+                        format!(
+                            "{amount} cannot be refunded: {} is left to refund of {}",
+                            order.money(left.iter().sum()),
+                            if r.skus.is_empty() {
+                                "the order"
+                            } else {
+                                "those lines"
+                            }
+                        ),
+                    );
+                }
+            };
+            at.iter()
+                .zip(shares)
+                .filter(|(_, share)| *share > 0)
+                .map(|(i, share)| Refunded {
+                    sku: lines[*i].sku.clone(),
+                    vendor_id: lines[*i].vendor_id,
+                    quantity: 0,
+                    amount: share,
+                })
+                .collect()
+        }
+    };
+    let done = record_refund(
+        &mut tx,
+        ctx,
+        &order,
+        &r.order_no,
+        &r.refund_key,
+        Why::Goodwill,
+        &refunds,
+        &r.reason,
+        &r.actor,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Goodwill::Refunding {
+        refund: done,
+        customer_email: order.customer_email,
     })
 }
 
-/// Whether every unit of every line of the order has been given back.
+/// Whether the order has given back everything: every unit of every line, or all it paid.
 async fn everything_back(tx: &mut PgConnection, order_id: Uuid) -> Result<bool, Error> {
     Ok(sqlx::query_scalar!(
-        r#"SELECT bool_and(refunded_quantity = quantity) AS "all!" FROM orders.order_lines
-           WHERE order_id = $1"#,
+        r#"SELECT bool_and(l.refunded_quantity = l.quantity)
+                  OR sum(l.refunded_amount) >= max(o.total) AS "all!"
+           FROM orders.order_lines l JOIN orders.orders o ON o.id = l.order_id
+           WHERE l.order_id = $1"#,
         order_id
     )
     .fetch_one(tx)

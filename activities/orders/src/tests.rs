@@ -382,7 +382,7 @@ async fn cancelling_is_idempotent_and_blocks_a_late_create(pool: PgPool) {
 async fn units_given_back_are_worth_their_share_once_per_key_and_all_of_it_is_the_whole(
     pool: PgPool,
 ) {
-    use souk_contracts::orders::{LINE_REFUND_SEQUENCES, LineUnits, RefundLines};
+    use souk_contracts::orders::{LINE_REFUND_SEQUENCES, LineUnits, RefundKind, RefundLines};
     test_schema(&pool, &crate::SCHEMA).await;
     let ctx = Ctx::new("workflow:shipment");
     let input = order("co-5", 1);
@@ -401,6 +401,7 @@ async fn units_given_back_are_worth_their_share_once_per_key_and_all_of_it_is_th
             .collect(),
         reason: "lost".into(),
         actor: "user:vendor".into(),
+        kind: RefundKind::Cancel,
     };
     // Vendor A: 2 × A-1 at 10.00 and 1 × A-2 at 5.00, 5.99 shipping (by value: 4.79 / 1.20).
     let first = store::refund_lines(&pool, &ctx, &give("k/1", &[("A-1", 1)]))
@@ -453,4 +454,260 @@ async fn units_given_back_are_worth_their_share_once_per_key_and_all_of_it_is_th
             .count(),
         2
     );
+}
+
+fn goodwill(
+    order_no: &str,
+    key: &str,
+    lines: &[(&str, i32)],
+    amount: Option<Money>,
+    skus: &[&str],
+) -> souk_contracts::orders::RefundGoodwill {
+    souk_contracts::orders::RefundGoodwill {
+        order_no: order_no.into(),
+        refund_key: key.into(),
+        lines: lines
+            .iter()
+            .map(|(sku, q)| souk_contracts::orders::LineUnits {
+                sku: Sku::parse(sku).unwrap(),
+                quantity: *q,
+            })
+            .collect(),
+        amount,
+        skus: skus.iter().map(|s| Sku::parse(s).unwrap()).collect(),
+        reason: "late delivery".into(),
+        actor: "user:staff".into(),
+    }
+}
+
+fn refunding(g: souk_contracts::orders::Goodwill) -> souk_contracts::orders::LinesRefunded {
+    match g {
+        souk_contracts::orders::Goodwill::Refunding { refund, .. } => refund,
+        other => panic!("refused: {other:?}"),
+    }
+}
+
+fn refused_code(g: souk_contracts::orders::Goodwill) -> String {
+    match g {
+        souk_contracts::orders::Goodwill::Refused { code, .. } => code,
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn goodwill_refunds_stay_within_what_each_line_has_left(pool: PgPool) {
+    use souk_contracts::orders::{LineUnits, RefundKind, RefundLines};
+    test_schema(&pool, &crate::SCHEMA).await;
+    let ctx = Ctx::new("user:staff");
+    let input = order("co-g", 1);
+    let a = input.lines[0].vendor_id;
+    let o = store::create(&pool, &ctx, &input).await.unwrap();
+    let no = o.order_no.as_str();
+    let g = |key: &str, lines: &[(&str, i32)], amount: Option<i64>, skus: &[&str]| {
+        goodwill(no, key, lines, amount.map(usd), skus)
+    };
+    // Not captured yet: nothing to refund.
+    let early = store::refund_goodwill(&pool, &ctx, &g("g/0", &[], Some(100), &[]))
+        .await
+        .unwrap();
+    assert_eq!(refused_code(early), "not_captured");
+    store::record_payment(&pool, &ctx, "co-g", 1, PaymentStatus::Captured, "captured")
+        .await
+        .unwrap();
+
+    // 10.00 over the whole order (60.99: A-1 20.00 + 4.79 shipping, A-2 5.00 + 1.20,
+    // B-1 30.00), by what each line has left; once per key.
+    let first = refunding(
+        store::refund_goodwill(&pool, &ctx, &g("g/1", &[], Some(1_000), &[]))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(first.amount, usd(1_000));
+    let shares: Vec<(String, i32, i64)> = first
+        .lines
+        .iter()
+        .map(|l| (l.sku.to_string(), l.quantity, l.amount.amount))
+        .collect();
+    assert_eq!(
+        shares,
+        [
+            ("A-1".to_string(), 0, 406),
+            ("A-2".to_string(), 0, 102),
+            ("B-1".to_string(), 0, 492)
+        ]
+    );
+    assert_eq!(
+        first.sequence,
+        souk_contracts::orders::LINE_REFUND_SEQUENCES
+    );
+    let again = refunding(
+        store::refund_goodwill(&pool, &ctx, &g("g/1", &[], Some(1_000), &[]))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(again, first, "once per key");
+
+    // Refused, and nothing recorded: more than is left, another currency, a line not in the
+    // order, a line named twice, more units than the line has.
+    let eur = goodwill(no, "g/x", &[], Some(Money::new(100, Currency::EUR)), &[]);
+    for (bad, code) in [
+        (g("g/x", &[], Some(5_100), &[]), "exceeds_refundable"),
+        (g("g/x", &[], Some(2_000), &["A-2"]), "exceeds_refundable"),
+        (eur, "currency_mismatch"),
+        (g("g/x", &[], Some(100), &["Z-9"]), "not_in_order"),
+        (g("g/x", &[], Some(100), &["A-1", "A-1"]), "not_in_order"),
+        (g("g/x", &[("A-1", 3)], None, &[]), "exceeds_refundable"),
+        (g("g/x", &[("Z-9", 1)], None, &[]), "not_in_order"),
+    ] {
+        let answer = store::refund_goodwill(&pool, &ctx, &bad).await.unwrap();
+        assert_eq!(refused_code(answer), code, "{bad:?}");
+    }
+    assert!(matches!(
+        store::refund_goodwill(&pool, &ctx, &g("g/x", &[], None, &[])).await,
+        Err(Error::Invalid(_))
+    ));
+
+    // A unit of A-1 as goodwill: worth 10.00 + half its shipping (12.39); A-1 has 20.73
+    // left after its 4.06.
+    let unit = refunding(
+        store::refund_goodwill(&pool, &ctx, &g("g/2", &[("A-1", 1)], None, &[]))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(unit.amount, usd(1_239));
+    // Vendor A's other A-1 unit comes back in a return: worth 12.40, but A-1 has only
+    // 24.79 - 4.06 - 12.39 = 8.34 left.
+    let back = store::refund_lines(
+        &pool,
+        &ctx,
+        &RefundLines {
+            order_no: no.into(),
+            vendor_id: a,
+            refund_key: "return-x/refund".into(),
+            lines: vec![LineUnits {
+                sku: Sku::parse("A-1").unwrap(),
+                quantity: 1,
+            }],
+            reason: "return".into(),
+            actor: "system:return".into(),
+            kind: RefundKind::Return,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(back.amount, usd(834), "capped by what the line has left");
+
+    // Everything left (60.99 - 10.00 - 12.39 - 8.34 = 30.26) refunds the order in full;
+    // a minor unit more after that is refused.
+    let rest = refunding(
+        store::refund_goodwill(&pool, &ctx, &g("g/3", &[], Some(3_026), &[]))
+            .await
+            .unwrap(),
+    );
+    assert!(rest.order_refunded, "{rest:?}");
+    let over = store::refund_goodwill(&pool, &ctx, &g("g/4", &[], Some(1), &[]))
+        .await
+        .unwrap();
+    assert_eq!(refused_code(over), "exceeds_refundable");
+    let detail = store::by_order_no(&pool, no).await.unwrap().unwrap();
+    let refunded: i64 = sqlx::query_scalar(
+        "SELECT sum(amount)::bigint FROM orders.line_refunds l JOIN orders.orders o ON o.id = l.order_id WHERE o.order_no = $1",
+    )
+    .bind(no)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(refunded, detail.total, "exactly what the order paid");
+    assert_eq!(
+        detail
+            .timeline
+            .iter()
+            .filter(|t| t.event == "goodwill_refund")
+            .count(),
+        3
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn units_that_come_back_return_the_part_and_the_order(pool: PgPool) {
+    use souk_contracts::orders::{LineUnits, RefundKind, RefundLines};
+    test_schema(&pool, &crate::SCHEMA).await;
+    let ctx = Ctx::new("system:return");
+    let input = order("co-r", 1);
+    let (a, b) = (input.lines[0].vendor_id, input.lines[2].vendor_id);
+    let o = store::create(&pool, &ctx, &input).await.unwrap();
+    let no = o.order_no.as_str();
+    for v in [a, b] {
+        store::record_fulfilment(&pool, &ctx, &fulfil(no, v, SubOrderStatus::Delivered))
+            .await
+            .unwrap();
+    }
+    let give = |key: &str, vendor, kind, lines: &[(&str, i32)]| RefundLines {
+        order_no: no.into(),
+        vendor_id: vendor,
+        refund_key: key.into(),
+        lines: lines
+            .iter()
+            .map(|(sku, q)| LineUnits {
+                sku: Sku::parse(sku).unwrap(),
+                quantity: *q,
+            })
+            .collect(),
+        reason: "return".into(),
+        actor: "system:return".into(),
+        kind,
+    };
+    let status = |no: String| {
+        let pool = pool.clone();
+        async move {
+            let d = store::by_order_no(&pool, &no).await.unwrap().unwrap();
+            let mut subs: Vec<(Uuid, String)> = d
+                .sub_orders
+                .iter()
+                .map(|s| (s.vendor_id, s.status.clone()))
+                .collect();
+            subs.sort();
+            (d.status, subs)
+        }
+    };
+    let sub = |subs: &[(Uuid, String)], v: Uuid| {
+        subs.iter().find(|s| s.0 == v).map(|s| s.1.clone()).unwrap()
+    };
+    // One A-1 unit back: A's part and the order are partially returned.
+    store::refund_lines(
+        &pool,
+        &ctx,
+        &give("r/1", a, RefundKind::Return, &[("A-1", 1)]),
+    )
+    .await
+    .unwrap();
+    let (order_status, subs) = status(no.to_string()).await;
+    assert_eq!(order_status, "partially_returned");
+    assert_eq!(sub(&subs, a), "partially_returned");
+    assert_eq!(sub(&subs, b), "delivered");
+    // The rest of A back: A's part is returned; the order is still partly with the customer.
+    store::refund_lines(
+        &pool,
+        &ctx,
+        &give("r/2", a, RefundKind::Return, &[("A-1", 1), ("A-2", 1)]),
+    )
+    .await
+    .unwrap();
+    let (order_status, subs) = status(no.to_string()).await;
+    assert_eq!(sub(&subs, a), "returned");
+    assert_eq!(order_status, "partially_returned");
+    // B's line back: the whole order is returned.
+    store::refund_lines(
+        &pool,
+        &ctx,
+        &give("r/3", b, RefundKind::Return, &[("B-1", 1)]),
+    )
+    .await
+    .unwrap();
+    let (order_status, subs) = status(no.to_string()).await;
+    assert_eq!(sub(&subs, b), "returned");
+    assert_eq!(order_status, "returned");
+    // A returned part is not returnable any more; nothing of it is left.
+    let r = store::returnable(&pool, no).await.unwrap();
+    assert!(r.lines.iter().all(|l| l.refunded_quantity == l.quantity));
 }

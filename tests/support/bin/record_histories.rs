@@ -7,7 +7,8 @@
 //! delivered, a shipment whose vendor cancelled its line, a shipment whose timers fired, and
 //! a checkout that shipped from two warehouses (`record-histories shipment` records only
 //! these five); a return approved, received and refunded, and a declined one
-//! (`record-histories returns` records only these two). They run on fresh stacks (the sandbox one, and one that takes cards with
+//! (`record-histories returns` records only these two); a goodwill refund of a unit, and one
+//! refused for asking more than is left (`record-histories goodwill`). They run on fresh stacks (the sandbox one, and one that takes cards with
 //! Stripe and waits before capturing). Payloads are encrypted with the development key,
 //! which the replay test uses too. Run it with `./dev record-histories` after a change to a
 //! workflow that is meant to change its histories, and keep the old files too if running
@@ -260,6 +261,75 @@ async fn record_returns(a: &TestApp) -> anyhow::Result<()> {
     save_return(a, "return_declined", workflow_id(&rma)).await
 }
 
+/// Staff refund one unit of a completed order as a goodwill gesture; then ask for more than is
+/// left, refused.
+async fn record_goodwill(a: &TestApp) -> anyhow::Result<()> {
+    use souk_contracts::goodwill::{GoodwillRefund, GoodwillView, id_of};
+    let p = product(a).await;
+    let sku = p.skus[0].as_str();
+    let (_, customer) = souk_tests::account(&["customer"], None).await;
+    let cart = start_cart(&customer, sku, None).await;
+    let id = checkout(&customer, &cart, "pm_card_visa").await;
+    assert_eq!(ended(&customer, &id).await, "completed");
+    let order_no = customer.get(&format!("/v1/checkouts/{id}")).await.body["order_no"]
+        .as_str()
+        .expect("an order number")
+        .to_string();
+    let staff = Http::new().with_token(admin_token());
+    let path = format!("/v1/admin/orders/{order_no}/refunds");
+    let ended = |refund: String| {
+        let order_no = order_no.clone();
+        async move {
+            let id = id_of(&order_no, &refund);
+            let view: GoodwillView = a
+                .temporal()
+                .await
+                .get_workflow_handle::<GoodwillRefund>(id.clone())
+                .get_result(Default::default())
+                .await?;
+            anyhow::Ok((id, view))
+        }
+    };
+    let r = staff
+        .post_idempotent(
+            &path,
+            &unique(),
+            json!({"lines": [{"sku": sku, "quantity": 1}], "reason": "arrived late"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (id, view) = ended(r.body["refund_id"].as_str().expect("an id").into()).await?;
+    assert_eq!(view.status.as_str(), "refunded");
+    write_history::<GoodwillRefund>(a, "goodwill_refunded", id).await?;
+    let key = unique();
+    let r = staff
+        .post_idempotent(
+            &path,
+            &key,
+            json!({"amount": {"amount": 1, "currency": "USD"}, "reason": "more"}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let (id, view) = ended(souk_contracts::goodwill::refund_id(&order_no, &key)).await?;
+    assert_eq!(view.status.as_str(), "refused");
+    write_history::<GoodwillRefund>(a, "goodwill_refused", id).await
+}
+
+async fn write_history<W: temporalio_common::HasWorkflowDefinition>(
+    a: &TestApp,
+    name: &str,
+    id: String,
+) -> anyhow::Result<()> {
+    let json = a
+        .temporal()
+        .await
+        .get_workflow_handle::<W>(id)
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .to_json()
+        .await?;
+    write(name, json)
+}
+
 fn write(name: &str, json: Vec<u8>) -> anyhow::Result<()> {
     let path = format!("{DIR}/{name}.json");
     std::fs::write(&path, json)?;
@@ -275,8 +345,15 @@ async fn product(a: &TestApp) -> Product {
 async fn main() -> anyhow::Result<()> {
     // The sandbox stack: no capture delay.
     let a = app();
+    let only = std::env::args().nth(1);
+    if only.as_deref() != Some("returns") {
+        record_goodwill(a).await?;
+    }
+    if only.as_deref() == Some("goodwill") {
+        return Ok(());
+    }
     record_returns(a).await?;
-    if std::env::args().nth(1).as_deref() == Some("returns") {
+    if only.as_deref() == Some("returns") {
         return Ok(());
     }
     // A completed checkout that started its vendor's shipment while it confirmed (the

@@ -3,6 +3,7 @@
 pub mod codec;
 pub mod inventory;
 pub mod orders;
+pub mod refunds;
 pub mod security;
 pub mod shipments;
 pub mod users;
@@ -18,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(inventory::router())
         .merge(orders::router())
+        .merge(refunds::router())
         .merge(security::router())
         .merge(shipments::router())
         .merge(users::router())

@@ -1,0 +1,371 @@
+//! Goodwill refunds: staff refund part of an order without a return
+//! (`POST /v1/admin/orders/{order_no}/refunds`): units the customer keeps, by the one refund
+//! rule, or an amount spread over lines by what each has left. Never more than a line paid,
+//! never more than the order's capture; made once per `Idempotency-Key` by the goodwill
+//! refund workflow, and written to the audit trail with who and why.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use souk_contracts::goodwill::{
+    GoodwillClient, GoodwillInput, GoodwillStatus, GoodwillView, id_of, is_refund_id, refund_id,
+    workflow_id,
+};
+use souk_contracts::orders::LineUnits;
+use souk_domain::order::is_order_no;
+use temporalio_client::errors::{
+    WorkflowQueryError, WorkflowStartError, WorkflowUpdateError, WorkflowUpdateWithStartError,
+};
+use temporalio_client::{
+    WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowUpdateWithStartOptions,
+};
+use temporalio_common::search_attributes::SearchAttributes;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::audit;
+use crate::dto::Money;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{self, Caller, Path};
+use crate::identity::Principal;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(refund_order))
+        .routes(routes!(get_refund))
+}
+
+/// How long the answer waits for the provider before it says `refunding`.
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundLineBody {
+    #[schema(value_type = crate::params::SkuParam)]
+    pub sku: String,
+    /// Units refunded (the customer keeps them); leave out when an `amount` is given.
+    #[schema(minimum = 1, maximum = 10000)]
+    #[serde(default, deserialize_with = "optional_integer")]
+    pub quantity: Option<i64>,
+}
+
+fn optional_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    crate::dto::integer(d).map(Some)
+}
+
+/// Units of lines, or an amount (spread over `lines`, or over the whole order when no lines
+/// are named), and why.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    pub lines: Vec<RefundLineBody>,
+    /// In the order's currency, in minor units (at least 1).
+    pub amount: Option<Money>,
+    /// Why: in the order's timeline and the audit trail, not in the customer's mail.
+    #[schema(min_length = 1, max_length = 500)]
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundState {
+    /// Recorded; the payment provider is being asked.
+    Refunding,
+    Refunded,
+    /// The provider refused it: it is owed, and `problems` says why.
+    Owed,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundedLine {
+    pub sku: String,
+    /// Units refunded (0: money without units).
+    pub quantity: i32,
+    pub amount: Money,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Refund {
+    /// Names the refund: `GET /v1/admin/orders/{order_no}/refunds/{refund_id}`.
+    pub refund_id: String,
+    pub order_no: String,
+    pub status: RefundState,
+    pub amount: Money,
+    pub lines: Vec<RefundedLine>,
+    pub reason: String,
+    /// Who asked: `user:<id>`.
+    pub actor: String,
+    pub problems: Vec<String>,
+}
+
+fn temporal_error(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "workflow engine call failed");
+    ApiError::unavailable(
+        "temporal_unavailable",
+        "the workflow engine is unavailable; try again shortly",
+    )
+}
+
+/// The refund as answered; a refused one is its 4xx.
+fn answer(id: String, v: GoodwillView) -> ApiResult<Refund> {
+    let status = match v.status {
+        GoodwillStatus::Refused => {
+            let r = v
+                .refused
+                .unwrap_or_else(|| souk_contracts::goodwill::Refusal {
+                    code: "invalid_refund".into(),
+                    message: "the refund was refused".into(),
+                });
+            return Err(match r.code.as_str() {
+                "order_not_found" => ApiError::not_found("order_not_found", r.message),
+                "not_captured" => ApiError::new(StatusCode::CONFLICT, "not_captured", r.message),
+                code => ApiError::unprocessable(code, r.message),
+            });
+        }
+        GoodwillStatus::Recording | GoodwillStatus::Refunding => RefundState::Refunding,
+        GoodwillStatus::Refunded => RefundState::Refunded,
+        GoodwillStatus::Owed => RefundState::Owed,
+    };
+    let amount = v
+        .amount
+        .ok_or_else(|| ApiError::internal("a recorded refund without an amount"))?;
+    Ok(Refund {
+        refund_id: id,
+        order_no: v.order_no,
+        status,
+        amount: amount.into(),
+        lines: v
+            .lines
+            .into_iter()
+            .map(|l| RefundedLine {
+                sku: l.sku.to_string(),
+                quantity: l.quantity,
+                amount: l.amount.into(),
+            })
+            .collect(),
+        reason: v.reason,
+        actor: v.actor,
+        problems: v.problems,
+    })
+}
+
+/// The request as the workflow takes it, checked for shape (the bounds are the orders
+/// domain's).
+fn input_of(order_no: &str, body: RefundBody, actor: String) -> ApiResult<GoodwillInput> {
+    let invalid = |m: &str| ApiError::unprocessable("invalid_body", m.to_string());
+    let reason = body.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(invalid("reason has 1 to 500 characters"));
+    }
+    if body.lines.len() > 100 {
+        return Err(invalid("lines has at most 100 entries"));
+    }
+    let amount = match body.amount {
+        None => None,
+        Some(m) => {
+            let currency = souk_domain::Currency::parse(&m.currency)
+                .map_err(|e| invalid(&format!("amount.currency: {e}")))?;
+            if m.amount < 1 {
+                return Err(invalid("amount.amount is at least 1"));
+            }
+            Some(souk_domain::Money::new(m.amount, currency))
+        }
+    };
+    let mut lines = Vec::new();
+    let mut skus = Vec::new();
+    for l in body.lines {
+        let sku = souk_domain::Sku::parse(&l.sku).map_err(|e| invalid(&e.to_string()))?;
+        if skus.contains(&sku) {
+            return Err(invalid("name each line once"));
+        }
+        match (amount.is_some(), l.quantity) {
+            (true, Some(_)) => {
+                return Err(invalid(
+                    "with an amount, name lines without quantities: the amount is spread over them",
+                ));
+            }
+            (false, None) => {
+                return Err(invalid(
+                    "without an amount, give each line the units to refund",
+                ));
+            }
+            (false, Some(q)) if !(1..=10_000).contains(&q) => {
+                return Err(invalid("a line's quantity is 1 to 10000"));
+            }
+            (false, Some(q)) => lines.push(LineUnits {
+                sku: sku.clone(),
+                quantity: q as i32,
+            }),
+            (true, None) => {}
+        }
+        skus.push(sku);
+    }
+    if amount.is_none() && lines.is_empty() {
+        return Err(invalid("give an amount, or lines with units to refund"));
+    }
+    let request = {
+        let canon =
+            serde_json::json!({"lines": lines, "amount": amount, "skus": skus, "reason": reason});
+        let digest = Sha256::digest(canon.to_string());
+        digest[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    Ok(GoodwillInput {
+        order_no: order_no.to_string(),
+        lines,
+        skus: if amount.is_some() { skus } else { Vec::new() },
+        amount,
+        reason,
+        actor,
+        request,
+    })
+}
+
+/// Refunds part of an order without a return: units the customer keeps (by the refund rule:
+/// unit price less its share of the discount, plus its shares of tax and shipping), or an
+/// amount spread over the named lines (every line when none are) by what each has left. Never
+/// more than what a line has left; made once per `Idempotency-Key` (the same key with another
+/// request: 409). Answers when the provider has refunded it, or, if that takes longer, with
+/// `refunding`.
+#[utoipa::path(post, path = "/v1/admin/orders/{order_no}/refunds", tag = "admin",
+    params(("order_no" = crate::params::OrderNoParam, Path), crate::params::IdempotencyKey),
+    request_body = RefundBody, security(("bearer" = [])),
+    responses((status = 201, body = Refund),
+        (status = 400, description = "idempotency_key_required, invalid_idempotency_key", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "forbidden, mfa_required", body = ErrorBody),
+        (status = 404, description = "order_not_found", body = ErrorBody),
+        (status = 409, description = "not_captured (nothing to refund yet); idempotency_key_reused (this key was used for another request)", body = ErrorBody),
+        (status = 422, description = "invalid_body; exceeds_refundable (more than the lines have left), not_in_order (a line not in the order), currency_mismatch", body = ErrorBody),
+        (status = 503, description = "temporal_unavailable", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(order_no = %order_no))]
+async fn refund_order(
+    State(s): State<AppState>,
+    caller: Caller,
+    p: Principal,
+    headers: HeaderMap,
+    Path(order_no): Path<String>,
+    extract::Json(body): extract::Json<RefundBody>,
+) -> ApiResult<(StatusCode, Json<Refund>)> {
+    let key = crate::params::idempotency_key(&headers)?;
+    if !is_order_no(&order_no) {
+        return Err(ApiError::not_found("order_not_found", "no such order"));
+    }
+    let input = input_of(&order_no, body, format!("user:{}", p.user_id()))?;
+    let id = workflow_id(&order_no, &key);
+    let public = refund_id(&order_no, &key);
+    let request = input.request.clone();
+    let details = serde_json::json!({
+        "order_no": order_no, "refund_id": public, "reason": input.reason,
+        "amount": input.amount, "lines": input.lines, "skus": input.skus,
+    });
+    let client = GoodwillClient::new(s.temporal.client().await?);
+    let options = WorkflowUpdateWithStartOptions::new(
+        s.settings.workflow_queue.clone(),
+        id.clone(),
+        WorkflowIdConflictPolicy::Fail,
+    )
+    .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+    .search_attributes(SearchAttributes::new([
+        souk_contracts::checkout::ORDER_NO.value_set(order_no.clone())
+    ]))
+    // Summaries are not encrypted: no personal data in them.
+    .static_summary(format!("Goodwill refund {public} of order {order_no}"))
+    .build();
+    let recorded = match client.start(input, options).await {
+        Ok(update) => update
+            .get_result(temporalio_client::RpcOptions::default())
+            .await
+            .map_err(temporal_error)?,
+        // The same key again: the first request's refund.
+        Err(WorkflowUpdateWithStartError::Start(WorkflowStartError::AlreadyStarted { .. })) => {
+            match client.recorded(&id).await {
+                Ok(view) => view,
+                // Ended already: what it came to.
+                Err(WorkflowUpdateError::NotFound(_)) => {
+                    client.result(&id).await.map_err(temporal_error)?
+                }
+                Err(e) => return Err(temporal_error(e)),
+            }
+        }
+        Err(e) => return Err(temporal_error(e)),
+    };
+    if recorded.request != request {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for another refund request; use a new key for a new request",
+        ));
+    }
+    let outcome = if recorded.status == GoodwillStatus::Refused {
+        "failed"
+    } else {
+        "ok"
+    };
+    audit(
+        &s,
+        &caller,
+        "order.goodwill_refund",
+        outcome,
+        Some(p.user_id()),
+        details,
+    );
+    // Wait a little for the provider, so the usual answer is final.
+    let view = if recorded.status == GoodwillStatus::Refunding {
+        match tokio::time::timeout(ANSWER_WITHIN, client.result(&id)).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the goodwill refund's result is unknown");
+                recorded
+            }
+            Err(_) => recorded,
+        }
+    } else {
+        recorded
+    };
+    let refund = answer(public, view)?;
+    tracing::info!(amount = refund.amount.amount, status = ?refund.status, "goodwill refund");
+    Ok((StatusCode::CREATED, Json(refund)))
+}
+
+/// One goodwill refund of the order.
+#[utoipa::path(get, path = "/v1/admin/orders/{order_no}/refunds/{refund_id}", tag = "admin",
+    params(("order_no" = crate::params::OrderNoParam, Path),
+        ("refund_id" = String, Path, description = "16 hex digits", pattern = r"^[0-9a-f]{16}$")),
+    security(("bearer" = [])),
+    responses((status = 200, body = Refund),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "forbidden, mfa_required", body = ErrorBody),
+        (status = 404, description = "refund_not_found", body = ErrorBody),
+        (status = 503, description = "temporal_unavailable", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(order_no = %order_no, refund_id = %refund))]
+async fn get_refund(
+    State(s): State<AppState>,
+    Path((order_no, refund)): Path<(String, String)>,
+) -> ApiResult<Json<Refund>> {
+    let missing = || ApiError::not_found("refund_not_found", "no such refund of this order");
+    if !is_order_no(&order_no) || !is_refund_id(&refund) {
+        return Err(missing());
+    }
+    let id = id_of(&order_no, &refund);
+    let client = GoodwillClient::new(s.temporal.client().await?);
+    let view = match client.status(&id).await {
+        Ok(Some(v)) => v,
+        Ok(None) | Err(WorkflowQueryError::NotFound(_)) => return Err(missing()),
+        Err(e) => return Err(temporal_error(e)),
+    };
+    if view.status == GoodwillStatus::Refused {
+        return Err(missing());
+    }
+    Ok(Json(answer(refund, view)?))
+}
