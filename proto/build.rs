@@ -14,7 +14,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "souk/notifications/v1/notifications.proto",
         "souk/users/v1/users.proto",
         "souk/shipping/v1/shipping.proto",
+        "souk/returns/v1/returns.proto",
     ];
+    println!("cargo:rerun-if-changed=build.rs");
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }

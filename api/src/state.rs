@@ -13,6 +13,7 @@ use souk_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use souk_proto::orders::v1::order_service_client::OrderServiceClient;
 use souk_proto::payments::v1::payment_service_client::PaymentServiceClient;
 use souk_proto::pricing::v1::pricing_service_client::PricingServiceClient;
+use souk_proto::returns::v1::returns_service_client::ReturnsServiceClient;
 use souk_proto::shipping::v1::shipping_service_client::ShippingServiceClient;
 use souk_proto::users::v1::user_service_client::UserServiceClient;
 use temporalio_client::{Client, ClientOptions, ConnectionOptions, Url};
@@ -35,6 +36,7 @@ pub struct ServiceUrls {
     pub auth: String,
     pub users: String,
     pub shipping: String,
+    pub returns: String,
 }
 
 /// Checkout knobs passed to every new checkout workflow.
@@ -100,6 +102,7 @@ pub struct Inner {
     pub auth: AuthServiceClient<Guarded>,
     pub users: UserServiceClient<Guarded>,
     pub shipping: ShippingServiceClient<Guarded>,
+    pub returns: ReturnsServiceClient<Guarded>,
     /// Verifies access tokens against the auth domain's keys.
     pub verifier: crate::identity::Verifier,
     pub limiter: crate::throttle::Limiter,
@@ -147,6 +150,7 @@ impl AppState {
             channel(&s.users, t)?,
         );
         let shipping = channel(&s.shipping, t)?;
+        let returns = channel(&s.returns, t)?;
         let health = vec![
             ("catalog", HealthClient::new(catalog.clone())),
             ("inventory", HealthClient::new(inventory.clone())),
@@ -158,6 +162,7 @@ impl AppState {
             ("auth", HealthClient::new(auth.clone())),
             ("users", HealthClient::new(users.clone())),
             ("shipping", HealthClient::new(shipping.clone())),
+            ("returns", HealthClient::new(returns.clone())),
         ];
         let b = settings.breaker;
         let auth = AuthServiceClient::new(breaker::guard("auth", auth, b)?);
@@ -177,6 +182,7 @@ impl AppState {
             auth,
             users: UserServiceClient::new(breaker::guard("users", users, b)?),
             shipping: ShippingServiceClient::new(breaker::guard("shipping", shipping, b)?),
+            returns: ReturnsServiceClient::new(breaker::guard("returns", returns, b)?),
             verifier,
             limiter: crate::throttle::Limiter::new(settings.rate_limits.clone()),
             health,

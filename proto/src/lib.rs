@@ -75,3 +75,9 @@ pub mod shipping {
         tonic::include_proto!("souk.shipping.v1");
     }
 }
+
+pub mod returns {
+    pub mod v1 {
+        tonic::include_proto!("souk.returns.v1");
+    }
+}

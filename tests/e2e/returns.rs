@@ -61,6 +61,7 @@ async fn return_reaches(customer: &Http, rma: &str, status: &str) -> serde_json:
 struct Delivered {
     sku: String,
     vendor_id: uuid::Uuid,
+    vendor_email: String,
     other_vendor: uuid::Uuid,
     email: String,
     customer: Http,
@@ -73,7 +74,7 @@ struct Delivered {
 async fn delivered() -> Delivered {
     let db = app().db().await;
     let (a, b, _) = two_vendors(&db).await;
-    souk_tests::fixtures::vendor(&db, a.vendor_id, "Mugs & Co").await;
+    let vendor_email = souk_tests::fixtures::vendor(&db, a.vendor_id, "Mugs & Co").await;
     let (email, customer) = souk_tests::account(&["customer"], None).await;
     let (checkout_id, order_no) = bought(&customer, &[(a.skus[0].as_str(), 3)], &email).await;
     let (_, vendor) = souk_tests::account(&["vendor_admin"], Some(a.vendor_id)).await;
@@ -93,6 +94,7 @@ async fn delivered() -> Delivered {
     Delivered {
         sku: a.skus[0].clone(),
         vendor_id: a.vendor_id,
+        vendor_email,
         other_vendor: b.vendor_id,
         email,
         customer,
@@ -111,6 +113,7 @@ async fn a_delivered_order_is_returned_in_part_and_exactly_the_rules_amount_is_r
         customer,
         checkout_id,
         order_no,
+        ..
     } = delivered().await;
     let db = app().db().await;
     let warehouse: String =
@@ -193,7 +196,79 @@ async fn a_delivered_order_is_returned_in_part_and_exactly_the_rules_amount_is_r
         "{}",
         r.text
     );
+    let r = other.get("/v1/vendor/returns").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        !r.text.contains(&rma),
+        "another vendor's list has no trace of it: {}",
+        r.text
+    );
+    // The attempt is in the audit trail, with the return it was on.
+    let db2 = db.clone();
+    let rma2 = rma.clone();
+    eventually(Duration::from_secs(10), "the refusal audited", || {
+        let (db, rma) = (db2.clone(), rma2.clone());
+        async move {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM auth.audit_log
+                 WHERE event = 'authorization' AND outcome = 'denied'
+                   AND details->>'reason' = 'other_vendor' AND details->'resource'->>'return' = $1",
+            )
+            .bind(&rma)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+            (n == 1).then_some(())
+        }
+    })
+    .await;
+    // The customer, the vendor and staff each find it in their lists; a stranger does not.
     let (_, vendor) = souk_tests::account(&["vendor_admin"], Some(vendor_id)).await;
+    let listed = |page: &serde_json::Value| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["rma_no"] == rma.as_str())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let mine = customer.get("/v1/me/returns?status=requested").await;
+    assert_eq!(mine.status, 200, "{}", mine.text);
+    let mine = listed(&mine.body);
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0]["order_no"], order_no.as_str());
+    assert_eq!(mine[0]["lines"][0]["quantity"], 2);
+    assert_eq!(mine[0]["lines"][0]["reason"], "changed_mind");
+    let r = customer.get("/v1/me/returns?status=approved").await;
+    assert_eq!(listed(&r.body).len(), 0, "{}", r.text);
+    let r = stranger.get("/v1/me/returns").await;
+    assert_eq!((r.status, listed(&r.body).len()), (200, 0), "{}", r.text);
+    let r = vendor.get("/v1/vendor/returns").await;
+    assert_eq!(listed(&r.body).len(), 1, "{}", r.text);
+    let staff = Http::new().with_token(&app().operator_token);
+    let r = staff
+        .get(&format!(
+            "/v1/admin/returns?order_no={order_no}&vendor_id={vendor_id}&escalated=false"
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(listed(&r.body).len(), 1, "{}", r.text);
+    let r = staff
+        .get(&format!(
+            "/v1/admin/returns?order_no={order_no}&escalated=true"
+        ))
+        .await;
+    assert_eq!(listed(&r.body).len(), 0, "{}", r.text);
+    for (q, code) in [
+        ("status=lost", "invalid_query"),
+        ("order_no=42", "invalid_query"),
+        ("limit=0", "invalid_limit"),
+        ("cursor=bogus", "invalid_cursor"),
+    ] {
+        let r = staff.get(&format!("/v1/admin/returns?{q}")).await;
+        assert_eq!((r.status, r.code()), (400, code), "{q}: {}", r.text);
+    }
     let r = vendor
         .post(
             &format!("/v1/vendor/returns/{rma}/decline"),
@@ -255,7 +330,6 @@ async fn a_delivered_order_is_returned_in_part_and_exactly_the_rules_amount_is_r
         "support's notes are not the customer's"
     );
     // Nothing went wrong on the way (support's notes, which staff see).
-    let staff = Http::new().with_token(&app().operator_token);
     let seen = staff.get(&format!("/v1/admin/returns/{rma}")).await;
     assert_eq!(seen.status, 200, "{}", seen.text);
     assert_eq!(seen.body["problems"], json!([]), "{}", seen.text);
@@ -264,6 +338,11 @@ async fn a_delivered_order_is_returned_in_part_and_exactly_the_rules_amount_is_r
     let (_, _, _, refunded) = payment(&db, &checkout_id, 1).await.unwrap();
     assert_eq!(refunded, worth);
     assert_eq!(on_hand(&sku, &warehouse).await, before + 1);
+    let r = customer.get("/v1/me/returns?status=closed").await;
+    let closed_item = listed(&r.body);
+    assert_eq!(closed_item.len(), 1, "{}", r.text);
+    assert_eq!(closed_item[0]["refunded"]["amount"], worth, "{}", r.text);
+    assert_eq!(closed_item[0]["lines"][0]["refunded"]["amount"], worth);
     // Two of its three units came back: the vendor's part and the order are partially
     // returned.
     let o = crate::shipping::order_reaches(&customer, &order_no, "partially_returned").await;
@@ -360,6 +439,35 @@ async fn a_declined_return_tells_the_customer_why_and_a_cancelled_one_frees_its_
     assert_eq!(r.status, 409, "{}", r.text);
     let r = customer.post(&path, ask(3)).await;
     assert_eq!(r.status, 201, "{}", r.text);
+    let third = r.body["rma_no"].as_str().unwrap().to_string();
+
+    // The customer pages through their three returns, newest first.
+    let mut seen = Vec::new();
+    let mut next = String::from("/v1/me/returns?limit=1");
+    loop {
+        let r = customer.get(&next).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let items = r.body["items"].as_array().unwrap();
+        assert!(items.len() <= 1, "{}", r.text);
+        seen.extend(items.iter().map(|i| {
+            (
+                i["rma_no"].as_str().unwrap().to_string(),
+                i["status"].as_str().unwrap().to_string(),
+            )
+        }));
+        match r.body["next_cursor"].as_str() {
+            Some(c) => next = format!("/v1/me/returns?limit=1&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            (third, "requested".to_string()),
+            (cancelled.clone(), "cancelled".to_string()),
+            (declined.clone(), "declined".to_string()),
+        ],
+    );
 
     let mails = settled_mails_to(&email, Duration::from_secs(2)).await;
     let told: Vec<_> = mails
@@ -368,4 +476,152 @@ async fn a_declined_return_tells_the_customer_why_and_a_cancelled_one_frees_its_
         .collect();
     assert_eq!(told.len(), 1, "{mails:?}");
     assert!(told[0].1.contains("worn, the tags are off"), "{mails:?}");
+}
+
+#[tokio::test]
+async fn an_undecided_return_reminds_the_vendor_then_asks_staff_and_one_never_sent_expires() {
+    use souk_contracts::returns::{
+        ReturnClient, ReturnInput, ReturnLineRequest, ReturnSettings, Submitted, workflow_id,
+    };
+    use souk_domain::returns::{ReturnReason, rma_no};
+    use temporalio_client::{WorkflowIdConflictPolicy, WorkflowUpdateWithStartOptions};
+
+    let Delivered {
+        sku,
+        vendor_email,
+        email,
+        customer,
+        order_no,
+        ..
+    } = delivered().await;
+    let customer_id = customer.get("/v1/me").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The policy's durations in seconds: two to decide, two more before staff are asked,
+    // three to send it back.
+    let rma = rma_no(uuid::Uuid::new_v4().as_u64_pair().0);
+    let input = ReturnInput {
+        rma_no: rma.clone(),
+        order_no: order_no.clone(),
+        actor: format!("user:{customer_id}"),
+        customer_id,
+        lines: vec![ReturnLineRequest {
+            sku: souk_domain::Sku::parse(&sku).unwrap(),
+            quantity: 2,
+            reason: ReturnReason::ChangedMind,
+            note: None,
+        }],
+        settings: ReturnSettings {
+            decision_sla_seconds: 2,
+            escalate_after_seconds: 2,
+            send_by_seconds: 3,
+            ..ReturnSettings::default()
+        },
+    };
+    let client = ReturnClient::new(app().temporal().await);
+    let options = WorkflowUpdateWithStartOptions::new(
+        souk_contracts::queues::workflows(&app().task_queue_prefix),
+        workflow_id(&rma),
+        WorkflowIdConflictPolicy::Fail,
+    )
+    .build();
+    let submitted = client
+        .start(input, options)
+        .await
+        .expect("started")
+        .get_result(temporalio_client::RpcOptions::default())
+        .await
+        .expect("answered");
+    assert!(
+        matches!(submitted, Submitted::Opened { .. }),
+        "{submitted:?}"
+    );
+
+    // Not decided within 2 s: the vendor is reminded, once.
+    let reminders = settled_mails_to(&vendor_email, Duration::from_secs(3)).await;
+    assert_eq!(reminders.len(), 1, "{reminders:?}");
+    assert!(
+        reminders[0].0.contains(&rma) && reminders[0].0.contains("waiting for your decision"),
+        "{reminders:?}"
+    );
+    assert!(
+        reminders[0].1.contains("2 seconds ago"),
+        "{}",
+        reminders[0].1
+    );
+
+    // 2 s later still: staff are asked, and find it among the returns waiting for them.
+    let staff = Http::new().with_token(&app().operator_token);
+    let waiting = format!("/v1/admin/returns?escalated=true&status=requested&order_no={order_no}");
+    eventually(Duration::from_secs(15), "the return escalated", || async {
+        let r = staff.get(&waiting).await;
+        let items = r.body["items"].as_array()?;
+        (items.len() == 1 && items[0]["rma_no"] == rma.as_str()).then_some(())
+    })
+    .await;
+    let r = staff.get(&format!("/v1/admin/returns/{rma}")).await;
+    assert_eq!(r.body["escalated"], true, "{}", r.text);
+
+    // Staff approve it; it is never sent back: 3 s later it expires and the customer is told.
+    let r = staff
+        .post(&format!("/v1/admin/returns/{rma}/approve"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let expired = return_reaches(&customer, &rma, "expired").await;
+    assert_eq!(expired["refunded"], serde_json::Value::Null, "{expired}");
+    let r = customer
+        .post(&format!("/v1/me/returns/{rma}/cancel"), json!({}))
+        .await;
+    assert_eq!(
+        r.status, 409,
+        "an expired return takes no actions: {}",
+        r.text
+    );
+    let r = staff.get(&waiting).await;
+    assert_eq!(r.body["items"], json!([]), "no longer waiting: {}", r.text);
+    let mails = settled_mails_to(&email, Duration::from_secs(2)).await;
+    let about = |what: &str| {
+        mails
+            .iter()
+            .filter(|(s, _)| s.contains(&rma) && s.contains(what))
+            .count()
+    };
+    assert_eq!((about("approved"), about("expired")), (1, 1), "{mails:?}");
+    assert!(
+        mails
+            .iter()
+            .any(|(s, t)| s.contains("expired") && t.contains("within 3 seconds")),
+        "{mails:?}"
+    );
+    // Who did what is in the return's history: the SLA's note, staff's approval, the expiry.
+    let history: Vec<(String, String)> = sqlx::query_as(
+        "SELECT h.event, h.actor FROM returns.history h JOIN returns.returns r ON r.id = h.return_id
+         WHERE r.rma_no = $1 ORDER BY h.id",
+    )
+    .bind(&rma)
+    .fetch_all(&app().db().await)
+    .await
+    .unwrap();
+    let events: Vec<&str> = history.iter().map(|(e, _)| e.as_str()).collect();
+    for (event, actor) in [
+        ("reminded", "system:decision_sla"),
+        ("escalated", "system:decision_sla"),
+        ("expired", "system:send_by"),
+    ] {
+        assert!(
+            history.iter().any(|(e, a)| e == event && a == actor),
+            "{event} by {actor}: {history:?}"
+        );
+    }
+    assert!(events.contains(&"approved"), "{history:?}");
+
+    // Its units are free again: all three may be asked back.
+    let r = customer
+        .post(
+            &format!("/v1/me/orders/{order_no}/returns"),
+            json!({"lines": [{"sku": sku, "quantity": 3, "reason": "changed_mind"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
 }

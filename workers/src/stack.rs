@@ -223,6 +223,7 @@ pub fn api_settings(cfg: &Config) -> anyhow::Result<Settings> {
             auth: url("auth")?,
             users: url("users")?,
             shipping: url("shipping")?,
+            returns: url("returns")?,
         },
         checkout: souk_api::CheckoutSettings {
             reservation_ttl_seconds: cfg.checkout.reservation_ttl_seconds,

@@ -83,10 +83,12 @@ impl Domain for ReturnsDomain {
     }
 
     async fn serve(&self, _env: &Env, pool: PgPool) -> anyhow::Result<Served> {
-        Ok(Served {
-            steps: Some(Arc::new(ReturnSteps { pool })),
-            ..Served::default()
-        })
+        let mut served = Served::default();
+        served
+            .routes
+            .add_service(crate::grpc::Returns::new(pool.clone()).into_server());
+        served.steps = Some(Arc::new(ReturnSteps { pool }));
+        Ok(served)
     }
 
     fn step_forwarders(

@@ -12,6 +12,7 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/re
 
 pub mod activities;
 pub mod domain;
+pub mod grpc;
 pub mod store;
 
 #[cfg(test)]

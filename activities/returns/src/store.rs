@@ -527,3 +527,109 @@ pub async fn record_refund(pool: &PgPool, ctx: &Ctx, r: &RecordReturnRefund) -> 
     tx.commit().await?;
     Ok(())
 }
+
+/// Which returns a list shows: a customer's, a vendor's or everyone's, in a status, of an
+/// order, escalated to staff or not.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub customer_id: Option<String>,
+    pub vendor_id: Option<Uuid>,
+    pub status: Option<ReturnStatus>,
+    pub order_no: Option<String>,
+    pub escalated: Option<bool>,
+}
+
+/// A return as a list shows it.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub id: Uuid,
+    pub rma_no: String,
+    pub order_no: String,
+    pub vendor_id: Uuid,
+    pub customer_id: String,
+    pub status: ReturnStatus,
+    pub escalated: bool,
+    pub currency: Currency,
+    pub refunded: Option<i64>,
+    pub lines: Vec<SummaryLine>,
+    pub created_at: chrono::DateTime<Utc>,
+    pub updated_at: chrono::DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SummaryLine {
+    pub sku: String,
+    pub title: String,
+    pub quantity: i32,
+    pub reason: String,
+    pub refunded: Option<i64>,
+}
+
+/// Returns by `filter`, newest first, `limit` after `after`.
+pub async fn list(
+    pool: &PgPool,
+    filter: &ListFilter,
+    after: Option<souk_domain::cursor::TimeCursor>,
+    limit: i64,
+) -> Result<Vec<Summary>, Error> {
+    let rows = sqlx::query!(
+        "SELECT id, rma_no, order_no, vendor_id, customer_id, status, escalated, currency,
+                refunded, created_at, updated_at
+         FROM returns.returns
+         WHERE ($1::text IS NULL OR customer_id = $1)
+           AND ($2::uuid IS NULL OR vendor_id = $2)
+           AND ($3::text IS NULL OR status = $3)
+           AND ($4::text IS NULL OR order_no = $4)
+           AND ($5::boolean IS NULL OR escalated = $5)
+           AND ($6::timestamptz IS NULL OR (created_at, id) < ($6, $7::uuid))
+         ORDER BY created_at DESC, id DESC
+         LIMIT $8",
+        filter.customer_id.as_deref(),
+        filter.vendor_id,
+        filter.status.map(ReturnStatus::as_str),
+        filter.order_no.as_deref(),
+        filter.escalated,
+        after.as_ref().map(|c| c.created_at),
+        after.as_ref().map(|c| c.id),
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut lines: BTreeMap<Uuid, Vec<SummaryLine>> = BTreeMap::new();
+    for l in sqlx::query!(
+        "SELECT return_id, sku, title, quantity, reason, refunded
+         FROM returns.return_lines WHERE return_id = ANY($1) ORDER BY return_id, sku",
+        &ids
+    )
+    .fetch_all(pool)
+    .await?
+    {
+        lines.entry(l.return_id).or_default().push(SummaryLine {
+            sku: l.sku,
+            title: l.title,
+            quantity: l.quantity,
+            reason: l.reason,
+            refunded: l.refunded,
+        });
+    }
+    rows.into_iter()
+        .map(|r| {
+            Ok(Summary {
+                lines: lines.remove(&r.id).unwrap_or_default(),
+                id: r.id,
+                rma_no: r.rma_no,
+                order_no: r.order_no,
+                vendor_id: r.vendor_id,
+                customer_id: r.customer_id,
+                status: parse_status(&r.status)?,
+                escalated: r.escalated,
+                currency: Currency::parse(&r.currency)
+                    .map_err(|e| Error::Invalid(format!("the return's currency: {e}")))?,
+                refunded: r.refunded,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            })
+        })
+        .collect()
+}

@@ -15,6 +15,7 @@ use souk_contracts::returns::{
     ReturnView, Submitted, initial_search_attributes, workflow_id,
 };
 use souk_domain::returns::{Counted, ReturnReason, ReturnStatus, is_rma_no, rma_no};
+use souk_proto::returns::v1 as returns_pb;
 use temporalio_client::errors::{
     WorkflowQueryError, WorkflowStartError, WorkflowUpdateError, WorkflowUpdateWithStartError,
 };
@@ -22,26 +23,28 @@ use temporalio_client::{
     WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowUpdateWithStartOptions,
 };
 use temporalio_common::search_attributes::SearchAttributes;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::vendor::{VendorScope, other_vendors};
 use crate::dto::Money;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{self, Caller, Path};
+use crate::extract::{self, Caller, Path, Query};
 use crate::identity::Principal;
 use crate::state::AppState;
 
 pub fn me_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(request_return))
+        .routes(routes!(my_returns))
         .routes(routes!(my_return))
         .routes(routes!(cancel_return))
 }
 
 pub fn vendor_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(vendor_returns))
         .routes(routes!(vendor_approve))
         .routes(routes!(vendor_decline))
         .routes(routes!(vendor_receive))
@@ -49,6 +52,7 @@ pub fn vendor_router() -> OpenApiRouter<AppState> {
 
 pub fn admin_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(admin_returns))
         .routes(routes!(admin_return))
         .routes(routes!(admin_approve))
         .routes(routes!(admin_decline))
@@ -780,4 +784,230 @@ async fn admin_receive(
     receive_as(&s, &caller, Acting::Staff(&p), &rma, body)
         .await
         .map(Json)
+}
+
+/// `?status=&limit=&cursor=` of the customer's and the vendor's lists of returns.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReturnsQuery {
+    /// Only returns in this status.
+    #[param(value_type = Option<ReturnState>)]
+    pub status: Option<ReturnStatus>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Staff's list of returns: every vendor's, narrowed by status, order, vendor, or whether
+/// staff were asked to decide.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AdminReturnsQuery {
+    /// Only returns in this status.
+    #[param(value_type = Option<ReturnState>)]
+    pub status: Option<ReturnStatus>,
+    /// Only the returns of this order.
+    #[param(value_type = Option<String>, pattern = "^SK-[0-9]{6,19}$")]
+    pub order_no: Option<String>,
+    /// Only this vendor's returns.
+    pub vendor_id: Option<uuid::Uuid>,
+    /// `true`: only the returns the vendor did not decide in time, which staff are asked to
+    /// (with `status=requested`, the ones still waiting); `false`: only the others.
+    pub escalated: Option<bool>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReturnSummaryLine {
+    pub sku: String,
+    pub title: String,
+    pub quantity: i32,
+    pub reason: Reason,
+    /// What the line was refunded, once refunded.
+    pub refunded: Option<Money>,
+}
+
+/// A return as a list shows it (its page, `GET .../returns/{rma_no}`, has the counts and
+/// notes).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReturnSummary {
+    pub rma_no: String,
+    pub order_no: String,
+    pub vendor_id: String,
+    pub status: ReturnState,
+    /// Staff are asked to decide: the vendor did not in time.
+    pub escalated: bool,
+    pub lines: Vec<ReturnSummaryLine>,
+    pub refunded: Option<Money>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReturnPage {
+    pub items: Vec<ReturnSummary>,
+    /// Pass as `cursor` for the next page; none on the last.
+    pub next_cursor: Option<String>,
+}
+
+fn summary_dto(r: returns_pb::ReturnSummary) -> ApiResult<ReturnSummary> {
+    let bad = |what: &str| {
+        tracing::error!(
+            what,
+            "the returns service answered a return Souk cannot read"
+        );
+        ApiError::unavailable(
+            "service_unavailable",
+            "the returns could not be read; try again shortly",
+        )
+    };
+    let status = ReturnStatus::parse(&r.status).ok_or_else(|| bad("status"))?;
+    let lines = r
+        .lines
+        .into_iter()
+        .map(|l| {
+            Ok(ReturnSummaryLine {
+                reason: ReturnReason::parse(&l.reason)
+                    .map(reason_of)
+                    .ok_or_else(|| bad("reason"))?,
+                sku: l.sku,
+                title: l.title,
+                quantity: l.quantity,
+                refunded: l.refunded.map(Money::from),
+            })
+        })
+        .collect::<ApiResult<_>>()?;
+    Ok(ReturnSummary {
+        rma_no: r.rma_no,
+        order_no: r.order_no,
+        vendor_id: r.vendor_id,
+        status: state_of(status),
+        escalated: r.escalated,
+        lines,
+        refunded: r.refunded.map(Money::from),
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+/// One page of returns, as the returns domain lists them.
+async fn list(
+    s: &AppState,
+    caller: &Caller,
+    limit: Option<u32>,
+    request: returns_pb::ListReturnsRequest,
+) -> ApiResult<ReturnPage> {
+    let limit = extract::PageQuery {
+        limit,
+        cursor: None,
+    }
+    .limit()?;
+    let page = s
+        .returns
+        .clone()
+        .list_returns(caller.request(returns_pb::ListReturnsRequest {
+            limit,
+            cursor: request.cursor.filter(|c| !c.is_empty()),
+            ..request
+        }))
+        .await
+        .map_err(|e| ApiError::from_status("returns", e))?
+        .into_inner();
+    Ok(ReturnPage {
+        items: page
+            .items
+            .into_iter()
+            .map(summary_dto)
+            .collect::<ApiResult<_>>()?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// The caller's returns, newest first.
+#[utoipa::path(get, path = "/v1/me/returns", tag = "returns", params(ReturnsQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = ReturnPage),
+        (status = 400, description = "invalid_limit, invalid_cursor, invalid_query", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 503, description = "service_unavailable", body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn my_returns(
+    State(s): State<AppState>,
+    caller: Caller,
+    p: Principal,
+    Query(q): Query<ReturnsQuery>,
+) -> ApiResult<Json<ReturnPage>> {
+    let request = returns_pb::ListReturnsRequest {
+        customer_id: Some(p.user_id().to_string()),
+        status: q.status.map(|st| st.as_str().to_string()),
+        cursor: q.cursor,
+        ..Default::default()
+    };
+    list(&s, &caller, q.limit, request).await.map(Json)
+}
+
+/// The vendor's returns, newest first.
+#[utoipa::path(get, path = "/v1/vendor/returns", tag = "vendor", params(ReturnsQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = ReturnPage),
+        (status = 400, description = "invalid_limit, invalid_cursor, invalid_query", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "not a vendor admin", body = ErrorBody),
+        (status = 503, description = "service_unavailable", body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn vendor_returns(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: VendorScope,
+    Query(q): Query<ReturnsQuery>,
+) -> ApiResult<Json<ReturnPage>> {
+    let request = returns_pb::ListReturnsRequest {
+        vendor_id: Some(scope.vendor_id.clone()),
+        status: q.status.map(|st| st.as_str().to_string()),
+        cursor: q.cursor,
+        ..Default::default()
+    };
+    list(&s, &caller, q.limit, request).await.map(Json)
+}
+
+/// Every return, newest first; `?escalated=true&status=requested` lists the ones waiting for
+/// staff to decide.
+#[utoipa::path(get, path = "/v1/admin/returns", tag = "admin", params(AdminReturnsQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = ReturnPage),
+        (status = 400, description = "invalid_limit, invalid_cursor, invalid_query (an order number that is not one)", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 503, description = "service_unavailable", body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn admin_returns(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AdminReturnsQuery>,
+) -> ApiResult<Json<ReturnPage>> {
+    if let Some(no) = &q.order_no
+        && !souk_domain::order::is_order_no(no)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("`{no}` is not an order number"),
+        ));
+    }
+    let request = returns_pb::ListReturnsRequest {
+        vendor_id: q.vendor_id.map(|v| v.to_string()),
+        status: q.status.map(|st| st.as_str().to_string()),
+        order_no: q.order_no,
+        escalated: q.escalated,
+        cursor: q.cursor,
+        ..Default::default()
+    };
+    list(&s, &caller, q.limit, request).await.map(Json)
 }
