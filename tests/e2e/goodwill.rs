@@ -10,12 +10,17 @@ use serde_json::json;
 use souk_domain::refund::{LinePaid, LineRefunds, shipping_shares};
 use souk_tests::{Http, app, unique};
 
+use souk_domain::shipment::ShipmentStatus;
+use souk_tests::shipments::at;
+
 use crate::checkout_support::{at_provider, bought, payment, settled_mails_to, two_vendors};
+use crate::shipping::{order_reaches, pack_and_label};
 
 #[tokio::test]
 async fn staff_refund_within_what_is_left_once_per_key_and_audited() {
     let db = app().db().await;
     let (a, _, _) = two_vendors(&db).await;
+    souk_tests::fixtures::vendor(&db, a.vendor_id, "Mugs & Co").await;
     let (email, customer) = souk_tests::account(&["customer"], None).await;
     let sku = a.skus[0].clone();
     let (checkout_id, order_no) = bought(&customer, &[(sku.as_str(), 3)], &email).await;
@@ -87,9 +92,9 @@ async fn staff_refund_within_what_is_left_once_per_key_and_audited() {
             "not_in_order",
         ),
         (
-            json!({"lines": [{"sku": sku, "quantity": 4}], "reason": "x"}),
+            json!({"lines": [{"sku": sku, "quantity": 1}], "reason": "x"}),
             422,
-            "exceeds_refundable",
+            "not_delivered",
         ),
     ] {
         let r = staff.post_idempotent(&path, &unique(), body.clone()).await;
@@ -104,6 +109,25 @@ async fn staff_refund_within_what_is_left_once_per_key_and_audited() {
         .await;
     assert_eq!((r.status, r.code()), (404, "order_not_found"), "{}", r.text);
     assert_eq!(at_provider(&db, &checkout_id, "refund").await.effects, 0);
+
+    // Delivered: units the customer keeps may be refunded, never more than were bought.
+    let (_, vendor) = souk_tests::account(&["vendor_admin"], Some(a.vendor_id)).await;
+    let (_, code) = pack_and_label(&vendor, &order_no).await;
+    souk_tests::shipments::scan(&code, ShipmentStatus::Delivered, at(0)).await;
+    order_reaches(&customer, &order_no, "delivered").await;
+    let r = staff
+        .post_idempotent(
+            &path,
+            &unique(),
+            json!({"lines": [{"sku": sku, "quantity": 4}], "reason": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (422, "exceeds_refundable"),
+        "{}",
+        r.text
+    );
 
     // One unit the customer keeps, asked ten times at once with one key: one refund of what
     // the rule says it is worth.
@@ -196,9 +220,9 @@ async fn staff_refund_within_what_is_left_once_per_key_and_audited() {
         .collect();
     assert_eq!(told.len(), 2, "{mails:?}");
     assert!(told.iter().all(|(_, t)| !t.contains("gesture")), "{told:?}");
-    // Ten requests with one key and one with the rest were made; the orders domain's
-    // refusals (four above, nine of the ten, the last one) are audited as failed, and the
-    // unknown order's; requests refused for their shape never reach the workflow.
+    // Every request staff made is audited: ten with one key and one with the rest were made
+    // (ok); the one without a key, the eight refused above, the one for too many units, the
+    // reused key, nine of the ten and the last one failed; and the unknown order's.
     let audited = |order_no: String| async move {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT outcome, details->>'reason' FROM auth.audit_log
@@ -213,7 +237,7 @@ async fn staff_refund_within_what_is_left_once_per_key_and_audited() {
         (ok, failed)
     };
     souk_tests::eventually(Duration::from_secs(10), "the audit entries", || async {
-        (audited(order_no.clone()).await == (11, 14)).then_some(())
+        (audited(order_no.clone()).await == (11, 21)).then_some(())
     })
     .await;
     souk_tests::eventually(
@@ -222,4 +246,123 @@ async fn staff_refund_within_what_is_left_once_per_key_and_audited() {
         || async { (audited("SK-999999999".into()).await.1 >= 1).then_some(()) },
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_refund_the_provider_refuses_takes_nothing_from_what_is_left() {
+    let db = app().db().await;
+    let (a, _, _) = two_vendors(&db).await;
+    let (email, customer) = souk_tests::account(&["customer"], None).await;
+    let (checkout_id, order_no) = bought(&customer, &[(a.skus[0].as_str(), 2)], &email).await;
+    let total: i64 = sqlx::query_scalar("SELECT total FROM orders.orders WHERE order_no = $1")
+        .bind(&order_no)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    // Refunded in full at the provider's dashboard, outside Souk: the provider refuses more.
+    let intent = |refunded: &'static str| {
+        let (db, checkout_id) = (db.clone(), checkout_id.clone());
+        async move {
+            sqlx::query(&format!(
+                "UPDATE payments.sandbox_intents SET refunded_amount = {refunded}
+                 WHERE id = (SELECT provider_payment_id FROM payments.payments
+                             WHERE checkout_id = $1 AND attempt = 1)"
+            ))
+            .bind(&checkout_id)
+            .execute(&db)
+            .await
+            .unwrap();
+        }
+    };
+    intent("captured_amount").await;
+    let staff = Http::new().with_token(&app().operator_token);
+    let path = format!("/v1/admin/orders/{order_no}/refunds");
+    let all = json!({"amount": {"amount": total, "currency": "USD"}, "reason": "never arrived"});
+    let r = staff.post_idempotent(&path, &unique(), all.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = if r.body["status"] == "refunding" {
+        let id = r.body["refund_id"].as_str().unwrap().to_string();
+        souk_tests::eventually(Duration::from_secs(30), "the provider's answer", || async {
+            let r = staff.get(&format!("{path}/{id}")).await;
+            (r.body["status"] != "refunding").then_some(r)
+        })
+        .await
+    } else {
+        r
+    };
+    assert_eq!(r.body["status"], "failed", "{}", r.text);
+    assert!(
+        r.body["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.contains("charge_already_refunded") && p.contains("left to refund")),
+        "{}",
+        r.text
+    );
+    // Nothing is counted as refunded; the order's timeline says so.
+    let refunded: i64 = sqlx::query_scalar(
+        "SELECT sum(l.refunded_amount)::bigint FROM orders.order_lines l
+         JOIN orders.orders o ON o.id = l.order_id WHERE o.order_no = $1",
+    )
+    .bind(&order_no)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(refunded, 0);
+    let o = staff.get(&format!("/v1/admin/orders/{order_no}")).await;
+    assert_eq!(o.body["payment_status"], "captured", "{}", o.text);
+    let events: Vec<&str> = o.body["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["event"].as_str())
+        .collect();
+    assert!(events.contains(&"refund_released"), "{events:?}");
+    assert_eq!(at_provider(&db, &checkout_id, "refund").await.effects, 0);
+
+    // The provider takes refunds again: the whole amount may be refunded, once.
+    intent("0").await;
+    let r = staff.post_idempotent(&path, &unique(), all.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["amount"]["amount"], total, "{}", r.text);
+    souk_tests::eventually(Duration::from_secs(30), "the refund", || async {
+        let (_, _, _, refunded) = payment(&db, &checkout_id, 1).await?;
+        (refunded == total).then_some(())
+    })
+    .await;
+    let r = staff
+        .post_idempotent(
+            &path,
+            &unique(),
+            json!({"amount": {"amount": 1, "currency": "USD"}, "reason": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (422, "exceeds_refundable"),
+        "{}",
+        r.text
+    );
+    // The failed request is audited as failed, the refund as ok.
+    let mut rows = souk_tests::eventually(Duration::from_secs(10), "the audit entries", || async {
+        let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT outcome, details->>'status', details->>'code' FROM auth.audit_log
+             WHERE event = 'order.goodwill_refund' AND details->>'order_no' = $1",
+        )
+        .bind(&order_no)
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        (rows.len() == 3).then_some(rows)
+    })
+    .await;
+    rows.sort();
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        rows,
+        [
+            (s("failed").unwrap(), None, s("exceeds_refundable")),
+            (s("failed").unwrap(), s("failed"), None),
+            (s("ok").unwrap(), s("refunded"), None),
+        ]
+    );
 }

@@ -81,9 +81,13 @@ async fn recorded_histories_replay_without_nondeterminism() {
         // A return approved by its vendor, received, refunded and restocked; a declined one.
         "return_refunded.json",
         "return_declined.json",
-        // A goodwill refund of a unit, refunded and mailed; one refused for more than is left.
+        // A goodwill refund of an amount, refunded and mailed; one refused for more than is
+        // left; one the provider refused, released; and a unit refunded before the
+        // `release_refused` patch.
         "goodwill_refunded.json",
         "goodwill_refused.json",
+        "goodwill_failed.json",
+        "goodwill_refunded_before_release.json",
         // The same branches recorded before the `reservation-lease` patch.
         "checkout_completed_before_reservation_lease.json",
         "checkout_compensated_before_reservation_lease.json",

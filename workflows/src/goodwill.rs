@@ -5,17 +5,20 @@
 //! per workflow id (or refuses it: the `recorded` update, sent with the start, answers which)
 //! → the payments domain refunds the amount once (its key is the order's refund sequence for
 //! this workflow) → the order's payment status follows → the customer is told what was
-//! refunded per line. A refund the provider refuses is owed: support sees it in `problems`.
+//! refunded per line. A refund the provider refuses is `failed`: the orders domain gives its
+//! lines back what it took, so it can be made again; support sees why in `problems`.
 //! Support finds these refunds by `OrderNo`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use souk_contracts::checkout::ORDER_NO;
+use souk_contracts::failures;
 use souk_contracts::goodwill::{GoodwillInput, GoodwillStatus, GoodwillView, Refusal};
 use souk_contracts::notifications::{self, SendMail, SendMessage};
 use souk_contracts::orders::{
-    Goodwill, GoodwillRefund, LinesRefunded, Payment, RecordPayment, RefundGoodwill,
+    Goodwill, GoodwillRefund, LinesRefunded, Payment, RecordPayment, RefundGoodwill, Release,
+    ReleaseRefund,
 };
 use souk_contracts::payments::{self, Refund, RefundPayment};
 use souk_domain::order::PaymentStatus;
@@ -23,7 +26,7 @@ use temporalio_common::ActivityCloseTimeouts;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{WorkflowContext, WorkflowContextView, WorkflowResult};
 
-use crate::options;
+use crate::{options, text};
 
 pub use souk_contracts::goodwill::{WORKFLOW_TYPE, workflow_id};
 
@@ -56,10 +59,15 @@ fn refuse(ctx: &WorkflowContext<GoodwillRefundWorkflow>, code: &str, message: St
     });
 }
 
+/// From this change on, a refund the provider refuses gives its lines back what it took
+/// (`orders.release_refund`), and a refund whose payment status was not recorded is still
+/// mailed. Histories from before it replay as they ran.
+pub const RELEASE_PATCH: &str = "release_refused";
+
 /// What went wrong paying back.
 enum NotPaid {
-    /// The provider refused the refund: it is owed.
-    Owed(String),
+    /// The provider refused the refund (why).
+    Refused(String),
     /// Refunded, but the order's payment status did not follow.
     Unrecorded(String),
 }
@@ -82,12 +90,7 @@ async fn pay_back(
         options::on(ctx, payments::QUEUE, Duration::from_secs(60)),
     )
     .await
-    .map_err(|e| {
-        NotPaid::Owed(format!(
-            "the refund of {} failed; it is owed: {e}",
-            refund.amount
-        ))
-    })?;
+    .map_err(|e| NotPaid::Refused(text::failure(&e).1))?;
     ctx.execute_local_activity(
         Payment,
         RecordPayment {
@@ -156,7 +159,16 @@ impl GoodwillRefundWorkflow {
                     v.lines = refund.lines.clone();
                 });
                 let reason = format!("goodwill: {}", input.reason);
-                match pay_back(ctx, &refund, &reason).await {
+                let released = ctx.patched(RELEASE_PATCH);
+                let paid = pay_back(ctx, &refund, &reason).await;
+                let paid = match paid {
+                    Err(NotPaid::Unrecorded(e)) if released => {
+                        update(ctx, |v| v.problems.push(e));
+                        Ok(())
+                    }
+                    other => other,
+                };
+                match paid {
                     Ok(()) => {
                         update(ctx, |v| v.status = GoodwillStatus::Refunded);
                         let lines = refund
@@ -198,9 +210,41 @@ impl GoodwillRefundWorkflow {
                             });
                         }
                     }
-                    Err(NotPaid::Owed(e)) => update(ctx, |v| {
+                    Err(NotPaid::Refused(e)) if released => {
+                        let gave_back = ctx
+                            .execute_local_activity(
+                                Release,
+                                ReleaseRefund {
+                                    order_no: input.order_no.clone(),
+                                    refund_key: ctx.workflow_id().to_string(),
+                                    reason: format!("the provider refused it: {e}"),
+                                    actor: "system:goodwill_refund".into(),
+                                },
+                                options::local(None, false),
+                            )
+                            .await;
+                        let amount = refund.amount;
+                        update(ctx, |v| match gave_back {
+                            Ok(()) => {
+                                v.status = GoodwillStatus::Failed;
+                                v.problems.push(format!(
+                                    "the provider refused the refund of {amount}: {e}; nothing was refunded, and it is left to refund"
+                                ));
+                            }
+                            Err(r) => {
+                                v.status = GoodwillStatus::Owed;
+                                v.problems.push(format!(
+                                    "the provider refused the refund of {amount}: {e}; the order still counts it as refunded: {r}"
+                                ));
+                            }
+                        });
+                    }
+                    Err(NotPaid::Refused(e)) => update(ctx, |v| {
                         v.status = GoodwillStatus::Owed;
-                        v.problems.push(e);
+                        v.problems.push(format!(
+                            "the refund of {} failed; it is owed: {e}",
+                            refund.amount
+                        ));
                     }),
                     Err(NotPaid::Unrecorded(e)) => update(ctx, |v| {
                         v.status = GoodwillStatus::Refunded;
@@ -210,11 +254,10 @@ impl GoodwillRefundWorkflow {
             }
             Ok(Goodwill::Refused { code, message }) => refuse(ctx, &code, message),
             Err(e) => {
-                let message = e.to_string();
-                let code = if message.contains("does not exist") {
-                    "order_not_found"
-                } else {
-                    "invalid_refund"
+                let (type_name, message) = text::failure(&e);
+                let code = match type_name.as_deref() {
+                    Some(failures::ORDER_NOT_FOUND) => "order_not_found",
+                    _ => "invalid_refund",
                 };
                 refuse(ctx, code, message);
             }

@@ -1,5 +1,9 @@
 //! Words for people, as the workflows' mails and notes use them.
 
+use temporalio_common::error::IncomingError;
+use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
+use temporalio_sdk::ActivityExecutionError;
+
 /// `seconds` for people: `2 days`, `48 hours`, `90 seconds`.
 pub fn span(seconds: u64) -> String {
     let (n, unit) = match seconds {
@@ -13,6 +17,32 @@ pub fn span(seconds: u64) -> String {
     } else {
         format!("{n} {unit}s")
     }
+}
+
+/// The failure type name and message of an activity failure, for people: the
+/// application failure's own words, not the SDK's wrapper around them. Remote and local activity
+/// failures nest the application failure differently, so walk the whole chain.
+pub fn failure(err: &ActivityExecutionError) -> (Option<String>, String) {
+    let mut cause = err.cause();
+    while let Some(c) = cause {
+        match c {
+            IncomingError::Application(app) => {
+                return (app.type_name().map(str::to_string), app.to_string());
+            }
+            IncomingError::Activity(inner) => cause = inner.cause(),
+            other => return (None, other.failure().message.clone()),
+        }
+    }
+    let mut failure = err.failure();
+    while let Some(f) = failure {
+        if let Some(FailureInfo::ApplicationFailureInfo(info)) = &f.failure_info
+            && !info.r#type.is_empty()
+        {
+            return (Some(info.r#type.clone()), f.message.clone());
+        }
+        failure = f.cause.as_deref();
+    }
+    (None, err.to_string())
 }
 
 #[cfg(test)]

@@ -75,8 +75,12 @@ pub enum GoodwillStatus {
     Refunded,
     /// Beyond what is left to refund, or otherwise not possible: nothing was refunded.
     Refused,
-    /// The provider refused it: it is owed, and support is told in `problems`.
+    /// The provider refused it and the lines could not be given back what it took: support
+    /// is told in `problems`.
     Owed,
+    /// The provider refused it: nothing was refunded, and what it would have taken is left to
+    /// refund (with a new key).
+    Failed,
 }
 
 impl GoodwillStatus {
@@ -87,6 +91,7 @@ impl GoodwillStatus {
             GoodwillStatus::Refunded => "refunded",
             GoodwillStatus::Refused => "refused",
             GoodwillStatus::Owed => "owed",
+            GoodwillStatus::Failed => "failed",
         }
     }
 }

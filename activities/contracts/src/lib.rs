@@ -73,6 +73,7 @@ pub mod failures {
     pub const ITEM_UNAVAILABLE: &str = "ItemUnavailable";
     pub const UNSUPPORTED_DESTINATION: &str = "UnsupportedDestination";
     pub const ORDER_CANCELLED: &str = "OrderCancelled";
+    pub const ORDER_NOT_FOUND: &str = "OrderNotFound";
     pub const CARD_DECLINED: &str = "CardDeclined";
     pub const PAYMENT_FAILED: &str = "PaymentFailed";
     pub const INVALID_RECIPIENT: &str = "InvalidRecipient";

@@ -170,8 +170,20 @@ pub struct RefundGoodwill {
     pub actor: String,
 }
 
+/// `orders.release_refund`: a goodwill refund the payment provider refused gives back to its
+/// lines what it took, so it can be refunded again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRefund {
+    pub order_no: String,
+    /// The key the refund was recorded under.
+    pub refund_key: String,
+    /// Why (the provider's answer), for the order's timeline.
+    pub reason: String,
+    pub actor: String,
+}
+
 /// What a goodwill refund comes to, or why it cannot be made (`code`: `exceeds_refundable`,
-/// `not_in_order`, `currency_mismatch`, `not_captured`).
+/// `not_in_order`, `not_delivered`, `currency_mismatch`, `not_captured`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum Goodwill {
@@ -279,6 +291,11 @@ activity!(
     /// recorded). A refund beyond the bounds is answered `Goodwill::Refused`.
     GoodwillRefund, "orders.refund_goodwill", RefundGoodwill => Goodwill
 );
+activity!(
+    /// Gives a goodwill refund's money and units back to its lines after the provider refused
+    /// it (once; again: nothing more), with a timeline entry.
+    Release, "orders.release_refund", ReleaseRefund => ()
+);
 
 activity!(
     /// The order's lines as a return is checked against them: what was delivered and when,
@@ -301,6 +318,7 @@ macro_rules! orders_steps {
             Fulfil => record_fulfilment(RecordFulfilment) -> Fulfilment,
             GiveBack => refund_lines(RefundLines) -> LinesRefunded,
             GoodwillRefund => refund_goodwill(RefundGoodwill) -> Goodwill,
+            Release => release_refund(ReleaseRefund) -> (),
             Returnable => returnable(ReturnableOf) -> ReturnableOrder,
         }
     };

@@ -3,7 +3,7 @@
 use souk_contracts::orders::{
     Cancel, CancelOrder, Create, CreateOrder, Fulfil, Fulfilment, GiveBack, Goodwill,
     GoodwillRefund, LinesRefunded, OrderRef, Payment, RecordFulfilment, RecordPayment,
-    RefundGoodwill, RefundLines, Returnable, ReturnableOf, ReturnableOrder,
+    RefundGoodwill, RefundLines, Release, ReleaseRefund, Returnable, ReturnableOf, ReturnableOrder,
 };
 use sqlx::PgPool;
 
@@ -101,6 +101,17 @@ impl Step<GoodwillRefund> for OrderActivities {
             }
         }
         Ok(done)
+    }
+}
+
+#[tonic::async_trait]
+impl Step<Release> for OrderActivities {
+    async fn run(&self, ctx: &Ctx, input: ReleaseRefund) -> Result<(), StepError> {
+        store::release_refund(&self.pool, ctx, &input)
+            .await
+            .map_err(failure)?;
+        tracing::warn!(order_no = %input.order_no, key = %input.refund_key, reason = %input.reason, "goodwill refund refused by the provider: released");
+        Ok(())
     }
 }
 

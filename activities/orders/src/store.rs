@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use souk_contracts::orders::{
     CreateOrder, Fulfilment, Goodwill, LINE_REFUND_SEQUENCES, LineRefund, LineUnits, LinesRefunded,
-    OrderRef, RecordFulfilment, RefundGoodwill, RefundKind, RefundLines, ReturnableLine,
-    ReturnableOrder,
+    OrderRef, RecordFulfilment, RefundGoodwill, RefundKind, RefundLines, ReleaseRefund,
+    ReturnableLine, ReturnableOrder,
 };
 use souk_domain::Sku;
 use souk_domain::order::{
@@ -60,6 +60,7 @@ impl Described for Error {
     fn failure_type(&self) -> Option<&'static str> {
         match self {
             Error::Cancelled { .. } => Some(failures::ORDER_CANCELLED),
+            Error::NotFound(_) => Some(failures::ORDER_NOT_FOUND),
             Error::Db(_) => None,
             _ => Some(failures::INVALID_INPUT),
         }
@@ -1028,7 +1029,8 @@ pub async fn refund_lines(
 }
 
 /// After units came back: the vendor's part is returned when every unit that was not
-/// cancelled came back, partially returned otherwise; the order follows its parts.
+/// cancelled (or kept by the customer with a goodwill refund) came back, partially returned
+/// otherwise; the order follows its parts.
 async fn returned(
     tx: &mut PgConnection,
     ctx: &Ctx,
@@ -1041,7 +1043,8 @@ async fn returned(
         r#"SELECT bool_and(l.returned_quantity = l.quantity - COALESCE(c.cancelled, 0)) AS "whole!"
            FROM orders.order_lines l
            LEFT JOIN (SELECT sku, sum(quantity) AS cancelled FROM orders.line_refunds
-                      WHERE order_id = $1 AND kind = 'cancel' GROUP BY sku) c ON c.sku = l.sku
+                      WHERE order_id = $1 AND kind IN ('cancel', 'goodwill') AND released_at IS NULL
+                      GROUP BY sku) c ON c.sku = l.sku
            WHERE l.order_id = $1 AND l.vendor_id = $2"#,
         order.id,
         vendor_id
@@ -1160,6 +1163,19 @@ pub async fn refund_goodwill(
         );
     }
     let lines = refundable_lines(&mut tx, order.id, None).await?;
+    // Units the customer keeps: only of parts they have.
+    if r.amount.is_none() {
+        let skus = undelivered(&mut tx, order.id, &lines, &r.lines).await?;
+        if !skus.is_empty() {
+            return refused(
+                "not_delivered",
+                format!(
+                    "{} not delivered yet: refund an amount, or have the vendor cancel units it cannot ship",
+                    skus.join(", ")
+                ),
+            );
+        }
+    }
     let refunds = match &r.amount {
         None => match units_refund(&lines, &r.lines) {
             Ok(refunds) if !refunds.is_empty() => refunds,
@@ -1223,6 +1239,12 @@ pub async fn refund_goodwill(
                 .collect()
         }
     };
+    if refunds.iter().all(|l| l.amount == 0) {
+        return refused(
+            "exceeds_refundable",
+            "nothing is left to refund of those lines".into(),
+        );
+    }
     let done = record_refund(
         &mut tx,
         ctx,
@@ -1240,6 +1262,85 @@ pub async fn refund_goodwill(
         refund: done,
         customer_email: order.customer_email,
     })
+}
+
+/// The SKUs of `units` whose vendor's part the customer does not have yet (not delivered, or
+/// cancelled), each once.
+async fn undelivered(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    lines: &[RefundableLine],
+    units: &[LineUnits],
+) -> Result<Vec<String>, Error> {
+    let with_customer = sqlx::query_scalar!(
+        "SELECT vendor_id FROM orders.sub_orders
+         WHERE order_id = $1 AND status IN ('delivered', 'partially_returned', 'returned')",
+        order_id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut skus: Vec<String> = Vec::new();
+    for u in units {
+        if let Some(l) = lines.iter().find(|l| l.sku == u.sku.as_str())
+            && !with_customer.contains(&l.vendor_id)
+            && !skus.contains(&l.sku)
+        {
+            skus.push(l.sku.clone());
+        }
+    }
+    Ok(skus)
+}
+
+/// Gives back to its lines what a goodwill refund the payment provider refused took from
+/// them: its rows are kept, marked released, and their money and units are left to refund
+/// again; with a timeline entry and an event. Once: a released refund stays released.
+pub async fn release_refund(pool: &PgPool, ctx: &Ctx, r: &ReleaseRefund) -> Result<(), Error> {
+    let mut tx = pool.begin().await?;
+    let order = lock_for_refund(&mut tx, &r.order_no).await?;
+    let rows = sqlx::query!(
+        "UPDATE orders.line_refunds SET released_at = now()
+         WHERE order_id = $1 AND refund_key = $2 AND kind = 'goodwill' AND released_at IS NULL
+         RETURNING sku, quantity, amount",
+        order.id,
+        r.refund_key
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    for row in &rows {
+        sqlx::query!(
+            "UPDATE orders.order_lines SET refunded_quantity = refunded_quantity - $3,
+                    refunded_amount = refunded_amount - $4, updated_at = now()
+             WHERE order_id = $1 AND sku = $2",
+            order.id,
+            row.sku,
+            row.quantity,
+            row.amount
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let total = order.money(rows.iter().map(|row| row.amount).sum());
+    let note = format!(
+        "{total} was not refunded ({}): it is left to refund",
+        r.reason
+    );
+    timeline(&mut tx, order.id, "refund_released", &r.actor, Some(&note)).await?;
+    outbox::emit(
+        &mut tx,
+        &crate::SCHEMA,
+        ctx,
+        "orders.refund_released",
+        serde_json::json!({
+            "order_id": order.id, "order_no": r.order_no, "refund_key": r.refund_key,
+            "amount": total, "reason": r.reason,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Whether the order has given back everything: every unit of every line, or all it paid.

@@ -556,8 +556,19 @@ async fn goodwill_refunds_stay_within_what_each_line_has_left(pool: PgPool) {
         (eur, "currency_mismatch"),
         (g("g/x", &[], Some(100), &["Z-9"]), "not_in_order"),
         (g("g/x", &[], Some(100), &["A-1", "A-1"]), "not_in_order"),
-        (g("g/x", &[("A-1", 3)], None, &[]), "exceeds_refundable"),
+        (g("g/x", &[("A-1", 1)], None, &[]), "not_delivered"),
         (g("g/x", &[("Z-9", 1)], None, &[]), "not_in_order"),
+    ] {
+        let answer = store::refund_goodwill(&pool, &ctx, &bad).await.unwrap();
+        assert_eq!(refused_code(answer), code, "{bad:?}");
+    }
+    // Units the customer keeps once vendor A's part is delivered; B's is not yet.
+    store::record_fulfilment(&pool, &ctx, &fulfil(no, a, SubOrderStatus::Delivered))
+        .await
+        .unwrap();
+    for (bad, code) in [
+        (g("g/x", &[("A-1", 3)], None, &[]), "exceeds_refundable"),
+        (g("g/x", &[("B-1", 1)], None, &[]), "not_delivered"),
     ] {
         let answer = store::refund_goodwill(&pool, &ctx, &bad).await.unwrap();
         assert_eq!(refused_code(answer), code, "{bad:?}");
@@ -571,6 +582,32 @@ async fn goodwill_refunds_stay_within_what_each_line_has_left(pool: PgPool) {
     // left after its 4.06.
     let unit = refunding(
         store::refund_goodwill(&pool, &ctx, &g("g/2", &[("A-1", 1)], None, &[]))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(unit.amount, usd(1_239));
+    // The provider refused it: released (once), its money and unit are left to refund, and
+    // the same unit is refunded under another key.
+    let release = souk_contracts::orders::ReleaseRefund {
+        order_no: no.into(),
+        refund_key: "g/2".into(),
+        reason: "charge_disputed".into(),
+        actor: "system:goodwill_refund".into(),
+    };
+    for _ in 0..2 {
+        store::release_refund(&pool, &ctx, &release).await.unwrap();
+    }
+    let left: (i32, i64) = sqlx::query_as(
+        "SELECT refunded_quantity, refunded_amount FROM orders.order_lines l
+         JOIN orders.orders o ON o.id = l.order_id WHERE o.order_no = $1 AND l.sku = 'A-1'",
+    )
+    .bind(no)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(left, (0, 406), "only the 4.06 of the first refund");
+    let unit = refunding(
+        store::refund_goodwill(&pool, &ctx, &g("g/2b", &[("A-1", 1)], None, &[]))
             .await
             .unwrap(),
     );
@@ -609,9 +646,15 @@ async fn goodwill_refunds_stay_within_what_each_line_has_left(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(refused_code(over), "exceeds_refundable");
+    // A-2's unit is still with the customer, but its money is all refunded: nothing to give.
+    let nothing = store::refund_goodwill(&pool, &ctx, &g("g/5", &[("A-2", 1)], None, &[]))
+        .await
+        .unwrap();
+    assert_eq!(refused_code(nothing), "exceeds_refundable");
     let detail = store::by_order_no(&pool, no).await.unwrap().unwrap();
     let refunded: i64 = sqlx::query_scalar(
-        "SELECT sum(amount)::bigint FROM orders.line_refunds l JOIN orders.orders o ON o.id = l.order_id WHERE o.order_no = $1",
+        "SELECT sum(amount)::bigint FROM orders.line_refunds l JOIN orders.orders o ON o.id = l.order_id
+         WHERE o.order_no = $1 AND l.released_at IS NULL",
     )
     .bind(no)
     .fetch_one(&pool)
@@ -624,7 +667,15 @@ async fn goodwill_refunds_stay_within_what_each_line_has_left(pool: PgPool) {
             .iter()
             .filter(|t| t.event == "goodwill_refund")
             .count(),
-        3
+        4
+    );
+    assert_eq!(
+        detail
+            .timeline
+            .iter()
+            .filter(|t| t.event == "refund_released")
+            .count(),
+        1
     );
 }
 

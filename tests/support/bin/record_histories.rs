@@ -7,8 +7,9 @@
 //! delivered, a shipment whose vendor cancelled its line, a shipment whose timers fired, and
 //! a checkout that shipped from two warehouses (`record-histories shipment` records only
 //! these five); a return approved, received and refunded, and a declined one
-//! (`record-histories returns` records only these two); a goodwill refund of a unit, and one
-//! refused for asking more than is left (`record-histories goodwill`). They run on fresh stacks (the sandbox one, and one that takes cards with
+//! (`record-histories returns` records only these two); a goodwill refund of an amount, one
+//! refused for asking more than is left, and one the provider refused
+//! (`record-histories goodwill`). They run on fresh stacks (the sandbox one, and one that takes cards with
 //! Stripe and waits before capturing). Payloads are encrypted with the development key,
 //! which the replay test uses too. Run it with `./dev record-histories` after a change to a
 //! workflow that is meant to change its histories, and keep the old files too if running
@@ -269,9 +270,12 @@ async fn record_goodwill(a: &TestApp) -> anyhow::Result<()> {
     let sku = p.skus[0].as_str();
     let (_, customer) = souk_tests::account(&["customer"], None).await;
     let cart = start_cart(&customer, sku, None).await;
-    let id = checkout(&customer, &cart, "pm_card_visa").await;
-    assert_eq!(ended(&customer, &id).await, "completed");
-    let order_no = customer.get(&format!("/v1/checkouts/{id}")).await.body["order_no"]
+    let id_checkout = checkout(&customer, &cart, "pm_card_visa").await;
+    assert_eq!(ended(&customer, &id_checkout).await, "completed");
+    let order_no = customer
+        .get(&format!("/v1/checkouts/{id_checkout}"))
+        .await
+        .body["order_no"]
         .as_str()
         .expect("an order number")
         .to_string();
@@ -294,7 +298,7 @@ async fn record_goodwill(a: &TestApp) -> anyhow::Result<()> {
         .post_idempotent(
             &path,
             &unique(),
-            json!({"lines": [{"sku": sku, "quantity": 1}], "reason": "arrived late"}),
+            json!({"amount": {"amount": 100, "currency": "USD"}, "lines": [{"sku": sku}], "reason": "arrived late"}),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -306,13 +310,33 @@ async fn record_goodwill(a: &TestApp) -> anyhow::Result<()> {
         .post_idempotent(
             &path,
             &key,
-            json!({"amount": {"amount": 1, "currency": "USD"}, "reason": "more"}),
+            json!({"amount": {"amount": 1_000_000_000, "currency": "USD"}, "reason": "more"}),
         )
         .await;
     assert_eq!(r.status, 422, "{}", r.text);
     let (id, view) = ended(souk_contracts::goodwill::refund_id(&order_no, &key)).await?;
     assert_eq!(view.status.as_str(), "refused");
-    write_history::<GoodwillRefund>(a, "goodwill_refused", id).await
+    write_history::<GoodwillRefund>(a, "goodwill_refused", id).await?;
+    // Refunded in full at the provider's dashboard: the provider refuses one more.
+    sqlx::query(
+        "UPDATE payments.sandbox_intents SET refunded_amount = captured_amount
+         WHERE id = (SELECT provider_payment_id FROM payments.payments WHERE checkout_id = $1)",
+    )
+    .bind(&id_checkout)
+    .execute(&a.db().await)
+    .await?;
+    let key = unique();
+    let r = staff
+        .post_idempotent(
+            &path,
+            &key,
+            json!({"amount": {"amount": 100, "currency": "USD"}, "reason": "again"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (id, view) = ended(souk_contracts::goodwill::refund_id(&order_no, &key)).await?;
+    assert_eq!(view.status.as_str(), "failed");
+    write_history::<GoodwillRefund>(a, "goodwill_failed", id).await
 }
 
 async fn write_history<W: temporalio_common::HasWorkflowDefinition>(

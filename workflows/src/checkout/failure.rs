@@ -1,11 +1,10 @@
 //! How the checkout stops, and how an activity's failure becomes the checkout's failure code.
 
 use souk_contracts::failures;
-use temporalio_common::error::IncomingError;
-use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
 use temporalio_sdk::ActivityExecutionError;
 
 use super::{CheckoutState, Failure};
+pub(super) use crate::text::failure as describe;
 
 /// Why the forward path stopped.
 pub(super) enum Stop {
@@ -115,31 +114,6 @@ impl Codes {
             message,
         }
     }
-}
-
-/// The failure type name and message of an activity failure. Remote and local activity
-/// failures nest the application failure differently, so walk the whole chain.
-pub(super) fn describe(err: &ActivityExecutionError) -> (Option<String>, String) {
-    let mut cause = err.cause();
-    while let Some(c) = cause {
-        match c {
-            IncomingError::Application(app) => {
-                return (app.type_name().map(str::to_string), app.to_string());
-            }
-            IncomingError::Activity(inner) => cause = inner.cause(),
-            other => return (None, other.failure().message.clone()),
-        }
-    }
-    let mut failure = err.failure();
-    while let Some(f) = failure {
-        if let Some(FailureInfo::ApplicationFailureInfo(info)) = &f.failure_info
-            && !info.r#type.is_empty()
-        {
-            return (Some(info.r#type.clone()), f.message.clone());
-        }
-        failure = f.cause.as_deref();
-    }
-    (None, err.to_string())
 }
 
 #[cfg(test)]

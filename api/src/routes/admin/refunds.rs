@@ -74,14 +74,18 @@ pub struct RefundBody {
     pub reason: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundState {
     /// Recorded; the payment provider is being asked.
     Refunding,
     Refunded,
-    /// The provider refused it: it is owed, and `problems` says why.
+    /// The provider refused it and the order still counts it: owed, for support
+    /// (`problems` says why).
     Owed,
+    /// The provider refused it: nothing was refunded, and it is left to refund (with a new
+    /// key); `problems` says why.
+    Failed,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -133,6 +137,7 @@ fn answer(id: String, v: GoodwillView) -> ApiResult<Refund> {
         GoodwillStatus::Recording | GoodwillStatus::Refunding => RefundState::Refunding,
         GoodwillStatus::Refunded => RefundState::Refunded,
         GoodwillStatus::Owed => RefundState::Owed,
+        GoodwillStatus::Failed => RefundState::Failed,
     };
     let amount = v
         .amount
@@ -234,9 +239,11 @@ fn input_of(order_no: &str, body: RefundBody, actor: String) -> ApiResult<Goodwi
 /// Refunds part of an order without a return: units the customer keeps (by the refund rule:
 /// unit price less its share of the discount, plus its shares of tax and shipping), or an
 /// amount spread over the named lines (every line when none are) by what each has left. Never
-/// more than what a line has left; made once per `Idempotency-Key` (the same key with another
-/// request: 409). Answers when the provider has refunded it, or, if that takes longer, with
-/// `refunding`.
+/// more than what a line has left; units only of parts delivered to the customer. Made once
+/// per `Idempotency-Key` (the same key again answers the first request's refund; with another
+/// request: 409). Answers when the provider has refunded it (or refused it: `failed`, and
+/// nothing is taken from what is left), or, if that takes longer, with `refunding`. Every
+/// request is in the audit trail (`order.goodwill_refund`) with who, why and what came of it.
 #[utoipa::path(post, path = "/v1/admin/orders/{order_no}/refunds", tag = "admin",
     params(("order_no" = crate::params::OrderNoParam, Path), crate::params::IdempotencyKey),
     request_body = RefundBody, security(("bearer" = [])),
@@ -246,7 +253,8 @@ fn input_of(order_no: &str, body: RefundBody, actor: String) -> ApiResult<Goodwi
         (status = 403, description = "forbidden, mfa_required", body = ErrorBody),
         (status = 404, description = "order_not_found", body = ErrorBody),
         (status = 409, description = "not_captured (nothing to refund yet); idempotency_key_reused (this key was used for another request)", body = ErrorBody),
-        (status = 422, description = "invalid_body; exceeds_refundable (more than the lines have left), not_in_order (a line not in the order), currency_mismatch", body = ErrorBody),
+        (status = 422, description = "invalid_body; exceeds_refundable (more than the lines have left, or nothing left of them), not_in_order (a line not in the order, or named twice), not_delivered (units of a part the customer does not have yet), currency_mismatch, invalid_refund (the orders domain could not take the refund)", body = ErrorBody),
+        (status = 500, description = "internal: a recorded refund the workflow answered without an amount", body = ErrorBody),
         (status = 503, description = "temporal_unavailable", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(order_no = %order_no))]
 async fn refund_order(
@@ -257,18 +265,60 @@ async fn refund_order(
     Path(order_no): Path<String>,
     extract::Json(body): extract::Json<RefundBody>,
 ) -> ApiResult<(StatusCode, Json<Refund>)> {
-    let key = crate::params::idempotency_key(&headers)?;
-    if !is_order_no(&order_no) {
+    // Every request is audited with who, why and what came of it.
+    let mut details = serde_json::json!({"order_no": order_no, "reason": body.reason.trim()});
+    let done = make_refund(&s, &p, &headers, &order_no, body, &mut details).await;
+    let outcome = match &done {
+        Ok((refund, replay)) => {
+            details["status"] = serde_json::json!(refund.status);
+            details["refunded"] = serde_json::json!(refund.amount);
+            details["replay"] = serde_json::json!(replay);
+            if matches!(refund.status, RefundState::Failed | RefundState::Owed) {
+                "failed"
+            } else {
+                "ok"
+            }
+        }
+        Err(e) => {
+            details["code"] = serde_json::json!(e.code);
+            "failed"
+        }
+    };
+    audit(
+        &s,
+        &caller,
+        "order.goodwill_refund",
+        outcome,
+        Some(p.user_id()),
+        details,
+    );
+    let (refund, _) = done?;
+    tracing::info!(amount = refund.amount.amount, status = ?refund.status, "goodwill refund");
+    Ok((StatusCode::CREATED, Json(refund)))
+}
+
+/// Starts the refund's workflow (or finds the one its key started) and answers the refund,
+/// and whether this request was a replay of an earlier one.
+async fn make_refund(
+    s: &AppState,
+    p: &Principal,
+    headers: &HeaderMap,
+    order_no: &str,
+    body: RefundBody,
+    details: &mut serde_json::Value,
+) -> ApiResult<(Refund, bool)> {
+    let key = crate::params::idempotency_key(headers)?;
+    if !is_order_no(order_no) {
         return Err(ApiError::not_found("order_not_found", "no such order"));
     }
-    let input = input_of(&order_no, body, format!("user:{}", p.user_id()))?;
-    let id = workflow_id(&order_no, &key);
-    let public = refund_id(&order_no, &key);
+    let public = refund_id(order_no, &key);
+    details["refund_id"] = serde_json::json!(public);
+    let input = input_of(order_no, body, format!("user:{}", p.user_id()))?;
+    details["amount"] = serde_json::json!(input.amount);
+    details["lines"] = serde_json::json!(input.lines);
+    details["skus"] = serde_json::json!(input.skus);
+    let id = workflow_id(order_no, &key);
     let request = input.request.clone();
-    let details = serde_json::json!({
-        "order_no": order_no, "refund_id": public, "reason": input.reason,
-        "amount": input.amount, "lines": input.lines, "skus": input.skus,
-    });
     let client = GoodwillClient::new(s.temporal.client().await?);
     let options = WorkflowUpdateWithStartOptions::new(
         s.settings.workflow_queue.clone(),
@@ -277,26 +327,30 @@ async fn refund_order(
     )
     .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
     .search_attributes(SearchAttributes::new([
-        souk_contracts::checkout::ORDER_NO.value_set(order_no.clone())
+        souk_contracts::checkout::ORDER_NO.value_set(order_no.to_string())
     ]))
     // Summaries are not encrypted: no personal data in them.
     .static_summary(format!("Goodwill refund {public} of order {order_no}"))
     .build();
-    let recorded = match client.start(input, options).await {
-        Ok(update) => update
-            .get_result(temporalio_client::RpcOptions::default())
-            .await
-            .map_err(temporal_error)?,
+    let (recorded, replay) = match client.start(input, options).await {
+        Ok(update) => (
+            update
+                .get_result(temporalio_client::RpcOptions::default())
+                .await
+                .map_err(temporal_error)?,
+            false,
+        ),
         // The same key again: the first request's refund.
         Err(WorkflowUpdateWithStartError::Start(WorkflowStartError::AlreadyStarted { .. })) => {
-            match client.recorded(&id).await {
+            let view = match client.recorded(&id).await {
                 Ok(view) => view,
                 // Ended already: what it came to.
                 Err(WorkflowUpdateError::NotFound(_)) => {
                     client.result(&id).await.map_err(temporal_error)?
                 }
                 Err(e) => return Err(temporal_error(e)),
-            }
+            };
+            (view, true)
         }
         Err(e) => return Err(temporal_error(e)),
     };
@@ -307,35 +361,30 @@ async fn refund_order(
             "this Idempotency-Key was used for another refund request; use a new key for a new request",
         ));
     }
-    let outcome = if recorded.status == GoodwillStatus::Refused {
-        "failed"
-    } else {
-        "ok"
-    };
-    audit(
-        &s,
-        &caller,
-        "order.goodwill_refund",
-        outcome,
-        Some(p.user_id()),
-        details,
-    );
     // Wait a little for the provider, so the usual answer is final.
     let view = if recorded.status == GoodwillStatus::Refunding {
-        match tokio::time::timeout(ANSWER_WITHIN, client.result(&id)).await {
-            Ok(Ok(done)) => done,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "the goodwill refund's result is unknown");
-                recorded
-            }
-            Err(_) => recorded,
-        }
+        settled(&client, &id, recorded).await
     } else {
         recorded
     };
-    let refund = answer(public, view)?;
-    tracing::info!(amount = refund.amount.amount, status = ?refund.status, "goodwill refund");
-    Ok((StatusCode::CREATED, Json(refund)))
+    Ok((answer(public, view)?, replay))
+}
+
+/// The refund once the provider has answered, or as it is after [`ANSWER_WITHIN`].
+async fn settled(client: &GoodwillClient, id: &str, mut view: GoodwillView) -> GoodwillView {
+    let until = tokio::time::Instant::now() + ANSWER_WITHIN;
+    while view.status == GoodwillStatus::Refunding && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        match client.status(id).await {
+            Ok(Some(now)) => view = now,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the goodwill refund's state is unknown");
+                break;
+            }
+        }
+    }
+    view
 }
 
 /// One goodwill refund of the order.
