@@ -78,9 +78,11 @@ async fn recorded_histories_replay_without_nondeterminism() {
         "shipment_lines_cancelled_before_local_open.json",
         "shipment_late_and_unscanned_before_local_open.json",
         "shipment_delivered_before_timers.json",
-        // A return approved by its vendor, received, refunded and restocked; a declined one.
+        // A return approved by its vendor, received, refunded and restocked; a declined one;
+        // one refunded less a restocking fee (the `restocking_fee` patch).
         "return_refunded.json",
         "return_declined.json",
+        "return_restocking_fee.json",
         // A goodwill refund of an amount, refunded and mailed; one refused for more than is
         // left; one the provider refused, released; and a unit refunded before the
         // `release_refused` patch.

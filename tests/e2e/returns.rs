@@ -625,3 +625,139 @@ async fn an_undecided_return_reminds_the_vendor_then_asks_staff_and_one_never_se
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
 }
+
+#[tokio::test]
+async fn a_restocking_fee_is_kept_from_a_change_of_mind_and_staff_can_give_it_back() {
+    use souk_contracts::returns::{
+        ReturnClient, ReturnInput, ReturnLineRequest, ReturnSettings, Submitted, workflow_id,
+    };
+    use souk_domain::refund::less_fee;
+    use souk_domain::returns::{ReturnReason, rma_no};
+    use temporalio_client::{WorkflowIdConflictPolicy, WorkflowUpdateWithStartOptions};
+
+    let Delivered {
+        sku,
+        email,
+        customer,
+        checkout_id,
+        order_no,
+        ..
+    } = delivered().await;
+    let db = app().db().await;
+    let customer_id = customer.get("/v1/me").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A policy that keeps 15% of what units sent back for a change of mind are worth, and
+    // approves such returns by itself.
+    let rma = rma_no(uuid::Uuid::new_v4().as_u64_pair().0);
+    let input = ReturnInput {
+        rma_no: rma.clone(),
+        order_no: order_no.clone(),
+        actor: format!("user:{customer_id}"),
+        customer_id,
+        lines: vec![ReturnLineRequest {
+            sku: souk_domain::Sku::parse(&sku).unwrap(),
+            quantity: 3,
+            reason: ReturnReason::ChangedMind,
+            note: None,
+        }],
+        settings: ReturnSettings {
+            auto_approve_reasons: vec![ReturnReason::ChangedMind],
+            auto_approve_max_minor: i64::MAX,
+            restocking_fee_bps: 1_500,
+            ..ReturnSettings::default()
+        },
+    };
+    let client = ReturnClient::new(app().temporal().await);
+    let options = WorkflowUpdateWithStartOptions::new(
+        souk_contracts::queues::workflows(&app().task_queue_prefix),
+        workflow_id(&rma),
+        WorkflowIdConflictPolicy::Fail,
+    )
+    .build();
+    let submitted = client
+        .start(input, options)
+        .await
+        .expect("started")
+        .get_result(temporalio_client::RpcOptions::default())
+        .await
+        .expect("answered");
+    assert!(
+        matches!(submitted, Submitted::Opened { .. }),
+        "{submitted:?}"
+    );
+    return_reaches(&customer, &rma, "approved").await;
+    let warehouse: String =
+        sqlx::query_scalar("SELECT warehouse FROM inventory.stock WHERE sku = $1 LIMIT 1")
+            .bind(&sku)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    let staff = Http::new().with_token(&app().operator_token);
+    let r = staff
+        .post(
+            &format!("/v1/admin/returns/{rma}/receive"),
+            json!({"warehouse": warehouse, "lines": [{"sku": sku, "sellable": 2, "damaged": 1}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // All three units are worth the whole line; 15% of it is kept, rounded down.
+    let closed = return_reaches(&customer, &rma, "closed").await;
+    let line = line_paid(&order_no, &sku).await;
+    let worth = line.refund(LineRefunds::default(), 3).unwrap();
+    assert_eq!(worth, line.paid());
+    let kept = less_fee(worth, 1_500);
+    assert!(kept.fee > 0, "{kept:?}");
+    assert_eq!(closed["refunded"]["amount"], kept.refund, "{closed}");
+    assert_eq!(
+        closed["lines"][0]["refunded"]["amount"], kept.refund,
+        "{closed}"
+    );
+    assert_eq!(
+        closed["lines"][0]["restocking_fee"]["amount"], kept.fee,
+        "{closed}"
+    );
+    let (_, _, _, refunded) = payment(&db, &checkout_id, 1).await.unwrap();
+    assert_eq!(
+        refunded, kept.refund,
+        "the provider refunded what is paid back"
+    );
+    // Every unit came back, but the fee is kept: the order is returned, its payment only
+    // partially refunded.
+    let o = crate::shipping::order_reaches(&customer, &order_no, "returned").await;
+    assert_eq!(o["payment_status"], "partially_refunded", "{o}");
+    let mails = settled_mails_to(&email, Duration::from_secs(2)).await;
+    assert!(
+        mails.iter().any(|(s, t)| s.contains(&rma)
+            && s.contains("refunded")
+            && t.contains("less a restocking fee of")),
+        "{mails:?}"
+    );
+
+    // The fee is what is left to refund: staff give it back, and no more.
+    let path = format!("/v1/admin/orders/{order_no}/refunds");
+    let fee = json!({"amount": {"amount": kept.fee, "currency": "USD"}, "reason": "waive the restocking fee"});
+    let r = staff.post_idempotent(&path, &unique(), fee).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["refund_id"].as_str().unwrap().to_string();
+    let done = eventually(Duration::from_secs(30), "the fee given back", || async {
+        let r = staff.get(&format!("{path}/{id}")).await;
+        (r.body["status"] == "refunded").then_some(r)
+    })
+    .await;
+    assert_eq!(done.body["amount"]["amount"], kept.fee, "{}", done.text);
+    let (_, _, _, refunded) = payment(&db, &checkout_id, 1).await.unwrap();
+    assert_eq!(refunded, worth, "all of it, in the end");
+    let more = json!({"amount": {"amount": 1, "currency": "USD"}, "reason": "one more"});
+    let r = staff.post_idempotent(&path, &unique(), more).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (422, "exceeds_refundable"),
+        "{}",
+        r.text
+    );
+    let o = crate::shipping::order_reaches(&customer, &order_no, "returned").await;
+    assert_eq!(o["payment_status"], "refunded", "{o}");
+}

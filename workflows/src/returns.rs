@@ -22,8 +22,8 @@ use std::time::Duration;
 use souk_contracts::inventory::{Restock, RestockUnits};
 use souk_contracts::notifications::{self, SendMail, SendMessage};
 use souk_contracts::orders::{
-    GiveBack, LineUnits, Payment, RecordPayment, RefundKind, RefundLines, Returnable, ReturnableOf,
-    ReturnableOrder,
+    GiveBack, LineFee, LineUnits, Payment, RecordPayment, RefundKind, RefundLines, Returnable,
+    ReturnableOf, ReturnableOrder,
 };
 use souk_contracts::payments::{self, Refund, RefundPayment};
 use souk_contracts::returns::{
@@ -62,6 +62,10 @@ pub struct ReturnWorkflow {
 }
 
 /// Where the warehouse may receive a return: approved, and not yet counted.
+/// A restocking fee is kept from the refund of lines the customer changed their mind about,
+/// when the return's settings say so.
+pub const FEE_PATCH: &str = "restocking_fee";
+
 const RECEIVABLE: [ReturnStatus; 4] = [
     ReturnStatus::Approved,
     ReturnStatus::LabelIssued,
@@ -329,11 +333,13 @@ async fn decision(
     Ok(())
 }
 
-/// The counted units refunded: what the orders domain's rule says they are worth, refunded
+/// The counted units refunded: what the orders domain's rule says they are worth (less a
+/// restocking fee of `fee_bps` of lines the customer changed their mind about), refunded
 /// once through the payments domain, then recorded per line. Answers what was refunded.
 async fn refund(
     ctx: &WorkflowContext<ReturnWorkflow>,
     view: &ReturnView,
+    fee_bps: u32,
 ) -> Result<Option<Money>, String> {
     let lines: Vec<LineUnits> = view
         .lines
@@ -349,6 +355,18 @@ async fn refund(
     if lines.is_empty() {
         return Ok(None);
     }
+    let fees = if fee_bps == 0 {
+        Vec::new()
+    } else {
+        view.lines
+            .iter()
+            .filter(|l| l.reason.customers_choice() && lines.iter().any(|u| u.sku == l.sku))
+            .map(|l| LineFee {
+                sku: l.sku.clone(),
+                bps: fee_bps,
+            })
+            .collect()
+    };
     let key = format!("{}/refund", ctx.workflow_id());
     let worth = ctx
         .execute_local_activity(
@@ -361,6 +379,7 @@ async fn refund(
                 reason: format!("return {}", view.rma_no),
                 actor: "system:return".into(),
                 kind: RefundKind::Return,
+                fees,
             },
             options::local(None, false),
         )
@@ -420,11 +439,9 @@ async fn refund(
             v.status = ReturnStatus::Refunded;
             v.refunded = Some(worth.amount);
             for l in &mut v.lines {
-                l.refunded = worth
-                    .lines
-                    .iter()
-                    .find(|r| r.sku == l.sku)
-                    .map(|r| r.amount);
+                let r = worth.lines.iter().find(|r| r.sku == l.sku);
+                l.refunded = r.map(|r| r.amount);
+                l.fee = r.and_then(|r| r.fee);
             }
         }
     });
@@ -464,9 +481,12 @@ fn refunded_lines(view: &ReturnView) -> String {
         .iter()
         .map(|l| {
             let counted = l.counted.unwrap_or_default();
-            let amount = l
+            let mut amount = l
                 .refunded
                 .map_or_else(|| "nothing refunded".to_string(), |m| m.to_string());
+            if let Some(fee) = l.fee {
+                amount.push_str(&format!(" (less a restocking fee of {fee})"));
+            }
             format!(
                 "  {} × {}: {} as new, {} damaged, {} not ours, {} missing: {amount}",
                 l.quantity,
@@ -634,7 +654,13 @@ impl ReturnWorkflow {
                 .state(|s| s.view.clone())
                 .unwrap_or_else(|| unreachable!("opened"));
             let warehouse = ctx.state(|s| s.warehouse.clone()).unwrap_or_default();
-            match refund(ctx, &view).await {
+            // Returns started before the fee (whose settings have none) never ask.
+            let fee_bps = match input.settings.restocking_fee_bps {
+                0 => 0,
+                bps if ctx.patched(FEE_PATCH) => bps,
+                _ => 0,
+            };
+            match refund(ctx, &view, fee_bps).await {
                 Ok(refunded) => {
                     restock(ctx, &view, &warehouse).await;
                     if move_to(ctx, ReturnStatus::Closed, "system:return", None)

@@ -516,6 +516,7 @@ async fn refund_lines(
                 reason: r.reason.clone(),
                 actor: r.actor.clone(),
                 kind: RefundKind::Cancel,
+                fees: Vec::new(),
             },
             options::local(None, false),
         )

@@ -146,6 +146,18 @@ pub struct RefundLines {
     /// (A caller older than this field gives back units the vendor cannot ship.)
     #[serde(default)]
     pub kind: RefundKind,
+    /// Fees kept from what lines' units are worth (a return's restocking fee): none by
+    /// default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fees: Vec<LineFee>,
+}
+
+/// A fee of `bps` basis points of what a line's units given back are worth, kept from their
+/// refund by [`souk_domain::refund::less_fee`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineFee {
+    pub sku: Sku,
+    pub bps: u32,
 }
 
 /// `orders.refund_goodwill`: staff refund part of an order without a return: units of lines
@@ -202,7 +214,11 @@ pub enum Goodwill {
 pub struct LineRefund {
     pub sku: Sku,
     pub quantity: i32,
+    /// What is refunded.
     pub amount: Money,
+    /// What was kept of what the units are worth (a restocking fee), if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee: Option<Money>,
 }
 
 /// What giving the units back (or an amount without units) is worth, by

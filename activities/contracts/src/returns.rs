@@ -63,6 +63,10 @@ pub struct ReturnSettings {
     /// `auto_approve_max_minor` (minor units of the order's currency), is approved by itself.
     pub auto_approve_reasons: Vec<ReturnReason>,
     pub auto_approve_max_minor: i64,
+    /// Kept of what units sent back because the customer changed their mind are worth, in
+    /// basis points (0: none). (A return started before this field keeps none.)
+    #[serde(default)]
+    pub restocking_fee_bps: u32,
 }
 
 impl Default for ReturnSettings {
@@ -76,6 +80,7 @@ impl Default for ReturnSettings {
             send_by_seconds: 14 * 86_400,
             auto_approve_reasons: vec![ReturnReason::Damaged, ReturnReason::WrongItem],
             auto_approve_max_minor: 5_000,
+            restocking_fee_bps: 0,
         }
     }
 }
@@ -126,6 +131,9 @@ pub struct ReturnLine {
     /// What was refunded for the line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refunded: Option<Money>,
+    /// What was kept of what its units are worth: the restocking fee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee: Option<Money>,
 }
 
 /// What the `status` query answers.

@@ -16,8 +16,14 @@
 //! more than it has left; a later refund of units is capped by what its line has left, so a
 //! line never refunds more than it paid, and giving back every unit still ends exactly at what
 //! it paid.
+//!
+//! A fee kept from a refund (a restocking fee, [`less_fee`]) leaves that much of the line
+//! unrefunded: it stays in what the line has left, so staff can still give it back.
 
 use crate::quote::allocate;
+
+/// Basis points in a whole.
+pub const WHOLE_BPS: u32 = 10_000;
 
 /// What one order line paid, in minor units of the order's currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +120,24 @@ pub fn spread(amount: i64, left: &[i64]) -> Result<Vec<i64>, RefundError> {
     Ok(allocate(amount, &weights))
 }
 
+/// A refund worth `worth` less a fee of `bps` basis points of it (at most [`WHOLE_BPS`]):
+/// the fee is rounded down, and the refund and the fee add up to `worth`.
+pub fn less_fee(worth: i64, bps: u32) -> Deducted {
+    let bps = i128::from(bps.min(WHOLE_BPS));
+    let fee = (i128::from(worth.max(0)) * bps / i128::from(WHOLE_BPS)) as i64;
+    Deducted {
+        refund: worth - fee,
+        fee,
+    }
+}
+
+/// What is paid back of a refund and what is kept of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deducted {
+    pub refund: i64,
+    pub fee: i64,
+}
+
 /// A sub-order's `shipping` spread over its lines by their value (`unit_price × quantity`),
 /// exactly: the shares add up to `shipping`.
 pub fn shipping_shares(shipping: i64, line_values: &[i64]) -> Vec<i64> {
@@ -200,6 +224,34 @@ mod tests {
     }
 
     #[test]
+    fn a_fee_is_rounded_down_and_with_the_refund_makes_the_whole() {
+        assert_eq!(
+            less_fee(9_999, 1_000),
+            Deducted {
+                refund: 9_000,
+                fee: 999
+            }
+        );
+        assert_eq!(less_fee(5, 1_500), Deducted { refund: 5, fee: 0 });
+        assert_eq!(
+            less_fee(1_234, 0),
+            Deducted {
+                refund: 1_234,
+                fee: 0
+            }
+        );
+        // Never more than the whole.
+        assert_eq!(
+            less_fee(1_234, 20_000),
+            Deducted {
+                refund: 0,
+                fee: 1_234
+            }
+        );
+        assert_eq!(less_fee(0, 1_000), Deducted { refund: 0, fee: 0 });
+    }
+
+    #[test]
     fn shipping_is_spread_by_value_and_adds_up() {
         assert_eq!(shipping_shares(599, &[2_000, 1_000]), [399, 200]);
         assert_eq!(shipping_shares(0, &[2_000, 1_000]), [0, 0]);
@@ -232,16 +284,25 @@ mod tests {
     }
 
     /// One refund of an order: units of a line (a vendor's cancellation, a return, staff
-    /// refunding units), or money without units spread over some lines (goodwill).
+    /// refunding units; a return may keep a restocking fee), or money without units spread
+    /// over some lines (goodwill).
     #[derive(Debug, Clone)]
     enum Step {
-        Units { line: usize, quantity: i64 },
-        Goodwill { lines: Vec<usize>, per_mille: i64 },
+        Units {
+            line: usize,
+            quantity: i64,
+            fee_bps: u32,
+        },
+        Goodwill {
+            lines: Vec<usize>,
+            per_mille: i64,
+        },
     }
 
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
-            3 => (0usize..6, 1i64..4).prop_map(|(line, quantity)| Step::Units { line, quantity }),
+            3 => (0usize..6, 1i64..4, prop_oneof![2 => Just(0u32), 1 => 0u32..=WHOLE_BPS])
+                .prop_map(|(line, quantity, fee_bps)| Step::Units { line, quantity, fee_bps }),
             1 => (prop::collection::vec(0usize..6, 0..4), 1i64..=1_000)
                 .prop_map(|(lines, per_mille)| Step::Goodwill { lines, per_mille }),
         ]
@@ -250,7 +311,7 @@ mod tests {
     proptest! {
         /// Any sequence of refunds of units and of money: each at least zero, never more than
         /// a line paid, never more than the order paid; all of it back is exactly what was
-        /// paid.
+        /// paid, less the fees kept (which are left to refund).
         #[test]
         fn refunds_never_exceed_what_was_paid_and_all_of_it_back_is_exact(
             lines in order(),
@@ -258,18 +319,23 @@ mod tests {
         ) {
             let captured: i64 = lines.iter().map(LinePaid::paid).sum();
             let mut done = vec![LineRefunds::default(); lines.len()];
+            let mut kept = vec![0i64; lines.len()];
             for s in steps {
                 match s {
-                    Step::Units { line, quantity } => {
+                    Step::Units { line, quantity, fee_bps } => {
                         let i = line % lines.len();
                         let q = quantity.min(lines[i].quantity - done[i].units);
                         if q == 0 {
                             continue;
                         }
-                        let r = lines[i].refund(done[i], q).unwrap();
-                        prop_assert!(r >= 0);
+                        let worth = lines[i].refund(done[i], q).unwrap();
+                        prop_assert!(worth >= 0);
+                        let r = less_fee(worth, fee_bps);
+                        prop_assert!(r.refund >= 0 && r.fee >= 0);
+                        prop_assert_eq!(r.refund + r.fee, worth);
                         done[i].units += q;
-                        done[i].amount += r;
+                        done[i].amount += r.refund;
+                        kept[i] += r.fee;
                     }
                     Step::Goodwill { lines: named, per_mille } => {
                         // The named lines (all of them if none are named), each once.
@@ -306,9 +372,17 @@ mod tests {
                 if done[i].units < l.quantity {
                     done[i].amount += l.refund(done[i], l.quantity - done[i].units).unwrap();
                 }
-                prop_assert_eq!(done[i].amount, l.paid());
+                prop_assert!(done[i].amount <= l.paid());
+                // Short of what it paid by at most the fees it kept, and those are left.
+                prop_assert!(done[i].amount + kept[i] >= l.paid());
+                prop_assert_eq!(l.left(done[i]), l.paid() - done[i].amount);
+                if kept[i] == 0 {
+                    prop_assert_eq!(done[i].amount, l.paid());
+                }
             }
-            prop_assert_eq!(done.iter().map(|d| d.amount).sum::<i64>(), captured);
+            if kept.iter().all(|k| *k == 0) {
+                prop_assert_eq!(done.iter().map(|d| d.amount).sum::<i64>(), captured);
+            }
         }
     }
 }

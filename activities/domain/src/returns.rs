@@ -165,9 +165,15 @@ impl ReturnReason {
         Self::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
+    /// The customer's choice, no fault of the seller's: the customer pays the way back, and
+    /// a restocking fee may be kept.
+    pub fn customers_choice(self) -> bool {
+        matches!(self, ReturnReason::ChangedMind)
+    }
+
     /// The seller's fault: the seller pays the way back.
     pub fn vendor_pays_shipping(self) -> bool {
-        !matches!(self, ReturnReason::ChangedMind)
+        !self.customers_choice()
     }
 }
 

@@ -4,16 +4,16 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use souk_contracts::orders::{
-    CreateOrder, Fulfilment, Goodwill, LINE_REFUND_SEQUENCES, LineRefund, LineUnits, LinesRefunded,
-    OrderRef, RecordFulfilment, RefundGoodwill, RefundKind, RefundLines, ReleaseRefund,
-    ReturnableLine, ReturnableOrder,
+    CreateOrder, Fulfilment, Goodwill, LINE_REFUND_SEQUENCES, LineFee, LineRefund, LineUnits,
+    LinesRefunded, OrderRef, RecordFulfilment, RefundGoodwill, RefundKind, RefundLines,
+    ReleaseRefund, ReturnableLine, ReturnableOrder,
 };
 use souk_domain::Sku;
 use souk_domain::order::{
     IllegalSubOrderTransition, IllegalTransition, OrderStatus, PaymentStatus, SubOrderStatus,
     is_order_no, order_no,
 };
-use souk_domain::refund::{LinePaid, LineRefunds, RefundError};
+use souk_domain::refund::{Deducted, LinePaid, LineRefunds, RefundError, WHOLE_BPS, less_fee};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -703,7 +703,7 @@ async fn recorded_refund(
     key: &str,
 ) -> Result<Option<LinesRefunded>, Error> {
     let done = sqlx::query!(
-        "SELECT sequence, sku, quantity, amount FROM orders.line_refunds
+        "SELECT sequence, sku, quantity, amount, fee FROM orders.line_refunds
          WHERE order_id = $1 AND refund_key = $2 ORDER BY sku",
         order.id,
         key
@@ -720,6 +720,7 @@ async fn recorded_refund(
                 sku: Sku::parse(&d.sku).map_err(|e| Error::Invalid(e.to_string()))?,
                 quantity: d.quantity,
                 amount: order.money(d.amount),
+                fee: (d.fee > 0).then(|| order.money(d.fee)),
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
@@ -816,7 +817,10 @@ struct Refunded {
     sku: String,
     vendor_id: Uuid,
     quantity: i32,
+    /// Paid back.
     amount: i64,
+    /// Kept of what the units are worth (a restocking fee).
+    fee: i64,
 }
 
 /// Why a refund is recorded: the `kind` of `orders.line_refunds`.
@@ -868,8 +872,8 @@ async fn record_refund(
         .execute(&mut *tx)
         .await?;
         sqlx::query!(
-            "INSERT INTO orders.line_refunds (order_id, refund_key, sequence, sku, quantity, amount, reason, actor, kind)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO orders.line_refunds (order_id, refund_key, sequence, sku, quantity, amount, reason, actor, kind, fee)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             order.id,
             key,
             sequence as i32,
@@ -878,7 +882,8 @@ async fn record_refund(
             r.amount,
             reason,
             actor,
-            why.as_str()
+            why.as_str(),
+            r.fee
         )
         .execute(&mut *tx)
         .await?;
@@ -886,9 +891,15 @@ async fn record_refund(
     let total = order.money(refunds.iter().map(|l| l.amount).sum());
     let what = refunds
         .iter()
-        .map(|l| match l.quantity {
-            0 => format!("{} ({})", l.sku, order.money(l.amount)),
-            q => format!("{q} × {} ({})", l.sku, order.money(l.amount)),
+        .map(|l| {
+            let fee = match l.fee {
+                0 => String::new(),
+                f => format!(", less a restocking fee of {}", order.money(f)),
+            };
+            match l.quantity {
+                0 => format!("{} ({}{fee})", l.sku, order.money(l.amount)),
+                q => format!("{q} × {} ({}{fee})", l.sku, order.money(l.amount)),
+            }
         })
         .collect::<Vec<_>>()
         .join(", ");
@@ -921,7 +932,7 @@ async fn record_refund(
         serde_json::json!({
             "order_id": order.id, "order_no": order_no, "vendor_ids": vendors,
             "refund_key": key, "kind": why.as_str(), "amount": total, "reason": reason,
-            "lines": refunds.iter().map(|l| serde_json::json!({"sku": l.sku, "vendor_id": l.vendor_id, "quantity": l.quantity, "amount": order.money(l.amount)})).collect::<Vec<_>>(),
+            "lines": refunds.iter().map(|l| serde_json::json!({"sku": l.sku, "vendor_id": l.vendor_id, "quantity": l.quantity, "amount": order.money(l.amount), "fee": order.money(l.fee)})).collect::<Vec<_>>(),
         }),
     )
     .await?;
@@ -932,6 +943,7 @@ async fn record_refund(
                 sku: Sku::parse(&r.sku).map_err(|e| Error::Invalid(e.to_string()))?,
                 quantity: r.quantity,
                 amount: order.money(r.amount),
+                fee: (r.fee > 0).then(|| order.money(r.fee)),
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
@@ -946,7 +958,25 @@ async fn record_refund(
 }
 
 /// Units of `units` lines, by the one rule: each line named once, none beyond what is left.
-fn units_refund(lines: &[RefundableLine], units: &[LineUnits]) -> Result<Vec<Refunded>, Error> {
+fn units_refund(
+    lines: &[RefundableLine],
+    units: &[LineUnits],
+    fees: &[LineFee],
+) -> Result<Vec<Refunded>, Error> {
+    for (n, f) in fees.iter().enumerate() {
+        if !units.iter().any(|u| u.sku == f.sku) || fees[..n].iter().any(|g| g.sku == f.sku) {
+            return Err(Error::Invalid(format!(
+                "a fee for {} must be for one of the lines given back, once",
+                f.sku
+            )));
+        }
+        if f.bps > WHOLE_BPS {
+            return Err(Error::Invalid(format!(
+                "a fee of {} basis points of {} is more than all of it",
+                f.bps, f.sku
+            )));
+        }
+    }
     let mut refunds = Vec::with_capacity(units.len());
     for (n, wanted) in units.iter().enumerate() {
         if units[..n].iter().any(|w| w.sku == wanted.sku) {
@@ -969,11 +999,17 @@ fn units_refund(lines: &[RefundableLine], units: &[LineUnits]) -> Result<Vec<Ref
                 )),
                 other => Error::Invalid(other.to_string()),
             })?;
+        let bps = fees
+            .iter()
+            .find(|f| f.sku == wanted.sku)
+            .map_or(0, |f| f.bps);
+        let Deducted { refund, fee } = less_fee(amount, bps);
         refunds.push(Refunded {
             sku: l.sku.clone(),
             vendor_id: l.vendor_id,
             quantity: wanted.quantity,
-            amount,
+            amount: refund,
+            fee,
         });
     }
     Ok(refunds)
@@ -1004,7 +1040,7 @@ pub async fn refund_lines(
             r.order_no, r.vendor_id
         )));
     }
-    let refunds = units_refund(&lines, &r.lines)?;
+    let refunds = units_refund(&lines, &r.lines, &r.fees)?;
     let why = match r.kind {
         RefundKind::Cancel => Why::Cancel,
         RefundKind::Return => Why::Return,
@@ -1177,7 +1213,7 @@ pub async fn refund_goodwill(
         }
     }
     let refunds = match &r.amount {
-        None => match units_refund(&lines, &r.lines) {
+        None => match units_refund(&lines, &r.lines, &[]) {
             Ok(refunds) if !refunds.is_empty() => refunds,
             Ok(_) => return Err(Error::Invalid("name units or an amount to refund".into())),
             Err(Error::Invalid(m)) if m.contains("cannot be given back") => {
@@ -1235,6 +1271,7 @@ pub async fn refund_goodwill(
                     vendor_id: lines[*i].vendor_id,
                     quantity: 0,
                     amount: share,
+                    fee: 0,
                 })
                 .collect()
         }
@@ -1346,7 +1383,9 @@ pub async fn release_refund(pool: &PgPool, ctx: &Ctx, r: &ReleaseRefund) -> Resu
 /// Whether the order has given back everything: every unit of every line, or all it paid.
 async fn everything_back(tx: &mut PgConnection, order_id: Uuid) -> Result<bool, Error> {
     Ok(sqlx::query_scalar!(
-        r#"SELECT bool_and(l.refunded_quantity = l.quantity)
+        r#"SELECT (bool_and(l.refunded_quantity = l.quantity)
+                   AND NOT EXISTS (SELECT 1 FROM orders.line_refunds f
+                                   WHERE f.order_id = $1 AND f.fee > 0 AND f.released_at IS NULL))
                   OR sum(l.refunded_amount) >= max(o.total) AS "all!"
            FROM orders.order_lines l JOIN orders.orders o ON o.id = l.order_id
            WHERE l.order_id = $1"#,

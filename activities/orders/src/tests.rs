@@ -402,6 +402,7 @@ async fn units_given_back_are_worth_their_share_once_per_key_and_all_of_it_is_th
         reason: "lost".into(),
         actor: "user:vendor".into(),
         kind: RefundKind::Cancel,
+        fees: Vec::new(),
     };
     // Vendor A: 2 × A-1 at 10.00 and 1 × A-2 at 5.00, 5.99 shipping (by value: 4.79 / 1.20).
     let first = store::refund_lines(&pool, &ctx, &give("k/1", &[("A-1", 1)]))
@@ -628,6 +629,7 @@ async fn goodwill_refunds_stay_within_what_each_line_has_left(pool: PgPool) {
             reason: "return".into(),
             actor: "system:return".into(),
             kind: RefundKind::Return,
+            fees: Vec::new(),
         },
     )
     .await
@@ -707,6 +709,7 @@ async fn units_that_come_back_return_the_part_and_the_order(pool: PgPool) {
         reason: "return".into(),
         actor: "system:return".into(),
         kind,
+        fees: Vec::new(),
     };
     let status = |no: String| {
         let pool = pool.clone();
@@ -761,4 +764,120 @@ async fn units_that_come_back_return_the_part_and_the_order(pool: PgPool) {
     // A returned part is not returnable any more; nothing of it is left.
     let r = store::returnable(&pool, no).await.unwrap();
     assert!(r.lines.iter().all(|l| l.refunded_quantity == l.quantity));
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_restocking_fee_is_kept_from_a_return_and_left_to_refund(pool: PgPool) {
+    use souk_contracts::orders::{LineFee, LineRefund, LineUnits, RefundKind, RefundLines};
+    test_schema(&pool, &crate::SCHEMA).await;
+    let ctx = Ctx::new("system:return");
+    let input = order("co-f", 1);
+    let (a, b) = (input.lines[0].vendor_id, input.lines[2].vendor_id);
+    let o = store::create(&pool, &ctx, &input).await.unwrap();
+    let no = o.order_no.as_str();
+    store::record_payment(&pool, &ctx, "co-f", 1, PaymentStatus::Captured, "captured")
+        .await
+        .unwrap();
+    for v in [a, b] {
+        store::record_fulfilment(&pool, &ctx, &fulfil(no, v, SubOrderStatus::Delivered))
+            .await
+            .unwrap();
+    }
+    let give = |key: &str, vendor, lines: &[(&str, i32)], fees: &[(&str, u32)]| RefundLines {
+        order_no: no.into(),
+        vendor_id: vendor,
+        refund_key: key.into(),
+        lines: lines
+            .iter()
+            .map(|(sku, q)| LineUnits {
+                sku: Sku::parse(sku).unwrap(),
+                quantity: *q,
+            })
+            .collect(),
+        reason: "return".into(),
+        actor: "system:return".into(),
+        kind: RefundKind::Return,
+        fees: fees
+            .iter()
+            .map(|(sku, bps)| LineFee {
+                sku: Sku::parse(sku).unwrap(),
+                bps: *bps,
+            })
+            .collect(),
+    };
+    // A fee for a line not given back, named twice, or beyond the whole: refused, nothing
+    // recorded.
+    for bad in [
+        give("r/x", a, &[("A-1", 2)], &[("A-2", 1_000)]),
+        give("r/x", a, &[("A-1", 2)], &[("A-1", 1_000), ("A-1", 500)]),
+        give("r/x", a, &[("A-1", 2)], &[("A-1", 10_001)]),
+    ] {
+        let r = store::refund_lines(&pool, &ctx, &bad).await;
+        assert!(matches!(r, Err(Error::Invalid(_))), "{bad:?}: {r:?}");
+    }
+    let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM orders.line_refunds")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(recorded, 0);
+
+    // A-1 (20.00 + 4.79 shipping) back with a 10% fee: 2.47 kept (rounded down), 22.32
+    // refunded; A-2 (5.00 + 1.20) in full. Once per key.
+    let fee = give("r/1", a, &[("A-1", 2), ("A-2", 1)], &[("A-1", 1_000)]);
+    let back = store::refund_lines(&pool, &ctx, &fee).await.unwrap();
+    assert_eq!(back.amount, usd(2_852));
+    let mut lines = back.lines.clone();
+    lines.sort_by(|x, y| x.sku.as_str().cmp(y.sku.as_str()));
+    assert_eq!(
+        lines,
+        [
+            LineRefund {
+                sku: Sku::parse("A-1").unwrap(),
+                quantity: 2,
+                amount: usd(2_232),
+                fee: Some(usd(247)),
+            },
+            LineRefund {
+                sku: Sku::parse("A-2").unwrap(),
+                quantity: 1,
+                amount: usd(620),
+                fee: None,
+            },
+        ]
+    );
+    assert_eq!(store::refund_lines(&pool, &ctx, &fee).await.unwrap(), back);
+    // Every unit back, but the fee is kept: the payment is not refunded in full.
+    let rest = store::refund_lines(&pool, &ctx, &give("r/2", b, &[("B-1", 1)], &[]))
+        .await
+        .unwrap();
+    assert_eq!(rest.amount, usd(3_000));
+    assert!(!rest.order_refunded, "{rest:?}");
+    // The fee is what is left: staff can give it back, and then the order is refunded.
+    let waived = refunding(
+        store::refund_goodwill(
+            &pool,
+            &ctx,
+            &goodwill(no, "g/fee", &[], Some(usd(247)), &[]),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(waived.lines.len(), 1);
+    assert_eq!(waived.lines[0].sku.as_str(), "A-1");
+    assert!(waived.order_refunded, "{waived:?}");
+    let over = store::refund_goodwill(&pool, &ctx, &goodwill(no, "g/more", &[], Some(usd(1)), &[]))
+        .await
+        .unwrap();
+    assert_eq!(refused_code(over), "exceeds_refundable");
+    let detail = store::by_order_no(&pool, no).await.unwrap().unwrap();
+    assert!(
+        detail
+            .timeline
+            .iter()
+            .any(|t| t.note.as_deref().is_some_and(
+                |n| n.contains("2 × A-1 (22.32 USD, less a restocking fee of 2.47 USD)")
+            )),
+        "{:?}",
+        detail.timeline
+    );
 }

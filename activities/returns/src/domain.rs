@@ -22,6 +22,8 @@ pub struct Settings {
     pub send_by_seconds: u64,
     pub auto_approve_reasons: Vec<String>,
     pub auto_approve_max_minor: i64,
+    #[serde(default)]
+    pub restocking_fee_bps: u32,
 }
 
 impl Settings {
@@ -50,6 +52,12 @@ impl Settings {
         if self.auto_approve_max_minor < 0 {
             problems.push("returns.auto_approve_max_minor must not be negative".into());
         }
+        if self.restocking_fee_bps > souk_domain::refund::WHOLE_BPS {
+            problems.push(format!(
+                "returns.restocking_fee_bps must be at most {} (all of it)",
+                souk_domain::refund::WHOLE_BPS
+            ));
+        }
         problems
     }
 
@@ -66,6 +74,7 @@ impl Settings {
                 .filter_map(|r| ReturnReason::parse(r))
                 .collect(),
             auto_approve_max_minor: self.auto_approve_max_minor,
+            restocking_fee_bps: self.restocking_fee_bps,
         }
     }
 }

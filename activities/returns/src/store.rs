@@ -275,7 +275,7 @@ pub async fn view(pool: &PgPool, id: Uuid) -> Result<ReturnView, Error> {
         .map_err(|e| Error::Invalid(format!("the return's currency: {e}")))?;
     let lines = sqlx::query!(
         "SELECT sku, title, quantity, reason, note, unit_price, sellable, damaged, wrong_item,
-                missing, refunded
+                missing, refunded, fee
          FROM returns.return_lines WHERE return_id = $1 ORDER BY sku",
         id
     )
@@ -302,6 +302,7 @@ pub async fn view(pool: &PgPool, id: Uuid) -> Result<ReturnView, Error> {
             unit_price: Money::new(l.unit_price, currency),
             counted,
             refunded: l.refunded.map(|a| Money::new(a, currency)),
+            fee: l.fee.map(|a| Money::new(a, currency)),
         })
     })
     .collect::<Result<Vec<_>, Error>>()?;
@@ -496,13 +497,18 @@ pub async fn record_refund(pool: &PgPool, ctx: &Ctx, r: &RecordReturnRefund) -> 
         return Ok(());
     }
     let mut total = 0i64;
-    for LineRefund { sku, amount, .. } in &r.lines {
+    for LineRefund {
+        sku, amount, fee, ..
+    } in &r.lines
+    {
         total += amount.amount;
         sqlx::query!(
-            "UPDATE returns.return_lines SET refunded = $3 WHERE return_id = $1 AND sku = $2",
+            "UPDATE returns.return_lines SET refunded = $3, fee = $4
+             WHERE return_id = $1 AND sku = $2",
             r.return_id,
             sku.as_str(),
-            amount.amount
+            amount.amount,
+            fee.map(|f| f.amount)
         )
         .execute(&mut *tx)
         .await?;

@@ -297,6 +297,7 @@ async fn a_return_moves_by_the_machine_and_is_inspected_and_refunded_once(pool: 
             sku: sku("MUG-1"),
             quantity: 2,
             amount: Money::new(2_400, Currency::USD),
+            fee: None,
         }],
     };
     store::record_refund(&pool, &ctx, &refund).await.unwrap();

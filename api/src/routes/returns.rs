@@ -188,8 +188,11 @@ pub struct ReturnLine {
     /// What the warehouse found, once the parcel is back.
     pub counted: Option<Count>,
     /// What the line was refunded: its price and its shares of the order's discount, tax and
-    /// shipping, by the one refund rule.
+    /// shipping, by the one refund rule, less any restocking fee.
     pub refunded: Option<Money>,
+    /// What was kept of what its units are worth: the return policy's restocking fee on
+    /// units sent back because the customer changed their mind.
+    pub restocking_fee: Option<Money>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -256,6 +259,7 @@ fn to_dto(v: ReturnView) -> Return {
                     missing: c.missing,
                 }),
                 refunded: l.refunded.map(Money::from),
+                restocking_fee: l.fee.map(Money::from),
             })
             .collect(),
         decision_note: v.decision_note,

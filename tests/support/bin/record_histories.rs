@@ -6,8 +6,9 @@
 //! a low-stock alert; a checkout that started its shipment, that shipment packed, labelled and
 //! delivered, a shipment whose vendor cancelled its line, a shipment whose timers fired, and
 //! a checkout that shipped from two warehouses (`record-histories shipment` records only
-//! these five); a return approved, received and refunded, and a declined one
-//! (`record-histories returns` records only these two); a goodwill refund of an amount, one
+//! these five); a return approved, received and refunded, a declined one, and one refunded
+//! less a restocking fee (`record-histories returns` records only these three, `fee` only
+//! the last); a goodwill refund of an amount, one
 //! refused for asking more than is left, and one the provider refused
 //! (`record-histories goodwill`). They run on fresh stacks (the sandbox one, and one that takes cards with
 //! Stripe and waits before capturing). Payloads are encrypted with the development key,
@@ -158,10 +159,9 @@ async fn save_return(a: &TestApp, name: &str, id: String) -> anyhow::Result<()> 
     write(name, json)
 }
 
-/// A return of two of three delivered units, approved by its vendor, received (one as new,
-/// one damaged) and refunded; then the last unit's return, declined.
-async fn record_returns(a: &TestApp) -> anyhow::Result<()> {
-    use souk_contracts::returns::{Decision, LineCount, Receipt, ReturnClient, workflow_id};
+/// `units` of a product bought by a new customer and delivered: the customer, the order
+/// number and the SKU.
+async fn delivered(a: &TestApp, units: i64) -> anyhow::Result<(Http, String, String)> {
     let p = product(a).await;
     fixtures::vendor(&a.db().await, p.vendor_id, "Recorded Returns").await;
     let sku = p.skus[0].as_str();
@@ -170,7 +170,7 @@ async fn record_returns(a: &TestApp) -> anyhow::Result<()> {
     let r = customer
         .patch(
             &format!("/v1/carts/{cart}/items/{sku}"),
-            json!({"quantity": 3}),
+            json!({"quantity": units}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -192,6 +192,24 @@ async fn record_returns(a: &TestApp) -> anyhow::Result<()> {
         (r.body["status"] == "delivered").then_some(())
     })
     .await;
+    Ok((customer, order_no, sku.to_string()))
+}
+
+async fn warehouse_of(a: &TestApp, sku: &str) -> anyhow::Result<String> {
+    Ok(
+        sqlx::query_scalar("SELECT warehouse FROM inventory.stock WHERE sku = $1 LIMIT 1")
+            .bind(sku)
+            .fetch_one(&a.db().await)
+            .await?,
+    )
+}
+
+/// A return of two of three delivered units, approved by its vendor, received (one as new,
+/// one damaged) and refunded; then the last unit's return, declined.
+async fn record_returns(a: &TestApp) -> anyhow::Result<()> {
+    use souk_contracts::returns::{Decision, LineCount, Receipt, ReturnClient, workflow_id};
+    let (customer, order_no, sku) = delivered(a, 3).await?;
+    let sku = sku.as_str();
     let returns = ReturnClient::new(a.temporal().await);
     let ask = |n: i64| json!({"lines": [{"sku": sku, "quantity": n, "reason": "changed_mind"}]});
     let path = format!("/v1/me/orders/{order_no}/returns");
@@ -209,11 +227,7 @@ async fn record_returns(a: &TestApp) -> anyhow::Result<()> {
             },
         )
         .await?;
-    let warehouse: String =
-        sqlx::query_scalar("SELECT warehouse FROM inventory.stock WHERE sku = $1 LIMIT 1")
-            .bind(sku)
-            .fetch_one(&a.db().await)
-            .await?;
+    let warehouse = warehouse_of(a, sku).await?;
     returns
         .receive(
             &workflow_id(&rma),
@@ -260,6 +274,85 @@ async fn record_returns(a: &TestApp) -> anyhow::Result<()> {
         .await?;
     assert_eq!(ended, "declined");
     save_return(a, "return_declined", workflow_id(&rma)).await
+}
+
+/// A return of two units the customer changed their mind about, under a policy that approves
+/// it by itself and keeps a 15% restocking fee (the `restocking_fee` patch): received as new
+/// and refunded less the fee.
+async fn record_return_fee(a: &TestApp) -> anyhow::Result<()> {
+    use souk_contracts::returns::{
+        LineCount, Receipt, ReturnClient, ReturnInput, ReturnLineRequest, ReturnSettings,
+        workflow_id,
+    };
+    use souk_domain::returns::ReturnReason;
+    use temporalio_client::{WorkflowIdConflictPolicy, WorkflowUpdateWithStartOptions};
+    let (customer, order_no, sku) = delivered(a, 2).await?;
+    let customer_id = customer.get("/v1/me").await.body["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let rma = souk_domain::returns::rma_no(uuid::Uuid::new_v4().as_u64_pair().0);
+    let returns = ReturnClient::new(a.temporal().await);
+    let input = ReturnInput {
+        rma_no: rma.clone(),
+        order_no,
+        actor: format!("user:{customer_id}"),
+        customer_id,
+        lines: vec![ReturnLineRequest {
+            sku: souk_domain::Sku::parse(&sku)?,
+            quantity: 2,
+            reason: ReturnReason::ChangedMind,
+            note: None,
+        }],
+        settings: ReturnSettings {
+            auto_approve_reasons: vec![ReturnReason::ChangedMind],
+            auto_approve_max_minor: i64::MAX,
+            restocking_fee_bps: 1_500,
+            ..ReturnSettings::default()
+        },
+    };
+    let options = WorkflowUpdateWithStartOptions::new(
+        souk_contracts::queues::workflows(&a.task_queue_prefix),
+        workflow_id(&rma),
+        WorkflowIdConflictPolicy::Fail,
+    )
+    .build();
+    returns
+        .start(input, options)
+        .await?
+        .get_result(temporalio_client::RpcOptions::default())
+        .await?;
+    eventually(Duration::from_secs(20), "the return approved", || async {
+        let v = returns.status(&workflow_id(&rma)).await.ok().flatten()?;
+        (v.status == souk_domain::returns::ReturnStatus::Approved).then_some(())
+    })
+    .await;
+    returns
+        .receive(
+            &workflow_id(&rma),
+            Receipt {
+                warehouse: warehouse_of(a, &sku).await?,
+                lines: vec![LineCount {
+                    sku: souk_domain::Sku::parse(&sku)?,
+                    counted: souk_domain::returns::Counted {
+                        sellable: 2,
+                        ..Default::default()
+                    },
+                }],
+                actor: "user:recorder".into(),
+            },
+        )
+        .await?;
+    let ended: String = a
+        .temporal()
+        .await
+        .get_workflow_handle::<souk_contracts::returns::Return>(workflow_id(&rma))
+        .get_result(Default::default())
+        .await?;
+    assert_eq!(ended, "closed");
+    let view = returns.status(&workflow_id(&rma)).await?.expect("a view");
+    assert!(view.lines[0].fee.is_some(), "{view:?}");
+    save_return(a, "return_restocking_fee", workflow_id(&rma)).await
 }
 
 /// Staff refund one unit of a completed order as a goodwill gesture; then ask for more than is
@@ -370,6 +463,9 @@ async fn main() -> anyhow::Result<()> {
     // The sandbox stack: no capture delay.
     let a = app();
     let only = std::env::args().nth(1);
+    if only.as_deref() == Some("fee") {
+        return record_return_fee(a).await;
+    }
     if only.as_deref() != Some("returns") {
         record_goodwill(a).await?;
     }
@@ -377,6 +473,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     record_returns(a).await?;
+    record_return_fee(a).await?;
     if only.as_deref() == Some("returns") {
         return Ok(());
     }
