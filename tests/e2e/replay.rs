@@ -79,7 +79,8 @@ async fn recorded_histories_replay_without_nondeterminism() {
         "shipment_late_and_unscanned_before_local_open.json",
         "shipment_delivered_before_timers.json",
         // A return approved by its vendor, received, refunded and restocked; a declined one;
-        // one refunded less a restocking fee (the `restocking_fee` patch).
+        // one checked against non-returnable categories and refunded less a restocking fee
+        // (the `non_returnable_categories` and `restocking_fee` patches).
         "return_refunded.json",
         "return_declined.json",
         "return_restocking_fee.json",

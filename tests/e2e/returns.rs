@@ -60,6 +60,8 @@ async fn return_reaches(customer: &Http, rma: &str, status: &str) -> serde_json:
 
 struct Delivered {
     sku: String,
+    /// The slug of the product's category.
+    category: String,
     vendor_id: uuid::Uuid,
     vendor_email: String,
     other_vendor: uuid::Uuid,
@@ -93,6 +95,7 @@ async fn delivered() -> Delivered {
     order_reaches(&customer, &order_no, "delivered").await;
     Delivered {
         sku: a.skus[0].clone(),
+        category: a.category_slug.clone(),
         vendor_id: a.vendor_id,
         vendor_email,
         other_vendor: b.vendor_id,
@@ -480,12 +483,22 @@ async fn a_declined_return_tells_the_customer_why_and_a_cancelled_one_frees_its_
 
 #[tokio::test]
 async fn an_undecided_return_reminds_the_vendor_then_asks_staff_and_one_never_sent_expires() {
-    use souk_contracts::returns::{
-        ReturnClient, ReturnInput, ReturnLineRequest, ReturnSettings, Submitted, workflow_id,
-    };
-    use souk_domain::returns::{ReturnReason, rma_no};
-    use temporalio_client::{WorkflowIdConflictPolicy, WorkflowUpdateWithStartOptions};
+    use souk_contracts::returns::{ReturnSettings, Submitted};
 
+    let d = delivered().await;
+    // The policy's durations in seconds: two to decide, two more before staff are asked,
+    // three to send it back.
+    let settings = ReturnSettings {
+        decision_sla_seconds: 2,
+        escalate_after_seconds: 2,
+        send_by_seconds: 3,
+        ..ReturnSettings::default()
+    };
+    let (rma, submitted) = start_return(&d, 2, settings).await;
+    assert!(
+        matches!(submitted, Submitted::Opened { .. }),
+        "{submitted:?}"
+    );
     let Delivered {
         sku,
         vendor_email,
@@ -493,50 +506,7 @@ async fn an_undecided_return_reminds_the_vendor_then_asks_staff_and_one_never_se
         customer,
         order_no,
         ..
-    } = delivered().await;
-    let customer_id = customer.get("/v1/me").await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    // The policy's durations in seconds: two to decide, two more before staff are asked,
-    // three to send it back.
-    let rma = rma_no(uuid::Uuid::new_v4().as_u64_pair().0);
-    let input = ReturnInput {
-        rma_no: rma.clone(),
-        order_no: order_no.clone(),
-        actor: format!("user:{customer_id}"),
-        customer_id,
-        lines: vec![ReturnLineRequest {
-            sku: souk_domain::Sku::parse(&sku).unwrap(),
-            quantity: 2,
-            reason: ReturnReason::ChangedMind,
-            note: None,
-        }],
-        settings: ReturnSettings {
-            decision_sla_seconds: 2,
-            escalate_after_seconds: 2,
-            send_by_seconds: 3,
-            ..ReturnSettings::default()
-        },
-    };
-    let client = ReturnClient::new(app().temporal().await);
-    let options = WorkflowUpdateWithStartOptions::new(
-        souk_contracts::queues::workflows(&app().task_queue_prefix),
-        workflow_id(&rma),
-        WorkflowIdConflictPolicy::Fail,
-    )
-    .build();
-    let submitted = client
-        .start(input, options)
-        .await
-        .expect("started")
-        .get_result(temporalio_client::RpcOptions::default())
-        .await
-        .expect("answered");
-    assert!(
-        matches!(submitted, Submitted::Opened { .. }),
-        "{submitted:?}"
-    );
+    } = d;
 
     // Not decided within 2 s: the vendor is reminded, once.
     let reminders = settled_mails_to(&vendor_email, Duration::from_secs(3)).await;
@@ -628,13 +598,11 @@ async fn an_undecided_return_reminds_the_vendor_then_asks_staff_and_one_never_se
 
 #[tokio::test]
 async fn a_restocking_fee_is_kept_from_a_change_of_mind_and_staff_can_give_it_back() {
-    use souk_contracts::returns::{
-        ReturnClient, ReturnInput, ReturnLineRequest, ReturnSettings, Submitted, workflow_id,
-    };
+    use souk_contracts::returns::{ReturnSettings, Submitted};
     use souk_domain::refund::less_fee;
-    use souk_domain::returns::{ReturnReason, rma_no};
-    use temporalio_client::{WorkflowIdConflictPolicy, WorkflowUpdateWithStartOptions};
+    use souk_domain::returns::ReturnReason;
 
+    let delivered = delivered().await;
     let Delivered {
         sku,
         email,
@@ -642,55 +610,25 @@ async fn a_restocking_fee_is_kept_from_a_change_of_mind_and_staff_can_give_it_ba
         checkout_id,
         order_no,
         ..
-    } = delivered().await;
+    } = &delivered;
     let db = app().db().await;
-    let customer_id = customer.get("/v1/me").await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     // A policy that keeps 15% of what units sent back for a change of mind are worth, and
     // approves such returns by itself.
-    let rma = rma_no(uuid::Uuid::new_v4().as_u64_pair().0);
-    let input = ReturnInput {
-        rma_no: rma.clone(),
-        order_no: order_no.clone(),
-        actor: format!("user:{customer_id}"),
-        customer_id,
-        lines: vec![ReturnLineRequest {
-            sku: souk_domain::Sku::parse(&sku).unwrap(),
-            quantity: 3,
-            reason: ReturnReason::ChangedMind,
-            note: None,
-        }],
-        settings: ReturnSettings {
-            auto_approve_reasons: vec![ReturnReason::ChangedMind],
-            auto_approve_max_minor: i64::MAX,
-            restocking_fee_bps: 1_500,
-            ..ReturnSettings::default()
-        },
+    let settings = ReturnSettings {
+        auto_approve_reasons: vec![ReturnReason::ChangedMind],
+        auto_approve_max_minor: i64::MAX,
+        restocking_fee_bps: 1_500,
+        ..ReturnSettings::default()
     };
-    let client = ReturnClient::new(app().temporal().await);
-    let options = WorkflowUpdateWithStartOptions::new(
-        souk_contracts::queues::workflows(&app().task_queue_prefix),
-        workflow_id(&rma),
-        WorkflowIdConflictPolicy::Fail,
-    )
-    .build();
-    let submitted = client
-        .start(input, options)
-        .await
-        .expect("started")
-        .get_result(temporalio_client::RpcOptions::default())
-        .await
-        .expect("answered");
+    let (rma, submitted) = start_return(&delivered, 3, settings).await;
     assert!(
         matches!(submitted, Submitted::Opened { .. }),
         "{submitted:?}"
     );
-    return_reaches(&customer, &rma, "approved").await;
+    return_reaches(customer, &rma, "approved").await;
     let warehouse: String =
         sqlx::query_scalar("SELECT warehouse FROM inventory.stock WHERE sku = $1 LIMIT 1")
-            .bind(&sku)
+            .bind(sku)
             .fetch_one(&db)
             .await
             .unwrap();
@@ -704,8 +642,8 @@ async fn a_restocking_fee_is_kept_from_a_change_of_mind_and_staff_can_give_it_ba
     assert_eq!(r.status, 200, "{}", r.text);
 
     // All three units are worth the whole line; 15% of it is kept, rounded down.
-    let closed = return_reaches(&customer, &rma, "closed").await;
-    let line = line_paid(&order_no, &sku).await;
+    let closed = return_reaches(customer, &rma, "closed").await;
+    let line = line_paid(order_no, sku).await;
     let worth = line.refund(LineRefunds::default(), 3).unwrap();
     assert_eq!(worth, line.paid());
     let kept = less_fee(worth, 1_500);
@@ -719,16 +657,16 @@ async fn a_restocking_fee_is_kept_from_a_change_of_mind_and_staff_can_give_it_ba
         closed["lines"][0]["restocking_fee"]["amount"], kept.fee,
         "{closed}"
     );
-    let (_, _, _, refunded) = payment(&db, &checkout_id, 1).await.unwrap();
+    let (_, _, _, refunded) = payment(&db, checkout_id, 1).await.unwrap();
     assert_eq!(
         refunded, kept.refund,
         "the provider refunded what is paid back"
     );
     // Every unit came back, but the fee is kept: the order is returned, its payment only
     // partially refunded.
-    let o = crate::shipping::order_reaches(&customer, &order_no, "returned").await;
+    let o = crate::shipping::order_reaches(customer, order_no, "returned").await;
     assert_eq!(o["payment_status"], "partially_refunded", "{o}");
-    let mails = settled_mails_to(&email, Duration::from_secs(2)).await;
+    let mails = settled_mails_to(email, Duration::from_secs(2)).await;
     assert!(
         mails.iter().any(|(s, t)| s.contains(&rma)
             && s.contains("refunded")
@@ -738,7 +676,21 @@ async fn a_restocking_fee_is_kept_from_a_change_of_mind_and_staff_can_give_it_ba
 
     // The fee is what is left to refund: staff give it back, and no more.
     let path = format!("/v1/admin/orders/{order_no}/refunds");
-    let fee = json!({"amount": {"amount": kept.fee, "currency": "USD"}, "reason": "waive the restocking fee"});
+    let r = customer.get("/v1/me/returns?status=closed").await;
+    assert_eq!(
+        r.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        r.text
+    );
+    let listed = &r.body["items"][0];
+    assert_eq!(listed["rma_no"], rma.as_str(), "{}", r.text);
+    assert_eq!(
+        listed["lines"][0]["restocking_fee"]["amount"], kept.fee,
+        "{}",
+        r.text
+    );
+    let fee = json!({"amount": {"amount": kept.fee, "currency": "USD"}, "lines": [{"sku": sku}], "reason": "waive the restocking fee"});
     let r = staff.post_idempotent(&path, &unique(), fee).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let id = r.body["refund_id"].as_str().unwrap().to_string();
@@ -748,7 +700,7 @@ async fn a_restocking_fee_is_kept_from_a_change_of_mind_and_staff_can_give_it_ba
     })
     .await;
     assert_eq!(done.body["amount"]["amount"], kept.fee, "{}", done.text);
-    let (_, _, _, refunded) = payment(&db, &checkout_id, 1).await.unwrap();
+    let (_, _, _, refunded) = payment(&db, checkout_id, 1).await.unwrap();
     assert_eq!(refunded, worth, "all of it, in the end");
     let more = json!({"amount": {"amount": 1, "currency": "USD"}, "reason": "one more"});
     let r = staff.post_idempotent(&path, &unique(), more).await;
@@ -758,6 +710,82 @@ async fn a_restocking_fee_is_kept_from_a_change_of_mind_and_staff_can_give_it_ba
         "{}",
         r.text
     );
-    let o = crate::shipping::order_reaches(&customer, &order_no, "returned").await;
+    let o = crate::shipping::order_reaches(customer, order_no, "returned").await;
     assert_eq!(o["payment_status"], "refunded", "{o}");
+}
+
+/// A return of `quantity` units of the delivered line, for a change of mind, started straight
+/// on the engine with `settings` (the stack's policy is fixed by its configuration): its RMA
+/// number and the answer.
+async fn start_return(
+    d: &Delivered,
+    quantity: i32,
+    settings: souk_contracts::returns::ReturnSettings,
+) -> (String, souk_contracts::returns::Submitted) {
+    use souk_contracts::returns::{ReturnClient, ReturnInput, ReturnLineRequest, workflow_id};
+    use souk_domain::returns::{ReturnReason, rma_no};
+    use temporalio_client::{WorkflowIdConflictPolicy, WorkflowUpdateWithStartOptions};
+    let customer_id = d.customer.get("/v1/me").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rma = rma_no(uuid::Uuid::new_v4().as_u64_pair().0);
+    let input = ReturnInput {
+        rma_no: rma.clone(),
+        order_no: d.order_no.clone(),
+        actor: format!("user:{customer_id}"),
+        customer_id,
+        lines: vec![ReturnLineRequest {
+            sku: souk_domain::Sku::parse(&d.sku).unwrap(),
+            quantity,
+            reason: ReturnReason::ChangedMind,
+            note: None,
+        }],
+        settings,
+    };
+    let options = WorkflowUpdateWithStartOptions::new(
+        souk_contracts::queues::workflows(&app().task_queue_prefix),
+        workflow_id(&rma),
+        WorkflowIdConflictPolicy::Fail,
+    )
+    .build();
+    let submitted = ReturnClient::new(app().temporal().await)
+        .start(input, options)
+        .await
+        .expect("started")
+        .get_result(temporalio_client::RpcOptions::default())
+        .await
+        .expect("answered");
+    (rma, submitted)
+}
+
+#[tokio::test]
+async fn a_product_in_a_category_the_policy_does_not_take_back_is_refused() {
+    use souk_contracts::returns::{ReturnSettings, Submitted};
+    let d = delivered().await;
+    let policy = |categories: &[&str]| ReturnSettings {
+        non_returnable_categories: categories.iter().map(|c| c.to_string()).collect(),
+        ..ReturnSettings::default()
+    };
+    // The product's own category is not taken back: refused with the reason, nothing opened.
+    let (rma, submitted) = start_return(&d, 1, policy(&["gift-cards", &d.category])).await;
+    match &submitted {
+        Submitted::Refused { code, message } => {
+            assert_eq!(code, "not_returnable");
+            assert!(message.contains(&d.category), "{message}");
+        }
+        other => panic!("opened: {other:?}"),
+    }
+    let opened: i64 = sqlx::query_scalar("SELECT count(*) FROM returns.returns WHERE rma_no = $1")
+        .bind(&rma)
+        .fetch_one(&app().db().await)
+        .await
+        .unwrap();
+    assert_eq!(opened, 0);
+    // Another category's policy takes it back.
+    let (_, submitted) = start_return(&d, 1, policy(&["gift-cards"])).await;
+    assert!(
+        matches!(submitted, Submitted::Opened { .. }),
+        "{submitted:?}"
+    );
 }

@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use souk_contracts::catalog::{self, Describe, DescribeSkus};
 use souk_contracts::inventory::{Restock, RestockUnits};
 use souk_contracts::notifications::{self, SendMail, SendMessage};
 use souk_contracts::orders::{
@@ -27,22 +28,22 @@ use souk_contracts::orders::{
 };
 use souk_contracts::payments::{self, Refund, RefundPayment};
 use souk_contracts::returns::{
-    CancelReturn, Decision, Inspect, InspectReturn, Move, MoveReturn, Note, NoteReturn, Open,
-    OpenReturn, REFUSED, RETURN_STATE, Receipt, RecordRefund, RecordReturnRefund, ReturnInput,
-    ReturnView, Submitted, initial_search_attributes,
+    CancelReturn, Decision, ExcludedLine, Inspect, InspectReturn, Move, MoveReturn, Note,
+    NoteReturn, Open, OpenReturn, POLICY_UNAVAILABLE, REFUSED, RETURN_STATE, Receipt, RecordRefund,
+    RecordReturnRefund, ReturnInput, ReturnView, Submitted, initial_search_attributes,
 };
 use souk_contracts::shipping::VENDOR_ID;
 use souk_contracts::vendors::{Contact, ContactOf};
 use souk_domain::Money;
 use souk_domain::order::PaymentStatus;
-use souk_domain::returns::{ReturnStatus, auto_approves};
+use souk_domain::returns::{ReturnStatus, auto_approves, excluded_category};
 use temporalio_common::ActivityCloseTimeouts;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::workflows::select;
 use temporalio_sdk::{CancellableFuture, WorkflowContext, WorkflowContextView, WorkflowResult};
 
 use crate::options;
-use crate::text::span;
+use crate::text::{self, span};
 
 pub use souk_contracts::returns::{WORKFLOW_TYPE, workflow_id};
 
@@ -61,11 +62,15 @@ pub struct ReturnWorkflow {
     customer_email: Option<String>,
 }
 
-/// Where the warehouse may receive a return: approved, and not yet counted.
 /// A restocking fee is kept from the refund of lines the customer changed their mind about,
 /// when the return's settings say so.
 pub const FEE_PATCH: &str = "restocking_fee";
 
+/// Lines in a category the policy does not take back are refused, when the return's settings
+/// name such categories.
+pub const CATEGORIES_PATCH: &str = "non_returnable_categories";
+
+/// Where the warehouse may receive a return: approved, and not yet counted.
 const RECEIVABLE: [ReturnStatus; 4] = [
     ReturnStatus::Approved,
     ReturnStatus::LabelIssued,
@@ -333,6 +338,46 @@ async fn decision(
     Ok(())
 }
 
+/// The asked-for lines whose products are in a category the policy does not take back, as
+/// the catalog knows them now. A return whose settings name no such category (every return
+/// started before them) does not ask.
+async fn excluded_lines(
+    ctx: &WorkflowContext<ReturnWorkflow>,
+    input: &ReturnInput,
+) -> Result<Vec<ExcludedLine>, String> {
+    let policy = &input.settings.non_returnable_categories;
+    if policy.is_empty() || !ctx.patched(CATEGORIES_PATCH) {
+        return Ok(Vec::new());
+    }
+    // Retried until the catalog answers, as the orders domain's facts are; the customer's
+    // request waits (a retry with its key waits for the same answer).
+    let opts = options::on(ctx, catalog::QUEUE, Duration::from_secs(10));
+    let facts = ctx
+        .execute_activity(
+            Describe,
+            DescribeSkus {
+                skus: input.lines.iter().map(|l| l.sku.clone()).collect(),
+            },
+            opts,
+        )
+        .await
+        .map_err(|e| {
+            format!(
+                "the return policy cannot be checked now ({}); try again later",
+                text::failure(&e).1
+            )
+        })?;
+    Ok(facts
+        .iter()
+        .filter_map(|f| {
+            excluded_category(&f.category_slugs, policy).map(|c| ExcludedLine {
+                sku: f.sku.clone(),
+                category: c.to_string(),
+            })
+        })
+        .collect())
+}
+
 /// The counted units refunded: what the orders domain's rule says they are worth (less a
 /// restocking fee of `fee_bps` of lines the customer changed their mind about), refunded
 /// once through the payments domain, then recorded per line. Answers what was refunded.
@@ -528,16 +573,25 @@ impl ReturnWorkflow {
         let opened = match order {
             Ok(order) => {
                 ctx.state_mut(|s| s.customer_email = Some(order.customer_email.clone()));
-                ctx.execute_local_activity(
-                    Open,
-                    OpenReturn {
-                        workflow_id: ctx.workflow_id().to_string(),
-                        input: input.clone(),
-                        order,
+                match excluded_lines(ctx, &input).await {
+                    Ok(excluded) => {
+                        ctx.execute_local_activity(
+                            Open,
+                            OpenReturn {
+                                workflow_id: ctx.workflow_id().to_string(),
+                                input: input.clone(),
+                                order,
+                                excluded,
+                            },
+                            options::local(None, false),
+                        )
+                        .await?
+                    }
+                    Err(message) => Submitted::Refused {
+                        code: POLICY_UNAVAILABLE.into(),
+                        message,
                     },
-                    options::local(None, false),
-                )
-                .await?
+                }
             }
             // No such order (the orders domain refuses it for good).
             Err(_) => Submitted::Refused {

@@ -38,6 +38,7 @@ impl CatalogActivities {
                     tax_class: f.tax_class.clone(),
                     weight_grams: f.weight_grams,
                     category_ids: f.category_ids.clone(),
+                    category_slugs: f.category_slugs.clone(),
                     sellable: f.status == "active",
                 });
             }

@@ -91,6 +91,8 @@ pub struct VariantFacts {
     pub vendor_id: Uuid,
     pub status: String,
     pub category_ids: Vec<Uuid>,
+    /// The slugs of `category_ids`, in the same order.
+    pub category_slugs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -390,7 +392,8 @@ pub async fn variant_facts(pool: &PgPool, skus: &[String]) -> Result<Vec<Variant
                FROM anc a JOIN catalog.categories c ON c.id = a.category_id
                WHERE c.parent_id IS NOT NULL
            )
-           SELECT product_id AS "product_id!", category_id AS "category_id!" FROM anc"#,
+           SELECT a.product_id AS "product_id!", a.category_id AS "category_id!", c.slug
+           FROM anc a JOIN catalog.categories c ON c.id = a.category_id"#,
         &product_ids
     )
     .fetch_all(pool)
@@ -398,13 +401,14 @@ pub async fn variant_facts(pool: &PgPool, skus: &[String]) -> Result<Vec<Variant
     Ok(rows
         .into_iter()
         .map(|r| {
-            let mut category_ids: Vec<Uuid> = ancestry
+            let mut categories: Vec<(Uuid, String)> = ancestry
                 .iter()
                 .filter(|a| a.product_id == r.product_id)
-                .map(|a| a.category_id)
+                .map(|a| (a.category_id, a.slug.clone()))
                 .collect();
-            category_ids.sort();
-            category_ids.dedup();
+            categories.sort();
+            categories.dedup();
+            let (category_ids, category_slugs) = categories.into_iter().unzip();
             VariantFacts {
                 sku: r.sku,
                 title: r.title,
@@ -417,6 +421,7 @@ pub async fn variant_facts(pool: &PgPool, skus: &[String]) -> Result<Vec<Variant
                 vendor_id: r.vendor_id,
                 status: r.status,
                 category_ids,
+                category_slugs,
             }
         })
         .collect())

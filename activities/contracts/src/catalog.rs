@@ -26,6 +26,9 @@ pub struct SkuFacts {
     pub weight_grams: i32,
     /// The product's categories and all their ancestors.
     pub category_ids: Vec<Uuid>,
+    /// Their slugs, in the same order. (A catalog older than this field gives none.)
+    #[serde(default)]
+    pub category_slugs: Vec<String>,
     /// Whether the product can be sold now (it is active).
     pub sellable: bool,
 }

@@ -67,6 +67,10 @@ pub struct ReturnSettings {
     /// basis points (0: none). (A return started before this field keeps none.)
     #[serde(default)]
     pub restocking_fee_bps: u32,
+    /// Products in these categories (by slug, or in one of their subcategories) are not
+    /// taken back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub non_returnable_categories: Vec<String>,
 }
 
 impl Default for ReturnSettings {
@@ -81,6 +85,7 @@ impl Default for ReturnSettings {
             auto_approve_reasons: vec![ReturnReason::Damaged, ReturnReason::WrongItem],
             auto_approve_max_minor: 5_000,
             restocking_fee_bps: 0,
+            non_returnable_categories: Vec::new(),
         }
     }
 }
@@ -113,6 +118,20 @@ pub struct OpenReturn {
     pub workflow_id: String,
     pub input: ReturnInput,
     pub order: ReturnableOrder,
+    /// Asked-for lines in a category the policy does not take back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<ExcludedLine>,
+}
+
+/// The code of a return refused because its policy could not be checked (the catalog failed
+/// for good): the customer may ask again.
+pub const POLICY_UNAVAILABLE: &str = "return_policy_unavailable";
+
+/// A line whose product is in a category the policy does not take back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExcludedLine {
+    pub sku: Sku,
+    pub category: String,
 }
 
 /// A line of a return, as the return is seen.

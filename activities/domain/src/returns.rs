@@ -237,6 +237,8 @@ pub enum Refusal {
     UnknownLine(String),
     #[error("{0} has not been delivered")]
     NotDelivered(String),
+    #[error("{sku} is in {category}, which is not returnable")]
+    Excluded { sku: String, category: String },
     #[error("{0} was delivered more than {1} days ago")]
     OutsideWindow(String, u64),
     #[error("{sku}: {asked} units asked back, {left} can be")]
@@ -251,7 +253,9 @@ impl Refusal {
     /// The machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
-            Refusal::UnknownLine(_) | Refusal::NotDelivered(_) => "not_returnable",
+            Refusal::UnknownLine(_) | Refusal::NotDelivered(_) | Refusal::Excluded { .. } => {
+                "not_returnable"
+            }
             Refusal::OutsideWindow(..) => "outside_return_window",
             Refusal::TooMany { .. } => "quantity_exceeds_returnable",
             Refusal::SeveralVendors => "several_vendors",
@@ -272,6 +276,8 @@ pub struct LineFacts<'a, V> {
     pub in_returns: i32,
     /// Seconds since the line's parcel was delivered (none: not delivered).
     pub delivered_ago: Option<i64>,
+    /// A category of the line's product that the policy does not take back.
+    pub excluded: Option<&'a str>,
 }
 
 impl<V> LineFacts<'_, V> {
@@ -282,8 +288,9 @@ impl<V> LineFacts<'_, V> {
 }
 
 /// Checks a request for `asked` (sku, units) against the order's `lines`, with a return
-/// window of `window_seconds`: every line of the order, of one vendor, delivered, within the
-/// window, and no more units than are left. Answers the vendor.
+/// window of `window_seconds`: every line of the order, of one vendor, returnable by the
+/// policy, delivered, within the window, and no more units than are left. Answers the
+/// vendor.
 pub fn check_request<V: PartialEq + Copy>(
     lines: &[LineFacts<'_, V>],
     asked: &[(&str, i32)],
@@ -309,6 +316,12 @@ pub fn check_request<V: PartialEq + Copy>(
             Some(v) if v != line.vendor => return Err(Refusal::SeveralVendors),
             Some(_) => {}
         }
+        if let Some(category) = line.excluded {
+            return Err(Refusal::Excluded {
+                sku: sku.to_string(),
+                category: category.to_string(),
+            });
+        }
         let ago = line
             .delivered_ago
             .ok_or_else(|| Refusal::NotDelivered(sku.to_string()))?;
@@ -327,6 +340,18 @@ pub fn check_request<V: PartialEq + Copy>(
         }
     }
     Ok(vendor.unwrap_or_else(|| unreachable!("at least one line")))
+}
+
+/// The first of a product's categories (with their ancestors: `categories`) that the policy
+/// does not take back (`not_returnable`), if any.
+pub fn excluded_category<'a>(
+    categories: &'a [String],
+    not_returnable: &[String],
+) -> Option<&'a str> {
+    categories
+        .iter()
+        .find(|c| not_returnable.contains(c))
+        .map(String::as_str)
 }
 
 /// Whether the policy approves a request without a person: every line's reason is one it
@@ -427,7 +452,27 @@ mod tests {
             refunded: 0,
             in_returns: 0,
             delivered_ago,
+            excluded: None,
         }
+    }
+
+    #[test]
+    fn a_line_in_a_category_the_policy_does_not_take_back_is_refused() {
+        let slugs = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let (food, toys) = (slugs(&["food", "groceries"]), slugs(&["toys"]));
+        let policy = slugs(&["groceries", "gift-cards"]);
+        assert_eq!(excluded_category(&food, &policy), Some("groceries"));
+        assert_eq!(excluded_category(&toys, &policy), None);
+        assert_eq!(excluded_category(&food, &[]), None);
+        let mut lines = vec![facts("A", 1, 1, Some(60)), facts("B", 1, 1, Some(60))];
+        lines[1].excluded = excluded_category(&food, &policy);
+        assert_eq!(check_request(&lines, &[("A", 1)], 86_400), Ok(1));
+        let refused = check_request(&lines, &[("A", 1), ("B", 1)], 86_400).unwrap_err();
+        assert_eq!(refused.code(), "not_returnable");
+        assert_eq!(
+            refused.to_string(),
+            "B is in groceries, which is not returnable"
+        );
     }
 
     #[test]

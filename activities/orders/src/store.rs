@@ -1040,6 +1040,11 @@ pub async fn refund_lines(
             r.order_no, r.vendor_id
         )));
     }
+    if !r.fees.is_empty() && r.kind != RefundKind::Return {
+        return Err(Error::Invalid(
+            "only units that came back in a return may keep a fee".into(),
+        ));
+    }
     let refunds = units_refund(&lines, &r.lines, &r.fees)?;
     let why = match r.kind {
         RefundKind::Cancel => Why::Cancel,

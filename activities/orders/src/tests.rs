@@ -805,12 +805,16 @@ async fn a_restocking_fee_is_kept_from_a_return_and_left_to_refund(pool: PgPool)
             })
             .collect(),
     };
-    // A fee for a line not given back, named twice, or beyond the whole: refused, nothing
-    // recorded.
+    // A fee for a line not given back, named twice, beyond the whole, or on a vendor's
+    // cancellation: refused, nothing recorded.
     for bad in [
         give("r/x", a, &[("A-1", 2)], &[("A-2", 1_000)]),
         give("r/x", a, &[("A-1", 2)], &[("A-1", 1_000), ("A-1", 500)]),
         give("r/x", a, &[("A-1", 2)], &[("A-1", 10_001)]),
+        RefundLines {
+            kind: RefundKind::Cancel,
+            ..give("r/x", a, &[("A-1", 2)], &[("A-1", 1_000)])
+        },
     ] {
         let r = store::refund_lines(&pool, &ctx, &bad).await;
         assert!(matches!(r, Err(Error::Invalid(_))), "{bad:?}: {r:?}");

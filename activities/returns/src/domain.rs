@@ -24,6 +24,8 @@ pub struct Settings {
     pub auto_approve_max_minor: i64,
     #[serde(default)]
     pub restocking_fee_bps: u32,
+    #[serde(default)]
+    pub non_returnable_categories: Vec<String>,
 }
 
 impl Settings {
@@ -52,6 +54,13 @@ impl Settings {
         if self.auto_approve_max_minor < 0 {
             problems.push("returns.auto_approve_max_minor must not be negative".into());
         }
+        for c in &self.non_returnable_categories {
+            if !souk_domain::catalog::is_slug(c) {
+                problems.push(format!(
+                    "returns.non_returnable_categories: `{c}` is not a category slug"
+                ));
+            }
+        }
         if self.restocking_fee_bps > souk_domain::refund::WHOLE_BPS {
             problems.push(format!(
                 "returns.restocking_fee_bps must be at most {} (all of it)",
@@ -75,6 +84,7 @@ impl Settings {
                 .collect(),
             auto_approve_max_minor: self.auto_approve_max_minor,
             restocking_fee_bps: self.restocking_fee_bps,
+            non_returnable_categories: self.non_returnable_categories.clone(),
         }
     }
 }

@@ -49,6 +49,7 @@ fn summary(r: Summary) -> pb::ReturnSummary {
                 quantity: l.quantity,
                 reason: l.reason,
                 refunded: l.refunded.map(money),
+                restocking_fee: l.fee.map(money),
             })
             .collect(),
         refunded: r.refunded.map(money),

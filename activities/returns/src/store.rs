@@ -157,6 +157,11 @@ pub async fn open(pool: &PgPool, ctx: &Ctx, o: &OpenReturn) -> Result<Submitted,
                 .get(l.sku.as_str())
                 .map_or(0, |n| i32::try_from(*n).unwrap_or(i32::MAX)),
             delivered_ago: l.delivered_at.map(|at| (now - at).num_seconds()),
+            excluded: o
+                .excluded
+                .iter()
+                .find(|e| e.sku == l.sku)
+                .map(|e| e.category.as_str()),
         })
         .collect();
     let asked: Vec<(&str, i32)> = input
@@ -569,6 +574,7 @@ pub struct SummaryLine {
     pub quantity: i32,
     pub reason: String,
     pub refunded: Option<i64>,
+    pub fee: Option<i64>,
 }
 
 /// Returns by `filter`, newest first, `limit` after `after`.
@@ -604,7 +610,7 @@ pub async fn list(
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let mut lines: BTreeMap<Uuid, Vec<SummaryLine>> = BTreeMap::new();
     for l in sqlx::query!(
-        "SELECT return_id, sku, title, quantity, reason, refunded
+        "SELECT return_id, sku, title, quantity, reason, refunded, fee
          FROM returns.return_lines WHERE return_id = ANY($1) ORDER BY return_id, sku",
         &ids
     )
@@ -617,6 +623,7 @@ pub async fn list(
             quantity: l.quantity,
             reason: l.reason,
             refunded: l.refunded,
+            fee: l.fee,
         });
     }
     rows.into_iter()

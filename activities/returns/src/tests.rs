@@ -49,6 +49,7 @@ fn order(delivered_days_ago: Option<i64>) -> ReturnableOrder {
 
 fn request(rma: &str, lines: &[(&str, i32)], order: ReturnableOrder) -> OpenReturn {
     OpenReturn {
+        excluded: Vec::new(),
         workflow_id: format!("return-{rma}"),
         input: ReturnInput {
             rma_no: rma.into(),

@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use souk_contracts::returns::{
-    CancelReturn, Decision, LineCount, Receipt, ReturnClient, ReturnInput, ReturnLineRequest,
-    ReturnView, Submitted, initial_search_attributes, workflow_id,
+    CancelReturn, Decision, LineCount, POLICY_UNAVAILABLE, Receipt, ReturnClient, ReturnInput,
+    ReturnLineRequest, ReturnView, Submitted, initial_search_attributes, workflow_id,
 };
 use souk_domain::returns::{Counted, ReturnReason, ReturnStatus, is_rma_no, rma_no};
 use souk_proto::returns::v1 as returns_pb;
@@ -385,7 +385,8 @@ fn lines_of(body: ReturnRequestBody) -> ApiResult<Vec<ReturnLineRequest>> {
         (status = 400, description = "invalid_idempotency_key", body = ErrorBody),
         (status = 404, description = "order_not_found: no such order of the caller's", body = ErrorBody),
         (status = 409, description = "return_request_refused: this Idempotency-Key's request was refused, or was for another order", body = ErrorBody),
-        (status = 422, description = "invalid_body; not_returnable (not delivered, not in the order), outside_return_window, quantity_exceeds_returnable, several_vendors", body = ErrorBody)))]
+        (status = 422, description = "invalid_body; not_returnable (not delivered, not in the order, or in a category the return policy does not take back), outside_return_window, quantity_exceeds_returnable, several_vendors", body = ErrorBody),
+        (status = 503, description = "temporal_unavailable; return_policy_unavailable: the return policy could not be checked, ask again", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(order_no = %order_no))]
 async fn request_return(
     State(s): State<AppState>,
@@ -461,6 +462,9 @@ async fn request_return(
         }
         Submitted::Refused { code, message } if code == "order_not_found" => {
             Err(ApiError::not_found("order_not_found", message))
+        }
+        Submitted::Refused { code, message } if code == POLICY_UNAVAILABLE => {
+            Err(ApiError::unavailable(&code, message))
         }
         Submitted::Refused { code, message } => Err(ApiError::unprocessable(&code, message)),
     }
@@ -835,6 +839,8 @@ pub struct ReturnSummaryLine {
     pub reason: Reason,
     /// What the line was refunded, once refunded.
     pub refunded: Option<Money>,
+    /// What was kept of what its units were worth: the restocking fee, if any.
+    pub restocking_fee: Option<Money>,
 }
 
 /// A return as a list shows it (its page, `GET .../returns/{rma_no}`, has the counts and
@@ -886,6 +892,7 @@ fn summary_dto(r: returns_pb::ReturnSummary) -> ApiResult<ReturnSummary> {
                 title: l.title,
                 quantity: l.quantity,
                 refunded: l.refunded.map(Money::from),
+                restocking_fee: l.restocking_fee.map(Money::from),
             })
         })
         .collect::<ApiResult<_>>()?;

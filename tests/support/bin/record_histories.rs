@@ -276,7 +276,8 @@ async fn record_returns(a: &TestApp) -> anyhow::Result<()> {
     save_return(a, "return_declined", workflow_id(&rma)).await
 }
 
-/// A return of two units the customer changed their mind about, under a policy that approves
+/// A return of two units the customer changed their mind about, under a policy that does not
+/// take back gift cards (the catalog asked, the `non_returnable_categories` patch), approves
 /// it by itself and keeps a 15% restocking fee (the `restocking_fee` patch): received as new
 /// and refunded less the fee.
 async fn record_return_fee(a: &TestApp) -> anyhow::Result<()> {
@@ -308,6 +309,7 @@ async fn record_return_fee(a: &TestApp) -> anyhow::Result<()> {
             auto_approve_reasons: vec![ReturnReason::ChangedMind],
             auto_approve_max_minor: i64::MAX,
             restocking_fee_bps: 1_500,
+            non_returnable_categories: vec!["gift-cards".into()],
             ..ReturnSettings::default()
         },
     };
