@@ -235,3 +235,12 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A call to the workflow engine failed: logged, and answered 503 `temporal_unavailable`.
+pub fn temporal_error(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "workflow engine call failed");
+    ApiError::unavailable(
+        "temporal_unavailable",
+        "the workflow engine is unavailable; try again shortly",
+    )
+}

@@ -57,6 +57,27 @@ macro_rules! activity {
 }
 pub(crate) use activity;
 
+/// Declares a workflow's message (an update, a query or a signal): a unit marker type with a
+/// pinned name, its input and output, for `$workflow`'s typed client.
+macro_rules! message {
+    ($workflow:ty; $(#[$meta:meta])* $marker:ident: $kind:ident, $name:expr, $input:ty $(=> $output:ty)?) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $marker;
+
+        impl $kind for $marker {
+            type Workflow = $workflow;
+            type Input = $input;
+            $(type Output = $output;)?
+
+            fn name(&self) -> &str {
+                $name
+            }
+        }
+    };
+}
+pub(crate) use message;
+
 /// Failure type names that activities raise and workflows match on. Business failures are
 /// non-retryable; anything else is a transient error and is retried.
 pub mod failures {

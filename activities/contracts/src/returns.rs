@@ -327,41 +327,28 @@ impl HasWorkflowDefinition for Return {
     type Run = Return;
 }
 
-macro_rules! message {
-    ($(#[$meta:meta])* $marker:ident: $kind:ident, $name:expr, $input:ty $(=> $output:ty)?) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, Default)]
-        pub struct $marker;
-
-        impl $kind for $marker {
-            type Workflow = Return;
-            type Input = $input;
-            $(type Output = $output;)?
-
-            fn name(&self) -> &str {
-                $name
-            }
-        }
-    };
-}
-
-message!(
+crate::message!(
+    Return;
     /// Update (sent with the start): waits until the request is opened or refused.
     SubmittedUpdate: UpdateDefinition, messages::SUBMITTED, () => Submitted
 );
-message!(
+crate::message!(
+    Return;
     /// Update: approve or decline (refused unless the return is requested).
     DecideUpdate: UpdateDefinition, messages::DECIDE, Decision => ReturnView
 );
-message!(
+crate::message!(
+    Return;
     /// Update: the customer calls it off (refused once the parcel is with the carrier).
     CancelUpdate: UpdateDefinition, messages::CANCEL, CancelReturn => ReturnView
 );
-message!(
+crate::message!(
+    Return;
     /// Update: the warehouse received and counted the parcel (refused unless approved).
     ReceiveUpdate: UpdateDefinition, messages::RECEIVE, Receipt => ReturnView
 );
-message!(
+crate::message!(
+    Return;
     /// Query: the return now (none until it is opened).
     Status: QueryDefinition, messages::STATUS, () => Option<ReturnView>
 );

@@ -364,49 +364,38 @@ impl HasWorkflowDefinition for Shipment {
     type Run = Shipment;
 }
 
-macro_rules! message {
-    ($(#[$meta:meta])* $marker:ident: $kind:ident, $name:expr, $input:ty $(=> $output:ty)?) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, Default)]
-        pub struct $marker;
-
-        impl $kind for $marker {
-            type Workflow = Shipment;
-            type Input = $input;
-            $(type Output = $output;)?
-
-            fn name(&self) -> &str {
-                $name
-            }
-        }
-    };
-}
-
-message!(
+crate::message!(
+    Shipment;
     /// Update: the vendor packed the shipment (refused unless it awaits fulfilment).
     PackUpdate: UpdateDefinition, messages::PACK, PackRequest => ShipmentView
 );
-message!(
+crate::message!(
+    Shipment;
     /// Update: the carrier's rates for the packed parcel.
     RatesUpdate: UpdateDefinition, messages::RATES, () => Vec<RateChoice>
 );
-message!(
+crate::message!(
+    Shipment;
     /// Update: buy the label (refused unless packed; at most one is bought).
     BuyLabelUpdate: UpdateDefinition, messages::BUY_LABEL, LabelRequest => LabelBought
 );
-message!(
+crate::message!(
+    Shipment;
     /// Update: the parcel was handed to the carrier (refused unless labelled).
     ShipUpdate: UpdateDefinition, messages::SHIP, ShipRequest => ShipmentView
 );
-message!(
+crate::message!(
+    Shipment;
     /// Update: units the vendor cannot send, refunded (refused once a label is bought).
     CancelLinesUpdate: UpdateDefinition, messages::CANCEL_LINES, CancelLinesRequest => LinesCancelled
 );
-message!(
+crate::message!(
+    Shipment;
     /// Signal: a carrier's tracking event, recorded by the shipping domain first.
     Tracking: SignalDefinition, messages::TRACKING, TrackingEvent
 );
-message!(
+crate::message!(
+    Shipment;
     /// Query: the shipment now (none until it is opened).
     Status: QueryDefinition, messages::STATUS, () => Option<ShipmentView>
 );

@@ -27,7 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::dto::{self, PostalAddress};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, temporal_error};
 use crate::extract::{Caller, Json as Body, Path};
 use crate::state::AppState;
 use serde::{Deserialize, Serialize};
@@ -80,14 +80,6 @@ async fn describe(
         Err(WorkflowInteractionError::NotFound(_)) => Ok(None),
         Err(e) => Err(temporal_error(e)),
     }
-}
-
-fn temporal_error(e: impl std::fmt::Display) -> ApiError {
-    tracing::warn!(error = %e, "workflow engine call failed");
-    ApiError::unavailable(
-        "temporal_unavailable",
-        "the workflow engine is unavailable; try again shortly",
-    )
 }
 
 /// The shipping address given, or the saved one named by `shipping_address_id`.

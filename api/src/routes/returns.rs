@@ -29,7 +29,7 @@ use utoipa_axum::routes;
 
 use super::vendor::{VendorScope, other_vendors};
 use crate::dto::Money;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, temporal_error};
 use crate::extract::{self, Caller, Path, Query};
 use crate::identity::Principal;
 use crate::state::AppState;
@@ -273,14 +273,6 @@ fn to_dto(v: ReturnView) -> Return {
 fn for_customer(mut r: Return) -> Return {
     r.problems.clear();
     r
-}
-
-fn temporal_error(e: impl std::fmt::Display) -> ApiError {
-    tracing::warn!(error = %e, "workflow engine call failed");
-    ApiError::unavailable(
-        "temporal_unavailable",
-        "the workflow engine is unavailable; try again shortly",
-    )
 }
 
 fn update_error(e: WorkflowUpdateError) -> ApiError {

@@ -30,7 +30,7 @@ use utoipa_axum::routes;
 
 use crate::auth::audit;
 use crate::dto::Money;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, temporal_error};
 use crate::extract::{self, Caller, Path};
 use crate::identity::Principal;
 use crate::state::AppState;
@@ -108,14 +108,6 @@ pub struct Refund {
     /// Who asked: `user:<id>`.
     pub actor: String,
     pub problems: Vec<String>,
-}
-
-fn temporal_error(e: impl std::fmt::Display) -> ApiError {
-    tracing::warn!(error = %e, "workflow engine call failed");
-    ApiError::unavailable(
-        "temporal_unavailable",
-        "the workflow engine is unavailable; try again shortly",
-    )
 }
 
 /// The refund as answered; a refused one is its 4xx.
