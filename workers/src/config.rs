@@ -412,6 +412,35 @@ mod tests {
     }
 
     #[test]
+    fn the_return_policy_in_the_configuration_is_what_new_returns_run_with() {
+        let mut cfg = production();
+        cfg.profile = Profile::Dev;
+        cfg.set("returns.restocking_fee_bps", 1_500);
+        cfg.set(
+            "returns.non_returnable_categories",
+            vec!["gift-cards".to_string()],
+        );
+        assert!(cfg.check().is_ok());
+        let policy = souk_returns::domain::Settings::load(&cfg.settings())
+            .unwrap()
+            .workflow();
+        assert_eq!(policy.restocking_fee_bps, 1_500);
+        assert_eq!(policy.non_returnable_categories, ["gift-cards"]);
+        // More than the whole, or a category that is not a slug: refused at start.
+        cfg.set("returns.restocking_fee_bps", 10_001);
+        cfg.set(
+            "returns.non_returnable_categories",
+            vec!["Gift Cards".to_string()],
+        );
+        let refused = cfg.check().unwrap_err().to_string();
+        assert!(refused.contains("returns.restocking_fee_bps"), "{refused}");
+        assert!(
+            refused.contains("`Gift Cards` is not a category slug"),
+            "{refused}"
+        );
+    }
+
+    #[test]
     fn the_password_of_a_database_url_is_found() {
         assert_eq!(url_password("postgres://souk:souk@h:5432/d"), Some("souk"));
         assert_eq!(url_password("postgres://souk@h/d"), None);
