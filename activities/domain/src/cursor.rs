@@ -31,6 +31,19 @@ impl TimeCursor {
     }
 }
 
+/// Cuts `rows`, fetched `limit + 1` in the order of [`TimeCursor`], to a page of `limit`;
+/// answers the cursor after its last row when more follow.
+pub fn next_page<T>(
+    rows: &mut Vec<T>,
+    limit: i64,
+    at: impl Fn(&T) -> TimeCursor,
+) -> Option<String> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    more.then(|| rows.last().map(|r| at(r).encode())).flatten()
+}
+
 /// The position after a row sorted by `(at DESC, key DESC)` with a text key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextCursor {
@@ -98,5 +111,20 @@ mod tests {
         assert_eq!(page_limit(0, 20, 100), 20);
         assert_eq!(page_limit(500, 20, 100), 100);
         assert_eq!(page_limit(5, 20, 100), 5);
+    }
+
+    #[test]
+    fn a_page_is_cut_to_its_limit_and_points_past_its_last_row_only_when_more_follow() {
+        let at = |n: &i64| TimeCursor {
+            created_at: DateTime::from_timestamp_micros(*n).unwrap(),
+            id: Uuid::from_u128(*n as u128),
+        };
+        let mut rows = vec![3, 2, 1];
+        let next = next_page(&mut rows, 2, at);
+        assert_eq!(rows, [3, 2]);
+        assert_eq!(next.map(|c| TimeCursor::decode(&c)), Some(Ok(at(&2))));
+        let mut rows = vec![3, 2];
+        assert_eq!(next_page(&mut rows, 2, at), None);
+        assert_eq!(rows, [3, 2]);
     }
 }

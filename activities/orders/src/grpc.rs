@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use super::store::{self, Error, OrderDetail};
-use souk_domain::cursor::{TimeCursor, page_limit};
+use souk_domain::cursor::{TimeCursor, next_page, page_limit};
 
 use souk_kit::grpc::{invalid, not_found};
 
@@ -157,14 +157,9 @@ impl OrderService for Orders {
         let mut rows = store::vendor_orders(&self.pool, vendor, after, limit + 1)
             .await
             .map_err(store_error)?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let next_cursor = more.then(|| rows.last()).flatten().map(|l| {
-            TimeCursor {
-                created_at: l.created_at,
-                id: l.sub_order_id,
-            }
-            .encode()
+        let next_cursor = next_page(&mut rows, limit, |l| TimeCursor {
+            created_at: l.created_at,
+            id: l.sub_order_id,
         });
         Ok(Response::new(pb::ListVendorOrdersResponse {
             items: rows
@@ -211,14 +206,9 @@ impl Orders {
         let mut rows = store::customer_orders(&self.pool, customer, after, limit + 1)
             .await
             .map_err(store_error)?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let next_cursor = more.then(|| rows.last()).flatten().map(|l| {
-            TimeCursor {
-                created_at: l.placed_at,
-                id: l.id,
-            }
-            .encode()
+        let next_cursor = next_page(&mut rows, limit, |l| TimeCursor {
+            created_at: l.placed_at,
+            id: l.id,
         });
         Ok(pb::ListCustomerOrdersResponse {
             items: rows

@@ -382,27 +382,16 @@ async fn cancelling_is_idempotent_and_blocks_a_late_create(pool: PgPool) {
 async fn units_given_back_are_worth_their_share_once_per_key_and_all_of_it_is_the_whole(
     pool: PgPool,
 ) {
-    use souk_contracts::orders::{LINE_REFUND_SEQUENCES, LineUnits, RefundKind, RefundLines};
+    use souk_contracts::orders::{LINE_REFUND_SEQUENCES, RefundKind, RefundLines};
     test_schema(&pool, &crate::SCHEMA).await;
     let ctx = Ctx::new("workflow:shipment");
     let input = order("co-5", 1);
     let a = input.lines[0].vendor_id;
     let o = store::create(&pool, &ctx, &input).await.unwrap();
     let give = |key: &str, lines: &[(&str, i32)]| RefundLines {
-        order_no: o.order_no.clone(),
-        vendor_id: a,
-        refund_key: key.into(),
-        lines: lines
-            .iter()
-            .map(|(sku, q)| LineUnits {
-                sku: Sku::parse(sku).unwrap(),
-                quantity: *q,
-            })
-            .collect(),
         reason: "lost".into(),
         actor: "user:vendor".into(),
-        kind: RefundKind::Cancel,
-        fees: Vec::new(),
+        ..give_back(&o.order_no, key, a, RefundKind::Cancel, lines, &[])
     };
     // Vendor A: 2 × A-1 at 10.00 and 1 × A-2 at 5.00, 5.99 shipping (by value: 4.79 / 1.20).
     let first = store::refund_lines(&pool, &ctx, &give("k/1", &[("A-1", 1)]))
@@ -478,6 +467,40 @@ fn goodwill(
         skus: skus.iter().map(|s| Sku::parse(s).unwrap()).collect(),
         reason: "late delivery".into(),
         actor: "user:staff".into(),
+    }
+}
+
+/// Units of `vendor`'s lines given back under `key` (`fees`: basis points kept per SKU).
+fn give_back(
+    order_no: &str,
+    key: &str,
+    vendor: Uuid,
+    kind: souk_contracts::orders::RefundKind,
+    lines: &[(&str, i32)],
+    fees: &[(&str, u32)],
+) -> souk_contracts::orders::RefundLines {
+    use souk_contracts::orders::{LineFee, LineUnits, RefundLines};
+    RefundLines {
+        order_no: order_no.into(),
+        vendor_id: vendor,
+        refund_key: key.into(),
+        lines: lines
+            .iter()
+            .map(|(sku, q)| LineUnits {
+                sku: Sku::parse(sku).unwrap(),
+                quantity: *q,
+            })
+            .collect(),
+        reason: "return".into(),
+        actor: "system:return".into(),
+        kind,
+        fees: fees
+            .iter()
+            .map(|(sku, bps)| LineFee {
+                sku: Sku::parse(sku).unwrap(),
+                bps: *bps,
+            })
+            .collect(),
     }
 }
 
@@ -683,7 +706,7 @@ async fn goodwill_refunds_stay_within_what_each_line_has_left(pool: PgPool) {
 
 #[sqlx::test(migrations = false)]
 async fn units_that_come_back_return_the_part_and_the_order(pool: PgPool) {
-    use souk_contracts::orders::{LineUnits, RefundKind, RefundLines};
+    use souk_contracts::orders::RefundKind;
     test_schema(&pool, &crate::SCHEMA).await;
     let ctx = Ctx::new("system:return");
     let input = order("co-r", 1);
@@ -695,21 +718,8 @@ async fn units_that_come_back_return_the_part_and_the_order(pool: PgPool) {
             .await
             .unwrap();
     }
-    let give = |key: &str, vendor, kind, lines: &[(&str, i32)]| RefundLines {
-        order_no: no.into(),
-        vendor_id: vendor,
-        refund_key: key.into(),
-        lines: lines
-            .iter()
-            .map(|(sku, q)| LineUnits {
-                sku: Sku::parse(sku).unwrap(),
-                quantity: *q,
-            })
-            .collect(),
-        reason: "return".into(),
-        actor: "system:return".into(),
-        kind,
-        fees: Vec::new(),
+    let give = |key: &str, vendor, kind, lines: &[(&str, i32)]| {
+        give_back(no, key, vendor, kind, lines, &[])
     };
     let status = |no: String| {
         let pool = pool.clone();
@@ -768,7 +778,7 @@ async fn units_that_come_back_return_the_part_and_the_order(pool: PgPool) {
 
 #[sqlx::test(migrations = false)]
 async fn a_restocking_fee_is_kept_from_a_return_and_left_to_refund(pool: PgPool) {
-    use souk_contracts::orders::{LineFee, LineRefund, LineUnits, RefundKind, RefundLines};
+    use souk_contracts::orders::{LineRefund, RefundKind, RefundLines};
     test_schema(&pool, &crate::SCHEMA).await;
     let ctx = Ctx::new("system:return");
     let input = order("co-f", 1);
@@ -783,27 +793,8 @@ async fn a_restocking_fee_is_kept_from_a_return_and_left_to_refund(pool: PgPool)
             .await
             .unwrap();
     }
-    let give = |key: &str, vendor, lines: &[(&str, i32)], fees: &[(&str, u32)]| RefundLines {
-        order_no: no.into(),
-        vendor_id: vendor,
-        refund_key: key.into(),
-        lines: lines
-            .iter()
-            .map(|(sku, q)| LineUnits {
-                sku: Sku::parse(sku).unwrap(),
-                quantity: *q,
-            })
-            .collect(),
-        reason: "return".into(),
-        actor: "system:return".into(),
-        kind: RefundKind::Return,
-        fees: fees
-            .iter()
-            .map(|(sku, bps)| LineFee {
-                sku: Sku::parse(sku).unwrap(),
-                bps: *bps,
-            })
-            .collect(),
+    let give = |key: &str, vendor, lines: &[(&str, i32)], fees: &[(&str, u32)]| {
+        give_back(no, key, vendor, RefundKind::Return, lines, fees)
     };
     // A fee for a line not given back, named twice, beyond the whole, or on a vendor's
     // cancellation: refused, nothing recorded.

@@ -1,7 +1,7 @@
 //! `souk.returns.v1.ReturnsService`, served by the returns worker: the lists of returns the
 //! customer, the vendor and staff page through. Actions on a return are its workflow's.
 
-use souk_domain::cursor::{TimeCursor, page_limit};
+use souk_domain::cursor::{TimeCursor, next_page, page_limit};
 use souk_domain::returns::ReturnStatus;
 use souk_kit::grpc::invalid;
 use souk_proto::common::v1::Money;
@@ -100,14 +100,9 @@ impl ReturnsService for Returns {
         let mut rows = store::list(&self.pool, &filter, after, limit + 1)
             .await
             .map_err(|e| souk_kit::error::status(&e))?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let next_cursor = more.then(|| rows.last()).flatten().map(|s| {
-            TimeCursor {
-                created_at: s.created_at,
-                id: s.id,
-            }
-            .encode()
+        let next_cursor = next_page(&mut rows, limit, |s| TimeCursor {
+            created_at: s.created_at,
+            id: s.id,
         });
         Ok(Response::new(pb::ListReturnsReply {
             items: rows.into_iter().map(summary).collect(),

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use souk_contracts::shipping::{AlertKind, TrackingEvent, messages};
-use souk_domain::cursor::{TimeCursor, page_limit};
+use souk_domain::cursor::{TimeCursor, next_page, page_limit};
 use souk_domain::shipment::ShipmentStatus;
 use souk_kit::domain::WorkflowSignals;
 use souk_kit::grpc::{invalid, not_found, status};
@@ -133,14 +133,9 @@ impl ShippingService for Shipping {
         let mut rows = store::list(&self.pool, vendor, status, alert, after, limit + 1)
             .await
             .map_err(|e| souk_kit::error::status(&e))?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let next_cursor = more.then(|| rows.last()).flatten().map(|s| {
-            TimeCursor {
-                created_at: s.created_at,
-                id: s.id,
-            }
-            .encode()
+        let next_cursor = next_page(&mut rows, limit, |s| TimeCursor {
+            created_at: s.created_at,
+            id: s.id,
         });
         Ok(Response::new(pb::ListShipmentsReply {
             items: rows.into_iter().map(|s| shipment(s, Vec::new())).collect(),
