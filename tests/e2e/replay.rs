@@ -78,12 +78,17 @@ async fn recorded_histories_replay_without_nondeterminism() {
         "shipment_lines_cancelled_before_local_open.json",
         "shipment_late_and_unscanned_before_local_open.json",
         "shipment_delivered_before_timers.json",
-        // A return approved by its vendor, received, refunded and restocked; a declined one;
-        // one checked against non-returnable categories and refunded less a restocking fee
-        // (the `non_returnable_categories` and `restocking_fee` patches).
+        // A return approved by its vendor, labelled, scanned by the carrier on its way and
+        // delivered, received, refunded less the postage the customer pays and restocked
+        // (the `return_label` and `customer_postage` patches); a declined one; one checked
+        // against non-returnable categories, labelled, received before any scan and refunded
+        // less a restocking fee and the postage (`non_returnable_categories`,
+        // `restocking_fee`); the first and the last recorded before `return_label`.
         "return_refunded.json",
         "return_declined.json",
         "return_restocking_fee.json",
+        "return_refunded_before_label.json",
+        "return_restocking_fee_before_label.json",
         // A goodwill refund of an amount, refunded and mailed; one refused for more than is
         // left; one the provider refused, released; and a unit refunded before the
         // `release_refused` patch.

@@ -304,6 +304,56 @@ async fn a_delivered_order_is_returned_in_part_and_exactly_the_rules_amount_is_r
         r.text
     );
 
+    // A label is bought for the parcel, back to the warehouse the units left from; every line
+    // is the customer's choice, so the customer pays the postage.
+    let labelled = return_reaches(&customer, &rma, "label_issued").await;
+    let label = &labelled["label"];
+    assert_eq!(label["carrier"], "SandboxPost", "{labelled}");
+    assert_eq!(label["postage_paid_by"], "customer", "{labelled}");
+    let postage = label["postage"]["amount"].as_i64().unwrap();
+    assert!(postage > 0, "{labelled}");
+    let tracking = label["tracking_code"].as_str().unwrap().to_string();
+    let parcel = |db: sqlx::PgPool, rma: String| async move {
+        sqlx::query_as::<_, (String, String, bool)>(
+            "SELECT r.kind, r.status, r.warehouse = s.warehouse
+                    AND r.ship_from = s.ship_to AND r.tracking_code IS NOT NULL
+                    AND (SELECT weight_grams FROM shipping.packages WHERE shipment_id = r.id)
+                        = (SELECT weight_grams FROM shipping.packages WHERE shipment_id = s.id)
+             FROM shipping.shipments r
+             JOIN shipping.shipments s ON s.order_no = r.order_no AND s.kind = 'outbound'
+             WHERE r.workflow_id = 'return-' || $1",
+        )
+        .bind(rma)
+        .fetch_one(&db)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        parcel(db.clone(), rma.clone()).await,
+        ("return".into(), "label_purchased".into(), true),
+        "from the customer's address to the warehouse, in the parcel it came in"
+    );
+    // The vendor's shipments are the ones to send; a return parcel is not among them.
+    let r = vendor.get("/v1/vendor/shipments").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(!r.text.contains(&tracking), "{}", r.text);
+
+    // The carrier's scans move it; once the parcel is with the carrier the customer cannot
+    // call it off.
+    souk_tests::shipments::scan(&tracking, ShipmentStatus::InTransit, at(60)).await;
+    return_reaches(&customer, &rma, "in_transit").await;
+    let r = customer
+        .post(&format!("/v1/me/returns/{rma}/cancel"), json!({}))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "return_action_refused"),
+        "{}",
+        r.text
+    );
+    souk_tests::shipments::scan(&tracking, ShipmentStatus::Delivered, at(120)).await;
+    return_reaches(&customer, &rma, "received").await;
+
     // What came back: one as new, one damaged (a count that leaves one out is refused).
     let r = vendor
         .post(&format!("/v1/vendor/returns/{rma}/receive"), receipt(1, 0))
@@ -324,8 +374,15 @@ async fn a_delivered_order_is_returned_in_part_and_exactly_the_rules_amount_is_r
     let closed = return_reaches(&customer, &rma, "closed").await;
     let line = line_paid(&order_no, &sku).await;
     let worth = line.refund(LineRefunds::default(), 2).unwrap();
+    // Less the postage the customer pays (never more than the refund).
+    assert!(postage < worth, "{postage} {worth}");
+    let worth = worth - postage;
     assert_eq!(closed["refunded"]["amount"], worth, "{closed}");
     assert_eq!(closed["lines"][0]["refunded"]["amount"], worth, "{closed}");
+    assert_eq!(
+        closed["lines"][0]["postage_kept"]["amount"], postage,
+        "{closed}"
+    );
     assert_eq!(closed["lines"][0]["counted"]["sellable"], 1, "{closed}");
     assert_eq!(
         closed["problems"],
@@ -341,6 +398,25 @@ async fn a_delivered_order_is_returned_in_part_and_exactly_the_rules_amount_is_r
     let (_, _, _, refunded) = payment(&db, &checkout_id, 1).await.unwrap();
     assert_eq!(refunded, worth);
     assert_eq!(on_hand(&sku, &warehouse).await, before + 1);
+    assert_eq!(
+        parcel(db.clone(), rma.clone()).await,
+        ("return".into(), "delivered".into(), true)
+    );
+    // A parcel left moving after its return ended (set up here by hand): the carrier's next
+    // scan is kept as stale and answered, not redelivered forever.
+    sqlx::query("UPDATE shipping.shipments SET status = 'in_transit' WHERE workflow_id = $1")
+        .bind(format!("return-{rma}"))
+        .execute(&db)
+        .await
+        .unwrap();
+    let late =
+        souk_tests::shipments::scan(&tracking, ShipmentStatus::OutForDelivery, at(180)).await;
+    assert_eq!(
+        (late.body["stale"].as_u64(), late.body["received"].as_u64()),
+        (Some(1), Some(0)),
+        "{}",
+        late.text
+    );
     let r = customer.get("/v1/me/returns?status=closed").await;
     let closed_item = listed(&r.body);
     assert_eq!(closed_item.len(), 1, "{}", r.text);
@@ -380,9 +456,16 @@ async fn a_delivered_order_is_returned_in_part_and_exactly_the_rules_amount_is_r
     };
     assert_eq!(about("approved"), 1, "{mails:?}");
     assert!(
-        mails
-            .iter()
-            .any(|(s, t)| s.contains("approved") && t.contains("back to Mugs & Co")),
+        mails.iter().any(|(s, t)| s.contains("approved")
+            && s.contains("return label")
+            && t.contains("go back to Mugs & Co")),
+        "{mails:?}"
+    );
+    assert!(
+        mails.iter().any(|(s, t)| s.contains("return label")
+            && t.contains(&tracking)
+            && t.contains(&format!("https://labels.sandbox.invalid/{tracking}.pdf"))
+            && t.contains("kept from your refund")),
         "{mails:?}"
     );
     assert_eq!(about("refunded"), 1, "{mails:?}");
@@ -540,6 +623,30 @@ async fn an_undecided_return_reminds_the_vendor_then_asks_staff_and_one_never_se
     assert_eq!(r.status, 200, "{}", r.text);
     let expired = return_reaches(&customer, &rma, "expired").await;
     assert_eq!(expired["refunded"], serde_json::Value::Null, "{expired}");
+    // Its label was never used: it is voided, so nobody pays for it (the customer no longer
+    // sees it; staff do).
+    assert!(expired["label"].is_null(), "{expired}");
+    let seen = staff.get(&format!("/v1/admin/returns/{rma}")).await;
+    assert!(
+        seen.body["label"]["tracking_code"].is_string(),
+        "{}",
+        seen.text
+    );
+    let db = app().db().await;
+    let parcel = format!("return-{rma}");
+    eventually(Duration::from_secs(15), "the label voided", || async {
+        let (status, actor): (String, String) = sqlx::query_as(
+            "SELECT s.status, h.actor FROM shipping.shipments s
+             JOIN shipping.history h ON h.shipment_id = s.id AND h.to_status = s.status
+             WHERE s.workflow_id = $1",
+        )
+        .bind(&parcel)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        (status == "cancelled" && actor == "system:return").then_some(())
+    })
+    .await;
     let r = customer
         .post(&format!("/v1/me/returns/{rma}/cancel"), json!({}))
         .await;
@@ -625,7 +732,12 @@ async fn a_restocking_fee_is_kept_from_a_change_of_mind_and_staff_can_give_it_ba
         matches!(submitted, Submitted::Opened { .. }),
         "{submitted:?}"
     );
-    return_reaches(customer, &rma, "approved").await;
+    let labelled = return_reaches(customer, &rma, "label_issued").await;
+    assert_eq!(
+        labelled["label"]["postage_paid_by"], "customer",
+        "{labelled}"
+    );
+    let postage = labelled["label"]["postage"]["amount"].as_i64().unwrap();
     let warehouse: String =
         sqlx::query_scalar("SELECT warehouse FROM inventory.stock WHERE sku = $1 LIMIT 1")
             .bind(sku)
@@ -648,33 +760,40 @@ async fn a_restocking_fee_is_kept_from_a_change_of_mind_and_staff_can_give_it_ba
     assert_eq!(worth, line.paid());
     let kept = less_fee(worth, 1_500);
     assert!(kept.fee > 0, "{kept:?}");
-    assert_eq!(closed["refunded"]["amount"], kept.refund, "{closed}");
+    // And the postage, which the customer pays.
+    let paid_back = kept.refund - postage.min(kept.refund);
+    assert_eq!(closed["refunded"]["amount"], paid_back, "{closed}");
     assert_eq!(
-        closed["lines"][0]["refunded"]["amount"], kept.refund,
+        closed["lines"][0]["refunded"]["amount"], paid_back,
         "{closed}"
     );
     assert_eq!(
         closed["lines"][0]["restocking_fee"]["amount"], kept.fee,
         "{closed}"
     );
+    assert_eq!(
+        closed["lines"][0]["postage_kept"]["amount"], postage,
+        "{closed}"
+    );
     let (_, _, _, refunded) = payment(&db, checkout_id, 1).await.unwrap();
     assert_eq!(
-        refunded, kept.refund,
+        refunded, paid_back,
         "the provider refunded what is paid back"
     );
-    // Every unit came back, but the fee is kept: the order is returned, its payment only
-    // partially refunded.
+    // Every unit came back, but the fee and the postage are kept: the order is returned,
+    // its payment only partially refunded.
     let o = crate::shipping::order_reaches(customer, order_no, "returned").await;
     assert_eq!(o["payment_status"], "partially_refunded", "{o}");
     let mails = settled_mails_to(email, Duration::from_secs(2)).await;
     assert!(
         mails.iter().any(|(s, t)| s.contains(&rma)
             && s.contains("refunded")
-            && t.contains("less a restocking fee of")),
+            && t.contains("less a restocking fee of")
+            && t.contains("less return postage of")),
         "{mails:?}"
     );
 
-    // The fee is what is left to refund: staff give it back, and no more.
+    // The fee and the postage are what is left to refund: staff give them back, and no more.
     let path = format!("/v1/admin/orders/{order_no}/refunds");
     let r = customer.get("/v1/me/returns?status=closed").await;
     assert_eq!(
@@ -690,7 +809,7 @@ async fn a_restocking_fee_is_kept_from_a_change_of_mind_and_staff_can_give_it_ba
         "{}",
         r.text
     );
-    let fee = json!({"amount": {"amount": kept.fee, "currency": "USD"}, "lines": [{"sku": sku}], "reason": "waive the restocking fee"});
+    let fee = json!({"amount": {"amount": kept.fee + postage, "currency": "USD"}, "lines": [{"sku": sku}], "reason": "waive the restocking fee and the postage"});
     let r = staff.post_idempotent(&path, &unique(), fee).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let id = r.body["refund_id"].as_str().unwrap().to_string();
@@ -699,7 +818,12 @@ async fn a_restocking_fee_is_kept_from_a_change_of_mind_and_staff_can_give_it_ba
         (r.body["status"] == "refunded").then_some(r)
     })
     .await;
-    assert_eq!(done.body["amount"]["amount"], kept.fee, "{}", done.text);
+    assert_eq!(
+        done.body["amount"]["amount"],
+        kept.fee + postage,
+        "{}",
+        done.text
+    );
     let (_, _, _, refunded) = payment(&db, checkout_id, 1).await.unwrap();
     assert_eq!(refunded, worth, "all of it, in the end");
     let more = json!({"amount": {"amount": 1, "currency": "USD"}, "reason": "one more"});

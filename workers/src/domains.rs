@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use souk_contracts::checkout::CheckoutClient;
+use souk_contracts::checkout::{CheckoutClient, SignalError};
 use souk_contracts::shipping::ShipmentClient;
 use souk_kit::db::{self, Schema};
-use souk_kit::domain::{Connections, Domain, Env, Served, WorkflowSignals};
+use souk_kit::domain::{Connections, Domain, Env, Served, WorkflowGone, WorkflowSignals};
 use sqlx::PgPool;
+use temporalio_client::errors::WorkflowInteractionError;
 use temporalio_sdk::WorkerOptions;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -49,13 +50,22 @@ impl WorkflowSignals for TemporalSignals {
             .client()
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-        // Each workflow that takes signals from a domain, by its contract's client.
+        let gone = |e: SignalError| match e {
+            SignalError::Send(WorkflowInteractionError::NotFound(_)) => {
+                anyhow::Error::new(WorkflowGone(workflow_id.to_string()))
+            }
+            other => other.into(),
+        };
+        // Each workflow that takes signals from a domain, by its contract's client (a return
+        // takes a shipment's `tracking` signal: signals go by workflow id and name).
         if CheckoutClient::new(client.clone())
             .signal_named(workflow_id, signal, payload.clone())
-            .await?
+            .await
+            .map_err(gone)?
             || ShipmentClient::new(client)
                 .signal_named(workflow_id, signal, payload)
-                .await?
+                .await
+                .map_err(gone)?
         {
             return Ok(());
         }

@@ -4,19 +4,23 @@
 //! the returns domain checks the request under the order's lock and records it (or refuses
 //! it: the `submitted` update, sent with the start, answers which) → approved by the return
 //! policy, or by the vendor or staff through the `decide` update (not decided within the
-//! decision time: the vendor is reminded; later still, staff are asked) → the customer is
-//! told how to send it back → the warehouse counts what came back (the `receive` update:
+//! decision time: the vendor is reminded; later still, staff are asked) → the shipping domain
+//! opens the return parcel and buys its label from the carrier (the postage the customer's
+//! when every line is their choice), and the customer is mailed it → the carrier's scans
+//! (`tracking` signals from the webhook receiver, each event once) move it `in_transit` and
+//! `received` → the warehouse counts what came back (the `receive` update:
 //! sellable, damaged, wrong item, missing) → the refundable units are worth what the orders
 //! domain's one rule says and are refunded once through the payments domain → sellable units
 //! go back on hand where they were received → the customer is told what was refunded.
-//! Not sent back within the send-by time: the return expires. The customer may call it off
-//! (`cancel`) until the parcel is with the carrier.
+//! Not sent back within the send-by time (no scan of its label): the return expires. The
+//! customer may call it off (`cancel`) until the parcel is with the carrier. A label not
+//! used (called off, expired) is voided.
 //!
 //! Every record is a local step through the returns domain's step service; the refund and
 //! the mails are activities on the payments and notifications queues, idempotent by the
 //! workflow id. Support finds returns by `RmaNo`, `OrderNo`, `VendorId` and `ReturnState`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use souk_contracts::catalog::{self, Describe, DescribeSkus};
@@ -28,19 +32,26 @@ use souk_contracts::orders::{
 };
 use souk_contracts::payments::{self, Refund, RefundPayment};
 use souk_contracts::returns::{
-    CancelReturn, Decision, ExcludedLine, Inspect, InspectReturn, Move, MoveReturn, Note,
-    NoteReturn, Open, OpenReturn, POLICY_UNAVAILABLE, REFUSED, RETURN_STATE, Receipt, RecordRefund,
-    RecordReturnRefund, ReturnInput, ReturnView, Submitted, initial_search_attributes,
+    CancelReturn, Decision, ExcludedLine, Inspect, InspectReturn, Label, LabelReturn, Move,
+    MoveReturn, Note, NoteReturn, Open, OpenReturn, POLICY_UNAVAILABLE, REFUSED, RETURN_STATE,
+    Receipt, RecordRefund, RecordReturnRefund, ReturnInput, ReturnLabel, ReturnView, Submitted,
+    initial_search_attributes,
 };
-use souk_contracts::shipping::VENDOR_ID;
+use souk_contracts::shipping::{
+    self, ApplyTracking, Arrive, ArriveParcel, Buy, BuyLabel, NewReturnParcel, OpenReturnParcel,
+    TRACKING_CODE, TrackingEvent, TrackingOutcome, VENDOR_ID, Void, VoidLabel,
+};
 use souk_contracts::vendors::{Contact, ContactOf};
 use souk_domain::Money;
 use souk_domain::order::PaymentStatus;
-use souk_domain::returns::{ReturnStatus, auto_approves, excluded_category};
+use souk_domain::returns::{PostagePayer, ReturnStatus, auto_approves, excluded_category};
+use souk_domain::shipment::ShipmentStatus;
 use temporalio_common::ActivityCloseTimeouts;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::workflows::select;
-use temporalio_sdk::{CancellableFuture, WorkflowContext, WorkflowContextView, WorkflowResult};
+use temporalio_sdk::{
+    CancellableFuture, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult,
+};
 
 use crate::options;
 use crate::text::{self, span};
@@ -60,6 +71,10 @@ pub struct ReturnWorkflow {
     /// Where the parcel came back to.
     warehouse: Option<String>,
     customer_email: Option<String>,
+    /// The carrier's scans of the return parcel to apply, in the order they arrived...
+    pending: VecDeque<TrackingEvent>,
+    /// ...each carrier event once.
+    seen: BTreeSet<(String, String)>,
 }
 
 /// A restocking fee is kept from the refund of lines the customer changed their mind about,
@@ -69,6 +84,17 @@ pub const FEE_PATCH: &str = "restocking_fee";
 /// Lines in a category the policy does not take back are refused, when the return's settings
 /// name such categories.
 pub const CATEGORIES_PATCH: &str = "non_returnable_categories";
+
+/// An approved return's parcel goes back on a label bought through the shipping domain's
+/// carrier, and the carrier's scans move the return.
+pub const LABEL_PATCH: &str = "return_label";
+
+/// The postage of a label the customer pays is kept from the refund.
+pub const POSTAGE_PATCH: &str = "customer_postage";
+
+/// How long the carrier may stay unreachable before the return gives up on a label (the
+/// customer is then asked to send the parcel back by their own means).
+const LABEL_BUDGET: Duration = Duration::from_secs(3_600);
 
 /// Where the warehouse may receive a return: approved, and not yet counted.
 const RECEIVABLE: [ReturnStatus; 4] = [
@@ -128,6 +154,15 @@ impl ReturnWorkflow {
 
     fn return_id(&self) -> uuid::Uuid {
         self.view.as_ref().map(|v| v.return_id).unwrap_or_default()
+    }
+
+    /// Still waiting for the parcel: approved, labelled, on its way, or arrived uncounted.
+    fn awaiting_parcel(&self) -> bool {
+        self.busy || self.status_of().is_some_and(|st| RECEIVABLE.contains(&st))
+    }
+
+    fn label(&self) -> Option<ReturnLabel> {
+        self.view.as_ref().and_then(|v| v.label.clone())
     }
 }
 
@@ -379,12 +414,14 @@ async fn excluded_lines(
 }
 
 /// The counted units refunded: what the orders domain's rule says they are worth (less a
-/// restocking fee of `fee_bps` of lines the customer changed their mind about), refunded
-/// once through the payments domain, then recorded per line. Answers what was refunded.
+/// restocking fee of `fee_bps` of lines the customer changed their mind about, and the
+/// `postage` the customer pays), refunded once through the payments domain, then recorded
+/// per line. Answers what was refunded.
 async fn refund(
     ctx: &WorkflowContext<ReturnWorkflow>,
     view: &ReturnView,
     fee_bps: u32,
+    postage: Option<Money>,
 ) -> Result<Option<Money>, String> {
     let lines: Vec<LineUnits> = view
         .lines
@@ -425,6 +462,7 @@ async fn refund(
                 actor: "system:return".into(),
                 kind: RefundKind::Return,
                 fees,
+                postage,
             },
             options::local(None, false),
         )
@@ -487,6 +525,7 @@ async fn refund(
                 let r = worth.lines.iter().find(|r| r.sku == l.sku);
                 l.refunded = r.map(|r| r.amount);
                 l.fee = r.and_then(|r| r.fee);
+                l.postage = r.and_then(|r| r.postage);
             }
         }
     });
@@ -532,6 +571,9 @@ fn refunded_lines(view: &ReturnView) -> String {
             if let Some(fee) = l.fee {
                 amount.push_str(&format!(" (less a restocking fee of {fee})"));
             }
+            if let Some(postage) = l.postage {
+                amount.push_str(&format!(" (less return postage of {postage})"));
+            }
             format!(
                 "  {} × {}: {} as new, {} damaged, {} not ours, {} missing: {amount}",
                 l.quantity,
@@ -544,6 +586,217 @@ fn refunded_lines(view: &ReturnView) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Buys the label the customer sends the parcel back on: the shipping domain opens the
+/// parcel (back to the warehouse the units left from) and buys its cheapest rate once; the
+/// returns domain keeps it (`approved → label_issued`). Who pays the postage is the return
+/// policy's (the customer, only when every line is their choice). Answers the label, or none
+/// when none could be bought (noted for support) or the return moved on meanwhile.
+async fn issue_label(ctx: &WorkflowContext<ReturnWorkflow>) -> Option<ReturnLabel> {
+    let view = ctx.state(|s| s.view.clone())?;
+    let opened = ctx
+        .execute_local_activity(
+            OpenReturnParcel,
+            NewReturnParcel {
+                workflow_id: ctx.workflow_id().to_string(),
+                order_no: view.order_no.clone(),
+                vendor_id: view.vendor_id,
+                lines: view
+                    .lines
+                    .iter()
+                    .map(|l| LineUnits {
+                        sku: l.sku.clone(),
+                        quantity: l.quantity,
+                    })
+                    .collect(),
+            },
+            options::local(Some(LABEL_BUDGET), false),
+        )
+        .await;
+    let parcel = match opened {
+        Ok(p) => p,
+        Err(e) => {
+            problem(ctx, format!("no return parcel could be opened: {e}"));
+            return None;
+        }
+    };
+    let mut opts = options::on(ctx, shipping::QUEUE, Duration::from_secs(60));
+    opts.close_timeouts = ActivityCloseTimeouts::ScheduleAndStartToClose {
+        schedule_to_close: LABEL_BUDGET,
+        start_to_close: Duration::from_secs(60),
+    };
+    let bought = ctx
+        .execute_activity(
+            Buy,
+            BuyLabel {
+                shipment_id: parcel.shipment_id,
+                rate_id: None,
+                actor: "system:return".into(),
+            },
+            opts,
+        )
+        .await;
+    let bought = match bought {
+        Ok(b) => b,
+        Err(e) => {
+            let why = text::failure(&e).1;
+            problem(ctx, format!("no return label could be bought: {why}"));
+            // The parcel is given up (nothing to scan; a label bought as the answer was lost
+            // stays the carrier's to refund).
+            let _ = ctx
+                .execute_activity(
+                    Void,
+                    VoidLabel {
+                        shipment_id: parcel.shipment_id,
+                        reason: "no label could be bought".into(),
+                        actor: "system:return".into(),
+                    },
+                    options::on(ctx, shipping::QUEUE, Duration::from_secs(60)),
+                )
+                .await;
+            return None;
+        }
+    };
+    let reasons: Vec<_> = view.lines.iter().map(|l| l.reason).collect();
+    let currency = view.lines.first().map(|l| l.unit_price.currency);
+    // Postage in another currency than the order's cannot be kept from its refund.
+    let paid_by = match PostagePayer::of(&reasons) {
+        PostagePayer::Customer if currency != Some(bought.price.currency) => {
+            problem(
+                ctx,
+                format!(
+                    "the postage of {} is not in the order's currency: the seller pays it",
+                    bought.price
+                ),
+            );
+            PostagePayer::Vendor
+        }
+        payer => payer,
+    };
+    let label = ReturnLabel {
+        shipment_id: parcel.shipment_id,
+        carrier: bought.carrier,
+        service: bought.service,
+        tracking_code: bought.tracking_code,
+        label_url: bought.label_url,
+        tracking_url: bought.tracking_url,
+        postage: bought.price,
+        paid_by,
+    };
+    // Called off (or received) while the label was bought: it is not needed.
+    if ctx.state(|s| s.busy || s.status_of() != Some(ReturnStatus::Approved)) {
+        void(ctx, &label, "the return moved on before its label was kept").await;
+        return None;
+    }
+    ctx.state_mut(|s| s.busy = true);
+    let kept = ctx
+        .execute_local_activity(
+            Label,
+            LabelReturn {
+                return_id: view.return_id,
+                label: label.clone(),
+                actor: "system:return".into(),
+            },
+            options::local(None, false),
+        )
+        .await;
+    let kept = match kept {
+        Ok(status) => {
+            ctx.state_mut(|s| {
+                if let Some(v) = s.view.as_mut() {
+                    v.label = Some(label.clone());
+                }
+            });
+            set_status(ctx, status);
+            ctx.upsert_search_attributes([TRACKING_CODE.value_set(label.tracking_code.clone())]);
+            Some(label.clone())
+        }
+        Err(e) => {
+            problem(ctx, format!("the return label was not kept: {e}"));
+            None
+        }
+    };
+    ctx.state_mut(|s| s.busy = false);
+    if kept.is_none() {
+        void(ctx, &label, "the return label was not kept").await;
+    }
+    kept
+}
+
+/// Voids an unused label at the carrier; one the carrier will not void is noted for support.
+async fn void(ctx: &WorkflowContext<ReturnWorkflow>, label: &ReturnLabel, reason: &str) {
+    let voided = ctx
+        .execute_activity(
+            Void,
+            VoidLabel {
+                shipment_id: label.shipment_id,
+                reason: reason.into(),
+                actor: "system:return".into(),
+            },
+            options::on(ctx, shipping::QUEUE, Duration::from_secs(60)),
+        )
+        .await;
+    if let Err(e) = voided {
+        problem(
+            ctx,
+            format!(
+                "the return label {} was not voided: {}",
+                label.tracking_code,
+                text::failure(&e).1
+            ),
+        );
+    }
+}
+
+/// Applies the next carrier scan of the parcel: on its way, the return is `in_transit`;
+/// delivered, `received` (the warehouse counts it next). A problem the carrier reports is
+/// noted for support.
+async fn track(ctx: &WorkflowContext<ReturnWorkflow>) {
+    let Some(event) = ctx.state_mut(|s| s.pending.pop_front()) else {
+        return;
+    };
+    ctx.state_mut(|s| s.busy = true);
+    let outcome = ctx
+        .execute_activity(
+            ApplyTracking,
+            event.clone(),
+            options::on(ctx, shipping::QUEUE, Duration::from_secs(30)),
+        )
+        .await;
+    let actor = format!("carrier:{}", event.carrier);
+    let status = ctx.state(|s| s.status_of());
+    match outcome {
+        Ok(TrackingOutcome::Applied(
+            ShipmentStatus::InTransit | ShipmentStatus::OutForDelivery,
+        )) if status == Some(ReturnStatus::LabelIssued) => {
+            let _ = move_to(ctx, ReturnStatus::InTransit, &actor, None).await;
+        }
+        Ok(TrackingOutcome::Applied(ShipmentStatus::Delivered))
+            if matches!(
+                status,
+                Some(ReturnStatus::LabelIssued | ReturnStatus::InTransit)
+            ) =>
+        {
+            let note = Some("delivered to the warehouse by the carrier".to_string());
+            let _ = move_to(ctx, ReturnStatus::Received, &actor, note).await;
+        }
+        Ok(TrackingOutcome::Applied(
+            st @ (ShipmentStatus::Exception | ShipmentStatus::ReturnedToSender),
+        )) => {
+            problem(ctx, format!("the carrier reports the return parcel {st}"));
+        }
+        _ => {}
+    }
+    ctx.state_mut(|s| s.busy = false);
+}
+
+/// What the postage of the parcel comes to for the customer.
+fn postage_text(label: &ReturnLabel, vendor: &str) -> String {
+    match label.paid_by {
+        PostagePayer::Vendor => format!("paid by {vendor}"),
+        PostagePayer::Customer => format!("{}, kept from your refund", label.postage),
+    }
 }
 
 fn step_error(e: impl std::fmt::Display) -> UpdateError {
@@ -668,19 +921,53 @@ impl ReturnWorkflow {
             }
             Some(ReturnStatus::Approved) => {
                 let send_by = span(settings.send_by_seconds);
-                let vars = BTreeMap::from([
-                    ("vendor".to_string(), vendor_name),
+                let labels = ctx.patched(LABEL_PATCH);
+                let label = if labels { issue_label(ctx).await } else { None };
+                if labels {
+                    // A cancellation (or a receipt) running as the label came back decides
+                    // which mail the customer gets.
+                    ctx.wait_condition(|s| !s.busy).await?;
+                }
+                let mut vars = BTreeMap::from([
+                    ("vendor".to_string(), vendor_name.clone()),
                     ("send_by".to_string(), send_by.clone()),
                 ]);
-                mail_customer(ctx, "approved", vars).await;
-                // Received (and counted), called off, or never sent back.
+                match &label {
+                    Some(l) => {
+                        vars.extend([
+                            ("label_url".to_string(), l.label_url.clone()),
+                            ("carrier".to_string(), l.carrier.clone()),
+                            ("tracking_code".to_string(), l.tracking_code.clone()),
+                            (
+                                "tracking_link".to_string(),
+                                l.tracking_url
+                                    .clone()
+                                    .unwrap_or_else(|| "the carrier gives no page".into()),
+                            ),
+                            ("postage".to_string(), postage_text(l, &vendor_name)),
+                        ]);
+                        mail_customer(ctx, "label", vars).await;
+                    }
+                    // Called off while the label was bought: nothing to send back.
+                    None if labels
+                        && ctx.state(|s| s.status_of() != Some(ReturnStatus::Approved)) => {}
+                    None => mail_customer(ctx, "approved", vars).await,
+                }
+                // Received (and counted), called off, or never sent back; the carrier's scans
+                // move it on the way.
                 let mut late = ctx.timer(Duration::from_secs(settings.send_by_seconds));
-                let mut moved = ctx.wait_condition(|s| {
-                    !s.busy && !s.status_of().is_some_and(|st| RECEIVABLE.contains(&st))
-                });
-                let expired = select! {
-                    _ = late => true,
-                    _ = moved => false,
+                let expired = loop {
+                    let mut moved = ctx.wait_condition(|s| !s.awaiting_parcel());
+                    let mut scanned = ctx.wait_condition(|s| !s.busy && !s.pending.is_empty());
+                    let woke = select! {
+                        _ = scanned => None,
+                        _ = late => Some(true),
+                        _ = moved => Some(false),
+                    };
+                    match woke {
+                        None => track(ctx).await,
+                        Some(expired) => break expired,
+                    }
                 };
                 if !expired {
                     late.cancel();
@@ -688,7 +975,8 @@ impl ReturnWorkflow {
                     // A receipt being recorded as the time ran out decides it.
                     ctx.wait_condition(|s| !s.busy).await?;
                 }
-                if expired && ctx.state(|s| s.status_of() == Some(ReturnStatus::Approved)) {
+                let unsent = [ReturnStatus::Approved, ReturnStatus::LabelIssued];
+                if expired && ctx.state(|s| s.status_of().is_some_and(|st| unsent.contains(&st))) {
                     let note = Some(format!("not sent back within {send_by}"));
                     ctx.state_mut(|s| s.busy = true);
                     let moved = move_to(ctx, ReturnStatus::Expired, "system:send_by", note).await;
@@ -697,6 +985,27 @@ impl ReturnWorkflow {
                         let vars = BTreeMap::from([("send_by".to_string(), send_by)]);
                         mail_customer(ctx, "expired", vars).await;
                     }
+                } else if expired {
+                    // Sent in time and on its way: the warehouse counts it when it arrives.
+                    loop {
+                        let mut moved = ctx.wait_condition(|s| !s.awaiting_parcel());
+                        let mut scanned = ctx.wait_condition(|s| !s.busy && !s.pending.is_empty());
+                        let woke = select! {
+                            _ = scanned => false,
+                            _ = moved => true,
+                        };
+                        if woke {
+                            break;
+                        }
+                        track(ctx).await;
+                    }
+                }
+                // A label not used: voided, so nobody pays for it.
+                let off = [ReturnStatus::Cancelled, ReturnStatus::Expired];
+                if let Some(label) = ctx.state(|s| s.label())
+                    && ctx.state(|s| s.status_of().is_some_and(|st| off.contains(&st)))
+                {
+                    void(ctx, &label, "the return was called off or expired").await;
                 }
             }
             _ => {}
@@ -714,7 +1023,15 @@ impl ReturnWorkflow {
                 bps if ctx.patched(FEE_PATCH) => bps,
                 _ => 0,
             };
-            match refund(ctx, &view, fee_bps).await {
+            // The postage of a label the customer pays (returns labelled before this kept
+            // none).
+            let postage = view
+                .label
+                .as_ref()
+                .filter(|l| l.paid_by == PostagePayer::Customer && l.postage.amount > 0)
+                .map(|l| l.postage)
+                .filter(|_| ctx.patched(POSTAGE_PATCH));
+            match refund(ctx, &view, fee_bps, postage).await {
                 Ok(refunded) => {
                     restock(ctx, &view, &warehouse).await;
                     if move_to(ctx, ReturnStatus::Closed, "system:return", None)
@@ -884,6 +1201,25 @@ impl ReturnWorkflow {
             ctx.state_mut(|s| s.busy = false);
             return Err(step_error(e));
         }
+        // The parcel is in: the carrier's later reports of it change nothing.
+        if let Some(label) = ctx.state(|s| s.label()) {
+            let arrived = ctx
+                .execute_local_activity(
+                    Arrive,
+                    ArriveParcel {
+                        shipment_id: label.shipment_id,
+                        actor: r.actor.clone(),
+                    },
+                    options::local(None, false),
+                )
+                .await;
+            if let Err(e) = arrived {
+                problem(
+                    ctx,
+                    format!("the return parcel was not marked arrived: {e}"),
+                );
+            }
+        }
         ctx.state_mut(|s| {
             s.warehouse = Some(r.warehouse.clone());
             if let Some(v) = s.view.as_mut() {
@@ -897,5 +1233,17 @@ impl ReturnWorkflow {
         Ok(ctx
             .state(|s| s.view.clone())
             .unwrap_or_else(|| unreachable!("validated")))
+    }
+
+    /// A carrier's scan of the return parcel, from the shipping domain's webhook receiver
+    /// (recorded there first). A redelivered event is taken once.
+    #[signal(name = "tracking")]
+    pub fn tracking(&mut self, _ctx: &mut SyncWorkflowContext<Self>, event: TrackingEvent) {
+        if self
+            .seen
+            .insert((event.carrier.clone(), event.event_id.clone()))
+        {
+            self.pending.push_back(event);
+        }
     }
 }

@@ -517,6 +517,7 @@ async fn refund_lines(
                 actor: r.actor.clone(),
                 kind: RefundKind::Cancel,
                 fees: Vec::new(),
+                postage: None,
             },
             options::local(None, false),
         )

@@ -150,6 +150,10 @@ pub struct RefundLines {
     /// default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fees: Vec<LineFee>,
+    /// A return's postage the customer pays, kept from the refund of these units (after their
+    /// fees) by [`souk_domain::refund::postage_kept`]: none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postage: Option<Money>,
 }
 
 /// A fee of `bps` basis points of what a line's units given back are worth, kept from their
@@ -219,6 +223,9 @@ pub struct LineRefund {
     /// What was kept of what the units are worth (a restocking fee), if anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fee: Option<Money>,
+    /// The share of the return's postage kept from it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postage: Option<Money>,
 }
 
 /// What giving the units back (or an amount without units) is worth, by

@@ -4,11 +4,11 @@
 //! code.
 
 use serde::{Deserialize, Serialize};
-use souk_domain::returns::{Counted, ReturnReason, ReturnStatus};
+use souk_domain::returns::{Counted, PostagePayer, ReturnReason, ReturnStatus};
 use souk_domain::{Money, Sku};
 use temporalio_common::search_attributes::SearchAttributeKey;
 use temporalio_common::{
-    HasWorkflowDefinition, QueryDefinition, UpdateDefinition, WorkflowDefinition,
+    HasWorkflowDefinition, QueryDefinition, SignalDefinition, UpdateDefinition, WorkflowDefinition,
 };
 use uuid::Uuid;
 
@@ -153,6 +153,9 @@ pub struct ReturnLine {
     /// What was kept of what its units are worth: the restocking fee.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fee: Option<Money>,
+    /// The share of the return postage the customer pays kept from its refund.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postage: Option<Money>,
 }
 
 /// What the `status` query answers.
@@ -175,9 +178,37 @@ pub struct ReturnView {
     pub escalated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refunded: Option<Money>,
+    /// The label the customer sends the parcel back with, once bought.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<ReturnLabel>,
     /// What went wrong on the way that support should know of.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+}
+
+/// The label a return's parcel goes back on, bought through the shipping domain's carrier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnLabel {
+    /// The parcel in the shipping domain.
+    pub shipment_id: Uuid,
+    pub carrier: String,
+    pub service: String,
+    pub tracking_code: String,
+    pub label_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_url: Option<String>,
+    /// What the label cost.
+    pub postage: Money,
+    /// Who pays it: the customer's is kept from the refund.
+    pub paid_by: PostagePayer,
+}
+
+/// `returns.label`: the label is bought: `approved → label_issued`, with the label kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelReturn {
+    pub return_id: Uuid,
+    pub label: ReturnLabel,
+    pub actor: String,
 }
 
 /// `returns.move`: the return moves to `to` by the machine (a return already there stays).
@@ -259,6 +290,9 @@ pub mod messages {
     pub const DECIDE: &str = "decide";
     pub const CANCEL: &str = "cancel";
     pub const RECEIVE: &str = "receive";
+    /// The carrier's scans of the return parcel (the shipping domain's webhook receiver
+    /// signals them, as it does a shipment's).
+    pub const TRACKING: &str = crate::shipping::messages::TRACKING;
     pub const STATUS: &str = "status";
 }
 
@@ -285,6 +319,11 @@ activity!(
     /// Records the refund of each line: `inspected → refunded`.
     RecordRefund, "returns.record_refund", RecordReturnRefund => ()
 );
+activity!(
+    /// Keeps the label bought for the parcel: `approved → label_issued` (once; the same label
+    /// again changes nothing).
+    Label, "returns.label", LabelReturn => ReturnStatus
+);
 
 /// The returns steps workflows run as local activities, as in [`crate::orders_steps`].
 #[macro_export]
@@ -296,6 +335,7 @@ macro_rules! returns_steps {
             Note => note(NoteReturn) -> (),
             Inspect => inspect(InspectReturn) -> (),
             RecordRefund => record_refund(RecordReturnRefund) -> (),
+            Label => label(LabelReturn) -> ReturnStatus,
         }
     };
 }
@@ -346,6 +386,11 @@ crate::message!(
     Return;
     /// Update: the warehouse received and counted the parcel (refused unless approved).
     ReceiveUpdate: UpdateDefinition, messages::RECEIVE, Receipt => ReturnView
+);
+crate::message!(
+    Return;
+    /// Signal: a carrier's scan of the return parcel, recorded by the shipping domain first.
+    Tracking: SignalDefinition, messages::TRACKING, crate::shipping::TrackingEvent
 );
 crate::message!(
     Return;

@@ -295,6 +295,58 @@ activity!(
     Open, "shipping.open", OpenShipment => Opened
 );
 
+/// `shipping.open_return`: opens the parcel of a return (once per workflow id), back to the
+/// warehouse the units left from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewReturnParcel {
+    /// `return-<rma_no>`: the return whose parcel it is, told of its tracking events.
+    pub workflow_id: String,
+    pub order_no: String,
+    pub vendor_id: Uuid,
+    pub lines: Vec<crate::orders::LineUnits>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnParcel {
+    pub shipment_id: Uuid,
+    /// Where it goes back to.
+    pub warehouse: String,
+    pub status: ShipmentStatus,
+}
+
+/// `shipping.arrived`: the receiver's word that the parcel arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArriveParcel {
+    pub shipment_id: Uuid,
+    pub actor: String,
+}
+
+/// `shipping.void_label`: the label is not needed (the return was called off or expired).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoidLabel {
+    pub shipment_id: Uuid,
+    pub reason: String,
+    pub actor: String,
+}
+
+activity!(
+    /// Opens the parcel of a return from the customer's address back to the warehouse the
+    /// delivered units left from, packed as they came (idempotent by workflow id). Fails with
+    /// `InvalidInput` when no delivered shipment holds the lines.
+    OpenReturnParcel, "shipping.open_return", NewReturnParcel => ReturnParcel
+);
+activity!(
+    /// The parcel arrived, by the receiver's word: `→ delivered` (left as it is once final).
+    /// Answers its status.
+    Arrive, "shipping.arrived", ArriveParcel => ShipmentStatus
+);
+activity!(
+    /// Voids the unused label at the carrier and cancels the parcel (`label_purchased →
+    /// cancelled`; once cancelled, again changes nothing). Fails with `CarrierRejected` when
+    /// the carrier will not (the parcel was scanned).
+    Void, "shipping.void_label", VoidLabel => ShipmentStatus
+);
+
 /// The shipping steps workflows may run as local activities, as in [`crate::orders_steps`]:
 /// those without a carrier call.
 #[macro_export]
@@ -302,6 +354,8 @@ macro_rules! shipping_steps {
     ($($then:ident)::+ ! ($($args:tt)*)) => {
         $($then)::+! { ($($args)*)
             Open => open(OpenShipment) -> Opened,
+            OpenReturnParcel => open_return(NewReturnParcel) -> ReturnParcel,
+            Arrive => arrived(ArriveParcel) -> ShipmentStatus,
         }
     };
 }

@@ -138,6 +138,15 @@ pub struct Deducted {
     pub fee: i64,
 }
 
+/// A return's postage the customer pays, `kept` from refunds worth `worths`: spread over them
+/// by what each is worth, exactly, and never more than they are worth together (a parcel
+/// dearer than its refund keeps all of the refund, no more). Each refund's share; they add up
+/// to `kept` capped at the refunds' sum.
+pub fn postage_kept(kept: i64, worths: &[i64]) -> Vec<i64> {
+    let total: i64 = worths.iter().map(|w| (*w).max(0)).sum();
+    allocate(kept.clamp(0, total), worths)
+}
+
 /// A sub-order's `shipping` spread over its lines by their value (`unit_price × quantity`),
 /// exactly: the shares add up to `shipping`.
 pub fn shipping_shares(shipping: i64, line_values: &[i64]) -> Vec<i64> {
@@ -252,6 +261,21 @@ mod tests {
     }
 
     #[test]
+    fn postage_is_kept_by_what_each_refund_is_worth_and_never_beyond_them() {
+        assert_eq!(postage_kept(600, &[3_000, 1_000]), [450, 150]);
+        assert_eq!(
+            postage_kept(5, &[1, 1, 1]),
+            [1, 1, 1],
+            "at most the refunds"
+        );
+        assert_eq!(postage_kept(2, &[1, 1, 1]), [1, 1, 0]);
+        assert_eq!(postage_kept(0, &[1_000]), [0]);
+        assert_eq!(postage_kept(-5, &[1_000]), [0]);
+        assert_eq!(postage_kept(500, &[0, 0]), [0, 0]);
+        assert_eq!(postage_kept(500, &[]), Vec::<i64>::new());
+    }
+
+    #[test]
     fn shipping_is_spread_by_value_and_adds_up() {
         assert_eq!(shipping_shares(599, &[2_000, 1_000]), [399, 200]);
         assert_eq!(shipping_shares(0, &[2_000, 1_000]), [0, 0]);
@@ -292,6 +316,8 @@ mod tests {
             line: usize,
             quantity: i64,
             fee_bps: u32,
+            /// The customer's return postage kept from it.
+            postage: i64,
         },
         Goodwill {
             lines: Vec<usize>,
@@ -301,8 +327,18 @@ mod tests {
 
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
-            3 => (0usize..6, 1i64..4, prop_oneof![2 => Just(0u32), 1 => 0u32..=WHOLE_BPS])
-                .prop_map(|(line, quantity, fee_bps)| Step::Units { line, quantity, fee_bps }),
+            3 => (
+                0usize..6,
+                1i64..4,
+                prop_oneof![2 => Just(0u32), 1 => 0u32..=WHOLE_BPS],
+                prop_oneof![2 => Just(0i64), 1 => 0i64..20_000],
+            )
+                .prop_map(|(line, quantity, fee_bps, postage)| Step::Units {
+                    line,
+                    quantity,
+                    fee_bps,
+                    postage,
+                }),
             1 => (prop::collection::vec(0usize..6, 0..4), 1i64..=1_000)
                 .prop_map(|(lines, per_mille)| Step::Goodwill { lines, per_mille }),
         ]
@@ -311,7 +347,7 @@ mod tests {
     proptest! {
         /// Any sequence of refunds of units and of money: each at least zero, never more than
         /// a line paid, never more than the order paid; all of it back is exactly what was
-        /// paid, less the fees kept (which are left to refund).
+        /// paid, less the fees and postage kept (which are left to refund).
         #[test]
         fn refunds_never_exceed_what_was_paid_and_all_of_it_back_is_exact(
             lines in order(),
@@ -322,7 +358,7 @@ mod tests {
             let mut kept = vec![0i64; lines.len()];
             for s in steps {
                 match s {
-                    Step::Units { line, quantity, fee_bps } => {
+                    Step::Units { line, quantity, fee_bps, postage } => {
                         let i = line % lines.len();
                         let q = quantity.min(lines[i].quantity - done[i].units);
                         if q == 0 {
@@ -333,9 +369,14 @@ mod tests {
                         let r = less_fee(worth, fee_bps);
                         prop_assert!(r.refund >= 0 && r.fee >= 0);
                         prop_assert_eq!(r.refund + r.fee, worth);
+                        let [p] = postage_kept(postage, &[r.refund])[..] else {
+                            unreachable!("one refund, one share");
+                        };
+                        prop_assert!((0..=r.refund).contains(&p));
+                        prop_assert_eq!(p, postage.min(r.refund));
                         done[i].units += q;
-                        done[i].amount += r.refund;
-                        kept[i] += r.fee;
+                        done[i].amount += r.refund - p;
+                        kept[i] += r.fee + p;
                     }
                     Step::Goodwill { lines: named, per_mille } => {
                         // The named lines (all of them if none are named), each once.
@@ -373,7 +414,8 @@ mod tests {
                     done[i].amount += l.refund(done[i], l.quantity - done[i].units).unwrap();
                 }
                 prop_assert!(done[i].amount <= l.paid());
-                // Short of what it paid by at most the fees it kept, and those are left.
+                // Short of what it paid by at most the fees and postage it kept, and those are
+                // left.
                 prop_assert!(done[i].amount + kept[i] >= l.paid());
                 prop_assert_eq!(l.left(done[i]), l.paid() - done[i].amount);
                 if kept[i] == 0 {
@@ -383,6 +425,22 @@ mod tests {
             if kept.iter().all(|k| *k == 0) {
                 prop_assert_eq!(done.iter().map(|d| d.amount).sum::<i64>(), captured);
             }
+        }
+
+        /// Postage kept from a return of several lines: never below zero or above a line's
+        /// refund, and exactly the postage (or all of the refunds, if less) together.
+        #[test]
+        fn postage_kept_adds_up_and_stays_within_each_refund(
+            postage in -100i64..50_000,
+            worths in prop::collection::vec(0i64..20_000, 0..6),
+        ) {
+            let shares = postage_kept(postage, &worths);
+            prop_assert_eq!(shares.len(), worths.len());
+            for (s, w) in shares.iter().zip(&worths) {
+                prop_assert!((0..=*w).contains(s));
+            }
+            let total: i64 = worths.iter().sum();
+            prop_assert_eq!(shares.iter().sum::<i64>(), postage.clamp(0, total));
         }
     }
 }

@@ -177,6 +177,42 @@ impl ReturnReason {
     }
 }
 
+/// Who pays a return parcel's postage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostagePayer {
+    /// The seller's fault: the seller pays.
+    Vendor,
+    /// The customer's choice: kept from the refund.
+    Customer,
+}
+
+impl PostagePayer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostagePayer::Vendor => "vendor",
+            PostagePayer::Customer => "customer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [PostagePayer::Vendor, PostagePayer::Customer]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+
+    /// Who pays for one parcel carrying lines sent back for `reasons`: the customer only when
+    /// every line is the customer's choice (a parcel with one of the seller's faults in it
+    /// would be sent anyway, so the seller pays it all). The seller for an empty parcel.
+    pub fn of(reasons: &[ReturnReason]) -> Self {
+        if !reasons.is_empty() && reasons.iter().all(|r| r.customers_choice()) {
+            PostagePayer::Customer
+        } else {
+            PostagePayer::Vendor
+        }
+    }
+}
+
 /// What the warehouse found of a returned unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -388,6 +424,26 @@ pub fn is_rma_no(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_customer_pays_the_postage_only_of_a_parcel_all_of_their_choice() {
+        use super::{PostagePayer, ReturnReason::*};
+        assert_eq!(PostagePayer::of(&[ChangedMind]), PostagePayer::Customer);
+        assert_eq!(
+            PostagePayer::of(&[ChangedMind, ChangedMind]),
+            PostagePayer::Customer
+        );
+        assert_eq!(
+            PostagePayer::of(&[ChangedMind, Damaged]),
+            PostagePayer::Vendor
+        );
+        assert_eq!(PostagePayer::of(&[WrongItem]), PostagePayer::Vendor);
+        assert_eq!(PostagePayer::of(&[NotAsDescribed]), PostagePayer::Vendor);
+        assert_eq!(PostagePayer::of(&[]), PostagePayer::Vendor);
+        for p in [PostagePayer::Vendor, PostagePayer::Customer] {
+            assert_eq!(PostagePayer::parse(p.as_str()), Some(p));
+        }
+    }
+
     use super::*;
     use ReturnStatus::*;
 

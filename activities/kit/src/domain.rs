@@ -114,7 +114,8 @@ pub struct Connections {
 
 /// Sends a signal to a running workflow, by workflow id and signal name, with a JSON payload
 /// (the worker encodes it with the payload codec). For domains that report back to a saga
-/// (payments confirming a 3-D Secure payment).
+/// (payments confirming a 3-D Secure payment). A workflow that has ended (or never ran) fails
+/// the call with a [`WorkflowGone`] inside the error, which telling again cannot mend.
 #[tonic::async_trait]
 pub trait WorkflowSignals: Send + Sync {
     async fn signal(
@@ -123,6 +124,25 @@ pub trait WorkflowSignals: Send + Sync {
         signal: &str,
         payload: serde_json::Value,
     ) -> anyhow::Result<()>;
+}
+
+/// The workflow a signal was for has ended, or never ran.
+#[derive(Debug)]
+pub struct WorkflowGone(pub String);
+
+impl std::fmt::Display for WorkflowGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "workflow {} is not running", self.0)
+    }
+}
+
+impl std::error::Error for WorkflowGone {}
+
+impl WorkflowGone {
+    /// Whether `e` says the workflow has ended.
+    pub fn is(e: &anyhow::Error) -> bool {
+        e.downcast_ref::<WorkflowGone>().is_some()
+    }
 }
 
 /// What a domain is given when it starts.

@@ -13,7 +13,9 @@ use souk_domain::order::{
     IllegalSubOrderTransition, IllegalTransition, OrderStatus, PaymentStatus, SubOrderStatus,
     is_order_no, order_no,
 };
-use souk_domain::refund::{Deducted, LinePaid, LineRefunds, RefundError, WHOLE_BPS, less_fee};
+use souk_domain::refund::{
+    Deducted, LinePaid, LineRefunds, RefundError, WHOLE_BPS, less_fee, postage_kept,
+};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -703,7 +705,7 @@ async fn recorded_refund(
     key: &str,
 ) -> Result<Option<LinesRefunded>, Error> {
     let done = sqlx::query!(
-        "SELECT sequence, sku, quantity, amount, fee FROM orders.line_refunds
+        "SELECT sequence, sku, quantity, amount, fee, postage FROM orders.line_refunds
          WHERE order_id = $1 AND refund_key = $2 ORDER BY sku",
         order.id,
         key
@@ -721,6 +723,7 @@ async fn recorded_refund(
                 quantity: d.quantity,
                 amount: order.money(d.amount),
                 fee: (d.fee > 0).then(|| order.money(d.fee)),
+                postage: (d.postage > 0).then(|| order.money(d.postage)),
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
@@ -821,6 +824,8 @@ struct Refunded {
     amount: i64,
     /// Kept of what the units are worth (a restocking fee).
     fee: i64,
+    /// Kept of it for the return's postage the customer pays.
+    postage: i64,
 }
 
 /// Why a refund is recorded: the `kind` of `orders.line_refunds`.
@@ -872,8 +877,8 @@ async fn record_refund(
         .execute(&mut *tx)
         .await?;
         sqlx::query!(
-            "INSERT INTO orders.line_refunds (order_id, refund_key, sequence, sku, quantity, amount, reason, actor, kind, fee)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO orders.line_refunds (order_id, refund_key, sequence, sku, quantity, amount, reason, actor, kind, fee, postage)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             order.id,
             key,
             sequence as i32,
@@ -883,7 +888,8 @@ async fn record_refund(
             reason,
             actor,
             why.as_str(),
-            r.fee
+            r.fee,
+            r.postage
         )
         .execute(&mut *tx)
         .await?;
@@ -892,10 +898,16 @@ async fn record_refund(
     let what = refunds
         .iter()
         .map(|l| {
-            let fee = match l.fee {
+            let mut fee = match l.fee {
                 0 => String::new(),
                 f => format!(", less a restocking fee of {}", order.money(f)),
             };
+            if l.postage > 0 {
+                fee.push_str(&format!(
+                    ", less return postage of {}",
+                    order.money(l.postage)
+                ));
+            }
             match l.quantity {
                 0 => format!("{} ({}{fee})", l.sku, order.money(l.amount)),
                 q => format!("{q} × {} ({}{fee})", l.sku, order.money(l.amount)),
@@ -932,7 +944,7 @@ async fn record_refund(
         serde_json::json!({
             "order_id": order.id, "order_no": order_no, "vendor_ids": vendors,
             "refund_key": key, "kind": why.as_str(), "amount": total, "reason": reason,
-            "lines": refunds.iter().map(|l| serde_json::json!({"sku": l.sku, "vendor_id": l.vendor_id, "quantity": l.quantity, "amount": order.money(l.amount), "fee": order.money(l.fee)})).collect::<Vec<_>>(),
+            "lines": refunds.iter().map(|l| serde_json::json!({"sku": l.sku, "vendor_id": l.vendor_id, "quantity": l.quantity, "amount": order.money(l.amount), "fee": order.money(l.fee), "postage": order.money(l.postage)})).collect::<Vec<_>>(),
         }),
     )
     .await?;
@@ -944,6 +956,7 @@ async fn record_refund(
                 quantity: r.quantity,
                 amount: order.money(r.amount),
                 fee: (r.fee > 0).then(|| order.money(r.fee)),
+                postage: (r.postage > 0).then(|| order.money(r.postage)),
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
@@ -962,6 +975,7 @@ fn units_refund(
     lines: &[RefundableLine],
     units: &[LineUnits],
     fees: &[LineFee],
+    postage: i64,
 ) -> Result<Vec<Refunded>, Error> {
     for (n, f) in fees.iter().enumerate() {
         if !units.iter().any(|u| u.sku == f.sku) || fees[..n].iter().any(|g| g.sku == f.sku) {
@@ -1010,7 +1024,15 @@ fn units_refund(
             quantity: wanted.quantity,
             amount: refund,
             fee,
+            postage: 0,
         });
+    }
+    if postage > 0 {
+        let worths: Vec<i64> = refunds.iter().map(|r| r.amount).collect();
+        for (r, kept) in refunds.iter_mut().zip(postage_kept(postage, &worths)) {
+            r.amount -= kept;
+            r.postage = kept;
+        }
     }
     Ok(refunds)
 }
@@ -1040,12 +1062,22 @@ pub async fn refund_lines(
             r.order_no, r.vendor_id
         )));
     }
-    if !r.fees.is_empty() && r.kind != RefundKind::Return {
+    if (!r.fees.is_empty() || r.postage.is_some()) && r.kind != RefundKind::Return {
         return Err(Error::Invalid(
-            "only units that came back in a return may keep a fee".into(),
+            "only units that came back in a return may keep a fee or postage".into(),
         ));
     }
-    let refunds = units_refund(&lines, &r.lines, &r.fees)?;
+    let postage = match r.postage {
+        None => 0,
+        Some(p) if p.currency == order.currency && p.amount >= 0 => p.amount,
+        Some(p) => {
+            return Err(Error::Invalid(format!(
+                "postage of {p} cannot be kept from a refund in {}",
+                order.currency
+            )));
+        }
+    };
+    let refunds = units_refund(&lines, &r.lines, &r.fees, postage)?;
     let why = match r.kind {
         RefundKind::Cancel => Why::Cancel,
         RefundKind::Return => Why::Return,
@@ -1218,7 +1250,7 @@ pub async fn refund_goodwill(
         }
     }
     let refunds = match &r.amount {
-        None => match units_refund(&lines, &r.lines, &[]) {
+        None => match units_refund(&lines, &r.lines, &[], 0) {
             Ok(refunds) if !refunds.is_empty() => refunds,
             Ok(_) => return Err(Error::Invalid("name units or an amount to refund".into())),
             Err(Error::Invalid(m)) if m.contains("cannot be given back") => {
@@ -1277,6 +1309,7 @@ pub async fn refund_goodwill(
                     quantity: 0,
                     amount: share,
                     fee: 0,
+                    postage: 0,
                 })
                 .collect()
         }
@@ -1390,7 +1423,8 @@ async fn everything_back(tx: &mut PgConnection, order_id: Uuid) -> Result<bool, 
     Ok(sqlx::query_scalar!(
         r#"SELECT (bool_and(l.refunded_quantity = l.quantity)
                    AND NOT EXISTS (SELECT 1 FROM orders.line_refunds f
-                                   WHERE f.order_id = $1 AND f.fee > 0 AND f.released_at IS NULL))
+                                   WHERE f.order_id = $1 AND (f.fee > 0 OR f.postage > 0)
+                                     AND f.released_at IS NULL))
                   OR sum(l.refunded_amount) >= max(o.total) AS "all!"
            FROM orders.order_lines l JOIN orders.orders o ON o.id = l.order_id
            WHERE l.order_id = $1"#,

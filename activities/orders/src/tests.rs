@@ -501,6 +501,7 @@ fn give_back(
                 bps: *bps,
             })
             .collect(),
+        postage: None,
     }
 }
 
@@ -653,6 +654,7 @@ async fn goodwill_refunds_stay_within_what_each_line_has_left(pool: PgPool) {
             actor: "system:return".into(),
             kind: RefundKind::Return,
             fees: Vec::new(),
+            postage: None,
         },
     )
     .await
@@ -831,12 +833,14 @@ async fn a_restocking_fee_is_kept_from_a_return_and_left_to_refund(pool: PgPool)
                 quantity: 2,
                 amount: usd(2_232),
                 fee: Some(usd(247)),
+                postage: None,
             },
             LineRefund {
                 sku: Sku::parse("A-2").unwrap(),
                 quantity: 1,
                 amount: usd(620),
                 fee: None,
+                postage: None,
             },
         ]
     );
@@ -875,4 +879,86 @@ async fn a_restocking_fee_is_kept_from_a_return_and_left_to_refund(pool: PgPool)
         "{:?}",
         detail.timeline
     );
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_returns_postage_is_kept_by_what_each_line_is_worth_and_left_to_refund(pool: PgPool) {
+    use souk_contracts::orders::{RefundKind, RefundLines};
+    test_schema(&pool, &crate::SCHEMA).await;
+    let ctx = Ctx::new("system:return");
+    let input = order("co-p", 1);
+    let (a, b) = (input.lines[0].vendor_id, input.lines[2].vendor_id);
+    let o = store::create(&pool, &ctx, &input).await.unwrap();
+    let no = o.order_no.as_str();
+    store::record_payment(&pool, &ctx, "co-p", 1, PaymentStatus::Captured, "captured")
+        .await
+        .unwrap();
+    for v in [a, b] {
+        store::record_fulfilment(&pool, &ctx, &fulfil(no, v, SubOrderStatus::Delivered))
+            .await
+            .unwrap();
+    }
+    let give = |key: &str, vendor, lines: &[(&str, i32)], postage: Option<Money>| RefundLines {
+        postage,
+        ..give_back(no, key, vendor, RefundKind::Return, lines, &[])
+    };
+    // Postage in another currency, or on a vendor's cancellation: refused, nothing recorded.
+    let eur = Money::new(500, Currency::parse("EUR").unwrap());
+    for bad in [
+        give("r/x", a, &[("A-1", 2)], Some(eur)),
+        RefundLines {
+            kind: RefundKind::Cancel,
+            ..give("r/x", a, &[("A-1", 2)], Some(usd(500)))
+        },
+    ] {
+        let r = store::refund_lines(&pool, &ctx, &bad).await;
+        assert!(matches!(r, Err(Error::Invalid(_))), "{bad:?}: {r:?}");
+    }
+
+    // A-1 (24.79) and A-2 (6.20) back in one parcel whose 6.00 postage the customer pays:
+    // kept by what each is worth (4.80 and 1.20), the rest refunded. Once per key.
+    let parcel = give("r/1", a, &[("A-1", 2), ("A-2", 1)], Some(usd(600)));
+    let back = store::refund_lines(&pool, &ctx, &parcel).await.unwrap();
+    assert_eq!(back.amount, usd(2_479 + 620 - 600));
+    let kept: Vec<_> = back
+        .lines
+        .iter()
+        .map(|l| (l.sku.as_str(), l.postage))
+        .collect();
+    assert_eq!(kept, [("A-1", Some(usd(480))), ("A-2", Some(usd(120)))]);
+    let sum: i64 = back
+        .lines
+        .iter()
+        .map(|l| l.amount.amount + l.postage.unwrap().amount)
+        .sum();
+    assert_eq!(
+        sum,
+        2_479 + 620,
+        "refunds and postage make what the units are worth"
+    );
+    assert_eq!(
+        store::refund_lines(&pool, &ctx, &parcel).await.unwrap(),
+        back
+    );
+    // Every unit back, but the postage is kept: the payment is not refunded in full...
+    let rest = store::refund_lines(&pool, &ctx, &give("r/2", b, &[("B-1", 1)], None))
+        .await
+        .unwrap();
+    assert!(!rest.order_refunded, "{rest:?}");
+    // ...and it is what is left: staff can give it back, no more.
+    let waived = refunding(
+        store::refund_goodwill(
+            &pool,
+            &ctx,
+            &goodwill(no, "g/postage", &[], Some(usd(600)), &[]),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(waived.amount, usd(600));
+    assert!(waived.order_refunded, "{waived:?}");
+    let over = store::refund_goodwill(&pool, &ctx, &goodwill(no, "g/more", &[], Some(usd(1)), &[]))
+        .await
+        .unwrap();
+    assert_eq!(refused_code(over), "exceeds_refundable");
 }

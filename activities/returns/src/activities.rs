@@ -1,8 +1,8 @@
 //! Returns steps: over the step service (workflows run them as local activities).
 
 use souk_contracts::returns::{
-    Inspect, InspectReturn, Move, MoveReturn, Note, NoteReturn, Open, OpenReturn, RecordRefund,
-    RecordReturnRefund, Submitted,
+    Inspect, InspectReturn, Label, LabelReturn, Move, MoveReturn, Note, NoteReturn, Open,
+    OpenReturn, RecordRefund, RecordReturnRefund, Submitted,
 };
 use souk_domain::returns::ReturnStatus;
 use souk_kit::Ctx;
@@ -72,6 +72,17 @@ impl Step<RecordRefund> for ReturnSteps {
         store::record_refund(&self.pool, ctx, &input)
             .await
             .map_err(failure)
+    }
+}
+
+#[tonic::async_trait]
+impl Step<Label> for ReturnSteps {
+    async fn run(&self, ctx: &Ctx, input: LabelReturn) -> Result<ReturnStatus, StepError> {
+        let to = store::label(&self.pool, ctx, &input)
+            .await
+            .map_err(failure)?;
+        tracing::info!(return_id = %input.return_id, tracking_code = %input.label.tracking_code, "return labelled");
+        Ok(to)
     }
 }
 

@@ -6,11 +6,11 @@ use chrono::Utc;
 use souk_contracts::failures;
 use souk_contracts::orders::LineRefund;
 use souk_contracts::returns::{
-    InspectReturn, MoveReturn, NoteReturn, OpenReturn, RecordReturnRefund, ReturnLine, ReturnView,
-    Submitted,
+    InspectReturn, LabelReturn, MoveReturn, NoteReturn, OpenReturn, RecordReturnRefund,
+    ReturnLabel, ReturnLine, ReturnView, Submitted,
 };
 use souk_domain::returns::{
-    Counted, IllegalTransition, LineFacts, ReturnReason, ReturnStatus, check_request,
+    Counted, IllegalTransition, LineFacts, PostagePayer, ReturnReason, ReturnStatus, check_request,
 };
 use souk_domain::{Currency, Money, Sku};
 use souk_kit::error::{Described, Kind};
@@ -269,7 +269,8 @@ fn parse_status(s: &str) -> Result<ReturnStatus, Error> {
 pub async fn view(pool: &PgPool, id: Uuid) -> Result<ReturnView, Error> {
     let r = sqlx::query!(
         "SELECT rma_no, order_no, vendor_id, customer_id, currency, status, decided_by,
-                decision_note, escalated, refunded
+                decision_note, escalated, refunded, shipment_id, carrier, service, tracking_code,
+                label_url, tracking_url, postage, postage_paid_by
          FROM returns.returns WHERE id = $1",
         id
     )
@@ -280,7 +281,7 @@ pub async fn view(pool: &PgPool, id: Uuid) -> Result<ReturnView, Error> {
         .map_err(|e| Error::Invalid(format!("the return's currency: {e}")))?;
     let lines = sqlx::query!(
         "SELECT sku, title, quantity, reason, note, unit_price, sellable, damaged, wrong_item,
-                missing, refunded, fee
+                missing, refunded, fee, postage
          FROM returns.return_lines WHERE return_id = $1 ORDER BY sku",
         id
     )
@@ -308,6 +309,7 @@ pub async fn view(pool: &PgPool, id: Uuid) -> Result<ReturnView, Error> {
             counted,
             refunded: l.refunded.map(|a| Money::new(a, currency)),
             fee: l.fee.map(|a| Money::new(a, currency)),
+            postage: l.postage.map(|a| Money::new(a, currency)),
         })
     })
     .collect::<Result<Vec<_>, Error>>()?;
@@ -323,6 +325,36 @@ pub async fn view(pool: &PgPool, id: Uuid) -> Result<ReturnView, Error> {
         decision_note: r.decision_note,
         escalated: r.escalated,
         refunded: r.refunded.map(|a| Money::new(a, currency)),
+        label: match (
+            r.shipment_id,
+            r.carrier,
+            r.service,
+            r.tracking_code,
+            r.label_url,
+            r.postage,
+            r.postage_paid_by,
+        ) {
+            (
+                Some(shipment_id),
+                Some(carrier),
+                Some(service),
+                Some(tracking_code),
+                Some(label_url),
+                Some(postage),
+                Some(paid_by),
+            ) => Some(ReturnLabel {
+                shipment_id,
+                carrier,
+                service,
+                tracking_code,
+                label_url,
+                tracking_url: r.tracking_url,
+                postage: Money::new(postage, currency),
+                paid_by: PostagePayer::parse(&paid_by)
+                    .ok_or_else(|| Error::Invalid(format!("unknown postage payer {paid_by}")))?,
+            }),
+            _ => None,
+        },
         problems: Vec::new(),
     })
 }
@@ -394,6 +426,79 @@ pub async fn move_to(pool: &PgPool, ctx: &Ctx, m: &MoveReturn) -> Result<ReturnS
     .await?;
     tx.commit().await?;
     Ok(m.to)
+}
+
+/// Keeps the label bought for the return's parcel: `approved → label_issued`. The same
+/// label again (a retried step) changes nothing; another one is refused.
+pub async fn label(pool: &PgPool, ctx: &Ctx, l: &LabelReturn) -> Result<ReturnStatus, Error> {
+    let mut tx = pool.begin().await?;
+    let from = locked(&mut tx, l.return_id).await?;
+    let kept = sqlx::query_scalar!(
+        "SELECT tracking_code FROM returns.returns WHERE id = $1",
+        l.return_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Some(code) = kept {
+        return if code == l.label.tracking_code {
+            Ok(from)
+        } else {
+            Err(Error::Invalid(format!(
+                "return {} has another label already",
+                l.return_id
+            )))
+        };
+    }
+    let label = &l.label;
+    let currency = sqlx::query_scalar!(
+        "SELECT currency FROM returns.returns WHERE id = $1",
+        l.return_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if label.postage.currency.code() != currency {
+        return Err(Error::Invalid(format!(
+            "the postage of {} is not in the return's currency {currency}",
+            label.postage
+        )));
+    }
+    sqlx::query!(
+        "UPDATE returns.returns
+         SET shipment_id = $2, carrier = $3, service = $4, tracking_code = $5, label_url = $6,
+             tracking_url = $7, postage = $8, postage_paid_by = $9, updated_at = now()
+         WHERE id = $1",
+        l.return_id,
+        label.shipment_id,
+        label.carrier,
+        label.service,
+        label.tracking_code,
+        label.label_url,
+        label.tracking_url,
+        label.postage.amount,
+        label.paid_by.as_str()
+    )
+    .execute(&mut *tx)
+    .await?;
+    let note = format!(
+        "{} {} label {}, {} paid by the {}",
+        label.carrier,
+        label.service,
+        label.tracking_code,
+        label.postage,
+        label.paid_by.as_str()
+    );
+    set_status(
+        &mut tx,
+        ctx,
+        l.return_id,
+        from,
+        ReturnStatus::LabelIssued,
+        &l.actor,
+        Some(&note),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ReturnStatus::LabelIssued)
 }
 
 /// A history entry that moves nothing, once per event; `escalated` marks the return as one
@@ -503,17 +608,22 @@ pub async fn record_refund(pool: &PgPool, ctx: &Ctx, r: &RecordReturnRefund) -> 
     }
     let mut total = 0i64;
     for LineRefund {
-        sku, amount, fee, ..
+        sku,
+        amount,
+        fee,
+        postage,
+        ..
     } in &r.lines
     {
         total += amount.amount;
         sqlx::query!(
-            "UPDATE returns.return_lines SET refunded = $3, fee = $4
+            "UPDATE returns.return_lines SET refunded = $3, fee = $4, postage = $5
              WHERE return_id = $1 AND sku = $2",
             r.return_id,
             sku.as_str(),
             amount.amount,
-            fee.map(|f| f.amount)
+            fee.map(|f| f.amount),
+            postage.map(|p| p.amount)
         )
         .execute(&mut *tx)
         .await?;

@@ -5,8 +5,8 @@
 use chrono::{Duration, Utc};
 use souk_contracts::orders::{LineRefund, ReturnableLine, ReturnableOrder};
 use souk_contracts::returns::{
-    InspectReturn, LineCount, MoveReturn, NoteReturn, OpenReturn, RecordReturnRefund, ReturnInput,
-    ReturnLineRequest, ReturnSettings, Submitted,
+    InspectReturn, LabelReturn, LineCount, MoveReturn, NoteReturn, OpenReturn, RecordReturnRefund,
+    ReturnInput, ReturnLineRequest, ReturnSettings, Submitted,
 };
 use souk_domain::returns::{Counted, ReturnReason, ReturnStatus};
 use souk_domain::{Currency, Money, Sku};
@@ -283,6 +283,37 @@ async fn a_return_moves_by_the_machine_and_is_inspected_and_refunded_once(pool: 
     };
     store::note(&pool, &escalate).await.unwrap();
     store::note(&pool, &escalate).await.unwrap();
+    // Its label is kept once: the same label again changes nothing, another is refused.
+    let label = LabelReturn {
+        return_id: id,
+        label: souk_contracts::returns::ReturnLabel {
+            shipment_id: Uuid::now_v7(),
+            carrier: "SandboxPost".into(),
+            service: "standard".into(),
+            tracking_code: "SBX1".into(),
+            label_url: "https://labels.sandbox.invalid/SBX1.pdf".into(),
+            tracking_url: None,
+            postage: Money::new(570, Currency::USD),
+            paid_by: souk_domain::returns::PostagePayer::Customer,
+        },
+        actor: "system:return".into(),
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            store::label(&pool, &ctx, &label).await.unwrap(),
+            ReturnStatus::LabelIssued
+        );
+    }
+    let mut other = label.clone();
+    other.label.tracking_code = "SBX2".into();
+    assert!(matches!(
+        store::label(&pool, &ctx, &other).await,
+        Err(store::Error::Invalid(_))
+    ));
+    assert_eq!(
+        store::view(&pool, id).await.unwrap().label,
+        Some(label.label)
+    );
     // A count that leaves a unit out is refused.
     let mut short = count.clone();
     short.lines[0].counted.damaged = 0;
@@ -299,6 +330,7 @@ async fn a_return_moves_by_the_machine_and_is_inspected_and_refunded_once(pool: 
             quantity: 2,
             amount: Money::new(2_400, Currency::USD),
             fee: None,
+            postage: Some(Money::new(570, Currency::USD)),
         }],
     };
     store::record_refund(&pool, &ctx, &refund).await.unwrap();
@@ -313,6 +345,7 @@ async fn a_return_moves_by_the_machine_and_is_inspected_and_refunded_once(pool: 
     assert!(v.escalated);
     assert_eq!(v.refunded, Some(Money::new(2_400, Currency::USD)));
     assert_eq!(v.lines[0].counted, Some(count.lines[0].counted));
+    assert_eq!(v.lines[0].postage, Some(Money::new(570, Currency::USD)));
     let events: Vec<String> =
         sqlx::query_scalar("SELECT event FROM returns.history WHERE return_id = $1 ORDER BY id")
             .bind(id)
@@ -325,6 +358,7 @@ async fn a_return_moves_by_the_machine_and_is_inspected_and_refunded_once(pool: 
             "requested",
             "approved",
             "escalated",
+            "label_issued",
             "inspected",
             "refunded",
             "closed"
@@ -334,5 +368,5 @@ async fn a_return_moves_by_the_machine_and_is_inspected_and_refunded_once(pool: 
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(outbox, 5, "requested and four moves");
+    assert_eq!(outbox, 6, "requested and five moves");
 }

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use souk_contracts::failures;
 use souk_contracts::shipping::{
-    Alert, ApplyTracking, Buy, BuyLabel, CancelShipmentLines, CancelUnits, HandOver,
-    HandOverShipment, LabelBought, MarkNoScan, NoScan, Open, OpenShipment, Opened, Pack,
-    PackShipment, Quote, QuoteShipment, RaiseAlert, RateChoice, TrackingEvent, TrackingOutcome,
+    Alert, ApplyTracking, Arrive, ArriveParcel, Buy, BuyLabel, CancelShipmentLines, CancelUnits,
+    HandOver, HandOverShipment, LabelBought, MarkNoScan, NewReturnParcel, NoScan, Open,
+    OpenReturnParcel, OpenShipment, Opened, Pack, PackShipment, Quote, QuoteShipment, RaiseAlert,
+    RateChoice, ReturnParcel, TrackingEvent, TrackingOutcome, Void, VoidLabel,
 };
 use souk_domain::shipment::ShipmentStatus;
 use souk_domain::shipment::Tracking;
@@ -22,7 +23,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use crate::carrier::{Carrier, CarrierError, RateRequest};
 use crate::domain::Settings;
-use crate::store::{self, NewShipment};
+use crate::store::{self, NewReturnShipment, NewShipment};
 
 pub struct ShippingActivities {
     pub pool: PgPool,
@@ -65,16 +66,17 @@ impl ShippingActivities {
             )
             .into_activity()
         })?;
-        let from = self
-            .settings
-            .origin(&shipment.warehouse)
-            .cloned()
-            .ok_or_else(|| {
-                StepError::into_activity(business(
-                    failures::INVALID_INPUT,
-                    format!("no origin address for warehouse {}", shipment.warehouse),
-                ))
-            })?;
+        // A return parcel is collected from the customer; others leave from their warehouse.
+        let from = match &shipment.ship_from {
+            Some(customer) => Some(customer.clone()),
+            None => self.settings.origin(&shipment.warehouse).cloned(),
+        }
+        .ok_or_else(|| {
+            StepError::into_activity(business(
+                failures::INVALID_INPUT,
+                format!("no origin address for warehouse {}", shipment.warehouse),
+            ))
+        })?;
         let quote = self
             .carrier
             .quote(&RateRequest {
@@ -101,6 +103,7 @@ impl ShippingActivities {
 #[derive(Clone)]
 pub struct ShippingSteps {
     pub pool: PgPool,
+    pub settings: Settings,
 }
 
 #[tonic::async_trait]
@@ -141,6 +144,43 @@ impl Step<Open> for ShippingSteps {
             shipment_id: shipment.id,
             status: shipment.status,
         })
+    }
+}
+
+#[tonic::async_trait]
+impl Step<OpenReturnParcel> for ShippingSteps {
+    async fn run(&self, ctx: &Ctx, input: NewReturnParcel) -> Result<ReturnParcel, StepError> {
+        let shipment = store::open_return(
+            &self.pool,
+            ctx,
+            &NewReturnShipment {
+                workflow_id: input.workflow_id,
+                order_no: input.order_no,
+                vendor_id: input.vendor_id,
+                lines: input
+                    .lines
+                    .into_iter()
+                    .map(|l| (l.sku, l.quantity))
+                    .collect(),
+            },
+            |warehouse| self.settings.origin(warehouse).cloned(),
+        )
+        .await
+        .map_err(souk_kit::error::step)?;
+        Ok(ReturnParcel {
+            shipment_id: shipment.id,
+            warehouse: shipment.warehouse,
+            status: shipment.status,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl Step<Arrive> for ShippingSteps {
+    async fn run(&self, _ctx: &Ctx, input: ArriveParcel) -> Result<ShipmentStatus, StepError> {
+        store::arrived(&self.pool, &Ctx::new(&input.actor), input.shipment_id)
+            .await
+            .map_err(souk_kit::error::step)
     }
 }
 
@@ -319,6 +359,40 @@ impl ShippingActivities {
         store::hand_over(&self.pool, &Ctx::new(&input.actor), input.shipment_id)
             .await
             .map_err(failed)
+    }
+
+    #[activity(definition = Void)]
+    pub async fn void_label(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: VoidLabel,
+    ) -> Result<ShipmentStatus, ActivityError> {
+        let shipment = store::get(&self.pool, input.shipment_id)
+            .await
+            .map_err(failed)?;
+        if shipment.status == ShipmentStatus::Cancelled {
+            return Ok(shipment.status);
+        }
+        if shipment.status == ShipmentStatus::LabelPurchased
+            && let Some(carrier_shipment) = &shipment.carrier_shipment
+        {
+            // Asked again after a lost answer: the carrier voids a void label again, or says
+            // why not.
+            self.carrier
+                .void(carrier_shipment)
+                .await
+                .map_err(carrier_failed)?;
+        }
+        let status = store::voided(
+            &self.pool,
+            &Ctx::new(&input.actor),
+            shipment.id,
+            &input.reason,
+        )
+        .await
+        .map_err(failed)?;
+        tracing::info!(shipment_id = %shipment.id, carrier = self.carrier.name(), "label voided");
+        Ok(status)
     }
 
     #[activity(definition = CancelShipmentLines)]

@@ -137,12 +137,13 @@ impl Domain for ShippingDomain {
 
     /// The webhook receiver, with the configured carrier.
     async fn serve(&self, env: &Env, pool: PgPool) -> anyhow::Result<Served> {
-        let carrier = Settings::load(&env.settings)?.carrier()?;
+        let settings = Settings::load(&env.settings)?;
+        let carrier = settings.carrier()?;
         let mut served = Served::default();
         served
             .routes
             .add_service(Shipping::new(pool.clone(), carrier, env.signals.clone()).into_server());
-        served.steps = Some(Arc::new(ShippingSteps { pool }));
+        served.steps = Some(Arc::new(ShippingSteps { pool, settings }));
         Ok(served)
     }
 
@@ -168,7 +169,10 @@ impl Domain for ShippingDomain {
         let settings = Settings::load(&env.settings)?;
         // The steps, too, for shipments that run them on the queue (opened before
         // `local_open`).
-        options.register_activities(ShippingSteps { pool: pool.clone() });
+        options.register_activities(ShippingSteps {
+            pool: pool.clone(),
+            settings: settings.clone(),
+        });
         options.register_activities(ShippingActivities {
             pool,
             carrier: settings.carrier()?,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use souk_contracts::shipping::{AlertKind, TrackingEvent, messages};
 use souk_domain::cursor::{TimeCursor, next_page, page_limit};
 use souk_domain::shipment::ShipmentStatus;
-use souk_kit::domain::WorkflowSignals;
+use souk_kit::domain::{WorkflowGone, WorkflowSignals};
 use souk_kit::grpc::{invalid, not_found, status};
 use souk_proto::shipping::v1 as pb;
 use souk_proto::shipping::v1::shipping_service_server::{ShippingService, ShippingServiceServer};
@@ -88,13 +88,31 @@ impl ShippingService for Shipping {
                     at: update.at,
                 };
                 let payload = serde_json::to_value(&event).map_err(souk_kit::grpc::internal)?;
-                self.signals
+                match self
+                    .signals
                     .signal(&workflow_id, messages::TRACKING, payload)
                     .await
-                    .map_err(|e| {
+                {
+                    Ok(()) => {}
+                    // Its workflow has ended (a return closed before the carrier's last
+                    // scan): nobody will apply it, so it is kept as stale, not redelivered.
+                    Err(e) if WorkflowGone::is(&e) => {
+                        store::stale_event(&self.pool, self.carrier.name(), &update.event_id)
+                            .await
+                            .map_err(|e| souk_kit::error::status(&e))?;
+                        tracing::info!(workflow_id, event_id = %update.event_id, "tracking event for an ended workflow kept as stale");
+                        reply.received -= 1;
+                        reply.stale += 1;
+                    }
+                    Err(e) => {
                         tracing::warn!(workflow_id, error = %e, "the shipment could not be told; the carrier will deliver again");
-                        status(Code::Unavailable, "shipment_unreachable", "the shipment could not be told; deliver again later")
-                    })?;
+                        return Err(status(
+                            Code::Unavailable,
+                            "shipment_unreachable",
+                            "the shipment could not be told; deliver again later",
+                        ));
+                    }
+                }
             }
         }
         Ok(Response::new(reply))
@@ -154,8 +172,11 @@ impl ShippingService for Shipping {
         let found = store::get(&self.pool, id)
             .await
             .map_err(|e| souk_kit::error::status(&e))?;
-        if let Some(v) = &r.vendor_id
-            && found.vendor_id.to_string() != *v
+        // A return parcel is seen, and acted on, through its return.
+        if found.is_return()
+            || r.vendor_id
+                .as_ref()
+                .is_some_and(|v| found.vendor_id.to_string() != *v)
         {
             return Err(missing());
         }

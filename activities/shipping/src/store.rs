@@ -116,6 +116,16 @@ pub struct Shipment {
     pub lines: Vec<Line>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// A return parcel's pick-up address (the customer's); none for a parcel to a customer.
+    /// A return parcel goes to `ship_to`, the address of `warehouse`.
+    pub ship_from: Option<Address>,
+}
+
+impl Shipment {
+    /// A customer's parcel back to a warehouse.
+    pub fn is_return(&self) -> bool {
+        self.ship_from.is_some()
+    }
 }
 
 /// One status change.
@@ -173,6 +183,8 @@ struct Row {
     last_tracked_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    kind: String,
+    ship_from: Option<serde_json::Value>,
 }
 
 fn corrupt(what: impl std::fmt::Display) -> Error {
@@ -235,6 +247,11 @@ async fn load(conn: &mut PgConnection, row: Row) -> Result<Shipment> {
         lines,
         created_at: row.created_at,
         updated_at: row.updated_at,
+        ship_from: match (row.kind.as_str(), row.ship_from) {
+            ("outbound", None) => None,
+            ("return", Some(from)) => Some(serde_json::from_value(from).map_err(corrupt)?),
+            (kind, _) => return Err(corrupt(format!("a shipment of kind `{kind}`"))),
+        },
     })
 }
 
@@ -245,7 +262,8 @@ async fn fetch(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Shipment
             Row,
             "SELECT id, workflow_id, order_no, vendor_id, customer_email, status, warehouse,
                     ship_to, currency, carrier, carrier_shipment, rate_id, tracking_code,
-                    label_url, tracking_url, last_tracked_at, created_at, updated_at
+                    label_url, tracking_url, last_tracked_at, created_at, updated_at, kind,
+                    ship_from
              FROM shipping.shipments WHERE id = $1 FOR UPDATE",
             id
         )
@@ -256,7 +274,8 @@ async fn fetch(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Shipment
             Row,
             "SELECT id, workflow_id, order_no, vendor_id, customer_email, status, warehouse,
                     ship_to, currency, carrier, carrier_shipment, rate_id, tracking_code,
-                    label_url, tracking_url, last_tracked_at, created_at, updated_at
+                    label_url, tracking_url, last_tracked_at, created_at, updated_at, kind,
+                    ship_from
              FROM shipping.shipments WHERE id = $1",
             id
         )
@@ -267,8 +286,9 @@ async fn fetch(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Shipment
     load(conn, row).await
 }
 
-/// Shipments, newest first, `limit` after `after`: `vendor`'s (every vendor's if none), in
-/// `status` and with an `alert` of that kind, if given.
+/// Outbound shipments, newest first, `limit` after `after`: `vendor`'s (every vendor's if
+/// none), in `status` and with an `alert` of that kind, if given. (Return parcels are seen in
+/// their returns.)
 pub async fn list(
     pool: &PgPool,
     vendor: Option<Uuid>,
@@ -281,9 +301,10 @@ pub async fn list(
         Row,
         "SELECT id, workflow_id, order_no, vendor_id, customer_email, status, warehouse,
                 ship_to, currency, carrier, carrier_shipment, rate_id, tracking_code,
-                label_url, tracking_url, last_tracked_at, created_at, updated_at
+                label_url, tracking_url, last_tracked_at, created_at, updated_at, kind,
+                ship_from
          FROM shipping.shipments s
-         WHERE ($1::uuid IS NULL OR vendor_id = $1)
+         WHERE kind = 'outbound' AND ($1::uuid IS NULL OR vendor_id = $1)
            AND ($2::text IS NULL OR status = $2)
            AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
            AND ($6::text IS NULL OR EXISTS (
@@ -307,7 +328,7 @@ pub async fn list(
     Ok(shipments)
 }
 
-/// The shipments of order `order_no` (only `vendor`'s, if given), oldest first.
+/// The outbound shipments of order `order_no` (only `vendor`'s, if given), oldest first.
 pub async fn for_order(
     pool: &PgPool,
     order_no: &str,
@@ -317,9 +338,10 @@ pub async fn for_order(
         Row,
         "SELECT id, workflow_id, order_no, vendor_id, customer_email, status, warehouse,
                 ship_to, currency, carrier, carrier_shipment, rate_id, tracking_code,
-                label_url, tracking_url, last_tracked_at, created_at, updated_at
+                label_url, tracking_url, last_tracked_at, created_at, updated_at, kind,
+                ship_from
          FROM shipping.shipments
-         WHERE order_no = $1 AND ($2::uuid IS NULL OR vendor_id = $2)
+         WHERE order_no = $1 AND kind = 'outbound' AND ($2::uuid IS NULL OR vendor_id = $2)
          ORDER BY created_at, id",
         order_no,
         vendor
@@ -380,6 +402,7 @@ async fn change(
             "from": shipment.status,
             "to": to,
             "note": note,
+            "kind": if shipment.is_return() { "return" } else { "outbound" },
         }),
     )
     .await?;
@@ -478,6 +501,197 @@ pub async fn open(pool: &PgPool, ctx: &Ctx, new: &NewShipment) -> Result<Shipmen
     let shipment = fetch(&mut tx, id, false).await?;
     tx.commit().await?;
     Ok(shipment)
+}
+
+/// What a return parcel is opened from: the units a return sends back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReturnShipment {
+    /// `return-<rma_no>`: the idempotency key, and the workflow its tracking events go to.
+    pub workflow_id: String,
+    pub order_no: String,
+    pub vendor_id: Uuid,
+    pub lines: Vec<(Sku, i32)>,
+}
+
+/// Opens the parcel of a return, once per workflow id: from the customer's address back to
+/// the warehouse the delivered shipment holding most of its units left from, in the parcel
+/// that shipment was packed in (`packed` at once: nothing is weighed again). `address_of`
+/// gives a warehouse's address. Opening it again answers the parcel opened the first time.
+pub async fn open_return(
+    pool: &PgPool,
+    ctx: &Ctx,
+    new: &NewReturnShipment,
+    address_of: impl Fn(&str) -> Option<Address>,
+) -> Result<Shipment> {
+    if new.lines.is_empty() || new.lines.iter().any(|(_, q)| *q <= 0) {
+        return Err(Error::Invalid(
+            "a return parcel has at least one line, each of at least one unit".into(),
+        ));
+    }
+    if let Some(id) = sqlx::query_scalar!(
+        "SELECT id FROM shipping.shipments WHERE workflow_id = $1",
+        new.workflow_id
+    )
+    .fetch_optional(pool)
+    .await?
+    {
+        return get(pool, id).await;
+    }
+    let sent = for_order(pool, &new.order_no, Some(new.vendor_id)).await?;
+    let holds = |s: &Shipment| -> i32 {
+        new.lines
+            .iter()
+            .map(|(sku, q)| {
+                s.lines
+                    .iter()
+                    .find(|l| &l.sku == sku)
+                    .map_or(0, |l| (l.quantity - l.cancelled).min(*q))
+            })
+            .sum()
+    };
+    let source = sent
+        .iter()
+        .filter(|s| s.status == ShipmentStatus::Delivered && holds(s) > 0)
+        .max_by_key(|s| (holds(s), std::cmp::Reverse(s.created_at)))
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "no delivered shipment of order {} holds these lines",
+                new.order_no
+            ))
+        })?;
+    let parcel = source
+        .parcel
+        .ok_or_else(|| Error::Invalid(format!("shipment {} was never packed", source.id)))?;
+    let to = address_of(&source.warehouse)
+        .ok_or_else(|| Error::Invalid(format!("no address for warehouse {}", source.warehouse)))?;
+    let json = |a: &Address| serde_json::to_value(a).map_err(|e| Error::Invalid(e.to_string()));
+    let mut tx = pool.begin().await?;
+    let id = Uuid::now_v7();
+    let inserted = sqlx::query_scalar!(
+        "INSERT INTO shipping.shipments
+             (id, workflow_id, order_no, vendor_id, customer_email, warehouse, ship_to, currency,
+              status, kind, ship_from)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'packed', 'return', $9)
+         ON CONFLICT (workflow_id) DO NOTHING
+         RETURNING id",
+        id,
+        new.workflow_id,
+        new.order_no,
+        new.vendor_id,
+        source.customer_email,
+        source.warehouse,
+        json(&to)?,
+        source.currency.code(),
+        json(&source.ship_to)?
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = inserted else {
+        tx.rollback().await?;
+        return by_workflow(pool, &new.workflow_id).await;
+    };
+    for (sku, quantity) in &new.lines {
+        let title = sent
+            .iter()
+            .flat_map(|s| s.lines.iter())
+            .find(|l| &l.sku == sku)
+            .map_or_else(|| sku.to_string(), |l| l.title.clone());
+        sqlx::query!(
+            "INSERT INTO shipping.shipment_lines (shipment_id, sku, title, quantity)
+             VALUES ($1, $2, $3, $4)",
+            id,
+            sku.as_str(),
+            title,
+            quantity
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query!(
+        "INSERT INTO shipping.packages (shipment_id, seq, weight_grams, length_mm, width_mm, height_mm)
+         VALUES ($1, 1, $2, $3, $4, $5)",
+        id,
+        parcel.weight_grams as i32,
+        parcel.length_mm as i32,
+        parcel.width_mm as i32,
+        parcel.height_mm as i32
+    )
+    .execute(&mut *tx)
+    .await?;
+    let note = format!(
+        "the return of shipment {}, in the parcel it came in",
+        source.id
+    );
+    history(
+        &mut tx,
+        id,
+        None,
+        ShipmentStatus::Packed,
+        &ctx.actor,
+        Some(&note),
+    )
+    .await?;
+    outbox::emit(
+        &mut tx,
+        &crate::SCHEMA,
+        ctx,
+        "shipping.return_opened",
+        serde_json::json!({
+            "shipment_id": id,
+            "workflow_id": new.workflow_id,
+            "order_no": new.order_no,
+            "vendor_id": new.vendor_id,
+            "warehouse": source.warehouse,
+            "returns": source.id,
+        }),
+    )
+    .await?;
+    let shipment = fetch(&mut tx, id, false).await?;
+    tx.commit().await?;
+    Ok(shipment)
+}
+
+/// The receiver's word that the parcel arrived (a warehouse counted a return parcel before,
+/// or without, the carrier's delivery scan): `→ delivered`, so the carrier's later reports
+/// are kept as stale. A parcel that has arrived, or is voided, is left as it is. Answers its
+/// status.
+pub async fn arrived(pool: &PgPool, ctx: &Ctx, id: Uuid) -> Result<ShipmentStatus> {
+    let mut tx = pool.begin().await?;
+    let shipment = fetch(&mut tx, id, true).await?;
+    if shipment.status.is_final() {
+        return Ok(shipment.status);
+    }
+    change(
+        &mut tx,
+        ctx,
+        &shipment,
+        ShipmentStatus::Delivered,
+        Some("received at the warehouse"),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ShipmentStatus::Delivered)
+}
+
+/// The label is void (the carrier refunded it, or it was never used): `label_purchased →
+/// cancelled`. A shipment without a label, or cancelled already, is cancelled (or left) as it
+/// is; one the carrier has scanned cannot be. Answers its status.
+pub async fn voided(pool: &PgPool, ctx: &Ctx, id: Uuid, reason: &str) -> Result<ShipmentStatus> {
+    let mut tx = pool.begin().await?;
+    let shipment = fetch(&mut tx, id, true).await?;
+    if shipment.status == ShipmentStatus::Cancelled {
+        return Ok(shipment.status);
+    }
+    change(
+        &mut tx,
+        ctx,
+        &shipment,
+        ShipmentStatus::Cancelled,
+        Some(reason),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ShipmentStatus::Cancelled)
 }
 
 /// The vendor packed the shipment into `parcel`. Packing it again into the same parcel is the
@@ -728,6 +942,19 @@ pub async fn receive_tracking(
     };
     tx.commit().await?;
     Ok(received)
+}
+
+/// Keeps a received event that nobody will apply (its workflow has ended) as stale.
+pub async fn stale_event(pool: &PgPool, carrier: &str, event_id: &str) -> Result<()> {
+    sqlx::query!(
+        "UPDATE shipping.tracking_events SET outcome = 'stale'
+         WHERE carrier = $1 AND event_id = $2 AND outcome = 'received'",
+        carrier,
+        event_id
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Applies a received tracking event to its shipment, by the machine's rule for carrier

@@ -481,3 +481,123 @@ async fn a_shipment_is_not_quoted_again_once_a_purchase_was_sent(pool: PgPool) {
         .await
         .unwrap();
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_return_parcel_goes_back_to_the_warehouse_its_units_left_from(pool: PgPool) {
+    test_schema(&pool, &crate::SCHEMA).await;
+    let ctx = Ctx::new("system:return");
+    let (sent, code) = labelled(&pool, "shipment-r").await;
+    let out = store::get(&pool, sent).await.unwrap();
+    let new = store::NewReturnShipment {
+        workflow_id: "return-RMA-1".into(),
+        order_no: out.order_no.clone(),
+        vendor_id: out.vendor_id,
+        lines: vec![(Sku::parse("MUG-1").unwrap(), 1)],
+    };
+    let warehouse = |w: &str| (w == "main").then(|| address("DE"));
+    // Not delivered yet: nothing to send back.
+    assert!(matches!(
+        store::open_return(&pool, &ctx, &new, warehouse).await,
+        Err(Error::Invalid(_))
+    ));
+    store::receive_tracking(
+        &pool,
+        "sandbox",
+        &scan("e1", &code, ShipmentStatus::Delivered, 1),
+    )
+    .await
+    .unwrap();
+    store::apply_tracking(&pool, &ctx, "sandbox", "e1")
+        .await
+        .unwrap();
+    // No address for its warehouse: refused too.
+    assert!(matches!(
+        store::open_return(&pool, &ctx, &new, |_| None).await,
+        Err(Error::Invalid(_))
+    ));
+
+    // From the customer's address to the warehouse's, in the parcel it came in; once.
+    let r = store::open_return(&pool, &ctx, &new, warehouse)
+        .await
+        .unwrap();
+    assert!(r.is_return());
+    assert_eq!(r.status, ShipmentStatus::Packed);
+    assert_eq!(r.ship_from, Some(out.ship_to.clone()));
+    assert_eq!(r.ship_to, address("DE"));
+    assert_eq!(r.warehouse, out.warehouse);
+    assert_eq!(r.parcel, Some(parcel()));
+    assert_eq!(r.lines.len(), 1);
+    assert_eq!((r.lines[0].title.as_str(), r.lines[0].quantity), ("Mug", 1));
+    let again = store::open_return(&pool, &ctx, &new, warehouse)
+        .await
+        .unwrap();
+    assert_eq!(again.id, r.id);
+    // The vendor's and the order's shipments are the ones sent to customers.
+    let listed = store::list(&pool, Some(out.vendor_id), None, None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.iter().map(|s| s.id).collect::<Vec<_>>(), [sent]);
+    let of_order = store::for_order(&pool, &out.order_no, None).await.unwrap();
+    assert_eq!(of_order.len(), 1);
+
+    // Voided: cancelled, once; arrived once final changes nothing.
+    assert_eq!(
+        store::voided(&pool, &ctx, r.id, "called off")
+            .await
+            .unwrap(),
+        ShipmentStatus::Cancelled
+    );
+    assert_eq!(
+        store::voided(&pool, &ctx, r.id, "called off")
+            .await
+            .unwrap(),
+        ShipmentStatus::Cancelled
+    );
+    assert_eq!(
+        store::arrived(&pool, &ctx, r.id).await.unwrap(),
+        ShipmentStatus::Cancelled
+    );
+    // Another return's parcel arrives by the warehouse's word; a carrier's scan is then stale.
+    let other = store::NewReturnShipment {
+        workflow_id: "return-RMA-2".into(),
+        ..new
+    };
+    let p = store::open_return(&pool, &ctx, &other, warehouse)
+        .await
+        .unwrap();
+    // Without a label it cannot have arrived.
+    assert!(matches!(
+        store::arrived(&pool, &ctx, p.id).await,
+        Err(Error::Transition(_))
+    ));
+    let sandbox = Sandbox::new("secret");
+    let quote = sandbox
+        .quote(&RateRequest {
+            reference: p.id.to_string(),
+            from: p.ship_from.clone().unwrap(),
+            to: p.ship_to.clone(),
+            parcel: parcel(),
+            currency: p.currency,
+        })
+        .await
+        .unwrap();
+    store::record_quote(&pool, p.id, "sandbox", &quote)
+        .await
+        .unwrap();
+    let rate = &store::rates(&pool, p.id).await.unwrap()[0];
+    let label = sandbox
+        .buy(&quote.carrier_shipment, &rate.id)
+        .await
+        .unwrap();
+    store::record_label(&pool, &ctx, p.id, &label)
+        .await
+        .unwrap();
+    assert_eq!(
+        store::arrived(&pool, &ctx, p.id).await.unwrap(),
+        ShipmentStatus::Delivered
+    );
+    assert_eq!(
+        store::arrived(&pool, &ctx, p.id).await.unwrap(),
+        ShipmentStatus::Delivered
+    );
+}

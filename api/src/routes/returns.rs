@@ -14,7 +14,7 @@ use souk_contracts::returns::{
     CancelReturn, Decision, LineCount, POLICY_UNAVAILABLE, Receipt, ReturnClient, ReturnInput,
     ReturnLineRequest, ReturnView, Submitted, initial_search_attributes, workflow_id,
 };
-use souk_domain::returns::{Counted, ReturnReason, ReturnStatus, is_rma_no, rma_no};
+use souk_domain::returns::{Counted, PostagePayer, ReturnReason, ReturnStatus, is_rma_no, rma_no};
 use souk_proto::returns::v1 as returns_pb;
 use temporalio_client::errors::{
     WorkflowQueryError, WorkflowStartError, WorkflowUpdateError, WorkflowUpdateWithStartError,
@@ -193,6 +193,35 @@ pub struct ReturnLine {
     /// What was kept of what its units are worth: the return policy's restocking fee on
     /// units sent back because the customer changed their mind.
     pub restocking_fee: Option<Money>,
+    /// The share of the return postage kept from its refund (when every line of the parcel
+    /// is the customer's choice, the customer pays the postage).
+    pub postage_kept: Option<Money>,
+}
+
+/// Who pays a return parcel's postage.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PostagePaidBy {
+    /// The seller pays: a line is the seller's fault (damaged, wrong or not as described),
+    /// or the postage could not be kept from the refund.
+    Vendor,
+    /// Every line is the customer's choice: the postage is kept from the refund.
+    Customer,
+}
+
+/// The label the customer sends the parcel back on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReturnLabel {
+    pub carrier: String,
+    pub service: String,
+    pub tracking_code: String,
+    /// The label to print.
+    pub label_url: String,
+    /// Where the parcel can be followed, if the carrier gives a page.
+    pub tracking_url: Option<String>,
+    /// What the label cost.
+    pub postage: Money,
+    pub postage_paid_by: PostagePaidBy,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -206,6 +235,9 @@ pub struct Return {
     /// Staff are asked to decide: the vendor did not in time.
     pub escalated: bool,
     pub refunded: Option<Money>,
+    /// The return label, once the return is approved and a label bought (staff and vendors
+    /// still see it once the return is called off or expired and the label voided).
+    pub label: Option<ReturnLabel>,
     /// What went wrong on the way that support should know of (shown to vendors and staff,
     /// not to the customer).
     pub problems: Vec<String>,
@@ -260,18 +292,35 @@ fn to_dto(v: ReturnView) -> Return {
                 }),
                 refunded: l.refunded.map(Money::from),
                 restocking_fee: l.fee.map(Money::from),
+                postage_kept: l.postage.map(Money::from),
             })
             .collect(),
         decision_note: v.decision_note,
         escalated: v.escalated,
         refunded: v.refunded.map(Money::from),
+        label: v.label.map(|l| ReturnLabel {
+            carrier: l.carrier,
+            service: l.service,
+            tracking_code: l.tracking_code,
+            label_url: l.label_url,
+            tracking_url: l.tracking_url,
+            postage: Money::from(l.postage),
+            postage_paid_by: match l.paid_by {
+                PostagePayer::Vendor => PostagePaidBy::Vendor,
+                PostagePayer::Customer => PostagePaidBy::Customer,
+            },
+        }),
         problems: v.problems,
     }
 }
 
-/// What a customer sees of a return: not support's notes.
+/// What a customer sees of a return: not support's notes, nor a label voided when the
+/// return was called off or expired.
 fn for_customer(mut r: Return) -> Return {
     r.problems.clear();
+    if matches!(r.status, ReturnState::Cancelled | ReturnState::Expired) {
+        r.label = None;
+    }
     r
 }
 

@@ -6,9 +6,9 @@
 //! a low-stock alert; a checkout that started its shipment, that shipment packed, labelled and
 //! delivered, a shipment whose vendor cancelled its line, a shipment whose timers fired, and
 //! a checkout that shipped from two warehouses (`record-histories shipment` records only
-//! these five); a return approved, received and refunded, a declined one, and one refunded
-//! less a restocking fee (`record-histories returns` records only these three, `fee` only
-//! the last); a goodwill refund of an amount, one
+//! these five); a return approved, labelled, scanned, received and refunded, a declined one,
+//! and one labelled and refunded less a restocking fee (`record-histories returns` records
+//! only these three, `fee` only the last); a goodwill refund of an amount, one
 //! refused for asking more than is left, and one the provider refused
 //! (`record-histories goodwill`). They run on fresh stacks (the sandbox one, and one that takes cards with
 //! Stripe and waits before capturing). Payloads are encrypted with the development key,
@@ -204,8 +204,20 @@ async fn warehouse_of(a: &TestApp, sku: &str) -> anyhow::Result<String> {
     )
 }
 
-/// A return of two of three delivered units, approved by its vendor, received (one as new,
-/// one damaged) and refunded; then the last unit's return, declined.
+/// Waits until the return `rma` has its label; its tracking code.
+async fn labelled(returns: &souk_contracts::returns::ReturnClient, rma: &str) -> String {
+    let id = souk_contracts::returns::workflow_id(rma);
+    eventually(Duration::from_secs(20), "the return labelled", || async {
+        let v = returns.status(&id).await.ok().flatten()?;
+        (v.status == souk_domain::returns::ReturnStatus::LabelIssued)
+            .then_some(v.label?.tracking_code)
+    })
+    .await
+}
+
+/// A return of two of three delivered units, approved by its vendor, labelled, scanned on
+/// its way and delivered by the carrier, counted (one as new, one damaged) and refunded less
+/// the postage the customer pays (`customer_postage`); then the last unit's return, declined.
 async fn record_returns(a: &TestApp) -> anyhow::Result<()> {
     use souk_contracts::returns::{Decision, LineCount, Receipt, ReturnClient, workflow_id};
     let (customer, order_no, sku) = delivered(a, 3).await?;
@@ -227,6 +239,18 @@ async fn record_returns(a: &TestApp) -> anyhow::Result<()> {
             },
         )
         .await?;
+    // Its label bought, the carrier's scans move it to the warehouse (the `return_label`
+    // patch).
+    let tracking = labelled(&returns, &rma).await;
+    let at = souk_tests::shipments::at;
+    use souk_domain::shipment::ShipmentStatus;
+    souk_tests::shipments::scan(&tracking, ShipmentStatus::InTransit, at(1)).await;
+    souk_tests::shipments::scan(&tracking, ShipmentStatus::Delivered, at(2)).await;
+    eventually(Duration::from_secs(20), "the parcel received", || async {
+        let v = returns.status(&workflow_id(&rma)).await.ok().flatten()?;
+        (v.status == souk_domain::returns::ReturnStatus::Received).then_some(())
+    })
+    .await;
     let warehouse = warehouse_of(a, sku).await?;
     returns
         .receive(
@@ -278,8 +302,8 @@ async fn record_returns(a: &TestApp) -> anyhow::Result<()> {
 
 /// A return of two units the customer changed their mind about, under a policy that does not
 /// take back gift cards (the catalog asked, the `non_returnable_categories` patch), approves
-/// it by itself and keeps a 15% restocking fee (the `restocking_fee` patch): received as new
-/// and refunded less the fee.
+/// it by itself and keeps a 15% restocking fee (the `restocking_fee` patch): labelled,
+/// received as new before the carrier scanned it, and refunded less the fee.
 async fn record_return_fee(a: &TestApp) -> anyhow::Result<()> {
     use souk_contracts::returns::{
         LineCount, Receipt, ReturnClient, ReturnInput, ReturnLineRequest, ReturnSettings,
@@ -324,11 +348,8 @@ async fn record_return_fee(a: &TestApp) -> anyhow::Result<()> {
         .await?
         .get_result(temporalio_client::RpcOptions::default())
         .await?;
-    eventually(Duration::from_secs(20), "the return approved", || async {
-        let v = returns.status(&workflow_id(&rma)).await.ok().flatten()?;
-        (v.status == souk_domain::returns::ReturnStatus::Approved).then_some(())
-    })
-    .await;
+    // Received as soon as it is labelled, before any scan.
+    labelled(&returns, &rma).await;
     returns
         .receive(
             &workflow_id(&rma),
