@@ -1,7 +1,8 @@
 //! Crashes: a worker process killed mid-checkout (between steps, and inside the money window:
 //! while Stripe carries out a capture or a refund, and after it did but before the answer was
-//! recorded), and the Temporal server restarted mid-checkout. Each time the checkout ends
-//! right, with one capture (or refund) at the provider, and the database agrees.
+//! recorded; a return's refund likewise), and the Temporal server restarted mid-checkout.
+//! Each time the checkout (or the return) ends right, with one capture (or refund) at the
+//! provider, and the database agrees.
 
 use std::time::Duration;
 
@@ -372,5 +373,109 @@ async fn a_worker_killed_while_the_carrier_buys_a_label_buys_one() {
             .unwrap();
     assert_eq!(recorded.as_deref(), Some(label.tracking_code.as_str()));
     buying.abort();
+    souk.kill().await;
+}
+
+/// A return's refund: the worker dies after Stripe refunded, before the answer was recorded.
+/// Back up, the refund is retried with its key and Stripe answers it from what it saved: one
+/// refund at Stripe, of exactly what the returned units are worth, and the payment, the order
+/// and the return agree.
+#[tokio::test]
+async fn a_worker_killed_after_stripe_refunded_a_return_refunds_once() {
+    use serde_json::json;
+    use souk_domain::shipment::ShipmentStatus;
+
+    let mut souk = with_stripe("durability-return").await;
+    let db = app().db().await;
+    let (a, _, _) = two_vendors(&db).await;
+    let (email, customer) = souk_tests::account(&["customer"], None).await;
+    let buyer = souk.http().with_token(customer.token().unwrap());
+    let (checkout_id, order_no) = bought(&buyer, &[(&a.skus[0], 2)], &email).await;
+    let shipments = souk_contracts::shipping::ShipmentClient::new(app().temporal().await);
+    let shipment = souk_contracts::shipping::workflow_id(&order_no, a.vendor_id);
+    eventually(Duration::from_secs(30), "the shipment opened", || async {
+        shipments.status(&shipment).await.ok().flatten()
+    })
+    .await;
+    assert_eq!(
+        souk_tests::shipments::deliver(app(), &shipments, &shipment).await,
+        ShipmentStatus::Delivered
+    );
+    let seen = |status: &'static str, path: String| {
+        let buyer = buyer.clone();
+        async move {
+            eventually(Duration::from_secs(150), status, || async {
+                let r = buyer.get(&path).await;
+                (r.status == 200 && r.body["status"] == status).then_some(r.body)
+            })
+            .await
+        }
+    };
+    seen("delivered", format!("/v1/me/orders/{order_no}")).await;
+
+    // Both units came damaged: approved by the policy, labelled at the seller's cost.
+    let r = buyer
+        .post(
+            &format!("/v1/me/orders/{order_no}/returns"),
+            json!({"lines": [{"sku": a.skus[0], "quantity": 2, "reason": "damaged"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let rma = r.body["rma_no"].as_str().unwrap().to_string();
+    let labelled = seen("label_issued", format!("/v1/me/returns/{rma}")).await;
+    assert_eq!(labelled["label"]["postage_paid_by"], "vendor", "{labelled}");
+
+    let refund = app()
+        .stripe
+        .hold_next(&checkout_id, "refund", HoldAt::Answered);
+    let warehouse: String =
+        sqlx::query_scalar("SELECT warehouse FROM inventory.stock WHERE sku = $1 LIMIT 1")
+            .bind(&a.skus[0])
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    let staff = souk.http().with_token(&app().operator_token);
+    let r = staff
+        .post(
+            &format!("/v1/admin/returns/{rma}/receive"),
+            json!({"warehouse": warehouse, "lines": [{"sku": a.skus[0], "damaged": 2}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    tokio::time::timeout(Duration::from_secs(60), refund.arrived())
+        .await
+        .expect("the refund reached Stripe");
+    souk.kill().await;
+    refund.release();
+    let (_, _, captured, refunded) = payment(&db, &checkout_id, 1).await.unwrap();
+    assert_eq!(refunded, 0, "the database has not seen the answer");
+    let status: String = sqlx::query_scalar("SELECT status FROM returns.returns WHERE rma_no = $1")
+        .bind(&rma)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(status, "inspected");
+
+    souk.restart().await;
+    let closed = seen("closed", format!("/v1/me/returns/{rma}")).await;
+    // Every unit of the only line back, none of it kept: all that was captured.
+    assert_eq!(closed["refunded"]["amount"], captured, "{closed}");
+    assert_eq!(closed["lines"][0]["postage_kept"], serde_json::Value::Null);
+    let intents = app().stripe.intents_for(&checkout_id);
+    assert_eq!(
+        (intents.len(), intents[0].refunded),
+        (1, captured),
+        "{intents:?}"
+    );
+    assert_eq!(
+        done_at_stripe(&app().stripe, &checkout_id, "/v1/refunds"),
+        1
+    );
+    assert!(
+        retried_at_stripe(&app().stripe, &checkout_id, "/v1/refunds") >= 1,
+        "the refund was retried after the restart, and answered from what Stripe saved"
+    );
+    let (status, _, _, refunded) = payment(&db, &checkout_id, 1).await.unwrap();
+    assert_eq!((status.as_str(), refunded), ("refunded", captured));
     souk.kill().await;
 }

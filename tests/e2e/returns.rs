@@ -526,6 +526,38 @@ async fn a_declined_return_tells_the_customer_why_and_a_cancelled_one_frees_its_
     let r = customer.post(&path, ask(3)).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let third = r.body["rma_no"].as_str().unwrap().to_string();
+    // Approved and labelled, then called off before the parcel is with the carrier: its label
+    // is voided.
+    let r = vendor
+        .post(&format!("/v1/vendor/returns/{third}/approve"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    return_reaches(&customer, &third, "label_issued").await;
+    let r = customer
+        .post(
+            &format!("/v1/me/returns/{third}/cancel"),
+            json!({"reason": "kept them after all"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let db = app().db().await;
+    let parcel = format!("return-{third}");
+    eventually(Duration::from_secs(15), "the label voided", || async {
+        let status: String =
+            sqlx::query_scalar("SELECT status FROM shipping.shipments WHERE workflow_id = $1")
+                .bind(&parcel)
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        (status == "cancelled").then_some(())
+    })
+    .await;
+    let r = customer.get(&format!("/v1/me/returns/{third}")).await;
+    assert!(
+        r.body["label"].is_null(),
+        "a voided label is not the customer's: {}",
+        r.text
+    );
 
     // The customer pages through their three returns, newest first.
     let mut seen = Vec::new();
@@ -549,7 +581,7 @@ async fn a_declined_return_tells_the_customer_why_and_a_cancelled_one_frees_its_
     assert_eq!(
         seen,
         [
-            (third, "requested".to_string()),
+            (third, "cancelled".to_string()),
             (cancelled.clone(), "cancelled".to_string()),
             (declined.clone(), "declined".to_string()),
         ],
