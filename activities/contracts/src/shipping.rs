@@ -341,9 +341,11 @@ activity!(
     Arrive, "shipping.arrived", ArriveParcel => ShipmentStatus
 );
 activity!(
-    /// Voids the unused label at the carrier and cancels the parcel (`label_purchased →
-    /// cancelled`; once cancelled, again changes nothing). Fails with `CarrierRejected` when
-    /// the carrier will not (the parcel was scanned).
+    /// Voids the unused label at the carrier and cancels the parcel (`packed | label_purchased
+    /// → cancelled`; once cancelled, again changes nothing). A parcel only quoted is voided at
+    /// the carrier too, in case a purchase whose answer was lost bought a label. Fails with
+    /// `CarrierRejected` when the carrier will not void a label, and with `InvalidInput` once
+    /// the carrier has scanned the parcel.
     Void, "shipping.void_label", VoidLabel => ShipmentStatus
 );
 

@@ -373,15 +373,17 @@ impl ShippingActivities {
         if shipment.status == ShipmentStatus::Cancelled {
             return Ok(shipment.status);
         }
-        if shipment.status == ShipmentStatus::LabelPurchased
-            && let Some(carrier_shipment) = &shipment.carrier_shipment
-        {
-            // Asked again after a lost answer: the carrier voids a void label again, or says
-            // why not.
-            self.carrier
-                .void(carrier_shipment)
-                .await
-                .map_err(carrier_failed)?;
+        if let Some(carrier_shipment) = &shipment.carrier_shipment {
+            match self.carrier.void(carrier_shipment).await {
+                Ok(()) => {}
+                // Quoted, and perhaps bought as an answer was lost: the carrier has no label
+                // to refund, so there is none.
+                Err(CarrierError::Rejected { .. }) if shipment.status == ShipmentStatus::Packed => {
+                }
+                // Asked again after a lost answer: the carrier voids a void label again, or
+                // says why not.
+                Err(e) => return Err(carrier_failed(e)),
+            }
         }
         let status = store::voided(
             &self.pool,
