@@ -945,3 +945,85 @@ async fn a_product_in_a_category_the_policy_does_not_take_back_is_refused() {
         "{submitted:?}"
     );
 }
+
+#[tokio::test]
+async fn a_parcel_on_its_way_past_the_send_by_time_is_waited_for_and_staff_asked_if_never_counted()
+{
+    use souk_contracts::returns::{ReturnSettings, Submitted};
+    use souk_domain::returns::ReturnReason;
+
+    let d = delivered().await;
+    // Approved by itself; two seconds to send it back, two more to count it once sent.
+    let settings = ReturnSettings {
+        auto_approve_reasons: vec![ReturnReason::ChangedMind],
+        auto_approve_max_minor: i64::MAX,
+        send_by_seconds: 2,
+        receive_within_seconds: 2,
+        ..ReturnSettings::default()
+    };
+    let (rma, submitted) = start_return(&d, 1, settings).await;
+    assert!(
+        matches!(submitted, Submitted::Opened { .. }),
+        "{submitted:?}"
+    );
+    let labelled = return_reaches(&d.customer, &rma, "label_issued").await;
+    let tracking = labelled["label"]["tracking_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    souk_tests::shipments::scan(&tracking, ShipmentStatus::InTransit, at(30)).await;
+    return_reaches(&d.customer, &rma, "in_transit").await;
+
+    // Sent in time: it does not expire. Not counted 2 s after the send-by time: staff are
+    // asked, and find it among the returns waiting for them.
+    let staff = Http::new().with_token(&app().operator_token);
+    let waiting = format!(
+        "/v1/admin/returns?escalated=true&status=in_transit&order_no={}",
+        d.order_no
+    );
+    eventually(
+        Duration::from_secs(20),
+        "the late parcel shown to staff",
+        || async {
+            let r = staff.get(&waiting).await;
+            let items = r.body["items"].as_array()?;
+            (items.len() == 1 && items[0]["rma_no"] == rma.as_str()).then_some(())
+        },
+    )
+    .await;
+    let noted: Vec<(String, String)> = sqlx::query_as(
+        "SELECT h.event, h.actor FROM returns.history h JOIN returns.returns r ON r.id = h.return_id
+         WHERE r.rma_no = $1 AND h.event IN ('receipt_late', 'expired')",
+    )
+    .bind(&rma)
+    .fetch_all(&app().db().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        noted,
+        [(
+            "receipt_late".to_string(),
+            "system:receive_within".to_string()
+        )]
+    );
+
+    // Still waited for: counted late, it is refunded and closed.
+    let warehouse: String =
+        sqlx::query_scalar("SELECT warehouse FROM inventory.stock WHERE sku = $1 LIMIT 1")
+            .bind(&d.sku)
+            .fetch_one(&app().db().await)
+            .await
+            .unwrap();
+    let r = staff
+        .post(
+            &format!("/v1/admin/returns/{rma}/receive"),
+            json!({"warehouse": warehouse, "lines": [{"sku": d.sku, "sellable": 1}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let closed = return_reaches(&d.customer, &rma, "closed").await;
+    assert!(
+        closed["refunded"]["amount"].as_i64().unwrap() > 0,
+        "{closed}"
+    );
+}

@@ -92,6 +92,10 @@ pub const LABEL_PATCH: &str = "return_label";
 /// The postage of a label the customer pays is kept from the refund.
 pub const POSTAGE_PATCH: &str = "customer_postage";
 
+/// A parcel on its way past the send-by time that the warehouse does not count within the
+/// receipt time is noted and shown to staff.
+pub const RECEIPT_PATCH: &str = "receipt_deadline";
+
 /// How long the carrier may stay unreachable before the return gives up on a label (the
 /// customer is then asked to send the parcel back by their own means).
 const LABEL_BUDGET: Duration = Duration::from_secs(3_600);
@@ -791,6 +795,62 @@ async fn track(ctx: &WorkflowContext<ReturnWorkflow>) {
     ctx.state_mut(|s| s.busy = false);
 }
 
+/// Applies the carrier's scans until the warehouse has counted the parcel (or the return is
+/// called off). Given `within` seconds, a parcel not counted by then is noted as late and the
+/// return marked for staff; it is still waited for.
+async fn until_counted(
+    ctx: &WorkflowContext<ReturnWorkflow>,
+    within: Option<u64>,
+) -> WorkflowResult<()> {
+    if let Some(seconds) = within {
+        let mut late = ctx.timer(Duration::from_secs(seconds));
+        loop {
+            let mut moved = ctx.wait_condition(|s| !s.awaiting_parcel());
+            let mut scanned = ctx.wait_condition(|s| !s.busy && !s.pending.is_empty());
+            let woke = select! {
+                _ = scanned => 0,
+                _ = late => 1,
+                _ = moved => 2,
+            };
+            match woke {
+                0 => track(ctx).await,
+                1 => {
+                    let waited = span(seconds);
+                    note(
+                        ctx,
+                        "receipt_late",
+                        "system:receive_within",
+                        format!("sent, but not counted within {waited} after the send-by time: staff are asked to look into it"),
+                    )
+                    .await;
+                    ctx.state_mut(|s| {
+                        if let Some(v) = s.view.as_mut() {
+                            v.escalated = true;
+                        }
+                    });
+                    break;
+                }
+                _ => {
+                    late.cancel();
+                    return Ok(());
+                }
+            }
+        }
+    }
+    loop {
+        let mut moved = ctx.wait_condition(|s| !s.awaiting_parcel());
+        let mut scanned = ctx.wait_condition(|s| !s.busy && !s.pending.is_empty());
+        let counted = select! {
+            _ = scanned => false,
+            _ = moved => true,
+        };
+        if counted {
+            return Ok(());
+        }
+        track(ctx).await;
+    }
+}
+
 /// What the postage of the parcel comes to for the customer.
 fn postage_text(label: &ReturnLabel, vendor: &str) -> String {
     match label.paid_by {
@@ -986,19 +1046,11 @@ impl ReturnWorkflow {
                         mail_customer(ctx, "expired", vars).await;
                     }
                 } else if expired {
-                    // Sent in time and on its way: the warehouse counts it when it arrives.
-                    loop {
-                        let mut moved = ctx.wait_condition(|s| !s.awaiting_parcel());
-                        let mut scanned = ctx.wait_condition(|s| !s.busy && !s.pending.is_empty());
-                        let woke = select! {
-                            _ = scanned => false,
-                            _ = moved => true,
-                        };
-                        if woke {
-                            break;
-                        }
-                        track(ctx).await;
-                    }
+                    // Sent in time and on its way: the warehouse counts it when it arrives,
+                    // within the receipt time or staff are asked to look into it.
+                    let within = settings.receive_within_seconds;
+                    let timed = within > 0 && ctx.patched(RECEIPT_PATCH);
+                    until_counted(ctx, timed.then_some(within)).await?;
                 }
                 // A label not used: voided, so nobody pays for it.
                 let off = [ReturnStatus::Cancelled, ReturnStatus::Expired];

@@ -71,11 +71,17 @@ pub struct ReturnSettings {
     /// taken back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub non_returnable_categories: Vec<String>,
+    /// A parcel on its way when the send-by time ran out is counted by the warehouse within
+    /// this long after it, or staff are asked to look into it (0: never; a return started
+    /// before this field waits without a deadline).
+    #[serde(default)]
+    pub receive_within_seconds: u64,
 }
 
 impl Default for ReturnSettings {
-    /// 30 days to ask, two days to decide (a day more before staff), 14 days to send it back;
-    /// damaged and wrong items up to 50.00 are approved by themselves.
+    /// 30 days to ask, two days to decide (a day more before staff), 14 days to send it back
+    /// (a week more for a parcel on its way to be counted); damaged and wrong items up to
+    /// 50.00 are approved by themselves.
     fn default() -> Self {
         Self {
             window_seconds: 30 * 86_400,
@@ -86,6 +92,7 @@ impl Default for ReturnSettings {
             auto_approve_max_minor: 5_000,
             restocking_fee_bps: 0,
             non_returnable_categories: Vec::new(),
+            receive_within_seconds: 7 * 86_400,
         }
     }
 }

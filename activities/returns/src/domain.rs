@@ -26,6 +26,9 @@ pub struct Settings {
     pub restocking_fee_bps: u32,
     #[serde(default)]
     pub non_returnable_categories: Vec<String>,
+    /// 0: a parcel on its way is waited for without a deadline.
+    #[serde(default)]
+    pub receive_within_seconds: u64,
 }
 
 impl Settings {
@@ -85,6 +88,7 @@ impl Settings {
             auto_approve_max_minor: self.auto_approve_max_minor,
             restocking_fee_bps: self.restocking_fee_bps,
             non_returnable_categories: self.non_returnable_categories.clone(),
+            receive_within_seconds: self.receive_within_seconds,
         }
     }
 }

@@ -501,8 +501,8 @@ pub async fn label(pool: &PgPool, ctx: &Ctx, l: &LabelReturn) -> Result<ReturnSt
     Ok(ReturnStatus::LabelIssued)
 }
 
-/// A history entry that moves nothing, once per event; `escalated` marks the return as one
-/// staff are asked to decide.
+/// A history entry that moves nothing, once per event; `escalated` (a decision) and
+/// `receipt_late` (a parcel never counted) mark the return as one staff are asked to look at.
 pub async fn note(pool: &PgPool, n: &NoteReturn) -> Result<(), Error> {
     let mut tx = pool.begin().await?;
     locked(&mut tx, n.return_id).await?;
@@ -515,7 +515,7 @@ pub async fn note(pool: &PgPool, n: &NoteReturn) -> Result<(), Error> {
         Some(&n.note),
     )
     .await?;
-    if new && n.event == "escalated" {
+    if new && (n.event == "escalated" || n.event == "receipt_late") {
         sqlx::query!(
             "UPDATE returns.returns SET escalated = true, updated_at = now() WHERE id = $1",
             n.return_id
