@@ -795,59 +795,40 @@ async fn track(ctx: &WorkflowContext<ReturnWorkflow>) {
     ctx.state_mut(|s| s.busy = false);
 }
 
-/// Applies the carrier's scans until the warehouse has counted the parcel (or the return is
-/// called off). Given `within` seconds, a parcel not counted by then is noted as late and the
-/// return marked for staff; it is still waited for.
-async fn until_counted(
-    ctx: &WorkflowContext<ReturnWorkflow>,
-    within: Option<u64>,
-) -> WorkflowResult<()> {
-    if let Some(seconds) = within {
-        let mut late = ctx.timer(Duration::from_secs(seconds));
+/// Applies the carrier's scans of the parcel until the warehouse has counted it or the
+/// return is called off (false), or, given `seconds`, until they have passed (true).
+async fn scans_until(ctx: &WorkflowContext<ReturnWorkflow>, seconds: Option<u64>) -> bool {
+    let Some(seconds) = seconds else {
         loop {
             let mut moved = ctx.wait_condition(|s| !s.awaiting_parcel());
             let mut scanned = ctx.wait_condition(|s| !s.busy && !s.pending.is_empty());
-            let woke = select! {
-                _ = scanned => 0,
-                _ = late => 1,
-                _ = moved => 2,
+            let counted = select! {
+                _ = scanned => false,
+                _ = moved => true,
             };
-            match woke {
-                0 => track(ctx).await,
-                1 => {
-                    let waited = span(seconds);
-                    note(
-                        ctx,
-                        "receipt_late",
-                        "system:receive_within",
-                        format!("sent, but not counted within {waited} after the send-by time: staff are asked to look into it"),
-                    )
-                    .await;
-                    ctx.state_mut(|s| {
-                        if let Some(v) = s.view.as_mut() {
-                            v.escalated = true;
-                        }
-                    });
-                    break;
-                }
-                _ => {
-                    late.cancel();
-                    return Ok(());
-                }
+            if counted {
+                return false;
             }
+            track(ctx).await;
         }
-    }
+    };
+    let mut late = ctx.timer(Duration::from_secs(seconds));
     loop {
         let mut moved = ctx.wait_condition(|s| !s.awaiting_parcel());
         let mut scanned = ctx.wait_condition(|s| !s.busy && !s.pending.is_empty());
-        let counted = select! {
-            _ = scanned => false,
-            _ = moved => true,
+        let woke = select! {
+            _ = scanned => None,
+            _ = late => Some(true),
+            _ = moved => Some(false),
         };
-        if counted {
-            return Ok(());
+        match woke {
+            None => track(ctx).await,
+            Some(true) => return true,
+            Some(false) => {
+                late.cancel();
+                return false;
+            }
         }
-        track(ctx).await;
     }
 }
 
@@ -1015,23 +996,8 @@ impl ReturnWorkflow {
                 }
                 // Received (and counted), called off, or never sent back; the carrier's scans
                 // move it on the way.
-                let mut late = ctx.timer(Duration::from_secs(settings.send_by_seconds));
-                let expired = loop {
-                    let mut moved = ctx.wait_condition(|s| !s.awaiting_parcel());
-                    let mut scanned = ctx.wait_condition(|s| !s.busy && !s.pending.is_empty());
-                    let woke = select! {
-                        _ = scanned => None,
-                        _ = late => Some(true),
-                        _ = moved => Some(false),
-                    };
-                    match woke {
-                        None => track(ctx).await,
-                        Some(expired) => break expired,
-                    }
-                };
-                if !expired {
-                    late.cancel();
-                } else {
+                let expired = scans_until(ctx, Some(settings.send_by_seconds)).await;
+                if expired {
                     // A receipt being recorded as the time ran out decides it.
                     ctx.wait_condition(|s| !s.busy).await?;
                 }
@@ -1050,7 +1016,22 @@ impl ReturnWorkflow {
                     // within the receipt time or staff are asked to look into it.
                     let within = settings.receive_within_seconds;
                     let timed = within > 0 && ctx.patched(RECEIPT_PATCH);
-                    until_counted(ctx, timed.then_some(within)).await?;
+                    if scans_until(ctx, timed.then_some(within)).await {
+                        let waited = span(within);
+                        note(
+                            ctx,
+                            "receipt_late",
+                            "system:receive_within",
+                            format!("sent, but not counted within {waited} after the send-by time: staff are asked to look into it"),
+                        )
+                        .await;
+                        ctx.state_mut(|s| {
+                            if let Some(v) = s.view.as_mut() {
+                                v.escalated = true;
+                            }
+                        });
+                        scans_until(ctx, None).await;
+                    }
                 }
                 // A label not used: voided, so nobody pays for it.
                 let off = [ReturnStatus::Cancelled, ReturnStatus::Expired];

@@ -431,6 +431,43 @@ async fn history(
     Ok(())
 }
 
+/// A line of a new shipment.
+async fn add_line(
+    tx: &mut PgConnection,
+    id: Uuid,
+    sku: &Sku,
+    title: &str,
+    quantity: i32,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO shipping.shipment_lines (shipment_id, sku, title, quantity)
+         VALUES ($1, $2, $3, $4)",
+        id,
+        sku.as_str(),
+        title,
+        quantity
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// The parcel a shipment is packed in.
+async fn packed_in(tx: &mut PgConnection, id: Uuid, parcel: Parcel) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO shipping.packages (shipment_id, seq, weight_grams, length_mm, width_mm, height_mm)
+         VALUES ($1, 1, $2, $3, $4, $5)",
+        id,
+        parcel.weight_grams as i32,
+        parcel.length_mm as i32,
+        parcel.width_mm as i32,
+        parcel.height_mm as i32
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// Opens the shipment of a sub-order, once per workflow id: opening it again answers the
 /// shipment opened the first time.
 pub async fn open(pool: &PgPool, ctx: &Ctx, new: &NewShipment) -> Result<Shipment> {
@@ -464,16 +501,7 @@ pub async fn open(pool: &PgPool, ctx: &Ctx, new: &NewShipment) -> Result<Shipmen
         return by_workflow(pool, &new.workflow_id).await;
     };
     for (sku, title, quantity) in &new.lines {
-        sqlx::query!(
-            "INSERT INTO shipping.shipment_lines (shipment_id, sku, title, quantity)
-             VALUES ($1, $2, $3, $4)",
-            id,
-            sku.as_str(),
-            title,
-            quantity
-        )
-        .execute(&mut *tx)
-        .await?;
+        add_line(&mut tx, id, sku, title, *quantity).await?;
     }
     history(
         &mut tx,
@@ -596,28 +624,9 @@ pub async fn open_return(
             .flat_map(|s| s.lines.iter())
             .find(|l| &l.sku == sku)
             .map_or_else(|| sku.to_string(), |l| l.title.clone());
-        sqlx::query!(
-            "INSERT INTO shipping.shipment_lines (shipment_id, sku, title, quantity)
-             VALUES ($1, $2, $3, $4)",
-            id,
-            sku.as_str(),
-            title,
-            quantity
-        )
-        .execute(&mut *tx)
-        .await?;
+        add_line(&mut tx, id, sku, &title, *quantity).await?;
     }
-    sqlx::query!(
-        "INSERT INTO shipping.packages (shipment_id, seq, weight_grams, length_mm, width_mm, height_mm)
-         VALUES ($1, 1, $2, $3, $4, $5)",
-        id,
-        parcel.weight_grams as i32,
-        parcel.length_mm as i32,
-        parcel.width_mm as i32,
-        parcel.height_mm as i32
-    )
-    .execute(&mut *tx)
-    .await?;
+    packed_in(&mut tx, id, parcel).await?;
     let note = format!(
         "the return of shipment {}, in the parcel it came in",
         source.id
@@ -709,17 +718,7 @@ pub async fn pack(pool: &PgPool, ctx: &Ctx, id: Uuid, parcel: Parcel) -> Result<
         };
     }
     change(&mut tx, ctx, &shipment, ShipmentStatus::Packed, None).await?;
-    sqlx::query!(
-        "INSERT INTO shipping.packages (shipment_id, seq, weight_grams, length_mm, width_mm, height_mm)
-         VALUES ($1, 1, $2, $3, $4, $5)",
-        id,
-        parcel.weight_grams as i32,
-        parcel.length_mm as i32,
-        parcel.width_mm as i32,
-        parcel.height_mm as i32
-    )
-    .execute(&mut *tx)
-    .await?;
+    packed_in(&mut tx, id, parcel).await?;
     let shipment = fetch(&mut tx, id, false).await?;
     tx.commit().await?;
     Ok(shipment)
