@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "souk/users/v1/users.proto",
         "souk/shipping/v1/shipping.proto",
         "souk/returns/v1/returns.proto",
+        "souk/vendors/v1/vendors.proto",
     ];
     println!("cargo:rerun-if-changed=build.rs");
     for proto in protos {

@@ -130,7 +130,7 @@ impl ApiError {
                 Code::FailedPrecondition | Code::Aborted | Code::AlreadyExists,
                 Some(
                     "insufficient_stock" | "below_reserved" | "cart_busy" | "reservation_state"
-                    | "cart_checking_out" | "cart_checked_out",
+                    | "cart_checking_out" | "cart_checked_out" | "version_conflict",
                 ),
             ) => StatusCode::CONFLICT,
             (Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange, _) => {

@@ -16,6 +16,7 @@ use souk_proto::pricing::v1::pricing_service_client::PricingServiceClient;
 use souk_proto::returns::v1::returns_service_client::ReturnsServiceClient;
 use souk_proto::shipping::v1::shipping_service_client::ShippingServiceClient;
 use souk_proto::users::v1::user_service_client::UserServiceClient;
+use souk_proto::vendors::v1::vendor_service_client::VendorServiceClient;
 use temporalio_client::{Client, ClientOptions, ConnectionOptions, Url};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_client::HealthClient;
@@ -37,6 +38,7 @@ pub struct ServiceUrls {
     pub users: String,
     pub shipping: String,
     pub returns: String,
+    pub vendors: String,
 }
 
 /// Checkout knobs passed to every new checkout workflow.
@@ -103,6 +105,7 @@ pub struct Inner {
     pub users: UserServiceClient<Guarded>,
     pub shipping: ShippingServiceClient<Guarded>,
     pub returns: ReturnsServiceClient<Guarded>,
+    pub vendors: VendorServiceClient<Guarded>,
     /// Verifies access tokens against the auth domain's keys.
     pub verifier: crate::identity::Verifier,
     pub limiter: crate::throttle::Limiter,
@@ -151,6 +154,7 @@ impl AppState {
         );
         let shipping = channel(&s.shipping, t)?;
         let returns = channel(&s.returns, t)?;
+        let vendors = channel(&s.vendors, t)?;
         let health = vec![
             ("catalog", HealthClient::new(catalog.clone())),
             ("inventory", HealthClient::new(inventory.clone())),
@@ -163,6 +167,7 @@ impl AppState {
             ("users", HealthClient::new(users.clone())),
             ("shipping", HealthClient::new(shipping.clone())),
             ("returns", HealthClient::new(returns.clone())),
+            ("vendors", HealthClient::new(vendors.clone())),
         ];
         let b = settings.breaker;
         let auth = AuthServiceClient::new(breaker::guard("auth", auth, b)?);
@@ -183,6 +188,7 @@ impl AppState {
             users: UserServiceClient::new(breaker::guard("users", users, b)?),
             shipping: ShippingServiceClient::new(breaker::guard("shipping", shipping, b)?),
             returns: ReturnsServiceClient::new(breaker::guard("returns", returns, b)?),
+            vendors: VendorServiceClient::new(breaker::guard("vendors", vendors, b)?),
             verifier,
             limiter: crate::throttle::Limiter::new(settings.rate_limits.clone()),
             health,

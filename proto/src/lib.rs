@@ -81,3 +81,9 @@ pub mod returns {
         tonic::include_proto!("souk.returns.v1");
     }
 }
+
+pub mod vendors {
+    pub mod v1 {
+        tonic::include_proto!("souk.vendors.v1");
+    }
+}

@@ -83,12 +83,14 @@ async fn recorded_histories_replay_without_nondeterminism() {
         // (the `return_label` and `customer_postage` patches); a declined one; one checked
         // against non-returnable categories, labelled, received before any scan and refunded
         // less a restocking fee and the postage (`non_returnable_categories`,
-        // `restocking_fee`); the first and the last recorded before `return_label`.
+        // `restocking_fee`); the first and the last recorded before `return_label`; one asked
+        // under its seller's own policy (`vendor_return_policy`).
         "return_refunded.json",
         "return_declined.json",
         "return_restocking_fee.json",
         "return_refunded_before_label.json",
         "return_restocking_fee_before_label.json",
+        "return_seller_policy.json",
         // A goodwill refund of an amount, refunded and mailed; one refused for more than is
         // left; one the provider refused, released; and a unit refunded before the
         // `release_refused` patch.

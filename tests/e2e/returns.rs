@@ -1027,3 +1027,258 @@ async fn a_parcel_on_its_way_past_the_send_by_time_is_waited_for_and_staff_asked
         "{closed}"
     );
 }
+
+#[tokio::test]
+async fn a_sellers_own_return_policy_is_versioned_audited_and_runs_its_returns() {
+    use souk_domain::refund::less_fee;
+    let d = delivered().await;
+    let db = app().db().await;
+    let (_, vendor) = souk_tests::account(&["vendor_admin"], Some(d.vendor_id)).await;
+    let vendor_user = vendor.get("/v1/me").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let staff = Http::new().with_token(&app().operator_token);
+    let path = "/v1/vendor/return-policy";
+
+    // None of its own yet: the marketplace's.
+    let r = vendor.get(path).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["version"], 0, "{}", r.text);
+    assert_eq!(r.body["own"]["free_return_postage"], false, "{}", r.text);
+    assert_eq!(
+        r.body["effective"]["changed_mind_postage"], "customer",
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["effective"]["restocking_fee_bps"], 0, "{}", r.text);
+    let platform_window = r.body["effective"]["window_seconds"].as_u64().unwrap();
+
+    // Bad policies are refused with a code and the field; nothing is written.
+    for (body, code, field) in [
+        (
+            json!({"policy": {"window_days": 0}, "reason": "r"}),
+            "invalid_return_policy",
+            Some("window_days"),
+        ),
+        (
+            json!({"policy": {"restocking_fee_bps": 9000}, "reason": "r"}),
+            "invalid_return_policy",
+            Some("restocking_fee_bps"),
+        ),
+        (
+            json!({"policy": {"non_returnable_categories": ["food", "food"]}, "reason": "r"}),
+            "invalid_return_policy",
+            Some("non_returnable_categories"),
+        ),
+        (
+            json!({"policy": {"non_returnable_categories": ["Not A Slug"]}, "reason": "r"}),
+            "invalid_return_policy",
+            Some("non_returnable_categories"),
+        ),
+        (json!({"policy": {}, "reason": " "}), "invalid_reason", None),
+        (
+            json!({"policy": {"window_days": 10}, "reason": "r", "extra": 1}),
+            "invalid_body",
+            None,
+        ),
+        (
+            json!({"policy": {"auto_approve_reasons": ["bored"]}, "reason": "r"}),
+            "invalid_body",
+            None,
+        ),
+    ] {
+        let r = vendor.put(path, body.clone()).await;
+        assert_eq!((r.status, r.code()), (422, code), "{body}: {}", r.text);
+        if let Some(field) = field {
+            assert_eq!(r.body["error"]["details"]["field"], field, "{}", r.text);
+        }
+    }
+    assert_eq!(vendor.get(path).await.body["version"], 0);
+    // A customer is not a vendor admin.
+    let r = d.customer.get(path).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+
+    // The seller stops taking back its product's category: the customer's ask is refused.
+    let v1 = json!({"policy": {"non_returnable_categories": [d.category]}, "reason": "final sale", "expected_version": 0});
+    let r = vendor.put(path, v1).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["version"], 1, "{}", r.text);
+    assert_eq!(
+        r.body["updated_by"],
+        format!("user:{vendor_user}"),
+        "{}",
+        r.text
+    );
+    let ask = json!({"lines": [{"sku": d.sku, "quantity": 3, "reason": "changed_mind"}]});
+    let returns = format!("/v1/me/orders/{}/returns", d.order_no);
+    let r = d.customer.post(&returns, ask.clone()).await;
+    assert_eq!((r.status, r.code()), (422, "not_returnable"), "{}", r.text);
+    assert!(r.text.contains(&d.category), "{}", r.text);
+
+    // Then: a longer window, changes of mind approved by themselves, a 10% restocking fee and
+    // free postage back. Written over a version read before: refused.
+    let v2 = json!({"policy": {
+            "window_days": 90, "restocking_fee_bps": 1000, "free_return_postage": true,
+            "auto_approve_reasons": ["changed_mind", "damaged"], "auto_approve_max_minor": 100_000_000
+        }, "reason": "holiday returns", "expected_version": 0});
+    let r = vendor.put(path, v2.clone()).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "version_conflict"),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        r.body["error"]["details"]["current_version"], 1,
+        "{}",
+        r.text
+    );
+    let mut v2 = v2;
+    v2["expected_version"] = json!(1);
+    let r = vendor.put(path, v2.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["version"], 2, "{}", r.text);
+    let effective = &r.body["effective"];
+    assert_eq!(effective["window_seconds"], 90 * 86_400, "{}", r.text);
+    assert_eq!(effective["restocking_fee_bps"], 1000, "{}", r.text);
+    assert_eq!(effective["changed_mind_postage"], "vendor", "{}", r.text);
+    assert_ne!(platform_window, 90 * 86_400);
+    // The same again is no new version.
+    v2["expected_version"] = json!(null);
+    assert_eq!(vendor.put(path, v2).await.body["version"], 2);
+
+    // The customer's change of mind runs with the seller's policy: approved by itself, the
+    // seller pays the label, and the fee is kept.
+    let r = d.customer.post(&returns, ask).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let rma = r.body["rma_no"].as_str().unwrap().to_string();
+    let labelled = return_reaches(&d.customer, &rma, "label_issued").await;
+    let approved_by: String = sqlx::query_scalar(
+        "SELECT h.actor FROM returns.history h JOIN returns.returns r ON r.id = h.return_id
+         WHERE r.rma_no = $1 AND h.to_status = 'approved'",
+    )
+    .bind(&rma)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(approved_by, "system:return_policy");
+    assert_eq!(labelled["label"]["postage_paid_by"], "vendor", "{labelled}");
+    let noted: String = sqlx::query_scalar(
+        "SELECT h.note FROM returns.history h JOIN returns.returns r ON r.id = h.return_id
+         WHERE r.rma_no = $1 AND h.event = 'seller_policy'",
+    )
+    .bind(&rma)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert!(noted.contains("version 2"), "{noted}");
+    let warehouse: String =
+        sqlx::query_scalar("SELECT warehouse FROM inventory.stock WHERE sku = $1 LIMIT 1")
+            .bind(&d.sku)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    let r = vendor
+        .post(
+            &format!("/v1/vendor/returns/{rma}/receive"),
+            json!({"warehouse": warehouse, "lines": [{"sku": d.sku, "sellable": 3}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let closed = return_reaches(&d.customer, &rma, "closed").await;
+    let line = line_paid(&d.order_no, &d.sku).await;
+    let kept = less_fee(line.paid(), 1_000);
+    assert!(kept.fee > 0, "{kept:?}");
+    assert_eq!(closed["refunded"]["amount"], kept.refund, "{closed}");
+    assert_eq!(
+        closed["lines"][0]["restocking_fee"]["amount"], kept.fee,
+        "{closed}"
+    );
+    assert!(closed["lines"][0]["postage_kept"].is_null(), "{closed}");
+    let (_, _, _, refunded) = payment(&db, &d.checkout_id, 1).await.unwrap();
+    assert_eq!(refunded, kept.refund);
+
+    // Staff see every version with who set it and why; each change is audited.
+    let r = staff
+        .get(&format!(
+            "/v1/admin/vendors/{}/return-policy/changes?limit=1",
+            d.vendor_id
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"][0]["version"], 2, "{}", r.text);
+    assert_eq!(
+        r.body["items"][0]["reason"], "holiday returns",
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        r.body["items"][0]["actor"],
+        format!("user:{vendor_user}"),
+        "{}",
+        r.text
+    );
+    let cursor = r.body["next_cursor"].as_str().unwrap().to_string();
+    let r = staff
+        .get(&format!(
+            "/v1/admin/vendors/{}/return-policy/changes?cursor={cursor}",
+            d.vendor_id
+        ))
+        .await;
+    assert_eq!(r.body["items"][0]["version"], 1, "{}", r.text);
+    assert_eq!(
+        r.body["items"][0]["policy"]["non_returnable_categories"][0],
+        d.category.as_str(),
+        "{}",
+        r.text
+    );
+    assert!(r.body["next_cursor"].is_null(), "{}", r.text);
+    let r = staff
+        .get(&format!(
+            "/v1/admin/vendors/{}/return-policy",
+            uuid::Uuid::new_v4()
+        ))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (404, "vendor_not_found"),
+        "{}",
+        r.text
+    );
+    // Staff put it back to the marketplace's, for the seller.
+    let r = staff
+        .put(
+            &format!("/v1/admin/vendors/{}/return-policy", d.vendor_id),
+            json!({"policy": {}, "reason": "seller asked by phone", "expected_version": 2}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["version"], 3, "{}", r.text);
+    assert_eq!(
+        r.body["effective"]["window_seconds"], platform_window,
+        "{}",
+        r.text
+    );
+    let vendor_id = d.vendor_id.to_string();
+    eventually(Duration::from_secs(10), "the changes audited", || {
+        let (db, vendor_id) = (db.clone(), vendor_id.clone());
+        async move {
+            let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+                "SELECT outcome, details->>'code' FROM auth.audit_log
+                 WHERE event = 'vendor.return_policy_set' AND details->>'vendor_id' = $1",
+            )
+            .bind(&vendor_id)
+            .fetch_all(&db)
+            .await
+            .unwrap();
+            let ok = rows.iter().filter(|r| r.0 == "ok").count();
+            let conflicts = rows
+                .iter()
+                .filter(|r| r.1.as_deref() == Some("version_conflict"))
+                .count();
+            (ok == 4 && conflicts == 1).then_some(())
+        }
+    })
+    .await;
+}

@@ -554,6 +554,12 @@ impl Http {
     }
 
     #[must_use]
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.send(self.client.put(format!("{}{path}", self.base)).json(&body))
+            .await
+    }
+
+    #[must_use]
     pub async fn patch(&self, path: &str, body: Value) -> Reply {
         self.send(
             self.client

@@ -224,6 +224,7 @@ pub fn api_settings(cfg: &Config) -> anyhow::Result<Settings> {
             users: url("users")?,
             shipping: url("shipping")?,
             returns: url("returns")?,
+            vendors: url("vendors")?,
         },
         checkout: souk_api::CheckoutSettings {
             reservation_ttl_seconds: cfg.checkout.reservation_ttl_seconds,

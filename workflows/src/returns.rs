@@ -1,7 +1,8 @@
 //! `Return`: one return request (`return-<rma_no>`), from the customer's ask to the refund.
 //!
 //! Asks the orders domain what the order's lines are (delivered when, refunded already) →
-//! the returns domain checks the request under the order's lock and records it (or refuses
+//! the seller's own return policy, if it has one, changes the marketplace's (the vendors
+//! domain keeps it) → the returns domain checks the request under the order's lock and records it (or refuses
 //! it: the `submitted` update, sent with the start, answers which) → approved by the return
 //! policy, or by the vendor or staff through the `decide` update (not decided within the
 //! decision time: the vendor is reminded; later still, staff are asked) → the shipping domain
@@ -41,10 +42,12 @@ use souk_contracts::shipping::{
     self, ApplyTracking, Arrive, ArriveParcel, Buy, BuyLabel, NewReturnParcel, OpenReturnParcel,
     TRACKING_CODE, TrackingEvent, TrackingOutcome, VENDOR_ID, Void, VoidLabel,
 };
-use souk_contracts::vendors::{Contact, ContactOf};
+use souk_contracts::vendors::{Contact, ContactOf, ReturnPolicy, ReturnPolicyOf, VendorPolicy};
 use souk_domain::Money;
 use souk_domain::order::PaymentStatus;
-use souk_domain::returns::{PostagePayer, ReturnStatus, auto_approves, excluded_category};
+use souk_domain::returns::{
+    PostagePayer, ReturnStatus, VendorReturnPolicy, auto_approves, excluded_category,
+};
 use souk_domain::shipment::ShipmentStatus;
 use temporalio_common::ActivityCloseTimeouts;
 use temporalio_macros::{workflow, workflow_methods};
@@ -95,6 +98,14 @@ pub const POSTAGE_PATCH: &str = "customer_postage";
 /// A parcel on its way past the send-by time that the warehouse does not count within the
 /// receipt time is noted and shown to staff.
 pub const RECEIPT_PATCH: &str = "receipt_deadline";
+
+/// A return of one seller's lines runs with the seller's own return policy (its window, fee,
+/// auto-approval, postage and the categories it does not take back) over the marketplace's.
+pub const VENDOR_POLICY_PATCH: &str = "vendor_return_policy";
+
+/// How long the vendors domain may stay unreachable before a customer's request is answered
+/// that its policy cannot be checked now.
+const POLICY_BUDGET: Duration = Duration::from_secs(30);
 
 /// How long the carrier may stay unreachable before the return gives up on a label (the
 /// customer is then asked to send the parcel back by their own means).
@@ -377,6 +388,75 @@ async fn decision(
     Ok(())
 }
 
+/// The seller's own return policy, when the asked-for lines are all one seller's (a request of
+/// several sellers' lines is refused when opened). Returns started before sellers had one:
+/// none.
+async fn vendor_policy(
+    ctx: &WorkflowContext<ReturnWorkflow>,
+    input: &ReturnInput,
+    order: &ReturnableOrder,
+) -> Result<Option<VendorPolicy>, String> {
+    if !ctx.patched(VENDOR_POLICY_PATCH) {
+        return Ok(None);
+    }
+    let vendors: BTreeSet<uuid::Uuid> = input
+        .lines
+        .iter()
+        .filter_map(|l| order.lines.iter().find(|o| o.sku == l.sku))
+        .map(|o| o.vendor_id)
+        .collect();
+    let [vendor_id] = vendors.into_iter().collect::<Vec<_>>()[..] else {
+        return Ok(None);
+    };
+    let found = ctx
+        .execute_local_activity(
+            ReturnPolicy,
+            ReturnPolicyOf { vendor_id },
+            options::local(Some(POLICY_BUDGET), false),
+        )
+        .await
+        .map_err(|e| {
+            format!("the seller's return policy cannot be checked now ({e}); try again later")
+        })?;
+    Ok((found.version > 0).then_some(found))
+}
+
+/// What a seller's own policy changes, for the return's history.
+fn policy_text(v: &VendorPolicy) -> String {
+    let p: &VendorReturnPolicy = &v.policy;
+    let mut parts = Vec::new();
+    if let Some(d) = p.window_days {
+        parts.push(format!("{d} days to ask"));
+    }
+    if let Some(f) = p.restocking_fee_bps {
+        parts.push(format!("a restocking fee of {f} basis points"));
+    }
+    if !p.non_returnable_categories.is_empty() {
+        parts.push(format!(
+            "not taken back: {}",
+            p.non_returnable_categories.join(", ")
+        ));
+    }
+    if let Some(r) = &p.auto_approve_reasons {
+        let r: Vec<_> = r.iter().map(|r| r.as_str()).collect();
+        parts.push(format!("approved by itself: {}", r.join(", ")));
+    }
+    if let Some(m) = p.auto_approve_max_minor {
+        parts.push(format!("approved by itself up to {m} (minor units)"));
+    }
+    if p.free_return_postage {
+        parts.push("the seller pays the postage".into());
+    }
+    if parts.is_empty() {
+        parts.push("as the marketplace's".into());
+    }
+    format!(
+        "the seller's return policy (version {}) applies: {}",
+        v.version,
+        parts.join("; ")
+    )
+}
+
 /// The asked-for lines whose products are in a category the policy does not take back, as
 /// the catalog knows them now. A return whose settings name no such category (every return
 /// started before them) does not ask.
@@ -597,7 +677,10 @@ fn refunded_lines(view: &ReturnView) -> String {
 /// returns domain keeps it (`approved → label_issued`). Who pays the postage is the return
 /// policy's (the customer, only when every line is their choice). Answers the label, or none
 /// when none could be bought (noted for support) or the return moved on meanwhile.
-async fn issue_label(ctx: &WorkflowContext<ReturnWorkflow>) -> Option<ReturnLabel> {
+async fn issue_label(
+    ctx: &WorkflowContext<ReturnWorkflow>,
+    seller_pays: bool,
+) -> Option<ReturnLabel> {
     let view = ctx.state(|s| s.view.clone())?;
     let opened = ctx
         .execute_local_activity(
@@ -665,7 +748,12 @@ async fn issue_label(ctx: &WorkflowContext<ReturnWorkflow>) -> Option<ReturnLabe
     let reasons: Vec<_> = view.lines.iter().map(|l| l.reason).collect();
     let currency = view.lines.first().map(|l| l.unit_price.currency);
     // Postage in another currency than the order's cannot be kept from its refund.
-    let paid_by = match PostagePayer::of(&reasons) {
+    let payer = if seller_pays {
+        PostagePayer::Vendor
+    } else {
+        PostagePayer::of(&reasons)
+    };
+    let paid_by = match payer {
         PostagePayer::Customer if currency != Some(bought.price.currency) => {
             problem(
                 ctx,
@@ -864,10 +952,22 @@ impl ReturnWorkflow {
                 options::local(None, false),
             )
             .await;
+        let mut input = input;
+        let mut own_policy = None;
         let opened = match order {
             Ok(order) => {
                 ctx.state_mut(|s| s.customer_email = Some(order.customer_email.clone()));
-                match excluded_lines(ctx, &input).await {
+                let checked = match vendor_policy(ctx, &input, &order).await {
+                    Ok(policy) => {
+                        if let Some(p) = &policy {
+                            input.settings = input.settings.for_vendor(&p.policy);
+                        }
+                        own_policy = policy;
+                        excluded_lines(ctx, &input).await
+                    }
+                    Err(message) => Err(message),
+                };
+                match checked {
                     Ok(excluded) => {
                         ctx.execute_local_activity(
                             Open,
@@ -908,6 +1008,9 @@ impl ReturnWorkflow {
         ctx.state_mut(|s| s.view = Some(view.clone()));
         if view.status != ReturnStatus::Requested {
             set_status(ctx, view.status);
+        }
+        if let Some(p) = &own_policy {
+            note(ctx, "seller_policy", "system:return_policy", policy_text(p)).await;
         }
 
         // Approved by the policy, or by the vendor or staff.
@@ -963,7 +1066,11 @@ impl ReturnWorkflow {
             Some(ReturnStatus::Approved) => {
                 let send_by = span(settings.send_by_seconds);
                 let labels = ctx.patched(LABEL_PATCH);
-                let label = if labels { issue_label(ctx).await } else { None };
+                let label = if labels {
+                    issue_label(ctx, settings.seller_pays_postage).await
+                } else {
+                    None
+                };
                 if labels {
                     // A cancellation (or a receipt) running as the label came back decides
                     // which mail the customer gets.

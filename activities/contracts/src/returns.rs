@@ -4,7 +4,7 @@
 //! code.
 
 use serde::{Deserialize, Serialize};
-use souk_domain::returns::{Counted, PostagePayer, ReturnReason, ReturnStatus};
+use souk_domain::returns::{Counted, PostagePayer, ReturnReason, ReturnStatus, VendorReturnPolicy};
 use souk_domain::{Money, Sku};
 use temporalio_common::search_attributes::SearchAttributeKey;
 use temporalio_common::{
@@ -76,6 +76,38 @@ pub struct ReturnSettings {
     /// before this field waits without a deadline).
     #[serde(default)]
     pub receive_within_seconds: u64,
+    /// The seller pays the postage back even when the customer changed their mind (a return
+    /// started before this field: the customer then pays it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub seller_pays_postage: bool,
+}
+
+impl ReturnSettings {
+    /// The settings a return of one seller's lines runs with: the marketplace's, changed by
+    /// the seller's own policy (its window, fee, auto-approval and postage; its categories
+    /// added to the marketplace's). Decision and send-by times stay the marketplace's.
+    pub fn for_vendor(&self, policy: &VendorReturnPolicy) -> ReturnSettings {
+        let mut s = self.clone();
+        if let Some(days) = policy.window_days {
+            s.window_seconds = u64::from(days) * 86_400;
+        }
+        if let Some(bps) = policy.restocking_fee_bps {
+            s.restocking_fee_bps = bps;
+        }
+        for c in &policy.non_returnable_categories {
+            if !s.non_returnable_categories.contains(c) {
+                s.non_returnable_categories.push(c.clone());
+            }
+        }
+        if let Some(r) = &policy.auto_approve_reasons {
+            s.auto_approve_reasons = r.clone();
+        }
+        if let Some(m) = policy.auto_approve_max_minor {
+            s.auto_approve_max_minor = m;
+        }
+        s.seller_pays_postage |= policy.free_return_postage;
+        s
+    }
 }
 
 impl Default for ReturnSettings {
@@ -93,6 +125,7 @@ impl Default for ReturnSettings {
             restocking_fee_bps: 0,
             non_returnable_categories: Vec::new(),
             receive_within_seconds: 7 * 86_400,
+            seller_pays_postage: false,
         }
     }
 }
@@ -509,5 +542,46 @@ mod client {
                 )
                 .await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sellers_policy_changes_only_what_it_names() {
+        let platform = ReturnSettings {
+            non_returnable_categories: vec!["gift-cards".into()],
+            restocking_fee_bps: 500,
+            ..ReturnSettings::default()
+        };
+        assert_eq!(
+            platform.for_vendor(&VendorReturnPolicy::default()),
+            platform
+        );
+        let own = VendorReturnPolicy {
+            window_days: Some(60),
+            restocking_fee_bps: Some(0),
+            non_returnable_categories: vec!["food".into(), "gift-cards".into()],
+            auto_approve_reasons: Some(vec![ReturnReason::ChangedMind]),
+            auto_approve_max_minor: Some(10_000),
+            free_return_postage: true,
+        };
+        let s = platform.for_vendor(&own);
+        assert_eq!(s.window_seconds, 60 * 86_400);
+        assert_eq!(s.restocking_fee_bps, 0);
+        assert_eq!(s.non_returnable_categories, ["gift-cards", "food"]);
+        assert_eq!(s.auto_approve_reasons, [ReturnReason::ChangedMind]);
+        assert_eq!(s.auto_approve_max_minor, 10_000);
+        assert!(s.seller_pays_postage);
+        // The marketplace's times are its own.
+        assert_eq!(s.decision_sla_seconds, platform.decision_sla_seconds);
+        assert_eq!(s.send_by_seconds, platform.send_by_seconds);
+        assert_eq!(s.receive_within_seconds, platform.receive_within_seconds);
+        // Settings recorded before the field read as the customer paying.
+        let old: ReturnSettings =
+            serde_json::from_value(serde_json::to_value(&platform).unwrap()).unwrap();
+        assert!(!old.seller_pays_postage);
     }
 }

@@ -24,6 +24,23 @@ pub struct VendorContact {
     pub status: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnPolicyOf {
+    pub vendor_id: Uuid,
+}
+
+/// A seller's own return policy and its version (0: the seller has none of its own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorPolicy {
+    pub policy: souk_domain::returns::VendorReturnPolicy,
+    pub version: i32,
+}
+
+activity!(
+    /// The seller's own return policy, what it changes of the marketplace's (an unknown
+    /// vendor, or one with none: nothing, version 0).
+    ReturnPolicy, "vendors.return_policy", ReturnPolicyOf => VendorPolicy
+);
 activity!(
     /// The vendor's name and contact address. Fails with `InvalidInput` (non-retryable) for an
     /// unknown vendor.
@@ -36,6 +53,7 @@ macro_rules! vendors_steps {
     ($($then:ident)::+ ! ($($args:tt)*)) => {
         $($then)::+! { ($($args)*)
             Contact => contact(ContactOf) -> VendorContact,
+            ReturnPolicy => return_policy(ReturnPolicyOf) -> VendorPolicy,
         }
     };
 }

@@ -401,6 +401,114 @@ pub fn auto_approves(
     !reasons.is_empty() && reasons.iter().all(|r| auto_reasons.contains(r)) && worth <= max_amount
 }
 
+/// The longest return window a seller may give, in days.
+pub const MAX_VENDOR_WINDOW_DAYS: u32 = 365;
+/// The largest restocking fee a seller may keep, in basis points (a quarter).
+pub const MAX_VENDOR_FEE_BPS: u32 = 2_500;
+/// How many categories a seller may add to those the marketplace does not take back.
+pub const MAX_VENDOR_CATEGORIES: usize = 50;
+
+/// A seller's own return policy: what it changes of the marketplace's. Absent fields are the
+/// marketplace's; categories are added to the marketplace's, never taken from them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorReturnPolicy {
+    /// Days after delivery a line may be asked back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_days: Option<u32>,
+    /// Kept of what units sent back because the customer changed their mind are worth, in
+    /// basis points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restocking_fee_bps: Option<u32>,
+    /// Categories (by slug, and their subcategories) the seller does not take back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub non_returnable_categories: Vec<String>,
+    /// A request whose every line has one of these reasons...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_approve_reasons: Option<Vec<ReturnReason>>,
+    /// ...worth at most this (minor units of the order's currency) is approved by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_approve_max_minor: Option<i64>,
+    /// The seller pays the postage back even when the customer changed their mind.
+    #[serde(default)]
+    pub free_return_postage: bool,
+}
+
+/// What is wrong with a field of a seller's return policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyProblem {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl VendorReturnPolicy {
+    /// Whether it changes nothing of the marketplace's policy.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// What is wrong with it, field by field (empty: nothing).
+    pub fn problems(&self) -> Vec<PolicyProblem> {
+        let mut out = Vec::new();
+        let mut bad = |field, message: String| out.push(PolicyProblem { field, message });
+        if let Some(d) = self.window_days
+            && !(1..=MAX_VENDOR_WINDOW_DAYS).contains(&d)
+        {
+            bad(
+                "window_days",
+                format!("the window is 1 to {MAX_VENDOR_WINDOW_DAYS} days, not {d}"),
+            );
+        }
+        if let Some(f) = self.restocking_fee_bps
+            && f > MAX_VENDOR_FEE_BPS
+        {
+            bad(
+                "restocking_fee_bps",
+                format!("a restocking fee is at most {MAX_VENDOR_FEE_BPS} basis points, not {f}"),
+            );
+        }
+        let cats = &self.non_returnable_categories;
+        if cats.len() > MAX_VENDOR_CATEGORIES {
+            bad(
+                "non_returnable_categories",
+                format!("at most {MAX_VENDOR_CATEGORIES} categories"),
+            );
+        }
+        if let Some(c) = cats.iter().find(|c| !crate::catalog::is_slug(c)) {
+            bad(
+                "non_returnable_categories",
+                format!("`{c}` is not a category slug"),
+            );
+        }
+        if let Some((i, c)) = cats
+            .iter()
+            .enumerate()
+            .find(|(i, c)| cats[..*i].contains(c))
+        {
+            bad(
+                "non_returnable_categories",
+                format!("`{c}` is named twice (again at {i})"),
+            );
+        }
+        if let Some(m) = self.auto_approve_max_minor
+            && m < 0
+        {
+            bad(
+                "auto_approve_max_minor",
+                format!("the amount approved by itself cannot be negative ({m})"),
+            );
+        }
+        if let Some(r) = &self.auto_approve_reasons
+            && let Some((_, dup)) = r.iter().enumerate().find(|(i, x)| r[..*i].contains(x))
+        {
+            bad(
+                "auto_approve_reasons",
+                format!("`{}` is named twice", dup.as_str()),
+            );
+        }
+        out
+    }
+}
+
 /// The RMA number of a return: `R` and thirteen characters of Crockford base 32 carrying all
 /// 64 bits of `entropy` (not guessable from another customer's number, and not colliding).
 pub fn rma_no(entropy: u64) -> String {
@@ -424,6 +532,54 @@ pub fn is_rma_no(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_sellers_policy_is_checked_field_by_field() {
+        use super::{ReturnReason::*, VendorReturnPolicy};
+        let fields =
+            |p: &VendorReturnPolicy| p.problems().iter().map(|x| x.field).collect::<Vec<_>>();
+        assert!(VendorReturnPolicy::default().problems().is_empty());
+        assert!(VendorReturnPolicy::default().is_empty());
+        let good = VendorReturnPolicy {
+            window_days: Some(365),
+            restocking_fee_bps: Some(2_500),
+            non_returnable_categories: vec!["gift-cards".into(), "food".into()],
+            auto_approve_reasons: Some(vec![Damaged]),
+            auto_approve_max_minor: Some(0),
+            free_return_postage: true,
+        };
+        assert!(good.problems().is_empty(), "{:?}", good.problems());
+        assert!(!good.is_empty());
+        let bad = VendorReturnPolicy {
+            window_days: Some(0),
+            restocking_fee_bps: Some(2_501),
+            non_returnable_categories: vec!["Gift Cards".into()],
+            auto_approve_reasons: Some(vec![Damaged, Damaged]),
+            auto_approve_max_minor: Some(-1),
+            free_return_postage: false,
+        };
+        assert_eq!(
+            fields(&bad),
+            [
+                "window_days",
+                "restocking_fee_bps",
+                "non_returnable_categories",
+                "auto_approve_max_minor",
+                "auto_approve_reasons"
+            ]
+        );
+        let long = VendorReturnPolicy {
+            window_days: Some(366),
+            non_returnable_categories: vec!["food".into(), "toys".into(), "food".into()],
+            ..VendorReturnPolicy::default()
+        };
+        assert_eq!(fields(&long), ["window_days", "non_returnable_categories"]);
+        let many = VendorReturnPolicy {
+            non_returnable_categories: (0..51).map(|i| format!("c{i}")).collect(),
+            ..VendorReturnPolicy::default()
+        };
+        assert_eq!(fields(&many), ["non_returnable_categories"]);
+    }
+
     #[test]
     fn the_customer_pays_the_postage_only_of_a_parcel_all_of_their_choice() {
         use super::{PostagePayer, ReturnReason::*};

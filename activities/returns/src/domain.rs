@@ -29,6 +29,9 @@ pub struct Settings {
     /// 0: a parcel on its way is waited for without a deadline.
     #[serde(default)]
     pub receive_within_seconds: u64,
+    /// Every seller pays the postage back, even when the customer changed their mind.
+    #[serde(default)]
+    pub seller_pays_postage: bool,
 }
 
 impl Settings {
@@ -89,6 +92,7 @@ impl Settings {
             restocking_fee_bps: self.restocking_fee_bps,
             non_returnable_categories: self.non_returnable_categories.clone(),
             receive_within_seconds: self.receive_within_seconds,
+            seller_pays_postage: self.seller_pays_postage,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Vendors steps: over the step service (workflows run them as local activities).
 
 use souk_contracts::failures;
-use souk_contracts::vendors::{Contact, ContactOf, VendorContact};
+use souk_contracts::vendors::{
+    Contact, ContactOf, ReturnPolicy, ReturnPolicyOf, VendorContact, VendorPolicy,
+};
 use souk_kit::Ctx;
 use souk_kit::failure::StepError;
 use souk_kit::steps::Step;
@@ -33,6 +35,30 @@ impl Step<Contact> for VendorSteps {
             email: vendor.email,
             status: vendor.status,
         })
+    }
+}
+
+#[tonic::async_trait]
+impl Step<ReturnPolicy> for VendorSteps {
+    async fn run(&self, _ctx: &Ctx, input: ReturnPolicyOf) -> Result<VendorPolicy, StepError> {
+        let found = crate::store::return_policy(&self.pool, input.vendor_id)
+            .await
+            .map_err(|e| StepError {
+                type_name: None,
+                message: e.to_string(),
+                non_retryable: false,
+            })?;
+        // An unknown vendor has no policy of its own; the return refuses it later.
+        Ok(found.map_or(
+            VendorPolicy {
+                policy: Default::default(),
+                version: 0,
+            },
+            |r| VendorPolicy {
+                policy: r.policy,
+                version: r.version,
+            },
+        ))
     }
 }
 

@@ -1,6 +1,6 @@
-//! The vendors domain as the workers start it. It serves its steps (a vendor's contact, for
-//! workflows) and gRPC health, which follows its database; the demo data writes its store
-//! directly.
+//! The vendors domain as the workers start it. It serves its gRPC service (a seller's own
+//! return policy), its steps (a vendor's contact and return policy, for workflows) and gRPC
+//! health, which follows its database; the demo data writes its store directly.
 
 use std::sync::Arc;
 
@@ -20,10 +20,12 @@ impl Domain for VendorsDomain {
     }
 
     async fn serve(&self, _env: &Env, pool: PgPool) -> anyhow::Result<Served> {
-        Ok(Served {
-            steps: Some(Arc::new(VendorSteps { pool })),
-            ..Served::default()
-        })
+        let mut served = Served::default();
+        served
+            .routes
+            .add_service(crate::grpc::Vendors::new(pool.clone()).into_server());
+        served.steps = Some(Arc::new(VendorSteps { pool }));
+        Ok(served)
     }
 
     fn step_forwarders(

@@ -10,6 +10,7 @@ pub mod checkouts;
 pub mod health;
 pub mod inventory;
 pub mod me;
+pub mod return_policy;
 pub mod returns;
 pub mod vendor;
 pub mod vendor_shipments;

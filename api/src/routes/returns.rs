@@ -203,7 +203,7 @@ pub struct ReturnLine {
 #[serde(rename_all = "snake_case")]
 pub enum PostagePaidBy {
     /// The seller pays: a line is the seller's fault (damaged, wrong or not as described),
-    /// or the postage could not be kept from the refund.
+    /// the seller's return policy pays it, or the postage could not be kept from the refund.
     Vendor,
     /// Every line is the customer's choice: the postage is kept from the refund.
     Customer,
@@ -259,7 +259,7 @@ fn state_of(s: ReturnStatus) -> ReturnState {
     }
 }
 
-fn reason_of(r: ReturnReason) -> Reason {
+pub(crate) fn reason_of(r: ReturnReason) -> Reason {
     match r {
         ReturnReason::Damaged => Reason::Damaged,
         ReturnReason::WrongItem => Reason::WrongItem,

@@ -36,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_order))
         .merge(super::vendor_shipments::router())
         .merge(super::returns::vendor_router())
+        .merge(super::return_policy::vendor_router())
 }
 
 /// The vendor a signed-in vendor admin manages.

@@ -160,8 +160,8 @@ async fn save_return(a: &TestApp, name: &str, id: String) -> anyhow::Result<()> 
 }
 
 /// `units` of a product bought by a new customer and delivered: the customer, the order
-/// number and the SKU.
-async fn delivered(a: &TestApp, units: i64) -> anyhow::Result<(Http, String, String)> {
+/// number, the SKU and its vendor.
+async fn delivered(a: &TestApp, units: i64) -> anyhow::Result<(Http, String, String, uuid::Uuid)> {
     let p = product(a).await;
     fixtures::vendor(&a.db().await, p.vendor_id, "Recorded Returns").await;
     let sku = p.skus[0].as_str();
@@ -192,7 +192,7 @@ async fn delivered(a: &TestApp, units: i64) -> anyhow::Result<(Http, String, Str
         (r.body["status"] == "delivered").then_some(())
     })
     .await;
-    Ok((customer, order_no, sku.to_string()))
+    Ok((customer, order_no, sku.to_string(), p.vendor_id))
 }
 
 async fn warehouse_of(a: &TestApp, sku: &str) -> anyhow::Result<String> {
@@ -220,7 +220,7 @@ async fn labelled(returns: &souk_contracts::returns::ReturnClient, rma: &str) ->
 /// the postage the customer pays (`customer_postage`); then the last unit's return, declined.
 async fn record_returns(a: &TestApp) -> anyhow::Result<()> {
     use souk_contracts::returns::{Decision, LineCount, Receipt, ReturnClient, workflow_id};
-    let (customer, order_no, sku) = delivered(a, 3).await?;
+    let (customer, order_no, sku, _) = delivered(a, 3).await?;
     let sku = sku.as_str();
     let returns = ReturnClient::new(a.temporal().await);
     let ask = |n: i64| json!({"lines": [{"sku": sku, "quantity": n, "reason": "changed_mind"}]});
@@ -311,7 +311,7 @@ async fn record_return_fee(a: &TestApp) -> anyhow::Result<()> {
     };
     use souk_domain::returns::ReturnReason;
     use temporalio_client::{WorkflowIdConflictPolicy, WorkflowUpdateWithStartOptions};
-    let (customer, order_no, sku) = delivered(a, 2).await?;
+    let (customer, order_no, sku, _) = delivered(a, 2).await?;
     let customer_id = customer.get("/v1/me").await.body["id"]
         .as_str()
         .expect("an id")
@@ -376,6 +376,66 @@ async fn record_return_fee(a: &TestApp) -> anyhow::Result<()> {
     let view = returns.status(&workflow_id(&rma)).await?.expect("a view");
     assert!(view.lines[0].fee.is_some(), "{view:?}");
     save_return(a, "return_restocking_fee", workflow_id(&rma)).await
+}
+
+/// A return of two units the customer changed their mind about, asked over the API under its
+/// seller's own policy (the `vendor_return_policy` patch: approved by itself, a 10% restocking
+/// fee, the postage paid by the seller): labelled, received as new, refunded less the fee.
+async fn record_return_seller_policy(a: &TestApp) -> anyhow::Result<()> {
+    use souk_contracts::returns::{LineCount, Receipt, ReturnClient, workflow_id};
+    use souk_domain::returns::PostagePayer;
+    let (customer, order_no, sku, vendor_id) = delivered(a, 2).await?;
+    let (_, vendor) = souk_tests::account(&["vendor_admin"], Some(vendor_id)).await;
+    let r = vendor
+        .put(
+            "/v1/vendor/return-policy",
+            json!({"policy": {"restocking_fee_bps": 1000, "free_return_postage": true,
+                   "auto_approve_reasons": ["changed_mind"], "auto_approve_max_minor": 1_000_000},
+                   "reason": "recorded", "expected_version": 0}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = customer
+        .post(
+            &format!("/v1/me/orders/{order_no}/returns"),
+            json!({"lines": [{"sku": sku, "quantity": 2, "reason": "changed_mind"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let rma = r.body["rma_no"].as_str().expect("an RMA").to_string();
+    let returns = ReturnClient::new(a.temporal().await);
+    labelled(&returns, &rma).await;
+    returns
+        .receive(
+            &workflow_id(&rma),
+            Receipt {
+                warehouse: warehouse_of(a, &sku).await?,
+                lines: vec![LineCount {
+                    sku: souk_domain::Sku::parse(&sku)?,
+                    counted: souk_domain::returns::Counted {
+                        sellable: 2,
+                        ..Default::default()
+                    },
+                }],
+                actor: "user:recorder".into(),
+            },
+        )
+        .await?;
+    let ended: String = a
+        .temporal()
+        .await
+        .get_workflow_handle::<souk_contracts::returns::Return>(workflow_id(&rma))
+        .get_result(Default::default())
+        .await?;
+    assert_eq!(ended, "closed");
+    let view = returns.status(&workflow_id(&rma)).await?.expect("a view");
+    assert!(view.lines[0].fee.is_some(), "{view:?}");
+    assert_eq!(
+        view.label.as_ref().map(|l| l.paid_by),
+        Some(PostagePayer::Vendor),
+        "{view:?}"
+    );
+    save_return(a, "return_seller_policy", workflow_id(&rma)).await
 }
 
 /// Staff refund one unit of a completed order as a goodwill gesture; then ask for more than is
@@ -489,6 +549,9 @@ async fn main() -> anyhow::Result<()> {
     if only.as_deref() == Some("fee") {
         return record_return_fee(a).await;
     }
+    if only.as_deref() == Some("policy") {
+        return record_return_seller_policy(a).await;
+    }
     if only.as_deref() != Some("returns") {
         record_goodwill(a).await?;
     }
@@ -497,6 +560,7 @@ async fn main() -> anyhow::Result<()> {
     }
     record_returns(a).await?;
     record_return_fee(a).await?;
+    record_return_seller_policy(a).await?;
     if only.as_deref() == Some("returns") {
         return Ok(());
     }

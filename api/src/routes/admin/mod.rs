@@ -24,5 +24,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(shipments::router())
         .merge(users::router())
         .merge(crate::routes::returns::admin_router())
+        .merge(crate::routes::return_policy::admin_router())
         .merge(codec::router().layer(axum::extract::DefaultBodyLimit::max(CODEC_BODY_LIMIT)))
 }
