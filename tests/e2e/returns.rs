@@ -1076,6 +1076,11 @@ async fn a_sellers_own_return_policy_is_versioned_audited_and_runs_its_returns()
             "invalid_return_policy",
             Some("non_returnable_categories"),
         ),
+        (
+            json!({"policy": {"window_days": 10}, "reason": "r"}),
+            "invalid_return_policy",
+            Some("window_days"),
+        ),
         (json!({"policy": {}, "reason": " "}), "invalid_reason", None),
         (
             json!({"policy": {"window_days": 10}, "reason": "r", "extra": 1}),
@@ -1099,8 +1104,29 @@ async fn a_sellers_own_return_policy_is_versioned_audited_and_runs_its_returns()
     let r = d.customer.get(path).await;
     assert_eq!(r.status, 403, "{}", r.text);
 
-    // The seller stops taking back its product's category: the customer's ask is refused.
-    let v1 = json!({"policy": {"non_returnable_categories": [d.category]}, "reason": "final sale", "expected_version": 0});
+    // Delivered 40 days ago (the stack delivers now): past the marketplace's 30 days.
+    sqlx::query(
+        "UPDATE orders.sub_orders SET delivered_at = now() - interval '40 days'
+         WHERE order_id = (SELECT id FROM orders.orders WHERE order_no = $1)",
+    )
+    .bind(&d.order_no)
+    .execute(&db)
+    .await
+    .unwrap();
+    let ask = |reason: &str, quantity: i32| json!({"lines": [{"sku": d.sku, "quantity": quantity, "reason": reason}]});
+    let returns = format!("/v1/me/orders/{}/returns", d.order_no);
+    let r = d.customer.post(&returns, ask("changed_mind", 3)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (422, "outside_return_window"),
+        "{}",
+        r.text
+    );
+
+    // The seller gives 90 days, but stops taking back its product's category when the
+    // customer changed their mind: such an ask is refused; one for a fault of the seller's is
+    // not.
+    let v1 = json!({"policy": {"window_days": 90, "non_returnable_categories": [d.category]}, "reason": "final sale", "expected_version": 0});
     let r = vendor.put(path, v1).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["version"], 1, "{}", r.text);
@@ -1110,11 +1136,25 @@ async fn a_sellers_own_return_policy_is_versioned_audited_and_runs_its_returns()
         "{}",
         r.text
     );
-    let ask = json!({"lines": [{"sku": d.sku, "quantity": 3, "reason": "changed_mind"}]});
-    let returns = format!("/v1/me/orders/{}/returns", d.order_no);
-    let r = d.customer.post(&returns, ask.clone()).await;
+    assert_eq!(
+        r.body["effective"]["changed_mind_non_returnable_categories"][0],
+        d.category.as_str(),
+        "{}",
+        r.text
+    );
+    let r = d.customer.post(&returns, ask("changed_mind", 3)).await;
     assert_eq!((r.status, r.code()), (422, "not_returnable"), "{}", r.text);
     assert!(r.text.contains(&d.category), "{}", r.text);
+    let r = d.customer.post(&returns, ask("not_as_described", 1)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let fault = r.body["rma_no"].as_str().unwrap().to_string();
+    // (Called off again, so its unit is left for the next one.)
+    let r = d
+        .customer
+        .post(&format!("/v1/me/returns/{fault}/cancel"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    return_reaches(&d.customer, &fault, "cancelled").await;
 
     // Then: a longer window, changes of mind approved by themselves, a 10% restocking fee and
     // free postage back. Written over a version read before: refused.
@@ -1148,9 +1188,9 @@ async fn a_sellers_own_return_policy_is_versioned_audited_and_runs_its_returns()
     v2["expected_version"] = json!(null);
     assert_eq!(vendor.put(path, v2).await.body["version"], 2);
 
-    // The customer's change of mind runs with the seller's policy: approved by itself, the
-    // seller pays the label, and the fee is kept.
-    let r = d.customer.post(&returns, ask).await;
+    // The customer's change of mind runs with the seller's policy: inside its window,
+    // approved by itself, the seller pays the label, and the fee is kept.
+    let r = d.customer.post(&returns, ask("changed_mind", 3)).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let rma = r.body["rma_no"].as_str().unwrap().to_string();
     let labelled = return_reaches(&d.customer, &rma, "label_issued").await;

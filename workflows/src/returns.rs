@@ -103,10 +103,6 @@ pub const RECEIPT_PATCH: &str = "receipt_deadline";
 /// auto-approval, postage and the categories it does not take back) over the marketplace's.
 pub const VENDOR_POLICY_PATCH: &str = "vendor_return_policy";
 
-/// How long the vendors domain may stay unreachable before a customer's request is answered
-/// that its policy cannot be checked now.
-const POLICY_BUDGET: Duration = Duration::from_secs(30);
-
 /// How long the carrier may stay unreachable before the return gives up on a label (the
 /// customer is then asked to send the parcel back by their own means).
 const LABEL_BUDGET: Duration = Duration::from_secs(3_600);
@@ -408,16 +404,16 @@ async fn vendor_policy(
     let [vendor_id] = vendors.into_iter().collect::<Vec<_>>()[..] else {
         return Ok(None);
     };
+    // Retried until the vendors domain answers, as the orders domain's facts are; the
+    // customer's request waits (a retry with its key waits for the same answer).
     let found = ctx
         .execute_local_activity(
             ReturnPolicy,
             ReturnPolicyOf { vendor_id },
-            options::local(Some(POLICY_BUDGET), false),
+            options::local(None, false),
         )
         .await
-        .map_err(|e| {
-            format!("the seller's return policy cannot be checked now ({e}); try again later")
-        })?;
+        .map_err(|e| format!("the seller's return policy cannot be checked ({e})"))?;
     Ok((found.version > 0).then_some(found))
 }
 
@@ -433,7 +429,7 @@ fn policy_text(v: &VendorPolicy) -> String {
     }
     if !p.non_returnable_categories.is_empty() {
         parts.push(format!(
-            "not taken back: {}",
+            "not taken back after a change of mind: {}",
             p.non_returnable_categories.join(", ")
         ));
     }
@@ -458,14 +454,16 @@ fn policy_text(v: &VendorPolicy) -> String {
 }
 
 /// The asked-for lines whose products are in a category the policy does not take back, as
-/// the catalog knows them now. A return whose settings name no such category (every return
+/// the catalog knows them now (the seller's own categories only for lines the customer
+/// changed their mind about). A return whose settings name no such category (every return
 /// started before them) does not ask.
 async fn excluded_lines(
     ctx: &WorkflowContext<ReturnWorkflow>,
     input: &ReturnInput,
 ) -> Result<Vec<ExcludedLine>, String> {
     let policy = &input.settings.non_returnable_categories;
-    if policy.is_empty() || !ctx.patched(CATEGORIES_PATCH) {
+    let by_choice = &input.settings.changed_mind_non_returnable_categories;
+    if (policy.is_empty() && by_choice.is_empty()) || !ctx.patched(CATEGORIES_PATCH) {
         return Ok(Vec::new());
     }
     // Retried until the catalog answers, as the orders domain's facts are; the customer's
@@ -486,13 +484,25 @@ async fn excluded_lines(
                 text::failure(&e).1
             )
         })?;
+    let choice = |sku: &souk_domain::Sku| {
+        input
+            .lines
+            .iter()
+            .any(|l| &l.sku == sku && l.reason.customers_choice())
+    };
     Ok(facts
         .iter()
         .filter_map(|f| {
-            excluded_category(&f.category_slugs, policy).map(|c| ExcludedLine {
-                sku: f.sku.clone(),
-                category: c.to_string(),
-            })
+            excluded_category(&f.category_slugs, policy)
+                .or_else(|| {
+                    choice(&f.sku)
+                        .then(|| excluded_category(&f.category_slugs, by_choice))
+                        .flatten()
+                })
+                .map(|c| ExcludedLine {
+                    sku: f.sku.clone(),
+                    category: c.to_string(),
+                })
         })
         .collect())
 }

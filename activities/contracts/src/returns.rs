@@ -80,23 +80,35 @@ pub struct ReturnSettings {
     /// started before this field: the customer then pays it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub seller_pays_postage: bool,
+    /// Products in these categories are not taken back when the customer changed their mind
+    /// (a seller's own; what is the seller's fault always goes back under the marketplace's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_mind_non_returnable_categories: Vec<String>,
 }
 
 impl ReturnSettings {
     /// The settings a return of one seller's lines runs with: the marketplace's, changed by
-    /// the seller's own policy (its window, fee, auto-approval and postage; its categories
-    /// added to the marketplace's). Decision and send-by times stay the marketplace's.
+    /// the seller's own policy. Its window only ever lengthens the marketplace's; its fee,
+    /// auto-approval and postage replace the marketplace's; its categories are not taken back
+    /// when the customer changed their mind (a line the seller is at fault for goes back
+    /// under the marketplace's categories only). Decision and send-by times stay the
+    /// marketplace's.
+    ///
+    /// Running returns merge again on every replay: a change to these rules needs a workflow
+    /// patch (`ReturnWorkflow`'s `vendor_return_policy` is the first).
     pub fn for_vendor(&self, policy: &VendorReturnPolicy) -> ReturnSettings {
         let mut s = self.clone();
         if let Some(days) = policy.window_days {
-            s.window_seconds = u64::from(days) * 86_400;
+            s.window_seconds = s.window_seconds.max(u64::from(days) * 86_400);
         }
         if let Some(bps) = policy.restocking_fee_bps {
             s.restocking_fee_bps = bps;
         }
         for c in &policy.non_returnable_categories {
-            if !s.non_returnable_categories.contains(c) {
-                s.non_returnable_categories.push(c.clone());
+            if !s.non_returnable_categories.contains(c)
+                && !s.changed_mind_non_returnable_categories.contains(c)
+            {
+                s.changed_mind_non_returnable_categories.push(c.clone());
             }
         }
         if let Some(r) = &policy.auto_approve_reasons {
@@ -126,6 +138,7 @@ impl Default for ReturnSettings {
             non_returnable_categories: Vec::new(),
             receive_within_seconds: 7 * 86_400,
             seller_pays_postage: false,
+            changed_mind_non_returnable_categories: Vec::new(),
         }
     }
 }
@@ -571,7 +584,10 @@ mod tests {
         let s = platform.for_vendor(&own);
         assert_eq!(s.window_seconds, 60 * 86_400);
         assert_eq!(s.restocking_fee_bps, 0);
-        assert_eq!(s.non_returnable_categories, ["gift-cards", "food"]);
+        // The marketplace's categories stay for every reason; the seller's are for changes
+        // of mind only.
+        assert_eq!(s.non_returnable_categories, ["gift-cards"]);
+        assert_eq!(s.changed_mind_non_returnable_categories, ["food"]);
         assert_eq!(s.auto_approve_reasons, [ReturnReason::ChangedMind]);
         assert_eq!(s.auto_approve_max_minor, 10_000);
         assert!(s.seller_pays_postage);
@@ -579,6 +595,15 @@ mod tests {
         assert_eq!(s.decision_sla_seconds, platform.decision_sla_seconds);
         assert_eq!(s.send_by_seconds, platform.send_by_seconds);
         assert_eq!(s.receive_within_seconds, platform.receive_within_seconds);
+        // A shorter window than the marketplace's is the marketplace's.
+        let short = VendorReturnPolicy {
+            window_days: Some(7),
+            ..VendorReturnPolicy::default()
+        };
+        assert_eq!(
+            platform.for_vendor(&short).window_seconds,
+            platform.window_seconds
+        );
         // Settings recorded before the field read as the customer paying.
         let old: ReturnSettings =
             serde_json::from_value(serde_json::to_value(&platform).unwrap()).unwrap();

@@ -409,17 +409,20 @@ pub const MAX_VENDOR_FEE_BPS: u32 = 2_500;
 pub const MAX_VENDOR_CATEGORIES: usize = 50;
 
 /// A seller's own return policy: what it changes of the marketplace's. Absent fields are the
-/// marketplace's; categories are added to the marketplace's, never taken from them.
+/// marketplace's. It can never take from the customer what the marketplace gives for the
+/// seller's faults: its window only lengthens the marketplace's, and its categories apply to
+/// changes of mind only (`ReturnSettings::for_vendor` in the contracts merges it).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VendorReturnPolicy {
-    /// Days after delivery a line may be asked back.
+    /// Days after delivery a line may be asked back (at least the marketplace's window).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_days: Option<u32>,
     /// Kept of what units sent back because the customer changed their mind are worth, in
     /// basis points.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restocking_fee_bps: Option<u32>,
-    /// Categories (by slug, and their subcategories) the seller does not take back.
+    /// Categories (by slug, and their subcategories) the seller does not take back when the
+    /// customer changed their mind.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub non_returnable_categories: Vec<String>,
     /// A request whose every line has one of these reasons...

@@ -93,6 +93,8 @@ impl Settings {
             non_returnable_categories: self.non_returnable_categories.clone(),
             receive_within_seconds: self.receive_within_seconds,
             seller_pays_postage: self.seller_pays_postage,
+            // Only a seller's own policy names these.
+            changed_mind_non_returnable_categories: Vec::new(),
         }
     }
 }

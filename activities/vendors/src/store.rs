@@ -217,7 +217,7 @@ pub async fn return_policy(pool: &PgPool, vendor_id: Uuid) -> sqlx::Result<Optio
 
 /// Sets the vendor's own return policy, given `expected` (the version it was read at, if the
 /// caller wants no change of someone else's overwritten). The same policy again changes
-/// nothing (no new version); another is the next version, kept in the changes with the
+/// nothing and is answered as it is (no new version, whatever `expected` says); another is the next version, kept in the changes with the
 /// actor and `reason`, and announced (`vendors.return_policy_changed`).
 pub async fn set_return_policy(
     pool: &PgPool,
@@ -244,6 +244,10 @@ pub async fn set_return_policy(
     let current = policy_row(&mut tx, vendor_id)
         .await?
         .map_or_else(none_yet, PolicyRow::record);
+    // The same again (a retry whose answer was lost, too) changes nothing.
+    if current.policy == *policy {
+        return Ok(current);
+    }
     if let Some(expected) = expected
         && expected != current.version
     {
@@ -251,9 +255,6 @@ pub async fn set_return_policy(
             current: current.version,
             expected,
         });
-    }
-    if current.policy == *policy {
-        return Ok(current);
     }
     let version = current.version + 1;
     let reasons: Option<Vec<String>> = policy

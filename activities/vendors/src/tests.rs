@@ -67,6 +67,12 @@ async fn a_sellers_return_policy_is_versioned_and_every_change_kept(pool: PgPool
         .await
         .unwrap();
     assert_eq!(again.version, 1);
+    // Even given the version it was read at before (the retry of a request whose answer was
+    // lost).
+    let retried = store::set_return_policy(&pool, &ctx, id, &longer, "again", Some(0))
+        .await
+        .unwrap();
+    assert_eq!(retried, v1);
 
     // Read at version 0, written over version 1: refused, nothing changed.
     let fee = VendorReturnPolicy {

@@ -1,6 +1,7 @@
-//! A seller's own return policy: what it changes of the marketplace's for its returns (the
-//! window, a restocking fee, what is approved by itself, who pays the postage back, and the
-//! categories it does not take back besides the marketplace's). The vendor admin reads and
+//! A seller's own return policy: what it changes of the marketplace's for its returns (a
+//! longer window, a restocking fee, what is approved by itself, who pays the postage back, and
+//! categories it does not take back when the customer changed their mind). It never takes
+//! from the customer what the marketplace gives for the seller's faults. The vendor admin reads and
 //! sets its own (`/v1/vendor/return-policy`); staff any vendor's
 //! (`/v1/admin/vendors/{vendor_id}/return-policy`). The vendors domain keeps every version
 //! with who set it and why; each change is in the audit trail too. A return runs with the
@@ -41,7 +42,7 @@ pub fn admin_router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OwnReturnPolicy {
-    /// Days after delivery a line may be asked back.
+    /// Days after delivery a line may be asked back: at least the marketplace's window.
     #[schema(minimum = 1, maximum = 365)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_days: Option<u32>,
@@ -50,8 +51,8 @@ pub struct OwnReturnPolicy {
     #[schema(minimum = 0, maximum = 2500)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restocking_fee_bps: Option<u32>,
-    /// Categories (slugs; their subcategories too) not taken back, besides the marketplace's;
-    /// each once.
+    /// Categories (slugs; their subcategories too) not taken back when the customer changed
+    /// their mind (a line the seller is at fault for always goes back); each once.
     #[schema(value_type = Vec<crate::params::SlugParam>, max_items = 50)]
     #[serde(default)]
     pub non_returnable_categories: Vec<String>,
@@ -104,7 +105,10 @@ pub struct EffectivePolicy {
     /// A delivered line may be asked back this long after its delivery.
     pub window_seconds: u64,
     pub restocking_fee_bps: u32,
+    /// Not taken back, whatever the reason (the marketplace's).
     pub non_returnable_categories: Vec<String>,
+    /// Not taken back when the customer changed their mind (the seller's).
+    pub changed_mind_non_returnable_categories: Vec<String>,
     pub auto_approve_reasons: Vec<Reason>,
     pub auto_approve_max_minor: i64,
     /// Who pays the postage of a parcel whose every line the customer changed their mind about.
@@ -121,6 +125,9 @@ impl EffectivePolicy {
             window_seconds: s.window_seconds,
             restocking_fee_bps: s.restocking_fee_bps,
             non_returnable_categories: s.non_returnable_categories.clone(),
+            changed_mind_non_returnable_categories: s
+                .changed_mind_non_returnable_categories
+                .clone(),
             auto_approve_reasons: s
                 .auto_approve_reasons
                 .iter()
@@ -264,12 +271,21 @@ async fn write(
                 format!("say why in 1 to 500 characters on one line: {e}"),
             )
         })?;
+        let bad = |field: &str, message: String| {
+            ApiError::unprocessable("invalid_return_policy", format!("{field}: {message}"))
+                .with_details(serde_json::json!({"field": field}))
+        };
         if let Some(p) = policy.problems().first() {
-            return Err(ApiError::unprocessable(
-                "invalid_return_policy",
-                format!("{}: {}", p.field, p.message),
-            )
-            .with_details(serde_json::json!({"field": p.field})));
+            return Err(bad(p.field, p.message.clone()));
+        }
+        let least = s.settings.returns.window_seconds.div_ceil(86_400);
+        if let Some(d) = policy.window_days
+            && u64::from(d) < least
+        {
+            return Err(bad(
+                "window_days",
+                format!("the window is at least the marketplace's {least} days, not {d}"),
+            ));
         }
         let r = s
             .vendors
