@@ -46,6 +46,7 @@ pub fn app(state: AppState) -> Router {
     let (router, mut api) = openapi::router()
         .merge(routes::auth::router())
         .merge(routes::catalog::router())
+        .merge(routes::return_policy::public_router())
         .merge(routes::carts::router())
         .merge(routes::me::router())
         .merge(routes::checkouts::router())

@@ -777,6 +777,24 @@ async fn a_restocking_fee_is_kept_from_a_change_of_mind_and_staff_can_give_it_ba
             .await
             .unwrap();
     let staff = Http::new().with_token(&app().operator_token);
+    // The carrier has a problem with the parcel: noted, and staff are asked to look into it.
+    let tracking = labelled["label"]["tracking_code"].as_str().unwrap();
+    souk_tests::shipments::scan(tracking, ShipmentStatus::Exception, at(30)).await;
+    let escalated = format!("/v1/admin/returns?order_no={order_no}&escalated=true");
+    eventually(Duration::from_secs(20), "staff asked", || async {
+        let r = staff.get(&escalated).await;
+        (r.body["items"][0]["rma_no"] == rma.as_str()).then_some(())
+    })
+    .await;
+    let noted: String = sqlx::query_scalar(
+        "SELECT h.actor FROM returns.history h JOIN returns.returns r ON r.id = h.return_id
+         WHERE r.rma_no = $1 AND h.event = 'carrier_problem'",
+    )
+    .bind(&rma)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(noted, "carrier:sandbox");
     let r = staff
         .post(
             &format!("/v1/admin/returns/{rma}/receive"),
@@ -838,6 +856,11 @@ async fn a_restocking_fee_is_kept_from_a_change_of_mind_and_staff_can_give_it_ba
     assert_eq!(listed["rma_no"], rma.as_str(), "{}", r.text);
     assert_eq!(
         listed["lines"][0]["restocking_fee"]["amount"], kept.fee,
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        listed["lines"][0]["postage_kept"]["amount"], postage,
         "{}",
         r.text
     );
@@ -1184,6 +1207,25 @@ async fn a_sellers_own_return_policy_is_versioned_audited_and_runs_its_returns()
     assert_eq!(effective["restocking_fee_bps"], 1000, "{}", r.text);
     assert_eq!(effective["changed_mind_postage"], "vendor", "{}", r.text);
     assert_ne!(platform_window, 90 * 86_400);
+    // Anyone reads the seller's terms before buying.
+    let terms = format!("/v1/vendors/{}/return-policy", d.vendor_id);
+    let r = Http::new().get(&terms).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["window_days"], 90, "{}", r.text);
+    assert_eq!(r.body["restocking_fee_bps"], 1000, "{}", r.text);
+    assert_eq!(r.body["changed_mind_postage"], "vendor", "{}", r.text);
+    let r = Http::new()
+        .get(&format!(
+            "/v1/vendors/{}/return-policy",
+            uuid::Uuid::new_v4()
+        ))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (404, "vendor_not_found"),
+        "{}",
+        r.text
+    );
     // The same again is no new version.
     v2["expected_version"] = json!(null);
     assert_eq!(vendor.put(path, v2).await.body["version"], 2);

@@ -99,6 +99,10 @@ pub const POSTAGE_PATCH: &str = "customer_postage";
 /// receipt time is noted and shown to staff.
 pub const RECEIPT_PATCH: &str = "receipt_deadline";
 
+/// A problem the carrier reports with the return parcel (an exception, sent back to the
+/// customer) is noted in the return's history and shown to staff.
+pub const CARRIER_PROBLEM_PATCH: &str = "carrier_problem";
+
 /// A return of one seller's lines runs with the seller's own return policy (its window, fee,
 /// auto-approval, postage and the categories it does not take back) over the marketplace's.
 pub const VENDOR_POLICY_PATCH: &str = "vendor_return_policy";
@@ -853,7 +857,7 @@ async fn void(ctx: &WorkflowContext<ReturnWorkflow>, label: &ReturnLabel, reason
 
 /// Applies the next carrier scan of the parcel: on its way, the return is `in_transit`;
 /// delivered, `received` (the warehouse counts it next). A problem the carrier reports is
-/// noted for support.
+/// noted in its history and shown to staff.
 async fn track(ctx: &WorkflowContext<ReturnWorkflow>) {
     let Some(event) = ctx.state_mut(|s| s.pending.pop_front()) else {
         return;
@@ -886,7 +890,17 @@ async fn track(ctx: &WorkflowContext<ReturnWorkflow>) {
         Ok(TrackingOutcome::Applied(
             st @ (ShipmentStatus::Exception | ShipmentStatus::ReturnedToSender),
         )) => {
-            problem(ctx, format!("the carrier reports the return parcel {st}"));
+            let what = format!("the carrier reports the return parcel {st}");
+            problem(ctx, what.clone());
+            if ctx.patched(CARRIER_PROBLEM_PATCH) {
+                let what = format!("{what}: staff are asked to look into it");
+                note(ctx, "carrier_problem", &actor, what).await;
+                ctx.state_mut(|s| {
+                    if let Some(v) = s.view.as_mut() {
+                        v.escalated = true;
+                    }
+                });
+            }
         }
         _ => {}
     }

@@ -50,6 +50,7 @@ fn summary(r: Summary) -> pb::ReturnSummary {
                 reason: l.reason,
                 refunded: l.refunded.map(money),
                 restocking_fee: l.fee.map(money),
+                postage_kept: l.postage.map(money),
             })
             .collect(),
         refunded: r.refunded.map(money),

@@ -515,7 +515,8 @@ pub async fn note(pool: &PgPool, n: &NoteReturn) -> Result<(), Error> {
         Some(&n.note),
     )
     .await?;
-    if new && (n.event == "escalated" || n.event == "receipt_late") {
+    // Staff are asked to look into it.
+    if new && ["escalated", "receipt_late", "carrier_problem"].contains(&n.event.as_str()) {
         sqlx::query!(
             "UPDATE returns.returns SET escalated = true, updated_at = now() WHERE id = $1",
             n.return_id
@@ -685,6 +686,7 @@ pub struct SummaryLine {
     pub reason: String,
     pub refunded: Option<i64>,
     pub fee: Option<i64>,
+    pub postage: Option<i64>,
 }
 
 /// Returns by `filter`, newest first, `limit` after `after`.
@@ -720,7 +722,7 @@ pub async fn list(
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let mut lines: BTreeMap<Uuid, Vec<SummaryLine>> = BTreeMap::new();
     for l in sqlx::query!(
-        "SELECT return_id, sku, title, quantity, reason, refunded, fee
+        "SELECT return_id, sku, title, quantity, reason, refunded, fee, postage
          FROM returns.return_lines WHERE return_id = ANY($1) ORDER BY return_id, sku",
         &ids
     )
@@ -734,6 +736,7 @@ pub async fn list(
             reason: l.reason,
             refunded: l.refunded,
             fee: l.fee,
+            postage: l.postage,
         });
     }
     rows.into_iter()

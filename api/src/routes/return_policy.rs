@@ -31,6 +31,11 @@ pub fn vendor_router() -> OpenApiRouter<AppState> {
         .routes(routes!(own_changes))
 }
 
+/// What anyone may read: a seller's terms, before buying.
+pub fn public_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_public))
+}
+
 pub fn admin_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_vendors, set_vendors))
@@ -143,6 +148,25 @@ impl EffectivePolicy {
             send_by_seconds: s.send_by_seconds,
         }
     }
+}
+
+/// A seller's return terms, as a customer reads them before buying.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReturnTerms {
+    pub vendor_id: String,
+    /// A delivered line may be asked back this many days after its delivery.
+    pub window_days: u64,
+    /// An approved return is sent back within this many days.
+    pub send_by_days: u64,
+    /// Kept of what units sent back for a change of mind are worth, in basis points.
+    pub restocking_fee_bps: u32,
+    /// Not taken back, whatever the reason.
+    pub non_returnable_categories: Vec<String>,
+    /// Not taken back after a change of mind (a damaged or wrong item is).
+    pub changed_mind_non_returnable_categories: Vec<String>,
+    /// Who pays the postage back after a change of mind (the seller always does for its
+    /// faults).
+    pub changed_mind_postage: PostagePaidBy,
 }
 
 /// A seller's return policy.
@@ -354,6 +378,31 @@ async fn changes(
             .collect(),
         next_cursor: page.next_cursor,
     })
+}
+
+/// A seller's return terms: how long to ask, what is kept, what is not taken back, who pays
+/// the postage. Anyone may read them.
+#[utoipa::path(get, path = "/v1/vendors/{vendor_id}/return-policy", tag = "catalog",
+    params(("vendor_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = ReturnTerms),
+        (status = 404, description = "vendor_not_found", body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(vendor_id = %vendor_id))]
+async fn get_public(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(vendor_id): Path<String>,
+) -> ApiResult<Json<ReturnTerms>> {
+    let vendor_id = vendor_param(&vendor_id)?;
+    let p = read(&s, &caller, &vendor_id).await?.effective;
+    Ok(Json(ReturnTerms {
+        vendor_id,
+        window_days: p.window_seconds / 86_400,
+        send_by_days: p.send_by_seconds / 86_400,
+        restocking_fee_bps: p.restocking_fee_bps,
+        non_returnable_categories: p.non_returnable_categories,
+        changed_mind_non_returnable_categories: p.changed_mind_non_returnable_categories,
+        changed_mind_postage: p.changed_mind_postage,
+    }))
 }
 
 /// A vendor id in a path: a UUID, or no such vendor.

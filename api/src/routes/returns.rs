@@ -882,6 +882,8 @@ pub struct ReturnSummaryLine {
     pub refunded: Option<Money>,
     /// What was kept of what its units were worth: the restocking fee, if any.
     pub restocking_fee: Option<Money>,
+    /// Kept of its refund: its share of the return postage the customer pays, if any.
+    pub postage_kept: Option<Money>,
 }
 
 /// A return as a list shows it (its page, `GET .../returns/{rma_no}`, has the counts and
@@ -934,6 +936,7 @@ fn summary_dto(r: returns_pb::ReturnSummary) -> ApiResult<ReturnSummary> {
                 quantity: l.quantity,
                 refunded: l.refunded.map(Money::from),
                 restocking_fee: l.restocking_fee.map(Money::from),
+                postage_kept: l.postage_kept.map(Money::from),
             })
         })
         .collect::<ApiResult<_>>()?;
