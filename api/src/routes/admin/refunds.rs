@@ -4,6 +4,7 @@
 //! never more than the order's capture; made once per `Idempotency-Key` by the goodwill
 //! refund workflow, and written to the audit trail with who and why.
 
+use std::pin::pin;
 use std::time::Duration;
 
 use axum::Json;
@@ -43,6 +44,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// How long the answer waits for the provider before it says `refunding`.
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+/// How long a query of a refund's state may take before the answer goes without it.
+const QUERY_WITHIN: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -325,24 +328,28 @@ async fn make_refund(
     .static_summary(format!("Goodwill refund {public} of order {order_no}"))
     .build();
     let (recorded, replay) = match client.start(input, options).await {
-        Ok(update) => (
-            update
-                .get_result(temporalio_client::RpcOptions::default())
-                .await
-                .map_err(temporal_error)?,
-            false,
-        ),
+        Ok(update) => {
+            let answered = async {
+                update
+                    .get_result(temporalio_client::RpcOptions::default())
+                    .await
+                    .map_err(temporal_error)
+            };
+            (or_its_end(&client, &id, answered).await?, false)
+        }
         // The same key again: the first request's refund.
         Err(WorkflowUpdateWithStartError::Start(WorkflowStartError::AlreadyStarted { .. })) => {
-            let view = match client.recorded(&id).await {
-                Ok(view) => view,
-                // Ended already: what it came to.
-                Err(WorkflowUpdateError::NotFound(_)) => {
-                    client.result(&id).await.map_err(temporal_error)?
+            let answered = async {
+                match client.recorded(&id).await {
+                    Ok(view) => Ok(view),
+                    // Ended already: its result says what it came to.
+                    Err(WorkflowUpdateError::NotFound(_)) => {
+                        Err(ApiError::not_found("refund_not_found", "ended"))
+                    }
+                    Err(e) => Err(temporal_error(e)),
                 }
-                Err(e) => return Err(temporal_error(e)),
             };
-            (view, true)
+            (or_its_end(&client, &id, answered).await?, true)
         }
         Err(e) => return Err(temporal_error(e)),
     };
@@ -362,21 +369,49 @@ async fn make_refund(
     Ok((answer(public, view)?, replay))
 }
 
-/// The refund once the provider has answered, or as it is after [`ANSWER_WITHIN`].
-async fn settled(client: &GoodwillClient, id: &str, mut view: GoodwillView) -> GoodwillView {
-    let until = tokio::time::Instant::now() + ANSWER_WITHIN;
-    while view.status == GoodwillStatus::Refunding && tokio::time::Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        match client.status(id).await {
-            Ok(Some(now)) => view = now,
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "the goodwill refund's state is unknown");
-                break;
-            }
+/// The `answered` view of refund `id`, or the workflow's result if that comes first: an
+/// update (or a query) that reaches the worker as the run closes can be dropped with its run,
+/// and is then answered only when the server gives up on it, while the result is the
+/// server's own. Whichever fails first leaves the other to answer.
+async fn or_its_end(
+    client: &GoodwillClient,
+    id: &str,
+    answered: impl Future<Output = ApiResult<GoodwillView>>,
+) -> ApiResult<GoodwillView> {
+    let ended = async { client.result(id).await.map_err(temporal_error) };
+    let (mut answered, mut ended) = (pin!(answered), pin!(ended));
+    tokio::select! {
+        r = &mut answered => match r {
+            Ok(view) => Ok(view),
+            Err(_) => ended.await,
+        },
+        r = &mut ended => match r {
+            Ok(view) => Ok(view),
+            Err(_) => answered.await,
+        },
+    }
+}
+
+/// The refund once the provider has answered and the run has ended (its result), or as a
+/// query says it is after [`ANSWER_WITHIN`], or as it was.
+async fn settled(client: &GoodwillClient, id: &str, view: GoodwillView) -> GoodwillView {
+    match tokio::time::timeout(ANSWER_WITHIN, client.result(id)).await {
+        Ok(Ok(done)) => return done,
+        Ok(Err(e)) => tracing::warn!(error = %e, "the goodwill refund's result is unknown"),
+        Err(_) => {}
+    }
+    match tokio::time::timeout(QUERY_WITHIN, client.status(id)).await {
+        Ok(Ok(Some(now))) => now,
+        Ok(Ok(None)) => view,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the goodwill refund's state is unknown");
+            view
+        }
+        Err(_) => {
+            tracing::warn!("the goodwill refund's state query did not answer in time");
+            view
         }
     }
-    view
 }
 
 /// One goodwill refund of the order.
@@ -388,7 +423,8 @@ async fn settled(client: &GoodwillClient, id: &str, mut view: GoodwillView) -> G
         (status = 401, body = ErrorBody),
         (status = 403, description = "forbidden, mfa_required", body = ErrorBody),
         (status = 404, description = "refund_not_found", body = ErrorBody),
-        (status = 503, description = "temporal_unavailable", body = ErrorBody)))]
+        (status = 503, description = "temporal_unavailable", body = ErrorBody),
+        (status = 504, description = "temporal_timeout", body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(order_no = %order_no, refund_id = %refund))]
 async fn get_refund(
     State(s): State<AppState>,
@@ -400,7 +436,19 @@ async fn get_refund(
     }
     let id = id_of(&order_no, &refund);
     let client = GoodwillClient::new(s.temporal.client().await?);
-    let view = match client.status(&id).await {
+    // A query that reaches the worker as the run closes can be dropped with it: once more.
+    let query = || tokio::time::timeout(QUERY_WITHIN, client.status(&id));
+    let status = match query().await {
+        Ok(status) => status,
+        Err(_) => query().await.map_err(|_| {
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "temporal_timeout",
+                "the refund's workflow did not answer in time; try again shortly",
+            )
+        })?,
+    };
+    let view = match status {
         Ok(Some(v)) => v,
         Ok(None) | Err(WorkflowQueryError::NotFound(_)) => return Err(missing()),
         Err(e) => return Err(temporal_error(e)),
