@@ -6,11 +6,13 @@
 //! Souk crate depends on it, so keep it small and its types stable.
 
 pub mod catalog;
+pub mod commission;
 pub mod coupon;
 pub mod cursor;
 pub mod event;
 pub mod identity;
 pub mod ids;
+pub mod ledger;
 pub mod money;
 pub mod order;
 pub mod quote;
