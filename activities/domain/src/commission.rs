@@ -73,12 +73,12 @@ impl CommissionRule {
         currency: crate::Currency,
     ) -> Result<i64, CommissionError> {
         self.check()?;
-        let goods =
-            i128::from(paid.unit_price) * i128::from(paid.quantity) - i128::from(paid.discount);
-        let goods = i64::try_from(goods).map_err(|_| CommissionError::Inconsistent(*paid))?;
-        if paid.quantity <= 0 || paid.unit_price < 0 || paid.discount < 0 || goods < 0 {
-            return Err(CommissionError::Inconsistent(*paid));
-        }
+        let goods = paid
+            .unit_price
+            .checked_mul(paid.quantity)
+            .filter(|_| paid.is_consistent())
+            .ok_or(CommissionError::Inconsistent(*paid))?
+            - paid.discount;
         let fixed = match self.fixed {
             None => 0,
             Some(f) if f.currency == currency => f.amount,

@@ -51,11 +51,7 @@ pub enum Account {
 }
 
 impl Account {
-    /// The account's name, as stored (`vendor_payable:<vendor>`).
-    pub fn name(&self) -> String {
-        self.to_string()
-    }
-
+    /// The account of a name as [`fmt::Display`] writes it (`vendor_payable:<vendor>`).
     pub fn parse(name: &str) -> Option<Self> {
         let vendor = |s: &str| Uuid::parse_str(s).ok();
         match name.split_once(':') {
@@ -76,14 +72,6 @@ impl Account {
     /// The account's balance read on its own side, from the signed sum of its postings.
     pub fn balance(&self, signed: i64) -> i64 {
         if self.is_debit() { signed } else { -signed }
-    }
-
-    /// The vendor the account is kept for.
-    pub fn vendor(&self) -> Option<Uuid> {
-        match self {
-            Self::VendorReserve(v) | Self::VendorPayable(v) | Self::PayoutsInTransit(v) => Some(*v),
-            Self::CustomerPayments | Self::PlatformRevenue => None,
-        }
     }
 }
 
@@ -232,86 +220,47 @@ pub fn refund(
     ))
 }
 
-/// A vendor's `amount` becomes payable (`key`, e.g. `payable:<sub-order>`).
-pub fn payable(
-    key: &str,
-    currency: Currency,
-    vendor: Uuid,
-    amount: i64,
-) -> Result<Entry, LedgerError> {
-    moved(
-        key,
-        currency,
-        amount,
-        Account::VendorReserve(vendor),
-        Account::VendorPayable(vendor),
-    )
+/// A vendor's amount moving on: becoming payable, or a payout of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Movement {
+    /// Its part became payable (`payable:<sub-order>`): reserve → payable.
+    Payable,
+    /// A payout was sent (`payout:<id>`): payable → in transit.
+    PayoutSent,
+    /// The payout was paid (`payout:<id>:paid`): out of transit and of the money held.
+    PayoutPaid,
+    /// The payout failed (`payout:<id>:failed`): in transit → payable again.
+    PayoutFailed,
 }
 
-/// A payout of `amount` to a vendor is sent (`payout:<id>`).
-pub fn payout_sent(
+/// The entry (`key`) of `amount` of a vendor's moving on.
+pub fn movement(
     key: &str,
     currency: Currency,
     vendor: Uuid,
     amount: i64,
-) -> Result<Entry, LedgerError> {
-    moved(
-        key,
-        currency,
-        amount,
-        Account::VendorPayable(vendor),
-        Account::PayoutsInTransit(vendor),
-    )
-}
-
-/// A sent payout was paid (`payout:<id>:paid`): the money has left the provider.
-pub fn payout_paid(
-    key: &str,
-    currency: Currency,
-    vendor: Uuid,
-    amount: i64,
+    movement: Movement,
 ) -> Result<Entry, LedgerError> {
     non_negative(amount)?;
-    // Both go down: what is owed in transit, and the money held.
+    let (debit, credit) = match movement {
+        Movement::Payable => (
+            Account::VendorReserve(vendor),
+            Account::VendorPayable(vendor),
+        ),
+        Movement::PayoutSent => (
+            Account::VendorPayable(vendor),
+            Account::PayoutsInTransit(vendor),
+        ),
+        Movement::PayoutPaid => (Account::PayoutsInTransit(vendor), Account::CustomerPayments),
+        Movement::PayoutFailed => (
+            Account::PayoutsInTransit(vendor),
+            Account::VendorPayable(vendor),
+        ),
+    };
     Ok(Entry::of(
         key.to_string(),
         currency,
-        &[
-            (Account::PayoutsInTransit(vendor), amount),
-            (Account::CustomerPayments, -amount),
-        ],
-    ))
-}
-
-/// A sent payout failed (`payout:<id>:failed`): the amount is payable again.
-pub fn payout_failed(
-    key: &str,
-    currency: Currency,
-    vendor: Uuid,
-    amount: i64,
-) -> Result<Entry, LedgerError> {
-    moved(
-        key,
-        currency,
-        amount,
-        Account::PayoutsInTransit(vendor),
-        Account::VendorPayable(vendor),
-    )
-}
-
-/// `amount` owed moved from one account owed (`from`) to another (`to`).
-fn moved(
-    key: &str,
-    currency: Currency,
-    amount: i64,
-    from: Account,
-    to: Account,
-) -> Result<Entry, LedgerError> {
-    non_negative(amount)?;
-    Ok(Entry::of(
-        key.to_string(),
-        currency,
-        &[(from, amount), (to, -amount)],
+        &[(debit, amount), (credit, -amount)],
     ))
 }
 
@@ -389,10 +338,10 @@ mod tests {
             Account::VendorPayable(vendor(7)),
             Account::PayoutsInTransit(vendor(7)),
         ] {
-            assert_eq!(Account::parse(&a.name()), Some(a));
+            assert_eq!(Account::parse(&a.to_string()), Some(a));
         }
         assert_eq!(
-            Account::VendorPayable(vendor(7)).name(),
+            Account::VendorPayable(vendor(7)).to_string(),
             "vendor_payable:00000000-0000-0000-0000-000000000007"
         );
         assert_eq!(Account::parse("vendor_payable:x"), None);
@@ -462,11 +411,11 @@ mod tests {
                     commission: 100,
                 }],
             ),
-            payable("payable:s1", USD, v, 900),
-            payout_sent("payout:p1", USD, v, 900),
-            payout_failed("payout:p1:failed", USD, v, 900),
-            payout_sent("payout:p2", USD, v, 900),
-            payout_paid("payout:p2:paid", USD, v, 900),
+            movement("payable:s1", USD, v, 900, Movement::Payable),
+            movement("payout:p1", USD, v, 900, Movement::PayoutSent),
+            movement("payout:p1:failed", USD, v, 900, Movement::PayoutFailed),
+            movement("payout:p2", USD, v, 900, Movement::PayoutSent),
+            movement("payout:p2:paid", USD, v, 900, Movement::PayoutPaid),
             // Refunded after the payout: the vendor owes it.
             refund(
                 "refund:r1:1",
@@ -484,7 +433,7 @@ mod tests {
         assert_eq!(book.balance(Account::PlatformRevenue, USD), 50);
         assert_eq!(book.balance(Account::CustomerPayments, USD), -400);
         assert!(refund("r", USD, v, 10, 11, false).is_err());
-        assert!(payable("p", USD, v, -1).is_err());
+        assert!(movement("p", USD, v, -1, Movement::Payable).is_err());
     }
 
     #[derive(Debug, Clone)]
@@ -579,7 +528,7 @@ mod tests {
                             .map(|l| (l.paid - l.commission) - (l.refunded - l.back))
                             .sum();
                         released.push((c, v));
-                        let e = payable(&format!("payable:{c}:{v}"), USD, vendor(u128::from(v)), amount).unwrap();
+                        let e = movement(&format!("payable:{c}:{v}"), USD, vendor(u128::from(v)), amount, Movement::Payable).unwrap();
                         prop_assert_eq!(book.post(e), Ok(true));
                     }
                     Op::Payout(v, ok) => {
@@ -590,13 +539,13 @@ mod tests {
                         }
                         payouts += 1;
                         let key = format!("payout:{payouts}");
-                        prop_assert_eq!(book.post(payout_sent(&key, USD, a, amount).unwrap()), Ok(true));
+                        prop_assert_eq!(book.post(movement(&key, USD, a, amount, Movement::PayoutSent).unwrap()), Ok(true));
                         prop_assert_eq!(book.balance(Account::PayoutsInTransit(a), USD), amount);
                         if ok {
-                            prop_assert_eq!(book.post(payout_paid(&format!("{key}:paid"), USD, a, amount).unwrap()), Ok(true));
+                            prop_assert_eq!(book.post(movement(&format!("{key}:paid"), USD, a, amount, Movement::PayoutPaid).unwrap()), Ok(true));
                             paid_out[usize::from(v)] += amount;
                         } else {
-                            prop_assert_eq!(book.post(payout_failed(&format!("{key}:failed"), USD, a, amount).unwrap()), Ok(true));
+                            prop_assert_eq!(book.post(movement(&format!("{key}:failed"), USD, a, amount, Movement::PayoutFailed).unwrap()), Ok(true));
                         }
                     }
                     _ => {}

@@ -65,13 +65,18 @@ impl LinePaid {
         self.unit_price * self.quantity - self.discount + self.tax + self.shipping
     }
 
-    fn check(&self) -> Result<(), RefundError> {
-        let sane = self.quantity > 0
+    /// Whether its amounts can be what a line paid: units, nothing negative, a discount no
+    /// more than the goods.
+    pub(crate) fn is_consistent(&self) -> bool {
+        self.quantity > 0
             && self.unit_price >= 0
             && self.tax >= 0
             && self.shipping >= 0
-            && (0..=self.unit_price.saturating_mul(self.quantity)).contains(&self.discount);
-        if sane {
+            && (0..=self.unit_price.saturating_mul(self.quantity)).contains(&self.discount)
+    }
+
+    fn check(&self) -> Result<(), RefundError> {
+        if self.is_consistent() {
             Ok(())
         } else {
             Err(RefundError::Inconsistent(*self))
