@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "souk/shipping/v1/shipping.proto",
         "souk/returns/v1/returns.proto",
         "souk/vendors/v1/vendors.proto",
+        "souk/ledger/v1/ledger.proto",
     ];
     println!("cargo:rerun-if-changed=build.rs");
     for proto in protos {

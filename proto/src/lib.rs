@@ -87,3 +87,9 @@ pub mod vendors {
         tonic::include_proto!("souk.vendors.v1");
     }
 }
+
+pub mod ledger {
+    pub mod v1 {
+        tonic::include_proto!("souk.ledger.v1");
+    }
+}

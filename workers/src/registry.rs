@@ -17,6 +17,7 @@ pub static DOMAINS: &[&dyn Domain] = &[
     &souk_users::DOMAIN,
     &souk_shipping::DOMAIN,
     &souk_returns::DOMAIN,
+    &souk_ledger::DOMAIN,
 ];
 
 /// The domain called `name`.

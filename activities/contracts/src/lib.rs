@@ -13,6 +13,7 @@ pub mod checkout;
 pub mod codec;
 pub mod goodwill;
 pub mod inventory;
+pub mod ledger;
 pub mod low_stock;
 pub mod notifications;
 pub mod orders;

@@ -94,14 +94,15 @@ impl CommissionRule {
     }
 }
 
-/// The rule for a line of `vendor` in `category` sold `at`: of the rules in effect then, the
-/// most specific (the vendor's for the category, the vendor's, the marketplace's for the
-/// category, the marketplace's), and of those the latest to take effect. A rule of another
+/// The rule for a line of `vendor` sold `at` whose product is filed in `categories` (its
+/// categories and their ancestors): of the rules in effect then, the most specific (the
+/// vendor's for one of the categories, the vendor's, the marketplace's for one of the
+/// categories, the marketplace's), and of those the latest to take effect. A rule of another
 /// vendor or category never applies; `None` when no rule does.
-pub fn applicable<'a>(
+pub fn applicable<'a, C: AsRef<str>>(
     rules: &'a [CommissionRule],
     vendor: Uuid,
-    category: Option<&str>,
+    categories: &[C],
     at: DateTime<Utc>,
 ) -> Option<&'a CommissionRule> {
     rules
@@ -111,7 +112,7 @@ pub fn applicable<'a>(
         .filter(|r| {
             r.category
                 .as_deref()
-                .is_none_or(|c| category.is_some_and(|l| l == c))
+                .is_none_or(|c| categories.iter().any(|l| l.as_ref() == c))
         })
         .max_by_key(|r| {
             (
@@ -212,8 +213,10 @@ mod tests {
             rule(Some(other), None, 1, 50),
         ];
         let at = |day| Utc.with_ymd_and_hms(2026, 1, day, 12, 0, 0).unwrap();
-        let bps =
-            |vendor, category, day| applicable(&rules, vendor, category, at(day)).map(|r| r.bps);
+        let bps = |vendor, category: Option<&str>, day| {
+            let categories: Vec<&str> = category.into_iter().collect();
+            applicable(&rules, vendor, &categories, at(day)).map(|r| r.bps)
+        };
         assert_eq!(bps(Uuid::from_u128(3), None, 2), Some(1_000));
         // A later marketplace rule takes over from the day it takes effect, not before.
         assert_eq!(bps(Uuid::from_u128(3), None, 9), Some(1_000));
@@ -225,8 +228,13 @@ mod tests {
         assert_eq!(bps(v, Some("books"), 6), Some(800));
         assert_eq!(bps(v, Some("books"), 21), Some(300));
         assert_eq!(bps(other, Some("books"), 2), Some(50));
+        // A product in a subcategory of books is in books too.
+        assert_eq!(
+            applicable(&rules, v, &["fiction", "books"], at(21)).map(|r| r.bps),
+            Some(300)
+        );
         let none: [CommissionRule; 0] = [];
-        assert_eq!(applicable(&none, v, None, at(2)), None);
+        assert_eq!(applicable::<&str>(&none, v, &[], at(2)), None);
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl LinePaid {
 
     /// Whether its amounts can be what a line paid: units, nothing negative, a discount no
     /// more than the goods.
-    pub(crate) fn is_consistent(&self) -> bool {
+    pub fn is_consistent(&self) -> bool {
         self.quantity > 0
             && self.unit_price >= 0
             && self.tax >= 0
@@ -158,6 +158,30 @@ pub fn shipping_shares(shipping: i64, line_values: &[i64]) -> Vec<i64> {
     allocate(shipping, line_values)
 }
 
+/// Each line's share of its sub-order's shipping, in the order the lines are given: each
+/// vendor's `shipping` spread over its lines taken in SKU order ([`shipping_shares`]), so
+/// every reader of an order (its refunds, the ledger) gives a line the same share. A line is
+/// `(vendor, sku, value)`.
+pub fn shipping_by_line<V: Ord + Copy, S: Ord>(
+    lines: &[(V, S, i64)],
+    shipping: impl Fn(V) -> i64,
+) -> Vec<i64> {
+    let mut order: Vec<usize> = (0..lines.len()).collect();
+    order.sort_by(|a, b| {
+        let (a, b) = (&lines[*a], &lines[*b]);
+        (a.0, &a.1).cmp(&(b.0, &b.1))
+    });
+    let mut shares = vec![0; lines.len()];
+    for group in order.chunk_by(|a, b| lines[*a].0 == lines[*b].0) {
+        let values: Vec<i64> = group.iter().map(|i| lines[*i].2).collect();
+        let spread = shipping_shares(shipping(lines[group[0]].0), &values);
+        for (i, share) in group.iter().zip(spread) {
+            shares[*i] = share;
+        }
+    }
+    shares
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +195,17 @@ mod tests {
             tax,
             shipping,
         }
+    }
+
+    #[test]
+    fn each_vendors_shipping_is_spread_over_its_lines_in_sku_order() {
+        let lines = [(2, "B", 100), (1, "Z", 100), (2, "A", 200), (1, "M", 100)];
+        let shares = shipping_by_line(&lines, |v| if v == 1 { 101 } else { 10 });
+        // Vendor 1: M then Z share 101 (51, 50); vendor 2: A then B share 10 by value.
+        assert_eq!(shares, vec![3, 50, 7, 51]);
+        assert_eq!(shares.iter().sum::<i64>(), 111);
+        let none: [(u8, &str, i64); 0] = [];
+        assert!(shipping_by_line(&none, |_| 5).is_empty());
     }
 
     #[test]

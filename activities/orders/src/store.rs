@@ -763,43 +763,31 @@ async fn refundable_lines(
     .fetch_all(&mut *tx)
     .await?;
     // Each vendor's shipping, spread over its lines by value.
-    let mut shares: BTreeMap<Uuid, Vec<i64>> = BTreeMap::new();
-    for (vendor_id, shipping) in rows
-        .iter()
-        .map(|r| (r.vendor_id, r.shipping))
-        .collect::<BTreeMap<_, _>>()
-    {
-        let values: Vec<i64> = rows
+    let shipping: BTreeMap<Uuid, i64> = rows.iter().map(|r| (r.vendor_id, r.shipping)).collect();
+    let shares = souk_domain::refund::shipping_by_line(
+        &rows
             .iter()
-            .filter(|r| r.vendor_id == vendor_id)
-            .map(|r| r.line_total)
-            .collect();
-        let mut spread = souk_domain::refund::shipping_shares(shipping, &values);
-        spread.reverse();
-        shares.insert(vendor_id, spread);
-    }
+            .map(|r| (r.vendor_id, r.sku.as_str(), r.line_total))
+            .collect::<Vec<_>>(),
+        |v| shipping.get(&v).copied().unwrap_or_default(),
+    );
     Ok(rows
         .into_iter()
-        .map(|r| {
-            let shipping = shares
-                .get_mut(&r.vendor_id)
-                .and_then(Vec::pop)
-                .unwrap_or_default();
-            RefundableLine {
-                sku: r.sku,
-                vendor_id: r.vendor_id,
-                paid: LinePaid {
-                    unit_price: r.unit_price,
-                    quantity: i64::from(r.quantity),
-                    discount: r.discount,
-                    tax: r.tax,
-                    shipping,
-                },
-                done: LineRefunds {
-                    units: i64::from(r.refunded_quantity),
-                    amount: r.refunded_amount,
-                },
-            }
+        .zip(shares)
+        .map(|(r, shipping)| RefundableLine {
+            sku: r.sku,
+            vendor_id: r.vendor_id,
+            paid: LinePaid {
+                unit_price: r.unit_price,
+                quantity: i64::from(r.quantity),
+                discount: r.discount,
+                tax: r.tax,
+                shipping,
+            },
+            done: LineRefunds {
+                units: i64::from(r.refunded_quantity),
+                amount: r.refunded_amount,
+            },
         })
         .collect())
 }
