@@ -14,6 +14,7 @@ mod durability;
 mod edge;
 mod goodwill;
 mod inventory;
+mod ledger;
 mod openapi;
 mod operations;
 mod ownership;

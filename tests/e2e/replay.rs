@@ -71,6 +71,10 @@ async fn recorded_histories_replay_without_nondeterminism() {
         // A checkout whose units came from two warehouses: a shipment from each
         // (`split_shipments`).
         "checkout_split_shipments.json",
+        // A checkout that asked the catalog for its lines' categories and posted its capture
+        // to the ledger while it confirmed (`ledger_capture`; every checkout history above
+        // predates it).
+        "checkout_posted_to_ledger.json",
         "shipment_delivered.json",
         "shipment_lines_cancelled.json",
         "shipment_late_and_unscanned.json",

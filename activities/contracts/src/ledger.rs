@@ -37,8 +37,10 @@ pub struct RecordCapture {
     pub currency: Currency,
     /// What was captured: what the lines paid together, with their vendors' shipping.
     pub amount: Money,
-    /// When it was captured: the commission rules in effect then apply.
-    pub captured_at: DateTime<Utc>,
+    /// When it was captured: the commission rules in effect then apply (none: when the ledger
+    /// records it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<DateTime<Utc>>,
     pub lines: Vec<CapturedLine>,
     /// Shipping per vendor, spread over its lines as the order's refunds spread it.
     pub shipping_by_vendor: Vec<(Uuid, i64)>,

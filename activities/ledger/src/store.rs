@@ -422,6 +422,7 @@ pub async fn record_capture(
     if c.lines.is_empty() {
         return Err(Error::Invalid("a capture has lines".into()));
     }
+    let captured_at = c.captured_at.unwrap_or_else(Utc::now);
     let mut tx = pool.begin().await?;
     let vendors: Vec<Uuid> = c
         .lines
@@ -430,7 +431,7 @@ pub async fn record_capture(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let rules: Vec<CommissionRule> = rules(&mut tx, Some(&vendors), Some(c.captured_at))
+    let rules: Vec<CommissionRule> = rules(&mut tx, Some(&vendors), Some(captured_at))
         .await?
         .into_iter()
         .map(|r| r.rule)
@@ -463,7 +464,7 @@ pub async fn record_capture(
                 l.sku
             )));
         }
-        let rule = commission::applicable(&rules, l.vendor_id, &l.categories, c.captured_at);
+        let rule = commission::applicable(&rules, l.vendor_id, &l.categories, captured_at);
         let taken = match rule {
             Some(r) => r.commission(&paid, c.currency)?,
             None => 0,

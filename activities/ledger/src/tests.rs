@@ -92,7 +92,7 @@ fn capture(checkout: &str, order_no: &str, at: DateTime<Utc>) -> RecordCapture {
         order_no: order_no.into(),
         currency: USD,
         amount: usd(2_400 - 200 + 176 + 800 + 64 + 499 + 3_000 - 100 + 232 + 500),
-        captured_at: at,
+        captured_at: Some(at),
         lines,
         shipping_by_vendor: vec![(A, 499), (B, 500)],
     }

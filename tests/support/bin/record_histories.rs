@@ -10,7 +10,8 @@
 //! and one labelled and refunded less a restocking fee (`record-histories returns` records
 //! only these three, `fee` only the last); a goodwill refund of an amount, one
 //! refused for asking more than is left, and one the provider refused
-//! (`record-histories goodwill`). They run on fresh stacks (the sandbox one, and one that takes cards with
+//! (`record-histories goodwill`); a checkout that posted its capture to the ledger
+//! (`record-histories ledger`). They run on fresh stacks (the sandbox one, and one that takes cards with
 //! Stripe and waits before capturing). Payloads are encrypted with the development key,
 //! which the replay test uses too. Run it with `./dev record-histories` after a change to a
 //! workflow that is meant to change its histories, and keep the old files too if running
@@ -541,11 +542,46 @@ async fn product(a: &TestApp) -> Product {
     fixtures::product(&a.db().await, &[VariantSpec::new(1_999, 50, 0)]).await
 }
 
+/// A completed checkout that asked the catalog for its line's categories and posted its
+/// capture to the ledger with the commission of the vendor's rule (`ledger_capture`).
+async fn record_ledger(a: &TestApp) -> anyhow::Result<()> {
+    let p = product(a).await;
+    fixtures::vendor(&a.db().await, p.vendor_id, "Ledger Goods").await;
+    souk_ledger::store::add_rule(
+        &a.db().await,
+        &souk_kit::Ctx::new("user:recorder"),
+        &souk_ledger::store::NewRule {
+            vendor_id: Some(p.vendor_id),
+            category: None,
+            effective_from: None,
+            bps: 1_200,
+            fixed: None,
+            reason: "recorded terms".into(),
+        },
+    )
+    .await?;
+    let http = Http::new();
+    let id = start(&http, p.skus[0].as_str(), "pm_card_visa", None).await;
+    assert_eq!(ended(&http, &id).await, "completed");
+    let posted: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger.entries WHERE key = $1")
+        .bind(format!("capture:{id}"))
+        .fetch_one(&a.db().await)
+        .await?;
+    assert_eq!(posted, 1, "the capture is in the ledger");
+    save(a, "checkout_posted_to_ledger", id).await
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // The sandbox stack: no capture delay.
     let a = app();
     let only = std::env::args().nth(1);
+    if only.is_none() || only.as_deref() == Some("ledger") {
+        record_ledger(a).await?;
+    }
+    if only.as_deref() == Some("ledger") {
+        return Ok(());
+    }
     if only.as_deref() == Some("fee") {
         return record_return_fee(a).await;
     }

@@ -120,6 +120,11 @@ pub const SHIPMENTS_WITH_CONFIRMATION_PATCH: &str = "shipments_with_confirmation
 /// checkout whose reservations came from several warehouses for one vendor.
 pub const SPLIT_SHIPMENTS_PATCH: &str = "split_shipments";
 
+/// The patch that posts the capture to the ledger (each line's commission by the rules in
+/// effect, the vendors' shares into their reserves) while the confirmation runs, after asking
+/// the catalog for the lines' categories. Checkouts that predate it post nothing.
+pub const LEDGER_PATCH: &str = "ledger_capture";
+
 /// When a step without external side effects runs, which sets its timeouts and cancellation.
 #[derive(Debug, Clone, Copy)]
 enum Phase {

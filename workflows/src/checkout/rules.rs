@@ -5,12 +5,14 @@
 use std::time::Duration;
 
 use souk_contracts::cart::CartSnapshot;
+use souk_contracts::catalog::SkuFacts;
 use souk_contracts::inventory::{Allocation, Reservation};
+use souk_contracts::ledger::{CapturedLine, RecordCapture};
 use souk_contracts::notifications::{ConfirmationLine, SendOrderConfirmation};
 use souk_contracts::orders::{CreateOrder, OrderLine};
 use souk_contracts::payments::PaymentAuthorized;
 use souk_contracts::shipping::{ShipmentInput, ShipmentLine, ShipmentSettings};
-use souk_domain::quote;
+use souk_domain::{Money, quote};
 
 use super::{CheckoutInput, CheckoutSettings, Failure, PaymentOutcome};
 
@@ -375,6 +377,48 @@ pub(super) fn shipments_by_warehouse(
         }
     }
     planned
+}
+
+/// What the ledger is told of a capture: each line as the snapshot priced it, with the
+/// categories the catalog files its product in, and each vendor's shipping.
+pub(super) fn ledger_capture(
+    input: &CheckoutInput,
+    snapshot: &CartSnapshot,
+    order_no: &str,
+    captured: Money,
+    facts: &[SkuFacts],
+    at: Option<std::time::SystemTime>,
+) -> RecordCapture {
+    RecordCapture {
+        checkout_id: input.checkout_id.clone(),
+        order_no: order_no.to_string(),
+        currency: snapshot.currency,
+        amount: captured,
+        captured_at: at.map(chrono::DateTime::<chrono::Utc>::from),
+        lines: snapshot
+            .lines
+            .iter()
+            .map(|l| CapturedLine {
+                sku: l.sku.clone(),
+                vendor_id: l.vendor_id,
+                categories: facts
+                    .iter()
+                    .find(|f| f.sku == l.sku)
+                    .map(|f| f.category_slugs.clone())
+                    .unwrap_or_default(),
+                quantity: l.quantity.get(),
+                unit_price: l.unit_price.amount,
+                line_total: l.line_total.amount,
+                discount: l.discount.amount,
+                tax: l.tax.amount,
+            })
+            .collect(),
+        shipping_by_vendor: snapshot
+            .shipping_by_vendor
+            .iter()
+            .map(|v| (v.vendor_id, v.amount.amount))
+            .collect(),
+    }
 }
 
 #[cfg(test)]

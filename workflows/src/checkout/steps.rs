@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use souk_contracts::cart::{CartCheckout, CartSnapshot, CompleteCheckout, Snapshot, SnapshotCart};
+use souk_contracts::catalog;
 use souk_contracts::inventory::{self, CommitReservations, ReservationRef, ReserveStock};
+use souk_contracts::ledger;
 use souk_contracts::notifications::SendConfirmation;
 use souk_contracts::orders::{self, RecordPayment};
 use souk_contracts::payments::{
@@ -47,9 +49,15 @@ impl CheckoutWorkflow {
         let captured = Self::capture(ctx, input, &snapshot, &reservations, undo).await?;
         Self::commit(ctx, &reservations, undo).await?;
         if ctx.patched(super::SHIPMENTS_WITH_CONFIRMATION_PATCH) {
+            let ledger = ctx.patched(super::LEDGER_PATCH);
             join!(
                 Self::confirm(ctx, input, &snapshot, &order_no, captured),
                 Self::start_shipments(ctx, input, &snapshot, &order_no, true),
+                async {
+                    if ledger {
+                        Self::post_capture(ctx, input, &snapshot, &order_no, captured).await;
+                    }
+                },
             );
         } else {
             Self::confirm(ctx, input, &snapshot, &order_no, captured).await;
@@ -455,6 +463,51 @@ impl CheckoutWorkflow {
             problems.push(format!("confirmation not sent: {}", describe(&e).1));
         }
         ctx.state_mut(|s| s.status.compensation_errors.extend(problems));
+    }
+
+    /// 12b. Post the capture to the ledger ([`super::LEDGER_PATCH`]): the catalog says which
+    ///      categories each line is in (which commission rule applies), the ledger takes each
+    ///      line's commission and puts the vendors' shares into their reserves, once per
+    ///      checkout. Both retry until they answer; a refusal is noted for an operator and
+    ///      the checkout stays completed.
+    async fn post_capture(
+        ctx: &WorkflowContext<Self>,
+        input: &CheckoutInput,
+        snapshot: &CartSnapshot,
+        order_no: &str,
+        captured: Money,
+    ) {
+        let facts = ctx
+            .execute_activity(
+                catalog::Describe,
+                catalog::DescribeSkus {
+                    skus: snapshot.lines.iter().map(|l| l.sku.clone()).collect(),
+                },
+                options::on(ctx, catalog::QUEUE, Duration::from_secs(10)),
+            )
+            .await;
+        let posted = match facts {
+            Err(e) => Err(e),
+            Ok(facts) => ctx
+                .execute_activity(
+                    ledger::Capture,
+                    rules::ledger_capture(
+                        input,
+                        snapshot,
+                        order_no,
+                        captured,
+                        &facts,
+                        ctx.workflow_time(),
+                    ),
+                    options::on(ctx, ledger::QUEUE, Duration::from_secs(30)),
+                )
+                .await
+                .map(|_| ()),
+        };
+        if let Err(e) = posted {
+            let problem = format!("capture not posted to the ledger: {}", describe(&e).1);
+            ctx.state_mut(|s| s.status.compensation_errors.push(problem));
+        }
     }
 
     /// 13. Start the shipment of each vendor's part: children that outlive the checkout (they
